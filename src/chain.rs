@@ -1,0 +1,53 @@
+//! Hash chaining: the only place that knows BLAKE3.
+//!
+//! `hash_n = BLAKE3-derive_key("kaohe event v1", prev_hash_(n-1) || body_n)`, the genesis'
+//! `prev_hash` being 32 zero bytes. The hash covers exactly the stored body bytes.
+
+use crate::event::Hash;
+
+/// The key-derivation context; changing it changes every hash.
+pub const EVENT_CONTEXT: &str = "kaohe event v1";
+
+/// The `prev_hash` of the genesis event.
+pub const GENESIS_PREV: Hash = [0u8; 32];
+
+/// The hash of an event body linked to its predecessor.
+pub fn link(prev: &Hash, body: &[u8]) -> Hash {
+    let mut h = blake3::Hasher::new_derive_key(EVENT_CONTEXT);
+    h.update(prev);
+    h.update(body);
+    *h.finalize().as_bytes()
+}
+
+/// A plain BLAKE3 hash (of rubric bytes, evidence files).
+pub fn plain(bytes: &[u8]) -> Hash {
+    *blake3::hash(bytes).as_bytes()
+}
+
+/// 16 bytes derived from anything unique to a ledger's creation.
+pub fn ledger_id(seed: &[u8]) -> [u8; 16] {
+    let h = blake3::derive_key("kaohe ledger id v1", seed);
+    let mut id = [0u8; 16];
+    id.copy_from_slice(&h[..16]);
+    id
+}
+
+/// Parses 64 hex digits.
+pub fn parse_hash(text: &str) -> Option<Hash> {
+    let mut h = [0u8; 32];
+    hex::decode_to_slice(text, &mut h).ok()?;
+    Some(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_depends_on_prev_and_body() {
+        let a = link(&GENESIS_PREV, b"x");
+        assert_ne!(a, link(&GENESIS_PREV, b"y"));
+        assert_ne!(a, link(&a, b"x"));
+        assert_eq!(a, link(&GENESIS_PREV, b"x"));
+    }
+}

@@ -1,0 +1,715 @@
+//! The command line: the only place that knows clap. Each subcommand gathers its arguments,
+//! calls the library, and prints a view. Exit codes: 0 ok, 1 a check found a problem,
+//! 2 bad input or usage.
+
+use anyhow::{anyhow, Context as _, Result};
+use clap::{Args, Parser, Subcommand};
+use jiff::Timestamp;
+use kaohe::ledger::{Ledger, LedgerError, Numbered, Outcome};
+use kaohe::{command, export, import, projection, verify, view};
+use serde_json::{json, Map, Value};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+/// The exit code of a check that found a problem.
+pub const EXIT_PROBLEM: u8 = 1;
+/// The exit code of bad input or usage.
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// A run that ended with a definite exit code and message.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for Exit {}
+
+#[derive(Parser)]
+#[command(
+    name = "kaohe",
+    version,
+    about = "考核: a hash-chained audit ledger for the yearly assessment of judicial stations"
+)]
+pub struct Cli {
+    /// The ledger directory.
+    #[arg(
+        long,
+        global = true,
+        env = "KAOHE_DB",
+        default_value = "./kaohe-ledger"
+    )]
+    db: PathBuf,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Create a ledger governed by a rubric file.
+    Init {
+        #[arg(long)]
+        rubric: PathBuf,
+    },
+    /// Register and list stations.
+    #[command(subcommand)]
+    Station(StationCmd),
+    /// Record a deduction or bonus against a clause; the ledger computes the points.
+    Record(RecordArgs),
+    /// Report a station's measured figure for a metric the rubric uses.
+    Metric(MetricArgs),
+    /// Apply a JSON Lines file of commands (`-` for stdin), all or nothing.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every station's score.
+    Score {
+        #[arg(long)]
+        json: bool,
+    },
+    /// The events, oldest first.
+    Log {
+        #[arg(long)]
+        station: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every event as JSON Lines, with hashes and stored bytes.
+    Export,
+    /// Check the chain and indices of the ledger, or an export file without the ledger.
+    Verify {
+        /// Verify this export file instead of the ledger.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// The head hash the export (or ledger) must end with.
+        #[arg(long)]
+        head: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The rubric in force.
+    Rubric {
+        #[arg(long)]
+        json: bool,
+        /// Print the rubric file exactly as stored.
+        #[arg(long, conflicts_with = "json")]
+        toml: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StationCmd {
+    /// Register a station (idempotent by code).
+    Add {
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// town (镇) or subdistrict (街道)
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The registered stations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct RecordArgs {
+    #[arg(long)]
+    clause: String,
+    #[arg(long)]
+    station: String,
+    /// The assessing department.
+    #[arg(long)]
+    by: String,
+    /// When it happened, YYYY-MM-DD.
+    #[arg(long)]
+    occurred: String,
+    /// Evidence reference (repeatable; at least one).
+    #[arg(long)]
+    evidence: Vec<String>,
+    /// The idempotency key (assigned by the ledger when omitted).
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    value: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    count: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    done: Option<String>,
+    /// Points per unit for range and per-unit clauses, else the whole figure.
+    #[arg(long, allow_hyphen_values = true)]
+    points: Option<String>,
+    /// A justification (required for range clauses).
+    #[arg(long)]
+    note: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct MetricArgs {
+    #[arg(long)]
+    station: String,
+    #[arg(long)]
+    metric: String,
+    #[arg(long, allow_hyphen_values = true)]
+    value: String,
+    #[arg(long)]
+    by: String,
+    #[arg(long)]
+    occurred: String,
+    #[arg(long)]
+    evidence: Vec<String>,
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The clock: now, or `KAOHE_NOW` (RFC 3339) when set, so that tests can fix time.
+fn now() -> Result<Timestamp> {
+    match std::env::var("KAOHE_NOW") {
+        Ok(t) => t
+            .parse()
+            .map_err(|e| bad(format!("KAOHE_NOW `{t}` is not an RFC 3339 time: {e}"))),
+        Err(_) => Ok(Timestamp::now()),
+    }
+}
+
+fn bad(message: impl Into<String>) -> anyhow::Error {
+    anyhow!(Exit {
+        code: EXIT_BAD_INPUT,
+        message: message.into(),
+    })
+}
+
+fn problem(message: impl Into<String>) -> anyhow::Error {
+    anyhow!(Exit {
+        code: EXIT_PROBLEM,
+        message: message.into(),
+    })
+}
+
+/// Maps a library error to the exit code its kind deserves.
+fn ledger_err(e: LedgerError) -> anyhow::Error {
+    let code = if e.is_damage() {
+        EXIT_PROBLEM
+    } else {
+        EXIT_BAD_INPUT
+    };
+    anyhow!(Exit {
+        code,
+        message: e.to_string(),
+    })
+}
+
+fn open(db: &Path) -> Result<Ledger> {
+    Ledger::open(db).map_err(ledger_err)
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    let db = cli.db.as_path();
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Cmd::Init { rubric } => init(db, &rubric, &mut out),
+        Cmd::Station(StationCmd::Add {
+            code,
+            name,
+            kind,
+            json,
+        }) => {
+            let mut obj = Map::new();
+            obj.insert("op".into(), json!("station"));
+            obj.insert("code".into(), json!(code));
+            obj.insert("name".into(), json!(name));
+            obj.insert("kind".into(), json!(kind));
+            single(db, obj, json, &mut out)
+        }
+        Cmd::Station(StationCmd::List { json }) => stations(db, json, &mut out),
+        Cmd::Record(a) => {
+            let mut obj = Map::new();
+            obj.insert("op".into(), json!("record"));
+            for (k, v) in [
+                ("id", &a.id),
+                ("value", &a.value),
+                ("count", &a.count),
+                ("done", &a.done),
+                ("points", &a.points),
+                ("note", &a.note),
+            ] {
+                if let Some(v) = v {
+                    obj.insert(k.into(), json!(v));
+                }
+            }
+            obj.insert("clause".into(), json!(a.clause));
+            obj.insert("station".into(), json!(a.station));
+            obj.insert("by".into(), json!(a.by));
+            obj.insert("occurred".into(), json!(a.occurred));
+            obj.insert("evidence".into(), json!(a.evidence));
+            single(db, obj, a.json, &mut out)
+        }
+        Cmd::Metric(a) => {
+            let mut obj = Map::new();
+            obj.insert("op".into(), json!("metric"));
+            if let Some(id) = &a.id {
+                obj.insert("id".into(), json!(id));
+            }
+            obj.insert("station".into(), json!(a.station));
+            obj.insert("metric".into(), json!(a.metric));
+            obj.insert("value".into(), json!(a.value));
+            obj.insert("by".into(), json!(a.by));
+            obj.insert("occurred".into(), json!(a.occurred));
+            obj.insert("evidence".into(), json!(a.evidence));
+            single(db, obj, a.json, &mut out)
+        }
+        Cmd::Import { file, json } => import_file(db, &file, json, &mut out),
+        Cmd::Score { json } => score(db, json, &mut out),
+        Cmd::Log { station, json } => log(db, station.as_deref(), json, &mut out),
+        Cmd::Export => export_all(db, &mut out),
+        Cmd::Verify { export, head, json } => {
+            let head = head
+                .map(|h| {
+                    kaohe::chain::parse_hash(h.trim())
+                        .ok_or_else(|| bad(format!("--head `{h}` is not 64 hex digits")))
+                })
+                .transpose()?;
+            match export {
+                Some(file) => verify_export(&file, head.as_ref(), json, &mut out),
+                None => verify_ledger(db, head.as_ref(), json, &mut out),
+            }
+        }
+        Cmd::Rubric { json, toml } => rubric(db, json, toml, &mut out),
+    }
+}
+
+fn read_limited(path: &Path, limit: u64, what: &str) -> Result<String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| bad(format!("cannot read {what} {}: {e}", path.display())))?;
+    if meta.len() > limit {
+        return Err(bad(format!(
+            "{what} {} is {} bytes; the limit is {limit}",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let bytes = std::fs::read(path)
+        .map_err(|e| bad(format!("cannot read {what} {}: {e}", path.display())))?;
+    String::from_utf8(bytes).map_err(|_| bad(format!("{what} {} is not UTF-8", path.display())))
+}
+
+fn init(db: &Path, rubric: &Path, out: &mut impl Write) -> Result<()> {
+    let text = read_limited(rubric, kaohe::limits::MAX_RUBRIC_BYTES, "rubric file")?;
+    let kaohe::ledger::InitOutcome::Created {
+        ledger_id,
+        rubric_hash,
+    } = Ledger::init(db, &text, now()?).map_err(ledger_err)?;
+    writeln!(
+        out,
+        "created ledger {} at {}\nrubric {} (blake3 {})",
+        hex::encode(ledger_id),
+        db.display(),
+        rubric.display(),
+        hex::encode(rubric_hash)
+    )?;
+    Ok(())
+}
+
+/// Applies one command built from flags.
+fn single(db: &Path, obj: Map<String, Value>, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let command = command::from_object(&obj).map_err(|e| bad(e.to_string()))?;
+    let mut ledger = open(db)?;
+    let outcomes = ledger
+        .apply(
+            &[Numbered {
+                line: None,
+                command,
+            }],
+            now()?,
+        )
+        .map_err(ledger_err)?;
+    for o in &outcomes {
+        if as_json {
+            writeln!(out, "{}", outcome_json(&ledger, o))?;
+        } else {
+            writeln!(out, "{}", outcome_text(&ledger, o))?;
+        }
+    }
+    Ok(())
+}
+
+fn outcome_json(ledger: &Ledger, o: &Outcome) -> Value {
+    let (status, seq, kind) = match o {
+        Outcome::Appended { seq, kind } => ("appended", seq, kind),
+        Outcome::Unchanged { seq, kind } => ("unchanged", seq, kind),
+    };
+    let mut m = Map::new();
+    m.insert("status".into(), json!(status));
+    m.insert("seq".into(), json!(seq));
+    m.insert("type".into(), json!(kind.type_name()));
+    if let Some(id) = kind.id() {
+        m.insert("id".into(), json!(id));
+    }
+    if let Some(s) = kind.station() {
+        m.insert("station".into(), json!(s));
+    }
+    if let kaohe::event::EventKind::PointsRecorded(p) = kind {
+        m.insert("clause".into(), json!(p.clause));
+        m.insert(
+            "computed_points".into(),
+            json!(p.computed_points.to_string()),
+        );
+        let bonus = ledger
+            .rubric()
+            .clause(&p.clause)
+            .is_some_and(|(i, _)| i.bonus);
+        m.insert(
+            "direction".into(),
+            json!(if bonus { "bonus" } else { "deduction" }),
+        );
+    }
+    Value::Object(m)
+}
+
+fn outcome_text(ledger: &Ledger, o: &Outcome) -> String {
+    use kaohe::event::EventKind;
+    let (seq, kind, unchanged) = match o {
+        Outcome::Appended { seq, kind } => (seq, kind, false),
+        Outcome::Unchanged { seq, kind } => (seq, kind, true),
+    };
+    let what = match kind {
+        EventKind::StationRegistered(s) => {
+            format!("station {} {} ({})", s.code, s.name, s.kind.as_str())
+        }
+        EventKind::PointsRecorded(p) => {
+            let bonus = ledger
+                .rubric()
+                .clause(&p.clause)
+                .is_some_and(|(i, _)| i.bonus);
+            format!(
+                "{} {}: clause {} for {}, computed_points {} ({})",
+                if bonus { "bonus" } else { "deduction" },
+                p.id,
+                p.clause,
+                p.station,
+                p.computed_points,
+                view::signed_points(ledger.rubric(), &p.clause, &p.computed_points)
+            )
+        }
+        EventKind::MetricReported(m) => {
+            format!(
+                "metric {}: {} = {} for {}",
+                m.id, m.metric, m.value, m.station
+            )
+        }
+        EventKind::LedgerCreated(_) => "genesis".into(),
+    };
+    if unchanged {
+        format!("unchanged (already recorded at seq {seq}, same content): {what}")
+    } else {
+        format!("recorded at seq {seq}: {what}")
+    }
+}
+
+fn import_file(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let (reader, size): (Box<dyn BufRead>, Option<u64>) = if file.as_os_str() == "-" {
+        (Box::new(BufReader::new(std::io::stdin())), None)
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
+        let size = f.metadata().map(|m| m.len()).ok();
+        (Box::new(BufReader::with_capacity(1 << 20, f)), size)
+    };
+    let mut ledger = open(db)?;
+    let bar = progress_bar(size);
+    let commands = import::read(reader, |n| {
+        if let Some(b) = &bar {
+            b.set_position(n)
+        }
+    })
+    .map_err(ledger_err)?;
+    if let Some(b) = &bar {
+        b.set_message("checking and writing");
+    }
+    let outcomes = ledger.apply(&commands, now()?).map_err(ledger_err)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let appended: Vec<u64> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Appended { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    let unchanged = outcomes.len() - appended.len();
+    if as_json {
+        let v = json!({
+            "commands": outcomes.len(),
+            "appended": appended.len(),
+            "unchanged": unchanged,
+            "first_seq": appended.first(),
+            "last_seq": appended.last(),
+            "head": hex::encode(ledger.head().hash),
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        let range = match (appended.first(), appended.last()) {
+            (Some(a), Some(b)) => format!(" (seq {a}–{b})"),
+            _ => String::new(),
+        };
+        writeln!(
+            out,
+            "imported {} commands: {} events appended{range}, {unchanged} unchanged\nhead {}",
+            outcomes.len(),
+            appended.len(),
+            hex::encode(ledger.head().hash)
+        )?;
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal, for files large enough to wait for.
+fn progress_bar(size: Option<u64>) -> Option<indicatif::ProgressBar> {
+    const MIN_BYTES_FOR_BAR: u64 = 4 * 1024 * 1024;
+    let size = size?;
+    if size < MIN_BYTES_FOR_BAR || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("reading");
+    Some(bar)
+}
+
+fn score(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let mut fold = projection::Scores::new(ledger.rubric());
+    ledger
+        .replay_all(|e| {
+            fold.apply(e.body);
+            Ok(true)
+        })
+        .map_err(ledger_err)?;
+    let scores = fold.finish();
+    if as_json {
+        writeln!(out, "{}", view::score_json(&scores))?;
+    } else {
+        write!(out, "{}", view::score_table(&scores))?;
+    }
+    Ok(())
+}
+
+fn stations(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let mut list = Vec::new();
+    ledger
+        .replay_all(|e| {
+            if let kaohe::event::EventKind::StationRegistered(s) = e.body.kind() {
+                list.push((e.seq, s.clone()));
+            }
+            Ok(true)
+        })
+        .map_err(ledger_err)?;
+    if as_json {
+        let v: Vec<Value> = list
+            .iter()
+            .map(|(seq, s)| json!({"code": s.code, "name": s.name, "kind": s.kind.as_str(), "seq": seq}))
+            .collect();
+        writeln!(out, "{}", json!({ "stations": v }))?;
+        return Ok(());
+    }
+    let mut t = view::Table::new(
+        &["站点", "名称", "类型", "seq"],
+        &[false, false, false, true],
+    );
+    for (seq, s) in list {
+        t.row(vec![
+            s.code,
+            s.name,
+            s.kind.label_zh().into(),
+            seq.to_string(),
+        ]);
+    }
+    write!(out, "{}", t.render())?;
+    Ok(())
+}
+
+fn log(db: &Path, station: Option<&str>, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    if let Some(s) = station {
+        if ledger.find_station(s).map_err(ledger_err)?.is_none() {
+            return Err(bad(format!("unknown station `{s}`")));
+        }
+    }
+    let mut table = view::log_table();
+    let mut io_err = None;
+    ledger
+        .replay_all(|e| {
+            if station.is_some() && e.body.kind().station() != station {
+                return Ok(true);
+            }
+            if as_json {
+                let mut m = export::decoded(e.body);
+                m.insert("hash".into(), json!(hex::encode(e.hash)));
+                if let Err(err) = writeln!(out, "{}", Value::Object(m)) {
+                    io_err = Some(err);
+                    return Ok(false);
+                }
+            } else {
+                table.row(view::log_row(ledger.rubric(), e.body));
+            }
+            Ok(true)
+        })
+        .map_err(ledger_err)?;
+    if let Some(e) = io_err {
+        return Err(e.into());
+    }
+    if !as_json {
+        write!(out, "{}", table.render())?;
+    }
+    Ok(())
+}
+
+fn export_all(db: &Path, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let mut w = std::io::BufWriter::new(out);
+    let mut io_err = None;
+    ledger
+        .replay_all(|e| {
+            let line = export::line(e.body, e.bytes, e.prev_hash, e.hash);
+            if let Err(err) = writeln!(w, "{line}") {
+                io_err = Some(err);
+                return Ok(false);
+            }
+            Ok(true)
+        })
+        .map_err(ledger_err)?;
+    if let Some(e) = io_err {
+        return Err(e.into());
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn verify_ledger(
+    db: &Path,
+    head: Option<&kaohe::event::Hash>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut report = verify::ledger(db).map_err(ledger_err)?;
+    if report.problem.is_none() {
+        if let Some(h) = head {
+            if h != &report.head {
+                report.problem = Some(verify::Finding {
+                    seq: report.events,
+                    message: format!(
+                        "the ledger's head is {}, not the expected {}",
+                        hex::encode(report.head),
+                        hex::encode(h)
+                    ),
+                });
+            }
+        }
+    }
+    finish_verify(
+        report.events,
+        &report.head,
+        report.problem.map(|p| (p.seq, None, p.message)),
+        as_json,
+        out,
+    )
+}
+
+fn verify_export(
+    file: &Path,
+    head: Option<&kaohe::event::Hash>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(file)
+            .with_context(|| format!("cannot read {}", file.display()))
+            .map_err(|e| bad(e.to_string()))?;
+        Box::new(BufReader::with_capacity(1 << 20, f))
+    };
+    let report = export::verify(input, head).map_err(|e| bad(e.to_string()))?;
+    finish_verify(
+        report.events,
+        &report.head,
+        report.problem.map(|p| (p.seq, Some(p.line), p.message)),
+        as_json,
+        out,
+    )
+}
+
+fn finish_verify(
+    events: u64,
+    head: &kaohe::event::Hash,
+    problem: Option<(u64, Option<usize>, String)>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    if as_json {
+        let v = match &problem {
+            None => json!({"ok": true, "events": events, "head": hex::encode(head)}),
+            Some((seq, line, message)) => json!({
+                "ok": false, "events_verified": events, "first_bad_seq": seq,
+                "line": line, "problem": message,
+            }),
+        };
+        writeln!(out, "{v}")?;
+    }
+    match problem {
+        None => {
+            if !as_json {
+                writeln!(
+                    out,
+                    "ok: {events} events verified\nhead {}",
+                    hex::encode(head)
+                )?;
+            }
+            Ok(())
+        }
+        Some((seq, line, message)) => {
+            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            Err(problem_err(format!(
+                "verification failed at seq {seq}{at}: {message}"
+            )))
+        }
+    }
+}
+
+fn problem_err(message: String) -> anyhow::Error {
+    problem(message)
+}
+
+fn rubric(db: &Path, as_json: bool, as_toml: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let hash = hex::encode(ledger.genesis().rubric_hash);
+    if as_toml {
+        write!(out, "{}", ledger.genesis().rubric_toml)?;
+    } else if as_json {
+        writeln!(out, "{}", view::rubric_json(ledger.rubric(), &hash))?;
+    } else {
+        write!(out, "{}", view::rubric_text(ledger.rubric(), &hash))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,368 @@
+//! Commands: what a user asks the ledger to do, parsed from an import line or from CLI flags
+//! (the CLI builds the same JSON object, so both paths share every check and message).
+
+use crate::decimal;
+use crate::event::{date_text::parse_date, Inputs, StationKind};
+use crate::limits::*;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+/// A field-level error: which field, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field `{field}`: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+pub(crate) fn field_error(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Station(StationCmd),
+    Record(RecordCmd),
+    Metric(MetricCmd),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationCmd {
+    pub code: String,
+    pub name: String,
+    pub kind: StationKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordCmd {
+    pub id: Option<String>,
+    pub clause: String,
+    pub station: String,
+    pub by: String,
+    pub occurred: Date,
+    pub inputs: Inputs,
+    pub evidence: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricCmd {
+    pub id: Option<String>,
+    pub station: String,
+    pub metric: String,
+    pub value: Decimal,
+    pub by: String,
+    pub occurred: Date,
+    pub evidence: Vec<String>,
+}
+
+/// Parses one import line.
+pub fn parse_line(line: &str) -> Result<Command, FieldError> {
+    if line.len() > MAX_LINE_BYTES {
+        return Err(field_error(
+            "line",
+            format!("longer than {MAX_LINE_BYTES} bytes"),
+        ));
+    }
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| field_error("line", format!("not JSON: {e}")))?;
+    let Value::Object(obj) = value else {
+        return Err(field_error("line", "not a JSON object"));
+    };
+    from_object(&obj)
+}
+
+/// Parses a command from a JSON object (an import line, or flags the CLI gathered).
+pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
+    let f = Fields(obj);
+    let op = f.text("op")?;
+    let allowed: &[&str] = match op.as_str() {
+        "station" => &["op", "code", "name", "kind"],
+        "record" => &[
+            "op", "id", "clause", "station", "by", "occurred", "value", "count", "done", "points",
+            "note", "evidence",
+        ],
+        "metric" => &[
+            "op", "id", "station", "metric", "value", "by", "occurred", "evidence",
+        ],
+        other => {
+            return Err(field_error(
+                "op",
+                format!("unknown op `{other}` (station, record or metric)"),
+            ))
+        }
+    };
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(field_error(k, format!("is not a field of op `{op}`")));
+    }
+    match op.as_str() {
+        "station" => Ok(Command::Station(StationCmd {
+            code: f.code("code", MAX_STATION_CODE_CHARS)?,
+            name: f.label("name", MAX_STATION_NAME_CHARS)?,
+            kind: {
+                let k = f.text("kind")?;
+                StationKind::parse(&k).ok_or_else(|| {
+                    field_error("kind", format!("`{k}` is not town or subdistrict"))
+                })?
+            },
+        })),
+        "record" => Ok(Command::Record(RecordCmd {
+            id: f.id()?,
+            clause: f.text("clause")?,
+            station: f.text("station")?,
+            by: f.label("by", MAX_DEPARTMENT_CHARS)?,
+            occurred: f.date("occurred")?,
+            inputs: Inputs {
+                value: f.opt_decimal("value")?,
+                count: f.opt_whole("count", MAX_COUNT)?,
+                done: f.opt_whole("done", MAX_DONE)?,
+                points: f.opt_decimal("points")?,
+                note: f.opt_note()?,
+            },
+            evidence: f.evidence()?,
+        })),
+        _ => Ok(Command::Metric(MetricCmd {
+            id: f.id()?,
+            station: f.text("station")?,
+            metric: f.text("metric")?,
+            value: f
+                .opt_decimal("value")?
+                .ok_or_else(|| field_error("value", "is required"))?,
+            by: f.label("by", MAX_DEPARTMENT_CHARS)?,
+            occurred: f.date("occurred")?,
+            evidence: f.evidence()?,
+        })),
+    }
+}
+
+struct Fields<'a>(&'a Map<String, Value>);
+
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+impl Fields<'_> {
+    fn get(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
+    fn opt_text(&self, name: &str) -> Result<Option<String>, FieldError> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Value::String(s)) => {
+                let t = s.trim();
+                if t.is_empty() {
+                    return Err(field_error(name, "is empty"));
+                }
+                Ok(Some(t.to_string()))
+            }
+            Some(_) => Err(field_error(name, "must be a string")),
+        }
+    }
+
+    fn text(&self, name: &str) -> Result<String, FieldError> {
+        self.opt_text(name)?
+            .ok_or_else(|| field_error(name, "is required"))
+    }
+
+    /// A single-line label of bounded length.
+    fn label(&self, name: &str, max: usize) -> Result<String, FieldError> {
+        let t = self.text(name)?;
+        if t.chars().count() > max {
+            return Err(field_error(name, format!("longer than {max} characters")));
+        }
+        if has_control(&t) {
+            return Err(field_error(name, "contains control characters"));
+        }
+        Ok(t)
+    }
+
+    /// A code: ASCII letters, digits, `-`, `_`, `.`.
+    fn code(&self, name: &str, max: usize) -> Result<String, FieldError> {
+        let t = self.label(name, max)?;
+        if !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(field_error(
+                name,
+                format!("`{t}` may hold only ASCII letters, digits, '-', '_' and '.'"),
+            ));
+        }
+        Ok(t)
+    }
+
+    fn id(&self) -> Result<Option<String>, FieldError> {
+        let Some(id) = self.opt_text("id")? else {
+            return Ok(None);
+        };
+        if id.chars().count() > MAX_ID_CHARS {
+            return Err(field_error(
+                "id",
+                format!("longer than {MAX_ID_CHARS} characters"),
+            ));
+        }
+        if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(field_error(
+                "id",
+                "may not contain spaces or control characters",
+            ));
+        }
+        if id.starts_with(crate::ledger::AUTO_ID_PREFIX) {
+            return Err(field_error(
+                "id",
+                format!(
+                    "ids starting with `{}` are reserved for ids the ledger assigns",
+                    crate::ledger::AUTO_ID_PREFIX
+                ),
+            ));
+        }
+        Ok(Some(id))
+    }
+
+    fn date(&self, name: &str) -> Result<Date, FieldError> {
+        let t = self.text(name)?;
+        parse_date(&t).ok_or_else(|| field_error(name, format!("`{t}` is not a date YYYY-MM-DD")))
+    }
+
+    /// A decimal given as a JSON string or number.
+    fn opt_decimal(&self, name: &str) -> Result<Option<Decimal>, FieldError> {
+        let text = match self.get(name) {
+            None => return Ok(None),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(field_error(name, "must be a number")),
+        };
+        decimal::parse(&text)
+            .map(Some)
+            .map_err(|e| field_error(name, e.to_string()))
+    }
+
+    /// A whole number ≥ 0 given as a JSON integer or string.
+    fn opt_whole(&self, name: &str, max: u32) -> Result<Option<u32>, FieldError> {
+        let text = match self.get(name) {
+            None => return Ok(None),
+            Some(Value::String(s)) => s.trim().to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(_) => return Err(field_error(name, "must be a whole number")),
+        };
+        let n: u32 = text
+            .parse()
+            .map_err(|_| field_error(name, format!("`{text}` is not a whole number ≥ 0")))?;
+        if n > max {
+            return Err(field_error(
+                name,
+                format!("{n} is above the limit of {max}"),
+            ));
+        }
+        Ok(Some(n))
+    }
+
+    fn opt_note(&self) -> Result<Option<String>, FieldError> {
+        let Some(t) = self.opt_text("note")? else {
+            return Ok(None);
+        };
+        if t.chars().count() > MAX_NOTE_CHARS {
+            return Err(field_error(
+                "note",
+                format!("longer than {MAX_NOTE_CHARS} characters"),
+            ));
+        }
+        if t.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(field_error("note", "contains control characters"));
+        }
+        Ok(Some(t))
+    }
+
+    /// Evidence references: a non-empty array of non-empty strings (a single string is taken
+    /// as a list of one).
+    fn evidence(&self) -> Result<Vec<String>, FieldError> {
+        let items: Vec<&Value> = match self.get("evidence") {
+            None => {
+                return Err(field_error(
+                    "evidence",
+                    "at least one evidence reference is required",
+                ))
+            }
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(v @ Value::String(_)) => vec![v],
+            Some(_) => return Err(field_error("evidence", "must be an array of strings")),
+        };
+        if items.is_empty() {
+            return Err(field_error(
+                "evidence",
+                "at least one evidence reference is required",
+            ));
+        }
+        if items.len() > MAX_EVIDENCE_COUNT {
+            return Err(field_error(
+                "evidence",
+                format!("more than {MAX_EVIDENCE_COUNT} references"),
+            ));
+        }
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let Value::String(s) = v else {
+                    return Err(field_error(
+                        "evidence",
+                        format!("entry {} is not a string", i + 1),
+                    ));
+                };
+                let t = s.trim();
+                if t.is_empty() {
+                    return Err(field_error("evidence", format!("entry {} is empty", i + 1)));
+                }
+                if t.chars().count() > MAX_EVIDENCE_CHARS {
+                    return Err(field_error(
+                        "evidence",
+                        format!(
+                            "entry {} is longer than {MAX_EVIDENCE_CHARS} characters",
+                            i + 1
+                        ),
+                    ));
+                }
+                if has_control(t) {
+                    return Err(field_error(
+                        "evidence",
+                        format!("entry {} contains control characters", i + 1),
+                    ));
+                }
+                Ok(t.to_string())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_issue_examples() {
+        let s = parse_line(r#"{"op":"station","code":"WJ01","name":"湖塘司法所","kind":"town"}"#);
+        assert!(matches!(s, Ok(Command::Station(_))));
+        let r = parse_line(r#"{"op":"record","id":"D1","clause":"1.6.c","station":"WJ01","by":"基层科","occurred":"2018-06-15","value":"95","evidence":["常武司基〔2018〕12号"]}"#).unwrap();
+        let Command::Record(r) = r else { panic!() };
+        assert_eq!(r.inputs.value.unwrap().to_string(), "95");
+        let m = parse_line(r#"{"op":"metric","id":"M1","station":"WJ01","metric":"mediations_per_mediator","value":12.5,"by":"基层科","occurred":"2018-12-20","evidence":["年度统计表"]}"#).unwrap();
+        let Command::Metric(m) = m else { panic!() };
+        assert_eq!(m.value.to_string(), "12.5");
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let e = parse_line(r#"{"op":"record","clause":"1.6.c","station":"WJ01","by":"基层科","occurred":"2018-06-15","value":"abc","evidence":["x"]}"#).unwrap_err();
+        assert_eq!(e.field, "value");
+        let e = parse_line(r#"{"op":"record","clause":"1.6.c","station":"WJ01","by":"基层科","occurred":"2018-06-15","evidence":[]}"#).unwrap_err();
+        assert_eq!(e.field, "evidence");
+        let e =
+            parse_line(r#"{"op":"station","code":"WJ01","name":"x","kind":"town","colour":"red"}"#)
+                .unwrap_err();
+        assert_eq!(e.field, "colour");
+    }
+}

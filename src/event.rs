@@ -1,0 +1,237 @@
+//! The events: every state change of a ledger, named in the past tense.
+//!
+//! These types *are* the stored format (see `schema/EVENTS.md`): they are encoded by the codec
+//! with bincode's serde API, so every enum is externally tagged, every map is a `BTreeMap`, and
+//! no field is skipped or flattened. New fields arrive only as new variants: [`Body`] carries
+//! the format version, [`EventKind`] the kind; both only ever grow at the end.
+
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A BLAKE3 hash.
+pub type Hash = [u8; 32];
+
+/// The stored body of one event: the bytes the chain hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Format version 1.
+    V1(EventV1),
+}
+
+/// One event, version 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventV1 {
+    /// Position in the chain, from 0 (the genesis), without gaps.
+    pub seq: u64,
+    /// When the ledger recorded it: microseconds since 1970-01-01T00:00:00Z.
+    pub recorded_at_us: i64,
+    pub kind: EventKind,
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    LedgerCreated(LedgerCreated),
+    StationRegistered(StationRegistered),
+    PointsRecorded(PointsRecorded),
+    MetricReported(MetricReported),
+}
+
+/// The genesis: which rubric governs the ledger, for which period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerCreated {
+    /// 16 bytes that tell this ledger apart from every other.
+    pub ledger_id: [u8; 16],
+    /// The rubric file, byte for byte as given to `init`.
+    pub rubric_toml: String,
+    /// BLAKE3 of `rubric_toml`'s bytes.
+    pub rubric_hash: Hash,
+    #[serde(with = "date_text")]
+    pub period_start: Date,
+    #[serde(with = "date_text")]
+    pub period_end: Date,
+}
+
+/// A judicial station's kind: the rubric's thresholds differ for towns and subdistricts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum StationKind {
+    /// 镇
+    Town,
+    /// 街道
+    Subdistrict,
+}
+
+impl StationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StationKind::Town => "town",
+            StationKind::Subdistrict => "subdistrict",
+        }
+    }
+
+    /// Accepts `town` / `subdistrict` and the Chinese 镇 / 街道.
+    pub fn parse(text: &str) -> Option<StationKind> {
+        match text.trim() {
+            "town" | "镇" => Some(StationKind::Town),
+            "subdistrict" | "街道" => Some(StationKind::Subdistrict),
+            _ => None,
+        }
+    }
+
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            StationKind::Town => "镇",
+            StationKind::Subdistrict => "街道",
+        }
+    }
+}
+
+/// A station joined the assessment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StationRegistered {
+    pub code: String,
+    pub name: String,
+    pub kind: StationKind,
+}
+
+/// What the recorder gave for a clause; which fields a clause takes depends on its rule kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inputs {
+    /// A measured figure (threshold and shortfall clauses).
+    pub value: Option<Decimal>,
+    /// How many units (per-unit and range clauses).
+    pub count: Option<u32>,
+    /// How many of the required were done (missing clauses).
+    pub done: Option<u32>,
+    /// Points the recorder gave: per unit for per-unit and range clauses, else the whole figure.
+    pub points: Option<Decimal>,
+    /// A justification.
+    pub note: Option<String>,
+}
+
+/// A deduction (categories 1–5) or bonus (category B) was recorded against a clause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsRecorded {
+    pub id: String,
+    pub station: String,
+    pub clause: String,
+    pub inputs: Inputs,
+    /// The points the ledger computed from the rubric and the inputs; always positive. Whether
+    /// they are taken or given follows from the clause's category.
+    pub computed_points: Decimal,
+    #[serde(with = "date_text")]
+    pub occurred: Date,
+    /// The assessing department (canonical name).
+    pub by: String,
+    pub evidence: Vec<String>,
+}
+
+/// A station's measured figure for a metric the rubric uses.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricReported {
+    pub id: String,
+    pub station: String,
+    pub metric: String,
+    pub value: Decimal,
+    #[serde(with = "date_text")]
+    pub occurred: Date,
+    pub by: String,
+    pub evidence: Vec<String>,
+}
+
+impl EventKind {
+    /// The name used in exports and logs.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventKind::LedgerCreated(_) => "ledger_created",
+            EventKind::StationRegistered(_) => "station_registered",
+            EventKind::PointsRecorded(_) => "points_recorded",
+            EventKind::MetricReported(_) => "metric_reported",
+        }
+    }
+
+    /// The station an event concerns, if any.
+    pub fn station(&self) -> Option<&str> {
+        match self {
+            EventKind::LedgerCreated(_) => None,
+            EventKind::StationRegistered(s) => Some(&s.code),
+            EventKind::PointsRecorded(p) => Some(&p.station),
+            EventKind::MetricReported(m) => Some(&m.station),
+        }
+    }
+
+    /// The caller's idempotency key, if the event has one.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            EventKind::PointsRecorded(p) => Some(&p.id),
+            EventKind::MetricReported(m) => Some(&m.id),
+            _ => None,
+        }
+    }
+
+    /// True when every decimal is in canonical form (asserted before encoding).
+    pub fn decimals_canonical(&self) -> bool {
+        use crate::decimal::is_canonical;
+        match self {
+            EventKind::PointsRecorded(p) => {
+                is_canonical(&p.computed_points)
+                    && p.inputs.value.as_ref().is_none_or(is_canonical)
+                    && p.inputs.points.as_ref().is_none_or(is_canonical)
+            }
+            EventKind::MetricReported(m) => is_canonical(&m.value),
+            _ => true,
+        }
+    }
+}
+
+impl Body {
+    pub fn v1(&self) -> &EventV1 {
+        match self {
+            Body::V1(e) => e,
+        }
+    }
+    pub fn seq(&self) -> u64 {
+        self.v1().seq
+    }
+    pub fn kind(&self) -> &EventKind {
+        &self.v1().kind
+    }
+    pub fn recorded_at(&self) -> jiff::Timestamp {
+        timestamp_from_us(self.v1().recorded_at_us)
+    }
+}
+
+/// Microseconds since the Unix epoch as a timestamp; out-of-range values clamp (they cannot
+/// be produced by kaohe, and a decoder of foreign bytes must not panic).
+pub fn timestamp_from_us(us: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_microsecond(us).unwrap_or(if us < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    })
+}
+
+/// Dates are stored as their ISO 8601 text, `YYYY-MM-DD`, so that any decoder can read them.
+pub mod date_text {
+    use jiff::civil::Date;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_date(&text).ok_or_else(|| D::Error::custom(format!("bad date `{text}`")))
+    }
+
+    /// Strict `YYYY-MM-DD` (what kaohe writes); anything else is refused.
+    pub fn parse_date(text: &str) -> Option<Date> {
+        if text.len() != 10 {
+            return None;
+        }
+        let d: Date = text.parse().ok()?;
+        (d.to_string() == text).then_some(d)
+    }
+}

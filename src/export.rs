@@ -1,0 +1,252 @@
+//! Export lines (JSON Lines, one event per line) and their offline verification.
+//!
+//! Each line holds `seq`, `recorded_at`, `prev_hash`, `hash`, `body` (hex of the stored bytes),
+//! `type`, and the decoded fields under the names import uses. Verifying an export needs only
+//! the decoder: every hash is recomputed from `prev_hash` and the body, every link checked, and
+//! the decoded fields compared with what the body decodes to.
+
+use crate::chain;
+use crate::codec;
+use crate::event::*;
+use crate::limits::{MAX_EXPORT_BYTES, MAX_EXPORT_LINE_BYTES};
+use serde_json::{json, Map, Value};
+use std::io::BufRead;
+
+/// The decoded fields of an event, as export and `log --json` show them.
+pub fn decoded(body: &Body) -> Map<String, Value> {
+    let e = body.v1();
+    let mut m = Map::new();
+    m.insert("seq".into(), json!(e.seq));
+    m.insert("recorded_at".into(), json!(body.recorded_at().to_string()));
+    m.insert("type".into(), json!(e.kind.type_name()));
+    match &e.kind {
+        EventKind::LedgerCreated(g) => {
+            m.insert("ledger_id".into(), json!(hex::encode(g.ledger_id)));
+            m.insert("rubric_hash".into(), json!(hex::encode(g.rubric_hash)));
+            m.insert("period_start".into(), json!(g.period_start.to_string()));
+            m.insert("period_end".into(), json!(g.period_end.to_string()));
+            m.insert("rubric".into(), json!(g.rubric_toml));
+        }
+        EventKind::StationRegistered(s) => {
+            m.insert("code".into(), json!(s.code));
+            m.insert("name".into(), json!(s.name));
+            m.insert("kind".into(), json!(s.kind.as_str()));
+        }
+        EventKind::PointsRecorded(p) => {
+            m.insert("id".into(), json!(p.id));
+            m.insert("station".into(), json!(p.station));
+            m.insert("clause".into(), json!(p.clause));
+            let i = &p.inputs;
+            if let Some(v) = i.value {
+                m.insert("value".into(), json!(v.to_string()));
+            }
+            if let Some(c) = i.count {
+                m.insert("count".into(), json!(c));
+            }
+            if let Some(d) = i.done {
+                m.insert("done".into(), json!(d));
+            }
+            if let Some(p) = i.points {
+                m.insert("points".into(), json!(p.to_string()));
+            }
+            if let Some(n) = &i.note {
+                m.insert("note".into(), json!(n));
+            }
+            m.insert(
+                "computed_points".into(),
+                json!(p.computed_points.to_string()),
+            );
+            m.insert("occurred".into(), json!(p.occurred.to_string()));
+            m.insert("by".into(), json!(p.by));
+            m.insert("evidence".into(), json!(p.evidence));
+        }
+        EventKind::MetricReported(x) => {
+            m.insert("id".into(), json!(x.id));
+            m.insert("station".into(), json!(x.station));
+            m.insert("metric".into(), json!(x.metric));
+            m.insert("value".into(), json!(x.value.to_string()));
+            m.insert("occurred".into(), json!(x.occurred.to_string()));
+            m.insert("by".into(), json!(x.by));
+            m.insert("evidence".into(), json!(x.evidence));
+        }
+    }
+    m
+}
+
+/// One export line for an event.
+pub fn line(body: &Body, bytes: &[u8], prev_hash: &Hash, hash: &Hash) -> String {
+    let fields = decoded(body);
+    let mut m = Map::new();
+    let mut fields = fields.into_iter();
+    // seq and recorded_at first, then the chain, then the rest.
+    for (k, v) in fields.by_ref().take(2) {
+        m.insert(k, v);
+    }
+    m.insert("prev_hash".into(), json!(hex::encode(prev_hash)));
+    m.insert("hash".into(), json!(hex::encode(hash)));
+    m.insert("body".into(), json!(hex::encode(bytes)));
+    m.extend(fields);
+    Value::Object(m).to_string()
+}
+
+/// The first problem an export verification found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The first seq that does not verify (the line's place when its seq is unreadable).
+    pub seq: u64,
+    pub line: usize,
+    pub message: String,
+}
+
+/// What verifying an export found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportReport {
+    /// Lines that verified.
+    pub events: u64,
+    /// The hash of the last verified event.
+    pub head: Hash,
+    pub problem: Option<Finding>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("cannot read the export: {0}")]
+    Io(String),
+}
+
+/// Verifies an export read from `input`. `expected_head` (a head hash published earlier)
+/// catches truncation at the end, which a chain alone cannot show.
+pub fn verify(
+    input: impl BufRead,
+    expected_head: Option<&Hash>,
+) -> Result<ExportReport, ExportError> {
+    let mut report = ExportReport {
+        events: 0,
+        head: chain::GENESIS_PREV,
+        problem: None,
+    };
+    let mut total: u64 = 0;
+    let mut last_recorded: Option<i64> = None;
+    for (i, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| ExportError::Io(e.to_string()))?;
+        total += line.len() as u64 + 1;
+        let n = i + 1;
+        let seq = report.events;
+        let found = |message: String| Finding {
+            seq,
+            line: n,
+            message,
+        };
+        if total > MAX_EXPORT_BYTES {
+            report.problem = Some(found(format!(
+                "export is larger than {MAX_EXPORT_BYTES} bytes"
+            )));
+            return Ok(report);
+        }
+        match check_line(&line, seq, &report.head, &mut last_recorded) {
+            Ok(hash) => {
+                report.head = hash;
+                report.events += 1;
+            }
+            Err(message) => {
+                report.problem = Some(found(message));
+                return Ok(report);
+            }
+        }
+    }
+    if report.events == 0 {
+        report.problem = Some(Finding {
+            seq: 0,
+            line: 1,
+            message: "the export is empty: there is no genesis".into(),
+        });
+    } else if let Some(h) = expected_head {
+        if h != &report.head {
+            report.problem = Some(Finding {
+                seq: report.events,
+                line: report.events as usize + 1,
+                message: format!(
+                    "the export ends at seq {} with head {}, not the expected head {}: events are missing or changed",
+                    report.events - 1,
+                    hex::encode(report.head),
+                    hex::encode(h)
+                ),
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// Checks one export line; returns its hash.
+fn check_line(
+    line: &str,
+    seq: u64,
+    prev: &Hash,
+    last_recorded: &mut Option<i64>,
+) -> Result<Hash, String> {
+    if line.len() > MAX_EXPORT_LINE_BYTES {
+        return Err(format!("line is longer than {MAX_EXPORT_LINE_BYTES} bytes"));
+    }
+    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(mut obj) = value else {
+        return Err("not a JSON object".into());
+    };
+    let mut take_hash = |name: &str| -> Result<Hash, String> {
+        let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
+        v.as_str()
+            .and_then(chain::parse_hash)
+            .ok_or_else(|| format!("`{name}` is not 64 hex digits"))
+    };
+    let line_prev = take_hash("prev_hash")?;
+    let line_hash = take_hash("hash")?;
+    let body_hex = obj
+        .remove("body")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or("no `body` hex")?;
+    let bytes = hex::decode(&body_hex).map_err(|_| "`body` is not hex".to_string())?;
+    if &line_prev != prev {
+        return Err(format!(
+            "prev_hash {} does not link to the previous event's hash {} (an event was removed, inserted or moved)",
+            hex::encode(line_prev),
+            hex::encode(prev)
+        ));
+    }
+    let hash = chain::link(prev, &bytes);
+    if hash != line_hash {
+        return Err("hash does not match prev_hash and body (the body was changed)".into());
+    }
+    let body = codec::decode(&bytes).map_err(|e| e.to_string())?;
+    if body.seq() != seq {
+        return Err(format!(
+            "body says seq {} but stands at seq {seq}",
+            body.seq()
+        ));
+    }
+    let first_is_genesis = matches!(body.kind(), EventKind::LedgerCreated(_));
+    if first_is_genesis != (seq == 0) {
+        return Err("only the first event is the genesis".into());
+    }
+    if let EventKind::LedgerCreated(g) = body.kind() {
+        if chain::plain(g.rubric_toml.as_bytes()) != g.rubric_hash {
+            return Err("the genesis' rubric does not match its rubric_hash".into());
+        }
+    }
+    let at = body.v1().recorded_at_us;
+    if last_recorded.is_some_and(|l| at < l) {
+        return Err("recorded_at goes back in time".into());
+    }
+    *last_recorded = Some(at);
+    let expected = decoded(&body);
+    if obj != expected {
+        let differing = expected
+            .iter()
+            .find(|(k, v)| obj.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .or_else(|| obj.keys().find(|k| !expected.contains_key(*k)).cloned())
+            .unwrap_or_default();
+        return Err(format!(
+            "field `{differing}` differs from what the body decodes to"
+        ));
+    }
+    Ok(hash)
+}

@@ -1,0 +1,776 @@
+//! The ledger: opening a store with its rubric, the write path (check a batch of commands
+//! against the rubric and the current state, then append it in one durable commit), and the
+//! checked read path every projection replays.
+
+use crate::chain;
+use crate::codec::{self, CodecError};
+use crate::command::{Command, FieldError, MetricCmd, RecordCmd, StationCmd};
+use crate::event::*;
+use crate::rubric::{self, Context, Rubric, RubricError, Rule};
+use crate::store::{Commit, Head, Index, Store, StoreError};
+use jiff::{civil::Date, Timestamp};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Ids the ledger assigns start with this; callers may not choose such ids.
+pub const AUTO_ID_PREFIX: &str = "auto-";
+
+/// The offset of the rubric's local time (China Standard Time, UTC+8), used to decide whether an
+/// occurred date lies in the future.
+const LOCAL_OFFSET_HOURS: i8 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Rubric(#[from] RubricError),
+    /// A command was refused; nothing was written.
+    #[error("{}field `{field}`: {message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+    Refused {
+        line: Option<usize>,
+        field: String,
+        message: String,
+    },
+    /// Stored data breaks an invariant: the ledger is damaged.
+    #[error("ledger damaged at seq {seq}: {message}")]
+    Damaged { seq: u64, message: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+impl LedgerError {
+    /// True when the error reports damage found in stored data (exit 1), not bad input.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            LedgerError::Damaged { .. } | LedgerError::Store(StoreError::Corrupt(_))
+        )
+    }
+}
+
+fn refused(line: Option<usize>, e: FieldError) -> LedgerError {
+    LedgerError::Refused {
+        line,
+        field: e.field,
+        message: e.message,
+    }
+}
+
+fn damaged(seq: u64, message: impl Into<String>) -> LedgerError {
+    LedgerError::Damaged {
+        seq,
+        message: message.into(),
+    }
+}
+
+/// A command with the import line it came from (`None` for a single CLI command).
+#[derive(Debug, Clone)]
+pub struct Numbered {
+    pub line: Option<usize>,
+    pub command: Command,
+}
+
+/// What happened to one command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new event was appended.
+    Appended { seq: u64, kind: EventKind },
+    /// The same command was applied before: nothing written.
+    Unchanged { seq: u64, kind: EventKind },
+}
+
+/// One event as read back: checked against its stored hash and its predecessor.
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    pub seq: u64,
+    pub body: &'a Body,
+    pub bytes: &'a [u8],
+    pub hash: &'a Hash,
+    pub prev_hash: &'a Hash,
+}
+
+pub struct Ledger {
+    store: Store,
+    rubric: Rubric,
+    genesis: LedgerCreated,
+    head: Head,
+}
+
+/// What `init` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitOutcome {
+    Created {
+        ledger_id: [u8; 16],
+        rubric_hash: Hash,
+    },
+}
+
+impl Ledger {
+    /// Creates a ledger whose genesis holds the rubric's exact bytes.
+    pub fn init(
+        path: &Path,
+        rubric_toml: &str,
+        now: Timestamp,
+    ) -> Result<InitOutcome, LedgerError> {
+        let rubric = rubric::load(rubric_toml)?;
+        let store = Store::create(path)?;
+        let seed = format!(
+            "{}|{}|{}",
+            now.as_nanosecond(),
+            std::process::id(),
+            path.display()
+        );
+        let genesis = LedgerCreated {
+            ledger_id: chain::ledger_id(seed.as_bytes()),
+            rubric_toml: rubric_toml.to_string(),
+            rubric_hash: chain::plain(rubric_toml.as_bytes()),
+            period_start: rubric.period_start,
+            period_end: rubric.period_end,
+        };
+        let body = Body::V1(EventV1 {
+            seq: 0,
+            recorded_at_us: now.as_microsecond(),
+            kind: EventKind::LedgerCreated(genesis.clone()),
+        });
+        let bytes = codec::encode(&body).map_err(|e| LedgerError::Io(e.to_string()))?;
+        let hash = chain::link(&chain::GENESIS_PREV, &bytes);
+        store.commit(Commit {
+            frames: vec![(bytes, hash)],
+            index: Vec::new(),
+            head: Some(Head {
+                next_seq: 1,
+                hash,
+                recorded_at_us: now.as_microsecond(),
+            }),
+        })?;
+        Ok(InitOutcome::Created {
+            ledger_id: genesis.ledger_id,
+            rubric_hash: genesis.rubric_hash,
+        })
+    }
+
+    /// Opens a ledger: reads the genesis and its rubric, and checks the head against the tail.
+    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
+        let store = Store::open(path)?;
+        let head = store
+            .head()?
+            .ok_or_else(|| StoreError::NotFound(path.to_path_buf()))?;
+        let mut genesis = None;
+        read_checked(&store, 0, 1, &chain::GENESIS_PREV, |e| {
+            match e.body.kind() {
+                EventKind::LedgerCreated(g) => genesis = Some(g.clone()),
+                _ => return Err(damaged(0, "the first event is not the genesis")),
+            }
+            Ok(true)
+        })?;
+        let genesis = genesis.ok_or_else(|| damaged(0, "the genesis is missing"))?;
+        if chain::plain(genesis.rubric_toml.as_bytes()) != genesis.rubric_hash {
+            return Err(damaged(0, "the rubric does not match its hash"));
+        }
+        let rubric = rubric::load(&genesis.rubric_toml)?;
+        let ledger = Ledger {
+            store,
+            rubric,
+            genesis,
+            head,
+        };
+        ledger.check_tail()?;
+        Ok(ledger)
+    }
+
+    /// A cheap check on open: the stored events end exactly where the head says, with its hash.
+    fn check_tail(&self) -> Result<(), LedgerError> {
+        let stored = self.store.stored_frame_count()?;
+        let last = self.head.next_seq.saturating_sub(1);
+        if stored != self.head.next_seq {
+            return Err(damaged(
+                last.min(stored),
+                format!(
+                    "the head says {} events but {stored} are stored",
+                    self.head.next_seq
+                ),
+            ));
+        }
+        let mut seen = false;
+        self.store.for_each_frame(last, last + 1, |f| {
+            seen = f.hash == &self.head.hash;
+            Ok(true)
+        })?;
+        if !seen {
+            return Err(damaged(last, "the last event's hash is not the head hash"));
+        }
+        Ok(())
+    }
+
+    pub fn rubric(&self) -> &Rubric {
+        &self.rubric
+    }
+
+    pub fn genesis(&self) -> &LedgerCreated {
+        &self.genesis
+    }
+
+    pub fn head(&self) -> Head {
+        self.head
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Replays events `[from, to)` in order, each checked: it decodes, its seq is its place,
+    /// and its hash links it to the one before. `f` returns `false` to stop.
+    pub fn replay(
+        &self,
+        from: u64,
+        to: u64,
+        f: impl FnMut(EventRef<'_>) -> Result<bool, LedgerError>,
+    ) -> Result<(), LedgerError> {
+        let to = to.min(self.head.next_seq);
+        let prev = if from == 0 {
+            chain::GENESIS_PREV
+        } else {
+            self.hash_at(from - 1)?
+        };
+        read_checked(&self.store, from, to, &prev, f)
+    }
+
+    /// Replays every event.
+    pub fn replay_all(
+        &self,
+        f: impl FnMut(EventRef<'_>) -> Result<bool, LedgerError>,
+    ) -> Result<(), LedgerError> {
+        self.replay(0, self.head.next_seq, f)
+    }
+
+    fn hash_at(&self, seq: u64) -> Result<Hash, LedgerError> {
+        let mut out = None;
+        self.store.for_each_frame(seq, seq + 1, |f| {
+            out = Some(*f.hash);
+            Ok(false)
+        })?;
+        out.ok_or_else(|| damaged(seq, "event is missing"))
+    }
+
+    /// Reads one event (checked against its stored hash).
+    pub fn event(&self, seq: u64) -> Result<Option<Body>, LedgerError> {
+        if seq >= self.head.next_seq {
+            return Ok(None);
+        }
+        let mut out = None;
+        self.replay(seq, seq + 1, |e| {
+            out = Some(e.body.clone());
+            Ok(false)
+        })?;
+        Ok(out)
+    }
+
+    fn seq_from_index(&self, index: Index, key: &[u8]) -> Result<Option<u64>, LedgerError> {
+        match self.store.index_get(index, key)? {
+            None => Ok(None),
+            Some(v) => {
+                let b: [u8; 8] = v
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("an index entry has the wrong size".into()))?;
+                Ok(Some(u64::from_be_bytes(b)))
+            }
+        }
+    }
+
+    /// The event that holds an id, if any.
+    pub fn find_id(&self, id: &str) -> Result<Option<(u64, Body)>, LedgerError> {
+        self.indexed(Index::Id, id.as_bytes())
+    }
+
+    /// A station's registration, if any.
+    pub fn find_station(&self, code: &str) -> Result<Option<StationRegistered>, LedgerError> {
+        Ok(self
+            .indexed(Index::Station, code.as_bytes())?
+            .and_then(|(_, b)| match b.kind() {
+                EventKind::StationRegistered(s) => Some(s.clone()),
+                _ => None,
+            }))
+    }
+
+    fn indexed(&self, index: Index, key: &[u8]) -> Result<Option<(u64, Body)>, LedgerError> {
+        let Some(seq) = self.seq_from_index(index, key)? else {
+            return Ok(None);
+        };
+        let body = self
+            .event(seq)?
+            .ok_or_else(|| damaged(seq, "an index points past the head"))?;
+        Ok(Some((seq, body)))
+    }
+
+    fn unit_count(&self, station: &str, clause: &str) -> Result<u32, LedgerError> {
+        match self
+            .store
+            .index_get(Index::UnitCount, &unit_key(station, clause))?
+        {
+            None => Ok(0),
+            Some(v) => {
+                let b: [u8; 4] = v
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a unit count has the wrong size".into()))?;
+                Ok(u32::from_be_bytes(b))
+            }
+        }
+    }
+
+    /// Checks every command (against the ledger and the commands before it), then appends the
+    /// new events in one durable commit. On any refusal nothing is written.
+    pub fn apply(
+        &mut self,
+        commands: &[Numbered],
+        now: Timestamp,
+    ) -> Result<Vec<Outcome>, LedgerError> {
+        let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
+        let mut batch = Batch::new(self, recorded_at_us);
+        let mut outcomes = Vec::with_capacity(commands.len());
+        for c in commands {
+            let outcome = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
+            outcomes.push(outcome);
+        }
+        let (commit, head) = batch.into_commit()?;
+        if !commit.frames.is_empty() {
+            self.store.commit(commit)?;
+            self.head = head;
+        }
+        Ok(outcomes)
+    }
+}
+
+/// Reads `[from, to)` and checks each event; `prev` is the hash before `from`.
+pub(crate) fn read_checked(
+    store: &Store,
+    from: u64,
+    to: u64,
+    prev: &Hash,
+    mut f: impl FnMut(EventRef<'_>) -> Result<bool, LedgerError>,
+) -> Result<(), LedgerError> {
+    let mut prev = *prev;
+    let mut next = from;
+    let mut err = None;
+    store.for_each_frame(from, to, |frame| {
+        let mut check = || -> Result<bool, LedgerError> {
+            if frame.seq != next {
+                return Err(damaged(next, "event is missing"));
+            }
+            if chain::link(&prev, frame.body) != *frame.hash {
+                return Err(damaged(
+                    frame.seq,
+                    "hash does not match the stored bytes and the previous hash",
+                ));
+            }
+            let body = codec::decode(frame.body).map_err(|e| damaged(frame.seq, e.to_string()))?;
+            if body.seq() != frame.seq {
+                return Err(damaged(
+                    frame.seq,
+                    format!(
+                        "event says seq {} but is stored at {}",
+                        body.seq(),
+                        frame.seq
+                    ),
+                ));
+            }
+            let go = f(EventRef {
+                seq: frame.seq,
+                body: &body,
+                bytes: frame.body,
+                hash: frame.hash,
+                prev_hash: &prev,
+            })?;
+            prev = *frame.hash;
+            next += 1;
+            Ok(go)
+        };
+        match check() {
+            Ok(go) => Ok(go),
+            Err(e) => {
+                err = Some(e);
+                Ok(false)
+            }
+        }
+    })?;
+    if let Some(e) = err {
+        return Err(e);
+    }
+    Ok(())
+}
+
+fn unit_key(station: &str, clause: &str) -> Vec<u8> {
+    let mut k = station.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(clause.as_bytes());
+    k
+}
+
+impl From<CodecError> for LedgerError {
+    fn from(e: CodecError) -> Self {
+        LedgerError::Io(e.to_string())
+    }
+}
+
+/// A batch of commands being checked: the ledger's state plus what earlier commands add.
+struct Batch<'a> {
+    ledger: &'a Ledger,
+    recorded_at_us: i64,
+    next_seq: u64,
+    events: Vec<EventKind>,
+    stations: BTreeMap<String, Option<(u64, StationRegistered)>>,
+    ids: BTreeMap<String, (u64, EventKind)>,
+    unit_counts: BTreeMap<Vec<u8>, u32>,
+    next_auto: u64,
+}
+
+fn err(field: &str, message: impl Into<String>) -> FieldError {
+    crate::command::field_error(field, message)
+}
+
+impl<'a> Batch<'a> {
+    fn new(ledger: &'a Ledger, recorded_at_us: i64) -> Self {
+        Batch {
+            ledger,
+            recorded_at_us,
+            next_seq: ledger.head.next_seq,
+            events: Vec::new(),
+            stations: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            unit_counts: BTreeMap::new(),
+            next_auto: ledger.head.next_seq,
+        }
+    }
+
+    fn ledger_err(e: LedgerError) -> FieldError {
+        err("ledger", e.to_string())
+    }
+
+    fn station(&mut self, code: &str) -> Result<Option<(u64, StationRegistered)>, FieldError> {
+        if let Some(s) = self.stations.get(code) {
+            return Ok(s.clone());
+        }
+        let found = self
+            .ledger
+            .indexed(Index::Station, code.as_bytes())
+            .map_err(Self::ledger_err)?
+            .and_then(|(seq, b)| match b.kind() {
+                EventKind::StationRegistered(s) => Some((seq, s.clone())),
+                _ => None,
+            });
+        self.stations.insert(code.to_string(), found.clone());
+        Ok(found)
+    }
+
+    fn known_station(&mut self, code: &str) -> Result<StationRegistered, FieldError> {
+        self.station(code)?.map(|(_, s)| s).ok_or_else(|| {
+            err(
+                "station",
+                format!("unknown station `{code}`; register it first with `station add`"),
+            )
+        })
+    }
+
+    fn id_holder(&self, id: &str) -> Result<Option<(u64, EventKind)>, FieldError> {
+        if let Some(found) = self.ids.get(id) {
+            return Ok(Some(found.clone()));
+        }
+        Ok(self
+            .ledger
+            .find_id(id)
+            .map_err(Self::ledger_err)?
+            .map(|(seq, b)| (seq, b.kind().clone())))
+    }
+
+    fn push(&mut self, kind: EventKind) -> Outcome {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some(id) = kind.id() {
+            self.ids.insert(id.to_string(), (seq, kind.clone()));
+        }
+        self.events.push(kind.clone());
+        Outcome::Appended { seq, kind }
+    }
+
+    fn check(&mut self, command: &Command) -> Result<Outcome, FieldError> {
+        match command {
+            Command::Station(s) => self.check_station(s),
+            Command::Record(r) => self.check_record(r),
+            Command::Metric(m) => self.check_metric(m),
+        }
+    }
+
+    fn check_station(&mut self, s: &StationCmd) -> Result<Outcome, FieldError> {
+        let reg = StationRegistered {
+            code: s.code.clone(),
+            name: s.name.clone(),
+            kind: s.kind,
+        };
+        if let Some((seq, existing)) = self.station(&s.code)? {
+            if existing == reg {
+                return Ok(Outcome::Unchanged {
+                    seq,
+                    kind: EventKind::StationRegistered(existing),
+                });
+            }
+            return Err(err(
+                "code",
+                format!(
+                    "station {} is already registered (seq {seq}) as {} ({}); a station's name and kind cannot change",
+                    s.code,
+                    existing.name,
+                    existing.kind.as_str()
+                ),
+            ));
+        }
+        let seq = self.next_seq;
+        self.stations
+            .insert(s.code.clone(), Some((seq, reg.clone())));
+        Ok(self.push(EventKind::StationRegistered(reg)))
+    }
+
+    /// The id to use, or the outcome when the same command was applied before.
+    fn claim_id(
+        &mut self,
+        id: &Option<String>,
+        same: impl Fn(&EventKind) -> bool,
+    ) -> Result<Result<String, Outcome>, FieldError> {
+        let Some(id) = id else {
+            let auto = format!("{AUTO_ID_PREFIX}{}", self.next_auto.max(self.next_seq));
+            self.next_auto = self.next_seq + 1;
+            return Ok(Ok(auto));
+        };
+        match self.id_holder(id)? {
+            None => Ok(Ok(id.clone())),
+            Some((seq, kind)) if same(&kind) => Ok(Err(Outcome::Unchanged { seq, kind })),
+            Some((seq, _)) => Err(err(
+                "id",
+                format!("id `{id}` is already used by seq {seq} with other content; an id names one event for good"),
+            )),
+        }
+    }
+
+    fn department(&self, by: &str) -> Result<String, FieldError> {
+        let rubric = &self.ledger.rubric;
+        rubric.department(by).map(str::to_string).ok_or_else(|| {
+            let names: Vec<&str> = rubric.departments.iter().map(|d| d.name.as_str()).collect();
+            err(
+                "by",
+                format!(
+                    "`{by}` is not a department of this rubric ({})",
+                    names.join(", ")
+                ),
+            )
+        })
+    }
+
+    fn check_occurred(&self, occurred: Date) -> Result<(), FieldError> {
+        let g = &self.ledger.genesis;
+        if occurred < g.period_start || occurred > g.period_end {
+            return Err(err(
+                "occurred",
+                format!(
+                    "{occurred} is outside the rubric's period {} to {}",
+                    g.period_start, g.period_end
+                ),
+            ));
+        }
+        let offset = jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS);
+        let today = offset
+            .to_datetime(timestamp_from_us(self.recorded_at_us))
+            .date();
+        if occurred > today {
+            return Err(err(
+                "occurred",
+                format!("{occurred} is in the future (today is {today}); record what has happened"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_record(&mut self, r: &RecordCmd) -> Result<Outcome, FieldError> {
+        let rubric = &self.ledger.rubric;
+        let (item, clause) = rubric
+            .clause(&r.clause)
+            .ok_or_else(|| err("clause", format!("unknown clause `{}`", r.clause)))?;
+        let by = self.department(&r.by)?;
+        let mut inputs = r.inputs.clone();
+        inputs.value = inputs.value.map(crate::decimal::canonical);
+        inputs.points = inputs.points.map(crate::decimal::canonical);
+        let same = |k: &EventKind| match k {
+            EventKind::PointsRecorded(p) => {
+                p.station == r.station
+                    && p.clause == r.clause
+                    && p.by == by
+                    && p.occurred == r.occurred
+                    && p.inputs == inputs
+                    && p.evidence == r.evidence
+            }
+            _ => false,
+        };
+        let id = match self.claim_id(&r.id, same)? {
+            Ok(id) => id,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        let station = self.known_station(&r.station)?;
+        if !item.departments.contains(&by) {
+            return Err(err(
+                "by",
+                format!(
+                    "{by} does not assess item {} (assessed by {})",
+                    item.code,
+                    item.departments.join(", ")
+                ),
+            ));
+        }
+        self.check_occurred(r.occurred)?;
+        let ukey = unit_key(&r.station, &r.clause);
+        let prior_count = match self.unit_counts.get(&ukey) {
+            Some(n) => *n,
+            None => self
+                .ledger
+                .unit_count(&r.station, &r.clause)
+                .map_err(Self::ledger_err)?,
+        };
+        let ctx = Context {
+            station_kind: station.kind,
+            prior_count,
+        };
+        let computed = rubric
+            .compute(clause, &ctx, &inputs)
+            .map_err(|e| err(e.field(), e.to_string()))?;
+        if let Rule::PerUnit {
+            max_count: Some(_), ..
+        } = clause.rule
+        {
+            let units = inputs.count.unwrap_or(1);
+            self.unit_counts.insert(ukey, prior_count + units);
+        }
+        Ok(self.push(EventKind::PointsRecorded(PointsRecorded {
+            id,
+            station: r.station.clone(),
+            clause: r.clause.clone(),
+            inputs,
+            computed_points: computed,
+            occurred: r.occurred,
+            by,
+            evidence: r.evidence.clone(),
+        })))
+    }
+
+    fn check_metric(&mut self, m: &MetricCmd) -> Result<Outcome, FieldError> {
+        let rubric = &self.ledger.rubric;
+        let metric = rubric.metric(&m.metric).ok_or_else(|| {
+            let names: Vec<&str> = rubric.metrics.iter().map(|x| x.name.as_str()).collect();
+            err(
+                "metric",
+                format!(
+                    "unknown metric `{}` (the rubric's metrics: {})",
+                    m.metric,
+                    names.join(", ")
+                ),
+            )
+        })?;
+        let by = self.department(&m.by)?;
+        let value = crate::decimal::canonical(m.value);
+        let same = |k: &EventKind| match k {
+            EventKind::MetricReported(x) => {
+                x.station == m.station
+                    && x.metric == m.metric
+                    && x.value == value
+                    && x.by == by
+                    && x.occurred == m.occurred
+                    && x.evidence == m.evidence
+            }
+            _ => false,
+        };
+        let id = match self.claim_id(&m.id, same)? {
+            Ok(id) => id,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        self.known_station(&m.station)?;
+        let owners = rubric.metric_departments(&m.metric);
+        if !owners.contains(by.as_str()) {
+            let owners: Vec<&str> = owners.into_iter().collect();
+            return Err(err(
+                "by",
+                format!(
+                    "{by} does not report {} (reported by {})",
+                    m.metric,
+                    owners.join(", ")
+                ),
+            ));
+        }
+        metric.check_bounds(value).map_err(|b| {
+            err(
+                "value",
+                format!("{value} is outside the bounds of {} ({b})", m.metric),
+            )
+        })?;
+        self.check_occurred(m.occurred)?;
+        Ok(self.push(EventKind::MetricReported(MetricReported {
+            id,
+            station: m.station.clone(),
+            metric: m.metric.clone(),
+            value,
+            occurred: m.occurred,
+            by,
+            evidence: m.evidence.clone(),
+        })))
+    }
+
+    /// Encodes and chains the new events and gathers their index entries.
+    fn into_commit(self) -> Result<(Commit, Head), LedgerError> {
+        let mut prev = self.ledger.head.hash;
+        let mut seq = self.ledger.head.next_seq;
+        let mut commit = Commit::default();
+        for kind in self.events {
+            match &kind {
+                EventKind::StationRegistered(s) => commit.index.push((
+                    Index::Station,
+                    s.code.as_bytes().to_vec(),
+                    seq.to_be_bytes().to_vec(),
+                )),
+                EventKind::PointsRecorded(_) | EventKind::MetricReported(_) => {}
+                EventKind::LedgerCreated(_) => {
+                    unreachable!("a batch never holds a genesis")
+                }
+            }
+            if let Some(id) = kind.id() {
+                commit.index.push((
+                    Index::Id,
+                    id.as_bytes().to_vec(),
+                    seq.to_be_bytes().to_vec(),
+                ));
+            }
+            let body = Body::V1(EventV1 {
+                seq,
+                recorded_at_us: self.recorded_at_us,
+                kind,
+            });
+            let bytes = codec::encode(&body)?;
+            let hash = chain::link(&prev, &bytes);
+            commit.frames.push((bytes, hash));
+            prev = hash;
+            seq += 1;
+        }
+        for (k, n) in self.unit_counts {
+            commit
+                .index
+                .push((Index::UnitCount, k, n.to_be_bytes().to_vec()));
+        }
+        let head = Head {
+            next_seq: seq,
+            hash: prev,
+            recorded_at_us: if commit.frames.is_empty() {
+                self.ledger.head.recorded_at_us
+            } else {
+                self.recorded_at_us
+            },
+        };
+        commit.head = Some(head);
+        Ok((commit, head))
+    }
+}

@@ -1,0 +1,17 @@
+//! kaohe (考核): an event-sourced, hash-chained audit ledger for the yearly performance
+//! assessment of grassroots judicial stations. See `ARCHITECTURE.md` for the map.
+
+pub mod chain;
+pub mod codec;
+pub mod command;
+pub mod decimal;
+pub mod event;
+pub mod export;
+pub mod import;
+pub mod ledger;
+pub mod limits;
+pub mod projection;
+pub mod rubric;
+pub mod store;
+pub mod verify;
+pub mod view;

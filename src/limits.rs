@@ -1,0 +1,41 @@
+//! Limits on everything that comes from outside. Each is named here so that a reader can find
+//! every bound kaohe puts on its input in one place.
+
+/// Largest rubric file accepted by `init`, in bytes.
+pub const MAX_RUBRIC_BYTES: u64 = 1024 * 1024;
+/// Largest import file, in bytes.
+pub const MAX_IMPORT_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// Longest import line, in bytes.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Most commands one import may hold.
+pub const MAX_IMPORT_COMMANDS: usize = 20_000_000;
+/// Largest export file `verify --export` reads, in bytes.
+pub const MAX_EXPORT_BYTES: u64 = 64 * 1024 * 1024 * 1024;
+/// Longest export line, in bytes (the genesis line carries the rubric as hex and text).
+pub const MAX_EXPORT_LINE_BYTES: usize = 4 * MAX_RUBRIC_BYTES as usize;
+/// Most evidence references on one event.
+pub const MAX_EVIDENCE_COUNT: usize = 32;
+/// Longest evidence reference, in characters.
+pub const MAX_EVIDENCE_CHARS: usize = 256;
+/// Longest id (record, metric), in characters.
+pub const MAX_ID_CHARS: usize = 64;
+/// Longest station code, in characters.
+pub const MAX_STATION_CODE_CHARS: usize = 32;
+/// Longest station name, in characters.
+pub const MAX_STATION_NAME_CHARS: usize = 64;
+/// Longest note (justification), in characters.
+pub const MAX_NOTE_CHARS: usize = 2000;
+/// Longest department name, in characters.
+pub const MAX_DEPARTMENT_CHARS: usize = 32;
+/// Largest `count` on one record.
+pub const MAX_COUNT: u32 = 10_000;
+/// Largest `done` on one record.
+pub const MAX_DONE: u32 = 10_000;
+/// Largest absolute value of a measured figure.
+pub const MAX_ABS_VALUE: i64 = 1_000_000_000;
+/// Most decimal places in any figure a user gives.
+pub const MAX_DECIMAL_PLACES: u32 = 6;
+/// Largest encoded event body, in bytes (the genesis carries the rubric).
+pub const MAX_EVENT_BYTES: usize = 2 * MAX_RUBRIC_BYTES as usize;
+/// Events per stored block. Changing it changes the store layout.
+pub const EVENTS_PER_BLOCK: u64 = 256;

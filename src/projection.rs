@@ -1,0 +1,184 @@
+//! Projections: pure folds over events. A score is never stored; it is always rebuilt.
+//!
+//! Score = base − applied deductions + applied bonus, where the applied deductions of an item
+//! never exceed its points, the applied bonus of an item never exceeds its points, and the total
+//! bonus never exceeds the rubric's bonus cap. The raw figures stay beside the applied ones.
+
+use crate::event::{Body, EventKind, StationKind};
+use crate::rubric::Rubric;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// One item of one station's score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemScore {
+    pub item: String,
+    pub name: String,
+    pub max: Decimal,
+    pub bonus: bool,
+    pub deducted: Decimal,
+    pub awarded: Decimal,
+    pub raw_deducted: Decimal,
+    pub raw_awarded: Decimal,
+    /// Events that contributed.
+    pub events: u32,
+}
+
+impl ItemScore {
+    /// True when the item's cap cut the raw figure.
+    pub fn capped(&self) -> bool {
+        self.deducted != self.raw_deducted || self.awarded != self.raw_awarded
+    }
+}
+
+/// One station's score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationScore {
+    pub station: String,
+    pub name: String,
+    pub kind: StationKind,
+    pub total: Decimal,
+    pub deducted: Decimal,
+    pub awarded: Decimal,
+    pub raw_deducted: Decimal,
+    pub raw_awarded: Decimal,
+    /// Bonus of the items after their own caps, before the total bonus cap.
+    pub awarded_before_cap: Decimal,
+    /// Place by total; equal totals share the better place.
+    pub rank: u32,
+    pub items: Vec<ItemScore>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Raw {
+    deducted: Decimal,
+    awarded: Decimal,
+    events: u32,
+}
+
+#[derive(Debug, Clone)]
+struct StationState {
+    name: String,
+    kind: StationKind,
+    /// item code → raw figures
+    items: BTreeMap<String, Raw>,
+}
+
+/// The score fold: feed it events in seq order, then read the scores.
+#[derive(Debug, Clone)]
+pub struct Scores<'r> {
+    rubric: &'r Rubric,
+    stations: BTreeMap<String, StationState>,
+}
+
+impl<'r> Scores<'r> {
+    pub fn new(rubric: &'r Rubric) -> Self {
+        Scores {
+            rubric,
+            stations: BTreeMap::new(),
+        }
+    }
+
+    /// Folds one event in.
+    pub fn apply(&mut self, body: &Body) {
+        match body.kind() {
+            EventKind::StationRegistered(s) => {
+                self.stations
+                    .entry(s.code.clone())
+                    .or_insert_with(|| StationState {
+                        name: s.name.clone(),
+                        kind: s.kind,
+                        items: BTreeMap::new(),
+                    });
+            }
+            EventKind::PointsRecorded(p) => {
+                let Some((item, _)) = self.rubric.clause(&p.clause) else {
+                    // Invariant: the write path only records clauses of the ledger's rubric.
+                    panic!("recorded clause {} is not in the rubric", p.clause);
+                };
+                let Some(st) = self.stations.get_mut(&p.station) else {
+                    panic!("points recorded for unregistered station {}", p.station);
+                };
+                let raw = st.items.entry(item.code.clone()).or_default();
+                if item.bonus {
+                    raw.awarded += p.computed_points;
+                } else {
+                    raw.deducted += p.computed_points;
+                }
+                raw.events += 1;
+            }
+            EventKind::LedgerCreated(_) | EventKind::MetricReported(_) => {}
+        }
+    }
+
+    /// The scores, ranked by total (best first; ties by station code).
+    pub fn finish(&self) -> Vec<StationScore> {
+        let mut out: Vec<StationScore> = self
+            .stations
+            .iter()
+            .map(|(code, st)| self.station_score(code, st))
+            .collect();
+        rank(&mut out);
+        out
+    }
+
+    fn station_score(&self, code: &str, st: &StationState) -> StationScore {
+        let zero = Decimal::ZERO;
+        let mut items = Vec::new();
+        let (mut deducted, mut awarded_before_cap) = (zero, zero);
+        let (mut raw_deducted, mut raw_awarded) = (zero, zero);
+        for item in self.rubric.items() {
+            let raw = st.items.get(&item.code).cloned().unwrap_or_default();
+            let s = ItemScore {
+                item: item.code.clone(),
+                name: item.name.clone(),
+                max: item.points,
+                bonus: item.bonus,
+                deducted: raw.deducted.min(item.points),
+                awarded: raw.awarded.min(item.points),
+                raw_deducted: raw.deducted,
+                raw_awarded: raw.awarded,
+                events: raw.events,
+            };
+            deducted += s.deducted;
+            awarded_before_cap += s.awarded;
+            raw_deducted += s.raw_deducted;
+            raw_awarded += s.raw_awarded;
+            items.push(s);
+        }
+        let awarded = awarded_before_cap.min(self.rubric.bonus_cap);
+        let c = crate::decimal::canonical;
+        StationScore {
+            station: code.to_string(),
+            name: st.name.clone(),
+            kind: st.kind,
+            total: c(self.rubric.base_points - deducted + awarded),
+            deducted: c(deducted),
+            awarded: c(awarded),
+            raw_deducted: c(raw_deducted),
+            raw_awarded: c(raw_awarded),
+            awarded_before_cap: c(awarded_before_cap),
+            rank: 0,
+            items,
+        }
+    }
+}
+
+/// Sorts by total, best first (ties by code), and gives each its place: equal totals share
+/// the better place (1, 2, 2, 4).
+pub fn rank(scores: &mut [StationScore]) {
+    scores.sort_by(|a, b| {
+        b.total
+            .cmp(&a.total)
+            .then_with(|| a.station.cmp(&b.station))
+    });
+    let mut place = 0u32;
+    let mut last: Option<Decimal> = None;
+    for (i, s) in scores.iter_mut().enumerate() {
+        if last != Some(s.total) {
+            place = i as u32 + 1;
+            last = Some(s.total);
+        }
+        s.rank = place;
+    }
+}

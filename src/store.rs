@@ -1,0 +1,427 @@
+//! The store: the only place that knows sled.
+//!
+//! One sled tree, keys prefixed by a byte that names what they hold; one sled batch per commit
+//! is atomic across all of them, and a commit returns only after `flush()`.
+//!
+//! | key | value |
+//! |---|---|
+//! | `F` | the format tag, [`FORMAT_TAG`] |
+//! | `H` | the head: next seq (u64 BE), head hash (32), last recorded_at (i64 BE) |
+//! | `B` + block number (u64 BE) | up to [`EVENTS_PER_BLOCK`] frames: body length (u32 LE), body, hash (32) |
+//! | `I` + id | seq (u64 BE) of the event that holds the id |
+//! | `S` + station code | seq (u64 BE) of the station's registration |
+//! | `N` + station + 0x00 + clause | units recorded so far under a per-unit clause (u32 BE) |
+//!
+//! Events are packed into blocks: frame `j` of block `b` is seq `b * EVENTS_PER_BLOCK + j`.
+//! Only the last block is ever rewritten, and only by appending frames to it; every block but the
+//! last is full.
+
+use crate::event::Hash;
+use crate::limits::{EVENTS_PER_BLOCK, MAX_EVENT_BYTES};
+use std::path::{Path, PathBuf};
+
+/// Identifies a kaohe store and its layout version.
+pub const FORMAT_TAG: &[u8] = b"kaohe-store-v1";
+const FRAME_OVERHEAD: usize = 4 + 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the ledger at {0} is in use by another kaohe process; wait for it to finish and try again"
+    )]
+    InUse(PathBuf),
+    #[error("no ledger at {0}; create one with `kaohe --db {0} init --rubric FILE`")]
+    NotFound(PathBuf),
+    #[error("{0} already holds a ledger")]
+    Exists(PathBuf),
+    #[error("{0} is not a kaohe ledger")]
+    NotALedger(PathBuf),
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
+    #[error("storage error: {0}")]
+    Io(String),
+}
+
+fn io(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Corruption { .. } => StoreError::Corrupt(e.to_string()),
+        other => StoreError::Io(other.to_string()),
+    }
+}
+
+/// Where the chain ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// The seq the next event gets (= number of events).
+    pub next_seq: u64,
+    /// The hash of the last event (zeros when empty).
+    pub hash: Hash,
+    /// The last event's recorded time (µs); recorded times never go back.
+    pub recorded_at_us: i64,
+}
+
+impl Head {
+    fn to_bytes(self) -> [u8; 48] {
+        let mut b = [0u8; 48];
+        b[..8].copy_from_slice(&self.next_seq.to_be_bytes());
+        b[8..40].copy_from_slice(&self.hash);
+        b[40..].copy_from_slice(&self.recorded_at_us.to_be_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Head> {
+        if b.len() != 48 {
+            return None;
+        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&b[8..40]);
+        Some(Head {
+            next_seq: u64::from_be_bytes(b[..8].try_into().ok()?),
+            hash,
+            recorded_at_us: i64::from_be_bytes(b[40..].try_into().ok()?),
+        })
+    }
+}
+
+/// The secondary indices, each a key prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    /// id → seq
+    Id,
+    /// station code → seq of its registration
+    Station,
+    /// station + 0x00 + clause → units recorded (u32 BE)
+    UnitCount,
+}
+
+impl Index {
+    fn prefix(self) -> u8 {
+        match self {
+            Index::Id => b'I',
+            Index::Station => b'S',
+            Index::UnitCount => b'N',
+        }
+    }
+}
+
+fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + rest.len());
+    k.push(prefix);
+    k.extend_from_slice(rest);
+    k
+}
+
+fn block_key(block: u64) -> [u8; 9] {
+    let mut k = [b'B'; 9];
+    k[1..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
+/// One stored event: its seq (by position), body bytes and stored hash.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub seq: u64,
+    pub body: &'a [u8],
+    pub hash: &'a Hash,
+}
+
+/// What one commit appends.
+#[derive(Debug, Default)]
+pub struct Commit {
+    /// New events in seq order, starting at the head's `next_seq`: (body, hash).
+    pub frames: Vec<(Vec<u8>, Hash)>,
+    /// Index entries to set.
+    pub index: Vec<(Index, Vec<u8>, Vec<u8>)>,
+    /// The head after the commit.
+    pub head: Option<Head>,
+}
+
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+}
+
+fn has_sled_files(path: &Path) -> bool {
+    path.join("db").is_file() && path.join("conf").is_file()
+}
+
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new().path(path).open().map_err(|e| match e {
+        sled::Error::Io(ref io_err) if io_err.kind() == std::io::ErrorKind::WouldBlock => {
+            StoreError::InUse(path.to_path_buf())
+        }
+        other => io(other),
+    })
+}
+
+impl Store {
+    /// Creates a new, empty store. Refuses a path that already holds a ledger.
+    pub fn create(path: &Path) -> Result<Store, StoreError> {
+        if path.exists() {
+            let empty_dir = path.is_dir()
+                && std::fs::read_dir(path)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+            if !empty_dir && !has_sled_files(path) {
+                return Err(StoreError::NotALedger(path.to_path_buf()));
+            }
+        }
+        let db = open_db(path)?;
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+        };
+        match store.db.get(b"F").map_err(io)? {
+            Some(tag) if tag.as_ref() != FORMAT_TAG => {
+                return Err(StoreError::NotALedger(path.to_path_buf()))
+            }
+            _ => {}
+        }
+        if store.head()?.is_some() {
+            return Err(StoreError::Exists(path.to_path_buf()));
+        }
+        Ok(store)
+    }
+
+    /// Opens an existing store.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(path.to_path_buf()));
+        }
+        if !has_sled_files(path) {
+            return Err(StoreError::NotALedger(path.to_path_buf()));
+        }
+        let db = open_db(path)?;
+        match db.get(b"F").map_err(io)? {
+            Some(tag) if tag.as_ref() == FORMAT_TAG => {}
+            Some(_) => return Err(StoreError::NotALedger(path.to_path_buf())),
+            None => return Err(StoreError::NotFound(path.to_path_buf())),
+        }
+        Ok(Store {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The head, or `None` before the genesis is committed.
+    pub fn head(&self) -> Result<Option<Head>, StoreError> {
+        match self.db.get(b"H").map_err(io)? {
+            None => Ok(None),
+            Some(v) => Head::from_bytes(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt("head record has the wrong size".into())),
+        }
+    }
+
+    pub fn index_get(&self, index: Index, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get(key(index.prefix(), k))
+            .map_err(io)?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Every entry of an index, in key order.
+    pub fn index_scan(
+        &self,
+        index: Index,
+    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + '_ {
+        self.db
+            .scan_prefix([index.prefix()])
+            .map(|r| r.map(|(k, v)| (k[1..].to_vec(), v.to_vec())).map_err(io))
+    }
+
+    /// Calls `f` with every frame from `from_seq` up to (not including) `to_seq`, in order.
+    /// `f` returns `false` to stop early.
+    pub fn for_each_frame(
+        &self,
+        from_seq: u64,
+        to_seq: u64,
+        mut f: impl FnMut(Frame<'_>) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        if from_seq >= to_seq {
+            return Ok(());
+        }
+        let first = from_seq / EVENTS_PER_BLOCK;
+        let last = (to_seq - 1) / EVENTS_PER_BLOCK;
+        let range = block_key(first)..=block_key(last);
+        let mut expected = first;
+        for entry in self.db.range(range) {
+            let (k, v) = entry.map_err(io)?;
+            let block = u64::from_be_bytes(k[1..9].try_into().map_err(|_| bad_key())?);
+            if block != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "block {expected} is missing (found block {block}): events from seq {} are gone",
+                    expected * EVENTS_PER_BLOCK
+                )));
+            }
+            expected += 1;
+            let base = block * EVENTS_PER_BLOCK;
+            let mut stop = false;
+            parse_block(block, &v, |j, body, hash| {
+                let seq = base + j;
+                if stop || seq < from_seq || seq >= to_seq {
+                    return Ok(());
+                }
+                if !f(Frame { seq, body, hash })? {
+                    stop = true;
+                }
+                Ok(())
+            })?;
+            if stop {
+                return Ok(());
+            }
+        }
+        if expected <= last {
+            return Err(StoreError::Corrupt(format!(
+                "block {expected} is missing: events from seq {} are gone",
+                expected * EVENTS_PER_BLOCK
+            )));
+        }
+        Ok(())
+    }
+
+    /// The number of frames actually stored (from the blocks, not the head).
+    pub fn stored_frame_count(&self) -> Result<u64, StoreError> {
+        let Some(entry) = self.db.scan_prefix([b'B']).next_back() else {
+            return Ok(0);
+        };
+        let (k, v) = entry.map_err(io)?;
+        let block = u64::from_be_bytes(k[1..9].try_into().map_err(|_| bad_key())?);
+        let mut n = 0u64;
+        parse_block(block, &v, |_, _, _| {
+            n += 1;
+            Ok(())
+        })?;
+        Ok(block * EVENTS_PER_BLOCK + n)
+    }
+
+    /// Appends frames and index entries atomically, then flushes. Nothing is reported written
+    /// until the flush returns.
+    pub fn commit(&self, commit: Commit) -> Result<(), StoreError> {
+        let head = commit
+            .head
+            .ok_or_else(|| StoreError::Io("commit without a head".into()))?;
+        let old_next = self.head()?.map_or(0, |h| h.next_seq);
+        // Invariant: the head moves exactly by the number of frames appended (no gap in seq).
+        assert_eq!(
+            head.next_seq,
+            old_next + commit.frames.len() as u64,
+            "commit must extend the chain without gaps"
+        );
+        let mut batch = sled::Batch::default();
+        if old_next == 0 {
+            batch.insert(b"F".as_slice(), FORMAT_TAG);
+        }
+        let mut seq = old_next;
+        let mut frames = commit.frames.into_iter().peekable();
+        while frames.peek().is_some() {
+            let block = seq / EVENTS_PER_BLOCK;
+            let mut value = match seq % EVENTS_PER_BLOCK {
+                0 => Vec::new(),
+                _ => self
+                    .db
+                    .get(block_key(block))
+                    .map_err(io)?
+                    .ok_or_else(|| StoreError::Corrupt(format!("head block {block} is missing")))?
+                    .to_vec(),
+            };
+            while seq / EVENTS_PER_BLOCK == block {
+                let Some((body, hash)) = frames.next() else {
+                    break;
+                };
+                assert!(body.len() <= MAX_EVENT_BYTES, "codec bounds event size");
+                value.extend_from_slice(&(body.len() as u32).to_le_bytes());
+                value.extend_from_slice(&body);
+                value.extend_from_slice(&hash);
+                seq += 1;
+            }
+            batch.insert(block_key(block).as_slice(), value);
+        }
+        for (index, k, v) in commit.index {
+            batch.insert(key(index.prefix(), &k), v);
+        }
+        batch.insert(b"H".as_slice(), head.to_bytes().as_slice());
+        self.db.apply_batch(batch).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(io)
+    }
+
+    /// Test support: replaces a stored block's bytes, to prove that verification catches it.
+    #[doc(hidden)]
+    pub fn tamper_block(&self, block: u64, f: impl FnOnce(&mut Vec<u8>)) -> Result<(), StoreError> {
+        let mut v = self
+            .db
+            .get(block_key(block))
+            .map_err(io)?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        f(&mut v);
+        self.db.insert(block_key(block), v).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Test support: sets or removes an index entry directly.
+    #[doc(hidden)]
+    pub fn tamper_index(&self, index: Index, k: &[u8], v: Option<&[u8]>) -> Result<(), StoreError> {
+        let full = key(index.prefix(), k);
+        match v {
+            Some(v) => self.db.insert(full, v).map(|_| ()),
+            None => self.db.remove(full).map(|_| ()),
+        }
+        .map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+}
+
+fn bad_key() -> StoreError {
+    StoreError::Corrupt("a block key has the wrong size".into())
+}
+
+/// Splits a block into frames; `f(index in block, body, hash)`.
+fn parse_block(
+    block: u64,
+    v: &[u8],
+    mut f: impl FnMut(u64, &[u8], &Hash) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut at = 0usize;
+    let mut j = 0u64;
+    while at < v.len() {
+        let corrupt = |what: &str| {
+            StoreError::Corrupt(format!(
+                "block {block}, seq {}: {what}",
+                block * EVENTS_PER_BLOCK + j
+            ))
+        };
+        if j >= EVENTS_PER_BLOCK {
+            return Err(corrupt("more frames than a block holds"));
+        }
+        let len_bytes: [u8; 4] = v
+            .get(at..at + 4)
+            .and_then(|s| s.try_into().ok())
+            .ok_or_else(|| corrupt("truncated frame length"))?;
+        let len = u32::from_le_bytes(len_bytes) as usize;
+        if len > MAX_EVENT_BYTES || at + FRAME_OVERHEAD + len > v.len() {
+            return Err(corrupt("frame overruns the block"));
+        }
+        let body = &v[at + 4..at + 4 + len];
+        let hash: &Hash = v[at + 4 + len..at + FRAME_OVERHEAD + len]
+            .try_into()
+            .map_err(|_| corrupt("truncated hash"))?;
+        f(j, body, hash)?;
+        at += FRAME_OVERHEAD + len;
+        j += 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! Verifying a stored ledger: the whole chain and its indices, reporting the first problem.
+
+use crate::chain;
+use crate::event::*;
+use crate::ledger::{read_checked, LedgerError};
+use crate::rubric::{self, Rubric, Rule};
+use crate::store::{Index, Store};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The first problem found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub seq: u64,
+    pub message: String,
+}
+
+/// What verifying a ledger found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Events that verified.
+    pub events: u64,
+    /// The head hash the store records.
+    pub head: Hash,
+    pub problem: Option<Finding>,
+}
+
+/// Verifies every stored event and every index entry. Returns `Err` only when the ledger
+/// cannot be opened at all (missing, in use); damage is a finding.
+pub fn ledger(path: &Path) -> Result<Report, LedgerError> {
+    let store = Store::open(path)?;
+    let mut v = Verifier::default();
+    let problem = match v.run(&store) {
+        Ok(()) => None,
+        Err(LedgerError::Damaged { seq, message }) => Some(Finding { seq, message }),
+        Err(LedgerError::Store(crate::store::StoreError::Corrupt(message))) => Some(Finding {
+            seq: v.verified,
+            message,
+        }),
+        Err(e) => return Err(e),
+    };
+    Ok(Report {
+        events: v.verified,
+        head: v.head,
+        problem,
+    })
+}
+
+#[derive(Default)]
+struct Verifier {
+    verified: u64,
+    head: Hash,
+    rubric: Option<Rubric>,
+    stations: BTreeSet<String>,
+    ids: u64,
+    unit_counts: BTreeMap<Vec<u8>, u32>,
+    last_recorded: i64,
+}
+
+fn damaged(seq: u64, message: impl Into<String>) -> LedgerError {
+    LedgerError::Damaged {
+        seq,
+        message: message.into(),
+    }
+}
+
+impl Verifier {
+    fn run(&mut self, store: &Store) -> Result<(), LedgerError> {
+        let head = store
+            .head()?
+            .ok_or_else(|| damaged(0, "the ledger has no head"))?;
+        self.head = head.hash;
+        let stored = store.stored_frame_count()?;
+        read_checked(store, 0, stored, &chain::GENESIS_PREV, |e| {
+            self.event(store, e.seq, e.body)?;
+            self.verified = e.seq + 1;
+            if e.seq + 1 == head.next_seq && e.hash != &head.hash {
+                return Err(damaged(e.seq, "the last event's hash is not the head hash"));
+            }
+            Ok(true)
+        })?;
+        if stored != head.next_seq {
+            return Err(damaged(
+                stored.min(head.next_seq),
+                format!(
+                    "the head says {} events but {stored} are stored",
+                    head.next_seq
+                ),
+            ));
+        }
+        if head.recorded_at_us != self.last_recorded {
+            return Err(damaged(
+                head.next_seq - 1,
+                "the head's recorded time disagrees with the last event",
+            ));
+        }
+        self.check_indices(store, head.next_seq)
+    }
+
+    fn event(&mut self, store: &Store, seq: u64, body: &Body) -> Result<(), LedgerError> {
+        let at = body.v1().recorded_at_us;
+        if at < self.last_recorded {
+            return Err(damaged(seq, "recorded_at goes back in time"));
+        }
+        self.last_recorded = at;
+        let kind = body.kind();
+        if let EventKind::LedgerCreated(g) = kind {
+            if seq != 0 {
+                return Err(damaged(seq, "a second genesis"));
+            }
+            if chain::plain(g.rubric_toml.as_bytes()) != g.rubric_hash {
+                return Err(damaged(0, "the rubric does not match its hash"));
+            }
+            let r = rubric::load(&g.rubric_toml).map_err(|e| damaged(0, e.to_string()))?;
+            self.rubric = Some(r);
+            return Ok(());
+        }
+        let Some(rubric) = &self.rubric else {
+            return Err(damaged(seq, "the first event is not the genesis"));
+        };
+        if let Some(station) = kind.station() {
+            let registering = matches!(kind, EventKind::StationRegistered(_));
+            if registering {
+                if !self.stations.insert(station.to_string()) {
+                    return Err(damaged(seq, format!("station {station} registered twice")));
+                }
+                expect_index(store, Index::Station, station.as_bytes(), seq)?;
+            } else if !self.stations.contains(station) {
+                return Err(damaged(
+                    seq,
+                    format!("event for unregistered station {station}"),
+                ));
+            }
+        }
+        if let Some(id) = kind.id() {
+            self.ids += 1;
+            expect_index(store, Index::Id, id.as_bytes(), seq)?;
+        }
+        if let EventKind::PointsRecorded(p) = kind {
+            let Some((_, clause)) = rubric.clause(&p.clause) else {
+                return Err(damaged(
+                    seq,
+                    format!("clause {} is not in the rubric", p.clause),
+                ));
+            };
+            if let Rule::PerUnit {
+                max_count: Some(_), ..
+            } = clause.rule
+            {
+                let mut k = p.station.as_bytes().to_vec();
+                k.push(0);
+                k.extend_from_slice(p.clause.as_bytes());
+                *self.unit_counts.entry(k).or_default() += p.inputs.count.unwrap_or(1);
+            }
+        }
+        Ok(())
+    }
+
+    fn check_indices(&self, store: &Store, next_seq: u64) -> Result<(), LedgerError> {
+        let last = next_seq.saturating_sub(1);
+        let mut n = 0u64;
+        for entry in store.index_scan(Index::Id) {
+            entry?;
+            n += 1;
+        }
+        if n != self.ids {
+            return Err(damaged(
+                last,
+                format!("the id index holds {n} entries for {} ids", self.ids),
+            ));
+        }
+        let stations = store.index_scan(Index::Station).count();
+        if stations != self.stations.len() {
+            return Err(damaged(last, "the station index disagrees with the events"));
+        }
+        let mut counts = BTreeMap::new();
+        for entry in store.index_scan(Index::UnitCount) {
+            let (k, v) = entry?;
+            let b: [u8; 4] = v
+                .as_slice()
+                .try_into()
+                .map_err(|_| damaged(last, "a unit count has the wrong size"))?;
+            counts.insert(k, u32::from_be_bytes(b));
+        }
+        if counts != self.unit_counts {
+            return Err(damaged(
+                last,
+                "the unit-count index disagrees with the events",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn expect_index(store: &Store, index: Index, key: &[u8], seq: u64) -> Result<(), LedgerError> {
+    let want = seq.to_be_bytes();
+    match store.index_get(index, key)? {
+        Some(v) if v == want => Ok(()),
+        _ => Err(damaged(
+            seq,
+            format!("the {index:?} index does not point at this event"),
+        )),
+    }
+}

@@ -1,0 +1,316 @@
+//! Views: tables for people (Chinese text aligned by display width) and JSON for machines.
+//! Every decimal in JSON is a string.
+
+use crate::event::{Body, EventKind};
+use crate::projection::StationScore;
+use crate::rubric::Rubric;
+use serde_json::{json, Value};
+use unicode_width::UnicodeWidthStr;
+
+/// A plain text table whose columns line up for CJK text.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    right: Vec<bool>,
+}
+
+impl Table {
+    pub fn new(header: &[&str], right: &[bool]) -> Self {
+        assert_eq!(header.len(), right.len(), "one alignment per column");
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+            right: right.to_vec(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        assert_eq!(cells.len(), self.header.len(), "one cell per column");
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.width()).collect();
+        for r in &self.rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.width());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[String]| {
+            let mut s = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                let pad = " ".repeat(widths[i] - c.width());
+                if i > 0 {
+                    s.push_str("  ");
+                }
+                if self.right[i] {
+                    s.push_str(&pad);
+                    s.push_str(c);
+                } else {
+                    s.push_str(c);
+                    if i + 1 < cells.len() {
+                        s.push_str(&pad);
+                    }
+                }
+            }
+            out.push_str(s.trim_end());
+            out.push('\n');
+        };
+        line(&self.header);
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        line(&rule);
+        for r in &self.rows {
+            line(r);
+        }
+        out
+    }
+}
+
+/// `score` as a table.
+pub fn score_table(scores: &[StationScore]) -> String {
+    let mut t = Table::new(
+        &[
+            "名次",
+            "站点",
+            "名称",
+            "类型",
+            "总分",
+            "扣分",
+            "加分",
+            "封顶说明",
+        ],
+        &[true, false, false, false, true, true, true, false],
+    );
+    for s in scores {
+        let mut notes = Vec::new();
+        for i in s.items.iter().filter(|i| i.capped()) {
+            if i.bonus {
+                notes.push(format!("{} 加分 {}→{}", i.item, i.raw_awarded, i.awarded));
+            } else {
+                notes.push(format!("{} 扣分 {}→{}", i.item, i.raw_deducted, i.deducted));
+            }
+        }
+        if s.awarded != s.awarded_before_cap {
+            notes.push(format!("加分合计 {}→{}", s.awarded_before_cap, s.awarded));
+        }
+        t.row(vec![
+            s.rank.to_string(),
+            s.station.clone(),
+            s.name.clone(),
+            s.kind.label_zh().to_string(),
+            s.total.to_string(),
+            s.deducted.to_string(),
+            s.awarded.to_string(),
+            notes.join("; "),
+        ]);
+    }
+    if scores.is_empty() {
+        return "no stations registered\n".into();
+    }
+    t.render()
+}
+
+/// `score --json`.
+pub fn score_json(scores: &[StationScore]) -> Value {
+    let stations: Vec<Value> = scores
+        .iter()
+        .map(|s| {
+            let items: Vec<Value> = s
+                .items
+                .iter()
+                .map(|i| {
+                    json!({
+                        "item": i.item,
+                        "name": i.name,
+                        "max": i.max.to_string(),
+                        "deducted": i.deducted.to_string(),
+                        "awarded": i.awarded.to_string(),
+                        "raw_deducted": i.raw_deducted.to_string(),
+                        "raw_awarded": i.raw_awarded.to_string(),
+                        "capped": i.capped(),
+                    })
+                })
+                .collect();
+            json!({
+                "station": s.station,
+                "name": s.name,
+                "kind": s.kind.as_str(),
+                "total": s.total.to_string(),
+                "deducted": s.deducted.to_string(),
+                "awarded": s.awarded.to_string(),
+                "raw_deducted": s.raw_deducted.to_string(),
+                "raw_awarded": s.raw_awarded.to_string(),
+                "awarded_before_cap": s.awarded_before_cap.to_string(),
+                "rank": s.rank,
+                "items": items,
+            })
+        })
+        .collect();
+    json!({ "stations": stations })
+}
+
+/// The signed points of a recorded event: `-3` for a deduction, `+1` for a bonus.
+pub fn signed_points(rubric: &Rubric, clause: &str, points: &rust_decimal::Decimal) -> String {
+    match rubric.clause(clause) {
+        Some((item, _)) if item.bonus => format!("+{points}"),
+        _ => format!("-{points}"),
+    }
+}
+
+/// One row of `log`.
+pub fn log_row(rubric: &Rubric, body: &Body) -> Vec<String> {
+    let e = body.v1();
+    let (station, what, points, occurred, by, id, evidence) = match &e.kind {
+        EventKind::LedgerCreated(g) => (
+            String::new(),
+            format!("rubric {}", &hex::encode(g.rubric_hash)[..16]),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        EventKind::StationRegistered(s) => (
+            s.code.clone(),
+            format!("{} ({})", s.name, s.kind.label_zh()),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        EventKind::PointsRecorded(p) => (
+            p.station.clone(),
+            p.clause.clone(),
+            signed_points(rubric, &p.clause, &p.computed_points),
+            p.occurred.to_string(),
+            p.by.clone(),
+            p.id.clone(),
+            p.evidence.join("; "),
+        ),
+        EventKind::MetricReported(m) => (
+            m.station.clone(),
+            format!("{} = {}", m.metric, m.value),
+            String::new(),
+            m.occurred.to_string(),
+            m.by.clone(),
+            m.id.clone(),
+            m.evidence.join("; "),
+        ),
+    };
+    vec![
+        e.seq.to_string(),
+        body.recorded_at()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string(),
+        e.kind.type_name().to_string(),
+        station,
+        what,
+        points,
+        occurred,
+        by,
+        id,
+        evidence,
+    ]
+}
+
+pub fn log_table() -> Table {
+    Table::new(
+        &[
+            "seq",
+            "recorded_at",
+            "type",
+            "station",
+            "clause/what",
+            "points",
+            "occurred",
+            "by",
+            "id",
+            "evidence",
+        ],
+        &[
+            true, false, false, false, false, true, false, false, false, false,
+        ],
+    )
+}
+
+/// The rubric in force, for people.
+pub fn rubric_text(r: &Rubric, rubric_hash: &str) -> String {
+    let mut out = format!(
+        "{} ({})\nperiod {} to {}; base {}, bonus cap {}; appeal window {} days\nrubric hash {rubric_hash}\n",
+        r.name, r.source, r.period_start, r.period_end, r.base_points, r.bonus_cap, r.appeal_window_days
+    );
+    for c in &r.categories {
+        let sign = if c.bonus { "加分" } else { "扣分" };
+        out.push_str(&format!(
+            "\n{} {} ({} 分, {sign})\n",
+            c.code, c.name, c.points
+        ));
+        for i in &c.items {
+            out.push_str(&format!(
+                "  {} {} ({} 分) — {}\n",
+                i.code,
+                i.name,
+                i.points,
+                i.departments.join("、")
+            ));
+            for cl in &i.clauses {
+                out.push_str(&format!(
+                    "    {:<6} {:<9} {}\n           {}\n",
+                    cl.code,
+                    cl.rule.kind_name(),
+                    cl.rule.describe(),
+                    cl.text
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The rubric in force, for machines.
+pub fn rubric_json(r: &Rubric, rubric_hash: &str) -> Value {
+    let categories: Vec<Value> = r
+        .categories
+        .iter()
+        .map(|c| {
+            let items: Vec<Value> = c
+                .items
+                .iter()
+                .map(|i| {
+                    let clauses: Vec<Value> = i
+                        .clauses
+                        .iter()
+                        .map(|cl| {
+                            json!({
+                                "clause": cl.code,
+                                "kind": cl.rule.kind_name(),
+                                "rule": cl.rule.describe(),
+                                "metrics": cl.rule.metrics(),
+                                "text": cl.text,
+                            })
+                        })
+                        .collect();
+                    json!({
+                        "item": i.code, "name": i.name, "points": i.points.to_string(),
+                        "departments": i.departments, "standard": i.standard,
+                        "deduction_text": i.deduction_text, "clauses": clauses,
+                    })
+                })
+                .collect();
+            json!({
+                "category": c.code, "name": c.name, "points": c.points.to_string(),
+                "bonus": c.bonus, "items": items,
+            })
+        })
+        .collect();
+    json!({
+        "name": r.name, "source": r.source,
+        "period_start": r.period_start.to_string(), "period_end": r.period_end.to_string(),
+        "base_points": r.base_points.to_string(), "bonus_cap": r.bonus_cap.to_string(),
+        "appeal_window_days": r.appeal_window_days, "rubric_hash": rubric_hash,
+        "metrics": r.metrics.iter().map(|m| json!({"metric": m.name, "label": m.label})).collect::<Vec<_>>(),
+        "categories": categories,
+    })
+}
