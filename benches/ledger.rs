@@ -1,1 +1,223 @@
-fn main() {}
+//! Benchmarks of the ledger's data paths, on generated ledgers.
+//!
+//! ```text
+//! cargo bench --bench ledger                          # 100,000 records, 40,000 stations, 5 runs
+//! KAOHE_BENCH_EVENTS=1000000 cargo bench --bench ledger
+//! cargo bench --bench ledger -- --write big.jsonl     # only write the generated import file
+//! ```
+//!
+//! Each phase runs `KAOHE_BENCH_RUNS` times (default 5) and the median is reported; the machine
+//! is shared and noisy, so medians, not single runs. Import is measured from an import file on
+//! disk through `import::read` + `Ledger::apply` (parse, check, encode, chain, one durable
+//! commit), exactly what `kaohe import` does minus process start.
+
+use kaohe::import;
+use kaohe::ledger::Ledger;
+use kaohe::projection::Scores;
+use std::io::{BufReader, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+mod gen {
+    //! A deterministic generator of realistic import files of any size.
+
+    use std::io::Write;
+
+    /// A small, fast, deterministic PRNG (xorshift64*), so that runs are comparable.
+    pub struct Rng(u64);
+
+    impl Rng {
+        pub fn new(seed: u64) -> Self {
+            Rng(seed.max(1))
+        }
+        pub fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        pub fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// Writes `stations` station lines, then `events` record and metric lines.
+    pub fn write(
+        out: &mut impl Write,
+        stations: u64,
+        events: u64,
+        seed: u64,
+    ) -> std::io::Result<()> {
+        let mut rng = Rng::new(seed);
+        for s in 0..stations {
+            let kind = if s % 10 == 9 { "subdistrict" } else { "town" };
+            writeln!(
+                out,
+                r#"{{"op":"station","code":"S{s:05}","name":"第{s}司法所","kind":"{kind}"}}"#
+            )?;
+        }
+        for n in 0..events {
+            let station = rng.below(stations);
+            let month = 1 + rng.below(12);
+            let day = 1 + rng.below(28);
+            let date = format!("2018-{month:02}-{day:02}");
+            let ev = format!(r#""evidence":["常武司基〔2018〕{}号"]"#, rng.below(500));
+            let line = match rng.below(8) {
+                0 => format!(
+                    r#"{{"op":"record","id":"G{n}","clause":"1.3.b","station":"S{station:05}","by":"基层科","occurred":"{date}",{ev}}}"#
+                ),
+                1 => format!(
+                    r#"{{"op":"record","id":"G{n}","clause":"1.2.a","station":"S{station:05}","by":"基层科","occurred":"{date}","count":{},{ev}}}"#,
+                    1 + rng.below(2)
+                ),
+                2 => format!(
+                    r#"{{"op":"record","id":"G{n}","clause":"3.2.a","station":"S{station:05}","by":"社矫科","occurred":"{date}","points":"{}","note":"矫正小组成员不足","count":1,{ev}}}"#,
+                    ["0.5", "1", "1.5", "2"][rng.below(4) as usize]
+                ),
+                3 => format!(
+                    r#"{{"op":"record","id":"G{n}","clause":"1.6.c","station":"S{station:05}","by":"基层科","occurred":"{date}","value":"{}.{}",{ev}}}"#,
+                    90 + rng.below(8),
+                    rng.below(10)
+                ),
+                4 => format!(
+                    r#"{{"op":"record","id":"G{n}","clause":"1.4.a","station":"S{station:05}","by":"基层科","occurred":"{date}","done":{},{ev}}}"#,
+                    rng.below(5)
+                ),
+                5 => format!(
+                    r#"{{"op":"record","id":"G{n}","clause":"B.3.a","station":"S{station:05}","by":"办公室","occurred":"{date}",{ev}}}"#
+                ),
+                6 => format!(
+                    r#"{{"op":"record","id":"G{n}","clause":"3.6.b","station":"S{station:05}","by":"社矫科","occurred":"{date}","value":"4.{}",{ev}}}"#,
+                    1 + rng.below(9)
+                ),
+                _ => format!(
+                    r#"{{"op":"metric","id":"G{n}","station":"S{station:05}","metric":"mediations_per_mediator","value":"{}.{}","by":"基层科","occurred":"{date}",{ev}}}"#,
+                    rng.below(30),
+                    rng.below(10)
+                ),
+            };
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn median(mut xs: Vec<Duration>) -> Duration {
+    xs.sort();
+    xs[xs.len() / 2]
+}
+
+fn now() -> jiff::Timestamp {
+    "2019-01-10T08:00:00Z".parse().expect("fixed time")
+}
+
+fn rubric_text() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/rubric-2018.toml");
+    std::fs::read_to_string(path).expect("rubric")
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let stations = env_u64("KAOHE_BENCH_STATIONS", 40_000);
+    let events = env_u64("KAOHE_BENCH_EVENTS", 100_000);
+    let runs = env_u64("KAOHE_BENCH_RUNS", 5).max(1);
+    if let Some(i) = args.iter().position(|a| a == "--write") {
+        let path = args.get(i + 1).ok_or("--write needs a file")?;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        gen::write(&mut f, stations, events, 42)?;
+        f.flush()?;
+        eprintln!("wrote {path}: {stations} stations, {events} events");
+        return Ok(());
+    }
+    if args.iter().any(|a| a == "--list") {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("batch.jsonl");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&file)?);
+        gen::write(&mut f, stations, events, 42)?;
+        f.flush()?;
+    }
+    let total = stations + events;
+    let rubric = rubric_text();
+    println!("kaohe bench: {stations} stations + {events} events = {total} import lines, {runs} runs, medians");
+
+    let (mut t_import, mut t_verify, mut t_score, mut t_open) = (vec![], vec![], vec![], vec![]);
+    let mut disk = 0;
+    for run in 0..runs {
+        let db = dir.path().join(format!("ledger-{run}"));
+        Ledger::init(&db, &rubric, now())?;
+        let t = Instant::now();
+        {
+            let mut ledger = Ledger::open(&db)?;
+            let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
+            let commands = import::read(reader, |_| {})?;
+            ledger.apply(&commands, now())?;
+            disk = ledger.store().size_on_disk()?;
+        }
+        t_import.push(t.elapsed());
+
+        let t = Instant::now();
+        let report = kaohe::verify::ledger(&db)?;
+        t_verify.push(t.elapsed());
+        assert!(report.problem.is_none(), "generated ledger verifies");
+
+        let t = Instant::now();
+        let ledger = Ledger::open(&db)?;
+        t_open.push(t.elapsed());
+
+        let t = Instant::now();
+        let mut fold = Scores::new(ledger.rubric());
+        ledger.replay_all(|e| {
+            fold.apply(e.body);
+            Ok(true)
+        })?;
+        let scores = fold.finish();
+        t_score.push(t.elapsed());
+        assert_eq!(scores.len() as u64, stations);
+        drop(ledger);
+        std::fs::remove_dir_all(&db)?;
+    }
+    let per_s = |d: Duration| total as f64 / d.as_secs_f64();
+    let (i, v, s, o) = (
+        median(t_import),
+        median(t_verify),
+        median(t_score),
+        median(t_open),
+    );
+    println!(
+        "import  (parse+check+commit+flush) {:>9.3} s  {:>10.0} events/s",
+        i.as_secs_f64(),
+        per_s(i)
+    );
+    println!(
+        "verify  (chain+decode+indices)     {:>9.3} s  {:>10.0} events/s",
+        v.as_secs_f64(),
+        per_s(v)
+    );
+    println!(
+        "open    (genesis+rubric+tail)      {:>9.3} ms",
+        o.as_secs_f64() * 1e3
+    );
+    println!(
+        "score   (replay all, all stations) {:>9.3} s  {:>10.0} events/s",
+        s.as_secs_f64(),
+        per_s(s)
+    );
+    println!(
+        "disk    {:.1} MB, {:.0} bytes/event",
+        disk as f64 / 1e6,
+        disk as f64 / total as f64
+    );
+    Ok(())
+}

@@ -51,3 +51,29 @@ mod tests {
         assert_eq!(a, link(&GENESIS_PREV, b"x"));
     }
 }
+
+/// An order-independent digest of a set of (key, value) entries: the wrapping sum of a keyed
+/// hash of each. Two sets with the same digest and count are equal with overwhelming
+/// probability; `verify` uses it to compare an index with the events in one sequential scan.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SetDigest {
+    sum: u128,
+    count: u64,
+}
+
+impl SetDigest {
+    pub fn add(&mut self, key: &[u8], value: &[u8]) {
+        let mut h = blake3::Hasher::new_derive_key("kaohe index entry v1");
+        h.update(&(key.len() as u64).to_le_bytes());
+        h.update(key);
+        h.update(value);
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        self.sum = self.sum.wrapping_add(u128::from_le_bytes(first));
+        self.count += 1;
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+}

@@ -8,9 +8,14 @@
 //! | `F` | the format tag, [`FORMAT_TAG`] |
 //! | `H` | the head: next seq (u64 BE), head hash (32), last recorded_at (i64 BE) |
 //! | `B` + block number (u64 BE) | up to [`EVENTS_PER_BLOCK`] frames: body length (u32 LE), body, hash (32) |
-//! | `I` + id | seq (u64 BE) of the event that holds the id |
-//! | `S` + station code | seq (u64 BE) of the station's registration |
+//! | `I` + bucket (u16 BE) | entries id → seq (u64 BE) of the event that holds the id |
+//! | `S` + bucket (u16 BE) | entries station code → seq (u64 BE) of its registration |
 //! | `N` + station + 0x00 + clause | units recorded so far under a per-unit clause (u32 BE) |
+//!
+//! The id and station indices are packed into [`INDEX_BUCKETS`] hash buckets, each a list of
+//! entries `key length (u16 LE) | key | value length (u8) | value`: sled's cost is per key, so an
+//! import of 100,000 records rewrites at most a few thousand bucket values instead of inserting
+//! 100,000 keys.
 //!
 //! Events are packed into blocks: frame `j` of block `b` is seq `b * EVENTS_PER_BLOCK + j`.
 //! Only the last block is ever rewritten, and only by appending frames to it; every block but the
@@ -18,11 +23,14 @@
 
 use crate::event::Hash;
 use crate::limits::{EVENTS_PER_BLOCK, MAX_EVENT_BYTES};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Identifies a kaohe store and its layout version.
 pub const FORMAT_TAG: &[u8] = b"kaohe-store-v1";
 const FRAME_OVERHEAD: usize = 4 + 32;
+/// Hash buckets of the bucketed indices. Changing it changes the store layout.
+pub const INDEX_BUCKETS: u64 = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -95,6 +103,11 @@ pub enum Index {
 }
 
 impl Index {
+    /// True for indices packed into hash buckets.
+    fn bucketed(self) -> bool {
+        matches!(self, Index::Id | Index::Station)
+    }
+
     fn prefix(self) -> u8 {
         match self {
             Index::Id => b'I',
@@ -218,21 +231,41 @@ impl Store {
     }
 
     pub fn index_get(&self, index: Index, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .db
-            .get(key(index.prefix(), k))
-            .map_err(io)?
-            .map(|v| v.to_vec()))
+        if !index.bucketed() {
+            return Ok(self
+                .db
+                .get(key(index.prefix(), k))
+                .map_err(io)?
+                .map(|v| v.to_vec()));
+        }
+        let Some(bucket) = self.db.get(bucket_key(index, k)).map_err(io)? else {
+            return Ok(None);
+        };
+        let mut found = None;
+        parse_bucket(&bucket, |ek, ev| {
+            if found.is_none() && ek == k {
+                found = Some(ev.to_vec());
+            }
+            Ok(())
+        })?;
+        Ok(found)
     }
 
-    /// Every entry of an index, in key order.
-    pub fn index_scan(
+    /// Calls `f` with every entry of an index (bucket by bucket for bucketed indices).
+    pub fn index_for_each(
         &self,
         index: Index,
-    ) -> impl Iterator<Item = Result<(Vec<u8>, Vec<u8>), StoreError>> + '_ {
-        self.db
-            .scan_prefix([index.prefix()])
-            .map(|r| r.map(|(k, v)| (k[1..].to_vec(), v.to_vec())).map_err(io))
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for entry in self.db.scan_prefix([index.prefix()]) {
+            let (k, v) = entry.map_err(io)?;
+            if index.bucketed() {
+                parse_bucket(&v, &mut f)?;
+            } else {
+                f(&k[1..], &v)?;
+            }
+        }
+        Ok(())
     }
 
     /// Calls `f` with every frame from `from_seq` up to (not including) `to_seq`, in order.
@@ -342,8 +375,24 @@ impl Store {
             }
             batch.insert(block_key(block).as_slice(), value);
         }
+        let mut buckets: BTreeMap<[u8; 3], Vec<u8>> = BTreeMap::new();
         for (index, k, v) in commit.index {
-            batch.insert(key(index.prefix(), &k), v);
+            if !index.bucketed() {
+                batch.insert(key(index.prefix(), &k), v);
+                continue;
+            }
+            let bk = bucket_key(index, &k);
+            let value = match buckets.entry(bk) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let old = self.db.get(bk).map_err(io)?;
+                    e.insert(old.map(|v| v.to_vec()).unwrap_or_default())
+                }
+            };
+            push_entry(value, &k, &v);
+        }
+        for (bk, value) in buckets {
+            batch.insert(bk.as_slice(), value);
         }
         batch.insert(b"H".as_slice(), head.to_bytes().as_slice());
         self.db.apply_batch(batch).map_err(io)?;
@@ -374,15 +423,83 @@ impl Store {
     /// Test support: sets or removes an index entry directly.
     #[doc(hidden)]
     pub fn tamper_index(&self, index: Index, k: &[u8], v: Option<&[u8]>) -> Result<(), StoreError> {
-        let full = key(index.prefix(), k);
-        match v {
-            Some(v) => self.db.insert(full, v).map(|_| ()),
-            None => self.db.remove(full).map(|_| ()),
+        if !index.bucketed() {
+            let full = key(index.prefix(), k);
+            match v {
+                Some(v) => self.db.insert(full, v).map(|_| ()),
+                None => self.db.remove(full).map(|_| ()),
+            }
+            .map_err(io)?;
+        } else {
+            let bk = bucket_key(index, k);
+            let old = self
+                .db
+                .get(bk)
+                .map_err(io)?
+                .map(|v| v.to_vec())
+                .unwrap_or_default();
+            let mut new = Vec::new();
+            parse_bucket(&old, |ek, ev| {
+                if ek != k {
+                    push_entry(&mut new, ek, ev);
+                }
+                Ok(())
+            })?;
+            if let Some(v) = v {
+                push_entry(&mut new, k, v);
+            }
+            self.db.insert(bk, new).map_err(io)?;
         }
-        .map_err(io)?;
         self.db.flush().map_err(io)?;
         Ok(())
     }
+}
+
+/// FNV-1a: spreads keys over buckets (not a security property; the chain is).
+fn bucket_of(k: &[u8]) -> u16 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in k {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % INDEX_BUCKETS) as u16
+}
+
+fn bucket_key(index: Index, k: &[u8]) -> [u8; 3] {
+    let b = bucket_of(k).to_be_bytes();
+    [index.prefix(), b[0], b[1]]
+}
+
+fn push_entry(bucket: &mut Vec<u8>, k: &[u8], v: &[u8]) {
+    // Invariant: keys are bounded by the command limits (ids, station codes), values are seqs.
+    assert!(k.len() <= usize::from(u16::MAX) && v.len() <= usize::from(u8::MAX));
+    bucket.extend_from_slice(&(k.len() as u16).to_le_bytes());
+    bucket.extend_from_slice(k);
+    bucket.push(v.len() as u8);
+    bucket.extend_from_slice(v);
+}
+
+/// Splits an index bucket into its entries.
+fn parse_bucket(
+    v: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let corrupt = || StoreError::Corrupt("an index bucket is malformed".into());
+    let mut at = 0usize;
+    while at < v.len() {
+        let klen = v
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+            .ok_or_else(corrupt)?;
+        let k = v.get(at + 2..at + 2 + klen).ok_or_else(corrupt)?;
+        let vlen = *v.get(at + 2 + klen).ok_or_else(corrupt)? as usize;
+        let val = v
+            .get(at + 3 + klen..at + 3 + klen + vlen)
+            .ok_or_else(corrupt)?;
+        f(k, val)?;
+        at += 3 + klen + vlen;
+    }
+    Ok(())
 }
 
 fn bad_key() -> StoreError {

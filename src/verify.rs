@@ -1,6 +1,6 @@
 //! Verifying a stored ledger: the whole chain and its indices, reporting the first problem.
 
-use crate::chain;
+use crate::chain::{self, SetDigest};
 use crate::event::*;
 use crate::ledger::{read_checked, LedgerError};
 use crate::rubric::{self, Rubric, Rule};
@@ -52,7 +52,9 @@ struct Verifier {
     head: Hash,
     rubric: Option<Rubric>,
     stations: BTreeSet<String>,
-    ids: u64,
+    /// Digests of the index entries the events imply.
+    id_digest: SetDigest,
+    station_digest: SetDigest,
     unit_counts: BTreeMap<Vec<u8>, u32>,
     last_recorded: i64,
 }
@@ -72,7 +74,7 @@ impl Verifier {
         self.head = head.hash;
         let stored = store.stored_frame_count()?;
         read_checked(store, 0, stored, &chain::GENESIS_PREV, |e| {
-            self.event(store, e.seq, e.body)?;
+            self.event(e.seq, e.body)?;
             self.verified = e.seq + 1;
             if e.seq + 1 == head.next_seq && e.hash != &head.hash {
                 return Err(damaged(e.seq, "the last event's hash is not the head hash"));
@@ -97,7 +99,7 @@ impl Verifier {
         self.check_indices(store, head.next_seq)
     }
 
-    fn event(&mut self, store: &Store, seq: u64, body: &Body) -> Result<(), LedgerError> {
+    fn event(&mut self, seq: u64, body: &Body) -> Result<(), LedgerError> {
         let at = body.v1().recorded_at_us;
         if at < self.last_recorded {
             return Err(damaged(seq, "recorded_at goes back in time"));
@@ -124,7 +126,8 @@ impl Verifier {
                 if !self.stations.insert(station.to_string()) {
                     return Err(damaged(seq, format!("station {station} registered twice")));
                 }
-                expect_index(store, Index::Station, station.as_bytes(), seq)?;
+                self.station_digest
+                    .add(station.as_bytes(), &seq.to_be_bytes());
             } else if !self.stations.contains(station) {
                 return Err(damaged(
                     seq,
@@ -133,8 +136,7 @@ impl Verifier {
             }
         }
         if let Some(id) = kind.id() {
-            self.ids += 1;
-            expect_index(store, Index::Id, id.as_bytes(), seq)?;
+            self.id_digest.add(id.as_bytes(), &seq.to_be_bytes());
         }
         if let EventKind::PointsRecorded(p) = kind {
             let Some((_, clause)) = rubric.clause(&p.clause) else {
@@ -156,31 +158,41 @@ impl Verifier {
         Ok(())
     }
 
+    /// Compares each index with what the events imply, in one sequential scan per index.
     fn check_indices(&self, store: &Store, next_seq: u64) -> Result<(), LedgerError> {
+        for (index, want) in [
+            (Index::Id, &self.id_digest),
+            (Index::Station, &self.station_digest),
+        ] {
+            let mut have = SetDigest::default();
+            store.index_for_each(index, |k, v| {
+                have.add(k, v);
+                Ok(())
+            })?;
+            if &have != want {
+                return Err(locate_index_damage(
+                    store,
+                    index,
+                    next_seq,
+                    want.count(),
+                    have.count(),
+                ));
+            }
+        }
         let last = next_seq.saturating_sub(1);
-        let mut n = 0u64;
-        for entry in store.index_scan(Index::Id) {
-            entry?;
-            n += 1;
-        }
-        if n != self.ids {
-            return Err(damaged(
-                last,
-                format!("the id index holds {n} entries for {} ids", self.ids),
-            ));
-        }
-        let stations = store.index_scan(Index::Station).count();
-        if stations != self.stations.len() {
-            return Err(damaged(last, "the station index disagrees with the events"));
-        }
         let mut counts = BTreeMap::new();
-        for entry in store.index_scan(Index::UnitCount) {
-            let (k, v) = entry?;
-            let b: [u8; 4] = v
-                .as_slice()
-                .try_into()
-                .map_err(|_| damaged(last, "a unit count has the wrong size"))?;
-            counts.insert(k, u32::from_be_bytes(b));
+        let mut malformed = false;
+        store.index_for_each(Index::UnitCount, |k, v| {
+            match <[u8; 4]>::try_from(v) {
+                Ok(b) => {
+                    counts.insert(k.to_vec(), u32::from_be_bytes(b));
+                }
+                Err(_) => malformed = true,
+            }
+            Ok(())
+        })?;
+        if malformed {
+            return Err(damaged(last, "a unit count has the wrong size"));
         }
         if counts != self.unit_counts {
             return Err(damaged(
@@ -192,13 +204,41 @@ impl Verifier {
     }
 }
 
-fn expect_index(store: &Store, index: Index, key: &[u8], seq: u64) -> Result<(), LedgerError> {
-    let want = seq.to_be_bytes();
-    match store.index_get(index, key)? {
-        Some(v) if v == want => Ok(()),
-        _ => Err(damaged(
+/// The slow path, taken only when an index is known to be wrong: finds the first event whose
+/// index entry does not point at it.
+fn locate_index_damage(
+    store: &Store,
+    index: Index,
+    next_seq: u64,
+    want: u64,
+    have: u64,
+) -> LedgerError {
+    let mut found = None;
+    let walk = read_checked(store, 0, next_seq, &chain::GENESIS_PREV, |e| {
+        let kind = e.body.kind();
+        let key = match (index, kind) {
+            (Index::Id, k) => k.id(),
+            (Index::Station, EventKind::StationRegistered(s)) => Some(s.code.as_str()),
+            _ => None,
+        };
+        if let Some(key) = key {
+            if store.index_get(index, key.as_bytes())?.as_deref() != Some(&e.seq.to_be_bytes()[..])
+            {
+                found = Some(e.seq);
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    });
+    match (walk, found) {
+        (Err(e), _) => e,
+        (Ok(()), Some(seq)) => damaged(
             seq,
             format!("the {index:?} index does not point at this event"),
-        )),
+        ),
+        (Ok(()), None) => damaged(
+            next_seq.saturating_sub(1),
+            format!("the {index:?} index holds {have} entries where the events imply {want}"),
+        ),
     }
 }

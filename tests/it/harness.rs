@@ -15,7 +15,9 @@ pub fn rubric_path() -> PathBuf {
 }
 
 pub fn fixture_path(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
 }
 
 /// What a finished command printed and returned.
@@ -62,8 +64,24 @@ impl TestLedger {
     /// A ledger with a town (WJ01) and a subdistrict (WJ02).
     pub fn with_stations() -> Self {
         let l = Self::new();
-        l.ok(&["station", "add", "WJ01", "--name", "湖塘司法所", "--kind", "town"]);
-        l.ok(&["station", "add", "WJ02", "--name", "南夏墅街道司法所", "--kind", "subdistrict"]);
+        l.ok(&[
+            "station",
+            "add",
+            "WJ01",
+            "--name",
+            "湖塘司法所",
+            "--kind",
+            "town",
+        ]);
+        l.ok(&[
+            "station",
+            "add",
+            "WJ02",
+            "--name",
+            "南夏墅街道司法所",
+            "--kind",
+            "subdistrict",
+        ]);
         l
     }
 
