@@ -423,7 +423,6 @@ struct Batch<'a> {
     stations: BTreeMap<String, Option<(u64, StationRegistered)>>,
     ids: BTreeMap<String, (u64, EventKind)>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
-    next_auto: u64,
 }
 
 fn err(field: &str, message: impl Into<String>) -> FieldError {
@@ -440,7 +439,6 @@ impl<'a> Batch<'a> {
             stations: BTreeMap::new(),
             ids: BTreeMap::new(),
             unit_counts: BTreeMap::new(),
-            next_auto: ledger.head.next_seq,
         }
     }
 
@@ -538,8 +536,8 @@ impl<'a> Batch<'a> {
         same: impl Fn(&EventKind) -> bool,
     ) -> Result<Result<String, Outcome>, FieldError> {
         let Some(id) = id else {
-            let auto = format!("{AUTO_ID_PREFIX}{}", self.next_auto.max(self.next_seq));
-            self.next_auto = self.next_seq + 1;
+            // The event this command becomes gets seq `next_seq`, unique for good.
+            let auto = format!("{AUTO_ID_PREFIX}{}", self.next_seq);
             return Ok(Ok(auto));
         };
         match self.id_holder(id)? {

@@ -129,15 +129,16 @@ impl<'r> Scores<'r> {
         let (mut raw_deducted, mut raw_awarded) = (zero, zero);
         for item in self.rubric.items() {
             let raw = st.items.get(&item.code).cloned().unwrap_or_default();
+            let c = crate::decimal::canonical;
             let s = ItemScore {
                 item: item.code.clone(),
                 name: item.name.clone(),
                 max: item.points,
                 bonus: item.bonus,
-                deducted: raw.deducted.min(item.points),
-                awarded: raw.awarded.min(item.points),
-                raw_deducted: raw.deducted,
-                raw_awarded: raw.awarded,
+                deducted: c(raw.deducted.min(item.points)),
+                awarded: c(raw.awarded.min(item.points)),
+                raw_deducted: c(raw.deducted),
+                raw_awarded: c(raw.awarded),
                 events: raw.events,
             };
             deducted += s.deducted;

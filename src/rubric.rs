@@ -319,11 +319,18 @@ pub enum RuleError {
     },
     #[error("`{field}` must be at least 1 (clause {clause})")]
     CountZero { clause: String, field: &'static str },
-    #[error("clause {clause}: points {given} disagree with the rubric, which gives {expected}")]
+    #[error("clause {clause}: points {given} disagree with the rubric, which gives {expected}{}", if *.per_unit { " per unit (`points` is per unit; `count` multiplies it)" } else { "" })]
     PointsDisagree {
         clause: String,
         given: Decimal,
         expected: Decimal,
+        per_unit: bool,
+    },
+    #[error("clause {clause} ({kind}) gives its points once per event; record one event per occurrence instead of count {count}")]
+    OncePerEvent {
+        clause: String,
+        kind: &'static str,
+        count: u32,
     },
     #[error("clause {clause}: points {given} are outside the range {min}–{max}")]
     PointsOutOfRange {
@@ -378,6 +385,7 @@ impl RuleError {
             RuleError::MissingInput { field, .. }
             | RuleError::NotApplicable { field, .. }
             | RuleError::CountZero { field, .. } => field,
+            RuleError::OncePerEvent { .. } => "count",
             RuleError::PointsDisagree { .. } | RuleError::PointsOutOfRange { .. } => "points",
             RuleError::StandardMet { .. }
             | RuleError::NotEarned { .. }
@@ -583,10 +591,10 @@ impl Check<'_> {
     fn count_is_one(&self) -> Result<(), RuleError> {
         match self.count()? {
             1 => Ok(()),
-            _ => Err(RuleError::NotApplicable {
+            count => Err(RuleError::OncePerEvent {
                 clause: self.clause.code.clone(),
                 kind: self.kind(),
-                field: "count",
+                count,
             }),
         }
     }
@@ -598,6 +606,7 @@ impl Check<'_> {
                     clause: self.clause.code.clone(),
                     given,
                     expected: canonical(expected),
+                    per_unit: matches!(self.clause.rule, Rule::PerUnit { .. }),
                 })
             }
             _ => Ok(()),

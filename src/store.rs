@@ -160,11 +160,22 @@ fn has_sled_files(path: &Path) -> bool {
 
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     sled::Config::new().path(path).open().map_err(|e| match e {
-        sled::Error::Io(ref io_err) if io_err.kind() == std::io::ErrorKind::WouldBlock => {
+        sled::Error::Io(ref io_err) if is_lock_error(io_err) => {
             StoreError::InUse(path.to_path_buf())
         }
         other => io(other),
     })
+}
+
+/// sled reports a lock held by another process as an I/O error that wraps `WouldBlock`.
+fn is_lock_error(e: &std::io::Error) -> bool {
+    let wraps_would_block = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+        .is_some_and(|inner| inner.kind() == std::io::ErrorKind::WouldBlock);
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || wraps_would_block
+        || e.to_string().contains("could not acquire lock")
 }
 
 impl Store {

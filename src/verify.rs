@@ -3,9 +3,9 @@
 use crate::chain::{self, SetDigest};
 use crate::event::*;
 use crate::ledger::{read_checked, LedgerError};
-use crate::rubric::{self, Rubric, Rule};
+use crate::rubric::{self, Context, Rubric, Rule};
 use crate::store::{Index, Store};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The first problem found.
@@ -50,8 +50,8 @@ pub fn ledger(path: &Path) -> Result<Report, LedgerError> {
 struct Verifier {
     verified: u64,
     head: Hash,
-    rubric: Option<Rubric>,
-    stations: BTreeSet<String>,
+    rubric: Option<std::rc::Rc<Rubric>>,
+    stations: BTreeMap<String, StationKind>,
     /// Digests of the index entries the events imply.
     id_digest: SetDigest,
     station_digest: SetDigest,
@@ -114,21 +114,20 @@ impl Verifier {
                 return Err(damaged(0, "the rubric does not match its hash"));
             }
             let r = rubric::load(&g.rubric_toml).map_err(|e| damaged(0, e.to_string()))?;
-            self.rubric = Some(r);
+            self.rubric = Some(std::rc::Rc::new(r));
             return Ok(());
         }
-        let Some(rubric) = &self.rubric else {
+        let Some(rubric) = self.rubric.clone() else {
             return Err(damaged(seq, "the first event is not the genesis"));
         };
         if let Some(station) = kind.station() {
-            let registering = matches!(kind, EventKind::StationRegistered(_));
-            if registering {
-                if !self.stations.insert(station.to_string()) {
+            if let EventKind::StationRegistered(s) = kind {
+                if self.stations.insert(station.to_string(), s.kind).is_some() {
                     return Err(damaged(seq, format!("station {station} registered twice")));
                 }
                 self.station_digest
                     .add(station.as_bytes(), &seq.to_be_bytes());
-            } else if !self.stations.contains(station) {
+            } else if !self.stations.contains_key(station) {
                 return Err(damaged(
                     seq,
                     format!("event for unregistered station {station}"),
@@ -139,21 +138,66 @@ impl Verifier {
             self.id_digest.add(id.as_bytes(), &seq.to_be_bytes());
         }
         if let EventKind::PointsRecorded(p) = kind {
-            let Some((_, clause)) = rubric.clause(&p.clause) else {
+            self.recompute(&rubric, seq, p)?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes a record's points from the rubric and the state before it: a forged or
+    /// miscomputed figure that still chains is caught here.
+    fn recompute(
+        &mut self,
+        rubric: &Rubric,
+        seq: u64,
+        p: &PointsRecorded,
+    ) -> Result<(), LedgerError> {
+        let Some((item, clause)) = rubric.clause(&p.clause) else {
+            return Err(damaged(
+                seq,
+                format!("clause {} is not in the rubric", p.clause),
+            ));
+        };
+        if !item.departments.contains(&p.by) {
+            return Err(damaged(
+                seq,
+                format!("{} does not assess item {}", p.by, item.code),
+            ));
+        }
+        let station_kind = self.stations[&p.station];
+        let mut k = p.station.as_bytes().to_vec();
+        k.push(0);
+        k.extend_from_slice(p.clause.as_bytes());
+        let counted = matches!(
+            clause.rule,
+            Rule::PerUnit {
+                max_count: Some(_),
+                ..
+            }
+        );
+        let prior_count = if counted {
+            self.unit_counts.get(&k).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        let ctx = Context {
+            station_kind,
+            prior_count,
+        };
+        match rubric.compute(clause, &ctx, &p.inputs) {
+            Ok(points) if points == p.computed_points => {}
+            Ok(points) => {
                 return Err(damaged(
                     seq,
-                    format!("clause {} is not in the rubric", p.clause),
-                ));
-            };
-            if let Rule::PerUnit {
-                max_count: Some(_), ..
-            } = clause.rule
-            {
-                let mut k = p.station.as_bytes().to_vec();
-                k.push(0);
-                k.extend_from_slice(p.clause.as_bytes());
-                *self.unit_counts.entry(k).or_default() += p.inputs.count.unwrap_or(1);
+                    format!(
+                        "computed_points {} but the rubric gives {points}",
+                        p.computed_points
+                    ),
+                ))
             }
+            Err(e) => return Err(damaged(seq, format!("the rubric refuses this record: {e}"))),
+        }
+        if counted {
+            *self.unit_counts.entry(k).or_default() += p.inputs.count.unwrap_or(1);
         }
         Ok(())
     }
