@@ -168,7 +168,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t_import.push(t.elapsed());
 
         let t = Instant::now();
-        let report = kaohe::verify::ledger(&db)?;
+        let report = kaohe::verify::ledger(&db, None)?;
         t_verify.push(t.elapsed());
         assert!(report.problem.is_none(), "generated ledger verifies");
 
@@ -179,7 +179,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t = Instant::now();
         let mut fold = Scores::new(ledger.rubric());
         ledger.replay_all(|e| {
-            fold.apply(e.body);
+            fold.apply(e.body)?;
             Ok(true)
         })?;
         let scores = fold.finish();

@@ -379,6 +379,10 @@ fn outcome_json(ledger: &Ledger, o: &Outcome) -> Value {
             json!(if bonus { "bonus" } else { "deduction" }),
         );
     }
+    if let kaohe::event::EventKind::MetricReported(x) = kind {
+        m.insert("metric".into(), json!(x.metric));
+        m.insert("value".into(), json!(x.value.to_string()));
+    }
     Value::Object(m)
 }
 
@@ -501,7 +505,7 @@ fn score(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
     let mut fold = projection::Scores::new(ledger.rubric());
     ledger
         .replay_all(|e| {
-            fold.apply(e.body);
+            fold.apply(e.body)?;
             Ok(true)
         })
         .map_err(ledger_err)?;
@@ -612,24 +616,11 @@ fn verify_ledger(
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let mut report = verify::ledger(db).map_err(ledger_err)?;
-    if report.problem.is_none() {
-        if let Some(h) = head {
-            if h != &report.head {
-                report.problem = Some(verify::Finding {
-                    seq: report.events,
-                    message: format!(
-                        "the ledger's head is {}, not the expected {}",
-                        hex::encode(report.head),
-                        hex::encode(h)
-                    ),
-                });
-            }
-        }
-    }
+    let report = verify::ledger(db, head).map_err(ledger_err)?;
     finish_verify(
         report.events,
         &report.head,
+        report.expected_head_at,
         report.problem.map(|p| (p.seq, None, p.message)),
         as_json,
         out,
@@ -654,6 +645,7 @@ fn verify_export(
     finish_verify(
         report.events,
         &report.head,
+        report.expected_head_at,
         report.problem.map(|p| (p.seq, Some(p.line), p.message)),
         as_json,
         out,
@@ -663,13 +655,17 @@ fn verify_export(
 fn finish_verify(
     events: u64,
     head: &kaohe::event::Hash,
+    expected_head_at: Option<u64>,
     problem: Option<(u64, Option<usize>, String)>,
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
     if as_json {
         let v = match &problem {
-            None => json!({"ok": true, "events": events, "head": hex::encode(head)}),
+            None => json!({
+                "ok": true, "events": events, "head": hex::encode(head),
+                "expected_head_at": expected_head_at,
+            }),
             Some((seq, line, message)) => json!({
                 "ok": false, "events_verified": events, "first_bad_seq": seq,
                 "line": line, "problem": message,

@@ -1,7 +1,7 @@
 //! The one bincode configuration, and the only place that knows bincode.
 //!
 //! `encode` asserts the event is canonical (decimals normalised) before writing bytes;
-//! `decode` refuses trailing bytes, so one body has exactly one meaning.
+//! `decode` refuses trailing bytes and non-canonical bodies, so one event has exactly one body.
 
 use crate::event::Body;
 use crate::limits::MAX_EVENT_BYTES;
@@ -18,6 +18,8 @@ pub enum CodecError {
     Malformed(String),
     #[error("body has {trailing} trailing bytes after the event")]
     TrailingBytes { trailing: usize },
+    #[error("body is not in canonical form ({len} bytes where the event encodes in {canonical})")]
+    NotCanonical { len: usize, canonical: usize },
     #[error("event does not encode: {0}")]
     Encode(String),
 }
@@ -46,6 +48,19 @@ pub fn decode(bytes: &[u8]) -> Result<Body, CodecError> {
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes {
             trailing: bytes.len() - used,
+        });
+    }
+    // One event, one body. Decimal and date text are checked strictly as they decode; every
+    // other non-canonical spelling (a varint written in more bytes than needed) makes the body
+    // longer than the event's encoding, which a size-only encoding pass measures without
+    // allocating.
+    let mut size = bincode::enc::write::SizeWriter::default();
+    bincode::serde::encode_into_writer(&body, &mut size, config())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    if size.bytes_written != bytes.len() {
+        return Err(CodecError::NotCanonical {
+            len: bytes.len(),
+            canonical: size.bytes_written,
         });
     }
     Ok(body)

@@ -67,11 +67,7 @@ pub fn parse_line(line: &str) -> Result<Command, FieldError> {
             format!("longer than {MAX_LINE_BYTES} bytes"),
         ));
     }
-    let value: Value =
-        serde_json::from_str(line).map_err(|e| field_error("line", format!("not JSON: {e}")))?;
-    let Value::Object(obj) = value else {
-        return Err(field_error("line", "not a JSON object"));
-    };
+    let obj = parse_object(line).map_err(|m| field_error("line", m))?;
     from_object(&obj)
 }
 
@@ -136,6 +132,57 @@ pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
             evidence: f.evidence()?,
         })),
     }
+}
+
+/// Parses a line that must be one JSON object whose keys are all different: with a key given
+/// twice, a reader could see one value and kaohe another.
+pub(crate) fn parse_object(line: &str) -> Result<Map<String, Value>, String> {
+    struct Strict(Map<String, Value>);
+
+    impl<'de> serde::Deserialize<'de> for Strict {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Strict;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut a: A,
+                ) -> Result<Strict, A::Error> {
+                    let mut m = Map::new();
+                    while let Some(k) = a.next_key::<String>()? {
+                        if m.contains_key(&k) {
+                            return Err(serde::de::Error::custom(format!(
+                                "key `{k}` appears twice"
+                            )));
+                        }
+                        let v: Value = a.next_value()?;
+                        m.insert(k, v);
+                    }
+                    Ok(Strict(m))
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    serde_json::from_str::<Strict>(line)
+        .map(|s| s.0)
+        .map_err(|e| json_error(&e))
+}
+
+/// A JSON syntax error located by column: the line number is the import's, not the parser's.
+pub(crate) fn json_error(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let what = text
+        .rsplit_once(" at line ")
+        .map_or(text.as_str(), |(w, _)| w);
+    if e.is_data() {
+        return what.to_string();
+    }
+    format!("not JSON (column {}): {what}", e.column())
 }
 
 struct Fields<'a>(&'a Map<String, Value>);
@@ -233,7 +280,11 @@ impl Fields<'_> {
         let text = match self.get(name) {
             None => return Ok(None),
             Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Number(n)) => {
+                return decimal::parse_json_number(&n.to_string())
+                    .map(Some)
+                    .map_err(|e| field_error(name, e.to_string()))
+            }
             Some(_) => return Err(field_error(name, "must be a number")),
         };
         decimal::parse(&text)

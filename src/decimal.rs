@@ -40,6 +40,17 @@ pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
     Ok(d)
 }
 
+/// Parses a JSON number's text, which may use exponent notation (`9.5e1`, `1e-05`), with the
+/// same limits as [`parse`].
+pub fn parse_json_number(text: &str) -> Result<Decimal, DecimalError> {
+    if !text.contains(['e', 'E']) {
+        return parse(text);
+    }
+    let d =
+        Decimal::from_scientific(text).map_err(|_| DecimalError::NotANumber(text.to_string()))?;
+    parse(&d.normalize().to_string())
+}
+
 /// The canonical form of a figure: trailing zeros removed, `-0` made `0`.
 pub fn canonical(d: Decimal) -> Decimal {
     let n = d.normalize();
@@ -87,6 +98,14 @@ mod tests {
             parse("10000000000"),
             Err(DecimalError::TooLarge(_))
         ));
+    }
+
+    #[test]
+    fn json_numbers_may_use_exponents() {
+        assert_eq!(parse_json_number("9.5e1").unwrap().to_string(), "95");
+        assert_eq!(parse_json_number("1e-05").unwrap().to_string(), "0.00001");
+        assert!(parse_json_number("1e-9").is_err());
+        assert!(parse_json_number("1e30").is_err());
     }
 
     #[test]

@@ -99,12 +99,14 @@ pub struct StationRegistered {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Inputs {
     /// A measured figure (threshold and shortfall clauses).
+    #[serde(with = "opt_decimal_text")]
     pub value: Option<Decimal>,
     /// How many units (per-unit and range clauses).
     pub count: Option<u32>,
     /// How many of the required were done (missing clauses).
     pub done: Option<u32>,
     /// Points the recorder gave: per unit for per-unit and range clauses, else the whole figure.
+    #[serde(with = "opt_decimal_text")]
     pub points: Option<Decimal>,
     /// A justification.
     pub note: Option<String>,
@@ -119,6 +121,7 @@ pub struct PointsRecorded {
     pub inputs: Inputs,
     /// The points the ledger computed from the rubric and the inputs; always positive. Whether
     /// they are taken or given follows from the clause's category.
+    #[serde(with = "decimal_text")]
     pub computed_points: Decimal,
     #[serde(with = "date_text")]
     pub occurred: Date,
@@ -133,6 +136,7 @@ pub struct MetricReported {
     pub id: String,
     pub station: String,
     pub metric: String,
+    #[serde(with = "decimal_text")]
     pub value: Decimal,
     #[serde(with = "date_text")]
     pub occurred: Date,
@@ -233,5 +237,39 @@ pub mod date_text {
         }
         let d: Date = text.parse().ok()?;
         (d.to_string() == text).then_some(d)
+    }
+}
+
+/// Decimals are stored as their canonical text (`"95.5"`, never `"95.50"`, `"+95.5"` or
+/// `"9.55e1"`); decoding refuses any other spelling.
+pub mod decimal_text {
+    use rust_decimal::Decimal;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::decimal::parse_canonical(&text)
+            .ok_or_else(|| D::Error::custom(format!("`{text}` is not a canonical decimal")))
+    }
+}
+
+/// [`decimal_text`] for optional decimals.
+pub mod opt_decimal_text {
+    use rust_decimal::Decimal;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    struct Text(#[serde(with = "super::decimal_text")] Decimal);
+
+    pub fn serialize<S: Serializer>(d: &Option<Decimal>, s: S) -> Result<S::Ok, S::Error> {
+        d.map(Text).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+        Ok(Option::<Text>::deserialize(d)?.map(|t| t.0))
     }
 }

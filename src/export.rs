@@ -9,6 +9,7 @@ use crate::chain;
 use crate::codec;
 use crate::event::*;
 use crate::limits::{MAX_EXPORT_BYTES, MAX_EXPORT_LINE_BYTES};
+use crate::lines::{Line, Lines};
 use serde_json::{json, Map, Value};
 use std::io::BufRead;
 
@@ -105,6 +106,8 @@ pub struct ExportReport {
     pub events: u64,
     /// The hash of the last verified event.
     pub head: Hash,
+    /// Where the expected head (`--head`) was found, if it was asked for and found.
+    pub expected_head_at: Option<u64>,
     pub problem: Option<Finding>,
 }
 
@@ -114,8 +117,9 @@ pub enum ExportError {
     Io(String),
 }
 
-/// Verifies an export read from `input`. `expected_head` (a head hash published earlier)
-/// catches truncation at the end, which a chain alone cannot show.
+/// Verifies an export read from `input`. `expected_head` is a head hash published earlier: the
+/// chain must contain it, which catches truncation and rewriting up to that point (a chain alone
+/// cannot show that its tail was cut off).
 pub fn verify(
     input: impl BufRead,
     expected_head: Option<&Hash>,
@@ -123,33 +127,38 @@ pub fn verify(
     let mut report = ExportReport {
         events: 0,
         head: chain::GENESIS_PREV,
+        expected_head_at: None,
         problem: None,
     };
-    let mut total: u64 = 0;
+    let mut lines = Lines::new(input, MAX_EXPORT_LINE_BYTES);
     let mut last_recorded: Option<i64> = None;
-    for (i, line) in input.lines().enumerate() {
-        let line = line.map_err(|e| ExportError::Io(e.to_string()))?;
-        total += line.len() as u64 + 1;
-        let n = i + 1;
+    while let Some((n, line)) = lines
+        .next_line()
+        .map_err(|e| ExportError::Io(e.to_string()))?
+    {
         let seq = report.events;
-        let found = |message: String| Finding {
-            seq,
-            line: n,
-            message,
+        let checked = match line {
+            _ if lines.bytes_read() > MAX_EXPORT_BYTES => {
+                Err(format!("export is larger than {MAX_EXPORT_BYTES} bytes"))
+            }
+            Line::Text(text) => check_line(&text, seq, &report.head, &mut last_recorded),
+            Line::TooLong => Err(format!("line is longer than {MAX_EXPORT_LINE_BYTES} bytes")),
+            Line::NotUtf8 => Err("line is not UTF-8".into()),
         };
-        if total > MAX_EXPORT_BYTES {
-            report.problem = Some(found(format!(
-                "export is larger than {MAX_EXPORT_BYTES} bytes"
-            )));
-            return Ok(report);
-        }
-        match check_line(&line, seq, &report.head, &mut last_recorded) {
+        match checked {
             Ok(hash) => {
+                if expected_head == Some(&hash) {
+                    report.expected_head_at = Some(seq);
+                }
                 report.head = hash;
                 report.events += 1;
             }
             Err(message) => {
-                report.problem = Some(found(message));
+                report.problem = Some(Finding {
+                    seq,
+                    line: n,
+                    message,
+                });
                 return Ok(report);
             }
         }
@@ -160,21 +169,23 @@ pub fn verify(
             line: 1,
             message: "the export is empty: there is no genesis".into(),
         });
-    } else if let Some(h) = expected_head {
-        if h != &report.head {
-            report.problem = Some(Finding {
-                seq: report.events,
-                line: report.events as usize + 1,
-                message: format!(
-                    "the export ends at seq {} with head {}, not the expected head {}: events are missing or changed",
-                    report.events - 1,
-                    hex::encode(report.head),
-                    hex::encode(h)
-                ),
-            });
-        }
+    } else if let (Some(h), None) = (expected_head, report.expected_head_at) {
+        report.problem = Some(Finding {
+            seq: report.events,
+            line: report.events as usize + 1,
+            message: missing_head(h, report.events - 1, &report.head),
+        });
     }
     Ok(report)
+}
+
+/// The message when a chain does not contain the head an auditor holds.
+pub fn missing_head(expected: &Hash, last_seq: u64, head: &Hash) -> String {
+    format!(
+        "the chain does not contain the expected head {} (it ends at seq {last_seq} with head {}): events were removed or changed",
+        hex::encode(expected),
+        hex::encode(head)
+    )
 }
 
 /// Checks one export line; returns its hash.
@@ -184,13 +195,7 @@ fn check_line(
     prev: &Hash,
     last_recorded: &mut Option<i64>,
 ) -> Result<Hash, String> {
-    if line.len() > MAX_EXPORT_LINE_BYTES {
-        return Err(format!("line is longer than {MAX_EXPORT_LINE_BYTES} bytes"));
-    }
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(mut obj) = value else {
-        return Err("not a JSON object".into());
-    };
+    let mut obj = crate::command::parse_object(line)?;
     let mut take_hash = |name: &str| -> Result<Hash, String> {
         let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
         v.as_str()

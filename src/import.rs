@@ -4,6 +4,7 @@
 use crate::command::{self, field_error};
 use crate::ledger::{LedgerError, Numbered};
 use crate::limits::{MAX_IMPORT_BYTES, MAX_IMPORT_COMMANDS, MAX_LINE_BYTES};
+use crate::lines::{Line, Lines};
 use std::io::BufRead;
 
 fn refused(line: usize, field: &str, message: impl Into<String>) -> LedgerError {
@@ -17,53 +18,33 @@ fn refused(line: usize, field: &str, message: impl Into<String>) -> LedgerError 
 
 /// Parses every line of `input`. `progress` is told the bytes read so far.
 pub fn read(
-    mut input: impl BufRead,
+    input: impl BufRead,
     mut progress: impl FnMut(u64),
 ) -> Result<Vec<Numbered>, LedgerError> {
     let mut commands = Vec::new();
-    let mut buf = Vec::new();
-    let mut total: u64 = 0;
-    let mut n = 0usize;
-    loop {
-        buf.clear();
-        n += 1;
-        // Read at most one byte past the limit, so a huge line cannot exhaust memory.
-        let mut limited = std::io::Read::take(&mut input, MAX_LINE_BYTES as u64 + 2);
-        let read = limited
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| LedgerError::Io(format!("cannot read the import: {e}")))?;
-        if read == 0 {
-            break;
-        }
-        total += read as u64;
-        if total > MAX_IMPORT_BYTES {
+    let mut lines = Lines::new(input, MAX_LINE_BYTES);
+    while let Some((n, line)) = lines
+        .next_line()
+        .map_err(|e| LedgerError::Io(format!("cannot read the import: {e}")))?
+    {
+        if lines.bytes_read() > MAX_IMPORT_BYTES {
             return Err(refused(
                 n,
                 "line",
                 format!("the import is larger than {MAX_IMPORT_BYTES} bytes"),
             ));
         }
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-            if buf.last() == Some(&b'\r') {
-                buf.pop();
+        let text = match line {
+            Line::Text(t) => t,
+            Line::TooLong => {
+                return Err(refused(
+                    n,
+                    "line",
+                    format!("longer than {MAX_LINE_BYTES} bytes"),
+                ))
             }
-        } else if buf.len() > MAX_LINE_BYTES {
-            return Err(refused(
-                n,
-                "line",
-                format!("longer than {MAX_LINE_BYTES} bytes"),
-            ));
-        }
-        if buf.len() > MAX_LINE_BYTES {
-            return Err(refused(
-                n,
-                "line",
-                format!("longer than {MAX_LINE_BYTES} bytes"),
-            ));
-        }
-        let text = std::str::from_utf8(&buf).map_err(|_| refused(n, "line", "not UTF-8"))?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+            Line::NotUtf8 => return Err(refused(n, "line", "not UTF-8")),
+        };
         if text.trim().is_empty() {
             continue;
         }
@@ -74,7 +55,7 @@ pub fn read(
                 format!("more than {MAX_IMPORT_COMMANDS} commands in one import"),
             ));
         }
-        let command = command::parse_line(text).map_err(|e| LedgerError::Refused {
+        let command = command::parse_line(&text).map_err(|e| LedgerError::Refused {
             line: Some(n),
             field: e.field,
             message: e.message,
@@ -84,9 +65,9 @@ pub fn read(
             command,
         });
         if n.is_multiple_of(4096) {
-            progress(total);
+            progress(lines.bytes_read());
         }
     }
-    progress(total);
+    progress(lines.bytes_read());
     Ok(commands)
 }

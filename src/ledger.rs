@@ -328,7 +328,7 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<Vec<Outcome>, LedgerError> {
         let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
-        let mut batch = Batch::new(self, recorded_at_us);
+        let mut batch = Batch::new(self, recorded_at_us, now);
         let mut outcomes = Vec::with_capacity(commands.len());
         for c in commands {
             let outcome = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
@@ -408,6 +408,12 @@ fn unit_key(station: &str, clause: &str) -> Vec<u8> {
     k
 }
 
+impl From<crate::projection::ProjectionError> for LedgerError {
+    fn from(e: crate::projection::ProjectionError) -> Self {
+        damaged(e.seq, e.message)
+    }
+}
+
 impl From<CodecError> for LedgerError {
     fn from(e: CodecError) -> Self {
         LedgerError::Io(e.to_string())
@@ -418,6 +424,9 @@ impl From<CodecError> for LedgerError {
 struct Batch<'a> {
     ledger: &'a Ledger,
     recorded_at_us: i64,
+    /// The clock's time, which decides what "today" is (recorded times never go back, so
+    /// `recorded_at_us` may be later).
+    now: Timestamp,
     next_seq: u64,
     events: Vec<EventKind>,
     stations: BTreeMap<String, Option<(u64, StationRegistered)>>,
@@ -430,10 +439,11 @@ fn err(field: &str, message: impl Into<String>) -> FieldError {
 }
 
 impl<'a> Batch<'a> {
-    fn new(ledger: &'a Ledger, recorded_at_us: i64) -> Self {
+    fn new(ledger: &'a Ledger, recorded_at_us: i64, now: Timestamp) -> Self {
         Batch {
             ledger,
             recorded_at_us,
+            now,
             next_seq: ledger.head.next_seq,
             events: Vec::new(),
             stations: BTreeMap::new(),
@@ -576,9 +586,7 @@ impl<'a> Batch<'a> {
             ));
         }
         let offset = jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS);
-        let today = offset
-            .to_datetime(timestamp_from_us(self.recorded_at_us))
-            .date();
+        let today = offset.to_datetime(self.now).date();
         if occurred > today {
             return Err(err(
                 "occurred",

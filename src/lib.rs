@@ -10,6 +10,7 @@ pub mod export;
 pub mod import;
 pub mod ledger;
 pub mod limits;
+pub mod lines;
 pub mod projection;
 pub mod rubric;
 pub mod store;

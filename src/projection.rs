@@ -9,6 +9,14 @@ use crate::rubric::Rubric;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
+/// An event that cannot be scored: the ledger is damaged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event at seq {seq} cannot be scored: {message}")]
+pub struct ProjectionError {
+    pub seq: u64,
+    pub message: String,
+}
+
 /// One item of one station's score.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemScore {
@@ -79,8 +87,13 @@ impl<'r> Scores<'r> {
         }
     }
 
-    /// Folds one event in.
-    pub fn apply(&mut self, body: &Body) {
+    /// Folds one event in. An event the write path could never have produced (a clause the
+    /// rubric lacks, an unregistered station) is damage, reported rather than scored.
+    pub fn apply(&mut self, body: &Body) -> Result<(), ProjectionError> {
+        let damaged = |message: String| ProjectionError {
+            seq: body.seq(),
+            message,
+        };
         match body.kind() {
             EventKind::StationRegistered(s) => {
                 self.stations
@@ -92,13 +105,14 @@ impl<'r> Scores<'r> {
                     });
             }
             EventKind::PointsRecorded(p) => {
-                let Some((item, _)) = self.rubric.clause(&p.clause) else {
-                    // Invariant: the write path only records clauses of the ledger's rubric.
-                    panic!("recorded clause {} is not in the rubric", p.clause);
-                };
-                let Some(st) = self.stations.get_mut(&p.station) else {
-                    panic!("points recorded for unregistered station {}", p.station);
-                };
+                let (item, _) = self
+                    .rubric
+                    .clause(&p.clause)
+                    .ok_or_else(|| damaged(format!("clause {} is not in the rubric", p.clause)))?;
+                let st = self
+                    .stations
+                    .get_mut(&p.station)
+                    .ok_or_else(|| damaged(format!("station {} is not registered", p.station)))?;
                 let raw = st.items.entry(item.code.clone()).or_default();
                 if item.bonus {
                     raw.awarded += p.computed_points;
@@ -109,6 +123,7 @@ impl<'r> Scores<'r> {
             }
             EventKind::LedgerCreated(_) | EventKind::MetricReported(_) => {}
         }
+        Ok(())
     }
 
     /// The scores, ranked by total (best first; ties by station code).

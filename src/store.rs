@@ -279,8 +279,8 @@ impl Store {
         Ok(())
     }
 
-    /// Calls `f` with every frame from `from_seq` up to (not including) `to_seq`, in order.
-    /// `f` returns `false` to stop early.
+    /// Calls `f` with every frame from `from_seq` up to (not including) `to_seq`, in order;
+    /// `to_seq == u64::MAX` reads to the last stored frame. `f` returns `false` to stop early.
     pub fn for_each_frame(
         &self,
         from_seq: u64,
@@ -291,7 +291,14 @@ impl Store {
             return Ok(());
         }
         let first = from_seq / EVENTS_PER_BLOCK;
-        let last = (to_seq - 1) / EVENTS_PER_BLOCK;
+        let last = if to_seq == u64::MAX {
+            match self.last_block()? {
+                Some(b) => b,
+                None => return Ok(()),
+            }
+        } else {
+            (to_seq - 1) / EVENTS_PER_BLOCK
+        };
         let range = block_key(first)..=block_key(last);
         let mut expected = first;
         for entry in self.db.range(range) {
@@ -327,6 +334,16 @@ impl Store {
             )));
         }
         Ok(())
+    }
+
+    fn last_block(&self) -> Result<Option<u64>, StoreError> {
+        let Some(entry) = self.db.scan_prefix([b'B']).next_back() else {
+            return Ok(None);
+        };
+        let (k, _) = entry.map_err(io)?;
+        Ok(Some(u64::from_be_bytes(
+            k[1..9].try_into().map_err(|_| bad_key())?,
+        )))
     }
 
     /// The number of frames actually stored (from the blocks, not the head).

@@ -22,14 +22,20 @@ pub struct Report {
     pub events: u64,
     /// The head hash the store records.
     pub head: Hash,
+    /// Where the expected head was found, if one was asked for and found.
+    pub expected_head_at: Option<u64>,
     pub problem: Option<Finding>,
 }
 
-/// Verifies every stored event and every index entry. Returns `Err` only when the ledger
-/// cannot be opened at all (missing, in use); damage is a finding.
-pub fn ledger(path: &Path) -> Result<Report, LedgerError> {
+/// Verifies every stored event and every index entry, and that the chain contains
+/// `expected_head` (a head published earlier) when one is given. Returns `Err` only when the
+/// ledger cannot be opened at all (missing, in use); damage is a finding.
+pub fn ledger(path: &Path, expected_head: Option<&Hash>) -> Result<Report, LedgerError> {
     let store = Store::open(path)?;
-    let mut v = Verifier::default();
+    let mut v = Verifier {
+        expected_head: expected_head.copied(),
+        ..Verifier::default()
+    };
     let problem = match v.run(&store) {
         Ok(()) => None,
         Err(LedgerError::Damaged { seq, message }) => Some(Finding { seq, message }),
@@ -39,9 +45,17 @@ pub fn ledger(path: &Path) -> Result<Report, LedgerError> {
         }),
         Err(e) => return Err(e),
     };
+    let problem = match (problem, expected_head, v.expected_head_at) {
+        (None, Some(h), None) => Some(Finding {
+            seq: v.verified,
+            message: crate::export::missing_head(h, v.verified.saturating_sub(1), &v.head),
+        }),
+        (p, _, _) => p,
+    };
     Ok(Report {
         events: v.verified,
         head: v.head,
+        expected_head_at: v.expected_head_at,
         problem,
     })
 }
@@ -57,6 +71,8 @@ struct Verifier {
     station_digest: SetDigest,
     unit_counts: BTreeMap<Vec<u8>, u32>,
     last_recorded: i64,
+    expected_head: Option<Hash>,
+    expected_head_at: Option<u64>,
 }
 
 fn damaged(seq: u64, message: impl Into<String>) -> LedgerError {
@@ -72,15 +88,20 @@ impl Verifier {
             .head()?
             .ok_or_else(|| damaged(0, "the ledger has no head"))?;
         self.head = head.hash;
-        let stored = store.stored_frame_count()?;
-        read_checked(store, 0, stored, &chain::GENESIS_PREV, |e| {
+        // Walk to the last stored frame (not the head's count), so that damage anywhere is
+        // found at its own seq.
+        read_checked(store, 0, u64::MAX, &chain::GENESIS_PREV, |e| {
             self.event(e.seq, e.body)?;
+            if self.expected_head.as_ref() == Some(e.hash) {
+                self.expected_head_at = Some(e.seq);
+            }
             self.verified = e.seq + 1;
             if e.seq + 1 == head.next_seq && e.hash != &head.hash {
                 return Err(damaged(e.seq, "the last event's hash is not the head hash"));
             }
             Ok(true)
         })?;
+        let stored = self.verified;
         if stored != head.next_seq {
             return Err(damaged(
                 stored.min(head.next_seq),
