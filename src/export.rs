@@ -5,6 +5,7 @@
 //! the decoder: every hash is recomputed from `prev_hash` and the body, every link checked, and
 //! the decoded fields compared with what the body decodes to.
 
+use crate::audit::Audit;
 use crate::chain;
 use crate::codec;
 use crate::event::*;
@@ -131,7 +132,7 @@ pub fn verify(
         problem: None,
     };
     let mut lines = Lines::new(input, MAX_EXPORT_LINE_BYTES);
-    let mut last_recorded: Option<i64> = None;
+    let mut audit = Audit::new();
     while let Some((n, line)) = lines
         .next_line()
         .map_err(|e| ExportError::Io(e.to_string()))?
@@ -141,7 +142,7 @@ pub fn verify(
             _ if lines.bytes_read() > MAX_EXPORT_BYTES => {
                 Err(format!("export is larger than {MAX_EXPORT_BYTES} bytes"))
             }
-            Line::Text(text) => check_line(&text, seq, &report.head, &mut last_recorded),
+            Line::Text(text) => check_line(&text, seq, &report.head, &mut audit),
             Line::TooLong => Err(format!("line is longer than {MAX_EXPORT_LINE_BYTES} bytes")),
             Line::NotUtf8 => Err("line is not UTF-8".into()),
         };
@@ -189,12 +190,7 @@ pub fn missing_head(expected: &Hash, last_seq: u64, head: &Hash) -> String {
 }
 
 /// Checks one export line; returns its hash.
-fn check_line(
-    line: &str,
-    seq: u64,
-    prev: &Hash,
-    last_recorded: &mut Option<i64>,
-) -> Result<Hash, String> {
+fn check_line(line: &str, seq: u64, prev: &Hash, audit: &mut Audit) -> Result<Hash, String> {
     let mut obj = crate::command::parse_object(line)?;
     let mut take_hash = |name: &str| -> Result<Hash, String> {
         let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
@@ -227,20 +223,7 @@ fn check_line(
             body.seq()
         ));
     }
-    let first_is_genesis = matches!(body.kind(), EventKind::LedgerCreated(_));
-    if first_is_genesis != (seq == 0) {
-        return Err("only the first event is the genesis".into());
-    }
-    if let EventKind::LedgerCreated(g) = body.kind() {
-        if chain::plain(g.rubric_toml.as_bytes()) != g.rubric_hash {
-            return Err("the genesis' rubric does not match its rubric_hash".into());
-        }
-    }
-    let at = body.v1().recorded_at_us;
-    if last_recorded.is_some_and(|l| at < l) {
-        return Err("recorded_at goes back in time".into());
-    }
-    *last_recorded = Some(at);
+    audit.check(seq, &body)?;
     let expected = decoded(&body);
     if obj != expected {
         let differing = expected

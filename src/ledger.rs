@@ -2,6 +2,7 @@
 //! against the rubric and the current state, then append it in one durable commit), and the
 //! checked read path every projection replays.
 
+use crate::audit::{local_day, occurred_problem, unit_key};
 use crate::chain;
 use crate::codec::{self, CodecError};
 use crate::command::{Command, FieldError, MetricCmd, RecordCmd, StationCmd};
@@ -14,10 +15,6 @@ use std::path::Path;
 
 /// Ids the ledger assigns start with this; callers may not choose such ids.
 pub const AUTO_ID_PREFIX: &str = "auto-";
-
-/// The offset of the rubric's local time (China Standard Time, UTC+8), used to decide whether an
-/// occurred date lies in the future.
-const LOCAL_OFFSET_HOURS: i8 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -401,13 +398,6 @@ pub(crate) fn read_checked(
     Ok(())
 }
 
-fn unit_key(station: &str, clause: &str) -> Vec<u8> {
-    let mut k = station.as_bytes().to_vec();
-    k.push(0);
-    k.extend_from_slice(clause.as_bytes());
-    k
-}
-
 impl From<crate::projection::ProjectionError> for LedgerError {
     fn from(e: crate::projection::ProjectionError) -> Self {
         damaged(e.seq, e.message)
@@ -575,25 +565,10 @@ impl<'a> Batch<'a> {
     }
 
     fn check_occurred(&self, occurred: Date) -> Result<(), FieldError> {
-        let g = &self.ledger.genesis;
-        if occurred < g.period_start || occurred > g.period_end {
-            return Err(err(
-                "occurred",
-                format!(
-                    "{occurred} is outside the rubric's period {} to {}",
-                    g.period_start, g.period_end
-                ),
-            ));
+        match occurred_problem(&self.ledger.genesis, occurred, local_day(self.now)) {
+            Some(problem) => Err(err("occurred", problem)),
+            None => Ok(()),
         }
-        let offset = jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS);
-        let today = offset.to_datetime(self.now).date();
-        if occurred > today {
-            return Err(err(
-                "occurred",
-                format!("{occurred} is in the future (today is {today}); record what has happened"),
-            ));
-        }
-        Ok(())
     }
 
     fn check_record(&mut self, r: &RecordCmd) -> Result<Outcome, FieldError> {

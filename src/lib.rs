@@ -1,6 +1,7 @@
 //! kaohe (考核): an event-sourced, hash-chained audit ledger for the yearly performance
 //! assessment of grassroots judicial stations. See `ARCHITECTURE.md` for the map.
 
+pub mod audit;
 pub mod chain;
 pub mod codec;
 pub mod command;

@@ -158,13 +158,26 @@ fn has_sled_files(path: &Path) -> bool {
     path.join("db").is_file() && path.join("conf").is_file()
 }
 
+/// How long to wait for a lock that another process, or a just-dropped handle whose background
+/// threads have not finished, still holds: attempts × pause.
+const LOCK_ATTEMPTS: u32 = 25;
+const LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
-    sled::Config::new().path(path).open().map_err(|e| match e {
-        sled::Error::Io(ref io_err) if is_lock_error(io_err) => {
-            StoreError::InUse(path.to_path_buf())
+    let mut attempt = 1;
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(ref e)) if is_lock_error(e) => {
+                if attempt == LOCK_ATTEMPTS {
+                    return Err(StoreError::InUse(path.to_path_buf()));
+                }
+                attempt += 1;
+                std::thread::sleep(LOCK_PAUSE);
+            }
+            Err(other) => return Err(io(other)),
         }
-        other => io(other),
-    })
+    }
 }
 
 /// sled reports a lock held by another process as an I/O error that wraps `WouldBlock`.

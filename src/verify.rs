@@ -1,9 +1,9 @@
 //! Verifying a stored ledger: the whole chain and its indices, reporting the first problem.
 
+use crate::audit::Audit;
 use crate::chain::{self, SetDigest};
 use crate::event::*;
 use crate::ledger::{read_checked, LedgerError};
-use crate::rubric::{self, Context, Rubric, Rule};
 use crate::store::{Index, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -64,13 +64,10 @@ pub fn ledger(path: &Path, expected_head: Option<&Hash>) -> Result<Report, Ledge
 struct Verifier {
     verified: u64,
     head: Hash,
-    rubric: Option<std::rc::Rc<Rubric>>,
-    stations: BTreeMap<String, StationKind>,
+    audit: Audit,
     /// Digests of the index entries the events imply.
     id_digest: SetDigest,
     station_digest: SetDigest,
-    unit_counts: BTreeMap<Vec<u8>, u32>,
-    last_recorded: i64,
     expected_head: Option<Hash>,
     expected_head_at: Option<u64>,
 }
@@ -91,7 +88,17 @@ impl Verifier {
         // Walk to the last stored frame (not the head's count), so that damage anywhere is
         // found at its own seq.
         read_checked(store, 0, u64::MAX, &chain::GENESIS_PREV, |e| {
-            self.event(e.seq, e.body)?;
+            self.audit
+                .check(e.seq, e.body)
+                .map_err(|m| damaged(e.seq, m))?;
+            let kind = e.body.kind();
+            if let EventKind::StationRegistered(s) = kind {
+                self.station_digest
+                    .add(s.code.as_bytes(), &e.seq.to_be_bytes());
+            }
+            if let Some(id) = kind.id() {
+                self.id_digest.add(id.as_bytes(), &e.seq.to_be_bytes());
+            }
             if self.expected_head.as_ref() == Some(e.hash) {
                 self.expected_head_at = Some(e.seq);
             }
@@ -111,116 +118,13 @@ impl Verifier {
                 ),
             ));
         }
-        if head.recorded_at_us != self.last_recorded {
+        if Some(head.recorded_at_us) != self.audit.last_recorded_us() {
             return Err(damaged(
                 head.next_seq - 1,
                 "the head's recorded time disagrees with the last event",
             ));
         }
         self.check_indices(store, head.next_seq)
-    }
-
-    fn event(&mut self, seq: u64, body: &Body) -> Result<(), LedgerError> {
-        let at = body.v1().recorded_at_us;
-        if at < self.last_recorded {
-            return Err(damaged(seq, "recorded_at goes back in time"));
-        }
-        self.last_recorded = at;
-        let kind = body.kind();
-        if let EventKind::LedgerCreated(g) = kind {
-            if seq != 0 {
-                return Err(damaged(seq, "a second genesis"));
-            }
-            if chain::plain(g.rubric_toml.as_bytes()) != g.rubric_hash {
-                return Err(damaged(0, "the rubric does not match its hash"));
-            }
-            let r = rubric::load(&g.rubric_toml).map_err(|e| damaged(0, e.to_string()))?;
-            self.rubric = Some(std::rc::Rc::new(r));
-            return Ok(());
-        }
-        let Some(rubric) = self.rubric.clone() else {
-            return Err(damaged(seq, "the first event is not the genesis"));
-        };
-        if let Some(station) = kind.station() {
-            if let EventKind::StationRegistered(s) = kind {
-                if self.stations.insert(station.to_string(), s.kind).is_some() {
-                    return Err(damaged(seq, format!("station {station} registered twice")));
-                }
-                self.station_digest
-                    .add(station.as_bytes(), &seq.to_be_bytes());
-            } else if !self.stations.contains_key(station) {
-                return Err(damaged(
-                    seq,
-                    format!("event for unregistered station {station}"),
-                ));
-            }
-        }
-        if let Some(id) = kind.id() {
-            self.id_digest.add(id.as_bytes(), &seq.to_be_bytes());
-        }
-        if let EventKind::PointsRecorded(p) = kind {
-            self.recompute(&rubric, seq, p)?;
-        }
-        Ok(())
-    }
-
-    /// Recomputes a record's points from the rubric and the state before it: a forged or
-    /// miscomputed figure that still chains is caught here.
-    fn recompute(
-        &mut self,
-        rubric: &Rubric,
-        seq: u64,
-        p: &PointsRecorded,
-    ) -> Result<(), LedgerError> {
-        let Some((item, clause)) = rubric.clause(&p.clause) else {
-            return Err(damaged(
-                seq,
-                format!("clause {} is not in the rubric", p.clause),
-            ));
-        };
-        if !item.departments.contains(&p.by) {
-            return Err(damaged(
-                seq,
-                format!("{} does not assess item {}", p.by, item.code),
-            ));
-        }
-        let station_kind = self.stations[&p.station];
-        let mut k = p.station.as_bytes().to_vec();
-        k.push(0);
-        k.extend_from_slice(p.clause.as_bytes());
-        let counted = matches!(
-            clause.rule,
-            Rule::PerUnit {
-                max_count: Some(_),
-                ..
-            }
-        );
-        let prior_count = if counted {
-            self.unit_counts.get(&k).copied().unwrap_or(0)
-        } else {
-            0
-        };
-        let ctx = Context {
-            station_kind,
-            prior_count,
-        };
-        match rubric.compute(clause, &ctx, &p.inputs) {
-            Ok(points) if points == p.computed_points => {}
-            Ok(points) => {
-                return Err(damaged(
-                    seq,
-                    format!(
-                        "computed_points {} but the rubric gives {points}",
-                        p.computed_points
-                    ),
-                ))
-            }
-            Err(e) => return Err(damaged(seq, format!("the rubric refuses this record: {e}"))),
-        }
-        if counted {
-            *self.unit_counts.entry(k).or_default() += p.inputs.count.unwrap_or(1);
-        }
-        Ok(())
     }
 
     /// Compares each index with what the events imply, in one sequential scan per index.
@@ -259,7 +163,7 @@ impl Verifier {
         if malformed {
             return Err(damaged(last, "a unit count has the wrong size"));
         }
-        if counts != self.unit_counts {
+        if &counts != self.audit.unit_counts() {
             return Err(damaged(
                 last,
                 "the unit-count index disagrees with the events",
