@@ -511,7 +511,10 @@ fn score(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
         .map_err(ledger_err)?;
     let scores = fold.finish();
     if as_json {
-        writeln!(out, "{}", view::score_json(&scores))?;
+        let mut w = std::io::BufWriter::new(out);
+        serde_json::to_writer(&mut w, &view::score_json(&scores))?;
+        writeln!(w)?;
+        w.flush()?;
     } else {
         write!(out, "{}", view::score_table(&scores))?;
     }

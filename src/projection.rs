@@ -17,11 +17,11 @@ pub struct ProjectionError {
     pub message: String,
 }
 
-/// One item of one station's score.
+/// One item of one station's score. Codes and names borrow from the rubric.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ItemScore {
-    pub item: String,
-    pub name: String,
+pub struct ItemScore<'r> {
+    pub item: &'r str,
+    pub name: &'r str,
     pub max: Decimal,
     pub bonus: bool,
     pub deducted: Decimal,
@@ -32,7 +32,7 @@ pub struct ItemScore {
     pub events: u32,
 }
 
-impl ItemScore {
+impl ItemScore<'_> {
     /// True when the item's cap cut the raw figure.
     pub fn capped(&self) -> bool {
         self.deducted != self.raw_deducted || self.awarded != self.raw_awarded
@@ -41,7 +41,7 @@ impl ItemScore {
 
 /// One station's score.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StationScore {
+pub struct StationScore<'r> {
     pub station: String,
     pub name: String,
     pub kind: StationKind,
@@ -54,7 +54,7 @@ pub struct StationScore {
     pub awarded_before_cap: Decimal,
     /// Place by total; equal totals share the better place.
     pub rank: u32,
-    pub items: Vec<ItemScore>,
+    pub items: Vec<ItemScore<'r>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -127,7 +127,7 @@ impl<'r> Scores<'r> {
     }
 
     /// The scores, ranked by total (best first; ties by station code).
-    pub fn finish(&self) -> Vec<StationScore> {
+    pub fn finish(&self) -> Vec<StationScore<'r>> {
         let mut out: Vec<StationScore> = self
             .stations
             .iter()
@@ -137,17 +137,19 @@ impl<'r> Scores<'r> {
         out
     }
 
-    fn station_score(&self, code: &str, st: &StationState) -> StationScore {
+    fn station_score(&self, code: &str, st: &StationState) -> StationScore<'r> {
         let zero = Decimal::ZERO;
         let mut items = Vec::new();
         let (mut deducted, mut awarded_before_cap) = (zero, zero);
         let (mut raw_deducted, mut raw_awarded) = (zero, zero);
-        for item in self.rubric.items() {
-            let raw = st.items.get(&item.code).cloned().unwrap_or_default();
+        let none = Raw::default();
+        let rubric: &'r Rubric = self.rubric;
+        for item in rubric.items() {
+            let raw = st.items.get(&item.code).unwrap_or(&none);
             let c = crate::decimal::canonical;
             let s = ItemScore {
-                item: item.code.clone(),
-                name: item.name.clone(),
+                item: &item.code,
+                name: &item.name,
                 max: item.points,
                 bonus: item.bonus,
                 deducted: c(raw.deducted.min(item.points)),

@@ -111,43 +111,87 @@ pub fn score_table(scores: &[StationScore]) -> String {
     t.render()
 }
 
+/// A decimal written as a JSON string, without an intermediate allocation.
+fn text<S: serde::Serializer>(d: &rust_decimal::Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(d)
+}
+
+/// `score --json`: `{"stations":[…]}`, streamed (40,000 stations × 36 items is a lot of JSON).
+#[derive(serde::Serialize)]
+pub struct ScoresJson<'a> {
+    stations: Vec<StationJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct StationJson<'a> {
+    station: &'a str,
+    name: &'a str,
+    kind: &'static str,
+    #[serde(serialize_with = "text")]
+    total: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    deducted: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    awarded: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    raw_deducted: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    raw_awarded: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    awarded_before_cap: &'a rust_decimal::Decimal,
+    rank: u32,
+    items: Vec<ItemJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ItemJson<'a> {
+    item: &'a str,
+    name: &'a str,
+    #[serde(serialize_with = "text")]
+    max: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    deducted: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    awarded: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    raw_deducted: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    raw_awarded: &'a rust_decimal::Decimal,
+    capped: bool,
+}
+
 /// `score --json`.
-pub fn score_json(scores: &[StationScore]) -> Value {
-    let stations: Vec<Value> = scores
+pub fn score_json<'a>(scores: &'a [StationScore<'_>]) -> ScoresJson<'a> {
+    let stations = scores
         .iter()
-        .map(|s| {
-            let items: Vec<Value> = s
+        .map(|s| StationJson {
+            station: &s.station,
+            name: &s.name,
+            kind: s.kind.as_str(),
+            total: &s.total,
+            deducted: &s.deducted,
+            awarded: &s.awarded,
+            raw_deducted: &s.raw_deducted,
+            raw_awarded: &s.raw_awarded,
+            awarded_before_cap: &s.awarded_before_cap,
+            rank: s.rank,
+            items: s
                 .items
                 .iter()
-                .map(|i| {
-                    json!({
-                        "item": i.item,
-                        "name": i.name,
-                        "max": i.max.to_string(),
-                        "deducted": i.deducted.to_string(),
-                        "awarded": i.awarded.to_string(),
-                        "raw_deducted": i.raw_deducted.to_string(),
-                        "raw_awarded": i.raw_awarded.to_string(),
-                        "capped": i.capped(),
-                    })
+                .map(|i| ItemJson {
+                    item: i.item,
+                    name: i.name,
+                    max: &i.max,
+                    deducted: &i.deducted,
+                    awarded: &i.awarded,
+                    raw_deducted: &i.raw_deducted,
+                    raw_awarded: &i.raw_awarded,
+                    capped: i.capped(),
                 })
-                .collect();
-            json!({
-                "station": s.station,
-                "name": s.name,
-                "kind": s.kind.as_str(),
-                "total": s.total.to_string(),
-                "deducted": s.deducted.to_string(),
-                "awarded": s.awarded.to_string(),
-                "raw_deducted": s.raw_deducted.to_string(),
-                "raw_awarded": s.raw_awarded.to_string(),
-                "awarded_before_cap": s.awarded_before_cap.to_string(),
-                "rank": s.rank,
-                "items": items,
-            })
+                .collect(),
         })
         .collect();
-    json!({ "stations": stations })
+    ScoresJson { stations }
 }
 
 /// The signed points of a recorded event: `-3` for a deduction, `+1` for a bonus.

@@ -866,10 +866,10 @@ fn figures(scores: &[StationScore]) -> BTreeMap<String, Figures> {
                     );
                     continue;
                 }
-                assert_eq!(i.max, item_points(&i.item), "item {} points", i.item);
+                assert_eq!(i.max, item_points(i.item), "item {} points", i.item);
                 assert_eq!(i.bonus, i.item.starts_with('B'), "item {} bonus", i.item);
                 items.insert(
-                    i.item.clone(),
+                    i.item.to_string(),
                     (
                         i.deducted,
                         i.awarded,
@@ -897,7 +897,7 @@ fn figures(scores: &[StationScore]) -> BTreeMap<String, Figures> {
 }
 
 /// Scores of events [0, to), read back through the checked replay.
-fn scores_upto(ledger: &Ledger, to: u64) -> Vec<StationScore> {
+fn scores_upto(ledger: &Ledger, to: u64) -> Vec<StationScore<'_>> {
     let mut fold = Scores::new(ledger.rubric());
     ledger
         .replay(0, to, |e| {
@@ -1000,9 +1000,12 @@ proptest! {
         let mut all = Scores::new(ledger.rubric());
         ledger.replay_all(|e| { all.apply(e.body).expect("scores"); Ok(true) }).unwrap();
         prop_assert_eq!(format!("{scores:?}"), format!("{:?}", all.finish()));
+        let before_reopen = format!("{scores:?}");
+        drop(all);
+        drop(scores);
         drop(ledger);
         let ledger = open_ledger(&dir.path().join("ledger"));
-        prop_assert_eq!(format!("{scores:?}"), format!("{:?}", scores_upto(&ledger, end)));
+        prop_assert_eq!(before_reopen, format!("{:?}", scores_upto(&ledger, end)));
 
         // (c) every prefix: events [0, n) are the genesis and the first n − 1 effects
         for n in 0..=end {
