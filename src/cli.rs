@@ -6,7 +6,8 @@ use anyhow::{anyhow, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 use kaohe::ledger::{Ledger, LedgerError, Numbered, Outcome};
-use kaohe::{command, export, import, projection, verify, view};
+use kaohe::query::Query;
+use kaohe::{command, explain, export, import, projection, verify, view};
 use serde_json::{json, Map, Value};
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -71,6 +72,26 @@ enum Cmd {
     },
     /// Every station's score.
     Score {
+        #[command(flatten)]
+        time: TimeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why a station has its score: items, clauses, events, evidence.
+    Explain {
+        #[arg(long)]
+        station: String,
+        /// Only this item (e.g. 3.1), with all its clauses.
+        #[arg(long)]
+        item: Option<String>,
+        #[command(flatten)]
+        time: TimeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One event whole, with its place in the chain (by id, seq or hash).
+    Show {
+        event: String,
         #[arg(long)]
         json: bool,
     },
@@ -78,11 +99,20 @@ enum Cmd {
     Log {
         #[arg(long)]
         station: Option<String>,
+        #[command(flatten)]
+        time: TimeArgs,
         #[arg(long)]
         json: bool,
     },
     /// Every event as JSON Lines, with hashes and stored bytes.
-    Export,
+    Export {
+        /// Export the chain as it stood at this seq.
+        #[arg(long)]
+        as_of_seq: Option<u64>,
+        /// Export the chain as it stood at this moment (RFC 3339).
+        #[arg(long)]
+        known_at: Option<String>,
+    },
     /// Check the chain and indices of the ledger, or an export file without the ledger.
     Verify {
         /// Verify this export file instead of the ledger.
@@ -102,6 +132,49 @@ enum Cmd {
         #[arg(long, conflicts_with = "json")]
         toml: bool,
     },
+}
+
+/// The two times: valid time (`--at`) and transaction time (`--known-at`, `--as-of-seq`).
+#[derive(Args, Default)]
+struct TimeArgs {
+    /// Count only what occurred on or before this day (YYYY-MM-DD).
+    #[arg(long)]
+    at: Option<String>,
+    /// As the ledger stood at this moment (RFC 3339; includes what was recorded at it).
+    #[arg(long)]
+    known_at: Option<String>,
+    /// As the ledger stood at this seq (includes it).
+    #[arg(long)]
+    as_of_seq: Option<u64>,
+}
+
+impl TimeArgs {
+    fn query(&self) -> Result<Query> {
+        let at = self
+            .at
+            .as_deref()
+            .map(|d| {
+                kaohe::event::date_text::parse_date(d.trim())
+                    .ok_or_else(|| bad(format!("--at `{d}` is not a date YYYY-MM-DD")))
+            })
+            .transpose()?;
+        Ok(Query {
+            as_of_seq: self.as_of_seq,
+            known_at: parse_known_at(self.known_at.as_deref())?,
+            at,
+        })
+    }
+}
+
+fn parse_known_at(t: Option<&str>) -> Result<Option<Timestamp>> {
+    t.map(|t| {
+        t.trim().parse::<Timestamp>().map_err(|_| {
+            bad(format!(
+                "--known-at `{t}` is not an RFC 3339 time such as 2018-11-01T08:00:00Z"
+            ))
+        })
+    })
+    .transpose()
 }
 
 #[derive(Subcommand)]
@@ -275,9 +348,37 @@ pub fn run(cli: Cli) -> Result<()> {
             single(db, obj, a.json, &mut out)
         }
         Cmd::Import { file, json } => import_file(db, &file, json, &mut out),
-        Cmd::Score { json } => score(db, json, &mut out),
-        Cmd::Log { station, json } => log(db, station.as_deref(), json, &mut out),
-        Cmd::Export => export_all(db, &mut out),
+        Cmd::Score { time, json } => score(db, &time.query()?, json, &mut out),
+        Cmd::Explain {
+            station,
+            item,
+            time,
+            json,
+        } => explain(
+            db,
+            &station,
+            item.as_deref(),
+            &time.query()?,
+            json,
+            &mut out,
+        ),
+        Cmd::Show { event, json } => show(db, &event, json, &mut out),
+        Cmd::Log {
+            station,
+            time,
+            json,
+        } => log(db, station.as_deref(), &time.query()?, json, &mut out),
+        Cmd::Export {
+            as_of_seq,
+            known_at,
+        } => {
+            let q = Query {
+                as_of_seq,
+                known_at: parse_known_at(known_at.as_deref())?,
+                at: None,
+            };
+            export_all(db, &q, &mut out)
+        }
         Cmd::Verify { export, head, json } => {
             let head = head
                 .map(|h| {
@@ -500,11 +601,12 @@ fn progress_bar(size: Option<u64>) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-fn score(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+fn score(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -> Result<()> {
     let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
     let mut fold = projection::Scores::new(ledger.rubric());
     ledger
-        .replay_all(|e| {
+        .replay_view(&view, |e| {
             fold.apply(e.body)?;
             Ok(true)
         })
@@ -512,12 +614,90 @@ fn score(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
     let scores = fold.finish();
     if as_json {
         let mut w = std::io::BufWriter::new(out);
-        serde_json::to_writer(&mut w, &view::score_json(&scores))?;
+        serde_json::to_writer(&mut w, &view::score_json(&scores, &view))?;
         writeln!(w)?;
         w.flush()?;
     } else {
+        if *q != Query::default() {
+            writeln!(out, "view: {}\n", view.describe())?;
+        }
         write!(out, "{}", view::score_table(&scores))?;
     }
+    Ok(())
+}
+
+fn explain(
+    db: &Path,
+    station: &str,
+    item: Option<&str>,
+    q: &Query,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
+    let x = explain::explain(&ledger, &view, station, item).map_err(ledger_err)?;
+    if as_json {
+        writeln!(out, "{}", view::explain_json(&x))?;
+    } else {
+        write!(out, "{}", view::explain_text(&x, ledger.rubric()))?;
+    }
+    Ok(())
+}
+
+fn show(db: &Path, event: &str, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let found = ledger.find_event(event.trim()).map_err(ledger_err)?;
+    let Some(seq) = found else {
+        return Err(bad(format!(
+            "no event `{event}`: give an id, a seq (0–{}) or a 64-digit hash",
+            ledger.head().next_seq - 1
+        )));
+    };
+    let mut line = None;
+    let mut next_hash = None;
+    ledger
+        .replay(seq, seq + 2, |e| {
+            if e.seq == seq {
+                line = Some(export::line(e.body, e.bytes, e.prev_hash, e.hash));
+            } else {
+                next_hash = Some(hex::encode(e.hash));
+            }
+            Ok(true)
+        })
+        .map_err(ledger_err)?;
+    let line = line.ok_or_else(|| bad(format!("event {seq} cannot be read")))?;
+    let mut v: Map<String, Value> = serde_json::from_str(&line)?;
+    let last = ledger.head().next_seq - 1;
+    if as_json {
+        v.insert("last_seq".into(), json!(last));
+        v.insert("next_hash".into(), json!(next_hash));
+        writeln!(out, "{}", Value::Object(v))?;
+        return Ok(());
+    }
+    writeln!(out, "event seq {seq} of 0–{last}")?;
+    for (k, val) in &v {
+        if k == "body" || k == "rubric" {
+            continue;
+        }
+        let text = match val {
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        };
+        writeln!(out, "  {k:<16} {text}")?;
+    }
+    if let Some(h) = next_hash {
+        writeln!(out, "  {:<16} {h}", "next_hash")?;
+    } else {
+        writeln!(out, "  (this is the head)")?;
+    }
+    let body = v.get("body").and_then(Value::as_str).unwrap_or_default();
+    writeln!(out, "  {:<16} {} bytes: {body}", "body", body.len() / 2)?;
     Ok(())
 }
 
@@ -556,8 +736,15 @@ fn stations(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
     Ok(())
 }
 
-fn log(db: &Path, station: Option<&str>, as_json: bool, out: &mut impl Write) -> Result<()> {
+fn log(
+    db: &Path,
+    station: Option<&str>,
+    q: &Query,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
     if let Some(s) = station {
         if ledger.find_station(s).map_err(ledger_err)?.is_none() {
             return Err(bad(format!("unknown station `{s}`")));
@@ -566,7 +753,7 @@ fn log(db: &Path, station: Option<&str>, as_json: bool, out: &mut impl Write) ->
     let mut table = view::log_table();
     let mut io_err = None;
     ledger
-        .replay_all(|e| {
+        .replay_view(&view, |e| {
             if station.is_some() && e.body.kind().station() != station {
                 return Ok(true);
             }
@@ -592,12 +779,13 @@ fn log(db: &Path, station: Option<&str>, as_json: bool, out: &mut impl Write) ->
     Ok(())
 }
 
-fn export_all(db: &Path, out: &mut impl Write) -> Result<()> {
+fn export_all(db: &Path, q: &Query, out: &mut impl Write) -> Result<()> {
     let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
     let mut w = std::io::BufWriter::new(out);
     let mut io_err = None;
     ledger
-        .replay_all(|e| {
+        .replay_view(&view, |e| {
             let line = export::line(e.body, e.bytes, e.prev_hash, e.hash);
             if let Err(err) = writeln!(w, "{line}") {
                 io_err = Some(err);

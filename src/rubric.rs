@@ -660,6 +660,105 @@ impl Check<'_> {
     }
 }
 
+/// How a recorded figure follows from its inputs, for people and for `explain --json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Working {
+    /// The threshold that applied to the station's kind.
+    pub threshold: Option<Decimal>,
+    /// How far the value missed the threshold (shortfall clauses).
+    pub gap: Option<Decimal>,
+    /// Steps counted from the gap, after the clause's rounding.
+    pub steps: Option<Decimal>,
+    /// Units (per-unit and range clauses).
+    pub units: Option<u32>,
+    /// Required count (missing clauses).
+    pub required: Option<u32>,
+    /// One line: the arithmetic from inputs to points.
+    pub text: String,
+}
+
+impl Rule {
+    /// Shows how `points` follow from the inputs under this rule (inputs already accepted).
+    pub fn working(&self, kind: StationKind, inputs: &Inputs, points: Decimal) -> Working {
+        let value = inputs.value.unwrap_or_default();
+        let count = inputs.count.unwrap_or(1);
+        let mut w = Working::default();
+        w.text = match self {
+            Rule::Fixed { points } => format!("fixed {points}"),
+            Rule::PerUnit { points: p, .. } => {
+                w.units = Some(count);
+                format!("{count} × {p} = {points}")
+            }
+            Rule::Range { min, max } => {
+                w.units = Some(count);
+                let chosen = inputs.points.unwrap_or_default();
+                format!("chosen {chosen} (range {min}–{max}) × {count} = {points}")
+            }
+            Rule::Below {
+                metric, threshold, ..
+            } => {
+                let t = threshold.for_kind(kind);
+                w.threshold = Some(t);
+                format!("{metric} {value} < {t} ({}) → {points}", kind.as_str())
+            }
+            Rule::AtLeast {
+                metric, threshold, ..
+            } => {
+                let t = threshold.for_kind(kind);
+                w.threshold = Some(t);
+                format!("{metric} {value} ≥ {t} ({}) → {points}", kind.as_str())
+            }
+            Rule::Shortfall {
+                metric,
+                threshold,
+                step,
+                points: per_step,
+                direction,
+                rounding,
+            } => {
+                let t = threshold.for_kind(kind);
+                let gap = crate::decimal::canonical(match direction {
+                    Direction::Below => t - value,
+                    Direction::Above => value - t,
+                });
+                let steps = crate::decimal::canonical(match rounding {
+                    Rounding::Ceil => (gap / *step).ceil(),
+                    Rounding::Floor => (gap / *step).floor(),
+                    Rounding::Exact => gap / *step,
+                });
+                let (op, round) = match rounding {
+                    Rounding::Ceil => ("⌈", "⌉"),
+                    Rounding::Floor => ("⌊", "⌋"),
+                    Rounding::Exact => ("", ""),
+                };
+                w.threshold = Some(t);
+                w.gap = Some(gap);
+                w.steps = Some(steps);
+                let rel = match direction {
+                    Direction::Below => "below",
+                    Direction::Above => "above",
+                };
+                format!(
+                    "{metric} {value} is {gap} {rel} {t}: {op}{gap} / {step}{round} = {steps} steps × {per_step} = {points}"
+                )
+            }
+            Rule::Missing {
+                required,
+                points: per,
+            } => {
+                let done = inputs.done.unwrap_or_default();
+                w.required = Some(*required);
+                format!(
+                    "done {done} of {required}: {} missing × {per} = {points}",
+                    required.saturating_sub(done)
+                )
+            }
+            Rule::Rank { .. } => format!("rank bonus {points}"),
+        };
+        w
+    }
+}
+
 impl Metric {
     /// `Err(bounds text)` when the value lies outside the metric's bounds.
     pub fn check_bounds(&self, value: Decimal) -> Result<(), String> {

@@ -120,6 +120,7 @@ fn text<S: serde::Serializer>(d: &rust_decimal::Decimal, s: S) -> Result<S::Ok, 
 #[derive(serde::Serialize)]
 pub struct ScoresJson<'a> {
     stations: Vec<StationJson<'a>>,
+    view: Value,
 }
 
 #[derive(serde::Serialize)]
@@ -161,7 +162,7 @@ struct ItemJson<'a> {
 }
 
 /// `score --json`.
-pub fn score_json<'a>(scores: &'a [StationScore<'_>]) -> ScoresJson<'a> {
+pub fn score_json<'a>(scores: &'a [StationScore<'_>], view: &crate::query::View) -> ScoresJson<'a> {
     let stations = scores
         .iter()
         .map(|s| StationJson {
@@ -191,7 +192,10 @@ pub fn score_json<'a>(scores: &'a [StationScore<'_>]) -> ScoresJson<'a> {
                 .collect(),
         })
         .collect();
-    ScoresJson { stations }
+    ScoresJson {
+        stations,
+        view: view_json(view),
+    }
 }
 
 /// The signed points of a recorded event: `-3` for a deduction, `+1` for a bonus.
@@ -357,4 +361,221 @@ pub fn rubric_json(r: &Rubric, rubric_hash: &str) -> Value {
         "metrics": r.metrics.iter().map(|m| json!({"metric": m.name, "label": m.label})).collect::<Vec<_>>(),
         "categories": categories,
     })
+}
+
+/// `explain` for people.
+pub fn explain_text(x: &crate::explain::Explanation<'_>, rubric: &Rubric) -> String {
+    let s = &x.score;
+    let mut out = format!(
+        "{} {} ({})  total {} = {} − {} + {}   rank {} of {}\nview: {}\n",
+        s.station,
+        s.name,
+        s.kind.label_zh(),
+        s.total,
+        rubric.base_points,
+        s.deducted,
+        s.awarded,
+        s.rank,
+        x.stations,
+        x.view.describe()
+    );
+    if s.awarded != s.awarded_before_cap {
+        out.push_str(&format!(
+            "bonus: the items give {}, the total bonus cap of {} keeps {}\n",
+            s.awarded_before_cap, rubric.bonus_cap, s.awarded
+        ));
+    }
+    let mut quiet = 0;
+    for it in &x.items {
+        let events: usize = it.clauses.iter().map(|c| c.events.len()).sum();
+        if events == 0 && x.items.len() > 1 {
+            quiet += 1;
+            continue;
+        }
+        let i = &it.score;
+        let (what, applied, raw) = if i.bonus {
+            ("awarded", i.awarded, i.raw_awarded)
+        } else {
+            ("deducted", i.deducted, i.raw_deducted)
+        };
+        let cap = if applied != raw {
+            format!(" (raw {raw}; the item cap of {} bit)", i.max)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "\n{} {} — max {}, {what} {applied}{cap} — {}\n",
+            i.item,
+            i.name,
+            i.max,
+            it.item.departments.join("、")
+        ));
+        for c in &it.clauses {
+            if c.events.is_empty() && x.items.len() > 1 {
+                continue;
+            }
+            out.push_str(&format!(
+                "  {} {}: {}\n      rule: {}\n",
+                c.clause.code,
+                c.clause.rule.kind_name(),
+                c.clause.text,
+                c.clause.rule.describe()
+            ));
+            for e in &c.events {
+                let p = &e.record;
+                let sign = if i.bonus { "+" } else { "-" };
+                let applied = if e.applied == p.computed_points {
+                    String::new()
+                } else if e.applied.is_zero() {
+                    format!(
+                        " (applied 0: the item cap of {} was already reached)",
+                        i.max
+                    )
+                } else {
+                    format!(
+                        " (applied {sign}{}: the item cap of {} was reached)",
+                        e.applied, i.max
+                    )
+                };
+                out.push_str(&format!(
+                    "    seq {}  {}  {sign}{}{applied}  {}\n",
+                    e.seq, p.id, p.computed_points, e.working.text
+                ));
+                if let Some(note) = &p.inputs.note {
+                    out.push_str(&format!("        note: {note}\n"));
+                }
+                out.push_str(&format!(
+                    "        occurred {}, recorded {} by {}\n        evidence: {}\n        hash {}\n",
+                    p.occurred,
+                    e.recorded_at,
+                    p.by,
+                    p.evidence.join("; "),
+                    hex::encode(e.hash)
+                ));
+            }
+        }
+    }
+    if quiet > 0 {
+        out.push_str(&format!("\n{quiet} other items: nothing recorded\n"));
+    }
+    if !x.metrics.is_empty() {
+        out.push_str("\nreported metrics (latest in view):\n");
+        for m in &x.metrics {
+            let r = &m.report;
+            out.push_str(&format!(
+                "  {} = {}  occurred {} by {}  seq {} {}  evidence: {}\n",
+                r.metric,
+                r.value,
+                r.occurred,
+                r.by,
+                m.seq,
+                r.id,
+                r.evidence.join("; ")
+            ));
+        }
+    }
+    out
+}
+
+/// `explain --json` (shape: `schema/explain.schema.json`).
+pub fn explain_json(x: &crate::explain::Explanation<'_>) -> Value {
+    let s = &x.score;
+    let single = x.items.len() == 1;
+    let items: Vec<Value> = x
+        .items
+        .iter()
+        .map(|it| {
+            let i = &it.score;
+            let clauses: Vec<Value> = it
+                .clauses
+                .iter()
+                .filter(|c| single || !c.events.is_empty())
+                .map(|c| {
+                    let events: Vec<Value> = c.events.iter().map(|e| event_story_json(e, i.bonus)).collect();
+                    json!({
+                        "clause": c.clause.code,
+                        "kind": c.clause.rule.kind_name(),
+                        "text": c.clause.text,
+                        "rule": c.clause.rule.describe(),
+                        "raw_points": c.raw.to_string(),
+                        "events": events,
+                    })
+                })
+                .collect();
+            json!({
+                "item": i.item, "name": i.name, "max": i.max.to_string(), "bonus": i.bonus,
+                "departments": it.item.departments,
+                "deducted": i.deducted.to_string(), "awarded": i.awarded.to_string(),
+                "raw_deducted": i.raw_deducted.to_string(), "raw_awarded": i.raw_awarded.to_string(),
+                "capped": i.capped(), "clauses": clauses,
+            })
+        })
+        .collect();
+    let metrics: Vec<Value> = x
+        .metrics
+        .iter()
+        .map(|m| {
+            let r = &m.report;
+            json!({
+                "metric": r.metric, "value": r.value.to_string(), "occurred": r.occurred.to_string(),
+                "by": r.by, "id": r.id, "seq": m.seq, "hash": hex::encode(m.hash),
+                "recorded_at": m.recorded_at.to_string(), "evidence": r.evidence,
+            })
+        })
+        .collect();
+    json!({
+        "station": s.station, "name": s.name, "kind": s.kind.as_str(),
+        "total": s.total.to_string(), "deducted": s.deducted.to_string(),
+        "awarded": s.awarded.to_string(), "raw_deducted": s.raw_deducted.to_string(),
+        "raw_awarded": s.raw_awarded.to_string(),
+        "awarded_before_cap": s.awarded_before_cap.to_string(),
+        "rank": s.rank, "stations": x.stations,
+        "view": view_json(&x.view),
+        "items": items,
+        "metrics": metrics,
+    })
+}
+
+/// The view a figure was computed in.
+pub fn view_json(v: &crate::query::View) -> Value {
+    json!({
+        "as_of_seq": v.last_seq(),
+        "known_at": v.query.known_at.map(|t| t.to_string()),
+        "at": v.at.map(|d| d.to_string()),
+    })
+}
+
+fn event_story_json(e: &crate::explain::EventStory, bonus: bool) -> Value {
+    let p = &e.record;
+    let mut m = serde_json::Map::new();
+    m.insert("seq".into(), json!(e.seq));
+    m.insert("id".into(), json!(p.id));
+    m.insert("hash".into(), json!(hex::encode(e.hash)));
+    m.insert("recorded_at".into(), json!(e.recorded_at.to_string()));
+    m.insert("occurred".into(), json!(p.occurred.to_string()));
+    m.insert("by".into(), json!(p.by));
+    let i = &p.inputs;
+    let opt = |d: Option<rust_decimal::Decimal>| d.map(|d| d.to_string());
+    m.insert("value".into(), json!(opt(i.value)));
+    m.insert("count".into(), json!(i.count));
+    m.insert("done".into(), json!(i.done));
+    m.insert("points".into(), json!(opt(i.points)));
+    m.insert("note".into(), json!(i.note));
+    m.insert(
+        "computed_points".into(),
+        json!(p.computed_points.to_string()),
+    );
+    m.insert("applied_points".into(), json!(e.applied.to_string()));
+    m.insert(
+        "direction".into(),
+        json!(if bonus { "bonus" } else { "deduction" }),
+    );
+    let w = &e.working;
+    m.insert("threshold".into(), json!(opt(w.threshold)));
+    m.insert("gap".into(), json!(opt(w.gap)));
+    m.insert("steps".into(), json!(opt(w.steps)));
+    m.insert("required".into(), json!(w.required));
+    m.insert("working".into(), json!(w.text));
+    m.insert("evidence".into(), json!(p.evidence));
+    Value::Object(m)
 }

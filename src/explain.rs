@@ -1,0 +1,199 @@
+//! Explain: from a station's total down to each item, each clause and each event — the rule
+//! in the seed's words, the inputs and the arithmetic, raw and applied points, where a cap bit,
+//! who recorded it, when, and the evidence. A fold over the same events as the score.
+
+use crate::event::{Body, EventKind, Hash, MetricReported, PointsRecorded, StationKind};
+use crate::ledger::{Ledger, LedgerError};
+use crate::projection::{ItemScore, Scores, StationScore};
+use crate::query::View;
+use crate::rubric::{Clause, Item, Working};
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// One recorded deduction or bonus, with where it stands in the chain.
+#[derive(Debug, Clone)]
+pub struct EventStory {
+    pub seq: u64,
+    pub hash: Hash,
+    pub recorded_at: Timestamp,
+    pub record: PointsRecorded,
+    pub working: Working,
+    /// The part of `computed_points` that counts after the item's cap (events count in seq
+    /// order until the cap is reached).
+    pub applied: Decimal,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClauseStory<'r> {
+    pub clause: &'r Clause,
+    pub raw: Decimal,
+    pub events: Vec<EventStory>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ItemStory<'r> {
+    pub item: &'r Item,
+    pub score: ItemScore<'r>,
+    pub clauses: Vec<ClauseStory<'r>>,
+}
+
+/// A metric report of the station (the latest per metric in view).
+#[derive(Debug, Clone)]
+pub struct MetricStory {
+    pub seq: u64,
+    pub hash: Hash,
+    pub recorded_at: Timestamp,
+    pub report: MetricReported,
+}
+
+#[derive(Debug, Clone)]
+pub struct Explanation<'r> {
+    pub score: StationScore<'r>,
+    /// Stations ranked in this view.
+    pub stations: usize,
+    pub items: Vec<ItemStory<'r>>,
+    pub metrics: Vec<MetricStory>,
+    pub view: View,
+}
+
+fn refused(field: &str, message: String) -> LedgerError {
+    LedgerError::Refused {
+        line: None,
+        field: field.into(),
+        message,
+    }
+}
+
+/// Explains one station's score in a view, optionally one item only.
+pub fn explain<'r>(
+    ledger: &'r Ledger,
+    view: &View,
+    station: &str,
+    item: Option<&str>,
+) -> Result<Explanation<'r>, LedgerError> {
+    let rubric = ledger.rubric();
+    if let Some(code) = item {
+        if rubric.item(code).is_none() {
+            return Err(refused("item", format!("unknown item `{code}`")));
+        }
+    }
+    let mut scores = Scores::new(rubric);
+    let mut kind: Option<StationKind> = None;
+    let mut records: Vec<(u64, Hash, Timestamp, PointsRecorded)> = Vec::new();
+    let mut metrics: BTreeMap<String, MetricStory> = BTreeMap::new();
+    ledger.replay_view(view, |e| {
+        scores.apply(e.body)?;
+        collect(
+            e.body,
+            station,
+            &mut kind,
+            &mut records,
+            &mut metrics,
+            e.hash,
+        );
+        Ok(true)
+    })?;
+    let Some(kind) = kind else {
+        return Err(refused(
+            "station",
+            format!(
+                "unknown station `{station}` (in this view, up to seq {})",
+                view.last_seq()
+            ),
+        ));
+    };
+    let all = scores.finish();
+    let stations = all.len();
+    let score = all
+        .into_iter()
+        .find(|s| s.station == station)
+        .ok_or_else(|| refused("station", format!("no score for `{station}`")))?;
+    let items = score
+        .items
+        .iter()
+        .filter(|i| item.is_none_or(|code| i.item == code))
+        .filter_map(|i| {
+            let it = rubric.item(i.item)?;
+            Some(item_story(it, i.clone(), kind, &records))
+        })
+        .collect();
+    Ok(Explanation {
+        score,
+        stations,
+        items,
+        metrics: metrics.into_values().collect(),
+        view: *view,
+    })
+}
+
+fn collect(
+    body: &Body,
+    station: &str,
+    kind: &mut Option<StationKind>,
+    records: &mut Vec<(u64, Hash, Timestamp, PointsRecorded)>,
+    metrics: &mut BTreeMap<String, MetricStory>,
+    hash: &Hash,
+) {
+    match body.kind() {
+        EventKind::StationRegistered(s) if s.code == station => *kind = Some(s.kind),
+        EventKind::PointsRecorded(p) if p.station == station => {
+            records.push((body.seq(), *hash, body.recorded_at(), p.clone()))
+        }
+        EventKind::MetricReported(m) if m.station == station => {
+            metrics.insert(
+                m.metric.clone(),
+                MetricStory {
+                    seq: body.seq(),
+                    hash: *hash,
+                    recorded_at: body.recorded_at(),
+                    report: m.clone(),
+                },
+            );
+        }
+        _ => {}
+    }
+}
+
+fn item_story<'r>(
+    item: &'r Item,
+    score: ItemScore<'r>,
+    kind: StationKind,
+    records: &[(u64, Hash, Timestamp, PointsRecorded)],
+) -> ItemStory<'r> {
+    // Applied points: events count in seq order until the item's cap is reached.
+    let mut room = item.points;
+    let mut clauses: Vec<ClauseStory<'r>> = item
+        .clauses
+        .iter()
+        .map(|clause| ClauseStory {
+            clause,
+            raw: Decimal::ZERO,
+            events: Vec::new(),
+        })
+        .collect();
+    for (seq, hash, at, p) in records {
+        let Some(c) = clauses.iter_mut().find(|c| c.clause.code == p.clause) else {
+            continue;
+        };
+        let applied = p.computed_points.min(room);
+        room -= applied;
+        c.raw += p.computed_points;
+        c.events.push(EventStory {
+            seq: *seq,
+            hash: *hash,
+            recorded_at: *at,
+            working: c.clause.rule.working(kind, &p.inputs, p.computed_points),
+            record: p.clone(),
+            applied: crate::decimal::canonical(applied),
+        });
+    }
+    for c in &mut clauses {
+        c.raw = crate::decimal::canonical(c.raw);
+    }
+    ItemStory {
+        item,
+        score,
+        clauses,
+    }
+}
