@@ -7,3 +7,4 @@ mod props;
 mod rules;
 mod schemas;
 mod tamper;
+mod time;
