@@ -64,6 +64,11 @@ impl Audit {
         &self.unit_counts
     }
 
+    /// The rubric of the genesis, once it has been read.
+    pub fn rubric(&self) -> Option<Rc<Rubric>> {
+        self.rubric.clone()
+    }
+
     pub fn last_recorded_us(&self) -> Option<i64> {
         self.last_recorded_us
     }

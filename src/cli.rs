@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
 use kaohe::ledger::{Ledger, LedgerError, Numbered, Outcome};
 use kaohe::query::Query;
-use kaohe::{command, explain, export, import, projection, verify, view};
+use kaohe::{command, explain, export, import, verify, view};
 use serde_json::{json, Map, Value};
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -604,14 +604,7 @@ fn progress_bar(size: Option<u64>) -> Option<indicatif::ProgressBar> {
 fn score(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -> Result<()> {
     let ledger = open(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
-    let mut fold = projection::Scores::new(ledger.rubric());
-    ledger
-        .replay_view(&view, |e| {
-            fold.apply(e.body)?;
-            Ok(true)
-        })
-        .map_err(ledger_err)?;
-    let scores = fold.finish();
+    let scores = kaohe::tally::scores(&ledger, &view).map_err(ledger_err)?;
     if as_json {
         let mut w = std::io::BufWriter::new(out);
         serde_json::to_writer(&mut w, &view::score_json(&scores, &view))?;

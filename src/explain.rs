@@ -4,7 +4,7 @@
 
 use crate::event::{Body, EventKind, Hash, MetricReported, PointsRecorded, StationKind};
 use crate::ledger::{Ledger, LedgerError};
-use crate::projection::{ItemScore, Scores, StationScore};
+use crate::projection::{ItemScore, StationScore};
 use crate::query::View;
 use crate::rubric::{Clause, Item, Working};
 use jiff::Timestamp;
@@ -78,37 +78,47 @@ pub fn explain<'r>(
             return Err(refused("item", format!("unknown item `{code}`")));
         }
     }
-    let mut scores = Scores::new(rubric);
-    let mut kind: Option<StationKind> = None;
-    let mut records: Vec<(u64, Hash, Timestamp, PointsRecorded)> = Vec::new();
-    let mut metrics: BTreeMap<String, MetricStory> = BTreeMap::new();
-    ledger.replay_view(view, |e| {
-        scores.apply(e.body)?;
-        collect(
-            e.body,
-            station,
-            &mut kind,
-            &mut records,
-            &mut metrics,
-            e.hash,
-        );
-        Ok(true)
-    })?;
-    let Some(kind) = kind else {
-        return Err(refused(
+    let unknown = || {
+        refused(
             "station",
             format!(
                 "unknown station `{station}` (in this view, up to seq {})",
                 view.last_seq()
             ),
-        ));
+        )
     };
-    let all = scores.finish();
+    let (reg_seq, ordinal) = ledger.station_ordinal(station)?.ok_or_else(unknown)?;
+    if reg_seq >= view.end {
+        return Err(unknown());
+    }
+    // Every station's score, for the rank; then only this station's events, by seq.
+    let all = crate::tally::scores_unchecked(ledger, view)?;
     let stations = all.len();
     let score = all
         .into_iter()
         .find(|s| s.station == station)
-        .ok_or_else(|| refused("station", format!("no score for `{station}`")))?;
+        .ok_or_else(unknown)?;
+    let mut kind: Option<StationKind> = None;
+    let mut records: Vec<(u64, Hash, Timestamp, PointsRecorded)> = Vec::new();
+    let mut metrics: BTreeMap<String, MetricStory> = BTreeMap::new();
+    let seqs = crate::tally::station_seqs(ledger, view, ordinal)?;
+    for seq in std::iter::once(reg_seq).chain(seqs) {
+        ledger.replay(seq, seq + 1, |e| {
+            collect(
+                e.body,
+                station,
+                &mut kind,
+                &mut records,
+                &mut metrics,
+                e.hash,
+            );
+            Ok(true)
+        })?;
+    }
+    let kind = kind.ok_or_else(|| LedgerError::Damaged {
+        seq: reg_seq,
+        message: format!("the station index points at an event that does not register {station}"),
+    })?;
     let items = score
         .items
         .iter()

@@ -8,7 +8,8 @@ use crate::codec::{self, CodecError};
 use crate::command::{Command, FieldError, MetricCmd, RecordCmd, StationCmd};
 use crate::event::*;
 use crate::rubric::{self, Context, Rubric, RubricError, Rule};
-use crate::store::{Commit, Head, Index, Store, StoreError};
+use crate::store::{Commit, Head, Index, Log, Store, StoreError};
+use crate::tally::{Row, StationEntry};
 use jiff::{civil::Date, Timestamp};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -133,6 +134,7 @@ impl Ledger {
         let bytes = codec::encode(&body).map_err(|e| LedgerError::Io(e.to_string()))?;
         let hash = chain::link(&chain::GENESIS_PREV, &bytes);
         store.commit(Commit {
+            logs: Vec::new(),
             frames: vec![(bytes, hash)],
             index: Vec::new(),
             head: Some(Head {
@@ -233,6 +235,53 @@ impl Ledger {
         read_checked(&self.store, from, to, &prev, f)
     }
 
+    /// Checks the links of events `[0, end)` without decoding them: every stored hash is
+    /// BLAKE3 over the previous stored hash and the stored bytes. Answers read from the tally
+    /// (a cache) call this first, so that a damaged chain is never read as a valid ledger.
+    /// Each link depends only on stored bytes, so the two halves are checked in parallel.
+    pub fn check_links(&self, end: u64) -> Result<(), LedgerError> {
+        let end = end.min(self.head.next_seq);
+        let mid = end / 2;
+        if mid == 0 {
+            return self.check_link_range(0, end, chain::GENESIS_PREV);
+        }
+        let before_mid = self.hash_at(mid - 1)?;
+        let (first, second) = std::thread::scope(|s| {
+            let second = s.spawn(|| self.check_link_range(mid, end, before_mid));
+            let first = self.check_link_range(0, mid, chain::GENESIS_PREV);
+            (first, second.join())
+        });
+        first?;
+        second.map_err(|_| LedgerError::Io("a link-checking thread failed".into()))?
+    }
+
+    fn check_link_range(&self, from: u64, to: u64, prev: Hash) -> Result<(), LedgerError> {
+        let mut prev = prev;
+        let mut next = from;
+        let mut bad = None;
+        self.store.for_each_frame(from, to, |f| {
+            if f.seq != next {
+                bad = Some(damaged(next, "event is missing"));
+                return Ok(false);
+            }
+            if chain::link(&prev, f.body) != *f.hash {
+                bad = Some(damaged(
+                    f.seq,
+                    "hash does not match the stored bytes and the previous hash",
+                ));
+                return Ok(false);
+            }
+            prev = *f.hash;
+            next += 1;
+            Ok(true)
+        })?;
+        match bad {
+            Some(e) => Err(e),
+            None if next < to => Err(damaged(next, "event is missing")),
+            None => Ok(()),
+        }
+    }
+
     /// Replays every event.
     pub fn replay_all(
         &self,
@@ -263,17 +312,30 @@ impl Ledger {
         Ok(out)
     }
 
-    fn seq_from_index(&self, index: Index, key: &[u8]) -> Result<Option<u64>, LedgerError> {
-        match self.store.index_get(index, key)? {
-            None => Ok(None),
-            Some(v) => {
-                let b: [u8; 8] = v
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("an index entry has the wrong size".into()))?;
-                Ok(Some(u64::from_be_bytes(b)))
-            }
+    /// The seq an index entry points at (and, for stations, the station's ordinal).
+    fn index_entry(&self, index: Index, key: &[u8]) -> Result<Option<(u64, u32)>, LedgerError> {
+        let Some(v) = self.store.index_get(index, key)? else {
+            return Ok(None);
+        };
+        let wrong = || StoreError::Corrupt(format!("a {index:?} index entry has the wrong size"));
+        let want = match index {
+            Index::Station => 12,
+            _ => 8,
+        };
+        if v.len() != want {
+            return Err(wrong().into());
         }
+        let seq = u64::from_be_bytes(v[..8].try_into().map_err(|_| wrong())?);
+        let ordinal = match index {
+            Index::Station => u32::from_be_bytes(v[8..12].try_into().map_err(|_| wrong())?),
+            _ => 0,
+        };
+        Ok(Some((seq, ordinal)))
+    }
+
+    /// A station's registration seq and ordinal (its place in registration order).
+    pub fn station_ordinal(&self, code: &str) -> Result<Option<(u64, u32)>, LedgerError> {
+        self.index_entry(Index::Station, code.as_bytes())
     }
 
     /// The event that holds an id, if any.
@@ -292,7 +354,7 @@ impl Ledger {
     }
 
     fn indexed(&self, index: Index, key: &[u8]) -> Result<Option<(u64, Body)>, LedgerError> {
-        let Some(seq) = self.seq_from_index(index, key)? else {
+        let Some((seq, _)) = self.index_entry(index, key)? else {
             return Ok(None);
         };
         let body = self
@@ -325,7 +387,7 @@ impl Ledger {
         now: Timestamp,
     ) -> Result<Vec<Outcome>, LedgerError> {
         let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
-        let mut batch = Batch::new(self, recorded_at_us, now);
+        let mut batch = Batch::new(self, recorded_at_us, now)?;
         let mut outcomes = Vec::with_capacity(commands.len());
         for c in commands {
             let outcome = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
@@ -411,6 +473,14 @@ impl From<CodecError> for LedgerError {
 }
 
 /// A batch of commands being checked: the ledger's state plus what earlier commands add.
+/// A registered station as a batch knows it.
+#[derive(Debug, Clone)]
+struct StationInfo {
+    seq: u64,
+    ordinal: u32,
+    reg: StationRegistered,
+}
+
 struct Batch<'a> {
     ledger: &'a Ledger,
     recorded_at_us: i64,
@@ -419,7 +489,9 @@ struct Batch<'a> {
     now: Timestamp,
     next_seq: u64,
     events: Vec<EventKind>,
-    stations: BTreeMap<String, Option<(u64, StationRegistered)>>,
+    stations: BTreeMap<String, Option<StationInfo>>,
+    /// Stations registered before this batch (the next registration's ordinal).
+    stations_before: u32,
     ids: BTreeMap<String, (u64, EventKind)>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
 }
@@ -429,41 +501,61 @@ fn err(field: &str, message: impl Into<String>) -> FieldError {
 }
 
 impl<'a> Batch<'a> {
-    fn new(ledger: &'a Ledger, recorded_at_us: i64, now: Timestamp) -> Self {
-        Batch {
+    fn new(ledger: &'a Ledger, recorded_at_us: i64, now: Timestamp) -> Result<Self, LedgerError> {
+        let stations_before = u32::try_from(ledger.store.log_len(Log::Stations)?)
+            .map_err(|_| LedgerError::Io("more stations than a u32 counts".into()))?;
+        Ok(Batch {
             ledger,
             recorded_at_us,
             now,
             next_seq: ledger.head.next_seq,
             events: Vec::new(),
             stations: BTreeMap::new(),
+            stations_before,
             ids: BTreeMap::new(),
             unit_counts: BTreeMap::new(),
-        }
+        })
     }
 
     fn ledger_err(e: LedgerError) -> FieldError {
         err("ledger", e.to_string())
     }
 
-    fn station(&mut self, code: &str) -> Result<Option<(u64, StationRegistered)>, FieldError> {
+    fn station(&mut self, code: &str) -> Result<Option<StationInfo>, FieldError> {
         if let Some(s) = self.stations.get(code) {
             return Ok(s.clone());
         }
-        let found = self
-            .ledger
-            .indexed(Index::Station, code.as_bytes())
-            .map_err(Self::ledger_err)?
-            .and_then(|(seq, b)| match b.kind() {
-                EventKind::StationRegistered(s) => Some((seq, s.clone())),
-                _ => None,
-            });
+        let ledger = self.ledger;
+        let found = match ledger.station_ordinal(code).map_err(Self::ledger_err)? {
+            None => None,
+            Some((seq, ordinal)) => match ledger.event(seq).map_err(Self::ledger_err)? {
+                Some(b) => match b.kind() {
+                    EventKind::StationRegistered(reg) if reg.code == code => Some(StationInfo {
+                        seq,
+                        ordinal,
+                        reg: reg.clone(),
+                    }),
+                    _ => {
+                        return Err(Self::ledger_err(damaged(
+                            seq,
+                            "the station index points at another event",
+                        )))
+                    }
+                },
+                None => {
+                    return Err(Self::ledger_err(damaged(
+                        seq,
+                        "the station index points past the head",
+                    )))
+                }
+            },
+        };
         self.stations.insert(code.to_string(), found.clone());
         Ok(found)
     }
 
     fn known_station(&mut self, code: &str) -> Result<StationRegistered, FieldError> {
-        self.station(code)?.map(|(_, s)| s).ok_or_else(|| {
+        self.station(code)?.map(|s| s.reg).ok_or_else(|| {
             err(
                 "station",
                 format!("unknown station `{code}`; register it first with `station add`"),
@@ -506,7 +598,10 @@ impl<'a> Batch<'a> {
             name: s.name.clone(),
             kind: s.kind,
         };
-        if let Some((seq, existing)) = self.station(&s.code)? {
+        if let Some(StationInfo {
+            seq, reg: existing, ..
+        }) = self.station(&s.code)?
+        {
             if existing == reg {
                 return Ok(Outcome::Unchanged {
                     seq,
@@ -523,9 +618,17 @@ impl<'a> Batch<'a> {
                 ),
             ));
         }
-        let seq = self.next_seq;
-        self.stations
-            .insert(s.code.clone(), Some((seq, reg.clone())));
+        let new_in_batch = self
+            .events
+            .iter()
+            .filter(|k| matches!(k, EventKind::StationRegistered(_)))
+            .count() as u32;
+        let info = StationInfo {
+            seq: self.next_seq,
+            ordinal: self.stations_before + new_in_batch,
+            reg: reg.clone(),
+        };
+        self.stations.insert(s.code.clone(), Some(info));
         Ok(self.push(EventKind::StationRegistered(reg)))
     }
 
@@ -708,13 +811,49 @@ impl<'a> Batch<'a> {
         let mut seq = self.ledger.head.next_seq;
         let mut commit = Commit::default();
         for kind in self.events {
+            let ordinal = |code: &str| {
+                // Invariant: every station a batch event names was looked up by its check.
+                self.stations
+                    .get(code)
+                    .and_then(|s| s.as_ref())
+                    .map(|s| s.ordinal)
+                    .expect("checked commands name known stations")
+            };
             match &kind {
-                EventKind::StationRegistered(s) => commit.index.push((
-                    Index::Station,
-                    s.code.as_bytes().to_vec(),
-                    seq.to_be_bytes().to_vec(),
-                )),
-                EventKind::PointsRecorded(_) | EventKind::MetricReported(_) => {}
+                EventKind::StationRegistered(s) => {
+                    let mut value = seq.to_be_bytes().to_vec();
+                    value.extend_from_slice(&ordinal(&s.code).to_be_bytes());
+                    commit
+                        .index
+                        .push((Index::Station, s.code.as_bytes().to_vec(), value));
+                    let entry = StationEntry {
+                        seq,
+                        station: s.clone(),
+                    };
+                    commit.logs.push((Log::Stations, entry.encode()));
+                }
+                EventKind::PointsRecorded(p) => {
+                    let row = Row::of(
+                        &self.ledger.rubric,
+                        seq,
+                        self.recorded_at_us,
+                        ordinal(&p.station),
+                        p,
+                    )
+                    .expect("checked records name clauses of the rubric");
+                    commit.logs.push((Log::Tally, row.encode()));
+                }
+                EventKind::MetricReported(m) => {
+                    let row = Row::of_metric(
+                        &self.ledger.rubric,
+                        seq,
+                        self.recorded_at_us,
+                        ordinal(&m.station),
+                        m,
+                    )
+                    .expect("checked reports name metrics of the rubric");
+                    commit.logs.push((Log::Tally, row.encode()));
+                }
                 EventKind::LedgerCreated(_) => {
                     unreachable!("a batch never holds a genesis")
                 }

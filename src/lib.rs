@@ -17,5 +17,6 @@ pub mod projection;
 pub mod query;
 pub mod rubric;
 pub mod store;
+pub mod tally;
 pub mod verify;
 pub mod view;

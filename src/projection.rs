@@ -4,7 +4,7 @@
 //! never exceed its points, the applied bonus of an item never exceeds its points, and the total
 //! bonus never exceeds the rubric's bonus cap. The raw figures stay beside the applied ones.
 
-use crate::event::{Body, EventKind, StationKind};
+use crate::event::{Body, EventKind, StationKind, StationRegistered};
 use crate::rubric::Rubric;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -66,25 +66,61 @@ struct Raw {
 
 #[derive(Debug, Clone)]
 struct StationState {
+    code: String,
     name: String,
     kind: StationKind,
-    /// item code → raw figures
-    items: BTreeMap<String, Raw>,
+    /// Raw figures by item position (rubric order).
+    items: Vec<Raw>,
 }
 
 /// The score fold: feed it events in seq order, then read the scores.
 #[derive(Debug, Clone)]
 pub struct Scores<'r> {
     rubric: &'r Rubric,
-    stations: BTreeMap<String, StationState>,
+    stations: Vec<StationState>,
+    /// station code → index in `stations`
+    by_code: BTreeMap<String, usize>,
+    /// Whether the item at each position is a bonus item.
+    bonus_positions: Vec<bool>,
 }
 
 impl<'r> Scores<'r> {
     pub fn new(rubric: &'r Rubric) -> Self {
         Scores {
             rubric,
-            stations: BTreeMap::new(),
+            stations: Vec::new(),
+            by_code: BTreeMap::new(),
+            bonus_positions: rubric.items().map(|i| i.bonus).collect(),
         }
+    }
+
+    /// Registers a station (idempotent by code); returns its index for [`Scores::add`].
+    pub fn register(&mut self, s: &StationRegistered) -> usize {
+        if let Some(i) = self.by_code.get(&s.code) {
+            return *i;
+        }
+        let i = self.stations.len();
+        self.stations.push(StationState {
+            code: s.code.clone(),
+            name: s.name.clone(),
+            kind: s.kind,
+            items: vec![Raw::default(); self.bonus_positions.len()],
+        });
+        self.by_code.insert(s.code.clone(), i);
+        i
+    }
+
+    /// Adds a record's points (or, from the tally, the sum of `events` records' points) to
+    /// the item at `position` (rubric order) of a station.
+    pub fn add(&mut self, station: usize, position: usize, points: Decimal, events: u32) {
+        let bonus = self.bonus_positions[position];
+        let raw = &mut self.stations[station].items[position];
+        if bonus {
+            raw.awarded += points;
+        } else {
+            raw.deducted += points;
+        }
+        raw.events += events;
     }
 
     /// Folds one event in. An event the write path could never have produced (a clause the
@@ -96,30 +132,21 @@ impl<'r> Scores<'r> {
         };
         match body.kind() {
             EventKind::StationRegistered(s) => {
-                self.stations
-                    .entry(s.code.clone())
-                    .or_insert_with(|| StationState {
-                        name: s.name.clone(),
-                        kind: s.kind,
-                        items: BTreeMap::new(),
-                    });
+                self.register(s);
             }
             EventKind::PointsRecorded(p) => {
-                let (item, _) = self
-                    .rubric
+                let rubric = self.rubric;
+                let (item, _) = rubric
                     .clause(&p.clause)
                     .ok_or_else(|| damaged(format!("clause {} is not in the rubric", p.clause)))?;
-                let st = self
-                    .stations
-                    .get_mut(&p.station)
+                let station = *self
+                    .by_code
+                    .get(&p.station)
                     .ok_or_else(|| damaged(format!("station {} is not registered", p.station)))?;
-                let raw = st.items.entry(item.code.clone()).or_default();
-                if item.bonus {
-                    raw.awarded += p.computed_points;
-                } else {
-                    raw.deducted += p.computed_points;
-                }
-                raw.events += 1;
+                let position = rubric
+                    .item_position(&item.code)
+                    .ok_or_else(|| damaged(format!("item {} has no position", item.code)))?;
+                self.add(station, position, p.computed_points, 1);
             }
             EventKind::LedgerCreated(_) | EventKind::MetricReported(_) => {}
         }
@@ -131,21 +158,19 @@ impl<'r> Scores<'r> {
         let mut out: Vec<StationScore> = self
             .stations
             .iter()
-            .map(|(code, st)| self.station_score(code, st))
+            .map(|st| self.station_score(st))
             .collect();
         rank(&mut out);
         out
     }
 
-    fn station_score(&self, code: &str, st: &StationState) -> StationScore<'r> {
+    fn station_score(&self, st: &StationState) -> StationScore<'r> {
         let zero = Decimal::ZERO;
         let mut items = Vec::new();
         let (mut deducted, mut awarded_before_cap) = (zero, zero);
         let (mut raw_deducted, mut raw_awarded) = (zero, zero);
-        let none = Raw::default();
         let rubric: &'r Rubric = self.rubric;
-        for item in rubric.items() {
-            let raw = st.items.get(&item.code).unwrap_or(&none);
+        for (item, raw) in rubric.items().zip(&st.items) {
             let c = crate::decimal::canonical;
             let s = ItemScore {
                 item: &item.code,
@@ -167,7 +192,7 @@ impl<'r> Scores<'r> {
         let awarded = awarded_before_cap.min(self.rubric.bonus_cap);
         let c = crate::decimal::canonical;
         StationScore {
-            station: code.to_string(),
+            station: st.code.clone(),
             name: st.name.clone(),
             kind: st.kind,
             total: c(self.rubric.base_points - deducted + awarded),

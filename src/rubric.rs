@@ -47,6 +47,8 @@ pub struct Rubric {
     item_index: BTreeMap<String, (usize, usize)>,
     /// clause code → (category index, item index, clause index)
     clause_index: BTreeMap<String, (usize, usize, usize)>,
+    /// item code → its place among all items, in rubric order
+    item_position: BTreeMap<String, usize>,
     /// department name or alias → canonical name
     department_index: BTreeMap<String, String>,
 }
@@ -695,11 +697,17 @@ impl Rule {
                 format!("chosen {chosen} (range {min}–{max}) × {count} = {points}")
             }
             Rule::Below {
-                metric, threshold, ..
+                metric,
+                threshold,
+                amount,
             } => {
                 let t = threshold.for_kind(kind);
                 w.threshold = Some(t);
-                format!("{metric} {value} < {t} ({}) → {points}", kind.as_str())
+                let figure = match amount {
+                    Amount::Fixed(_) => points.to_string(),
+                    Amount::Range { min, max } => format!("chosen {points} (range {min}–{max})"),
+                };
+                format!("{metric} {value} < {t} ({}) → {figure}", kind.as_str())
             }
             Rule::AtLeast {
                 metric, threshold, ..
@@ -787,6 +795,11 @@ impl Rubric {
         let (c, i, k) = *self.clause_index.get(code)?;
         let item = &self.categories[c].items[i];
         Some((item, &item.clauses[k]))
+    }
+
+    /// An item's place among all items, in rubric order (the order of [`Rubric::items`]).
+    pub fn item_position(&self, code: &str) -> Option<usize> {
+        self.item_position.get(code).copied()
     }
 
     pub fn metric(&self, name: &str) -> Option<&Metric> {
@@ -996,6 +1009,7 @@ fn build(raw: RawFile) -> Result<Rubric, RubricError> {
         categories: Vec::new(),
         item_index: BTreeMap::new(),
         clause_index: BTreeMap::new(),
+        item_position: BTreeMap::new(),
         department_index,
     };
     for rc in &raw.category {
@@ -1423,6 +1437,8 @@ fn index_and_check(rubric: &mut Rubric) -> Result<(), RubricError> {
                 return Err(invalid(format!("item {}", item.code), "code used twice"));
             }
             rubric.item_index.insert(item.code.clone(), (ci, ii));
+            let position = rubric.item_position.len();
+            rubric.item_position.insert(item.code.clone(), position);
             for (ki, clause) in item.clauses.iter().enumerate() {
                 if !codes.insert(clause.code.clone()) {
                     return Err(invalid(

@@ -12,6 +12,12 @@
 //! | `S` + bucket (u16 BE) | entries station code → seq (u64 BE) of its registration |
 //! | `N` + station + 0x00 + clause | units recorded so far under a per-unit clause (u32 BE) |
 //!
+//! | `R` + block (u64 BE) | tally log: fixed-size rows, [`Log::Tally`] |
+//! | `O` + block (u64 BE) | station log: one entry per registered station, [`Log::Stations`] |
+//!
+//! Logs are derived, append-only tables packed into blocks like the events: entry `j` of block
+//! `b` is entry `b * per_block + j`, each `length (u16 LE) | bytes`.
+//!
 //! The id and station indices are packed into [`INDEX_BUCKETS`] hash buckets, each a list of
 //! entries `key length (u16 LE) | key | value length (u8) | value`: sled's cost is per key, so an
 //! import of 100,000 records rewrites at most a few thousand bucket values instead of inserting
@@ -138,9 +144,42 @@ pub struct Frame<'a> {
     pub hash: &'a Hash,
 }
 
+/// Derived append-only tables (caches of the events, checked by `verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    /// One fixed-size row per recorded deduction or bonus.
+    Tally,
+    /// One entry per registered station, in registration order.
+    Stations,
+}
+
+impl Log {
+    fn prefix(self) -> u8 {
+        match self {
+            Log::Tally => b'R',
+            Log::Stations => b'O',
+        }
+    }
+
+    fn per_block(self) -> u64 {
+        match self {
+            Log::Tally => 4096,
+            Log::Stations => 1024,
+        }
+    }
+
+    fn key(self, block: u64) -> [u8; 9] {
+        let mut k = [self.prefix(); 9];
+        k[1..].copy_from_slice(&block.to_be_bytes());
+        k
+    }
+}
+
 /// What one commit appends.
 #[derive(Debug, Default)]
 pub struct Commit {
+    /// Entries appended to the derived logs, in order per log.
+    pub logs: Vec<(Log, Vec<u8>)>,
     /// New events in seq order, starting at the head's `next_seq`: (body, hash).
     pub frames: Vec<(Vec<u8>, Hash)>,
     /// Index entries to set.
@@ -435,9 +474,102 @@ impl Store {
         for (bk, value) in buckets {
             batch.insert(bk.as_slice(), value);
         }
+        for log in [Log::Tally, Log::Stations] {
+            let entries: Vec<&Vec<u8>> = commit
+                .logs
+                .iter()
+                .filter(|(l, _)| *l == log)
+                .map(|(_, e)| e)
+                .collect();
+            self.append_log(&mut batch, log, &entries)?;
+        }
         batch.insert(b"H".as_slice(), head.to_bytes().as_slice());
         self.db.apply_batch(batch).map_err(io)?;
         self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Adds entries to the end of a log, rewriting only its last block.
+    fn append_log(
+        &self,
+        batch: &mut sled::Batch,
+        log: Log,
+        entries: &[&Vec<u8>],
+    ) -> Result<(), StoreError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let start = self.log_len(log)?;
+        let mut block = start / log.per_block();
+        let mut value = match start % log.per_block() {
+            0 => Vec::new(),
+            _ => self
+                .db
+                .get(log.key(block))
+                .map_err(io)?
+                .map(|v| v.to_vec())
+                .unwrap_or_default(),
+        };
+        for (position, e) in (start..).zip(entries) {
+            // Invariant: log entries are small, fixed-layout records built by the ledger.
+            assert!(e.len() <= usize::from(u16::MAX), "log entries are small");
+            if position / log.per_block() != block {
+                batch.insert(log.key(block).as_slice(), std::mem::take(&mut value));
+                block = position / log.per_block();
+            }
+            value.extend_from_slice(&(e.len() as u16).to_le_bytes());
+            value.extend_from_slice(e);
+        }
+        batch.insert(log.key(block).as_slice(), value);
+        Ok(())
+    }
+
+    /// The number of entries in a log (from its last block).
+    pub fn log_len(&self, log: Log) -> Result<u64, StoreError> {
+        let Some(entry) = self.db.scan_prefix([log.prefix()]).next_back() else {
+            return Ok(0);
+        };
+        let (k, v) = entry.map_err(io)?;
+        let block = u64::from_be_bytes(k[1..9].try_into().map_err(|_| bad_key())?);
+        let mut n = 0u64;
+        parse_log_block(&v, |_| {
+            n += 1;
+            Ok(())
+        })?;
+        Ok(block * log.per_block() + n)
+    }
+
+    /// Calls `f` with every entry of a log from entry `from`, in order; `f` returns `false` to
+    /// stop early.
+    pub fn for_each_log_entry(
+        &self,
+        log: Log,
+        from: u64,
+        mut f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let first = from / log.per_block();
+        let blocks = self.db.range(log.key(first)..=log.key(u64::MAX));
+        for (expected, entry) in (first..).zip(blocks) {
+            let (k, v) = entry.map_err(io)?;
+            let block = u64::from_be_bytes(k[1..9].try_into().map_err(|_| bad_key())?);
+            if block != expected {
+                return Err(StoreError::Corrupt(format!(
+                    "{log:?} log block {expected} is missing"
+                )));
+            }
+            let mut n = block * log.per_block();
+            let mut go = true;
+            parse_log_block(&v, |e| {
+                if go && n >= from {
+                    go = f(n, e)?;
+                }
+                n += 1;
+                Ok(())
+            })?;
+            if !go {
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -457,6 +589,26 @@ impl Store {
             .unwrap_or_default();
         f(&mut v);
         self.db.insert(block_key(block), v).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Test support: replaces a log block's bytes, to prove that verification catches it.
+    #[doc(hidden)]
+    pub fn tamper_log(
+        &self,
+        log: Log,
+        block: u64,
+        f: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), StoreError> {
+        let mut v = self
+            .db
+            .get(log.key(block))
+            .map_err(io)?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        f(&mut v);
+        self.db.insert(log.key(block), v).map_err(io)?;
         self.db.flush().map_err(io)?;
         Ok(())
     }
@@ -545,6 +697,25 @@ fn parse_bucket(
 
 fn bad_key() -> StoreError {
     StoreError::Corrupt("a block key has the wrong size".into())
+}
+
+/// Splits a log block into its entries.
+fn parse_log_block(
+    v: &[u8],
+    mut f: impl FnMut(&[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let mut at = 0usize;
+    while at < v.len() {
+        let corrupt = || StoreError::Corrupt("a log block is malformed".into());
+        let len = v
+            .get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+            .ok_or_else(corrupt)?;
+        let e = v.get(at + 2..at + 2 + len).ok_or_else(corrupt)?;
+        f(e)?;
+        at += 2 + len;
+    }
+    Ok(())
 }
 
 /// Splits a block into frames; `f(index in block, body, hash)`.

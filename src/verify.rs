@@ -4,7 +4,7 @@ use crate::audit::Audit;
 use crate::chain::{self, SetDigest};
 use crate::event::*;
 use crate::ledger::{read_checked, LedgerError};
-use crate::store::{Index, Store};
+use crate::store::{Index, Log, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -68,6 +68,10 @@ struct Verifier {
     /// Digests of the index entries the events imply.
     id_digest: SetDigest,
     station_digest: SetDigest,
+    /// What the tally logs should hold, and digests of it by position.
+    tally: crate::tally::Expected,
+    tally_digest: SetDigest,
+    stations_digest: SetDigest,
     expected_head: Option<Hash>,
     expected_head_at: Option<u64>,
 }
@@ -93,8 +97,19 @@ impl Verifier {
                 .map_err(|m| damaged(e.seq, m))?;
             let kind = e.body.kind();
             if let EventKind::StationRegistered(s) = kind {
-                self.station_digest
-                    .add(s.code.as_bytes(), &e.seq.to_be_bytes());
+                let value = station_index_value(e.seq, self.tally.station_entries);
+                self.station_digest.add(s.code.as_bytes(), &value);
+            }
+            if let Some(rubric) = self.audit.rubric() {
+                for (log, entry) in self.tally.entries(&rubric, e.body) {
+                    let (digest, n) = match log {
+                        Log::Tally => (&mut self.tally_digest, self.tally.rows - 1),
+                        Log::Stations => {
+                            (&mut self.stations_digest, self.tally.station_entries - 1)
+                        }
+                    };
+                    digest.add(&n.to_be_bytes(), &entry);
+                }
             }
             if let Some(id) = kind.id() {
                 self.id_digest.add(id.as_bytes(), &e.seq.to_be_bytes());
@@ -149,6 +164,22 @@ impl Verifier {
             }
         }
         let last = next_seq.saturating_sub(1);
+        for (log, want) in [
+            (Log::Tally, &self.tally_digest),
+            (Log::Stations, &self.stations_digest),
+        ] {
+            let mut have = SetDigest::default();
+            store.for_each_log_entry(log, 0, |n, e| {
+                have.add(&n.to_be_bytes(), e);
+                Ok(true)
+            })?;
+            if &have != want {
+                return Err(damaged(
+                    last,
+                    format!("the {log:?} log disagrees with the events ({} entries where the events imply {})", have.count(), want.count()),
+                ));
+            }
+        }
         let mut counts = BTreeMap::new();
         let mut malformed = false;
         store.index_for_each(Index::UnitCount, |k, v| {
@@ -173,6 +204,13 @@ impl Verifier {
     }
 }
 
+/// A station index entry: registration seq (u64 BE) and ordinal (u32 BE).
+fn station_index_value(seq: u64, ordinal: u64) -> Vec<u8> {
+    let mut v = seq.to_be_bytes().to_vec();
+    v.extend_from_slice(&(ordinal as u32).to_be_bytes());
+    v
+}
+
 /// The slow path, taken only when an index is known to be wrong: finds the first event whose
 /// index entry does not point at it.
 fn locate_index_damage(
@@ -183,16 +221,22 @@ fn locate_index_damage(
     have: u64,
 ) -> LedgerError {
     let mut found = None;
+    let mut stations = 0u64;
     let walk = read_checked(store, 0, next_seq, &chain::GENESIS_PREV, |e| {
         let kind = e.body.kind();
-        let key = match (index, kind) {
-            (Index::Id, k) => k.id(),
-            (Index::Station, EventKind::StationRegistered(s)) => Some(s.code.as_str()),
-            _ => None,
+        let (key, value) = match (index, kind) {
+            (Index::Id, k) => (k.id(), e.seq.to_be_bytes().to_vec()),
+            (Index::Station, EventKind::StationRegistered(s)) => {
+                stations += 1;
+                (
+                    Some(s.code.as_str()),
+                    station_index_value(e.seq, stations - 1),
+                )
+            }
+            _ => (None, Vec::new()),
         };
         if let Some(key) = key {
-            if store.index_get(index, key.as_bytes())?.as_deref() != Some(&e.seq.to_be_bytes()[..])
-            {
+            if store.index_get(index, key.as_bytes())?.as_deref() != Some(&value[..]) {
                 found = Some(e.seq);
                 return Ok(false);
             }

@@ -249,9 +249,7 @@ pub fn log_row(rubric: &Rubric, body: &Body) -> Vec<String> {
     };
     vec![
         e.seq.to_string(),
-        body.recorded_at()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string(),
+        body.recorded_at().to_string(),
         e.kind.type_name().to_string(),
         station,
         what,
@@ -445,7 +443,7 @@ pub fn explain_text(x: &crate::explain::Explanation<'_>, rubric: &Rubric) -> Str
                     out.push_str(&format!("        note: {note}\n"));
                 }
                 out.push_str(&format!(
-                    "        occurred {}, recorded {} by {}\n        evidence: {}\n        hash {}\n",
+                    "        occurred {}, recorded {}, assessed by {}\n        evidence: {}\n        hash {}\n",
                     p.occurred,
                     e.recorded_at,
                     p.by,
@@ -459,7 +457,7 @@ pub fn explain_text(x: &crate::explain::Explanation<'_>, rubric: &Rubric) -> Str
         out.push_str(&format!("\n{quiet} other items: nothing recorded\n"));
     }
     if !x.metrics.is_empty() {
-        out.push_str("\nreported metrics (latest in view):\n");
+        out.push_str("\nreported metrics (the last recorded of each, in view):\n");
         for m in &x.metrics {
             let r = &m.report;
             out.push_str(&format!(

@@ -6,5 +6,6 @@ mod harness;
 mod props;
 mod rules;
 mod schemas;
+mod tally;
 mod tamper;
 mod time;

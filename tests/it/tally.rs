@@ -1,0 +1,133 @@
+//! The tally (a compact cache of what scores need) gives exactly the scores a replay of the
+//! events gives, in every view; and verify notices when it disagrees with the events.
+
+use crate::harness::{fixture_path, rubric_path, TestLedger};
+use kaohe::import;
+use kaohe::ledger::Ledger;
+use kaohe::projection::Scores;
+use kaohe::query::{Query, View};
+use proptest::prelude::*;
+use std::io::BufReader;
+
+/// The plain truth: replay the view's events through the score fold.
+fn replayed(ledger: &Ledger, view: &View) -> String {
+    let mut fold = Scores::new(ledger.rubric());
+    ledger
+        .replay_view(view, |e| {
+            fold.apply(e.body)?;
+            Ok(true)
+        })
+        .expect("replay");
+    format!("{:?}", fold.finish())
+}
+
+fn tallied(ledger: &Ledger, view: &View) -> String {
+    format!("{:?}", kaohe::tally::scores(ledger, view).expect("tally"))
+}
+
+fn fixture_ledger(dir: &std::path::Path) -> Ledger {
+    let db = dir.join("ledger");
+    let rubric = std::fs::read_to_string(rubric_path()).expect("rubric");
+    // Created just before the first commit (2018-12-28T12:26:40Z, after every occurred date).
+    let created = jiff::Timestamp::from_second(1_545_999_000).expect("time");
+    Ledger::init(&db, &rubric, created).expect("init");
+    let mut ledger = Ledger::open(&db).expect("open");
+    let file = std::fs::File::open(fixture_path("wujin-2018.jsonl")).expect("fixture");
+    let commands = import::read(BufReader::new(file), |_| {}).expect("read");
+    // Several commits at different times, so that known-at cuts fall between them.
+    for (i, chunk) in commands.chunks(50).enumerate() {
+        let now = jiff::Timestamp::from_second(1_546_000_000 + 3600 * i as i64).expect("time");
+        ledger.apply(chunk, now).expect("apply");
+    }
+    ledger
+}
+
+#[test]
+fn the_tally_scores_every_seq_of_the_fixture_like_a_replay() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ledger = fixture_ledger(dir.path());
+    for n in 0..ledger.head().next_seq {
+        let view = ledger
+            .view(&Query {
+                as_of_seq: Some(n),
+                ..Query::default()
+            })
+            .expect("view");
+        assert_eq!(
+            tallied(&ledger, &view),
+            replayed(&ledger, &view),
+            "as of seq {n}"
+        );
+    }
+}
+
+#[test]
+fn the_tally_scores_every_month_end_of_the_fixture_like_a_replay() {
+    let dir = tempfile::tempdir().expect("dir");
+    let ledger = fixture_ledger(dir.path());
+    for month in 1..=12i8 {
+        let at = jiff::civil::date(2018, month, 1).last_of_month();
+        for as_of_seq in [None, Some(120), Some(300)] {
+            let view = ledger
+                .view(&Query {
+                    at: Some(at),
+                    as_of_seq,
+                    known_at: None,
+                })
+                .expect("view");
+            assert_eq!(
+                tallied(&ledger, &view),
+                replayed(&ledger, &view),
+                "at {at}, as of {as_of_seq:?}"
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Any combination of the two times, on the fixture.
+    #[test]
+    fn the_tally_agrees_with_a_replay_in_any_view(
+        seq in 0u64..368,
+        day in 0i64..400,
+        hours in 0i64..12,
+        use_at in any::<bool>(),
+        use_known in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().expect("dir");
+        let ledger = fixture_ledger(dir.path());
+        let at = jiff::civil::date(2018, 1, 1)
+            .checked_add(jiff::Span::new().days(day))
+            .expect("date");
+        let known = jiff::Timestamp::from_second(1_546_000_000 + 3600 * hours).expect("time");
+        let q = Query {
+            as_of_seq: Some(seq),
+            known_at: use_known.then_some(known),
+            at: use_at.then_some(at),
+        };
+        let view = ledger.view(&q).expect("view");
+        prop_assert_eq!(tallied(&ledger, &view), replayed(&ledger, &view));
+    }
+}
+
+/// The tally is written in the same commit as the events and checked by verify.
+#[test]
+fn verify_reports_a_tally_row_that_disagrees_with_its_event() {
+    let l = TestLedger::new();
+    l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
+    l.ok(&["verify"]);
+    {
+        let store = kaohe::store::Store::open(&l.db).expect("store");
+        store
+            .tamper_log(kaohe::store::Log::Tally, 0, |v| {
+                // The last byte of the first row's points: another figure.
+                v[41] ^= 1;
+            })
+            .expect("tamper");
+    }
+    let out = l.run(&["verify", "--json"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("Tally"), "{}", out.stderr);
+}
