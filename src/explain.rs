@@ -91,17 +91,11 @@ pub fn explain<'r>(
     if reg_seq >= view.end {
         return Err(unknown());
     }
-    // Every station's score, for the rank; then only this station's events, by seq.
-    let all = crate::tally::scores_unchecked(ledger, view)?;
-    let stations = all.len();
-    let score = all
-        .into_iter()
-        .find(|s| s.station == station)
-        .ok_or_else(unknown)?;
+    // The station's score and rank from one pass over the tally; then its events, by seq.
+    let (score, stations, seqs) = crate::tally::one_station(ledger, view, ordinal)?;
     let mut kind: Option<StationKind> = None;
     let mut records: Vec<(u64, Hash, Timestamp, PointsRecorded)> = Vec::new();
     let mut metrics: BTreeMap<String, MetricStory> = BTreeMap::new();
-    let seqs = crate::tally::station_seqs(ledger, view, ordinal)?;
     for seq in std::iter::once(reg_seq).chain(seqs) {
         ledger.replay(seq, seq + 1, |e| {
             collect(

@@ -197,23 +197,29 @@ impl Sum {
     }
 }
 
-/// [`scores`] without the link check (explain checks the events it reads itself).
-pub(crate) fn scores_unchecked<'r>(
-    ledger: &'r Ledger,
-    view: &View,
-) -> Result<Vec<StationScore<'r>>, LedgerError> {
-    let rubric = ledger.rubric();
+/// What one pass over the tally gathers for a view.
+struct Scan {
+    /// Station entries by ordinal; `None` for stations registered after the view.
+    stations: Vec<Option<StationEntry>>,
+    /// Sums by `ordinal * n_items + item position`.
+    sums: Vec<Sum>,
+    n_items: usize,
+    /// The seqs of the watched station's rows in view (records and metric reports).
+    watched: Vec<u64>,
+}
+
+fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, LedgerError> {
     let store = ledger.store();
-    let mut fold = Scores::new(rubric);
-    let mut ordinals: Vec<Option<usize>> = Vec::new();
+    let mut stations: Vec<Option<StationEntry>> = Vec::new();
     store.for_each_log_entry(Log::Stations, 0, |_, e| {
         let entry =
             StationEntry::decode(e).ok_or_else(|| StoreError::Corrupt("station entry".into()))?;
-        ordinals.push((entry.seq < view.end).then(|| fold.register(&entry.station)));
+        stations.push((entry.seq < view.end).then_some(entry));
         Ok(true)
     })?;
-    let n_items = rubric.items().count();
-    let mut sums: Vec<Sum> = vec![Sum::default(); ordinals.len() * n_items];
+    let n_items = ledger.rubric().items().count();
+    let mut sums: Vec<Sum> = vec![Sum::default(); stations.len() * n_items];
+    let mut watched = Vec::new();
     let at = view.at.map(day_number);
     let mut bad = None;
     store.for_each_log_entry(Log::Tally, 0, |_, e| {
@@ -224,56 +230,116 @@ pub(crate) fn scores_unchecked<'r>(
         if row.seq >= view.end {
             return Ok(false);
         }
-        if row.is_metric() || at.is_some_and(|d| row.occurred > d) {
+        if at.is_some_and(|d| row.occurred > d) {
             return Ok(true);
         }
-        let station = ordinals.get(row.station as usize).copied().flatten();
-        let item = usize::from(row.item);
-        match station {
-            Some(_) if item < n_items => {
-                sums[row.station as usize * n_items + item].add(row.points);
-            }
-            _ => {
-                bad = Some(corrupt("row's station or item"));
-                return Ok(false);
-            }
+        let in_view = stations
+            .get(row.station as usize)
+            .is_some_and(Option::is_some);
+        if !in_view {
+            bad = Some(corrupt("row's station"));
+            return Ok(false);
         }
+        if watch == Some(row.station) {
+            watched.push(row.seq);
+        }
+        if row.is_metric() {
+            return Ok(true);
+        }
+        let item = usize::from(row.item);
+        if item >= n_items {
+            bad = Some(corrupt("row's item"));
+            return Ok(false);
+        }
+        sums[row.station as usize * n_items + item].add(row.points);
         Ok(true)
     })?;
-    if let Some(e) = bad {
-        return Err(e);
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(Scan {
+            stations,
+            sums,
+            n_items,
+            watched,
+        }),
     }
-    for (i, sum) in sums.iter().enumerate().filter(|(_, s)| s.events > 0) {
-        if let Some(station) = ordinals[i / n_items] {
-            fold.add(station, i % n_items, sum.total(), sum.events);
-        }
-    }
-    Ok(fold.finish())
 }
 
-/// The seqs of one station's records and metric reports in a view (for explain), from the
-/// tally.
-pub fn station_seqs(ledger: &Ledger, view: &View, ordinal: u32) -> Result<Vec<u64>, LedgerError> {
-    let at = view.at.map(day_number);
-    let mut seqs = Vec::new();
-    let mut bad = false;
-    ledger.store().for_each_log_entry(Log::Tally, 0, |_, e| {
-        let Some(row) = Row::decode(e) else {
-            bad = true;
-            return Ok(false);
-        };
-        if row.seq >= view.end {
-            return Ok(false);
+/// Folds the sums of the stations `keep` accepts into scores.
+fn fold_scan<'r>(
+    rubric: &'r Rubric,
+    scan: &Scan,
+    keep: impl Fn(u32) -> bool,
+) -> Vec<StationScore<'r>> {
+    let mut fold = Scores::new(rubric);
+    let mut index = vec![None; scan.stations.len()];
+    for (ordinal, entry) in scan.stations.iter().enumerate() {
+        if let Some(entry) = entry.as_ref().filter(|_| keep(ordinal as u32)) {
+            index[ordinal] = Some(fold.register(&entry.station));
         }
-        if row.station == ordinal && at.is_none_or(|d| row.occurred <= d) {
-            seqs.push(row.seq);
-        }
-        Ok(true)
-    })?;
-    if bad {
-        return Err(corrupt("row"));
     }
-    Ok(seqs)
+    for (i, sum) in scan.sums.iter().enumerate().filter(|(_, s)| s.events > 0) {
+        if let Some(station) = index[i / scan.n_items] {
+            fold.add(station, i % scan.n_items, sum.total(), sum.events);
+        }
+    }
+    fold.finish()
+}
+
+/// [`scores`] without the link check.
+pub(crate) fn scores_unchecked<'r>(
+    ledger: &'r Ledger,
+    view: &View,
+) -> Result<Vec<StationScore<'r>>, LedgerError> {
+    let scan = scan(ledger, view, None)?;
+    Ok(fold_scan(ledger.rubric(), &scan, |_| true))
+}
+
+/// One station's score (with its rank among the stations in view), how many stations there
+/// are, and the seqs of its records and metric reports — in one pass over the tally, without
+/// building every station's score (explain).
+pub(crate) fn one_station<'r>(
+    ledger: &'r Ledger,
+    view: &View,
+    ordinal: u32,
+) -> Result<(StationScore<'r>, usize, Vec<u64>), LedgerError> {
+    let rubric = ledger.rubric();
+    let scan = scan(ledger, view, Some(ordinal))?;
+    let mut score = fold_scan(rubric, &scan, |o| o == ordinal)
+        .pop()
+        .ok_or_else(|| corrupt("station"))?;
+    let totals = totals(rubric, &scan);
+    let stations = totals.iter().flatten().count();
+    let better = totals
+        .iter()
+        .flatten()
+        .filter(|t| **t > score.total)
+        .count();
+    score.rank = better as u32 + 1;
+    Ok((score, stations, scan.watched))
+}
+
+/// Every station's total (`None` outside the view): base − capped deductions + capped bonus.
+fn totals(rubric: &Rubric, scan: &Scan) -> Vec<Option<Decimal>> {
+    let items: Vec<&crate::rubric::Item> = rubric.items().collect();
+    scan.stations
+        .iter()
+        .enumerate()
+        .map(|(ordinal, entry)| {
+            entry.as_ref()?;
+            let (mut deducted, mut awarded) = (Decimal::ZERO, Decimal::ZERO);
+            let sums = &scan.sums[ordinal * scan.n_items..(ordinal + 1) * scan.n_items];
+            for (sum, item) in sums.iter().zip(&items).filter(|(s, _)| s.events > 0) {
+                let applied = sum.total().min(item.points);
+                if item.bonus {
+                    awarded += applied;
+                } else {
+                    deducted += applied;
+                }
+            }
+            Some(rubric.base_points - deducted + awarded.min(rubric.bonus_cap))
+        })
+        .collect()
 }
 
 impl Expected {
