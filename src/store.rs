@@ -197,6 +197,10 @@ fn has_sled_files(path: &Path) -> bool {
     path.join("db").is_file() && path.join("conf").is_file()
 }
 
+/// sled's page cache: bounded, so that memory does not grow with the ledger (reads stream
+/// through it).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// How long to wait for a lock that another process, or a just-dropped handle whose background
 /// threads have not finished, still holds: attempts × pause.
 const LOCK_ATTEMPTS: u32 = 25;
@@ -205,7 +209,10 @@ const LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     let mut attempt = 1;
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(CACHE_BYTES)
+            .open() {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(ref e)) if is_lock_error(e) => {
                 if attempt == LOCK_ATTEMPTS {
