@@ -5,6 +5,7 @@
 use anyhow::{anyhow, Context as _, Result};
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
+use kaohe::event::EventKind;
 use kaohe::ledger::{Ledger, LedgerError, Numbered, Outcome};
 use kaohe::query::Query;
 use kaohe::{command, explain, export, import, verify, view};
@@ -441,20 +442,30 @@ fn single(db: &Path, obj: Map<String, Value>, as_json: bool, out: &mut impl Writ
         )
         .map_err(ledger_err)?;
     for o in &outcomes {
+        let body = ledger
+            .event(o.seq())
+            .map_err(ledger_err)?
+            .ok_or_else(|| problem(format!("event {} cannot be read back", o.seq())))?;
+        let appended = matches!(o, Outcome::Appended { .. });
         if as_json {
-            writeln!(out, "{}", outcome_json(&ledger, o))?;
+            writeln!(
+                out,
+                "{}",
+                outcome_json(&ledger, o.seq(), appended, body.kind())
+            )?;
         } else {
-            writeln!(out, "{}", outcome_text(&ledger, o))?;
+            writeln!(
+                out,
+                "{}",
+                outcome_text(&ledger, o.seq(), appended, body.kind())
+            )?;
         }
     }
     Ok(())
 }
 
-fn outcome_json(ledger: &Ledger, o: &Outcome) -> Value {
-    let (status, seq, kind) = match o {
-        Outcome::Appended { seq, kind } => ("appended", seq, kind),
-        Outcome::Unchanged { seq, kind } => ("unchanged", seq, kind),
-    };
+fn outcome_json(ledger: &Ledger, seq: u64, appended: bool, kind: &EventKind) -> Value {
+    let status = if appended { "appended" } else { "unchanged" };
     let mut m = Map::new();
     m.insert("status".into(), json!(status));
     m.insert("seq".into(), json!(seq));
@@ -465,7 +476,7 @@ fn outcome_json(ledger: &Ledger, o: &Outcome) -> Value {
     if let Some(s) = kind.station() {
         m.insert("station".into(), json!(s));
     }
-    if let kaohe::event::EventKind::PointsRecorded(p) = kind {
+    if let EventKind::PointsRecorded(p) = kind {
         m.insert("clause".into(), json!(p.clause));
         m.insert(
             "computed_points".into(),
@@ -480,19 +491,15 @@ fn outcome_json(ledger: &Ledger, o: &Outcome) -> Value {
             json!(if bonus { "bonus" } else { "deduction" }),
         );
     }
-    if let kaohe::event::EventKind::MetricReported(x) = kind {
+    if let EventKind::MetricReported(x) = kind {
         m.insert("metric".into(), json!(x.metric));
         m.insert("value".into(), json!(x.value.to_string()));
     }
     Value::Object(m)
 }
 
-fn outcome_text(ledger: &Ledger, o: &Outcome) -> String {
-    use kaohe::event::EventKind;
-    let (seq, kind, unchanged) = match o {
-        Outcome::Appended { seq, kind } => (seq, kind, false),
-        Outcome::Unchanged { seq, kind } => (seq, kind, true),
-    };
+fn outcome_text(ledger: &Ledger, seq: u64, appended: bool, kind: &EventKind) -> String {
+    let unchanged = !appended;
     let what = match kind {
         EventKind::StationRegistered(s) => {
             format!("station {} {} ({})", s.code, s.name, s.kind.as_str())

@@ -73,9 +73,18 @@ pub struct Numbered {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// A new event was appended.
-    Appended { seq: u64, kind: EventKind },
+    Appended { seq: u64 },
     /// The same command was applied before: nothing written.
-    Unchanged { seq: u64, kind: EventKind },
+    Unchanged { seq: u64 },
+}
+
+impl Outcome {
+    /// The seq of the event the command is (or was already) in the ledger as.
+    pub fn seq(&self) -> u64 {
+        match self {
+            Outcome::Appended { seq } | Outcome::Unchanged { seq } => *seq,
+        }
+    }
 }
 
 /// One event as read back: checked against its stored hash and its predecessor.
@@ -492,7 +501,8 @@ struct Batch<'a> {
     stations: BTreeMap<String, Option<StationInfo>>,
     /// Stations registered before this batch (the next registration's ordinal).
     stations_before: u32,
-    ids: BTreeMap<String, (u64, EventKind)>,
+    /// ids claimed by this batch → seq
+    ids: BTreeMap<String, u64>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
 }
 
@@ -564,8 +574,11 @@ impl<'a> Batch<'a> {
     }
 
     fn id_holder(&self, id: &str) -> Result<Option<(u64, EventKind)>, FieldError> {
-        if let Some(found) = self.ids.get(id) {
-            return Ok(Some(found.clone()));
+        if let Some(&seq) = self.ids.get(id) {
+            let first = self.ledger.head.next_seq;
+            // Invariant: ids claimed by this batch name events of this batch.
+            let kind = self.events[(seq - first) as usize].clone();
+            return Ok(Some((seq, kind)));
         }
         Ok(self
             .ledger
@@ -578,10 +591,10 @@ impl<'a> Batch<'a> {
         let seq = self.next_seq;
         self.next_seq += 1;
         if let Some(id) = kind.id() {
-            self.ids.insert(id.to_string(), (seq, kind.clone()));
+            self.ids.insert(id.to_string(), seq);
         }
-        self.events.push(kind.clone());
-        Outcome::Appended { seq, kind }
+        self.events.push(kind);
+        Outcome::Appended { seq }
     }
 
     fn check(&mut self, command: &Command) -> Result<Outcome, FieldError> {
@@ -603,10 +616,7 @@ impl<'a> Batch<'a> {
         }) = self.station(&s.code)?
         {
             if existing == reg {
-                return Ok(Outcome::Unchanged {
-                    seq,
-                    kind: EventKind::StationRegistered(existing),
-                });
+                return Ok(Outcome::Unchanged { seq });
             }
             return Err(err(
                 "code",
@@ -645,7 +655,7 @@ impl<'a> Batch<'a> {
         };
         match self.id_holder(id)? {
             None => Ok(Ok(id.clone())),
-            Some((seq, kind)) if same(&kind) => Ok(Err(Outcome::Unchanged { seq, kind })),
+            Some((seq, kind)) if same(&kind) => Ok(Err(Outcome::Unchanged { seq })),
             Some((seq, _)) => Err(err(
                 "id",
                 format!("id `{id}` is already used by seq {seq} with other content; an id names one event for good"),

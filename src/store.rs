@@ -212,7 +212,8 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         match sled::Config::new()
             .path(path)
             .cache_capacity(CACHE_BYTES)
-            .open() {
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(ref e)) if is_lock_error(e) => {
                 if attempt == LOCK_ATTEMPTS {
