@@ -153,6 +153,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("kaohe bench: {stations} stations + {events} events = {total} import lines, {runs} runs, medians");
 
     let (mut t_import, mut t_verify, mut t_score, mut t_open) = (vec![], vec![], vec![], vec![]);
+    let (mut t_tally, mut t_explain) = (vec![], vec![]);
     let mut disk = 0;
     for run in 0..runs {
         let db = dir.path().join(format!("ledger-{run}"));
@@ -185,6 +186,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let scores = fold.finish();
         t_score.push(t.elapsed());
         assert_eq!(scores.len() as u64, stations);
+        let replayed = format!("{scores:?}");
+
+        let t = Instant::now();
+        let view = kaohe::query::View::all(&ledger);
+        let tallied = kaohe::tally::scores(&ledger, &view)?;
+        t_tally.push(t.elapsed());
+        assert_eq!(
+            format!("{tallied:?}"),
+            replayed,
+            "the tally agrees with a replay"
+        );
+
+        let t = Instant::now();
+        let x = kaohe::explain::explain(&ledger, &view, "S00042", None)?;
+        t_explain.push(t.elapsed());
+        assert_eq!(x.score.station, "S00042");
         drop(ledger);
         std::fs::remove_dir_all(&db)?;
     }
@@ -213,6 +230,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "score   (replay all, all stations) {:>9.3} s  {:>10.0} events/s",
         s.as_secs_f64(),
         per_s(s)
+    );
+    let (ta, ex) = (median(t_tally), median(t_explain));
+    println!(
+        "score   (links + tally, as the CLI) {:>8.3} s  {:>10.0} events/s",
+        ta.as_secs_f64(),
+        per_s(ta)
+    );
+    println!(
+        "explain (one station and its rank) {:>9.3} ms",
+        ex.as_secs_f64() * 1e3
     );
     println!(
         "disk    {:.1} MB, {:.0} bytes/event",

@@ -499,8 +499,10 @@ struct Batch<'a> {
     next_seq: u64,
     events: Vec<EventKind>,
     stations: BTreeMap<String, Option<StationInfo>>,
-    /// Stations registered before this batch (the next registration's ordinal).
+    /// Stations registered before this batch, and by it: the next registration's ordinal is
+    /// their sum.
     stations_before: u32,
+    stations_new: u32,
     /// ids claimed by this batch → seq
     ids: BTreeMap<String, u64>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
@@ -522,6 +524,7 @@ impl<'a> Batch<'a> {
             events: Vec::new(),
             stations: BTreeMap::new(),
             stations_before,
+            stations_new: 0,
             ids: BTreeMap::new(),
             unit_counts: BTreeMap::new(),
         })
@@ -628,16 +631,12 @@ impl<'a> Batch<'a> {
                 ),
             ));
         }
-        let new_in_batch = self
-            .events
-            .iter()
-            .filter(|k| matches!(k, EventKind::StationRegistered(_)))
-            .count() as u32;
         let info = StationInfo {
             seq: self.next_seq,
-            ordinal: self.stations_before + new_in_batch,
+            ordinal: self.stations_before + self.stations_new,
             reg: reg.clone(),
         };
+        self.stations_new += 1;
         self.stations.insert(s.code.clone(), Some(info));
         Ok(self.push(EventKind::StationRegistered(reg)))
     }
