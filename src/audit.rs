@@ -7,7 +7,7 @@ use crate::chain;
 use crate::event::*;
 use crate::rubric::{self, Context, Rubric, Rule};
 use jiff::{civil::Date, Timestamp};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
 /// The offset of the rubric's local time (China Standard Time, UTC+8): it decides which day
@@ -22,11 +22,11 @@ pub fn local_day(at: Timestamp) -> Date {
 }
 
 /// Why an occurred date is refused: outside the period, or after `today`.
-pub fn occurred_problem(g: &LedgerCreated, occurred: Date, today: Date) -> Option<String> {
-    if occurred < g.period_start || occurred > g.period_end {
+pub fn occurred_problem(period: (Date, Date), occurred: Date, today: Date) -> Option<String> {
+    let (start, end) = period;
+    if occurred < start || occurred > end {
         return Some(format!(
-            "{occurred} is outside the rubric's period {} to {}",
-            g.period_start, g.period_end
+            "{occurred} is outside the rubric's period {start} to {end}"
         ));
     }
     (occurred > today).then(|| {
@@ -45,10 +45,11 @@ pub fn unit_key(station: &str, clause: &str) -> Vec<u8> {
 /// The state the rules need, folded event by event.
 #[derive(Default)]
 pub struct Audit {
-    genesis: Option<LedgerCreated>,
+    /// The genesis' period (the rubric text itself is not kept twice).
+    period: Option<(Date, Date)>,
     rubric: Option<Rc<Rubric>>,
-    stations: BTreeMap<String, StationKind>,
-    /// 64-bit digests of the ids seen (a collision could only raise a false alarm).
+    stations: HashMap<String, StationKind>,
+    /// 64-bit hashes of the ids seen (a collision could only raise a false alarm).
     ids: HashSet<u64>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
     last_recorded_us: Option<i64>,
@@ -84,13 +85,13 @@ impl Audit {
         if let EventKind::LedgerCreated(g) = kind {
             return self.genesis(seq, g);
         }
-        let (Some(g), Some(rubric)) = (self.genesis.clone(), self.rubric.clone()) else {
+        let (Some(period), Some(rubric)) = (self.period, self.rubric.clone()) else {
             return Err("the first event is not the genesis".into());
         };
         if let Some(id) = kind.id() {
-            let digest = chain::plain(id.as_bytes());
-            let short = u64::from_le_bytes(digest[..8].try_into().map_err(|_| "digest")?);
-            if !self.ids.insert(short) {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(id, &mut h);
+            if !self.ids.insert(std::hash::Hasher::finish(&h)) {
                 return Err(format!("id {id} names a second event"));
             }
         }
@@ -103,7 +104,7 @@ impl Audit {
                 }
                 Ok(())
             }
-            EventKind::PointsRecorded(p) => self.record(&rubric, &g, today, p),
+            EventKind::PointsRecorded(p) => self.record(&rubric, period, today, p),
             EventKind::MetricReported(m) => {
                 self.station_kind(&m.station)?;
                 let metric = rubric
@@ -115,13 +116,13 @@ impl Audit {
                 metric.check_bounds(m.value).map_err(|b| {
                     format!("value {} is outside {}'s bounds {b}", m.value, m.metric)
                 })?;
-                occurred_problem(&g, m.occurred, today).map_or(Ok(()), Err)
+                occurred_problem(period, m.occurred, today).map_or(Ok(()), Err)
             }
         }
     }
 
     fn genesis(&mut self, seq: u64, g: &LedgerCreated) -> Result<(), String> {
-        if seq != 0 || self.genesis.is_some() {
+        if seq != 0 || self.period.is_some() {
             return Err("only the first event is the genesis".into());
         }
         if chain::plain(g.rubric_toml.as_bytes()) != g.rubric_hash {
@@ -132,7 +133,7 @@ impl Audit {
             return Err("the genesis' period differs from its rubric's".into());
         }
         self.rubric = Some(Rc::new(r));
-        self.genesis = Some(g.clone());
+        self.period = Some((g.period_start, g.period_end));
         Ok(())
     }
 
@@ -147,7 +148,7 @@ impl Audit {
     fn record(
         &mut self,
         rubric: &Rubric,
-        g: &LedgerCreated,
+        period: (Date, Date),
         today: Date,
         p: &PointsRecorded,
     ) -> Result<(), String> {
@@ -158,7 +159,7 @@ impl Audit {
         if !item.departments.contains(&p.by) {
             return Err(format!("{} does not assess item {}", p.by, item.code));
         }
-        if let Some(problem) = occurred_problem(g, p.occurred, today) {
+        if let Some(problem) = occurred_problem(period, p.occurred, today) {
             return Err(problem);
         }
         let counted = matches!(

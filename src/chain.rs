@@ -63,7 +63,10 @@ pub struct SetDigest {
 
 impl SetDigest {
     pub fn add(&mut self, key: &[u8], value: &[u8]) {
-        let mut h = blake3::Hasher::new_derive_key("kaohe index entry v1");
+        // The derived key is computed once; a keyed hasher then costs one compression per entry.
+        static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+        let k = KEY.get_or_init(|| blake3::derive_key("kaohe index entry v1", b""));
+        let mut h = blake3::Hasher::new_keyed(k);
         h.update(&(key.len() as u64).to_le_bytes());
         h.update(key);
         h.update(value);

@@ -677,7 +677,9 @@ impl<'a> Batch<'a> {
     }
 
     fn check_occurred(&self, occurred: Date) -> Result<(), FieldError> {
-        match occurred_problem(&self.ledger.genesis, occurred, local_day(self.now)) {
+        let g = &self.ledger.genesis;
+        let period = (g.period_start, g.period_end);
+        match occurred_problem(period, occurred, local_day(self.now)) {
             Some(problem) => Err(err("occurred", problem)),
             None => Ok(()),
         }

@@ -358,7 +358,7 @@ impl Expected {
 /// with the stored tally entry by entry (`verify`).
 #[derive(Default)]
 pub struct Expected {
-    stations: std::collections::BTreeMap<String, u32>,
+    stations: std::collections::HashMap<String, u32>,
     pub rows: u64,
     pub station_entries: u64,
 }
