@@ -150,6 +150,8 @@ impl Ledger {
                 next_seq: 1,
                 hash,
                 recorded_at_us: now.as_microsecond(),
+                tally_rows: 0,
+                stations: 0,
             }),
         })?;
         Ok(InitOutcome::Created {
@@ -207,6 +209,18 @@ impl Ledger {
         })?;
         if !seen {
             return Err(damaged(last, "the last event's hash is not the head hash"));
+        }
+        for (log, want) in [
+            (Log::Tally, self.head.tally_rows),
+            (Log::Stations, self.head.stations),
+        ] {
+            let have = self.store.log_len(log)?;
+            if have != want {
+                return Err(damaged(
+                    last,
+                    format!("the {log:?} log holds {have} entries where the head says {want}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -892,7 +906,10 @@ impl<'a> Batch<'a> {
                 .index
                 .push((Index::UnitCount, k, n.to_be_bytes().to_vec()));
         }
+        let count = |log: Log| commit.logs.iter().filter(|(l, _)| *l == log).count() as u64;
         let head = Head {
+            tally_rows: self.ledger.head.tally_rows + count(Log::Tally),
+            stations: self.ledger.head.stations + count(Log::Stations),
             next_seq: seq,
             hash: prev,
             recorded_at_us: if commit.frames.is_empty() {

@@ -6,7 +6,7 @@
 //! | key | value |
 //! |---|---|
 //! | `F` | the format tag, [`FORMAT_TAG`] |
-//! | `H` | the head: next seq (u64 BE), head hash (32), last recorded_at (i64 BE) |
+//! | `H` | the head: next seq (u64 BE), head hash (32), last recorded_at (i64 BE), tally rows (u64 BE), stations (u64 BE) |
 //! | `B` + block number (u64 BE) | up to [`EVENTS_PER_BLOCK`] frames: body length (u32 LE), body, hash (32) |
 //! | `I` + bucket (u16 BE) | entries id → seq (u64 BE) of the event that holds the id |
 //! | `S` + bucket (u16 BE) | entries station code → seq (u64 BE) of its registration |
@@ -33,7 +33,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Identifies a kaohe store and its layout version.
-pub const FORMAT_TAG: &[u8] = b"kaohe-store-v1";
+pub const FORMAT_TAG: &[u8] = b"kaohe-store-v2";
 const FRAME_OVERHEAD: usize = 4 + 32;
 /// Hash buckets of the bucketed indices. Changing it changes the store layout.
 pub const INDEX_BUCKETS: u64 = 4096;
@@ -50,6 +50,8 @@ pub enum StoreError {
     Exists(PathBuf),
     #[error("{0} is not a kaohe ledger")]
     NotALedger(PathBuf),
+    #[error("the ledger at {} has the store format `{found}`; this kaohe reads `{}` (rebuild it from an export)", path.display(), String::from_utf8_lossy(FORMAT_TAG))]
+    OtherFormat { path: PathBuf, found: String },
     #[error("the store is damaged: {0}")]
     Corrupt(String),
     #[error("storage error: {0}")]
@@ -63,7 +65,7 @@ fn io(e: sled::Error) -> StoreError {
     }
 }
 
-/// Where the chain ends.
+/// Where the chain ends, and how long the derived logs are at that point.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Head {
     /// The seq the next event gets (= number of events).
@@ -72,27 +74,38 @@ pub struct Head {
     pub hash: Hash,
     /// The last event's recorded time (µs); recorded times never go back.
     pub recorded_at_us: i64,
+    /// Entries in the tally log.
+    pub tally_rows: u64,
+    /// Entries in the station log.
+    pub stations: u64,
 }
 
+const HEAD_BYTES: usize = 64;
+
 impl Head {
-    fn to_bytes(self) -> [u8; 48] {
-        let mut b = [0u8; 48];
+    fn to_bytes(self) -> [u8; HEAD_BYTES] {
+        let mut b = [0u8; HEAD_BYTES];
         b[..8].copy_from_slice(&self.next_seq.to_be_bytes());
         b[8..40].copy_from_slice(&self.hash);
-        b[40..].copy_from_slice(&self.recorded_at_us.to_be_bytes());
+        b[40..48].copy_from_slice(&self.recorded_at_us.to_be_bytes());
+        b[48..56].copy_from_slice(&self.tally_rows.to_be_bytes());
+        b[56..64].copy_from_slice(&self.stations.to_be_bytes());
         b
     }
 
     fn from_bytes(b: &[u8]) -> Option<Head> {
-        if b.len() != 48 {
+        if b.len() != HEAD_BYTES {
             return None;
         }
         let mut hash = [0u8; 32];
         hash.copy_from_slice(&b[8..40]);
+        let u64_at = |i: usize| b[i..i + 8].try_into().ok().map(u64::from_be_bytes);
         Some(Head {
-            next_seq: u64::from_be_bytes(b[..8].try_into().ok()?),
+            next_seq: u64_at(0)?,
             hash,
-            recorded_at_us: i64::from_be_bytes(b[40..].try_into().ok()?),
+            recorded_at_us: i64::from_be_bytes(b[40..48].try_into().ok()?),
+            tally_rows: u64_at(48)?,
+            stations: u64_at(56)?,
         })
     }
 }
@@ -278,6 +291,12 @@ impl Store {
         let db = open_db(path)?;
         match db.get(b"F").map_err(io)? {
             Some(tag) if tag.as_ref() == FORMAT_TAG => {}
+            Some(tag) if tag.starts_with(b"kaohe-store-") => {
+                return Err(StoreError::OtherFormat {
+                    path: path.to_path_buf(),
+                    found: String::from_utf8_lossy(&tag).into_owned(),
+                })
+            }
             Some(_) => return Err(StoreError::NotALedger(path.to_path_buf())),
             None => return Err(StoreError::NotFound(path.to_path_buf())),
         }
@@ -482,13 +501,22 @@ impl Store {
         for (bk, value) in buckets {
             batch.insert(bk.as_slice(), value);
         }
-        for log in [Log::Tally, Log::Stations] {
+        for (log, len_after) in [
+            (Log::Tally, head.tally_rows),
+            (Log::Stations, head.stations),
+        ] {
             let entries: Vec<&Vec<u8>> = commit
                 .logs
                 .iter()
                 .filter(|(l, _)| *l == log)
                 .map(|(_, e)| e)
                 .collect();
+            // Invariant: the head records how long each log is after the commit.
+            assert_eq!(
+                self.log_len(log)? + entries.len() as u64,
+                len_after,
+                "the head must count the {log:?} log's entries"
+            );
             self.append_log(&mut batch, log, &entries)?;
         }
         batch.insert(b"H".as_slice(), head.to_bytes().as_slice());

@@ -139,6 +139,12 @@ impl Verifier {
                 "the head's recorded time disagrees with the last event",
             ));
         }
+        if (head.tally_rows, head.stations) != (self.tally.rows, self.tally.station_entries) {
+            return Err(damaged(
+                head.next_seq - 1,
+                "the head's counts of the tally logs disagree with the events",
+            ));
+        }
         self.check_indices(store, head.next_seq)
     }
 

@@ -131,3 +131,25 @@ fn verify_reports_a_tally_row_that_disagrees_with_its_event() {
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("Tally"), "{}", out.stderr);
 }
+
+/// The head records how long the tally logs are, so a cut tally is caught when the ledger is
+/// opened (a score from it would silently miss records).
+#[test]
+fn a_cut_tally_is_refused_on_open() {
+    let l = TestLedger::new();
+    l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
+    {
+        let store = kaohe::store::Store::open(&l.db).expect("store");
+        store
+            .tamper_log(kaohe::store::Log::Tally, 0, |v| {
+                v.truncate(v.len() - kaohe::tally::ROW_BYTES - 2);
+            })
+            .expect("tamper");
+    }
+    for args in [&["score"][..], &["explain", "--station", "WJ01"]] {
+        let out = l.run(args);
+        assert_eq!(out.code, 1, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains("Tally log"), "{}", out.stderr);
+    }
+    assert_eq!(l.run(&["verify"]).code, 1);
+}
