@@ -92,7 +92,15 @@ enum Cmd {
     },
     /// One event whole, with its place in the chain (by id, seq or hash).
     Show {
-        event: String,
+        /// An id, a seq or a hash.
+        #[arg(required_unless_present_any = ["seq", "hash"])]
+        event: Option<String>,
+        /// The event at this seq.
+        #[arg(long, conflicts_with_all = ["event", "hash"])]
+        seq: Option<u64>,
+        /// The event with this hash.
+        #[arg(long, conflicts_with = "event")]
+        hash: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -119,7 +127,8 @@ enum Cmd {
         /// Verify this export file instead of the ledger.
         #[arg(long)]
         export: Option<PathBuf>,
-        /// The head hash the export (or ledger) must end with.
+        /// A head hash published earlier: the chain must contain it (this catches a cut or
+        /// rewritten chain up to that head; a chain alone cannot show that its tail is gone).
         #[arg(long)]
         head: Option<String>,
         #[arg(long)]
@@ -363,7 +372,12 @@ pub fn run(cli: Cli) -> Result<()> {
             json,
             &mut out,
         ),
-        Cmd::Show { event, json } => show(db, &event, json, &mut out),
+        Cmd::Show {
+            event,
+            seq,
+            hash,
+            json,
+        } => show(db, event.as_deref(), seq, hash.as_deref(), json, &mut out),
         Cmd::Log {
             station,
             time,
@@ -578,16 +592,35 @@ fn import_file(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> R
         writeln!(out, "{v}")?;
     } else {
         let range = match (appended.first(), appended.last()) {
+            (Some(a), Some(b)) if a == b => format!(" (seq {a})"),
             (Some(a), Some(b)) => format!(" (seq {a}–{b})"),
             _ => String::new(),
         };
+        let plural =
+            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         writeln!(
             out,
-            "imported {} commands: {} events appended{range}, {unchanged} unchanged\nhead {}",
-            outcomes.len(),
-            appended.len(),
+            "imported {}: {} appended{range}, {unchanged} unchanged\nhead {}",
+            plural(outcomes.len(), "command", "commands"),
+            plural(appended.len(), "event", "events"),
             hex::encode(ledger.head().hash)
         )?;
+        let without_id = commands
+            .iter()
+            .filter(|c| match &c.command {
+                kaohe::command::Command::Record(r) => r.id.is_none(),
+                kaohe::command::Command::Metric(m) => m.id.is_none(),
+                kaohe::command::Command::Station(_) => false,
+            })
+            .count();
+        if without_id > 0 {
+            writeln!(
+                out,
+                "note: {} without an id; importing this file again would record {} again (give each line an id to make re-imports safe)",
+                plural(without_id, "line was", "lines were"),
+                if without_id == 1 { "it" } else { "them" }
+            )?;
+        }
     }
     Ok(())
 }
@@ -645,13 +678,31 @@ fn explain(
     Ok(())
 }
 
-fn show(db: &Path, event: &str, as_json: bool, out: &mut impl Write) -> Result<()> {
+fn show(
+    db: &Path,
+    event: Option<&str>,
+    seq: Option<u64>,
+    hash: Option<&str>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let ledger = open(db)?;
-    let found = ledger.find_event(event.trim()).map_err(ledger_err)?;
+    let last = ledger.head().next_seq - 1;
+    let (found, asked) = match (event, seq, hash) {
+        (_, Some(n), _) => ((n <= last).then_some(n), n.to_string()),
+        (_, _, Some(h)) => (
+            ledger.find_hash(h.trim()).map_err(ledger_err)?,
+            h.to_string(),
+        ),
+        (Some(key), _, _) => (
+            ledger.find_event(key.trim()).map_err(ledger_err)?,
+            key.to_string(),
+        ),
+        (None, None, None) => return Err(bad("give an id, --seq or --hash")),
+    };
     let Some(seq) = found else {
         return Err(bad(format!(
-            "no event `{event}`: give an id, a seq (0–{}) or a 64-digit hash",
-            ledger.head().next_seq - 1
+            "no event `{asked}`: give an id, a seq (0–{last}) or a 64-digit hash"
         )));
     };
     let mut line = None;
@@ -668,7 +719,6 @@ fn show(db: &Path, event: &str, as_json: bool, out: &mut impl Write) -> Result<(
         .map_err(ledger_err)?;
     let line = line.ok_or_else(|| bad(format!("event {seq} cannot be read")))?;
     let mut v: Map<String, Value> = serde_json::from_str(&line)?;
-    let last = ledger.head().next_seq - 1;
     if as_json {
         v.insert("last_seq".into(), json!(last));
         v.insert("next_hash".into(), json!(next_hash));

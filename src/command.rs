@@ -187,8 +187,19 @@ pub(crate) fn json_error(e: &serde_json::Error) -> String {
 
 struct Fields<'a>(&'a Map<String, Value>);
 
+/// Characters that print as nothing or reorder what follows: zero-width spaces and joiners,
+/// bidirectional controls, the byte-order mark, soft hyphens. In text a reader must be able
+/// to see (ids, names, evidence, notes) they would hide what is there.
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
+        | '\u{FFA0}' | '\u{FFF0}'..='\u{FFFB}')
+}
+
 fn has_control(s: &str) -> bool {
-    s.chars().any(char::is_control)
+    s.chars().any(|c| c.is_control() || is_invisible(c))
 }
 
 impl Fields<'_> {
@@ -222,7 +233,10 @@ impl Fields<'_> {
             return Err(field_error(name, format!("longer than {max} characters")));
         }
         if has_control(&t) {
-            return Err(field_error(name, "contains control characters"));
+            return Err(field_error(
+                name,
+                "contains control or invisible characters",
+            ));
         }
         Ok(t)
     }
@@ -252,10 +266,13 @@ impl Fields<'_> {
                 format!("longer than {MAX_ID_CHARS} characters"),
             ));
         }
-        if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        if id
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+        {
             return Err(field_error(
                 "id",
-                "may not contain spaces or control characters",
+                "may not contain spaces, control or invisible characters",
             ));
         }
         if id.starts_with(crate::ledger::AUTO_ID_PREFIX) {
@@ -322,8 +339,13 @@ impl Fields<'_> {
                 format!("longer than {MAX_NOTE_CHARS} characters"),
             ));
         }
-        if t.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(field_error("note", "contains control characters"));
+        if t.chars()
+            .any(|c| (c.is_control() && c != '\n') || is_invisible(c))
+        {
+            return Err(field_error(
+                "note",
+                "contains control or invisible characters",
+            ));
         }
         Ok(Some(t))
     }
@@ -380,7 +402,7 @@ impl Fields<'_> {
                 if has_control(t) {
                     return Err(field_error(
                         "evidence",
-                        format!("entry {} contains control characters", i + 1),
+                        format!("entry {} contains control or invisible characters", i + 1),
                     ));
                 }
                 Ok(t.to_string())

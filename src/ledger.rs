@@ -544,6 +544,15 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// Where an event stands, for messages: in the ledger, or earlier in this batch.
+    fn place(&self, seq: u64) -> String {
+        if seq < self.ledger.head.next_seq {
+            format!("seq {seq}")
+        } else {
+            "by an earlier line of this import".into()
+        }
+    }
+
     fn ledger_err(e: LedgerError) -> FieldError {
         err("ledger", e.to_string())
     }
@@ -638,8 +647,9 @@ impl<'a> Batch<'a> {
             return Err(err(
                 "code",
                 format!(
-                    "station {} is already registered (seq {seq}) as {} ({}); a station's name and kind cannot change",
+                    "station {} is already registered ({}) as {} ({}); a station's name and kind cannot change",
                     s.code,
+                    self.place(seq),
                     existing.name,
                     existing.kind.as_str()
                 ),
@@ -671,7 +681,10 @@ impl<'a> Batch<'a> {
             Some((seq, kind)) if same(&kind) => Ok(Err(Outcome::Unchanged { seq })),
             Some((seq, _)) => Err(err(
                 "id",
-                format!("id `{id}` is already used by seq {seq} with other content; an id names one event for good"),
+                format!(
+                    "id `{id}` is already used ({}) with other content; an id names one event for good",
+                    self.place(seq)
+                ),
             )),
         }
     }

@@ -133,14 +133,29 @@ impl Ledger {
         Ok(lo)
     }
 
-    /// Finds an event by id, by seq (digits) or by its hash (64 hex digits), in that order.
+    /// Finds an event by id, by seq (digits) or by its hash (64 hex digits). A key that is
+    /// an id and also names another event as a seq or hash is refused as ambiguous.
     pub fn find_event(&self, key: &str) -> Result<Option<u64>, LedgerError> {
-        if let Some((seq, _)) = self.find_id(key)? {
-            return Ok(Some(seq));
+        let by_id = self.find_id(key)?.map(|(seq, _)| seq);
+        let by_place = match key.parse::<u64>() {
+            Ok(seq) => (seq < self.head().next_seq).then_some(seq),
+            Err(_) => self.find_hash(key)?,
+        };
+        match (by_id, by_place) {
+            (Some(a), Some(b)) if a != b => Err(LedgerError::Refused {
+                line: None,
+                field: "event".into(),
+                message: format!(
+                    "`{key}` is ambiguous: it is the id of seq {a} and also names seq {b}; use --seq or --hash"
+                ),
+            }),
+            (Some(a), _) => Ok(Some(a)),
+            (None, b) => Ok(b),
         }
-        if let Ok(seq) = key.parse::<u64>() {
-            return Ok((seq < self.head().next_seq).then_some(seq));
-        }
+    }
+
+    /// The seq of the event with this hash (64 hex digits), if any.
+    pub fn find_hash(&self, key: &str) -> Result<Option<u64>, LedgerError> {
         let Some(hash) = crate::chain::parse_hash(&key.to_ascii_lowercase()) else {
             return Ok(None);
         };

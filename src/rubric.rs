@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Why a rubric file is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RubricError {
-    #[error("rubric file is not valid TOML: {0}")]
+    #[error("rubric file is not valid: {0}")]
     Toml(String),
     #[error("rubric {place}: {message}")]
     Invalid { place: String, message: String },
@@ -321,12 +321,24 @@ pub enum RuleError {
     },
     #[error("`{field}` must be at least 1 (clause {clause})")]
     CountZero { clause: String, field: &'static str },
-    #[error("clause {clause}: points {given} disagree with the rubric, which gives {expected}{}", if *.per_unit { " per unit (`points` is per unit; `count` multiplies it)" } else { "" })]
+    #[error(
+        "clause {clause}: points {given} disagree with the rubric, which gives {expected}{hint}"
+    )]
     PointsDisagree {
         clause: String,
         given: Decimal,
         expected: Decimal,
-        per_unit: bool,
+        /// What `points` means for this kind.
+        hint: &'static str,
+    },
+    #[error("clause {clause}: {metric} {value} misses {threshold} by {gap}, less than one step of {step}, and this clause counts whole steps only; nothing to deduct")]
+    LessThanAStep {
+        clause: String,
+        metric: String,
+        value: Decimal,
+        threshold: Decimal,
+        gap: Decimal,
+        step: Decimal,
     },
     #[error("clause {clause} ({kind}) gives its points once per event; record one event per occurrence instead of count {count}")]
     OncePerEvent {
@@ -390,6 +402,7 @@ impl RuleError {
             RuleError::OncePerEvent { .. } => "count",
             RuleError::PointsDisagree { .. } | RuleError::PointsOutOfRange { .. } => "points",
             RuleError::StandardMet { .. }
+            | RuleError::LessThanAStep { .. }
             | RuleError::NotEarned { .. }
             | RuleError::ValueOutOfBounds { .. } => "value",
             RuleError::NothingMissing { .. } => "done",
@@ -511,8 +524,18 @@ impl Rubric {
                     Rounding::Floor => raw_steps.floor(),
                     Rounding::Exact => raw_steps,
                 };
-                if gap <= Decimal::ZERO || steps <= Decimal::ZERO {
+                if gap <= Decimal::ZERO {
                     return Err(c.standard_met(metric, value, t, ctx));
+                }
+                if steps <= Decimal::ZERO {
+                    return Err(RuleError::LessThanAStep {
+                        clause: clause.code.clone(),
+                        metric: metric.clone(),
+                        value,
+                        threshold: t,
+                        gap,
+                        step: *step,
+                    });
                 }
                 let total = canonical(steps * *points);
                 c.points_agree(total)?;
@@ -533,6 +556,12 @@ impl Rubric {
                 total
             }
         };
+        // Figures are kept to MAX_DECIMAL_PLACES (only `exact` rounding of a shortfall can
+        // produce more), half away from zero.
+        let points = points.round_dp_with_strategy(
+            crate::limits::MAX_DECIMAL_PLACES,
+            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+        );
         Ok(canonical(points))
     }
 }
@@ -608,7 +637,13 @@ impl Check<'_> {
                     clause: self.clause.code.clone(),
                     given,
                     expected: canonical(expected),
-                    per_unit: matches!(self.clause.rule, Rule::PerUnit { .. }),
+                    hint: match self.clause.rule {
+                        Rule::PerUnit { .. } => {
+                            " per unit (`points` is per unit; `count` multiplies it)"
+                        }
+                        Rule::Fixed { .. } => "",
+                        _ => " in all (`points` is the whole figure the clause gives)",
+                    },
                 })
             }
             _ => Ok(()),
@@ -943,8 +978,47 @@ struct RawBand {
 
 /// Parses and validates a rubric file.
 pub fn load(text: &str) -> Result<Rubric, RubricError> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| RubricError::Toml(e.to_string()))?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let near = e
+            .span()
+            .and_then(|span| nearest_code(text, span.start))
+            .map(|code| format!("near {code}: "))
+            .unwrap_or_default();
+        RubricError::Toml(format!("{near}{e}"))
+    })?;
     build(raw)
+}
+
+/// The code (`code = "1.6.c"`) of the table that encloses byte `at`, to name the clause, item
+/// or category a syntax or type error is in.
+fn nearest_code(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at.min(text.len()))?;
+    let table = before.rfind("\n[").map_or(0, |i| i + 1);
+    let code_in = |part: &str| {
+        part.lines().find_map(|l| {
+            let v = l
+                .trim()
+                .strip_prefix("code")?
+                .trim()
+                .strip_prefix('=')?
+                .trim();
+            Some(v.trim_matches('"').to_string())
+        })
+    };
+    let kind = if text[table..].starts_with("[[category.item.clause]]") {
+        "clause"
+    } else if text[table..].starts_with("[[category.item]]") {
+        "item"
+    } else if text[table..].starts_with("[[category]]") {
+        "category"
+    } else {
+        return None;
+    };
+    // The table's own code may come after the error, so read the whole table.
+    let end = text[table + 1..]
+        .find("\n[")
+        .map_or(text.len(), |i| table + 1 + i);
+    code_in(&text[table..end]).map(|c| format!("{kind} {c}"))
 }
 
 fn dec(place: &str, field: &str, text: &str) -> Result<Decimal, RubricError> {
@@ -1293,7 +1367,10 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
                 other => {
                     return Err(invalid(
                         p,
-                        format!("`direction` must be below or above, not {other:?}"),
+                        format!(
+                            "`direction` must be below or above, not `{}`",
+                            other.unwrap_or("")
+                        ),
                     ))
                 }
             };
@@ -1304,7 +1381,10 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
                 other => {
                     return Err(invalid(
                         p,
-                        format!("`rounding` must be ceil, floor or exact, not {other:?}"),
+                        format!(
+                            "`rounding` must be ceil, floor or exact, not `{}`",
+                            other.unwrap_or("")
+                        ),
                     ))
                 }
             };

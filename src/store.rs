@@ -235,6 +235,12 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
                 attempt += 1;
                 std::thread::sleep(LOCK_PAUSE);
             }
+            Err(sled::Error::Io(ref e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(StoreError::Io(format!(
+                    "permission denied on {}: kaohe needs write access to the ledger directory, even to read it (it locks the ledger while open)",
+                    path.display()
+                )))
+            }
             Err(other) => return Err(io(other)),
         }
     }

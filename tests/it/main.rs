@@ -4,6 +4,7 @@ mod fixture;
 mod golden;
 mod harness;
 mod props;
+mod regressions;
 mod rules;
 mod schemas;
 mod tally;
