@@ -4,7 +4,7 @@
 
 use crate::event::{Body, EventKind, Hash, MetricReported, PointsRecorded, StationKind};
 use crate::ledger::{Ledger, LedgerError};
-use crate::projection::{ItemScore, StationScore};
+use crate::projection::{ItemScore, Scores, StationScore};
 use crate::query::View;
 use crate::rubric::{Clause, Item, Working};
 use jiff::Timestamp;
@@ -91,13 +91,22 @@ pub fn explain<'r>(
     if reg_seq >= view.end {
         return Err(unknown());
     }
-    // The station's score and rank from one pass over the tally; then its events, by seq.
-    let (score, stations, seqs) = crate::tally::one_station(ledger, view, ordinal)?;
+    // At the head, the station's postings and every station's aggregate answer without a
+    // scan; in any other view, one pass over the tally.
+    let at_head = view.end == ledger.head().next_seq && view.at.is_none();
+    let (ranked, seqs) = if at_head {
+        (None, crate::tally::postings(ledger, ordinal)?)
+    } else {
+        let (score, stations, seqs) = crate::tally::one_station(ledger, view, ordinal)?;
+        (Some((score, stations)), seqs)
+    };
     let mut kind: Option<StationKind> = None;
     let mut records: Vec<(u64, Hash, Timestamp, PointsRecorded)> = Vec::new();
     let mut metrics: BTreeMap<String, MetricStory> = BTreeMap::new();
+    let mut own = Scores::new(rubric);
     for seq in std::iter::once(reg_seq).chain(seqs) {
         ledger.replay(seq, seq + 1, |e| {
+            own.apply(e.body)?;
             collect(
                 e.body,
                 station,
@@ -113,6 +122,15 @@ pub fn explain<'r>(
         seq: reg_seq,
         message: format!("the station index points at an event that does not register {station}"),
     })?;
+    let (score, stations) = match ranked {
+        Some(ranked) => ranked,
+        None => {
+            let mut score = own.finish().pop().ok_or_else(unknown)?;
+            let (rank, stations) = crate::tally::head_rank(ledger, score.total)?;
+            score.rank = rank;
+            (score, stations)
+        }
+    };
     let items = score
         .items
         .iter()

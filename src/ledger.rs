@@ -9,7 +9,7 @@ use crate::command::{Command, FieldError, MetricCmd, RecordCmd, StationCmd};
 use crate::event::*;
 use crate::rubric::{self, Context, Rubric, RubricError, Rule};
 use crate::store::{Commit, Head, Index, Log, Store, StoreError};
-use crate::tally::{Row, StationEntry};
+use crate::tally::{aggregate_key, posting_key, Aggregate, Row, StationEntry};
 use jiff::{civil::Date, Timestamp};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -848,6 +848,7 @@ impl<'a> Batch<'a> {
         let mut prev = self.ledger.head.hash;
         let mut seq = self.ledger.head.next_seq;
         let mut commit = Commit::default();
+        let mut aggregates: BTreeMap<u32, Aggregate> = BTreeMap::new();
         for kind in self.events {
             let ordinal = |code: &str| {
                 // Invariant: every station a batch event names was looked up by its check.
@@ -871,6 +872,39 @@ impl<'a> Batch<'a> {
                     commit.logs.push((Log::Stations, entry.encode()));
                 }
                 EventKind::PointsRecorded(p) => {
+                    let station = ordinal(&p.station);
+                    let agg = match aggregates.entry(station) {
+                        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(e) => {
+                            let stored = self
+                                .ledger
+                                .store
+                                .index_get(Index::Aggregate, &aggregate_key(station))?;
+                            let agg = match stored {
+                                None => Aggregate::default(),
+                                Some(b) => Aggregate::decode(&b).ok_or_else(|| {
+                                    StoreError::Corrupt("an aggregate is malformed".into())
+                                })?,
+                            };
+                            e.insert(agg)
+                        }
+                    };
+                    let (item, _) = self
+                        .ledger
+                        .rubric
+                        .clause(&p.clause)
+                        .expect("checked records name clauses of the rubric");
+                    let position = self
+                        .ledger
+                        .rubric
+                        .item_position(&item.code)
+                        .expect("every item has a position");
+                    agg.add(position as u16, p.computed_points);
+                    commit.index.push((
+                        Index::Postings,
+                        posting_key(station, seq).to_vec(),
+                        Vec::new(),
+                    ));
                     let row = Row::of(
                         &self.ledger.rubric,
                         seq,
@@ -882,6 +916,11 @@ impl<'a> Batch<'a> {
                     commit.logs.push((Log::Tally, row.encode()));
                 }
                 EventKind::MetricReported(m) => {
+                    commit.index.push((
+                        Index::Postings,
+                        posting_key(ordinal(&m.station), seq).to_vec(),
+                        Vec::new(),
+                    ));
                     let row = Row::of_metric(
                         &self.ledger.rubric,
                         seq,
@@ -913,6 +952,13 @@ impl<'a> Batch<'a> {
             commit.frames.push((bytes, hash));
             prev = hash;
             seq += 1;
+        }
+        for (station, agg) in aggregates {
+            commit.index.push((
+                Index::Aggregate,
+                aggregate_key(station).to_vec(),
+                agg.encode(),
+            ));
         }
         for (k, n) in self.unit_counts {
             commit

@@ -18,8 +18,11 @@
 //! Logs are derived, append-only tables packed into blocks like the events: entry `j` of block
 //! `b` is entry `b * per_block + j`, each `length (u16 LE) | bytes`.
 //!
-//! The id and station indices are packed into [`INDEX_BUCKETS`] hash buckets, each a list of
-//! entries `key length (u16 LE) | key | value length (u8) | value`: sled's cost is per key, so an
+//! | `A` + bucket (u16 BE) | entries station ordinal → the station's sums at the head |
+//! | `P` + bucket (u16 BE) | entries station ordinal + seq → nothing (a station's events) |
+//!
+//! The id, station, aggregate and postings indices are packed into [`INDEX_BUCKETS`] hash
+//! buckets, each a list of entries `key length (u16 LE) | key | value length (u16 LE) | value`: sled's cost is per key, so an
 //! import of 100,000 records rewrites at most a few thousand bucket values instead of inserting
 //! 100,000 keys.
 //!
@@ -119,12 +122,25 @@ pub enum Index {
     Station,
     /// station + 0x00 + clause → units recorded (u32 BE)
     UnitCount,
+    /// station ordinal (u32 BE) → the station's sums at the head (replaced, not appended)
+    Aggregate,
+    /// station ordinal (u32 BE) + seq (u64 BE) → nothing: the station's records and reports,
+    /// bucketed by the ordinal alone so that one bucket holds all of a station's entries
+    Postings,
 }
 
 impl Index {
     /// True for indices packed into hash buckets.
     fn bucketed(self) -> bool {
-        matches!(self, Index::Id | Index::Station)
+        !matches!(self, Index::UnitCount)
+    }
+
+    /// The bytes of a key that choose its bucket.
+    fn bucket_part(self, k: &[u8]) -> &[u8] {
+        match self {
+            Index::Postings => &k[..k.len().min(4)],
+            _ => k,
+        }
     }
 
     fn prefix(self) -> u8 {
@@ -132,6 +148,8 @@ impl Index {
             Index::Id => b'I',
             Index::Station => b'S',
             Index::UnitCount => b'N',
+            Index::Aggregate => b'A',
+            Index::Postings => b'P',
         }
     }
 }
@@ -347,6 +365,21 @@ impl Store {
         Ok(found)
     }
 
+    /// Calls `f` with every entry in the bucket that `k` falls in (for postings: every entry
+    /// of one station, among a few others).
+    pub fn index_bucket_for_each(
+        &self,
+        index: Index,
+        k: &[u8],
+        f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        assert!(index.bucketed(), "only bucketed indices have buckets");
+        match self.db.get(bucket_key(index, k)).map_err(io)? {
+            Some(v) => parse_bucket(&v, f),
+            None => Ok(()),
+        }
+    }
+
     /// Calls `f` with every entry of an index (bucket by bucket for bucketed indices).
     pub fn index_for_each(
         &self,
@@ -502,6 +535,17 @@ impl Store {
                     e.insert(old.map(|v| v.to_vec()).unwrap_or_default())
                 }
             };
+            if index == Index::Aggregate {
+                // Aggregates are replaced: rebuild the bucket without the old entry.
+                let mut rebuilt = Vec::with_capacity(value.len() + v.len() + 8);
+                parse_bucket(value, |ek, ev| {
+                    if ek != k.as_slice() {
+                        push_entry(&mut rebuilt, ek, ev);
+                    }
+                    Ok(())
+                })?;
+                *value = rebuilt;
+            }
             push_entry(value, &k, &v);
         }
         for (bk, value) in buckets {
@@ -701,44 +745,44 @@ fn bucket_of(k: &[u8]) -> u16 {
 }
 
 fn bucket_key(index: Index, k: &[u8]) -> [u8; 3] {
-    let b = bucket_of(k).to_be_bytes();
+    let b = bucket_of(index.bucket_part(k)).to_be_bytes();
     [index.prefix(), b[0], b[1]]
 }
 
 fn push_entry(bucket: &mut Vec<u8>, k: &[u8], v: &[u8]) {
-    // Invariant: keys are bounded by the command limits (ids, station codes), values are seqs.
-    assert!(k.len() <= usize::from(u16::MAX) && v.len() <= usize::from(u8::MAX));
+    // Invariant: keys are bounded by the command limits (ids, station codes); values are seqs
+    // or a station's sums (at most one small record per item).
+    assert!(k.len() <= usize::from(u16::MAX) && v.len() <= usize::from(u16::MAX));
     bucket.extend_from_slice(&(k.len() as u16).to_le_bytes());
     bucket.extend_from_slice(k);
-    bucket.push(v.len() as u8);
+    bucket.extend_from_slice(&(v.len() as u16).to_le_bytes());
     bucket.extend_from_slice(v);
 }
 
-/// Splits an index bucket into its entries.
+/// Splits an index bucket into its entries: `key length (u16 LE) | key | value length (u16
+/// LE) | value`.
 fn parse_bucket(
     v: &[u8],
     mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     let corrupt = || StoreError::Corrupt("an index bucket is malformed".into());
+    let len_at = |at: usize| {
+        v.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+            .ok_or_else(corrupt)
+    };
     let mut at = 0usize;
     while at < v.len() {
-        let klen = v
-            .get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-            .ok_or_else(corrupt)?;
+        let klen = len_at(at)?;
         let k = v.get(at + 2..at + 2 + klen).ok_or_else(corrupt)?;
-        let vlen = *v.get(at + 2 + klen).ok_or_else(corrupt)? as usize;
+        let vlen = len_at(at + 2 + klen)?;
         let val = v
-            .get(at + 3 + klen..at + 3 + klen + vlen)
+            .get(at + 4 + klen..at + 4 + klen + vlen)
             .ok_or_else(corrupt)?;
         f(k, val)?;
-        at += 3 + klen + vlen;
+        at += 4 + klen + vlen;
     }
     Ok(())
-}
-
-fn bad_key() -> StoreError {
-    StoreError::Corrupt("a block key has the wrong size".into())
 }
 
 /// Splits a log block into its entries.
@@ -795,4 +839,8 @@ fn parse_block(
         j += 1;
     }
     Ok(())
+}
+
+fn bad_key() -> StoreError {
+    StoreError::Corrupt("a block key has the wrong size".into())
 }

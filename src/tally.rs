@@ -343,6 +343,11 @@ fn totals(rubric: &Rubric, scan: &Scan) -> Vec<Option<Decimal>> {
 }
 
 impl Expected {
+    /// A station's ordinal, once its registration has been seen.
+    pub fn ordinal(&self, code: &str) -> Option<u32> {
+        self.stations.get(code).copied()
+    }
+
     fn row(&mut self, row: Option<Row>) -> Vec<(Log, Vec<u8>)> {
         match row {
             Some(row) => {
@@ -393,4 +398,139 @@ impl Expected {
             EventKind::LedgerCreated(_) => Vec::new(),
         }
     }
+}
+
+/// A station's sums at the head, by item position: the head's snapshot of the projection for
+/// one station, kept in the `Aggregate` index so that explain can rank a station without
+/// scanning the tally. Sums are in units of 10^-6 (every computed figure has at most six
+/// decimal places).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Aggregate {
+    /// item position → (sum in 10^-6 units, events)
+    pub items: std::collections::BTreeMap<u16, (i128, u32)>,
+}
+
+impl Aggregate {
+    pub fn add(&mut self, item: u16, points: Decimal) {
+        // Invariant: the rubric computes figures to at most FIXED_SCALE places.
+        assert!(
+            points.scale() <= FIXED_SCALE,
+            "computed points have at most 6 places"
+        );
+        let units = points.mantissa() * 10i128.pow(FIXED_SCALE - points.scale());
+        let e = self.items.entry(item).or_default();
+        e.0 += units;
+        e.1 += 1;
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(self.items.len() * 22);
+        for (item, (sum, events)) in &self.items {
+            b.extend_from_slice(&item.to_le_bytes());
+            b.extend_from_slice(&sum.to_le_bytes());
+            b.extend_from_slice(&events.to_le_bytes());
+        }
+        b
+    }
+
+    pub fn decode(b: &[u8]) -> Option<Aggregate> {
+        if !b.len().is_multiple_of(22) {
+            return None;
+        }
+        let mut items = std::collections::BTreeMap::new();
+        for c in b.chunks_exact(22) {
+            let item = u16::from_le_bytes(c[..2].try_into().ok()?);
+            let sum = i128::from_le_bytes(c[2..18].try_into().ok()?);
+            let events = u32::from_le_bytes(c[18..22].try_into().ok()?);
+            items.insert(item, (sum, events));
+        }
+        Some(Aggregate { items })
+    }
+}
+
+/// The total of an encoded aggregate, read in place (ranking reads every station's).
+fn total_of_encoded(b: &[u8], rubric: &Rubric, items: &[&crate::rubric::Item]) -> Option<Decimal> {
+    if !b.len().is_multiple_of(22) {
+        return None;
+    }
+    let (mut deducted, mut awarded) = (0i128, 0i128);
+    for c in b.chunks_exact(22) {
+        let position = u16::from_le_bytes(c[..2].try_into().ok()?);
+        let sum = i128::from_le_bytes(c[2..18].try_into().ok()?);
+        let item = items.get(usize::from(position))?;
+        let max = fixed(item.points)?;
+        let applied = sum.min(max);
+        if item.bonus {
+            awarded += applied;
+        } else {
+            deducted += applied;
+        }
+    }
+    let total = fixed(rubric.base_points)? - deducted + awarded.min(fixed(rubric.bonus_cap)?);
+    Some(Decimal::from_i128_with_scale(total, FIXED_SCALE))
+}
+
+/// A rubric figure in units of 10^-6, when it has at most six places.
+fn fixed(d: Decimal) -> Option<i128> {
+    (d.scale() <= FIXED_SCALE).then(|| d.mantissa() * 10i128.pow(FIXED_SCALE - d.scale()))
+}
+
+/// The key of a station's aggregate.
+pub fn aggregate_key(ordinal: u32) -> [u8; 4] {
+    ordinal.to_be_bytes()
+}
+
+/// The key of a posting: the station's ordinal, then the seq.
+pub fn posting_key(ordinal: u32, seq: u64) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..4].copy_from_slice(&ordinal.to_be_bytes());
+    k[4..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The seqs of a station's records and metric reports, from its postings (head view).
+pub(crate) fn postings(ledger: &Ledger, ordinal: u32) -> Result<Vec<u64>, LedgerError> {
+    let prefix = aggregate_key(ordinal);
+    let mut seqs = Vec::new();
+    ledger
+        .store()
+        .index_bucket_for_each(crate::store::Index::Postings, &prefix, |k, _| {
+            if k.len() == 12 && k[..4] == prefix {
+                seqs.push(u64::from_be_bytes(k[4..].try_into().unwrap_or_default()));
+            }
+            Ok(())
+        })?;
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// A station's rank at the head (equal totals share the better place) and the number of
+/// stations, from the aggregates: stations without one have the base score.
+pub(crate) fn head_rank(ledger: &Ledger, total: Decimal) -> Result<(u32, usize), LedgerError> {
+    let rubric = ledger.rubric();
+    let items: Vec<&crate::rubric::Item> = rubric.items().collect();
+    let stations = ledger.head().stations as usize;
+    let (mut with_aggregate, mut better) = (0usize, 0usize);
+    let mut bad = false;
+    ledger
+        .store()
+        .index_for_each(crate::store::Index::Aggregate, |_, v| {
+            match total_of_encoded(v, rubric, &items) {
+                Some(t) => {
+                    with_aggregate += 1;
+                    if t > total {
+                        better += 1;
+                    }
+                }
+                None => bad = true,
+            }
+            Ok(())
+        })?;
+    if bad || with_aggregate > stations {
+        return Err(corrupt("aggregates"));
+    }
+    if rubric.base_points > total {
+        better += stations - with_aggregate;
+    }
+    Ok((better as u32 + 1, stations))
 }

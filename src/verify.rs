@@ -72,6 +72,9 @@ struct Verifier {
     tally: crate::tally::Expected,
     tally_digest: SetDigest,
     stations_digest: SetDigest,
+    /// The aggregates and postings the events imply.
+    aggregates: std::collections::HashMap<u32, crate::tally::Aggregate>,
+    postings_digest: SetDigest,
     expected_head: Option<Hash>,
     expected_head_at: Option<u64>,
 }
@@ -101,6 +104,7 @@ impl Verifier {
                 self.station_digest.add(s.code.as_bytes(), &value);
             }
             if let Some(rubric) = self.audit.rubric() {
+                self.derived(&rubric, e.seq, kind);
                 for (log, entry) in self.tally.entries(&rubric, e.body) {
                     let (digest, n) = match log {
                         Log::Tally => (&mut self.tally_digest, self.tally.rows - 1),
@@ -148,11 +152,43 @@ impl Verifier {
         self.check_indices(store, head.next_seq)
     }
 
+    /// Folds an event into the aggregates and postings it implies (the audit has already
+    /// checked that its station and clause exist).
+    fn derived(&mut self, rubric: &crate::rubric::Rubric, seq: u64, kind: &EventKind) {
+        let (station, clause) = match kind {
+            EventKind::PointsRecorded(p) => (p.station.as_str(), Some(p)),
+            EventKind::MetricReported(m) => (m.station.as_str(), None),
+            _ => return,
+        };
+        let Some(ordinal) = self.tally.ordinal(station) else {
+            return;
+        };
+        let key = crate::tally::posting_key(ordinal, seq);
+        self.postings_digest.add(&key, &[]);
+        if let Some(p) = clause {
+            let position = rubric
+                .clause(&p.clause)
+                .and_then(|(item, _)| rubric.item_position(&item.code));
+            if let Some(position) = position {
+                self.aggregates
+                    .entry(ordinal)
+                    .or_default()
+                    .add(position as u16, p.computed_points);
+            }
+        }
+    }
+
     /// Compares each index with what the events imply, in one sequential scan per index.
     fn check_indices(&self, store: &Store, next_seq: u64) -> Result<(), LedgerError> {
+        let mut aggregate_digest = SetDigest::default();
+        for (ordinal, agg) in &self.aggregates {
+            aggregate_digest.add(&crate::tally::aggregate_key(*ordinal), &agg.encode());
+        }
         for (index, want) in [
             (Index::Id, &self.id_digest),
             (Index::Station, &self.station_digest),
+            (Index::Aggregate, &aggregate_digest),
+            (Index::Postings, &self.postings_digest),
         ] {
             let mut have = SetDigest::default();
             store.index_for_each(index, |k, v| {
