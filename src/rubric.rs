@@ -514,16 +514,7 @@ impl Rubric {
                 c.only(&["value", "points", "note"])?;
                 let value = c.value(metric)?;
                 let t = threshold.for_kind(ctx.station_kind);
-                let gap = match direction {
-                    Direction::Below => t - value,
-                    Direction::Above => value - t,
-                };
-                let raw_steps = gap / *step;
-                let steps = match rounding {
-                    Rounding::Ceil => raw_steps.ceil(),
-                    Rounding::Floor => raw_steps.floor(),
-                    Rounding::Exact => raw_steps,
-                };
+                let (gap, steps) = shortfall_steps(*direction, *rounding, t, value, *step);
                 if gap <= Decimal::ZERO {
                     return Err(c.standard_met(metric, value, t, ctx));
                 }
@@ -564,6 +555,27 @@ impl Rubric {
         );
         Ok(canonical(points))
     }
+}
+
+/// How far a value misses a shortfall threshold, and the steps counted from it after the
+/// clause's rounding (both canonical; the gap is ≤ 0 when the standard is met).
+fn shortfall_steps(
+    direction: Direction,
+    rounding: Rounding,
+    threshold: Decimal,
+    value: Decimal,
+    step: Decimal,
+) -> (Decimal, Decimal) {
+    let gap = match direction {
+        Direction::Below => threshold - value,
+        Direction::Above => value - threshold,
+    };
+    let steps = match rounding {
+        Rounding::Ceil => (gap / step).ceil(),
+        Rounding::Floor => (gap / step).floor(),
+        Rounding::Exact => gap / step,
+    };
+    (canonical(gap), canonical(steps))
 }
 
 /// The checks shared by the rule kinds.
@@ -760,15 +772,7 @@ impl Rule {
                 rounding,
             } => {
                 let t = threshold.for_kind(kind);
-                let gap = crate::decimal::canonical(match direction {
-                    Direction::Below => t - value,
-                    Direction::Above => value - t,
-                });
-                let steps = crate::decimal::canonical(match rounding {
-                    Rounding::Ceil => (gap / *step).ceil(),
-                    Rounding::Floor => (gap / *step).floor(),
-                    Rounding::Exact => gap / *step,
-                });
+                let (gap, steps) = shortfall_steps(*direction, *rounding, t, value, *step);
                 let (op, round) = match rounding {
                     Rounding::Ceil => ("⌈", "⌉"),
                     Rounding::Floor => ("⌊", "⌋"),

@@ -172,28 +172,24 @@ pub fn scores<'r>(ledger: &'r Ledger, view: &View) -> Result<Vec<StationScore<'r
 /// any other figure falls back to decimal arithmetic.
 const FIXED_SCALE: u32 = 6;
 
-/// A per (station, item) sum: integer units of 10^-FIXED_SCALE, plus a decimal remainder for
-/// figures with more places.
+/// A per (station, item) sum in integer units of 10^-FIXED_SCALE (every computed figure has at
+/// most that many places; a row that does not is damage).
 #[derive(Clone, Copy, Default)]
 struct Sum {
     fixed: i128,
-    other: Decimal,
     events: u32,
 }
 
 impl Sum {
-    fn add(&mut self, d: Decimal) {
-        if d.scale() <= FIXED_SCALE {
-            self.fixed += d.mantissa() * 10i128.pow(FIXED_SCALE - d.scale());
-        } else {
-            self.other += d;
-        }
+    /// Adds a figure; `None` when it cannot be a computed figure (damage).
+    fn add(&mut self, d: Decimal) -> Option<()> {
+        self.fixed = self.fixed.checked_add(fixed(d)?)?;
         self.events += 1;
+        Some(())
     }
 
-    fn total(&self) -> Decimal {
-        // Invariant: |fixed| stays far below 2^96 (a million events of at most 10^9 points).
-        Decimal::from_i128_with_scale(self.fixed, FIXED_SCALE) + self.other
+    fn total(&self) -> Option<Decimal> {
+        from_fixed(self.fixed)
     }
 }
 
@@ -251,7 +247,13 @@ fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, Ledger
             bad = Some(corrupt("row's item"));
             return Ok(false);
         }
-        sums[row.station as usize * n_items + item].add(row.points);
+        if sums[row.station as usize * n_items + item]
+            .add(row.points)
+            .is_none()
+        {
+            bad = Some(corrupt("row's points"));
+            return Ok(false);
+        }
         Ok(true)
     })?;
     match bad {
@@ -270,7 +272,7 @@ fn fold_scan<'r>(
     rubric: &'r Rubric,
     scan: &Scan,
     keep: impl Fn(u32) -> bool,
-) -> Vec<StationScore<'r>> {
+) -> Result<Vec<StationScore<'r>>, LedgerError> {
     let mut fold = Scores::new(rubric);
     let mut index = vec![None; scan.stations.len()];
     for (ordinal, entry) in scan.stations.iter().enumerate() {
@@ -280,10 +282,11 @@ fn fold_scan<'r>(
     }
     for (i, sum) in scan.sums.iter().enumerate().filter(|(_, s)| s.events > 0) {
         if let Some(station) = index[i / scan.n_items] {
-            fold.add(station, i % scan.n_items, sum.total(), sum.events);
+            let total = sum.total().ok_or_else(|| corrupt("sum of rows"))?;
+            fold.add(station, i % scan.n_items, total, sum.events);
         }
     }
-    fold.finish()
+    Ok(fold.finish())
 }
 
 /// [`scores`] without the link check.
@@ -292,7 +295,7 @@ pub(crate) fn scores_unchecked<'r>(
     view: &View,
 ) -> Result<Vec<StationScore<'r>>, LedgerError> {
     let scan = scan(ledger, view, None)?;
-    Ok(fold_scan(ledger.rubric(), &scan, |_| true))
+    fold_scan(ledger.rubric(), &scan, |_| true)
 }
 
 /// One station's score (with its rank among the stations in view), how many stations there
@@ -305,10 +308,10 @@ pub(crate) fn one_station<'r>(
 ) -> Result<(StationScore<'r>, usize, Vec<u64>), LedgerError> {
     let rubric = ledger.rubric();
     let scan = scan(ledger, view, Some(ordinal))?;
-    let mut score = fold_scan(rubric, &scan, |o| o == ordinal)
+    let mut score = fold_scan(rubric, &scan, |o| o == ordinal)?
         .pop()
         .ok_or_else(|| corrupt("station"))?;
-    let totals = totals(rubric, &scan);
+    let totals = totals(rubric, &scan)?;
     let stations = totals.iter().flatten().count();
     let better = totals
         .iter()
@@ -319,25 +322,25 @@ pub(crate) fn one_station<'r>(
     Ok((score, stations, scan.watched))
 }
 
-/// Every station's total (`None` outside the view): base − capped deductions + capped bonus.
-fn totals(rubric: &Rubric, scan: &Scan) -> Vec<Option<Decimal>> {
+/// Every station's total (`None` outside the view).
+fn totals(rubric: &Rubric, scan: &Scan) -> Result<Vec<Option<Decimal>>, LedgerError> {
     let items: Vec<&crate::rubric::Item> = rubric.items().collect();
     scan.stations
         .iter()
         .enumerate()
         .map(|(ordinal, entry)| {
-            entry.as_ref()?;
-            let (mut deducted, mut awarded) = (Decimal::ZERO, Decimal::ZERO);
-            let sums = &scan.sums[ordinal * scan.n_items..(ordinal + 1) * scan.n_items];
-            for (sum, item) in sums.iter().zip(&items).filter(|(s, _)| s.events > 0) {
-                let applied = sum.total().min(item.points);
-                if item.bonus {
-                    awarded += applied;
-                } else {
-                    deducted += applied;
-                }
+            if entry.is_none() {
+                return Ok(None);
             }
-            Some(rubric.base_points - deducted + awarded.min(rubric.bonus_cap))
+            let sums = &scan.sums[ordinal * scan.n_items..(ordinal + 1) * scan.n_items];
+            let with_events = sums
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.events > 0)
+                .map(|(position, s)| (position, s.fixed));
+            capped_total(rubric, &items, with_events)
+                .map(Some)
+                .ok_or_else(|| corrupt("sum of rows"))
         })
         .collect()
 }
@@ -412,12 +415,9 @@ pub struct Aggregate {
 
 impl Aggregate {
     pub fn add(&mut self, item: u16, points: Decimal) {
-        // Invariant: the rubric computes figures to at most FIXED_SCALE places.
-        assert!(
-            points.scale() <= FIXED_SCALE,
-            "computed points have at most 6 places"
-        );
-        let units = points.mantissa() * 10i128.pow(FIXED_SCALE - points.scale());
+        // Invariant: the rubric computes figures to at most FIXED_SCALE places (the write path
+        // computes them; verify adds only figures the audit recomputed).
+        let units = fixed(points).expect("computed points have at most 6 places");
         let e = self.items.entry(item).or_default();
         e.0 += units;
         e.1 += 1;
@@ -453,26 +453,51 @@ fn total_of_encoded(b: &[u8], rubric: &Rubric, items: &[&crate::rubric::Item]) -
     if !b.len().is_multiple_of(22) {
         return None;
     }
-    let (mut deducted, mut awarded) = (0i128, 0i128);
-    for c in b.chunks_exact(22) {
-        let position = u16::from_le_bytes(c[..2].try_into().ok()?);
-        let sum = i128::from_le_bytes(c[2..18].try_into().ok()?);
-        let item = items.get(usize::from(position))?;
-        let max = fixed(item.points)?;
-        let applied = sum.min(max);
-        if item.bonus {
-            awarded += applied;
-        } else {
-            deducted += applied;
-        }
-    }
-    let total = fixed(rubric.base_points)? - deducted + awarded.min(fixed(rubric.bonus_cap)?);
-    Some(Decimal::from_i128_with_scale(total, FIXED_SCALE))
+    let sums: Option<Vec<(usize, i128)>> = b
+        .chunks_exact(22)
+        .map(|c| {
+            let position = u16::from_le_bytes(c[..2].try_into().ok()?);
+            Some((
+                usize::from(position),
+                i128::from_le_bytes(c[2..18].try_into().ok()?),
+            ))
+        })
+        .collect();
+    capped_total(rubric, items, sums?.into_iter())
 }
 
-/// A rubric figure in units of 10^-6, when it has at most six places.
+/// Base − capped deductions + capped bonus, from per-item sums in units of 10^-6 (item
+/// position, sum). `None` when a figure cannot be one kaohe computed (damage).
+fn capped_total(
+    rubric: &Rubric,
+    items: &[&crate::rubric::Item],
+    sums: impl Iterator<Item = (usize, i128)>,
+) -> Option<Decimal> {
+    let (mut deducted, mut awarded) = (0i128, 0i128);
+    for (position, sum) in sums {
+        let item = items.get(position)?;
+        let applied = sum.min(fixed(item.points)?);
+        let side = if item.bonus {
+            &mut awarded
+        } else {
+            &mut deducted
+        };
+        *side = side.checked_add(applied)?;
+    }
+    let total = fixed(rubric.base_points)?
+        .checked_sub(deducted)?
+        .checked_add(awarded.min(fixed(rubric.bonus_cap)?))?;
+    from_fixed(total)
+}
+
+/// A figure in units of 10^-6, when it has at most six places.
 fn fixed(d: Decimal) -> Option<i128> {
     (d.scale() <= FIXED_SCALE).then(|| d.mantissa() * 10i128.pow(FIXED_SCALE - d.scale()))
+}
+
+/// Units of 10^-6 back to a decimal, when they fit one.
+fn from_fixed(units: i128) -> Option<Decimal> {
+    Decimal::try_from_i128_with_scale(units, FIXED_SCALE).ok()
 }
 
 /// The key of a station's aggregate.

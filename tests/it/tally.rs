@@ -213,3 +213,28 @@ fn verify_reports_a_changed_aggregate() {
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("Aggregate"), "{}", out.stderr);
 }
+
+/// A tally row whose points could not be a computed figure (more than six places, or too
+/// large) is damage: score reports it instead of panicking on the fixed-point sum.
+#[test]
+fn score_refuses_a_tally_row_with_impossible_points() {
+    for (what, edit) in [
+        ("scale 20", (26 + 2, 20u8)),
+        ("a huge mantissa", (26 + 15, 0xffu8)),
+    ] {
+        let l = TestLedger::new();
+        l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
+        {
+            let store = kaohe::store::Store::open(&l.db).expect("store");
+            store
+                .tamper_log(kaohe::store::Log::Tally, 0, |v| {
+                    // The first entry: 2 length bytes, then the row; points at row bytes 26..42.
+                    v[2 + edit.0] = edit.1;
+                })
+                .expect("tamper");
+        }
+        let out = l.run(&["score"]);
+        assert_eq!(out.code, 1, "{what}: {}{}", out.stdout, out.stderr);
+        assert!(!out.stderr.contains("panicked"), "{what}: {}", out.stderr);
+    }
+}
