@@ -4,8 +4,10 @@
 //! would have refused is still caught at its seq.
 
 use crate::chain;
+use crate::dispute::{appeal_problem, owner_problem, Appealed, Standing};
 use crate::event::*;
 use crate::rubric::{self, Context, Rubric, Rule};
+use crate::tally::Adjusted;
 use jiff::{civil::Date, Timestamp};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
@@ -42,13 +44,40 @@ pub fn unit_key(station: &str, clause: &str) -> Vec<u8> {
     k
 }
 
+/// What the rules need to know of a recorded deduction or bonus when it is disputed later.
+#[derive(Debug, Clone, Copy)]
+struct RecordFacts {
+    /// The station's ordinal (its place in registration order).
+    station: u32,
+    /// The clause's place in the rubric.
+    clause: u16,
+    occurred: Date,
+    recorded_day: Date,
+    computed: rust_decimal::Decimal,
+    /// Units counted towards the clause's maximum (0 when it has none).
+    units: u32,
+}
+
 /// The state the rules need, folded event by event.
 #[derive(Default)]
 pub struct Audit {
     /// The genesis' period (the rubric text itself is not kept twice).
     period: Option<(Date, Date)>,
     rubric: Option<Rc<Rubric>>,
-    stations: HashMap<String, StationKind>,
+    /// code → (kind, ordinal)
+    stations: HashMap<String, (StationKind, u32)>,
+    station_codes: Vec<String>,
+    /// Clause codes in rubric order, and their places.
+    clause_codes: Vec<String>,
+    clause_places: HashMap<String, u16>,
+    /// Every record, in seq order (appeals and reversals name records by seq).
+    records: Vec<(u64, RecordFacts)>,
+    /// Records with appeals, decisions or reversals.
+    disputes: BTreeMap<u64, Standing>,
+    /// appeal seq → the record it disputes
+    appeals: HashMap<u64, u64>,
+    /// What the last event did to a record's points, if it was a dispute.
+    last_adjusted: Option<Adjusted>,
     /// 64-bit hashes of the ids seen (a collision could only raise a false alarm).
     ids: HashSet<u64>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
@@ -74,6 +103,17 @@ impl Audit {
         self.last_recorded_us
     }
 
+    /// What the event just checked did to its record's points, when it was an appeal, a
+    /// decision or a reversal.
+    pub fn last_adjusted(&self) -> Option<&Adjusted> {
+        self.last_adjusted.as_ref()
+    }
+
+    /// The records with disputes and the seqs of their dispute events (the `Dispute` index).
+    pub fn disputes(&self) -> impl Iterator<Item = (u64, &[u64])> {
+        self.disputes.iter().map(|(k, s)| (*k, s.seqs.as_slice()))
+    }
+
     /// Checks the event at `seq` against the rules and the events before it, then folds it in.
     pub fn check(&mut self, seq: u64, body: &Body) -> Result<(), String> {
         let at = body.v1().recorded_at_us;
@@ -81,6 +121,7 @@ impl Audit {
             return Err("recorded_at goes back in time".into());
         }
         self.last_recorded_us = Some(at);
+        self.last_adjusted = None;
         let kind = body.kind();
         if let EventKind::LedgerCreated(g) = kind {
             return self.genesis(seq, g);
@@ -99,12 +140,70 @@ impl Audit {
         match kind {
             EventKind::LedgerCreated(_) => unreachable!("handled above"),
             EventKind::StationRegistered(s) => {
-                if self.stations.insert(s.code.clone(), s.kind).is_some() {
+                let ordinal = self.station_codes.len() as u32;
+                if self
+                    .stations
+                    .insert(s.code.clone(), (s.kind, ordinal))
+                    .is_some()
+                {
                     return Err(format!("station {} registered twice", s.code));
                 }
+                self.station_codes.push(s.code.clone());
                 Ok(())
             }
-            EventKind::PointsRecorded(p) => self.record(&rubric, period, today, p),
+            EventKind::PointsRecorded(p) => self.record(&rubric, period, today, seq, p),
+            EventKind::AppealFiled(a) => {
+                let facts = self.record_facts(a.against)?;
+                let (item, _) = self.clause_of(&rubric, &facts)?;
+                self.station_kind(&a.station)?;
+                let record_id = format!("seq {}", a.against);
+                let appealed = Appealed {
+                    id: &record_id,
+                    station: &self.station_codes[facts.station as usize],
+                    item,
+                    recorded_day: facts.recorded_day,
+                };
+                if let Some((_, problem)) =
+                    appeal_problem(&appealed, &a.station, today, rubric.appeal_window_days)
+                {
+                    return Err(problem);
+                }
+                if a.evidence.is_empty() || a.grounds.trim().is_empty() {
+                    return Err("an appeal needs grounds and evidence".into());
+                }
+                self.appeals.insert(seq, a.against);
+                self.dispute(&rubric, seq, a.against, facts, kind)
+            }
+            EventKind::AppealDecided(d) => {
+                if self.appeals.get(&d.appeal_seq) != Some(&d.against) {
+                    return Err(format!(
+                        "seq {} is not an appeal against seq {}",
+                        d.appeal_seq, d.against
+                    ));
+                }
+                let named = self
+                    .disputes
+                    .get(&d.against)
+                    .and_then(|s| s.appeal(d.appeal_seq))
+                    .is_some_and(|a| a.id == d.appeal);
+                if !named {
+                    return Err(format!("appeal {} is not seq {}", d.appeal, d.appeal_seq));
+                }
+                let facts = self.record_facts(d.against)?;
+                self.check_owner(&rubric, &facts, &d.by, &d.station)?;
+                if d.evidence.is_empty() || d.reason.trim().is_empty() {
+                    return Err("a decision needs a reason and evidence".into());
+                }
+                self.dispute(&rubric, seq, d.against, facts, kind)
+            }
+            EventKind::RecordReversed(r) => {
+                let facts = self.record_facts(r.target)?;
+                self.check_owner(&rubric, &facts, &r.by, &r.station)?;
+                if r.reason.trim().is_empty() {
+                    return Err("a reversal needs a reason".into());
+                }
+                self.dispute(&rubric, seq, r.target, facts, kind)
+            }
             EventKind::MetricReported(m) => {
                 self.station_kind(&m.station)?;
                 let metric = rubric
@@ -132,6 +231,10 @@ impl Audit {
         if (r.period_start, r.period_end) != (g.period_start, g.period_end) {
             return Err("the genesis' period differs from its rubric's".into());
         }
+        for (i, (_, c)) in r.clauses().enumerate() {
+            self.clause_codes.push(c.code.clone());
+            self.clause_places.insert(c.code.clone(), i as u16);
+        }
         self.rubric = Some(Rc::new(r));
         self.period = Some((g.period_start, g.period_end));
         Ok(())
@@ -140,8 +243,81 @@ impl Audit {
     fn station_kind(&self, station: &str) -> Result<StationKind, String> {
         self.stations
             .get(station)
-            .copied()
+            .map(|s| s.0)
             .ok_or_else(|| format!("event for unregistered station {station}"))
+    }
+
+    /// The record at `seq`, which a dispute names.
+    fn record_facts(&self, seq: u64) -> Result<RecordFacts, String> {
+        self.records
+            .binary_search_by_key(&seq, |(s, _)| *s)
+            .map(|i| self.records[i].1)
+            .map_err(|_| format!("seq {seq} is not a recorded deduction or bonus"))
+    }
+
+    fn clause_of<'r>(
+        &self,
+        rubric: &'r Rubric,
+        facts: &RecordFacts,
+    ) -> Result<(&'r rubric::Item, &'r rubric::Clause), String> {
+        let code = &self.clause_codes[usize::from(facts.clause)];
+        rubric
+            .clause(code)
+            .ok_or_else(|| format!("clause {code} is not in the rubric"))
+    }
+
+    /// A decision or reversal is made by the record's item's owner, for the record's station.
+    fn check_owner(
+        &self,
+        rubric: &Rubric,
+        facts: &RecordFacts,
+        by: &str,
+        station: &str,
+    ) -> Result<(), String> {
+        let (item, _) = self.clause_of(rubric, facts)?;
+        if let Some(problem) = owner_problem(item, by) {
+            return Err(problem);
+        }
+        let own = &self.station_codes[facts.station as usize];
+        if own != station {
+            return Err(format!(
+                "names station {station}, but the record is {own}'s"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Folds a dispute event into its record's standing.
+    fn dispute(
+        &mut self,
+        rubric: &Rubric,
+        seq: u64,
+        target: u64,
+        facts: RecordFacts,
+        kind: &EventKind,
+    ) -> Result<(), String> {
+        let (item, _) = self.clause_of(rubric, &facts)?;
+        let position = rubric
+            .item_position(&item.code)
+            .ok_or_else(|| format!("item {} has no position", item.code))?;
+        let standing = self
+            .disputes
+            .entry(target)
+            .or_insert_with(|| Standing::new(facts.computed));
+        let effect = standing.apply(seq, kind).map_err(|c| c.0)?;
+        if effect.removed && facts.units > 0 {
+            let code = &self.clause_codes[usize::from(facts.clause)];
+            let key = unit_key(&self.station_codes[facts.station as usize], code);
+            let n = self.unit_counts.entry(key).or_default();
+            *n = n.saturating_sub(facts.units);
+        }
+        self.last_adjusted = Some(Adjusted {
+            station: facts.station,
+            position: position as u16,
+            occurred: facts.occurred,
+            delta: effect.delta,
+        });
+        Ok(())
     }
 
     /// Recomputes a record's points from the rubric and the state before it.
@@ -150,6 +326,7 @@ impl Audit {
         rubric: &Rubric,
         period: (Date, Date),
         today: Date,
+        seq: u64,
         p: &PointsRecorded,
     ) -> Result<(), String> {
         let station_kind = self.station_kind(&p.station)?;
@@ -188,9 +365,26 @@ impl Audit {
             }
             Err(e) => return Err(format!("the rubric refuses this record: {e}")),
         }
+        let units = match counted {
+            true => p.inputs.count.unwrap_or(1),
+            false => 0,
+        };
         if counted {
-            *self.unit_counts.entry(key).or_default() += p.inputs.count.unwrap_or(1);
+            *self.unit_counts.entry(key).or_default() += units;
         }
+        // Invariant: the station and clause were looked up above.
+        let ordinal = self.stations[&p.station].1;
+        self.records.push((
+            seq,
+            RecordFacts {
+                station: ordinal,
+                clause: self.clause_places[&p.clause],
+                occurred: p.occurred,
+                recorded_day: today,
+                computed: p.computed_points,
+                units,
+            },
+        ));
         Ok(())
     }
 }

@@ -65,6 +65,12 @@ enum Cmd {
     Record(RecordArgs),
     /// Report a station's measured figure for a metric the rubric uses.
     Metric(MetricArgs),
+    /// Appeals (申诉) of deductions by stations, and their decisions (复核).
+    #[command(subcommand)]
+    Appeal(AppealSub),
+    /// Withdraw a record made in error (wrong station, wrong clause): it then counts for
+    /// nothing at every valid time; record the right event anew.
+    Reverse(ReverseArgs),
     /// Apply a JSON Lines file of commands (`-` for stdin), all or nothing.
     Import {
         file: PathBuf,
@@ -241,6 +247,79 @@ struct RecordArgs {
     json: bool,
 }
 
+#[derive(Subcommand)]
+enum AppealSub {
+    /// A station disputes one of its deductions.
+    File {
+        /// The deduction: its id, seq or hash.
+        #[arg(long)]
+        against: String,
+        /// The appealing station (the deduction's own).
+        #[arg(long)]
+        station: String,
+        /// Why the deduction is wrong.
+        #[arg(long)]
+        grounds: String,
+        /// Evidence reference (repeatable; at least one).
+        #[arg(long)]
+        evidence: Vec<String>,
+        /// The appeal's id, its idempotency key (assigned by the ledger when omitted).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The department owning the deduction's item decides an appeal, once.
+    Decide {
+        /// The appeal: its id, seq or hash.
+        appeal: String,
+        /// upheld (the deduction is removed), partial (`--points` stand), rejected.
+        #[arg(long)]
+        outcome: String,
+        /// With partial: the points that stand for the whole deduction.
+        #[arg(long, allow_hyphen_values = true)]
+        points: Option<String>,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
+        /// Evidence reference (repeatable; at least one).
+        #[arg(long)]
+        evidence: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Appeals with their deductions and decisions.
+    List {
+        #[arg(long)]
+        station: Option<String>,
+        /// Only appeals not yet decided.
+        #[arg(long)]
+        pending: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ReverseArgs {
+    /// The record: its id, seq or hash.
+    target: String,
+    /// The department owning the record's item.
+    #[arg(long)]
+    by: String,
+    #[arg(long)]
+    reason: String,
+    /// Evidence reference (repeatable).
+    #[arg(long)]
+    evidence: Vec<String>,
+    /// The reversal's id, its idempotency key (assigned by the ledger when omitted).
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
 #[derive(Args)]
 struct MetricArgs {
     #[arg(long)]
@@ -354,6 +433,63 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("value".into(), json!(a.value));
             obj.insert("by".into(), json!(a.by));
             obj.insert("occurred".into(), json!(a.occurred));
+            obj.insert("evidence".into(), json!(a.evidence));
+            single(db, obj, a.json, &mut out)
+        }
+        Cmd::Appeal(AppealSub::File {
+            against,
+            station,
+            grounds,
+            evidence,
+            id,
+            json,
+        }) => {
+            let mut obj = Map::new();
+            obj.insert("op".into(), json!("appeal"));
+            if let Some(id) = id {
+                obj.insert("id".into(), json!(id));
+            }
+            obj.insert("against".into(), json!(against));
+            obj.insert("station".into(), json!(station));
+            obj.insert("grounds".into(), json!(grounds));
+            obj.insert("evidence".into(), json!(evidence));
+            single(db, obj, json, &mut out)
+        }
+        Cmd::Appeal(AppealSub::Decide {
+            appeal,
+            outcome,
+            points,
+            by,
+            reason,
+            evidence,
+            json,
+        }) => {
+            let mut obj = Map::new();
+            obj.insert("op".into(), json!("decide"));
+            obj.insert("appeal".into(), json!(appeal));
+            obj.insert("outcome".into(), json!(outcome));
+            if let Some(p) = points {
+                obj.insert("points".into(), json!(p));
+            }
+            obj.insert("by".into(), json!(by));
+            obj.insert("reason".into(), json!(reason));
+            obj.insert("evidence".into(), json!(evidence));
+            single(db, obj, json, &mut out)
+        }
+        Cmd::Appeal(AppealSub::List {
+            station,
+            pending,
+            json,
+        }) => appeal_list(db, station.as_deref(), pending, json, &mut out),
+        Cmd::Reverse(a) => {
+            let mut obj = Map::new();
+            obj.insert("op".into(), json!("reverse"));
+            if let Some(id) = a.id {
+                obj.insert("id".into(), json!(id));
+            }
+            obj.insert("target".into(), json!(a.target));
+            obj.insert("by".into(), json!(a.by));
+            obj.insert("reason".into(), json!(a.reason));
             obj.insert("evidence".into(), json!(a.evidence));
             single(db, obj, a.json, &mut out)
         }
@@ -509,6 +645,20 @@ fn outcome_json(ledger: &Ledger, seq: u64, appended: bool, kind: &EventKind) -> 
         m.insert("metric".into(), json!(x.metric));
         m.insert("value".into(), json!(x.value.to_string()));
     }
+    if let EventKind::AppealFiled(a) = kind {
+        m.insert("against".into(), json!(a.against));
+    }
+    if let EventKind::AppealDecided(d) = kind {
+        m.insert("appeal".into(), json!(d.appeal));
+        m.insert("against".into(), json!(d.against));
+        m.insert("outcome".into(), json!(d.outcome.as_str()));
+        if let Some(p) = d.outcome.points() {
+            m.insert("points".into(), json!(p.to_string()));
+        }
+    }
+    if let EventKind::RecordReversed(r) = kind {
+        m.insert("target".into(), json!(r.target));
+    }
     Value::Object(m)
 }
 
@@ -538,6 +688,23 @@ fn outcome_text(ledger: &Ledger, seq: u64, appended: bool, kind: &EventKind) -> 
                 "metric {}: {} = {} for {}",
                 m.id, m.metric, m.value, m.station
             )
+        }
+        EventKind::AppealFiled(a) => {
+            format!("appeal {} by {} against seq {}", a.id, a.station, a.against)
+        }
+        EventKind::AppealDecided(d) => format!(
+            "decision on appeal {} (against seq {}): {}{} by {}",
+            d.appeal,
+            d.against,
+            d.outcome.as_str(),
+            d.outcome
+                .points()
+                .map(|p| format!(", {p} points stand"))
+                .unwrap_or_default(),
+            d.by
+        ),
+        EventKind::RecordReversed(r) => {
+            format!("reversal {} of seq {} by {}", r.id, r.target, r.by)
         }
         EventKind::LedgerCreated(_) => "genesis".into(),
     };
@@ -610,7 +777,9 @@ fn import_file(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> R
             .filter(|c| match &c.command {
                 kaohe::command::Command::Record(r) => r.id.is_none(),
                 kaohe::command::Command::Metric(m) => m.id.is_none(),
-                kaohe::command::Command::Station(_) => false,
+                kaohe::command::Command::Appeal(a) => a.id.is_none(),
+                kaohe::command::Command::Reverse(r) => r.id.is_none(),
+                kaohe::command::Command::Station(_) | kaohe::command::Command::Decide(_) => false,
             })
             .count();
         if without_id > 0 {
@@ -748,6 +917,28 @@ fn show(
     }
     let body = v.get("body").and_then(Value::as_str).unwrap_or_default();
     writeln!(out, "  {:<16} {} bytes: {body}", "body", body.len() / 2)?;
+    Ok(())
+}
+
+fn appeal_list(
+    db: &Path,
+    station: Option<&str>,
+    pending: bool,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ledger = open(db)?;
+    if let Some(code) = station {
+        if ledger.find_station(code).map_err(ledger_err)?.is_none() {
+            return Err(bad(format!("unknown station `{code}`")));
+        }
+    }
+    let entries = kaohe::appeals::list(&ledger, station, pending).map_err(ledger_err)?;
+    if as_json {
+        writeln!(out, "{}", view::appeals_json(ledger.rubric(), &entries))?;
+    } else {
+        write!(out, "{}", view::appeals_table(&entries))?;
+    }
     Ok(())
 }
 

@@ -28,6 +28,64 @@ pub enum Command {
     Station(StationCmd),
     Record(RecordCmd),
     Metric(MetricCmd),
+    Appeal(AppealCmd),
+    Decide(DecideCmd),
+    Reverse(ReverseCmd),
+}
+
+/// A station disputes one of its deductions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppealCmd {
+    pub id: Option<String>,
+    /// The deduction: its id, seq or hash.
+    pub against: String,
+    pub station: String,
+    pub grounds: String,
+    pub evidence: Vec<String>,
+}
+
+/// How a decision says an appeal went, as given (points are checked by the ledger).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeCmd {
+    Upheld,
+    Partial,
+    Rejected,
+}
+
+impl OutcomeCmd {
+    /// `upheld` / `partial` / `rejected`, or the Chinese 成立 / 部分成立 / 不成立 (驳回).
+    pub fn parse(text: &str) -> Option<OutcomeCmd> {
+        match text.trim() {
+            "upheld" | "成立" => Some(OutcomeCmd::Upheld),
+            "partial" | "部分成立" => Some(OutcomeCmd::Partial),
+            "rejected" | "不成立" | "驳回" => Some(OutcomeCmd::Rejected),
+            _ => None,
+        }
+    }
+}
+
+/// The owning department decides an appeal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecideCmd {
+    /// The appeal: its id, seq or hash.
+    pub appeal: String,
+    pub outcome: OutcomeCmd,
+    /// With `partial`: the points that stand for the whole deduction.
+    pub points: Option<Decimal>,
+    pub by: String,
+    pub reason: String,
+    pub evidence: Vec<String>,
+}
+
+/// The owning department withdraws a record made in error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReverseCmd {
+    pub id: Option<String>,
+    /// The record: its id, seq or hash.
+    pub target: String,
+    pub by: String,
+    pub reason: String,
+    pub evidence: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,10 +142,17 @@ pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
         "metric" => &[
             "op", "id", "station", "metric", "value", "by", "occurred", "evidence",
         ],
+        "appeal" => &["op", "id", "against", "station", "grounds", "evidence"],
+        "decide" => &[
+            "op", "appeal", "outcome", "points", "by", "reason", "evidence",
+        ],
+        "reverse" => &["op", "id", "target", "by", "reason", "evidence"],
         other => {
             return Err(field_error(
                 "op",
-                format!("unknown op `{other}` (station, record or metric)"),
+                format!(
+                    "unknown op `{other}` (station, record, metric, appeal, decide or reverse)"
+                ),
             ))
         }
     };
@@ -119,6 +184,36 @@ pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
                 note: f.opt_note()?,
             },
             evidence: f.evidence()?,
+        })),
+        "appeal" => Ok(Command::Appeal(AppealCmd {
+            id: f.id()?,
+            against: f.reference("against")?,
+            station: f.text("station")?,
+            grounds: f.long_text("grounds", MAX_GROUNDS_CHARS)?,
+            evidence: f.evidence()?,
+        })),
+        "decide" => Ok(Command::Decide(DecideCmd {
+            appeal: f.reference("appeal")?,
+            outcome: {
+                let o = f.text("outcome")?;
+                OutcomeCmd::parse(&o).ok_or_else(|| {
+                    field_error(
+                        "outcome",
+                        format!("`{o}` is not upheld, partial or rejected"),
+                    )
+                })?
+            },
+            points: f.opt_decimal("points")?,
+            by: f.label("by", MAX_DEPARTMENT_CHARS)?,
+            reason: f.long_text("reason", MAX_REASON_CHARS)?,
+            evidence: f.evidence()?,
+        })),
+        "reverse" => Ok(Command::Reverse(ReverseCmd {
+            id: f.id()?,
+            target: f.reference("target")?,
+            by: f.label("by", MAX_DEPARTMENT_CHARS)?,
+            reason: f.long_text("reason", MAX_REASON_CHARS)?,
+            evidence: f.opt_evidence()?,
         })),
         _ => Ok(Command::Metric(MetricCmd {
             id: f.id()?,
@@ -330,24 +425,61 @@ impl Fields<'_> {
     }
 
     fn opt_note(&self) -> Result<Option<String>, FieldError> {
-        let Some(t) = self.opt_text("note")? else {
+        self.opt_long_text("note", MAX_NOTE_CHARS)
+    }
+
+    /// Free text of bounded length (line breaks allowed).
+    fn opt_long_text(&self, name: &str, max: usize) -> Result<Option<String>, FieldError> {
+        let Some(t) = self.opt_text(name)? else {
             return Ok(None);
         };
-        if t.chars().count() > MAX_NOTE_CHARS {
-            return Err(field_error(
-                "note",
-                format!("longer than {MAX_NOTE_CHARS} characters"),
-            ));
+        if t.chars().count() > max {
+            return Err(field_error(name, format!("longer than {max} characters")));
         }
         if t.chars()
             .any(|c| (c.is_control() && c != '\n') || is_invisible(c))
         {
             return Err(field_error(
-                "note",
+                name,
                 "contains control or invisible characters",
             ));
         }
         Ok(Some(t))
+    }
+
+    fn long_text(&self, name: &str, max: usize) -> Result<String, FieldError> {
+        self.opt_long_text(name, max)?
+            .ok_or_else(|| field_error(name, "is required"))
+    }
+
+    /// A reference to an event: its id, seq or hash.
+    fn reference(&self, name: &str) -> Result<String, FieldError> {
+        let text = match self.get(name) {
+            Some(Value::Number(n)) => n.to_string(),
+            _ => self.text(name)?,
+        };
+        if text.chars().count() > MAX_REFERENCE_CHARS {
+            return Err(field_error(
+                name,
+                format!("longer than {MAX_REFERENCE_CHARS} characters"),
+            ));
+        }
+        if has_control(&text) {
+            return Err(field_error(
+                name,
+                "contains control or invisible characters",
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Evidence references that may be left out.
+    fn opt_evidence(&self) -> Result<Vec<String>, FieldError> {
+        match self.get("evidence") {
+            None => Ok(Vec::new()),
+            Some(Value::Array(a)) if a.is_empty() => Ok(Vec::new()),
+            Some(_) => self.evidence(),
+        }
     }
 
     /// Evidence references: a non-empty array of non-empty strings (a single string is taken

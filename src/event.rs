@@ -36,6 +36,9 @@ pub enum EventKind {
     StationRegistered(StationRegistered),
     PointsRecorded(PointsRecorded),
     MetricReported(MetricReported),
+    AppealFiled(AppealFiled),
+    AppealDecided(AppealDecided),
+    RecordReversed(RecordReversed),
 }
 
 /// The genesis: which rubric governs the ledger, for which period.
@@ -144,6 +147,75 @@ pub struct MetricReported {
     pub evidence: Vec<String>,
 }
 
+/// A station disputed one of its deductions (申诉).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppealFiled {
+    pub id: String,
+    /// The seq of the disputed deduction (a `PointsRecorded` of a deduction item).
+    pub against: u64,
+    /// The appealing station: the deduction's own station.
+    pub station: String,
+    pub grounds: String,
+    pub evidence: Vec<String>,
+}
+
+/// How an appeal was decided (复核).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppealOutcome {
+    /// The deduction is removed.
+    Upheld,
+    /// These points stand for the whole deduction (between 0 and the original).
+    Partial(#[serde(with = "decimal_text")] Decimal),
+    /// The deduction stands.
+    Rejected,
+}
+
+impl AppealOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AppealOutcome::Upheld => "upheld",
+            AppealOutcome::Partial(_) => "partial",
+            AppealOutcome::Rejected => "rejected",
+        }
+    }
+
+    pub fn points(&self) -> Option<Decimal> {
+        match self {
+            AppealOutcome::Partial(p) => Some(*p),
+            _ => None,
+        }
+    }
+}
+
+/// The department owning a disputed deduction's item decided an appeal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppealDecided {
+    /// The appeal's id and seq.
+    pub appeal: String,
+    pub appeal_seq: u64,
+    /// The deduction's seq and station (the appeal's).
+    pub against: u64,
+    pub station: String,
+    pub outcome: AppealOutcome,
+    pub by: String,
+    pub reason: String,
+    pub evidence: Vec<String>,
+}
+
+/// The department owning a record's item withdrew it as a clerical error (wrong station, wrong
+/// clause): from then on it counts for nothing, at every valid time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordReversed {
+    pub id: String,
+    /// The seq of the reversed record.
+    pub target: u64,
+    /// The record's station.
+    pub station: String,
+    pub by: String,
+    pub reason: String,
+    pub evidence: Vec<String>,
+}
+
 impl EventKind {
     /// The name used in exports and logs.
     pub fn type_name(&self) -> &'static str {
@@ -152,6 +224,9 @@ impl EventKind {
             EventKind::StationRegistered(_) => "station_registered",
             EventKind::PointsRecorded(_) => "points_recorded",
             EventKind::MetricReported(_) => "metric_reported",
+            EventKind::AppealFiled(_) => "appeal_filed",
+            EventKind::AppealDecided(_) => "appeal_decided",
+            EventKind::RecordReversed(_) => "record_reversed",
         }
     }
 
@@ -162,6 +237,9 @@ impl EventKind {
             EventKind::StationRegistered(s) => Some(&s.code),
             EventKind::PointsRecorded(p) => Some(&p.station),
             EventKind::MetricReported(m) => Some(&m.station),
+            EventKind::AppealFiled(a) => Some(&a.station),
+            EventKind::AppealDecided(d) => Some(&d.station),
+            EventKind::RecordReversed(r) => Some(&r.station),
         }
     }
 
@@ -170,6 +248,18 @@ impl EventKind {
         match self {
             EventKind::PointsRecorded(p) => Some(&p.id),
             EventKind::MetricReported(m) => Some(&m.id),
+            EventKind::AppealFiled(a) => Some(&a.id),
+            EventKind::RecordReversed(r) => Some(&r.id),
+            _ => None,
+        }
+    }
+
+    /// The record an appeal, decision or reversal concerns.
+    pub fn dispute_target(&self) -> Option<u64> {
+        match self {
+            EventKind::AppealFiled(a) => Some(a.against),
+            EventKind::AppealDecided(d) => Some(d.against),
+            EventKind::RecordReversed(r) => Some(r.target),
             _ => None,
         }
     }
@@ -184,6 +274,7 @@ impl EventKind {
                     && p.inputs.points.as_ref().is_none_or(is_canonical)
             }
             EventKind::MetricReported(m) => is_canonical(&m.value),
+            EventKind::AppealDecided(d) => d.outcome.points().as_ref().is_none_or(is_canonical),
             _ => true,
         }
     }

@@ -2,6 +2,7 @@
 //! in the seed's words, the inputs and the arithmetic, raw and applied points, where a cap bit,
 //! who recorded it, when, and the evidence. A fold over the same events as the score.
 
+use crate::appeals::{stories, DisputeStory};
 use crate::event::{Body, EventKind, Hash, MetricReported, PointsRecorded, StationKind};
 use crate::ledger::{Ledger, LedgerError};
 use crate::projection::{ItemScore, Scores, StationScore};
@@ -19,9 +20,14 @@ pub struct EventStory {
     pub recorded_at: Timestamp,
     pub record: PointsRecorded,
     pub working: Working,
-    /// The part of `computed_points` that counts after the item's cap (events count in seq
-    /// order until the cap is reached).
+    /// The points that stand in view after appeals and reversals (`computed_points` when
+    /// there were none).
+    pub standing: Decimal,
+    /// The part of `standing` that counts after the item's cap (events count in seq order
+    /// until the cap is reached).
     pub applied: Decimal,
+    /// Its appeals, decisions and reversals in view, oldest first.
+    pub disputes: Vec<DisputeStory>,
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +108,7 @@ pub fn explain<'r>(
     };
     let mut kind: Option<StationKind> = None;
     let mut records: Vec<(u64, Hash, Timestamp, PointsRecorded)> = Vec::new();
+    let mut disputes: Disputes = BTreeMap::new();
     let mut metrics: BTreeMap<String, MetricStory> = BTreeMap::new();
     let mut own = Scores::new(rubric);
     for seq in std::iter::once(reg_seq).chain(seqs) {
@@ -112,6 +119,7 @@ pub fn explain<'r>(
                 station,
                 &mut kind,
                 &mut records,
+                &mut disputes,
                 &mut metrics,
                 e.hash,
             );
@@ -137,7 +145,7 @@ pub fn explain<'r>(
         .filter(|i| item.is_none_or(|code| i.item == code))
         .filter_map(|i| {
             let it = rubric.item(i.item)?;
-            Some(item_story(it, i.clone(), kind, &records))
+            Some(item_story(it, i.clone(), kind, &records, &disputes))
         })
         .collect();
     Ok(Explanation {
@@ -149,14 +157,29 @@ pub fn explain<'r>(
     })
 }
 
+/// A record's dispute events in view: record seq → (seq, hash, recorded at, event).
+type Disputes = BTreeMap<u64, Vec<(u64, Hash, Timestamp, EventKind)>>;
+
 fn collect(
     body: &Body,
     station: &str,
     kind: &mut Option<StationKind>,
     records: &mut Vec<(u64, Hash, Timestamp, PointsRecorded)>,
+    disputes: &mut Disputes,
     metrics: &mut BTreeMap<String, MetricStory>,
     hash: &Hash,
 ) {
+    if let Some(target) = body.kind().dispute_target() {
+        if body.kind().station() == Some(station) {
+            disputes.entry(target).or_default().push((
+                body.seq(),
+                *hash,
+                body.recorded_at(),
+                body.kind().clone(),
+            ));
+        }
+        return;
+    }
     match body.kind() {
         EventKind::StationRegistered(s) if s.code == station => *kind = Some(s.kind),
         EventKind::PointsRecorded(p) if p.station == station => {
@@ -182,6 +205,7 @@ fn item_story<'r>(
     score: ItemScore<'r>,
     kind: StationKind,
     records: &[(u64, Hash, Timestamp, PointsRecorded)],
+    disputes: &Disputes,
 ) -> ItemStory<'r> {
     // Applied points: events count in seq order until the item's cap is reached.
     let mut room = item.points;
@@ -198,16 +222,23 @@ fn item_story<'r>(
         let Some(c) = clauses.iter_mut().find(|c| c.clause.code == p.clause) else {
             continue;
         };
-        let applied = p.computed_points.min(room);
+        let history = stories(
+            p.computed_points,
+            disputes.get(seq).into_iter().flatten().cloned(),
+        );
+        let standing = history.last().map_or(p.computed_points, |d| d.after);
+        let applied = standing.min(room);
         room -= applied;
-        c.raw += p.computed_points;
+        c.raw += standing;
         c.events.push(EventStory {
             seq: *seq,
             hash: *hash,
             recorded_at: *at,
             working: c.clause.rule.working(kind, &p.inputs, p.computed_points),
             record: p.clone(),
+            standing,
             applied: crate::decimal::canonical(applied),
+            disputes: history,
         });
     }
     for c in &mut clauses {

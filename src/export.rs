@@ -21,7 +21,14 @@ pub fn decoded(body: &Body) -> Map<String, Value> {
     m.insert("seq".into(), json!(e.seq));
     m.insert("recorded_at".into(), json!(body.recorded_at().to_string()));
     m.insert("type".into(), json!(e.kind.type_name()));
-    match &e.kind {
+    m.extend(decoded_kind(&e.kind));
+    m
+}
+
+/// The fields of an event's kind, under the names import uses.
+pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
+    let mut m = Map::new();
+    match kind {
         EventKind::LedgerCreated(g) => {
             m.insert("ledger_id".into(), json!(hex::encode(g.ledger_id)));
             m.insert("rubric_hash".into(), json!(hex::encode(g.rubric_hash)));
@@ -70,6 +77,34 @@ pub fn decoded(body: &Body) -> Map<String, Value> {
             m.insert("occurred".into(), json!(x.occurred.to_string()));
             m.insert("by".into(), json!(x.by));
             m.insert("evidence".into(), json!(x.evidence));
+        }
+        EventKind::AppealFiled(a) => {
+            m.insert("id".into(), json!(a.id));
+            m.insert("station".into(), json!(a.station));
+            m.insert("against".into(), json!(a.against));
+            m.insert("grounds".into(), json!(a.grounds));
+            m.insert("evidence".into(), json!(a.evidence));
+        }
+        EventKind::AppealDecided(d) => {
+            m.insert("appeal".into(), json!(d.appeal));
+            m.insert("appeal_seq".into(), json!(d.appeal_seq));
+            m.insert("against".into(), json!(d.against));
+            m.insert("station".into(), json!(d.station));
+            m.insert("outcome".into(), json!(d.outcome.as_str()));
+            if let Some(p) = d.outcome.points() {
+                m.insert("points".into(), json!(p.to_string()));
+            }
+            m.insert("by".into(), json!(d.by));
+            m.insert("reason".into(), json!(d.reason));
+            m.insert("evidence".into(), json!(d.evidence));
+        }
+        EventKind::RecordReversed(r) => {
+            m.insert("id".into(), json!(r.id));
+            m.insert("station".into(), json!(r.station));
+            m.insert("target".into(), json!(r.target));
+            m.insert("by".into(), json!(r.by));
+            m.insert("reason".into(), json!(r.reason));
+            m.insert("evidence".into(), json!(r.evidence));
         }
     }
     m

@@ -5,12 +5,17 @@
 use crate::audit::{local_day, occurred_problem, unit_key};
 use crate::chain;
 use crate::codec::{self, CodecError};
-use crate::command::{Command, FieldError, MetricCmd, RecordCmd, StationCmd};
+use crate::command::{
+    AppealCmd, Command, DecideCmd, FieldError, MetricCmd, OutcomeCmd, RecordCmd, ReverseCmd,
+    StationCmd,
+};
+use crate::dispute::{appeal_problem, owner_problem, Appealed, Standing};
 use crate::event::*;
 use crate::rubric::{self, Context, Rubric, RubricError, Rule};
 use crate::store::{Commit, Head, Index, Log, Store, StoreError};
-use crate::tally::{aggregate_key, posting_key, Aggregate, Row, StationEntry};
+use crate::tally::{aggregate_key, posting_key, Adjusted, Aggregate, Row, StationEntry};
 use jiff::{civil::Date, Timestamp};
+use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -402,6 +407,37 @@ impl Ledger {
         }
     }
 
+    /// The seqs of a record's appeals, decisions and reversals, from the `Dispute` index.
+    pub fn dispute_seqs(&self, target: u64) -> Result<Vec<u64>, LedgerError> {
+        let Some(v) = self
+            .store
+            .index_get(Index::Dispute, &target.to_be_bytes())?
+        else {
+            return Ok(Vec::new());
+        };
+        parse_seqs(&v).ok_or_else(|| {
+            StoreError::Corrupt(format!("the dispute entry of seq {target} is malformed")).into()
+        })
+    }
+
+    /// Every disputed record and the seqs of its disputes, in record order.
+    pub fn all_disputes(&self) -> Result<Vec<(u64, Vec<u64>)>, LedgerError> {
+        let mut out = Vec::new();
+        let mut bad = false;
+        self.store.index_for_each(Index::Dispute, |k, v| {
+            match (<[u8; 8]>::try_from(k), parse_seqs(v)) {
+                (Ok(k), Some(seqs)) => out.push((u64::from_be_bytes(k), seqs)),
+                _ => bad = true,
+            }
+            Ok(())
+        })?;
+        if bad {
+            return Err(StoreError::Corrupt("a dispute entry is malformed".into()).into());
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+
     /// Checks every command (against the ledger and the commands before it), then appends the
     /// new events in one durable commit. On any refusal nothing is written.
     pub fn apply(
@@ -423,6 +459,38 @@ impl Ledger {
         }
         Ok(outcomes)
     }
+}
+
+/// A station's aggregate as this commit builds it, read from the store on first use.
+fn aggregate_for<'m>(
+    aggregates: &'m mut BTreeMap<u32, Aggregate>,
+    store: &Store,
+    station: u32,
+) -> Result<&'m mut Aggregate, LedgerError> {
+    Ok(match aggregates.entry(station) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(e) => {
+            let stored = store.index_get(Index::Aggregate, &aggregate_key(station))?;
+            let agg = match stored {
+                None => Aggregate::default(),
+                Some(b) => Aggregate::decode(&b)
+                    .ok_or_else(|| StoreError::Corrupt("an aggregate is malformed".into()))?,
+            };
+            e.insert(agg)
+        }
+    })
+}
+
+/// A list of big-endian seqs.
+fn parse_seqs(v: &[u8]) -> Option<Vec<u64>> {
+    if !v.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(
+        v.chunks_exact(8)
+            .map(|c| u64::from_be_bytes(c.try_into().unwrap_or_default()))
+            .collect(),
+    )
 }
 
 /// Reads `[from, to)` and checks each event; `prev` is the hash before `from`.
@@ -520,6 +588,10 @@ struct Batch<'a> {
     /// ids claimed by this batch → seq
     ids: BTreeMap<String, u64>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
+    /// Records whose disputes this batch has looked at, as they stand with its events.
+    disputes: BTreeMap<u64, Standing>,
+    /// What each dispute event of this batch did to its record: seq → change.
+    adjusted: BTreeMap<u64, Adjusted>,
 }
 
 fn err(field: &str, message: impl Into<String>) -> FieldError {
@@ -541,6 +613,8 @@ impl<'a> Batch<'a> {
             stations_new: 0,
             ids: BTreeMap::new(),
             unit_counts: BTreeMap::new(),
+            disputes: BTreeMap::new(),
+            adjusted: BTreeMap::new(),
         })
     }
 
@@ -628,6 +702,9 @@ impl<'a> Batch<'a> {
             Command::Station(s) => self.check_station(s),
             Command::Record(r) => self.check_record(r),
             Command::Metric(m) => self.check_metric(m),
+            Command::Appeal(a) => self.check_appeal(a),
+            Command::Decide(d) => self.check_decide(d),
+            Command::Reverse(r) => self.check_reverse(r),
         }
     }
 
@@ -843,6 +920,316 @@ impl<'a> Batch<'a> {
         })))
     }
 
+    /// An event of the ledger or of this batch, with its recorded time (µs).
+    fn kind_at(&self, seq: u64) -> Result<(EventKind, i64), FieldError> {
+        let first = self.ledger.head.next_seq;
+        if seq >= first {
+            // Invariant: callers ask only for seqs below `next_seq`.
+            let kind = self.events[(seq - first) as usize].clone();
+            return Ok((kind, self.recorded_at_us));
+        }
+        let body = self
+            .ledger
+            .event(seq)
+            .map_err(Self::ledger_err)?
+            .ok_or_else(|| Self::ledger_err(damaged(seq, "event is missing")))?;
+        let at = body.v1().recorded_at_us;
+        Ok((body.v1().kind.clone(), at))
+    }
+
+    /// The seq of the event a reference names: an id (of the ledger or of this batch), a seq
+    /// or a hash.
+    fn resolve(&self, field: &str, key: &str) -> Result<u64, FieldError> {
+        if let Some(&seq) = self.ids.get(key) {
+            return Ok(seq);
+        }
+        if let Ok(seq) = key.parse::<u64>() {
+            if (self.ledger.head.next_seq..self.next_seq).contains(&seq)
+                && self
+                    .ledger
+                    .find_id(key)
+                    .map_err(Self::ledger_err)?
+                    .is_none()
+            {
+                return Ok(seq);
+            }
+        }
+        self.ledger
+            .find_event(key)
+            .map_err(|e| match e {
+                LedgerError::Refused { message, .. } => err(field, message),
+                e => Self::ledger_err(e),
+            })?
+            .ok_or_else(|| {
+                err(
+                    field,
+                    format!("no event `{key}` in the ledger (name it by id, seq or hash)"),
+                )
+            })
+    }
+
+    /// The record a reference names, with its seq and recorded time.
+    fn record_at(&self, field: &str, key: &str) -> Result<(u64, PointsRecorded, i64), FieldError> {
+        let seq = self.resolve(field, key)?;
+        match self.kind_at(seq)? {
+            (EventKind::PointsRecorded(p), at) => Ok((seq, p, at)),
+            (other, _) => Err(err(
+                field,
+                format!(
+                    "`{key}` is seq {seq}, a {}, not a recorded deduction or bonus",
+                    other.type_name()
+                ),
+            )),
+        }
+    }
+
+    /// Where a record stands with its disputes so far (the ledger's and this batch's).
+    fn standing(&mut self, target: u64, original: Decimal) -> Result<&mut Standing, FieldError> {
+        if !self.disputes.contains_key(&target) {
+            let mut standing = Standing::new(original);
+            if target < self.ledger.head.next_seq {
+                for seq in self.ledger.dispute_seqs(target).map_err(Self::ledger_err)? {
+                    let (kind, _) = self.kind_at(seq)?;
+                    if kind.dispute_target() != Some(target) {
+                        return Err(Self::ledger_err(damaged(
+                            seq,
+                            format!("the dispute index lists it for seq {target}"),
+                        )));
+                    }
+                    standing
+                        .apply(seq, &kind)
+                        .map_err(|c| Self::ledger_err(damaged(seq, c.0)))?;
+                }
+            }
+            self.disputes.insert(target, standing);
+        }
+        // Invariant: inserted just above when missing.
+        Ok(self.disputes.get_mut(&target).expect("standing present"))
+    }
+
+    /// Folds a dispute event of record `target` into its standing and pushes it.
+    fn push_dispute(
+        &mut self,
+        field: &str,
+        target: u64,
+        record: &PointsRecorded,
+        kind: EventKind,
+    ) -> Result<Outcome, FieldError> {
+        let rubric = &self.ledger.rubric;
+        // Invariant: a stored or checked record names a clause of the rubric.
+        let (item, clause) = rubric
+            .clause(&record.clause)
+            .expect("records name clauses of the rubric");
+        let position = rubric
+            .item_position(&item.code)
+            .expect("every item has a position") as u16;
+        let counted = matches!(
+            clause.rule,
+            Rule::PerUnit {
+                max_count: Some(_),
+                ..
+            }
+        );
+        let ordinal = match self.station(&record.station)? {
+            Some(s) => s.ordinal,
+            None => return Err(err("station", "the record's station is not registered")),
+        };
+        let seq = self.next_seq;
+        let effect = self
+            .standing(target, record.computed_points)?
+            .apply(seq, &kind)
+            .map_err(|c| err(field, c.0))?;
+        if effect.removed && counted {
+            let ukey = unit_key(&record.station, &record.clause);
+            let prior = match self.unit_counts.get(&ukey) {
+                Some(n) => *n,
+                None => self
+                    .ledger
+                    .unit_count(&record.station, &record.clause)
+                    .map_err(Self::ledger_err)?,
+            };
+            let units = record.inputs.count.unwrap_or(1);
+            self.unit_counts.insert(ukey, prior.saturating_sub(units));
+        }
+        self.adjusted.insert(
+            seq,
+            Adjusted {
+                station: ordinal,
+                position,
+                occurred: record.occurred,
+                delta: effect.delta,
+            },
+        );
+        Ok(self.push(kind))
+    }
+
+    fn check_appeal(&mut self, a: &AppealCmd) -> Result<Outcome, FieldError> {
+        let (target, record, recorded_us) = self.record_at("against", &a.against)?;
+        let filed = |id: String| AppealFiled {
+            id,
+            against: target,
+            station: a.station.clone(),
+            grounds: a.grounds.clone(),
+            evidence: a.evidence.clone(),
+        };
+        let same =
+            |k: &EventKind| matches!(k, EventKind::AppealFiled(x) if *x == filed(x.id.clone()));
+        let id = match self.claim_id(&a.id, same)? {
+            Ok(id) => id,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        self.known_station(&a.station)?;
+        let rubric = &self.ledger.rubric;
+        // Invariant: a stored or checked record names a clause of the rubric.
+        let (item, _) = rubric
+            .clause(&record.clause)
+            .expect("records name clauses of the rubric");
+        let appealed = Appealed {
+            id: &record.id,
+            station: &record.station,
+            item,
+            recorded_day: local_day(
+                jiff::Timestamp::from_microsecond(recorded_us).unwrap_or_default(),
+            ),
+        };
+        let today = local_day(self.now);
+        if let Some((field, problem)) =
+            appeal_problem(&appealed, &a.station, today, rubric.appeal_window_days)
+        {
+            return Err(err(field, problem));
+        }
+        self.push_dispute(
+            "against",
+            target,
+            &record,
+            EventKind::AppealFiled(filed(id)),
+        )
+    }
+
+    fn check_decide(&mut self, d: &DecideCmd) -> Result<Outcome, FieldError> {
+        let appeal_seq = self.resolve("appeal", &d.appeal)?;
+        let appeal = match self.kind_at(appeal_seq)? {
+            (EventKind::AppealFiled(a), _) => a,
+            (other, _) => {
+                return Err(err(
+                    "appeal",
+                    format!(
+                        "`{}` is seq {appeal_seq}, a {}, not an appeal",
+                        d.appeal,
+                        other.type_name()
+                    ),
+                ))
+            }
+        };
+        let record = match self.kind_at(appeal.against)? {
+            (EventKind::PointsRecorded(p), _) => p,
+            _ => {
+                return Err(Self::ledger_err(damaged(
+                    appeal_seq,
+                    "the appeal names an event that is not a record",
+                )))
+            }
+        };
+        let by = self.department(&d.by)?;
+        // Invariant: a stored or checked record names a clause of the rubric.
+        let (item, _) = self
+            .ledger
+            .rubric
+            .clause(&record.clause)
+            .expect("records name clauses of the rubric");
+        if let Some(problem) = owner_problem(item, &by) {
+            return Err(err("by", problem));
+        }
+        let outcome = match (d.outcome, d.points) {
+            (OutcomeCmd::Partial, None) => {
+                return Err(err(
+                    "points",
+                    "a partial decision needs the points that stand for the whole deduction",
+                ))
+            }
+            (OutcomeCmd::Partial, Some(p)) => AppealOutcome::Partial(crate::decimal::canonical(p)),
+            (other, Some(_)) => {
+                return Err(err(
+                    "points",
+                    format!(
+                        "only a partial decision takes points; {} does not",
+                        match other {
+                            OutcomeCmd::Upheld => "upheld",
+                            _ => "rejected",
+                        }
+                    ),
+                ))
+            }
+            (OutcomeCmd::Upheld, None) => AppealOutcome::Upheld,
+            (OutcomeCmd::Rejected, None) => AppealOutcome::Rejected,
+        };
+        let decided = AppealDecided {
+            appeal: appeal.id.clone(),
+            appeal_seq,
+            against: appeal.against,
+            station: appeal.station.clone(),
+            outcome,
+            by,
+            reason: d.reason.clone(),
+            evidence: d.evidence.clone(),
+        };
+        let earlier = self
+            .standing(appeal.against, record.computed_points)?
+            .appeal(appeal_seq)
+            .and_then(|a| a.decided.clone());
+        if let Some((seq, outcome)) = earlier {
+            if let (EventKind::AppealDecided(x), _) = self.kind_at(seq)? {
+                if x == decided {
+                    return Ok(Outcome::Unchanged { seq });
+                }
+            }
+            return Err(err(
+                "appeal",
+                format!(
+                    "appeal {} was already decided ({}, {}); a decision is final",
+                    appeal.id,
+                    outcome.as_str(),
+                    self.place(seq)
+                ),
+            ));
+        }
+        self.push_dispute(
+            "points",
+            appeal.against,
+            &record,
+            EventKind::AppealDecided(decided),
+        )
+    }
+
+    fn check_reverse(&mut self, r: &ReverseCmd) -> Result<Outcome, FieldError> {
+        let (target, record, _) = self.record_at("target", &r.target)?;
+        let by = self.department(&r.by)?;
+        let reversed = |id: String| RecordReversed {
+            id,
+            target,
+            station: record.station.clone(),
+            by: by.clone(),
+            reason: r.reason.clone(),
+            evidence: r.evidence.clone(),
+        };
+        let same = |k: &EventKind| matches!(k, EventKind::RecordReversed(x) if *x == reversed(x.id.clone()));
+        let id = match self.claim_id(&r.id, same)? {
+            Ok(id) => id,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        // Invariant: a stored or checked record names a clause of the rubric.
+        let (item, _) = self
+            .ledger
+            .rubric
+            .clause(&record.clause)
+            .expect("records name clauses of the rubric");
+        if let Some(problem) = owner_problem(item, &by) {
+            return Err(err("by", problem));
+        }
+        let kind = EventKind::RecordReversed(reversed(id));
+        self.push_dispute("target", target, &record, kind)
+    }
+
     /// Encodes and chains the new events and gathers their index entries.
     fn into_commit(self) -> Result<(Commit, Head), LedgerError> {
         let mut prev = self.ledger.head.hash;
@@ -873,22 +1260,7 @@ impl<'a> Batch<'a> {
                 }
                 EventKind::PointsRecorded(p) => {
                     let station = ordinal(&p.station);
-                    let agg = match aggregates.entry(station) {
-                        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-                        std::collections::btree_map::Entry::Vacant(e) => {
-                            let stored = self
-                                .ledger
-                                .store
-                                .index_get(Index::Aggregate, &aggregate_key(station))?;
-                            let agg = match stored {
-                                None => Aggregate::default(),
-                                Some(b) => Aggregate::decode(&b).ok_or_else(|| {
-                                    StoreError::Corrupt("an aggregate is malformed".into())
-                                })?,
-                            };
-                            e.insert(agg)
-                        }
-                    };
+                    let agg = aggregate_for(&mut aggregates, &self.ledger.store, station)?;
                     let (item, _) = self
                         .ledger
                         .rubric
@@ -931,6 +1303,21 @@ impl<'a> Batch<'a> {
                     .expect("checked reports name metrics of the rubric");
                     commit.logs.push((Log::Tally, row.encode()));
                 }
+                EventKind::AppealFiled(_)
+                | EventKind::AppealDecided(_)
+                | EventKind::RecordReversed(_) => {
+                    // Invariant: every dispute event of a batch was folded by push_dispute.
+                    let a = self.adjusted[&seq];
+                    commit.index.push((
+                        Index::Postings,
+                        posting_key(a.station, seq).to_vec(),
+                        Vec::new(),
+                    ));
+                    aggregate_for(&mut aggregates, &self.ledger.store, a.station)?
+                        .adjust(a.position, a.delta);
+                    let row = Row::of_dispute(seq, self.recorded_at_us, &a);
+                    commit.logs.push((Log::Tally, row.encode()));
+                }
                 EventKind::LedgerCreated(_) => {
                     unreachable!("a batch never holds a genesis")
                 }
@@ -959,6 +1346,18 @@ impl<'a> Batch<'a> {
                 aggregate_key(station).to_vec(),
                 agg.encode(),
             ));
+        }
+        for (target, standing) in &self.disputes {
+            if standing
+                .seqs
+                .iter()
+                .any(|s| *s >= self.ledger.head.next_seq)
+            {
+                let value: Vec<u8> = standing.seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
+                commit
+                    .index
+                    .push((Index::Dispute, target.to_be_bytes().to_vec(), value));
+            }
         }
         for (k, n) in self.unit_counts {
             commit

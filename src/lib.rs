@@ -1,11 +1,13 @@
 //! kaohe (考核): an event-sourced, hash-chained audit ledger for the yearly performance
 //! assessment of grassroots judicial stations. See `ARCHITECTURE.md` for the map.
 
+pub mod appeals;
 pub mod audit;
 pub mod chain;
 pub mod codec;
 pub mod command;
 pub mod decimal;
+pub mod dispute;
 pub mod event;
 pub mod explain;
 pub mod export;

@@ -25,6 +25,12 @@ pub const MAX_STATION_CODE_CHARS: usize = 32;
 pub const MAX_STATION_NAME_CHARS: usize = 64;
 /// Longest note (justification), in characters.
 pub const MAX_NOTE_CHARS: usize = 2000;
+/// Characters in an appeal's grounds.
+pub const MAX_GROUNDS_CHARS: usize = 2000;
+/// Characters in a decision's or reversal's reason.
+pub const MAX_REASON_CHARS: usize = 2000;
+/// Characters in a reference to an event (an id, a seq or a 64-digit hash).
+pub const MAX_REFERENCE_CHARS: usize = 64;
 /// Longest department name, in characters.
 pub const MAX_DEPARTMENT_CHARS: usize = 32;
 /// Largest `count` on one record.

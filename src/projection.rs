@@ -82,6 +82,9 @@ pub struct Scores<'r> {
     by_code: BTreeMap<String, usize>,
     /// Whether the item at each position is a bonus item.
     bonus_positions: Vec<bool>,
+    /// Every record folded in: seq → (station, item position, points that stand), so that an
+    /// appeal's decision or a reversal can correct it.
+    records: std::collections::HashMap<u64, (usize, usize, Decimal)>,
 }
 
 impl<'r> Scores<'r> {
@@ -91,6 +94,7 @@ impl<'r> Scores<'r> {
             stations: Vec::new(),
             by_code: BTreeMap::new(),
             bonus_positions: rubric.items().map(|i| i.bonus).collect(),
+            records: std::collections::HashMap::new(),
         }
     }
 
@@ -123,6 +127,12 @@ impl<'r> Scores<'r> {
         raw.events += events;
     }
 
+    /// Corrects the points of an item by `delta` (an appeal's decision or a reversal), without
+    /// counting an event.
+    fn adjust(&mut self, station: usize, position: usize, delta: Decimal) {
+        self.add(station, position, delta, 0);
+    }
+
     /// Folds one event in. An event the write path could never have produced (a clause the
     /// rubric lacks, an unregistered station) is damage, reported rather than scored.
     pub fn apply(&mut self, body: &Body) -> Result<(), ProjectionError> {
@@ -147,6 +157,22 @@ impl<'r> Scores<'r> {
                     .item_position(&item.code)
                     .ok_or_else(|| damaged(format!("item {} has no position", item.code)))?;
                 self.add(station, position, p.computed_points, 1);
+                self.records
+                    .insert(body.seq(), (station, position, p.computed_points));
+            }
+            EventKind::AppealFiled(_)
+            | EventKind::AppealDecided(_)
+            | EventKind::RecordReversed(_) => {
+                // A correction of a record out of view (by its occurred date) changes nothing
+                // in view; that it names a real record is the audit's to check.
+                let target = body.kind().dispute_target().unwrap_or(u64::MAX);
+                if let Some((station, position, points)) = self.records.get_mut(&target) {
+                    let after = crate::dispute::points_after(body.kind(), *points);
+                    let delta = after - *points;
+                    *points = after;
+                    let (station, position) = (*station, *position);
+                    self.adjust(station, position, delta);
+                }
             }
             EventKind::LedgerCreated(_) | EventKind::MetricReported(_) => {}
         }

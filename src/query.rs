@@ -48,7 +48,14 @@ impl View {
         match body.kind() {
             EventKind::PointsRecorded(p) => p.occurred <= at,
             EventKind::MetricReported(m) => m.occurred <= at,
-            EventKind::LedgerCreated(_) | EventKind::StationRegistered(_) => true,
+            // Appeals, decisions and reversals have no occurred date: they correct a record
+            // from the start, so they stay in every valid-time view (and change nothing where
+            // their record is not in view).
+            EventKind::LedgerCreated(_)
+            | EventKind::StationRegistered(_)
+            | EventKind::AppealFiled(_)
+            | EventKind::AppealDecided(_)
+            | EventKind::RecordReversed(_) => true,
         }
     }
 

@@ -20,8 +20,9 @@
 //!
 //! | `A` + bucket (u16 BE) | entries station ordinal → the station's sums at the head |
 //! | `P` + bucket (u16 BE) | entries station ordinal + seq → nothing (a station's events) |
+//! | `D` + bucket (u16 BE) | entries record seq → seqs of its appeals, decisions, reversals |
 //!
-//! The id, station, aggregate and postings indices are packed into [`INDEX_BUCKETS`] hash
+//! The id, station, aggregate, postings and dispute indices are packed into [`INDEX_BUCKETS`] hash
 //! buckets, each a list of entries `key length (u16 LE) | key | value length (u16 LE) | value`: sled's cost is per key, so an
 //! import of 100,000 records rewrites at most a few thousand bucket values instead of inserting
 //! 100,000 keys.
@@ -127,9 +128,17 @@ pub enum Index {
     /// station ordinal (u32 BE) + seq (u64 BE) → nothing: the station's records and reports,
     /// bucketed by the ordinal alone so that one bucket holds all of a station's entries
     Postings,
+    /// seq of a record (u64 BE) → the seqs (u64 BE each) of its appeals, decisions and
+    /// reversals, in order (replaced, not appended)
+    Dispute,
 }
 
 impl Index {
+    /// True for indices whose entries are replaced (one value per key), not appended.
+    fn replaced(self) -> bool {
+        matches!(self, Index::Aggregate | Index::Dispute)
+    }
+
     /// True for indices packed into hash buckets.
     fn bucketed(self) -> bool {
         !matches!(self, Index::UnitCount)
@@ -150,6 +159,7 @@ impl Index {
             Index::UnitCount => b'N',
             Index::Aggregate => b'A',
             Index::Postings => b'P',
+            Index::Dispute => b'D',
         }
     }
 }
@@ -535,8 +545,8 @@ impl Store {
                     e.insert(old.map(|v| v.to_vec()).unwrap_or_default())
                 }
             };
-            if index == Index::Aggregate {
-                // Aggregates are replaced: rebuild the bucket without the old entry.
+            if index.replaced() {
+                // Rebuild the bucket without the old entry.
                 let mut rebuilt = Vec::with_capacity(value.len() + v.len() + 8);
                 parse_bucket(value, |ek, ev| {
                     if ek != k.as_slice() {

@@ -19,6 +19,12 @@ use rust_decimal::Decimal;
 
 pub const ROW_BYTES: usize = 42;
 
+/// Item positions from here up (below [`METRIC_ROW_BASE`]) mark appeals, decisions and
+/// reversals: position − base = the disputed record's item; `points` holds the change they made
+/// to the record's points (zero for a filing or a rejection), and `occurred` is the record's, so
+/// that a valid-time cut keeps a correction exactly when it keeps the record.
+pub const DISPUTE_ROW_BASE: u16 = 0x8000;
+
 /// Item positions from here up mark metric reports (position − base = the metric's place in
 /// the rubric's metric list; `points` holds the value). Explain finds a station's reports here.
 pub const METRIC_ROW_BASE: u16 = 0xF000;
@@ -82,8 +88,28 @@ impl Row {
         })
     }
 
+    /// The row of an appeal, decision or reversal at `seq` that changed a record's points by
+    /// `delta`.
+    pub fn of_dispute(seq: u64, recorded_at_us: i64, adjusted: &Adjusted) -> Row {
+        Row {
+            seq,
+            recorded_at_us,
+            occurred: day_number(adjusted.occurred),
+            station: adjusted.station,
+            item: DISPUTE_ROW_BASE + adjusted.position,
+            points: adjusted.delta,
+        }
+    }
+
     pub fn is_metric(&self) -> bool {
         self.item >= METRIC_ROW_BASE
+    }
+
+    /// The disputed record's item position, for an appeal, decision or reversal row.
+    pub fn dispute_item(&self) -> Option<u16> {
+        (DISPUTE_ROW_BASE..METRIC_ROW_BASE)
+            .contains(&self.item)
+            .then(|| self.item - DISPUTE_ROW_BASE)
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -113,6 +139,18 @@ impl Row {
             points: Decimal::deserialize(points),
         })
     }
+}
+
+/// What an appeal, decision or reversal did to its record, as the derived data needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Adjusted {
+    /// The record's station ordinal and item position.
+    pub station: u32,
+    pub position: u16,
+    /// The record's occurred date.
+    pub occurred: Date,
+    /// The change in the record's points.
+    pub delta: Decimal,
 }
 
 /// A registered station, as the tally keeps it.
@@ -188,6 +226,12 @@ impl Sum {
         Some(())
     }
 
+    /// Adds a correction to earlier figures (not an event of its own).
+    fn adjust(&mut self, d: Decimal) -> Option<()> {
+        self.fixed = self.fixed.checked_add(fixed(d)?)?;
+        Some(())
+    }
+
     fn total(&self) -> Option<Decimal> {
         from_fixed(self.fixed)
     }
@@ -242,15 +286,20 @@ fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, Ledger
         if row.is_metric() {
             return Ok(true);
         }
-        let item = usize::from(row.item);
+        let (item, dispute) = match row.dispute_item() {
+            Some(item) => (usize::from(item), true),
+            None => (usize::from(row.item), false),
+        };
         if item >= n_items {
             bad = Some(corrupt("row's item"));
             return Ok(false);
         }
-        if sums[row.station as usize * n_items + item]
-            .add(row.points)
-            .is_none()
-        {
+        let sum = &mut sums[row.station as usize * n_items + item];
+        let added = match dispute {
+            true => sum.adjust(row.points),
+            false => sum.add(row.points),
+        };
+        if added.is_none() {
             bad = Some(corrupt("row's points"));
             return Ok(false);
         }
@@ -373,7 +422,13 @@ pub struct Expected {
 
 impl Expected {
     /// The tally entries an event implies: `(log, entry bytes)`.
-    pub fn entries(&mut self, rubric: &Rubric, body: &Body) -> Vec<(Log, Vec<u8>)> {
+    /// `adjusted` is what the audit found an appeal, decision or reversal did.
+    pub fn entries(
+        &mut self,
+        rubric: &Rubric,
+        body: &Body,
+        adjusted: Option<&Adjusted>,
+    ) -> Vec<(Log, Vec<u8>)> {
         match body.kind() {
             EventKind::StationRegistered(s) => {
                 let ordinal = self.stations.len() as u32;
@@ -396,6 +451,13 @@ impl Expected {
             EventKind::MetricReported(m) => {
                 let ordinal = self.stations.get(&m.station).copied().unwrap_or(u32::MAX);
                 let row = Row::of_metric(rubric, body.seq(), body.v1().recorded_at_us, ordinal, m);
+                self.row(row)
+            }
+            EventKind::AppealFiled(_)
+            | EventKind::AppealDecided(_)
+            | EventKind::RecordReversed(_) => {
+                let row =
+                    adjusted.map(|a| Row::of_dispute(body.seq(), body.v1().recorded_at_us, a));
                 self.row(row)
             }
             EventKind::LedgerCreated(_) => Vec::new(),
@@ -421,6 +483,13 @@ impl Aggregate {
         let e = self.items.entry(item).or_default();
         e.0 += units;
         e.1 += 1;
+    }
+
+    /// Adds an appeal's or reversal's change to a record's points (not an event of its own).
+    pub fn adjust(&mut self, item: u16, delta: Decimal) {
+        // Invariant: a change is a difference of figures with at most FIXED_SCALE places.
+        let units = fixed(delta).expect("changes have at most 6 places");
+        self.items.entry(item).or_default().0 += units;
     }
 
     pub fn encode(&self) -> Vec<u8> {

@@ -105,7 +105,8 @@ impl Verifier {
             }
             if let Some(rubric) = self.audit.rubric() {
                 self.derived(&rubric, e.seq, kind);
-                for (log, entry) in self.tally.entries(&rubric, e.body) {
+                let adjusted = self.audit.last_adjusted().copied();
+                for (log, entry) in self.tally.entries(&rubric, e.body, adjusted.as_ref()) {
                     let (digest, n) = match log {
                         Log::Tally => (&mut self.tally_digest, self.tally.rows - 1),
                         Log::Stations => {
@@ -155,6 +156,15 @@ impl Verifier {
     /// Folds an event into the aggregates and postings it implies (the audit has already
     /// checked that its station and clause exist).
     fn derived(&mut self, rubric: &crate::rubric::Rubric, seq: u64, kind: &EventKind) {
+        if let Some(a) = self.audit.last_adjusted() {
+            self.postings_digest
+                .add(&crate::tally::posting_key(a.station, seq), &[]);
+            self.aggregates
+                .entry(a.station)
+                .or_default()
+                .adjust(a.position, a.delta);
+            return;
+        }
         let (station, clause) = match kind {
             EventKind::PointsRecorded(p) => (p.station.as_str(), Some(p)),
             EventKind::MetricReported(m) => (m.station.as_str(), None),
@@ -184,8 +194,14 @@ impl Verifier {
         for (ordinal, agg) in &self.aggregates {
             aggregate_digest.add(&crate::tally::aggregate_key(*ordinal), &agg.encode());
         }
+        let mut dispute_digest = SetDigest::default();
+        for (target, seqs) in self.audit.disputes() {
+            let value: Vec<u8> = seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
+            dispute_digest.add(&target.to_be_bytes(), &value);
+        }
         for (index, want) in [
             (Index::Id, &self.id_digest),
+            (Index::Dispute, &dispute_digest),
             (Index::Station, &self.station_digest),
             (Index::Aggregate, &aggregate_digest),
             (Index::Postings, &self.postings_digest),

@@ -246,6 +246,41 @@ pub fn log_row(rubric: &Rubric, body: &Body) -> Vec<String> {
             m.id.clone(),
             m.evidence.join("; "),
         ),
+        EventKind::AppealFiled(a) => (
+            a.station.clone(),
+            format!("appeal against seq {}", a.against),
+            String::new(),
+            String::new(),
+            a.station.clone(),
+            a.id.clone(),
+            a.evidence.join("; "),
+        ),
+        EventKind::AppealDecided(d) => (
+            d.station.clone(),
+            format!(
+                "appeal {} {}{}",
+                d.appeal,
+                d.outcome.as_str(),
+                d.outcome
+                    .points()
+                    .map(|p| format!(": {p} stand"))
+                    .unwrap_or_default()
+            ),
+            String::new(),
+            String::new(),
+            d.by.clone(),
+            String::new(),
+            d.evidence.join("; "),
+        ),
+        EventKind::RecordReversed(r) => (
+            r.station.clone(),
+            format!("reverses seq {}", r.target),
+            String::new(),
+            String::new(),
+            r.by.clone(),
+            r.id.clone(),
+            r.evidence.join("; "),
+        ),
     };
     vec![
         e.seq.to_string(),
@@ -422,7 +457,7 @@ pub fn explain_text(x: &crate::explain::Explanation<'_>, rubric: &Rubric) -> Str
             for e in &c.events {
                 let p = &e.record;
                 let sign = if i.bonus { "+" } else { "-" };
-                let applied = if e.applied == p.computed_points {
+                let applied = if e.applied == e.standing {
                     String::new()
                 } else if e.applied.is_zero() {
                     format!(
@@ -435,8 +470,13 @@ pub fn explain_text(x: &crate::explain::Explanation<'_>, rubric: &Rubric) -> Str
                         e.applied, i.max
                     )
                 };
+                let stands = if e.standing != p.computed_points {
+                    format!(" (stands at {sign}{})", e.standing)
+                } else {
+                    String::new()
+                };
                 out.push_str(&format!(
-                    "    seq {}  {}  {sign}{}{applied}  {}\n",
+                    "    seq {}  {}  {sign}{}{stands}{applied}  {}\n",
                     e.seq, p.id, p.computed_points, e.working.text
                 ));
                 if let Some(note) = &p.inputs.note {
@@ -450,6 +490,9 @@ pub fn explain_text(x: &crate::explain::Explanation<'_>, rubric: &Rubric) -> Str
                     p.evidence.join("; "),
                     hex::encode(e.hash)
                 ));
+                for d in &e.disputes {
+                    out.push_str(&dispute_text(d));
+                }
             }
         }
     }
@@ -473,6 +516,55 @@ pub fn explain_text(x: &crate::explain::Explanation<'_>, rubric: &Rubric) -> Str
         }
     }
     out
+}
+
+/// One appeal, decision or reversal under its record in `explain`.
+fn dispute_text(d: &crate::appeals::DisputeStory) -> String {
+    let change = format!("{} → {}", d.before, d.after);
+    let head = match &d.kind {
+        EventKind::AppealFiled(a) => format!(
+            "appeal {} filed by {} (seq {}, {}): {}\n          evidence: {}",
+            a.id,
+            a.station,
+            d.seq,
+            d.recorded_at,
+            a.grounds.replace('\n', " "),
+            a.evidence.join("; ")
+        ),
+        EventKind::AppealDecided(x) => format!(
+            "appeal {} decided {} by {} (seq {}, {}): {change}\n          reason: {}\n          evidence: {}",
+            x.appeal,
+            x.outcome.as_str(),
+            x.by,
+            d.seq,
+            d.recorded_at,
+            x.reason.replace('\n', " "),
+            x.evidence.join("; ")
+        ),
+        EventKind::RecordReversed(r) => format!(
+            "reversed as {} by {} (seq {}, {}): {change}\n          reason: {}\n          evidence: {}",
+            r.id,
+            r.by,
+            d.seq,
+            d.recorded_at,
+            r.reason.replace('\n', " "),
+            if r.evidence.is_empty() { "(none)".to_string() } else { r.evidence.join("; ") }
+        ),
+        other => other.type_name().to_string(),
+    };
+    format!("        ↳ {head}\n          hash {}\n", hex::encode(d.hash))
+}
+
+/// One appeal, decision or reversal in `explain --json`.
+fn dispute_json(d: &crate::appeals::DisputeStory) -> Value {
+    let mut m = crate::export::decoded_kind(&d.kind);
+    m.insert("seq".into(), json!(d.seq));
+    m.insert("hash".into(), json!(hex::encode(d.hash)));
+    m.insert("recorded_at".into(), json!(d.recorded_at.to_string()));
+    m.insert("type".into(), json!(d.kind.type_name()));
+    m.insert("points_before".into(), json!(d.before.to_string()));
+    m.insert("points_after".into(), json!(d.after.to_string()));
+    Value::Object(m)
 }
 
 /// `explain --json` (shape: `schema/explain.schema.json`).
@@ -563,6 +655,7 @@ fn event_story_json(e: &crate::explain::EventStory, bonus: bool) -> Value {
         "computed_points".into(),
         json!(p.computed_points.to_string()),
     );
+    m.insert("standing_points".into(), json!(e.standing.to_string()));
     m.insert("applied_points".into(), json!(e.applied.to_string()));
     m.insert(
         "direction".into(),
@@ -575,5 +668,109 @@ fn event_story_json(e: &crate::explain::EventStory, bonus: bool) -> Value {
     m.insert("required".into(), json!(w.required));
     m.insert("working".into(), json!(w.text));
     m.insert("evidence".into(), json!(p.evidence));
+    m.insert(
+        "history".into(),
+        Value::Array(e.disputes.iter().map(dispute_json).collect()),
+    );
     Value::Object(m)
+}
+
+/// `appeal list` as a table.
+pub fn appeals_table(entries: &[crate::appeals::AppealEntry]) -> String {
+    if entries.is_empty() {
+        return "no appeals\n".into();
+    }
+    let mut t = Table::new(
+        &[
+            "appeal",
+            "seq",
+            "station",
+            "against",
+            "clause",
+            "filed",
+            "status",
+            "points",
+            "decided by",
+            "grounds",
+        ],
+        &[
+            false, true, false, false, false, false, false, true, false, false,
+        ],
+    );
+    for e in entries {
+        let points = match &e.decision {
+            Some(d) => format!("{} → {}", e.points_before, d.points_after),
+            None => e.points_before.to_string(),
+        };
+        t.row(vec![
+            e.appeal.id.clone(),
+            e.seq.to_string(),
+            e.appeal.station.clone(),
+            format!("{} (seq {})", e.record.id, e.record_seq),
+            e.record.clause.clone(),
+            crate::audit::local_day(e.filed_at).to_string(),
+            e.status().to_string(),
+            points,
+            e.decision
+                .as_ref()
+                .map(|d| d.decided.by.clone())
+                .unwrap_or_default(),
+            one_line(&e.appeal.grounds, 40),
+        ]);
+    }
+    t.render()
+}
+
+/// Text on one line, cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let flat = text.replace('\n', " ");
+    match flat.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
+}
+
+/// `appeal list --json`.
+pub fn appeals_json(rubric: &Rubric, entries: &[crate::appeals::AppealEntry]) -> Value {
+    let appeals: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let item = rubric
+                .clause(&e.record.clause)
+                .map(|(i, _)| i.code.clone())
+                .unwrap_or_default();
+            json!({
+                "id": e.appeal.id,
+                "seq": e.seq,
+                "hash": hex::encode(e.hash),
+                "station": e.appeal.station,
+                "filed_at": e.filed_at.to_string(),
+                "grounds": e.appeal.grounds,
+                "evidence": e.appeal.evidence,
+                "against": {
+                    "id": e.record.id,
+                    "seq": e.record_seq,
+                    "clause": e.record.clause,
+                    "item": item,
+                    "by": e.record.by,
+                    "occurred": e.record.occurred.to_string(),
+                    "computed_points": e.record.computed_points.to_string(),
+                },
+                "status": e.status(),
+                "points_before": e.points_before.to_string(),
+                "points_after": e.decision.as_ref().map(|d| d.points_after.to_string()),
+                "decision": e.decision.as_ref().map(|d| json!({
+                    "seq": d.seq,
+                    "hash": hex::encode(d.hash),
+                    "decided_at": d.decided_at.to_string(),
+                    "outcome": d.decided.outcome.as_str(),
+                    "points": d.decided.outcome.points().map(|p| p.to_string()),
+                    "by": d.decided.by,
+                    "reason": d.decided.reason,
+                    "evidence": d.decided.evidence,
+                })),
+            })
+        })
+        .collect();
+    json!({ "appeals": appeals })
 }
