@@ -1,5 +1,7 @@
 //! The one integration test binary: kaohe used from the command line, as a user would.
 
+mod appeals;
+mod disputes;
 mod fixture;
 mod golden;
 mod harness;

@@ -1,0 +1,1 @@
+//! Appeals, decisions and reversals from the command line and in import files (issue 4).
