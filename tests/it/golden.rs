@@ -128,7 +128,50 @@ fn metric() -> Body {
     )
 }
 
-/// (name, event, its body as hex). The events form the chain 0..=5 in this order.
+fn appeal() -> Body {
+    v1(
+        6,
+        EventKind::AppealFiled(AppealFiled {
+            id: "A1".into(),
+            against: 3,
+            station: "WJ01".into(),
+            grounds: "经批准外出".into(),
+            evidence: vec!["审批表".into()],
+        }),
+    )
+}
+
+fn decision_partial() -> Body {
+    v1(
+        7,
+        EventKind::AppealDecided(AppealDecided {
+            appeal: "A1".into(),
+            appeal_seq: 6,
+            against: 3,
+            station: "WJ01".into(),
+            outcome: AppealOutcome::Partial(dec("0.5")),
+            by: "社矫科".into(),
+            reason: "部分属实".into(),
+            evidence: vec!["复核意见书".into()],
+        }),
+    )
+}
+
+fn reversal() -> Body {
+    v1(
+        8,
+        EventKind::RecordReversed(RecordReversed {
+            id: "R1".into(),
+            target: 4,
+            station: "WJ12".into(),
+            by: "基层科".into(),
+            reason: "录错站点".into(),
+            evidence: Vec::new(),
+        }),
+    )
+}
+
+/// (name, event, its body as hex). The events form the chain 0..=8 in this order.
 fn golden() -> Vec<(&'static str, Body, &'static str)> {
     vec![
         ("genesis", genesis(), GENESIS_HEX),
@@ -141,6 +184,9 @@ fn golden() -> Vec<(&'static str, Body, &'static str)> {
         ("points_all_inputs", points_all_inputs(), POINTS_ALL_HEX),
         ("points_no_inputs", points_no_inputs(), POINTS_NONE_HEX),
         ("metric", metric(), METRIC_HEX),
+        ("appeal", appeal(), APPEAL_HEX),
+        ("decision_partial", decision_partial(), DECISION_PARTIAL_HEX),
+        ("reversal", reversal(), REVERSAL_HEX),
     ]
 }
 
@@ -153,15 +199,21 @@ const STATION_SUBDISTRICT_HEX: &str =
 const POINTS_ALL_HEX: &str = "0003fd00c02bee2bfe0a000202443104574a303105332e312e62010439352e3501fb2c01010201052d302e32350116e980bee69c9fe585a5e79fab0ae7acace4ba8ce8a18c03312e350a323031382d30362d313509e7a4bee79fabe7a791021be5b8b8e6ada6e58fb8e59fbae3809432303138e380953132e58fb7024532";
 const POINTS_NONE_HEX: &str = "0004fd00c02bee2bfe0a0002066175746f2d3404574a313205312e332e61000000000001330a323031382d31322d333109e59fbae5b182e7a791010145";
 const METRIC_HEX: &str = "0005fd00c02bee2bfe0a0003024d3104574a3031176d6564696174696f6e735f7065725f6d65646961746f720431322e350a323031382d31322d323009e59fbae5b182e7a791010fe5b9b4e5baa6e7bb9fe8aea1e8a1a8";
+const APPEAL_HEX: &str = "0006fd00c02bee2bfe0a00040241310304574a30310fe7bb8fe689b9e58786e5a496e587ba0109e5aea1e689b9e8a1a8";
+const DECISION_PARTIAL_HEX: &str = "0007fd00c02bee2bfe0a0005024131060304574a30310103302e3509e7a4bee79fabe7a7910ce983a8e58886e5b19ee5ae9e010fe5a48de6a0b8e6848fe8a781e4b9a6";
+const REVERSAL_HEX: &str = "0008fd00c02bee2bfe0a00060252310404574a313209e59fbae5b182e7a7910ce5bd95e99499e7ab99e782b900";
 
-/// hash_n of the chain genesis → station_town → … → metric, from the all-zero prev.
-const CHAIN_HEX: [&str; 6] = [
+/// hash_n of the chain genesis → station_town → … → reversal, from the all-zero prev.
+const CHAIN_HEX: [&str; 9] = [
     "31dbff5198a7dc0d6aae5c8b10797fe6a199afef970f25b5e4c1de3fe6c17e6e",
     "c60fed2e4cb4ebecff115b4fd72ef5f4b44e4c692698e788e8e57ccc6093935d",
     "3da7928b7a3e22102b913b62342716ed808888a334af9d3ac9a4d9edc5a00c56",
     "13c3719708e7eb14d401acc6fc9dd32f605704d20a357cc3c90b2fd39f7f833a",
     "ccecb88e71bfab76f3004c79db20ab68b215952e0b74246efa1fefea36d9d701",
     "f446f58ebd44c5607c0ac3f9a2fc0e616f672569074f36d7e18c07370c5a0815",
+    "e954ce519c1038900ed64477e206cfa9a32945bd49817c35f45f590442a69890",
+    "4b4e5ae111cf034eaf28ed07a019ed1eb421542b08ef25f0b8ac4cca9bad4f38",
+    "5117c9e892c83cc28513da8a0f0b9bfc18b392fe5cb01e2be279f826400c3ed7",
 ];
 
 #[test]
