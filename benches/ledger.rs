@@ -43,7 +43,8 @@ mod gen {
         }
     }
 
-    /// Writes `stations` station lines, then `events` record and metric lines.
+    /// Writes `stations` station lines, then `events` record, metric, appeal and decision lines
+    /// (about one event in 64 is an appeal against the latest deduction, decided by the next).
     pub fn write(
         out: &mut impl Write,
         stations: u64,
@@ -58,13 +59,37 @@ mod gen {
                 r#"{{"op":"station","code":"S{s:05}","name":"第{s}司法所","kind":"{kind}"}}"#
             )?;
         }
+        let mut last_deduction: Option<(u64, u64, &str)> = None;
+        let mut pending: Option<(u64, &str)> = None;
         for n in 0..events {
+            if let Some((appeal, by)) = pending.take() {
+                let outcome = match rng.below(3) {
+                    0 => r#""outcome":"upheld""#,
+                    1 => r#""outcome":"partial","points":"0""#,
+                    _ => r#""outcome":"rejected""#,
+                };
+                writeln!(
+                    out,
+                    r#"{{"op":"decide","appeal":"A{appeal}",{outcome},"by":"{by}","reason":"复核","evidence":["复核意见书"]}}"#
+                )?;
+                continue;
+            }
+            if let Some((record, station, by)) = last_deduction.filter(|_| rng.below(64) == 0) {
+                writeln!(
+                    out,
+                    r#"{{"op":"appeal","id":"A{n}","against":"G{record}","station":"S{station:05}","grounds":"情况说明","evidence":["申诉书"]}}"#
+                )?;
+                last_deduction = None;
+                pending = Some((n, by));
+                continue;
+            }
             let station = rng.below(stations);
             let month = 1 + rng.below(12);
             let day = 1 + rng.below(28);
             let date = format!("2018-{month:02}-{day:02}");
             let ev = format!(r#""evidence":["常武司基〔2018〕{}号"]"#, rng.below(500));
-            let line = match rng.below(8) {
+            let choice = rng.below(8);
+            let line = match choice {
                 0 => format!(
                     r#"{{"op":"record","id":"G{n}","clause":"1.3.b","station":"S{station:05}","by":"基层科","occurred":"{date}",{ev}}}"#
                 ),
@@ -97,6 +122,11 @@ mod gen {
                     rng.below(30),
                     rng.below(10)
                 ),
+            };
+            last_deduction = match choice {
+                0 | 1 | 3 | 4 => Some((n, station, "基层科")),
+                2 | 6 => Some((n, station, "社矫科")),
+                _ => last_deduction,
             };
             writeln!(out, "{line}")?;
         }
