@@ -1088,11 +1088,11 @@ impl<'a> Batch<'a> {
             id: &record.id,
             station: &record.station,
             item,
-            recorded_day: local_day(
-                jiff::Timestamp::from_microsecond(recorded_us).unwrap_or_default(),
-            ),
+            recorded_day: local_day(timestamp_from_us(recorded_us)),
         };
-        let today = local_day(self.now);
+        // The day the appeal is stored at: recorded times never go back, so it may be later
+        // than the clock's (the audit checks the stored time).
+        let today = local_day(timestamp_from_us(self.recorded_at_us));
         if let Some((field, problem)) =
             appeal_problem(&appealed, &a.station, today, rubric.appeal_window_days)
         {

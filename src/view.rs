@@ -470,7 +470,9 @@ pub fn explain_text(x: &crate::explain::Explanation<'_>, rubric: &Rubric) -> Str
                         e.applied, i.max
                     )
                 };
-                let stands = if e.standing != p.computed_points {
+                let stands = if e.standing.is_zero() {
+                    " (stands at 0)".to_string()
+                } else if e.standing != p.computed_points {
                     format!(" (stands at {sign}{})", e.standing)
                 } else {
                     String::new()
