@@ -7,6 +7,7 @@
 //! view from before the decision (`--as-of-seq`, `--known-at`) it counts as first recorded.
 
 use crate::event::{AppealOutcome, EventKind};
+use crate::limits::MAX_DECIMAL_PLACES;
 use crate::rubric::Item;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -222,6 +223,11 @@ impl Standing {
                     if *p < Decimal::ZERO || *p > original {
                         return Err(Conflict(format!(
                             "partial points {p} are not between 0 and the original {original}"
+                        )));
+                    }
+                    if p.scale() > MAX_DECIMAL_PLACES {
+                        return Err(Conflict(format!(
+                            "partial points {p} have more than {MAX_DECIMAL_PLACES} decimal places"
                         )));
                     }
                 }
