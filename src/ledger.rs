@@ -157,6 +157,7 @@ impl Ledger {
                 recorded_at_us: now.as_microsecond(),
                 tally_rows: 0,
                 stations: 0,
+                events_bytes: 0,
             }),
         })?;
         Ok(InitOutcome::Created {
@@ -194,19 +195,14 @@ impl Ledger {
         Ok(ledger)
     }
 
-    /// A cheap check on open: the stored events end exactly where the head says, with its hash.
+    /// A cheap check on open: the files hold what the head says was committed, and the last
+    /// event is there with the head's hash.
     fn check_tail(&self) -> Result<(), LedgerError> {
-        let stored = self.store.stored_frame_count()?;
         let last = self.head.next_seq.saturating_sub(1);
-        if stored != self.head.next_seq {
-            return Err(damaged(
-                last.min(stored),
-                format!(
-                    "the head says {} events but {stored} are stored",
-                    self.head.next_seq
-                ),
-            ));
-        }
+        self.store.check_files(&self.head).map_err(|e| match e {
+            StoreError::Corrupt(m) => damaged(last, m),
+            e => e.into(),
+        })?;
         let mut seen = false;
         self.store.for_each_frame(last, last + 1, |f| {
             seen = f.hash == &self.head.hash;
@@ -452,10 +448,9 @@ impl Ledger {
             let outcome = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
             outcomes.push(outcome);
         }
-        let (commit, head) = batch.into_commit()?;
+        let (commit, _) = batch.into_commit()?;
         if !commit.frames.is_empty() {
-            self.store.commit(commit)?;
-            self.head = head;
+            self.head = self.store.commit(commit)?;
         }
         Ok(outcomes)
     }
@@ -1370,6 +1365,8 @@ impl<'a> Batch<'a> {
             stations: self.ledger.head.stations + count(Log::Stations),
             next_seq: seq,
             hash: prev,
+            // The store sets it when it commits.
+            events_bytes: self.ledger.head.events_bytes,
             recorded_at_us: if commit.frames.is_empty() {
                 self.ledger.head.recorded_at_us
             } else {

@@ -1,43 +1,64 @@
 //! The store: the only place that knows sled.
 //!
-//! One sled tree, keys prefixed by a byte that names what they hold; one sled batch per commit
-//! is atomic across all of them, and a commit returns only after `flush()`.
+//! A ledger directory holds a sled database and two append-only files:
+//!
+//! - `events.seg`: every event's frame, in seq order: body length (u32 LE), body, hash (32).
+//! - `tally.seg`: the tally log, [`TALLY_ENTRY_BYTES`]-byte entries: length (u16 LE), row.
+//!
+//! The bulk of the data lives in the files and is read with positioned reads through a small
+//! buffer, so memory does not grow with the ledger (sled keeps every page it has read, whatever
+//! its cache is set to). sled holds the head, which records how many bytes of each file are
+//! committed, the offset of each block of events, and the indices:
 //!
 //! | key | value |
 //! |---|---|
 //! | `F` | the format tag, [`FORMAT_TAG`] |
-//! | `H` | the head: next seq (u64 BE), head hash (32), last recorded_at (i64 BE), tally rows (u64 BE), stations (u64 BE) |
-//! | `B` + block number (u64 BE) | up to [`EVENTS_PER_BLOCK`] frames: body length (u32 LE), body, hash (32) |
+//! | `H` | the head: next seq (u64 BE), head hash (32), last recorded_at (i64 BE), tally rows (u64 BE), stations (u64 BE), committed bytes of `events.seg` (u64 BE) |
+//! | `B` + block number (u64 BE) | the offset in `events.seg` (u64 BE) of the block's first frame |
 //! | `I` + bucket (u16 BE) | entries id → seq (u64 BE) of the event that holds the id |
 //! | `S` + bucket (u16 BE) | entries station code → seq (u64 BE) of its registration |
 //! | `N` + station + 0x00 + clause | units recorded so far under a per-unit clause (u32 BE) |
-//!
-//! | `R` + block (u64 BE) | tally log: fixed-size rows, [`Log::Tally`] |
 //! | `O` + block (u64 BE) | station log: one entry per registered station, [`Log::Stations`] |
-//!
-//! Logs are derived, append-only tables packed into blocks like the events: entry `j` of block
-//! `b` is entry `b * per_block + j`, each `length (u16 LE) | bytes`.
-//!
 //! | `A` + bucket (u16 BE) | entries station ordinal → the station's sums at the head |
 //! | `P` + bucket (u16 BE) | entries station ordinal + seq → nothing (a station's events) |
 //! | `D` + bucket (u16 BE) | entries record seq → seqs of its appeals, decisions, reversals |
 //!
-//! The id, station, aggregate, postings and dispute indices are packed into [`INDEX_BUCKETS`] hash
-//! buckets, each a list of entries `key length (u16 LE) | key | value length (u16 LE) | value`: sled's cost is per key, so an
+//! Events form blocks of [`EVENTS_PER_BLOCK`]: frame `j` of block `b` is seq
+//! `b * EVENTS_PER_BLOCK + j`; every block but the last is full.
+//!
+//! A commit (1) cuts each file back to its committed length, dropping the torn tail of an
+//! interrupted commit, (2) appends to the files and syncs them, (3) applies one sled batch
+//! (head with the new lengths, block offsets, indices, logs) and flushes. A crash before (3)
+//! leaves bytes past the committed lengths, which nothing reads and the next commit drops; a
+//! crash after it leaves a complete commit. Only the process holding sled's lock opens the
+//! files, so that lock guards them too.
+//!
+//! The station log is packed into sled blocks: entry `j` of block `b` is entry
+//! `b * per_block + j`, each `length (u16 LE) | bytes`. The id, station, aggregate, postings
+//! and dispute indices are packed into [`INDEX_BUCKETS`] hash buckets, each a list of entries
+//! `key length (u16 LE) | key | value length (u16 LE) | value`: sled's cost is per key, so an
 //! import of 100,000 records rewrites at most a few thousand bucket values instead of inserting
 //! 100,000 keys.
-//!
-//! Events are packed into blocks: frame `j` of block `b` is seq `b * EVENTS_PER_BLOCK + j`.
-//! Only the last block is ever rewritten, and only by appending frames to it; every block but the
-//! last is full.
 
 use crate::event::Hash;
 use crate::limits::{EVENTS_PER_BLOCK, MAX_EVENT_BYTES};
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Identifies a kaohe store and its layout version.
-pub const FORMAT_TAG: &[u8] = b"kaohe-store-v2";
+pub const FORMAT_TAG: &[u8] = b"kaohe-store-v3";
+/// The events file inside a ledger directory.
+pub const EVENTS_FILE: &str = "events.seg";
+/// The tally file inside a ledger directory.
+pub const TALLY_FILE: &str = "tally.seg";
+/// Bytes of one tally entry in `tally.seg`: length (u16 LE) and a 42-byte row.
+pub const TALLY_ENTRY_BYTES: u64 = 2 + 42;
+/// The most bytes a block of events can hold (a bound on what a damaged offset can ask for).
+const MAX_BLOCK_BYTES: u64 = EVENTS_PER_BLOCK * (MAX_EVENT_BYTES as u64 + FRAME_OVERHEAD as u64);
+/// Tally entries read per positioned read.
+const TALLY_ENTRIES_PER_READ: u64 = 4096;
 const FRAME_OVERHEAD: usize = 4 + 32;
 /// Hash buckets of the bucketed indices. Changing it changes the store layout.
 pub const INDEX_BUCKETS: u64 = 4096;
@@ -82,9 +103,11 @@ pub struct Head {
     pub tally_rows: u64,
     /// Entries in the station log.
     pub stations: u64,
+    /// Committed bytes of `events.seg` (set by [`Store::commit`]).
+    pub events_bytes: u64,
 }
 
-const HEAD_BYTES: usize = 64;
+const HEAD_BYTES: usize = 72;
 
 impl Head {
     fn to_bytes(self) -> [u8; HEAD_BYTES] {
@@ -94,6 +117,7 @@ impl Head {
         b[40..48].copy_from_slice(&self.recorded_at_us.to_be_bytes());
         b[48..56].copy_from_slice(&self.tally_rows.to_be_bytes());
         b[56..64].copy_from_slice(&self.stations.to_be_bytes());
+        b[64..72].copy_from_slice(&self.events_bytes.to_be_bytes());
         b
     }
 
@@ -110,6 +134,7 @@ impl Head {
             recorded_at_us: i64::from_be_bytes(b[40..48].try_into().ok()?),
             tally_rows: u64_at(48)?,
             stations: u64_at(56)?,
+            events_bytes: u64_at(64)?,
         })
     }
 }
@@ -188,7 +213,7 @@ pub struct Frame<'a> {
 /// Derived append-only tables (caches of the events, checked by `verify`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Log {
-    /// One fixed-size row per recorded deduction or bonus.
+    /// One fixed-size row per record, metric report or dispute (in `tally.seg`).
     Tally,
     /// One entry per registered station, in registration order.
     Stations,
@@ -232,6 +257,69 @@ pub struct Commit {
 pub struct Store {
     db: sled::Db,
     path: PathBuf,
+    events: File,
+    tally: File,
+}
+
+/// Opens (or, for a new store, creates empty) one of the store's files.
+fn open_file(path: &Path, name: &str, create: bool) -> Result<File, StoreError> {
+    let full = path.join(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true);
+    if create {
+        options.create(true).truncate(true);
+    }
+    options.open(&full).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => StoreError::Corrupt(format!(
+            "{} is missing: the ledger's events or tally are gone",
+            full.display()
+        )),
+        _ => StoreError::Io(format!("cannot open {}: {e}", full.display())),
+    })
+}
+
+fn file_error(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Io(format!("{what}: {e}"))
+}
+
+fn file_len(file: &File) -> Result<u64, StoreError> {
+    Ok(file
+        .metadata()
+        .map_err(|e| file_error("cannot read a ledger file's size", e))?
+        .len())
+}
+
+/// Reads `[start, end)` of a file, or as much of it as the file holds.
+fn read_range(file: &File, start: u64, end: u64) -> Result<Vec<u8>, StoreError> {
+    let want = end.min(file_len(file)?).saturating_sub(start);
+    let mut buf = vec![0u8; usize::try_from(want).map_err(|_| bad_key())?];
+    let mut got = 0usize;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], start + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(file_error("cannot read the ledger", e)),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+/// Cuts a file back to its committed length (dropping an interrupted commit's tail); a file
+/// shorter than that has lost committed data.
+fn cut_to(file: &File, committed: u64, what: &str) -> Result<(), StoreError> {
+    let len = file_len(file)?;
+    if len < committed {
+        return Err(StoreError::Corrupt(format!(
+            "the {what} file holds {len} bytes where {committed} were committed"
+        )));
+    }
+    if len > committed {
+        file.set_len(committed)
+            .map_err(|e| file_error("cannot drop an interrupted commit's tail", e))?;
+    }
+    Ok(())
 }
 
 fn has_sled_files(path: &Path) -> bool {
@@ -298,7 +386,18 @@ impl Store {
             }
         }
         let db = open_db(path)?;
+        match db.get(b"F").map_err(io)? {
+            Some(tag) if tag.as_ref() != FORMAT_TAG => {
+                return Err(StoreError::NotALedger(path.to_path_buf()))
+            }
+            _ => {}
+        }
+        if db.get(b"H").map_err(io)?.is_some() {
+            return Err(StoreError::Exists(path.to_path_buf()));
+        }
         let store = Store {
+            events: open_file(path, EVENTS_FILE, true)?,
+            tally: open_file(path, TALLY_FILE, true)?,
             db,
             path: path.to_path_buf(),
         };
@@ -335,6 +434,8 @@ impl Store {
             None => return Err(StoreError::NotFound(path.to_path_buf())),
         }
         Ok(Store {
+            events: open_file(path, EVENTS_FILE, false)?,
+            tally: open_file(path, TALLY_FILE, false)?,
             db,
             path: path.to_path_buf(),
         })
@@ -408,40 +509,31 @@ impl Store {
     }
 
     /// Calls `f` with every frame from `from_seq` up to (not including) `to_seq`, in order;
-    /// `to_seq == u64::MAX` reads to the last stored frame. `f` returns `false` to stop early.
+    /// `to_seq == u64::MAX` reads to the last committed frame. `f` returns `false` to stop
+    /// early. Blocks are read one at a time, so memory stays flat however far it reads.
     pub fn for_each_frame(
         &self,
         from_seq: u64,
         to_seq: u64,
         mut f: impl FnMut(Frame<'_>) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
+        let Some(head) = self.head()? else {
+            return Ok(());
+        };
+        let to_seq = to_seq.min(head.next_seq);
         if from_seq >= to_seq {
             return Ok(());
         }
         let first = from_seq / EVENTS_PER_BLOCK;
-        let last = if to_seq == u64::MAX {
-            match self.last_block()? {
-                Some(b) => b,
-                None => return Ok(()),
-            }
-        } else {
-            (to_seq - 1) / EVENTS_PER_BLOCK
-        };
-        let range = block_key(first)..=block_key(last);
-        let mut expected = first;
-        for entry in self.db.range(range) {
-            let (k, v) = entry.map_err(io)?;
-            let block = u64::from_be_bytes(k[1..9].try_into().map_err(|_| bad_key())?);
-            if block != expected {
-                return Err(StoreError::Corrupt(format!(
-                    "block {expected} is missing (found block {block}): events from seq {} are gone",
-                    expected * EVENTS_PER_BLOCK
-                )));
-            }
-            expected += 1;
+        let last = (to_seq - 1) / EVENTS_PER_BLOCK;
+        let offsets = self.block_offsets(&head, first, last)?;
+        for (block, range) in (first..=last).zip(offsets.windows(2)) {
+            let bytes = read_range(&self.events, range[0], range[1])?;
             let base = block * EVENTS_PER_BLOCK;
             let mut stop = false;
-            parse_block(block, &v, |j, body, hash| {
+            let mut frames = 0u64;
+            parse_block(block, &bytes, |j, body, hash| {
+                frames = j + 1;
                 let seq = base + j;
                 if stop || seq < from_seq || seq >= to_seq {
                     return Ok(());
@@ -454,48 +546,72 @@ impl Store {
             if stop {
                 return Ok(());
             }
-        }
-        if expected <= last {
-            return Err(StoreError::Corrupt(format!(
-                "block {expected} is missing: events from seq {} are gone",
-                expected * EVENTS_PER_BLOCK
-            )));
+            let want = EVENTS_PER_BLOCK.min(head.next_seq - base);
+            if frames > want {
+                return Err(StoreError::Corrupt(format!(
+                    "block {block} holds {frames} events where the head counts {want}: seq {} is not committed",
+                    base + want
+                )));
+            }
+            if frames != want || (bytes.len() as u64) < range[1] - range[0] {
+                return Err(StoreError::Corrupt(format!(
+                    "block {block} holds {frames} of its {want} events: events from seq {} are missing",
+                    base + frames
+                )));
+            }
         }
         Ok(())
     }
 
-    fn last_block(&self) -> Result<Option<u64>, StoreError> {
-        let Some(entry) = self.db.scan_prefix([b'B']).next_back() else {
-            return Ok(None);
+    /// The byte ranges of blocks `first..=last` in `events.seg`, as `last - first + 2`
+    /// boundaries: each block ends where the next begins, the ledger's last block at the
+    /// committed length.
+    fn block_offsets(&self, head: &Head, first: u64, last: u64) -> Result<Vec<u64>, StoreError> {
+        let last_of_ledger = head.next_seq.saturating_sub(1) / EVENTS_PER_BLOCK;
+        let upto = if last < last_of_ledger {
+            last + 1
+        } else {
+            last
         };
-        let (k, _) = entry.map_err(io)?;
-        Ok(Some(u64::from_be_bytes(
-            k[1..9].try_into().map_err(|_| bad_key())?,
-        )))
+        let mut offsets = Vec::with_capacity((upto - first + 2) as usize);
+        let mut expected = first;
+        for entry in self.db.range(block_key(first)..=block_key(upto)) {
+            let (k, v) = entry.map_err(io)?;
+            let block = u64::from_be_bytes(k[1..9].try_into().map_err(|_| bad_key())?);
+            if block != expected {
+                return Err(missing_block(expected));
+            }
+            let offset = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| bad_key())?);
+            offsets.push(offset);
+            expected += 1;
+        }
+        if expected <= upto {
+            return Err(missing_block(expected));
+        }
+        if upto == last {
+            offsets.push(head.events_bytes);
+        }
+        for (i, w) in offsets.windows(2).enumerate() {
+            if w[1] < w[0] || w[1] - w[0] > MAX_BLOCK_BYTES {
+                return Err(StoreError::Corrupt(format!(
+                    "block {} has a damaged offset",
+                    first + i as u64
+                )));
+            }
+        }
+        Ok(offsets)
     }
 
-    /// The number of frames actually stored (from the blocks, not the head).
-    pub fn stored_frame_count(&self) -> Result<u64, StoreError> {
-        let Some(entry) = self.db.scan_prefix([b'B']).next_back() else {
-            return Ok(0);
-        };
-        let (k, v) = entry.map_err(io)?;
-        let block = u64::from_be_bytes(k[1..9].try_into().map_err(|_| bad_key())?);
-        let mut n = 0u64;
-        parse_block(block, &v, |_, _, _| {
-            n += 1;
-            Ok(())
-        })?;
-        Ok(block * EVENTS_PER_BLOCK + n)
-    }
-
-    /// Appends frames and index entries atomically, then flushes. Nothing is reported written
-    /// until the flush returns.
-    pub fn commit(&self, commit: Commit) -> Result<(), StoreError> {
-        let head = commit
+    /// Appends frames, log entries and index entries atomically, then flushes, and returns the
+    /// head as committed. Nothing is reported written until the flush returns.
+    pub fn commit(&self, commit: Commit) -> Result<Head, StoreError> {
+        let mut head = commit
             .head
             .ok_or_else(|| StoreError::Io("commit without a head".into()))?;
-        let old_next = self.head()?.map_or(0, |h| h.next_seq);
+        let old = self.head()?;
+        let old_next = old.map_or(0, |h| h.next_seq);
+        let old_bytes = old.map_or(0, |h| h.events_bytes);
+        let old_rows = old.map_or(0, |h| h.tally_rows);
         // Invariant: the head moves exactly by the number of frames appended (no gap in seq).
         assert_eq!(
             head.next_seq,
@@ -503,34 +619,59 @@ impl Store {
             "commit must extend the chain without gaps"
         );
         let mut batch = sled::Batch::default();
-        if old_next == 0 {
+        if old.is_none() {
             batch.insert(b"F".as_slice(), FORMAT_TAG);
         }
-        let mut seq = old_next;
-        let mut frames = commit.frames.into_iter().peekable();
-        while frames.peek().is_some() {
-            let block = seq / EVENTS_PER_BLOCK;
-            let mut value = match seq % EVENTS_PER_BLOCK {
-                0 => Vec::new(),
-                _ => self
-                    .db
-                    .get(block_key(block))
-                    .map_err(io)?
-                    .ok_or_else(|| StoreError::Corrupt(format!("head block {block} is missing")))?
-                    .to_vec(),
-            };
-            while seq / EVENTS_PER_BLOCK == block {
-                let Some((body, hash)) = frames.next() else {
-                    break;
-                };
-                assert!(body.len() <= MAX_EVENT_BYTES, "codec bounds event size");
-                value.extend_from_slice(&(body.len() as u32).to_le_bytes());
-                value.extend_from_slice(&body);
-                value.extend_from_slice(&hash);
-                seq += 1;
+        // 1. Drop what an interrupted commit may have left past the committed lengths.
+        cut_to(&self.events, old_bytes, "events")?;
+        cut_to(&self.tally, old_rows * TALLY_ENTRY_BYTES, "tally")?;
+        // 2. Append to the files and sync them.
+        let mut events = Vec::new();
+        for (seq, (body, hash)) in (old_next..).zip(&commit.frames) {
+            assert!(body.len() <= MAX_EVENT_BYTES, "codec bounds event size");
+            if seq % EVENTS_PER_BLOCK == 0 {
+                let offset = old_bytes + events.len() as u64;
+                batch.insert(
+                    block_key(seq / EVENTS_PER_BLOCK).as_slice(),
+                    offset.to_be_bytes().as_slice(),
+                );
             }
-            batch.insert(block_key(block).as_slice(), value);
+            events.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            events.extend_from_slice(body);
+            events.extend_from_slice(hash);
         }
+        let mut rows = Vec::new();
+        let mut new_rows = 0u64;
+        for (_, e) in commit.logs.iter().filter(|(l, _)| *l == Log::Tally) {
+            // Invariant: tally entries are the fixed-size rows of `tally::Row`.
+            assert_eq!(
+                e.len() as u64 + 2,
+                TALLY_ENTRY_BYTES,
+                "tally rows are fixed-size"
+            );
+            rows.extend_from_slice(&(e.len() as u16).to_le_bytes());
+            rows.extend_from_slice(e);
+            new_rows += 1;
+        }
+        // Invariant: the head records how long the tally is after the commit.
+        assert_eq!(
+            head.tally_rows,
+            old_rows + new_rows,
+            "the head counts the tally"
+        );
+        for (file, bytes, at) in [
+            (&self.events, &events, old_bytes),
+            (&self.tally, &rows, old_rows * TALLY_ENTRY_BYTES),
+        ] {
+            if !bytes.is_empty() {
+                file.write_all_at(bytes, at)
+                    .map_err(|e| file_error("cannot write the ledger", e))?;
+                file.sync_data()
+                    .map_err(|e| file_error("cannot sync the ledger", e))?;
+            }
+        }
+        head.events_bytes = old_bytes + events.len() as u64;
+        // 3. One atomic batch: indices, the station log, the head.
         let mut buckets: BTreeMap<[u8; 3], Vec<u8>> = BTreeMap::new();
         for (index, k, v) in commit.index {
             if !index.bucketed() {
@@ -561,31 +702,26 @@ impl Store {
         for (bk, value) in buckets {
             batch.insert(bk.as_slice(), value);
         }
-        for (log, len_after) in [
-            (Log::Tally, head.tally_rows),
-            (Log::Stations, head.stations),
-        ] {
-            let entries: Vec<&Vec<u8>> = commit
-                .logs
-                .iter()
-                .filter(|(l, _)| *l == log)
-                .map(|(_, e)| e)
-                .collect();
-            // Invariant: the head records how long each log is after the commit.
-            assert_eq!(
-                self.log_len(log)? + entries.len() as u64,
-                len_after,
-                "the head must count the {log:?} log's entries"
-            );
-            self.append_log(&mut batch, log, &entries)?;
-        }
+        let stations: Vec<&Vec<u8>> = commit
+            .logs
+            .iter()
+            .filter(|(l, _)| *l == Log::Stations)
+            .map(|(_, e)| e)
+            .collect();
+        // Invariant: the head records how long the station log is after the commit.
+        assert_eq!(
+            self.log_len(Log::Stations)? + stations.len() as u64,
+            head.stations,
+            "the head must count the station log's entries"
+        );
+        self.append_log(&mut batch, Log::Stations, &stations)?;
         batch.insert(b"H".as_slice(), head.to_bytes().as_slice());
         self.db.apply_batch(batch).map_err(io)?;
         self.db.flush().map_err(io)?;
-        Ok(())
+        Ok(head)
     }
 
-    /// Adds entries to the end of a log, rewriting only its last block.
+    /// Adds entries to the end of a sled-packed log, rewriting only its last block.
     fn append_log(
         &self,
         batch: &mut sled::Batch,
@@ -620,8 +756,14 @@ impl Store {
         Ok(())
     }
 
-    /// The number of entries in a log (from its last block).
+    /// The number of entries a log holds: for the station log, from its last block; for the
+    /// tally, the committed entries the file actually holds (fewer than the head says when it
+    /// was cut).
     pub fn log_len(&self, log: Log) -> Result<u64, StoreError> {
+        if log == Log::Tally {
+            let committed = self.head()?.map_or(0, |h| h.tally_rows);
+            return Ok(committed.min(file_len(&self.tally)? / TALLY_ENTRY_BYTES));
+        }
         let Some(entry) = self.db.scan_prefix([log.prefix()]).next_back() else {
             return Ok(0);
         };
@@ -643,6 +785,9 @@ impl Store {
         from: u64,
         mut f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
+        if log == Log::Tally {
+            return self.for_each_tally_entry(from, f);
+        }
         let first = from / log.per_block();
         let blocks = self.db.range(log.key(first)..=log.key(u64::MAX));
         for (expected, entry) in (first..).zip(blocks) {
@@ -669,27 +814,116 @@ impl Store {
         Ok(())
     }
 
-    /// Bytes the store occupies on disk.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(io)
+    /// The committed tally entries from `from`, read [`TALLY_ENTRIES_PER_READ`] at a time.
+    fn for_each_tally_entry(
+        &self,
+        from: u64,
+        mut f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let committed = self.head()?.map_or(0, |h| h.tally_rows);
+        let mut n = from;
+        while n < committed {
+            let upto = committed.min(n + TALLY_ENTRIES_PER_READ);
+            let bytes = read_range(&self.tally, n * TALLY_ENTRY_BYTES, upto * TALLY_ENTRY_BYTES)?;
+            if (bytes.len() as u64) < (upto - n) * TALLY_ENTRY_BYTES {
+                return Err(StoreError::Corrupt(format!(
+                    "the tally file ends before entry {}",
+                    n + bytes.len() as u64 / TALLY_ENTRY_BYTES
+                )));
+            }
+            let mut go = true;
+            parse_log_block(&bytes, |e| {
+                if go {
+                    go = f(n, e)?;
+                }
+                n += 1;
+                Ok(())
+            })?;
+            if !go {
+                break;
+            }
+        }
+        Ok(())
     }
 
-    /// Test support: replaces a stored block's bytes, to prove that verification catches it.
+    /// Checks that the files hold everything the head says was committed (cheap: lengths and
+    /// the block offsets' count), so that a cut file is found when a ledger is opened.
+    pub fn check_files(&self, head: &Head) -> Result<(), StoreError> {
+        let events = file_len(&self.events)?;
+        if events < head.events_bytes {
+            return Err(StoreError::Corrupt(format!(
+                "the events file holds {events} bytes where {} were committed: the last events are gone",
+                head.events_bytes
+            )));
+        }
+        let blocks = head.next_seq.div_ceil(EVENTS_PER_BLOCK);
+        let stored = match self.db.scan_prefix([b'B']).next_back() {
+            None => 0,
+            Some(entry) => {
+                let (k, _) = entry.map_err(io)?;
+                1 + u64::from_be_bytes(k[1..9].try_into().map_err(|_| bad_key())?)
+            }
+        };
+        if stored < blocks {
+            return Err(missing_block(stored));
+        }
+        Ok(())
+    }
+
+    /// Bytes the store occupies on disk: sled's files and the two segment files.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk().map_err(io)? + file_len(&self.events)? + file_len(&self.tally)?)
+    }
+
+    /// Replaces `[start, end)` of a file with `bytes` (test support).
+    fn splice(file: &File, start: u64, end: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let tail = read_range(file, end, u64::MAX)?;
+        let mut new = bytes.to_vec();
+        new.extend_from_slice(&tail);
+        file.set_len(start).map_err(|e| file_error("tamper", e))?;
+        file.write_all_at(&new, start)
+            .map_err(|e| file_error("tamper", e))?;
+        file.sync_data().map_err(|e| file_error("tamper", e))
+    }
+
+    /// Test support: replaces a stored block's bytes (its frames in `events.seg`) as a forger
+    /// who owns the disk would: later blocks' offsets and the committed length move with it,
+    /// the head's count and hash stay. Proves that verification catches it.
     #[doc(hidden)]
     pub fn tamper_block(&self, block: u64, f: impl FnOnce(&mut Vec<u8>)) -> Result<(), StoreError> {
-        let mut v = self
-            .db
-            .get(block_key(block))
-            .map_err(io)?
-            .map(|v| v.to_vec())
-            .unwrap_or_default();
+        let mut head = self
+            .head()?
+            .ok_or_else(|| StoreError::Corrupt("no head".into()))?;
+        let offsets = self.block_offsets(&head, block, block)?;
+        let (start, end) = (offsets[0], offsets[1]);
+        let mut v = read_range(&self.events, start, end)?;
         f(&mut v);
-        self.db.insert(block_key(block), v).map_err(io)?;
+        Self::splice(&self.events, start, end, &v)?;
+        let shift = |x: u64| (x + v.len() as u64).saturating_sub(end - start);
+        let later: Vec<(sled::IVec, u64)> = self
+            .db
+            .range(block_key(block + 1)..=block_key(u64::MAX))
+            .map(|e| {
+                let (k, o) = e.map_err(io)?;
+                let o = u64::from_be_bytes(o.as_ref().try_into().map_err(|_| bad_key())?);
+                Ok((k, o))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for (k, o) in later {
+            self.db
+                .insert(k, shift(o).to_be_bytes().as_slice())
+                .map_err(io)?;
+        }
+        head.events_bytes = shift(head.events_bytes);
+        self.db
+            .insert(b"H", head.to_bytes().as_slice())
+            .map_err(io)?;
         self.db.flush().map_err(io)?;
         Ok(())
     }
 
-    /// Test support: replaces a log block's bytes, to prove that verification catches it.
+    /// Test support: replaces a log block's bytes (for the tally: entries `block * 4096` on),
+    /// to prove that verification catches it.
     #[doc(hidden)]
     pub fn tamper_log(
         &self,
@@ -697,6 +931,14 @@ impl Store {
         block: u64,
         f: impl FnOnce(&mut Vec<u8>),
     ) -> Result<(), StoreError> {
+        if log == Log::Tally {
+            let per = log.per_block() * TALLY_ENTRY_BYTES;
+            let committed = self.head()?.map_or(0, |h| h.tally_rows) * TALLY_ENTRY_BYTES;
+            let (start, end) = (block * per, committed.min((block + 1) * per));
+            let mut v = read_range(&self.tally, start, end)?;
+            f(&mut v);
+            return Self::splice(&self.tally, start, end, &v);
+        }
         let mut v = self
             .db
             .get(log.key(block))
@@ -849,6 +1091,13 @@ fn parse_block(
         j += 1;
     }
     Ok(())
+}
+
+fn missing_block(block: u64) -> StoreError {
+    StoreError::Corrupt(format!(
+        "block {block} is missing: events from seq {} are gone",
+        block * EVENTS_PER_BLOCK
+    ))
 }
 
 fn bad_key() -> StoreError {
