@@ -401,6 +401,10 @@ impl Store {
             db,
             path: path.to_path_buf(),
         };
+        // The new files' directory entries must survive a crash like their contents.
+        File::open(path)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| file_error("cannot sync the ledger directory", e))?;
         match store.db.get(b"F").map_err(io)? {
             Some(tag) if tag.as_ref() != FORMAT_TAG => {
                 return Err(StoreError::NotALedger(path.to_path_buf()))

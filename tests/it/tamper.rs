@@ -1240,3 +1240,73 @@ fn store_changed_unit_count_is_caught() {
 // events): a consistent change to an index through the store's own API cannot be told from a
 // real entry without scanning the events, so index damage is caught by `verify`, above, not
 // by a write.
+
+/// An interrupted commit leaves bytes past the committed lengths of `events.seg` and
+/// `tally.seg` (written and perhaps synced, but the head never moved): they are not part of the
+/// ledger. It opens and verifies as before, and the next commit cuts the tail and writes over
+/// it. Guards the store's commit order (files first, then the head).
+#[test]
+fn an_interrupted_commits_tail_is_ignored_and_cut() {
+    use std::io::Write;
+    let (l, head) = big_ledger();
+    let before = std::fs::metadata(l.db.join(kaohe::store::EVENTS_FILE))
+        .unwrap()
+        .len();
+    for (file, junk) in [
+        (kaohe::store::EVENTS_FILE, vec![0xab; 5000]),
+        (kaohe::store::TALLY_FILE, vec![0x2a, 0x00, 0x01, 0x02]),
+    ] {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(l.db.join(file))
+            .unwrap();
+        f.write_all(&junk).unwrap();
+    }
+    assert_eq!(head_of(&l), head);
+    l.ok(&["score"]);
+    l.ok(&[
+        "record",
+        "--clause",
+        "1.3.a",
+        "--station",
+        "WJ01",
+        "--by",
+        "基层科",
+        "--occurred",
+        "2018-12-01",
+        "--evidence",
+        "after the crash",
+        "--id",
+        "AFTER",
+    ]);
+    let v = assert_ok(&verify(&l));
+    assert_eq!(v["events"], EVENTS + 1, "{v}");
+    let after = std::fs::metadata(l.db.join(kaohe::store::EVENTS_FILE))
+        .unwrap()
+        .len();
+    assert!(
+        after < before + 5000,
+        "the tail was cut before the new frame was written ({before} → {after} bytes)"
+    );
+}
+
+/// A file cut below its committed length has lost committed events: every command refuses the
+/// ledger, naming the damage, and verify fails.
+#[test]
+fn a_cut_events_file_is_refused_on_open() {
+    let (l, _) = big_ledger();
+    let path = l.db.join(kaohe::store::EVENTS_FILE);
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    for args in [&["score"][..], &["log"], &["verify", "--json"]] {
+        let out = l.run(args);
+        assert_refused_without_panic(&out, args[0]);
+    }
+    let out = l.run(&["verify", "--json"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+}
