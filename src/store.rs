@@ -803,15 +803,7 @@ impl Store {
                 )));
             }
             let mut n = block * log.per_block();
-            let mut go = true;
-            parse_log_block(&v, |e| {
-                if go && n >= from {
-                    go = f(n, e)?;
-                }
-                n += 1;
-                Ok(())
-            })?;
-            if !go {
+            if !feed_entries(&v, &mut n, from, &mut f)? {
                 break;
             }
         }
@@ -835,15 +827,7 @@ impl Store {
                     n + bytes.len() as u64 / TALLY_ENTRY_BYTES
                 )));
             }
-            let mut go = true;
-            parse_log_block(&bytes, |e| {
-                if go {
-                    go = f(n, e)?;
-                }
-                n += 1;
-                Ok(())
-            })?;
-            if !go {
+            if !feed_entries(&bytes, &mut n, from, &mut f)? {
                 break;
             }
         }
@@ -1039,6 +1023,25 @@ fn parse_bucket(
         at += 4 + klen + vlen;
     }
     Ok(())
+}
+
+/// Calls `f` with the entries of a log block numbered from `*n` (skipping those before
+/// `from`), advancing `*n`; `false` when `f` asked to stop.
+fn feed_entries(
+    block: &[u8],
+    n: &mut u64,
+    from: u64,
+    f: &mut impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
+) -> Result<bool, StoreError> {
+    let mut go = true;
+    parse_log_block(block, |e| {
+        if go && *n >= from {
+            go = f(*n, e)?;
+        }
+        *n += 1;
+        Ok(())
+    })?;
+    Ok(go)
 }
 
 /// Splits a log block into its entries.

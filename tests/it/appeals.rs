@@ -11,7 +11,7 @@
 //! - Reversal and re-recording on the bundled year, units of a `max_count` clause released.
 //! - `verify` of the ledger and of its export; references by seq and by hash.
 
-use crate::harness::{fixture_path, rubric_path, TestLedger, TEST_NOW};
+use crate::harness::{fixture_path, TestLedger, TEST_NOW};
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -51,28 +51,7 @@ const T6: &str = "2018-06-21T02:00:00Z";
 /// stays at `now`. (`TestLedger::with_stations` starts at 2019, after which no earlier
 /// recorded time is possible.)
 fn stations_at(now: &str) -> TestLedger {
-    let mut l = TestLedger::empty();
-    l.now = now.into();
-    l.ok(&["init", "--rubric", rubric_path().to_str().unwrap()]);
-    l.ok(&[
-        "station",
-        "add",
-        "WJ01",
-        "--name",
-        "湖塘司法所",
-        "--kind",
-        "town",
-    ]);
-    l.ok(&[
-        "station",
-        "add",
-        "WJ02",
-        "--name",
-        "南夏墅街道司法所",
-        "--kind",
-        "subdistrict",
-    ]);
-    l
+    TestLedger::with_stations_at(now)
 }
 
 /// Runs a command with `--json` that must succeed; returns its outcome.

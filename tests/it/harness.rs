@@ -63,7 +63,14 @@ impl TestLedger {
 
     /// A ledger with a town (WJ01) and a subdistrict (WJ02).
     pub fn with_stations() -> Self {
-        let l = Self::new();
+        Self::with_stations_at(TEST_NOW)
+    }
+
+    /// [`TestLedger::with_stations`], created (and its clock left) at `now`.
+    pub fn with_stations_at(now: &str) -> Self {
+        let mut l = Self::empty();
+        l.now = now.to_string();
+        l.ok(&["init", "--rubric", rubric_path().to_str().unwrap()]);
         l.ok(&[
             "station",
             "add",
