@@ -196,6 +196,7 @@ impl Audit {
                 }
                 self.dispute(&rubric, seq, d.against, facts, kind)
             }
+            EventKind::PeriodClosed(_) => Err("closing is checked by a later kaohe".into()),
             EventKind::RecordReversed(r) => {
                 let facts = self.record_facts(r.target)?;
                 self.check_owner(&rubric, &facts, &r.by, &r.station)?;

@@ -706,6 +706,7 @@ fn outcome_text(ledger: &Ledger, seq: u64, appended: bool, kind: &EventKind) -> 
         EventKind::RecordReversed(r) => {
             format!("reversal {} of seq {} by {}", r.id, r.target, r.by)
         }
+        EventKind::PeriodClosed(c) => format!("period closed ({} stations)", c.scores.len()),
         EventKind::LedgerCreated(_) => "genesis".into(),
     };
     if unchanged {

@@ -39,6 +39,7 @@ pub enum EventKind {
     AppealFiled(AppealFiled),
     AppealDecided(AppealDecided),
     RecordReversed(RecordReversed),
+    PeriodClosed(PeriodClosed),
 }
 
 /// The genesis: which rubric governs the ledger, for which period.
@@ -216,6 +217,66 @@ pub struct RecordReversed {
     pub evidence: Vec<String>,
 }
 
+/// The bureau sealed the period (`kaohe close`): nothing can be recorded for it after this.
+/// The rank bonuses it computed are `PointsRecorded` events just before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodClosed {
+    /// The chain's head when it was sealed: the hash of the event just before this one.
+    pub head: Hash,
+    /// Every station's final score, best first.
+    pub scores: Vec<FinalScore>,
+    /// The rankings of the rubric's rank clauses, down to the last place that earns points.
+    pub rankings: Vec<Ranking>,
+    /// Standards failed without a deduction that the bureau accepted (`--accept-gaps`).
+    pub accepted_gaps: Vec<Gap>,
+    /// Why the gaps were accepted (present exactly when there are some).
+    pub reason: Option<String>,
+}
+
+/// A station's final score at close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalScore {
+    pub station: String,
+    #[serde(with = "decimal_text")]
+    pub total: Decimal,
+    pub rank: u32,
+}
+
+/// The ranking of one rank clause at close.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ranking {
+    pub clause: String,
+    /// The stations that qualified, by place, down to the last place that earns points.
+    pub entries: Vec<RankEntry>,
+    /// How many stations qualified in all.
+    pub qualified: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RankEntry {
+    pub station: String,
+    /// The ranked figure (the station's latest report of the clause's metric).
+    #[serde(with = "decimal_text")]
+    pub value: Decimal,
+    pub rank: u32,
+    /// The bonus its place earns (zero past the last band).
+    #[serde(with = "decimal_text")]
+    pub points: Decimal,
+}
+
+/// A standard a station's latest figure fails, with no deduction recorded under its clause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    pub station: String,
+    pub clause: String,
+    pub metric: String,
+    #[serde(with = "decimal_text")]
+    pub value: Decimal,
+    /// What the clause would deduct for it.
+    #[serde(with = "decimal_text")]
+    pub points: Decimal,
+}
+
 impl EventKind {
     /// The name used in exports and logs.
     pub fn type_name(&self) -> &'static str {
@@ -227,6 +288,7 @@ impl EventKind {
             EventKind::AppealFiled(_) => "appeal_filed",
             EventKind::AppealDecided(_) => "appeal_decided",
             EventKind::RecordReversed(_) => "record_reversed",
+            EventKind::PeriodClosed(_) => "period_closed",
         }
     }
 
@@ -240,6 +302,7 @@ impl EventKind {
             EventKind::AppealFiled(a) => Some(&a.station),
             EventKind::AppealDecided(d) => Some(&d.station),
             EventKind::RecordReversed(r) => Some(&r.station),
+            EventKind::PeriodClosed(_) => None,
         }
     }
 
@@ -275,6 +338,16 @@ impl EventKind {
             }
             EventKind::MetricReported(m) => is_canonical(&m.value),
             EventKind::AppealDecided(d) => d.outcome.points().as_ref().is_none_or(is_canonical),
+            EventKind::PeriodClosed(c) => {
+                c.scores.iter().all(|s| is_canonical(&s.total))
+                    && c.rankings
+                        .iter()
+                        .flat_map(|r| &r.entries)
+                        .all(|e| is_canonical(&e.value) && is_canonical(&e.points))
+                    && c.accepted_gaps
+                        .iter()
+                        .all(|g| is_canonical(&g.value) && is_canonical(&g.points))
+            }
             _ => true,
         }
     }

@@ -98,6 +98,37 @@ pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
             m.insert("reason".into(), json!(d.reason));
             m.insert("evidence".into(), json!(d.evidence));
         }
+        EventKind::PeriodClosed(c) => {
+            m.insert("head".into(), json!(hex::encode(c.head)));
+            let scores: Vec<Value> = c
+                .scores
+                .iter()
+                .map(
+                    |s| json!({"station": s.station, "total": s.total.to_string(), "rank": s.rank}),
+                )
+                .collect();
+            m.insert("scores".into(), Value::Array(scores));
+            let rankings: Vec<Value> = c
+                .rankings
+                .iter()
+                .map(|r| {
+                    let entries: Vec<Value> = r
+                        .entries
+                        .iter()
+                        .map(|e| json!({"station": e.station, "value": e.value.to_string(), "rank": e.rank, "points": e.points.to_string()}))
+                        .collect();
+                    json!({"clause": r.clause, "qualified": r.qualified, "entries": entries})
+                })
+                .collect();
+            m.insert("rankings".into(), Value::Array(rankings));
+            let gaps: Vec<Value> = c
+                .accepted_gaps
+                .iter()
+                .map(|g| json!({"station": g.station, "clause": g.clause, "metric": g.metric, "value": g.value.to_string(), "points": g.points.to_string()}))
+                .collect();
+            m.insert("accepted_gaps".into(), Value::Array(gaps));
+            m.insert("reason".into(), json!(c.reason));
+        }
         EventKind::RecordReversed(r) => {
             m.insert("id".into(), json!(r.id));
             m.insert("station".into(), json!(r.station));

@@ -1313,6 +1313,7 @@ impl<'a> Batch<'a> {
                     let row = Row::of_dispute(seq, self.recorded_at_us, &a);
                     commit.logs.push((Log::Tally, row.encode()));
                 }
+                EventKind::PeriodClosed(_) => {}
                 EventKind::LedgerCreated(_) => {
                     unreachable!("a batch never holds a genesis")
                 }

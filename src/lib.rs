@@ -4,6 +4,7 @@
 pub mod appeals;
 pub mod audit;
 pub mod chain;
+pub mod close;
 pub mod codec;
 pub mod command;
 pub mod decimal;

@@ -174,7 +174,9 @@ impl<'r> Scores<'r> {
                     self.adjust(station, position, delta);
                 }
             }
-            EventKind::LedgerCreated(_) | EventKind::MetricReported(_) => {}
+            EventKind::LedgerCreated(_)
+            | EventKind::MetricReported(_)
+            | EventKind::PeriodClosed(_) => {}
         }
         Ok(())
     }

@@ -55,7 +55,8 @@ impl View {
             | EventKind::StationRegistered(_)
             | EventKind::AppealFiled(_)
             | EventKind::AppealDecided(_)
-            | EventKind::RecordReversed(_) => true,
+            | EventKind::RecordReversed(_)
+            | EventKind::PeriodClosed(_) => true,
         }
     }
 

@@ -272,6 +272,19 @@ pub fn log_row(rubric: &Rubric, body: &Body) -> Vec<String> {
             String::new(),
             d.evidence.join("; "),
         ),
+        EventKind::PeriodClosed(c) => (
+            String::new(),
+            format!(
+                "period closed: {} stations, head {}",
+                c.scores.len(),
+                &hex::encode(c.head)[..16]
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            c.reason.clone().unwrap_or_default(),
+        ),
         EventKind::RecordReversed(r) => (
             r.station.clone(),
             format!("reverses seq {}", r.target),
