@@ -58,6 +58,30 @@ struct RecordFacts {
     units: u32,
 }
 
+/// A rule an event breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The event to blame.
+    pub seq: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A close in progress: what its rank bonuses must be.
+struct ClosingCheck {
+    /// The chain's head when close began (the hash before its first event), and its seq.
+    began_at: Hash,
+    first_seq: u64,
+    rankings: Vec<crate::event::Ranking>,
+    /// (clause, station) of the rank bonuses seen so far.
+    awarded: std::collections::BTreeSet<(String, String)>,
+}
+
 /// The state the rules need, folded event by event.
 #[derive(Default)]
 pub struct Audit {
@@ -78,6 +102,14 @@ pub struct Audit {
     appeals: HashMap<u64, u64>,
     /// What the last event did to a record's points, if it was a dispute.
     last_adjusted: Option<Adjusted>,
+    /// (station ordinal, metric) → the latest reported value.
+    latest: HashMap<(u32, String), rust_decimal::Decimal>,
+    /// Set by the first rank bonus of a close, until the closing event.
+    closing: Option<ClosingCheck>,
+    /// The closing event's seq, once the period is closed.
+    closed: Option<u64>,
+    /// The event to blame for the fault being reported, when it is not the one checked.
+    blame: Option<u64>,
     /// 64-bit hashes of the ids seen (a collision could only raise a false alarm).
     ids: HashSet<u64>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
@@ -114,8 +146,34 @@ impl Audit {
         self.disputes.iter().map(|(k, s)| (*k, s.seqs.as_slice()))
     }
 
-    /// Checks the event at `seq` against the rules and the events before it, then folds it in.
-    pub fn check(&mut self, seq: u64, body: &Body) -> Result<(), String> {
+    /// Checks the event at `seq` (chained after `prev`) against the rules and the events before
+    /// it, then folds it in. A fault names the event to blame: this one, or the first of an
+    /// unfinished close that this one interrupts.
+    pub fn check(&mut self, seq: u64, body: &Body, prev: &Hash) -> Result<(), Fault> {
+        self.check_event(seq, body, prev).map_err(|message| Fault {
+            seq: self.blame.take().unwrap_or(seq),
+            message,
+        })
+    }
+
+    /// After the last event: a close that began (rank bonuses) must have ended (the closing
+    /// event).
+    pub fn finish(&self) -> Result<(), Fault> {
+        match &self.closing {
+            Some(c) => Err(Fault {
+                seq: c.first_seq,
+                message: "rank bonuses with no closing event after them (a close was cut off, or a rank bonus was recorded by hand)".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn check_event(&mut self, seq: u64, body: &Body, prev: &Hash) -> Result<(), String> {
+        if let Some(closed) = self.closed {
+            return Err(format!(
+                "an event after the period was closed at seq {closed}"
+            ));
+        }
         let at = body.v1().recorded_at_us;
         if self.last_recorded_us.is_some_and(|last| at < last) {
             return Err("recorded_at goes back in time".into());
@@ -137,6 +195,17 @@ impl Audit {
             }
         }
         let today = local_day(body.recorded_at());
+        let rank_bonus = matches!(kind, EventKind::PointsRecorded(p)
+            if rubric.clause(&p.clause).is_some_and(|(_, c)| matches!(c.rule, Rule::Rank { .. })));
+        if let Some(c) = &self.closing {
+            if !rank_bonus && !matches!(kind, EventKind::PeriodClosed(_)) {
+                self.blame = Some(c.first_seq);
+                return Err(format!(
+                    "the rank bonus at seq {} is followed by seq {seq}, which is neither a rank bonus nor the closing event: rank bonuses are recorded only by close",
+                    c.first_seq
+                ));
+            }
+        }
         match kind {
             EventKind::LedgerCreated(_) => unreachable!("handled above"),
             EventKind::StationRegistered(s) => {
@@ -151,7 +220,7 @@ impl Audit {
                 self.station_codes.push(s.code.clone());
                 Ok(())
             }
-            EventKind::PointsRecorded(p) => self.record(&rubric, period, today, seq, p),
+            EventKind::PointsRecorded(p) => self.record(&rubric, period, today, seq, p, prev),
             EventKind::AppealFiled(a) => {
                 let facts = self.record_facts(a.against)?;
                 let (item, _) = self.clause_of(&rubric, &facts)?;
@@ -196,7 +265,7 @@ impl Audit {
                 }
                 self.dispute(&rubric, seq, d.against, facts, kind)
             }
-            EventKind::PeriodClosed(_) => Err("closing is checked by a later kaohe".into()),
+            EventKind::PeriodClosed(c) => self.period_closed(&rubric, seq, c, prev),
             EventKind::RecordReversed(r) => {
                 let facts = self.record_facts(r.target)?;
                 self.check_owner(&rubric, &facts, &r.by, &r.station)?;
@@ -216,6 +285,8 @@ impl Audit {
                 metric.check_bounds(m.value).map_err(|b| {
                     format!("value {} is outside {}'s bounds {b}", m.value, m.metric)
                 })?;
+                let ordinal = self.stations[&m.station].1;
+                self.latest.insert((ordinal, m.metric.clone()), m.value);
                 occurred_problem(period, m.occurred, today).map_or(Ok(()), Err)
             }
         }
@@ -329,6 +400,7 @@ impl Audit {
         today: Date,
         seq: u64,
         p: &PointsRecorded,
+        prev: &Hash,
     ) -> Result<(), String> {
         let station_kind = self.station_kind(&p.station)?;
         let (item, clause) = rubric
@@ -356,15 +428,10 @@ impl Audit {
             station_kind,
             prior_count,
         };
-        match rubric.compute(clause, &ctx, &p.inputs) {
-            Ok(points) if points == p.computed_points => {}
-            Ok(points) => {
-                return Err(format!(
-                    "computed_points {} but the rubric gives {points}",
-                    p.computed_points
-                ))
-            }
-            Err(e) => return Err(format!("the rubric refuses this record: {e}")),
+        if let Rule::Rank { .. } = clause.rule {
+            self.rank_bonus(rubric, period, seq, p, prev)?;
+        } else {
+            self.recompute(rubric, clause, &ctx, p)?;
         }
         let units = match counted {
             true => p.inputs.count.unwrap_or(1),
@@ -387,5 +454,205 @@ impl Audit {
             },
         ));
         Ok(())
+    }
+
+    /// A record's points, recomputed from the rubric.
+    fn recompute(
+        &self,
+        rubric: &Rubric,
+        clause: &rubric::Clause,
+        ctx: &Context,
+        p: &PointsRecorded,
+    ) -> Result<(), String> {
+        match rubric.compute(clause, ctx, &p.inputs) {
+            Ok(points) if points == p.computed_points => {}
+            Ok(points) => {
+                return Err(format!(
+                    "computed_points {} but the rubric gives {points}",
+                    p.computed_points
+                ))
+            }
+            Err(e) => return Err(format!("the rubric refuses this record: {e}")),
+        }
+        Ok(())
+    }
+
+    /// Every station with its kind, in registration order.
+    fn station_list(&self) -> Vec<(String, StationKind)> {
+        self.station_codes
+            .iter()
+            .map(|c| (c.clone(), self.stations[c].0))
+            .collect()
+    }
+
+    fn latest_of(&self, station: &str, metric: &str) -> Option<rust_decimal::Decimal> {
+        let ordinal = self.stations.get(station)?.1;
+        self.latest.get(&(ordinal, metric.to_string())).copied()
+    }
+
+    /// A rank bonus is recorded only by close, exactly as the ranking of the latest reports
+    /// gives it.
+    fn rank_bonus(
+        &mut self,
+        rubric: &Rubric,
+        period: (Date, Date),
+        seq: u64,
+        p: &PointsRecorded,
+        prev: &Hash,
+    ) -> Result<(), String> {
+        if self.closing.is_none() {
+            let stations = self.station_list();
+            let rankings = crate::close::rankings(rubric, &stations, |s, m| self.latest_of(s, m));
+            self.closing = Some(ClosingCheck {
+                began_at: *prev,
+                first_seq: seq,
+                rankings,
+                awarded: Default::default(),
+            });
+        }
+        // Invariant: set just above.
+        let closing = self.closing.as_mut().expect("a close in progress");
+        let entry = closing
+            .rankings
+            .iter()
+            .filter(|r| r.clause == p.clause)
+            .flat_map(|r| &r.entries)
+            .find(|e| e.station == p.station)
+            .ok_or_else(|| {
+                format!(
+                    "{} earns no {} rank bonus from the latest reports",
+                    p.station, p.clause
+                )
+            })?;
+        let expected = (Some(entry.value), Some(entry.rank), entry.points, period.1);
+        let got = (
+            p.inputs.value,
+            p.inputs.count,
+            p.computed_points,
+            p.occurred,
+        );
+        if got != expected {
+            return Err(format!(
+                "the {} rank bonus of {} is not what the ranking gives (place {}, value {}, {} points, dated {})",
+                p.clause, p.station, entry.rank, entry.value, entry.points, period.1
+            ));
+        }
+        if !closing
+            .awarded
+            .insert((p.clause.clone(), p.station.clone()))
+        {
+            return Err(format!(
+                "a second {} rank bonus for {}",
+                p.clause, p.station
+            ));
+        }
+        Ok(())
+    }
+
+    /// The closing event: no appeal pending, its rank bonuses all recorded, its gaps and
+    /// final scores exactly what the events give, and its head the chain's when close began.
+    fn period_closed(
+        &mut self,
+        rubric: &Rubric,
+        seq: u64,
+        c: &crate::event::PeriodClosed,
+        prev: &Hash,
+    ) -> Result<(), String> {
+        let stations = self.station_list();
+        let closing = self.closing.take();
+        let began_at = closing.as_ref().map_or(*prev, |c| c.began_at);
+        if c.head != began_at {
+            return Err("its head is not the chain's head when close began".into());
+        }
+        let rankings = match &closing {
+            Some(check) => check.rankings.clone(),
+            None => crate::close::rankings(rubric, &stations, |s, m| self.latest_of(s, m)),
+        };
+        if c.rankings != rankings {
+            return Err("its rankings are not what the latest reports give".into());
+        }
+        let awarded = closing.map(|c| c.awarded).unwrap_or_default();
+        let due: std::collections::BTreeSet<(String, String)> = rankings
+            .iter()
+            .flat_map(|r| {
+                r.entries
+                    .iter()
+                    .map(|e| (r.clause.clone(), e.station.clone()))
+            })
+            .collect();
+        if awarded != due {
+            return Err("the rank bonuses recorded before it are not the ranking's".into());
+        }
+        if let Some((record, s)) = self
+            .disputes
+            .iter()
+            .find(|(_, s)| s.open_appeal().is_some())
+        {
+            let a = s.open_appeal().map(|a| a.id.clone()).unwrap_or_default();
+            return Err(format!("appeal {a} against seq {record} is still pending"));
+        }
+        let recorded: std::collections::HashSet<(u32, u16)> = self
+            .records
+            .iter()
+            .filter(|(seq, _)| self.disputes.get(seq).is_none_or(|s| s.reversed.is_none()))
+            .map(|(_, f)| (f.station, f.clause))
+            .collect();
+        let gaps = crate::close::gaps(
+            rubric,
+            &stations,
+            |s, m| self.latest_of(s, m),
+            |s, clause| {
+                let ordinal = self.stations.get(s).map_or(u32::MAX, |x| x.1);
+                self.clause_places
+                    .get(clause)
+                    .is_some_and(|k| recorded.contains(&(ordinal, *k)))
+            },
+        );
+        let accepted = c.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
+        let gaps_ok = match accepted {
+            true => !gaps.is_empty() && c.accepted_gaps == gaps,
+            false => c.reason.is_none() && gaps.is_empty() && c.accepted_gaps.is_empty(),
+        };
+        if !gaps_ok {
+            return Err(format!(
+                "its accepted gaps are not the standards failed without a deduction ({} found)",
+                gaps.len()
+            ));
+        }
+        if c.scores != self.final_scores(rubric) {
+            return Err("its final scores are not what the events give".into());
+        }
+        self.closed = Some(seq);
+        Ok(())
+    }
+
+    /// Every station's score from the records and their disputes, ranked.
+    fn final_scores(&self, rubric: &Rubric) -> Vec<crate::event::FinalScore> {
+        let mut fold = crate::projection::Scores::new(rubric);
+        for (code, kind) in self.station_list() {
+            fold.register(&StationRegistered {
+                code,
+                name: String::new(),
+                kind,
+            });
+        }
+        for (seq, f) in &self.records {
+            let points = self.disputes.get(seq).map_or(f.computed, |s| s.points);
+            let code = &self.clause_codes[usize::from(f.clause)];
+            let position = rubric
+                .clause(code)
+                .and_then(|(item, _)| rubric.item_position(&item.code));
+            if let Some(position) = position {
+                fold.add(f.station as usize, position, points, 1);
+            }
+        }
+        fold.finish()
+            .into_iter()
+            .map(|s| crate::event::FinalScore {
+                station: s.station,
+                total: s.total,
+                rank: s.rank,
+            })
+            .collect()
     }
 }

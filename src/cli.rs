@@ -71,6 +71,20 @@ enum Cmd {
     /// Withdraw a record made in error (wrong station, wrong clause): it then counts for
     /// nothing at every valid time; record the right event anew.
     Reverse(ReverseArgs),
+    /// Seal the period: rank bonuses from the latest reports, then a closing event with every
+    /// station's final score. Refused while appeals are pending or standards are failed
+    /// without a deduction (unless --accept-gaps --reason).
+    Close {
+        /// Close although some stations' latest figures fail a standard with no deduction
+        /// recorded; the closing event keeps the list and the reason.
+        #[arg(long, requires = "reason")]
+        accept_gaps: bool,
+        /// Why the gaps are accepted.
+        #[arg(long, requires = "accept_gaps")]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Apply a JSON Lines file of commands (`-` for stdin), all or nothing.
     Import {
         file: PathBuf,
@@ -96,6 +110,20 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// One HTML file for people (no external resources; prints on A4): the ranking, charts,
+    /// every station's deductions and bonuses with clause wording, evidence, appeals and
+    /// hashes, and the closing hash with how to verify it.
+    Report {
+        /// The HTML file to write (written to FILE.tmp, then renamed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only these stations get a detailed section (repeatable); the ranking table and the
+        /// charts always cover every station.
+        #[arg(long)]
+        station: Vec<String>,
+        #[command(flatten)]
+        time: TimeArgs,
+    },
     /// One event whole, with its place in the chain (by id, seq or hash).
     Show {
         /// An id, a seq or a hash.
@@ -119,7 +147,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Every event as JSON Lines, with hashes and stored bytes.
+    /// Every event as JSON Lines, with hashes and stored bytes; with `--scores`, the scores per
+    /// station and item as CSV (`schema/scores-csv.md`) or JSON.
     Export {
         /// Export the chain as it stood at this seq.
         #[arg(long)]
@@ -127,6 +156,28 @@ enum Cmd {
         /// Export the chain as it stood at this moment (RFC 3339).
         #[arg(long)]
         known_at: Option<String>,
+        /// Export the scores (per station and item, in rank order) instead of the events.
+        #[arg(long)]
+        scores: bool,
+        /// jsonl (events, the default); csv (the default with --scores) or json (as `score
+        /// --json`) with --scores.
+        #[arg(long, value_enum)]
+        format: Option<ExportFormat>,
+        /// With --scores: count only what occurred on or before this day (YYYY-MM-DD).
+        #[arg(long, requires = "scores")]
+        at: Option<String>,
+    },
+    /// Check the ledger against a department's own tally: a CSV file with the header
+    /// `station,item,deducted,awarded`. Lists the rows whose figures differ from the ledger's
+    /// applied figures (exit 1); writes nothing.
+    Reconcile {
+        /// The department's tally (`-` for stdin).
+        #[arg(long)]
+        tallies: PathBuf,
+        #[command(flatten)]
+        time: TimeArgs,
+        #[arg(long)]
+        json: bool,
     },
     /// Check the chain and indices of the ledger, or an export file without the ledger.
     Verify {
@@ -148,6 +199,14 @@ enum Cmd {
         #[arg(long, conflicts_with = "json")]
         toml: bool,
     },
+}
+
+/// What `export` writes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    Jsonl,
+    Csv,
+    Json,
 }
 
 /// The two times: valid time (`--at`) and transaction time (`--known-at`, `--as-of-seq`).
@@ -493,6 +552,11 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("evidence".into(), json!(a.evidence));
             single(db, obj, a.json, &mut out)
         }
+        Cmd::Close {
+            accept_gaps,
+            reason,
+            json,
+        } => close(db, accept_gaps.then_some(reason).flatten(), json, &mut out),
         Cmd::Import { file, json } => import_file(db, &file, json, &mut out),
         Cmd::Score { time, json } => score(db, &time.query()?, json, &mut out),
         Cmd::Explain {
@@ -508,6 +572,11 @@ pub fn run(cli: Cli) -> Result<()> {
             json,
             &mut out,
         ),
+        Cmd::Report {
+            out: file,
+            station,
+            time,
+        } => report(db, &file, station, &time.query()?, &mut out),
         Cmd::Show {
             event,
             seq,
@@ -522,14 +591,35 @@ pub fn run(cli: Cli) -> Result<()> {
         Cmd::Export {
             as_of_seq,
             known_at,
+            scores,
+            format,
+            at,
         } => {
-            let q = Query {
+            let time = TimeArgs {
+                at,
+                known_at,
                 as_of_seq,
-                known_at: parse_known_at(known_at.as_deref())?,
-                at: None,
             };
-            export_all(db, &q, &mut out)
+            match (scores, format) {
+                (false, None | Some(ExportFormat::Jsonl)) => {
+                    export_all(db, &time.query()?, &mut out)
+                }
+                (false, Some(_)) => Err(bad(
+                    "--format csv or json needs --scores (events export only as jsonl)",
+                )),
+                (true, Some(ExportFormat::Jsonl)) => {
+                    Err(bad("--scores exports --format csv or json, not jsonl"))
+                }
+                (true, f) => {
+                    export_scores(db, &time.query()?, f == Some(ExportFormat::Json), &mut out)
+                }
+            }
         }
+        Cmd::Reconcile {
+            tallies,
+            time,
+            json,
+        } => reconcile_tallies(db, &tallies, &time.query()?, json, &mut out),
         Cmd::Verify { export, head, json } => {
             let head = head
                 .map(|h| {
@@ -815,14 +905,21 @@ fn score(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -> Result<()
     let ledger = open(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let scores = kaohe::tally::scores(&ledger, &view).map_err(ledger_err)?;
+    let closed = ledger.closed_at().filter(|seq| *seq < view.end);
     if as_json {
         let mut w = std::io::BufWriter::new(out);
-        serde_json::to_writer(&mut w, &view::score_json(&scores, &view))?;
+        serde_json::to_writer(&mut w, &view::score_json(&scores, &view, closed))?;
         writeln!(w)?;
         w.flush()?;
     } else {
         if *q != Query::default() {
             writeln!(out, "view: {}\n", view.describe())?;
+        }
+        if let Some(seq) = closed {
+            writeln!(
+                out,
+                "final scores: the period was closed at seq {seq}, rank bonuses included\n"
+            )?;
         }
         write!(out, "{}", view::score_table(&scores))?;
     }
@@ -845,6 +942,80 @@ fn explain(
     } else {
         write!(out, "{}", view::explain_text(&x, ledger.rubric()))?;
     }
+    Ok(())
+}
+
+/// `report --out FILE`: the HTML is written to FILE.tmp, synced, then renamed over FILE, so a
+/// reader never sees half a report.
+fn report(
+    db: &Path,
+    file: &Path,
+    stations: Vec<String>,
+    q: &Query,
+    out: &mut impl Write,
+) -> Result<()> {
+    let name = file.display();
+    if file.as_os_str().is_empty() || file.file_name().is_none() {
+        return Err(bad(format!("--out `{name}` does not name a file")));
+    }
+    if file.is_dir() {
+        return Err(bad(format!(
+            "--out {name} is a directory; give a file name"
+        )));
+    }
+    if file.exists() && !file.is_file() {
+        return Err(bad(format!(
+            "--out {name} exists and is not a regular file"
+        )));
+    }
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(bad(format!(
+            "--out {name}: the directory {} does not exist",
+            parent.display()
+        )));
+    }
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    if tmp.is_dir() {
+        return Err(bad(format!("{} is a directory", tmp.display())));
+    }
+    let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
+    let opts = kaohe::report::Options { stations };
+    let written = (|| -> Result<kaohe::report::Summary> {
+        let f = std::fs::File::create(&tmp)
+            .map_err(|e| bad(format!("cannot write {}: {e}", tmp.display())))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let summary = kaohe::report::write(&ledger, &view, &opts, &mut w).map_err(|e| match e {
+            kaohe::report::ReportError::Ledger(e) => ledger_err(e),
+            e => bad(format!("{}: {e}", tmp.display())),
+        })?;
+        let f = w
+            .into_inner()
+            .map_err(|e| bad(format!("cannot write {}: {}", tmp.display(), e.error())))?;
+        f.sync_all()
+            .map_err(|e| bad(format!("cannot write {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, file)
+            .map_err(|e| bad(format!("cannot rename {} to {name}: {e}", tmp.display())))?;
+        Ok(summary)
+    })();
+    let summary = written.inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    writeln!(
+        out,
+        "wrote {name}: {} stations ranked, {} station sections, {} records, {} bytes\nview: {}",
+        summary.stations,
+        summary.sections,
+        summary.events,
+        summary.bytes,
+        view.describe()
+    )?;
     Ok(())
 }
 
@@ -918,6 +1089,26 @@ fn show(
     }
     let body = v.get("body").and_then(Value::as_str).unwrap_or_default();
     writeln!(out, "  {:<16} {} bytes: {body}", "body", body.len() / 2)?;
+    Ok(())
+}
+
+fn close(
+    db: &Path,
+    accept_gaps: Option<String>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut ledger = open(db)?;
+    let closed =
+        kaohe::close::close(&mut ledger, now()?, accept_gaps.as_deref()).map_err(|e| match e {
+            LedgerError::NotReady(_) => problem(e.to_string().trim_end().to_string()),
+            e => ledger_err(e),
+        })?;
+    if as_json {
+        writeln!(out, "{}", view::closed_json(&closed))?;
+    } else {
+        write!(out, "{}", view::closed_text(ledger.rubric(), &closed))?;
+    }
     Ok(())
 }
 
@@ -1041,6 +1232,84 @@ fn export_all(db: &Path, q: &Query, out: &mut impl Write) -> Result<()> {
     }
     w.flush()?;
     Ok(())
+}
+
+/// `export --scores`: every station's score per item, as CSV or as `score --json`.
+fn export_scores(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
+    let scores = kaohe::tally::scores(&ledger, &view).map_err(ledger_err)?;
+    let closed = ledger.closed_at().filter(|seq| *seq < view.end);
+    let mut w = std::io::BufWriter::new(out);
+    if as_json {
+        serde_json::to_writer(&mut w, &view::score_json(&scores, &view, closed))?;
+        writeln!(w)?;
+    } else {
+        kaohe::csv::write_scores(&mut w, &scores)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// `reconcile --tallies FILE`: exit 0 when every row agrees, 1 when any differs, 2 when the
+/// file cannot be reconciled.
+fn reconcile_tallies(
+    db: &Path,
+    file: &Path,
+    q: &Query,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    use kaohe::reconcile::{self, ReconcileError};
+    let name = if file.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        file.display().to_string()
+    };
+    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| bad(format!("cannot read {name}: {e}")))?;
+        Box::new(BufReader::new(f))
+    };
+    let in_file = |e: ReconcileError| match e {
+        ReconcileError::Ledger(e) => ledger_err(e),
+        e => bad(format!("{name}: {e}")),
+    };
+    let rows = reconcile::read(input).map_err(in_file)?;
+    let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
+    let mismatches = reconcile::reconcile(&ledger, &view, &rows).map_err(in_file)?;
+    let rows_text = format!(
+        "{} {}",
+        rows.len(),
+        if rows.len() == 1 { "row" } else { "rows" }
+    );
+    if as_json {
+        writeln!(out, "{}", reconcile::mismatches_json(&mismatches))?;
+    } else {
+        if *q != Query::default() {
+            writeln!(out, "view: {}\n", view.describe())?;
+        }
+        if mismatches.is_empty() {
+            writeln!(out, "{name}: {rows_text}, all agree with the ledger")?;
+        } else {
+            writeln!(
+                out,
+                "{name}: {} of {rows_text} differ from the ledger:\n",
+                mismatches.len()
+            )?;
+            write!(out, "{}", reconcile::mismatches_table(&mismatches))?;
+        }
+    }
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(problem(format!(
+            "{name}: {} of {rows_text} differ from the ledger",
+            mismatches.len()
+        )))
+    }
 }
 
 fn verify_ledger(

@@ -84,19 +84,7 @@ pub fn explain<'r>(
             return Err(refused("item", format!("unknown item `{code}`")));
         }
     }
-    let unknown = || {
-        refused(
-            "station",
-            format!(
-                "unknown station `{station}` (in this view, up to seq {})",
-                view.last_seq()
-            ),
-        )
-    };
-    let (reg_seq, ordinal) = ledger.station_ordinal(station)?.ok_or_else(unknown)?;
-    if reg_seq >= view.end {
-        return Err(unknown());
-    }
+    let (reg_seq, ordinal) = registered(ledger, view, station)?;
     // At the head, the station's postings and every station's aggregate answer without a
     // scan; in any other view, one pass over the tally.
     let at_head = view.end == ledger.head().next_seq && view.at.is_none();
@@ -106,23 +94,102 @@ pub fn explain<'r>(
         let (score, stations, seqs) = crate::tally::one_station(ledger, view, ordinal)?;
         (Some((score, stations)), seqs)
     };
+    let mut own = Scores::new(rubric);
+    let gathered = gather(ledger, station, reg_seq, seqs, |body| {
+        own.apply(body)?;
+        Ok(true)
+    })?;
+    let (score, stations) = match ranked {
+        Some(ranked) => ranked,
+        None => {
+            let mut score = own
+                .finish()
+                .pop()
+                .ok_or_else(|| unknown_station(view, station))?;
+            let (rank, stations) = crate::tally::head_rank(ledger, score.total)?;
+            score.rank = rank;
+            (score, stations)
+        }
+    };
+    Ok(gathered.explanation(rubric, view, score, stations, item))
+}
+
+/// One station's story when its score and rank in the view are already known (`report` ranks
+/// every station once with [`crate::tally::scores`]): its events come from its postings, cut
+/// to the view, so a story costs the station's own events — where [`explain`] per station
+/// would rank (at the head) or scan the tally (in any other view) once per station. Gives what
+/// [`explain`] gives in the same view (tested in `report`).
+pub fn explain_scored<'r>(
+    ledger: &'r Ledger,
+    view: &View,
+    score: StationScore<'r>,
+    stations: usize,
+) -> Result<Explanation<'r>, LedgerError> {
+    let station = score.station.clone();
+    let (reg_seq, ordinal) = registered(ledger, view, &station)?;
+    let seqs = crate::tally::postings(ledger, ordinal)?
+        .into_iter()
+        .filter(|s| *s < view.end);
+    let gathered = gather(ledger, &station, reg_seq, seqs, |body| {
+        Ok(view.includes(body))
+    })?;
+    Ok(gathered.explanation(ledger.rubric(), view, score, stations, None))
+}
+
+fn unknown_station(view: &View, station: &str) -> LedgerError {
+    refused(
+        "station",
+        format!(
+            "unknown station `{station}` (in this view, up to seq {})",
+            view.last_seq()
+        ),
+    )
+}
+
+/// A station's registration seq and ordinal, when it is registered in the view.
+fn registered(ledger: &Ledger, view: &View, station: &str) -> Result<(u64, u32), LedgerError> {
+    let (reg_seq, ordinal) = ledger
+        .station_ordinal(station)?
+        .ok_or_else(|| unknown_station(view, station))?;
+    if reg_seq >= view.end {
+        return Err(unknown_station(view, station));
+    }
+    Ok((reg_seq, ordinal))
+}
+
+/// What a station's events tell, gathered from its registration and `seqs`.
+struct Gathered {
+    kind: StationKind,
+    records: Vec<(u64, Hash, Timestamp, PointsRecorded)>,
+    disputes: Disputes,
+    metrics: BTreeMap<String, MetricStory>,
+}
+
+/// Reads the registration and each of `seqs` (checked), keeping the events `keep` accepts.
+fn gather(
+    ledger: &Ledger,
+    station: &str,
+    reg_seq: u64,
+    seqs: impl IntoIterator<Item = u64>,
+    mut keep: impl FnMut(&Body) -> Result<bool, LedgerError>,
+) -> Result<Gathered, LedgerError> {
     let mut kind: Option<StationKind> = None;
-    let mut records: Vec<(u64, Hash, Timestamp, PointsRecorded)> = Vec::new();
+    let mut records = Vec::new();
     let mut disputes: Disputes = BTreeMap::new();
     let mut metrics: BTreeMap<String, MetricStory> = BTreeMap::new();
-    let mut own = Scores::new(rubric);
     for seq in std::iter::once(reg_seq).chain(seqs) {
         ledger.replay(seq, seq + 1, |e| {
-            own.apply(e.body)?;
-            collect(
-                e.body,
-                station,
-                &mut kind,
-                &mut records,
-                &mut disputes,
-                &mut metrics,
-                e.hash,
-            );
+            if keep(e.body)? {
+                collect(
+                    e.body,
+                    station,
+                    &mut kind,
+                    &mut records,
+                    &mut disputes,
+                    &mut metrics,
+                    e.hash,
+                );
+            }
             Ok(true)
         })?;
     }
@@ -130,31 +197,46 @@ pub fn explain<'r>(
         seq: reg_seq,
         message: format!("the station index points at an event that does not register {station}"),
     })?;
-    let (score, stations) = match ranked {
-        Some(ranked) => ranked,
-        None => {
-            let mut score = own.finish().pop().ok_or_else(unknown)?;
-            let (rank, stations) = crate::tally::head_rank(ledger, score.total)?;
-            score.rank = rank;
-            (score, stations)
-        }
-    };
-    let items = score
-        .items
-        .iter()
-        .filter(|i| item.is_none_or(|code| i.item == code))
-        .filter_map(|i| {
-            let it = rubric.item(i.item)?;
-            Some(item_story(it, i.clone(), kind, &records, &disputes))
-        })
-        .collect();
-    Ok(Explanation {
-        score,
-        stations,
-        items,
-        metrics: metrics.into_values().collect(),
-        view: *view,
+    Ok(Gathered {
+        kind,
+        records,
+        disputes,
+        metrics,
     })
+}
+
+impl Gathered {
+    fn explanation<'r>(
+        self,
+        rubric: &'r crate::rubric::Rubric,
+        view: &View,
+        score: StationScore<'r>,
+        stations: usize,
+        item: Option<&str>,
+    ) -> Explanation<'r> {
+        let items = score
+            .items
+            .iter()
+            .filter(|i| item.is_none_or(|code| i.item == code))
+            .filter_map(|i| {
+                let it = rubric.item(i.item)?;
+                Some(item_story(
+                    it,
+                    i.clone(),
+                    self.kind,
+                    &self.records,
+                    &self.disputes,
+                ))
+            })
+            .collect();
+        Explanation {
+            score,
+            stations,
+            items,
+            metrics: self.metrics.into_values().collect(),
+            view: *view,
+        }
+    }
 }
 
 /// A record's dispute events in view: record seq → (seq, hash, recorded at, event).

@@ -204,13 +204,16 @@ pub fn verify(
         .map_err(|e| ExportError::Io(e.to_string()))?
     {
         let seq = report.events;
+        let here = |message: String| (seq, message);
         let checked = match line {
-            _ if lines.bytes_read() > MAX_EXPORT_BYTES => {
-                Err(format!("export is larger than {MAX_EXPORT_BYTES} bytes"))
-            }
+            _ if lines.bytes_read() > MAX_EXPORT_BYTES => Err(here(format!(
+                "export is larger than {MAX_EXPORT_BYTES} bytes"
+            ))),
             Line::Text(text) => check_line(&text, seq, &report.head, &mut audit),
-            Line::TooLong => Err(format!("line is longer than {MAX_EXPORT_LINE_BYTES} bytes")),
-            Line::NotUtf8 => Err("line is not UTF-8".into()),
+            Line::TooLong => Err(here(format!(
+                "line is longer than {MAX_EXPORT_LINE_BYTES} bytes"
+            ))),
+            Line::NotUtf8 => Err(here("line is not UTF-8".into())),
         };
         match checked {
             Ok(hash) => {
@@ -220,17 +223,24 @@ pub fn verify(
                 report.head = hash;
                 report.events += 1;
             }
-            Err(message) => {
+            Err((blamed, message)) => {
                 report.problem = Some(Finding {
-                    seq,
-                    line: n,
+                    seq: blamed,
+                    // One event per line: the blamed event's line.
+                    line: n - (seq - blamed) as usize,
                     message,
                 });
                 return Ok(report);
             }
         }
     }
-    if report.events == 0 {
+    if let Err(fault) = audit.finish() {
+        report.problem = Some(Finding {
+            seq: fault.seq,
+            line: fault.seq as usize + 1,
+            message: fault.message,
+        });
+    } else if report.events == 0 {
         report.problem = Some(Finding {
             seq: 0,
             line: 1,
@@ -256,7 +266,36 @@ pub fn missing_head(expected: &Hash, last_seq: u64, head: &Hash) -> String {
 }
 
 /// Checks one export line; returns its hash.
-fn check_line(line: &str, seq: u64, prev: &Hash, audit: &mut Audit) -> Result<Hash, String> {
+fn check_line(line: &str, seq: u64, prev: &Hash, audit: &mut Audit) -> Result<Hash, (u64, String)> {
+    check_line_fields(line, seq, prev, audit).map_err(|e| match e {
+        LineError::Audit(f) => (f.seq, f.message),
+        LineError::Line(m) => (seq, m),
+    })
+}
+
+enum LineError {
+    Line(String),
+    Audit(crate::audit::Fault),
+}
+
+impl From<String> for LineError {
+    fn from(m: String) -> Self {
+        LineError::Line(m)
+    }
+}
+
+impl From<&str> for LineError {
+    fn from(m: &str) -> Self {
+        LineError::Line(m.to_string())
+    }
+}
+
+fn check_line_fields(
+    line: &str,
+    seq: u64,
+    prev: &Hash,
+    audit: &mut Audit,
+) -> Result<Hash, LineError> {
     let mut obj = crate::command::parse_object(line)?;
     let mut take_hash = |name: &str| -> Result<Hash, String> {
         let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
@@ -276,7 +315,7 @@ fn check_line(line: &str, seq: u64, prev: &Hash, audit: &mut Audit) -> Result<Ha
             "prev_hash {} does not link to the previous event's hash {} (an event was removed, inserted or moved)",
             hex::encode(line_prev),
             hex::encode(prev)
-        ));
+        ).into());
     }
     let hash = chain::link(prev, &bytes);
     if hash != line_hash {
@@ -284,12 +323,9 @@ fn check_line(line: &str, seq: u64, prev: &Hash, audit: &mut Audit) -> Result<Ha
     }
     let body = codec::decode(&bytes).map_err(|e| e.to_string())?;
     if body.seq() != seq {
-        return Err(format!(
-            "body says seq {} but stands at seq {seq}",
-            body.seq()
-        ));
+        return Err(format!("body says seq {} but stands at seq {seq}", body.seq()).into());
     }
-    audit.check(seq, &body)?;
+    audit.check(seq, &body, prev).map_err(LineError::Audit)?;
     let expected = decoded(&body);
     if obj != expected {
         let differing = expected
@@ -298,9 +334,7 @@ fn check_line(line: &str, seq: u64, prev: &Hash, audit: &mut Audit) -> Result<Ha
             .map(|(k, _)| k.clone())
             .or_else(|| obj.keys().find(|k| !expected.contains_key(*k)).cloned())
             .unwrap_or_default();
-        return Err(format!(
-            "field `{differing}` differs from what the body decodes to"
-        ));
+        return Err(format!("field `{differing}` differs from what the body decodes to").into());
     }
     Ok(hash)
 }

@@ -35,6 +35,9 @@ pub enum LedgerError {
         field: String,
         message: String,
     },
+    /// The ledger is not ready for what was asked (`close` with pending appeals or gaps).
+    #[error("cannot close the period: {0}")]
+    NotReady(String),
     /// Stored data breaks an invariant: the ledger is damaged.
     #[error("ledger damaged at seq {seq}: {message}")]
     Damaged { seq: u64, message: String },
@@ -107,6 +110,8 @@ pub struct Ledger {
     rubric: Rubric,
     genesis: LedgerCreated,
     head: Head,
+    /// The seq of the closing event, once the period is closed (it is the last event).
+    closed: Option<u64>,
 }
 
 /// What `init` did.
@@ -185,13 +190,20 @@ impl Ledger {
             return Err(damaged(0, "the rubric does not match its hash"));
         }
         let rubric = rubric::load(&genesis.rubric_toml)?;
-        let ledger = Ledger {
+        let mut ledger = Ledger {
             store,
             rubric,
             genesis,
             head,
+            closed: None,
         };
         ledger.check_tail()?;
+        let last = ledger.head.next_seq.saturating_sub(1);
+        if let Some(body) = ledger.event(last)? {
+            if let EventKind::PeriodClosed(_) = body.kind() {
+                ledger.closed = Some(last);
+            }
+        }
         Ok(ledger)
     }
 
@@ -236,6 +248,11 @@ impl Ledger {
 
     pub fn head(&self) -> Head {
         self.head
+    }
+
+    /// The seq of the closing event, once the period is closed.
+    pub fn closed_at(&self) -> Option<u64> {
+        self.closed
     }
 
     pub fn store(&self) -> &Store {
@@ -441,6 +458,16 @@ impl Ledger {
         commands: &[Numbered],
         now: Timestamp,
     ) -> Result<Vec<Outcome>, LedgerError> {
+        if let (Some(seq), Some(first)) = (self.closed, commands.first()) {
+            return Err(LedgerError::Refused {
+                line: first.line,
+                field: "op".into(),
+                message: format!(
+                    "the period {} to {} was closed at seq {seq}; nothing can be recorded, appealed or decided after it",
+                    self.genesis.period_start, self.genesis.period_end
+                ),
+            });
+        }
         let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
         let mut batch = Batch::new(self, recorded_at_us, now)?;
         let mut outcomes = Vec::with_capacity(commands.len());
@@ -474,6 +501,38 @@ fn aggregate_for<'m>(
             e.insert(agg)
         }
     })
+}
+
+impl Ledger {
+    /// Appends the rank bonuses `close` computed (each gets a ledger-assigned id) and the
+    /// closing event, in one commit; returns the bonuses' seqs. `close::close` checks first.
+    pub(crate) fn append_closing(
+        &mut self,
+        bonuses: Vec<PointsRecorded>,
+        closed: PeriodClosed,
+        now: Timestamp,
+    ) -> Result<Vec<u64>, LedgerError> {
+        assert!(
+            self.closed.is_none(),
+            "close checks that the period is open"
+        );
+        let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
+        let mut batch = Batch::new(self, recorded_at_us, now)?;
+        let mut seqs = Vec::with_capacity(bonuses.len());
+        for mut b in bonuses {
+            batch
+                .known_station(&b.station)
+                .map_err(|e| refused(None, e))?;
+            b.id = format!("{AUTO_ID_PREFIX}{}", batch.next_seq);
+            seqs.push(batch.next_seq);
+            batch.push(EventKind::PointsRecorded(b));
+        }
+        batch.push(EventKind::PeriodClosed(closed));
+        let (commit, _) = batch.into_commit()?;
+        self.head = self.store.commit(commit)?;
+        self.closed = Some(self.head.next_seq - 1);
+        Ok(seqs)
+    }
 }
 
 /// A list of big-endian seqs.

@@ -11,8 +11,9 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 pub const MAX_IMPORT_COMMANDS: usize = 20_000_000;
 /// Largest export file `verify --export` reads, in bytes.
 pub const MAX_EXPORT_BYTES: u64 = 64 * 1024 * 1024 * 1024;
-/// Longest export line, in bytes (the genesis line carries the rubric as hex and text).
-pub const MAX_EXPORT_LINE_BYTES: usize = 4 * MAX_RUBRIC_BYTES as usize;
+/// Longest export line, in bytes: an event's body as hex (2×) plus its decoded fields (the
+/// genesis carries the rubric; a closing event every station's final score).
+pub const MAX_EXPORT_LINE_BYTES: usize = 8 * MAX_EVENT_BYTES;
 /// Most evidence references on one event.
 pub const MAX_EVIDENCE_COUNT: usize = 32;
 /// Longest evidence reference, in characters.
@@ -45,3 +46,9 @@ pub const MAX_DECIMAL_PLACES: u32 = 6;
 pub const MAX_EVENT_BYTES: usize = 2 * MAX_RUBRIC_BYTES as usize;
 /// Events per stored block. Changing it changes the store layout.
 pub const EVENTS_PER_BLOCK: u64 = 256;
+/// Largest tally file `reconcile --tallies` reads, in bytes.
+pub const MAX_TALLY_BYTES: u64 = 128 * 1024 * 1024;
+/// Longest line of a tally file, in bytes (a row is a station code, an item and two figures).
+pub const MAX_TALLY_LINE_BYTES: usize = 1024;
+/// Most rows (besides the header) in one tally file (room for every item of 40,000 stations).
+pub const MAX_TALLY_ROWS: usize = 2_000_000;

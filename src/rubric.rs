@@ -557,6 +557,50 @@ impl Rubric {
     }
 }
 
+impl Rubric {
+    /// When a station's figure fails a deduction clause's standard (`below`, `shortfall`): the
+    /// points it would deduct (the least, for a range). `None` when the standard is met, or the
+    /// clause does not measure a figure.
+    pub fn shortfall_points(
+        &self,
+        clause: &Clause,
+        kind: StationKind,
+        value: Decimal,
+    ) -> Option<Decimal> {
+        match &clause.rule {
+            Rule::Below {
+                threshold, amount, ..
+            } => (value < threshold.for_kind(kind)).then_some(match amount {
+                Amount::Fixed(p) => *p,
+                Amount::Range { min, .. } => *min,
+            }),
+            Rule::Shortfall {
+                threshold,
+                step,
+                points,
+                direction,
+                rounding,
+                ..
+            } => {
+                let (gap, steps) = shortfall_steps(
+                    *direction,
+                    *rounding,
+                    threshold.for_kind(kind),
+                    value,
+                    *step,
+                );
+                (gap > Decimal::ZERO && steps > Decimal::ZERO).then(|| {
+                    canonical((steps * *points).round_dp_with_strategy(
+                        crate::limits::MAX_DECIMAL_PLACES,
+                        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                    ))
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// How far a value misses a shortfall threshold, and the steps counted from it after the
 /// clause's rounding (both canonical; the gap is ≤ 0 when the standard is met).
 fn shortfall_steps(

@@ -96,8 +96,8 @@ impl Verifier {
         // found at its own seq.
         read_checked(store, 0, u64::MAX, &chain::GENESIS_PREV, |e| {
             self.audit
-                .check(e.seq, e.body)
-                .map_err(|m| damaged(e.seq, m))?;
+                .check(e.seq, e.body, e.prev_hash)
+                .map_err(|f| damaged(f.seq, f.message))?;
             let kind = e.body.kind();
             if let EventKind::StationRegistered(s) = kind {
                 let value = station_index_value(e.seq, self.tally.station_entries);
@@ -128,6 +128,7 @@ impl Verifier {
             }
             Ok(true)
         })?;
+        self.audit.finish().map_err(|f| damaged(f.seq, f.message))?;
         let stored = self.verified;
         if stored != head.next_seq {
             return Err(damaged(

@@ -121,6 +121,8 @@ fn text<S: serde::Serializer>(d: &rust_decimal::Decimal, s: S) -> Result<S::Ok, 
 pub struct ScoresJson<'a> {
     stations: Vec<StationJson<'a>>,
     view: Value,
+    /// The closing event's seq when the view includes it: these are the final scores.
+    closed_at_seq: Option<u64>,
 }
 
 #[derive(serde::Serialize)]
@@ -162,7 +164,11 @@ struct ItemJson<'a> {
 }
 
 /// `score --json`.
-pub fn score_json<'a>(scores: &'a [StationScore<'_>], view: &crate::query::View) -> ScoresJson<'a> {
+pub fn score_json<'a>(
+    scores: &'a [StationScore<'_>],
+    view: &crate::query::View,
+    closed_at_seq: Option<u64>,
+) -> ScoresJson<'a> {
     let stations = scores
         .iter()
         .map(|s| StationJson {
@@ -195,6 +201,7 @@ pub fn score_json<'a>(scores: &'a [StationScore<'_>], view: &crate::query::View)
     ScoresJson {
         stations,
         view: view_json(view),
+        closed_at_seq,
     }
 }
 
@@ -788,4 +795,90 @@ pub fn appeals_json(rubric: &Rubric, entries: &[crate::appeals::AppealEntry]) ->
         })
         .collect();
     json!({ "appeals": appeals })
+}
+
+/// What `close` prints: the rank clauses' rankings, the bonuses, the accepted gaps, the final
+/// ranking and the head that seals the period.
+pub fn closed_text(rubric: &Rubric, closed: &crate::close::Closed) -> String {
+    let c = &closed.closing;
+    let mut out = format!(
+        "closed the period {} to {} at seq {}\n",
+        rubric.period_start, rubric.period_end, c.seq
+    );
+    for r in &c.closed.rankings {
+        out.push_str(&format!(
+            "\n{} ranking ({} stations qualified):\n",
+            r.clause, r.qualified
+        ));
+        let mut t = Table::new(
+            &["名次", "站点", "数值", "加分"],
+            &[true, false, true, true],
+        );
+        for e in &r.entries {
+            t.row(vec![
+                e.rank.to_string(),
+                e.station.clone(),
+                e.value.to_string(),
+                format!("+{}", e.points),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    for (seq, b) in &closed.bonuses {
+        out.push_str(&format!(
+            "bonus {} at seq {seq}: {} {} +{}\n",
+            b.id, b.station, b.clause, b.computed_points
+        ));
+    }
+    if let Some(reason) = &c.closed.reason {
+        out.push_str(&format!(
+            "\naccepted gaps ({}): {reason}\n",
+            c.closed.accepted_gaps.len()
+        ));
+        for g in &c.closed.accepted_gaps {
+            out.push_str(&format!(
+                "  {} {}: {} = {} (would deduct {})\n",
+                g.station, g.clause, g.metric, g.value, g.points
+            ));
+        }
+    }
+    out.push_str("\nfinal ranking:\n");
+    let mut t = Table::new(&["名次", "站点", "总分"], &[true, false, true]);
+    for s in &c.closed.scores {
+        t.row(vec![
+            s.rank.to_string(),
+            s.station.clone(),
+            s.total.to_string(),
+        ]);
+    }
+    out.push_str(&t.render());
+    out.push_str(&format!(
+        "\nfinal head {}\npublish it: anyone can check a copy with `kaohe verify --head {}` (or `verify --export FILE --head {}`)\n",
+        hex::encode(c.hash),
+        hex::encode(c.hash),
+        hex::encode(c.hash)
+    ));
+    out
+}
+
+/// `close --json`.
+pub fn closed_json(closed: &crate::close::Closed) -> Value {
+    let c = &closed.closing;
+    let mut m = crate::export::decoded_kind(&EventKind::PeriodClosed(c.closed.clone()));
+    m.insert("seq".into(), json!(c.seq));
+    m.insert("hash".into(), json!(hex::encode(c.hash)));
+    m.insert("recorded_at".into(), json!(c.recorded_at.to_string()));
+    let bonuses: Vec<Value> = closed
+        .bonuses
+        .iter()
+        .map(|(seq, b)| {
+            json!({
+                "seq": seq, "id": b.id, "station": b.station, "clause": b.clause,
+                "points": b.computed_points.to_string(), "occurred": b.occurred.to_string(),
+                "by": b.by, "evidence": b.evidence,
+            })
+        })
+        .collect();
+    m.insert("bonuses".into(), Value::Array(bonuses));
+    Value::Object(m)
 }

@@ -171,7 +171,39 @@ fn reversal() -> Body {
     )
 }
 
-/// (name, event, its body as hex). The events form the chain 0..=8 in this order.
+fn closed() -> Body {
+    v1(
+        9,
+        EventKind::PeriodClosed(PeriodClosed {
+            head: [7u8; 32],
+            scores: vec![FinalScore {
+                station: "WJ01".into(),
+                total: dec("99.5"),
+                rank: 1,
+            }],
+            rankings: vec![Ranking {
+                clause: "B.6.a".into(),
+                entries: vec![RankEntry {
+                    station: "WJ01".into(),
+                    value: dec("12.5"),
+                    rank: 1,
+                    points: dec("1"),
+                }],
+                qualified: 1,
+            }],
+            accepted_gaps: vec![Gap {
+                station: "WJ12".into(),
+                clause: "1.6.c".into(),
+                metric: "m".into(),
+                value: dec("95"),
+                points: dec("3"),
+            }],
+            reason: Some("R".into()),
+        }),
+    )
+}
+
+/// (name, event, its body as hex). The events form the chain 0..=9 in this order.
 fn golden() -> Vec<(&'static str, Body, &'static str)> {
     vec![
         ("genesis", genesis(), GENESIS_HEX),
@@ -187,6 +219,7 @@ fn golden() -> Vec<(&'static str, Body, &'static str)> {
         ("appeal", appeal(), APPEAL_HEX),
         ("decision_partial", decision_partial(), DECISION_PARTIAL_HEX),
         ("reversal", reversal(), REVERSAL_HEX),
+        ("closed", closed(), CLOSED_HEX),
     ]
 }
 
@@ -203,9 +236,10 @@ const APPEAL_HEX: &str = "0006fd00c02bee2bfe0a00040241310304574a30310fe7bb8fe689
 const DECISION_PARTIAL_HEX: &str = "0007fd00c02bee2bfe0a0005024131060304574a30310103302e3509e7a4bee79fabe7a7910ce983a8e58886e5b19ee5ae9e010fe5a48de6a0b8e6848fe8a781e4b9a6";
 const REVERSAL_HEX: &str =
     "0008fd00c02bee2bfe0a00060252310404574a313209e59fbae5b182e7a7910ce5bd95e99499e7ab99e782b900";
+const CLOSED_HEX: &str = "0009fd00c02bee2bfe0a000707070707070707070707070707070707070707070707070707070707070707070104574a30310439392e35010105422e362e610104574a30310431322e35010131010104574a313205312e362e63016d0239350133010152";
 
-/// hash_n of the chain genesis → station_town → … → reversal, from the all-zero prev.
-const CHAIN_HEX: [&str; 9] = [
+/// hash_n of the chain genesis → station_town → … → closed, from the all-zero prev.
+const CHAIN_HEX: [&str; 10] = [
     "31dbff5198a7dc0d6aae5c8b10797fe6a199afef970f25b5e4c1de3fe6c17e6e",
     "c60fed2e4cb4ebecff115b4fd72ef5f4b44e4c692698e788e8e57ccc6093935d",
     "3da7928b7a3e22102b913b62342716ed808888a334af9d3ac9a4d9edc5a00c56",
@@ -215,6 +249,7 @@ const CHAIN_HEX: [&str; 9] = [
     "e954ce519c1038900ed64477e206cfa9a32945bd49817c35f45f590442a69890",
     "4b4e5ae111cf034eaf28ed07a019ed1eb421542b08ef25f0b8ac4cca9bad4f38",
     "5117c9e892c83cc28513da8a0f0b9bfc18b392fe5cb01e2be279f826400c3ed7",
+    "bd687a6c406a9f043a6dbc93f6ef0bd1e3318f7e4046d242118571383ab3b3cf",
 ];
 
 #[test]

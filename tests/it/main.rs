@@ -1,12 +1,15 @@
 //! The one integration test binary: kaohe used from the command line, as a user would.
 
 mod appeals;
+mod close;
 mod disputes;
 mod fixture;
 mod golden;
 mod harness;
 mod props;
+mod reconcile;
 mod regressions;
+mod report;
 mod rules;
 mod schemas;
 mod tally;
