@@ -24,6 +24,23 @@ pub fn plain(bytes: &[u8]) -> Hash {
     *blake3::hash(bytes).as_bytes()
 }
 
+/// The Merkle leaf hash of an event hash: `BLAKE3(0x00 || event_hash)` (see `schema/PROOFS.md`).
+pub fn merkle_leaf(event_hash: &Hash) -> Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(&[0x00]);
+    h.update(event_hash);
+    *h.finalize().as_bytes()
+}
+
+/// The Merkle interior node hash: `BLAKE3(0x01 || left || right)` (see `schema/PROOFS.md`).
+pub fn merkle_node(left: &Hash, right: &Hash) -> Hash {
+    let mut h = blake3::Hasher::new();
+    h.update(&[0x01]);
+    h.update(left);
+    h.update(right);
+    *h.finalize().as_bytes()
+}
+
 /// 16 bytes derived from anything unique to a ledger's creation.
 pub fn ledger_id(seed: &[u8]) -> [u8; 16] {
     let h = blake3::derive_key("kaohe ledger id v1", seed);

@@ -17,6 +17,7 @@ pub mod import;
 pub mod ledger;
 pub mod limits;
 pub mod lines;
+pub mod merkle;
 pub mod projection;
 pub mod query;
 pub mod reconcile;

@@ -3,9 +3,11 @@
 mod appeals;
 mod close;
 mod disputes;
+mod explore;
 mod fixture;
 mod golden;
 mod harness;
+mod merkle;
 mod props;
 mod reconcile;
 mod regressions;
