@@ -58,6 +58,15 @@ struct RecordFacts {
     units: u32,
 }
 
+/// A registered key: its actor, the seq and time it came into force, and its revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    pub actor: Actor,
+    pub registered_seq: u64,
+    pub registered_us: i64,
+    pub revoked: Option<(u64, i64)>,
+}
+
 /// A rule an event breaks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
@@ -110,6 +119,12 @@ pub struct Audit {
     closed: Option<u64>,
     /// The event to blame for the fault being reported, when it is not the one checked.
     blame: Option<u64>,
+    /// The genesis' ledger id (signatures cover it).
+    ledger_id: [u8; 16],
+    /// Whether actors must sign (`SignaturesRequired` at seq 1).
+    signatures_required: bool,
+    /// public key → who it is for, and when it was in force.
+    keys: HashMap<[u8; 32], KeyState>,
     /// 64-bit hashes of the ids seen (a collision could only raise a false alarm).
     ids: HashSet<u64>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
@@ -156,6 +171,11 @@ impl Audit {
         })
     }
 
+    /// Every key registered so far.
+    pub fn keys(&self) -> &HashMap<[u8; 32], KeyState> {
+        &self.keys
+    }
+
     /// After the last event: a close that began (rank bonuses) must have ended (the closing
     /// event).
     pub fn finish(&self) -> Result<(), Fault> {
@@ -197,6 +217,8 @@ impl Audit {
         let today = local_day(body.recorded_at());
         let rank_bonus = matches!(kind, EventKind::PointsRecorded(p)
             if rubric.clause(&p.clause).is_some_and(|(_, c)| matches!(c.rule, Rule::Rank { .. })));
+        // Rank bonuses are computed by close, not recorded by an actor.
+        self.signature(seq, body, rank_bonus)?;
         if let Some(c) = &self.closing {
             if !rank_bonus && !matches!(kind, EventKind::PeriodClosed(_)) {
                 self.blame = Some(c.first_seq);
@@ -266,6 +288,52 @@ impl Audit {
                 self.dispute(&rubric, seq, d.against, facts, kind)
             }
             EventKind::PeriodClosed(c) => self.period_closed(&rubric, seq, c, prev),
+            EventKind::SignaturesRequired => {
+                if seq != 1 {
+                    return Err("signatures can be required only at seq 1, by init".into());
+                }
+                self.signatures_required = true;
+                Ok(())
+            }
+            EventKind::KeyRegistered(k) => {
+                match &k.actor {
+                    Actor::Department(d) if rubric.department(d) != Some(d.as_str()) => {
+                        return Err(format!("{d} is not a department of the rubric"));
+                    }
+                    Actor::Station(st) => {
+                        self.station_kind(st)?;
+                    }
+                    _ => {}
+                }
+                if !crate::sign::is_public_key(&k.public_key) {
+                    return Err("the registered key is not an Ed25519 public key".into());
+                }
+                let state = KeyState {
+                    actor: k.actor.clone(),
+                    registered_seq: seq,
+                    registered_us: body.v1().recorded_at_us,
+                    revoked: None,
+                };
+                if self.keys.insert(k.public_key, state).is_some() {
+                    return Err("the key is registered a second time".into());
+                }
+                Ok(())
+            }
+            EventKind::KeyRevoked(k) => {
+                let at = body.v1().recorded_at_us;
+                let key = self
+                    .keys
+                    .get_mut(&k.public_key)
+                    .ok_or("the revoked key was never registered")?;
+                if key.revoked.is_some() {
+                    return Err("the key is revoked a second time".into());
+                }
+                if k.reason.trim().is_empty() {
+                    return Err("a revocation needs a reason".into());
+                }
+                key.revoked = Some((seq, at));
+                Ok(())
+            }
             EventKind::RecordReversed(r) => {
                 let facts = self.record_facts(r.target)?;
                 self.check_owner(&rubric, &facts, &r.by, &r.station)?;
@@ -292,7 +360,44 @@ impl Audit {
         }
     }
 
+    /// A signed event is signed by its actor's key in force when it was recorded, over this
+    /// ledger; an unsigned one is allowed only where signatures are not required.
+    fn signature(&self, seq: u64, body: &Body, computed: bool) -> Result<(), String> {
+        let kind = body.kind();
+        let Some(sig) = body.signature() else {
+            if self.signatures_required && kind.actor().is_some() && !computed {
+                return Err(format!(
+                    "seq {seq} is not signed, and this ledger requires signatures"
+                ));
+            }
+            return Ok(());
+        };
+        let actor = kind
+            .actor()
+            .ok_or("a signed event of a kind no actor signs")?;
+        let at = body.v1().recorded_at_us;
+        let key = self
+            .keys
+            .get(&sig.public_key)
+            .ok_or("signed by a key never registered")?;
+        if key.registered_us > at || key.revoked.is_some_and(|(_, r)| r <= at) {
+            return Err("signed by a key not in force when it was recorded".into());
+        }
+        if key.actor != actor {
+            return Err(format!(
+                "signed by {}'s key, but its actor is {actor}",
+                key.actor
+            ));
+        }
+        let bytes = crate::codec::encode_kind(kind).map_err(|e| e.to_string())?;
+        if !crate::sign::verify(sig, &self.ledger_id, &bytes) {
+            return Err("the signature does not verify".into());
+        }
+        Ok(())
+    }
+
     fn genesis(&mut self, seq: u64, g: &LedgerCreated) -> Result<(), String> {
+        self.ledger_id = g.ledger_id;
         if seq != 0 || self.period.is_some() {
             return Err("only the first event is the genesis".into());
         }

@@ -47,6 +47,10 @@ pub struct Cli {
         default_value = "./kaohe-ledger"
     )]
     db: PathBuf,
+    /// Sign what you record with this key file (`kaohe key new`); its actor must be the
+    /// event's (the department, or the station for an appeal).
+    #[arg(long, global = true, env = "KAOHE_KEY")]
+    key: Option<PathBuf>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -57,7 +61,14 @@ enum Cmd {
     Init {
         #[arg(long)]
         rubric: PathBuf,
+        /// Every record, report, appeal, decision and reversal must be signed by its actor's
+        /// registered key.
+        #[arg(long)]
+        require_signatures: bool,
     },
+    /// Signing keys: make one, register it in the ledger, revoke it, list them.
+    #[command(subcommand)]
+    Key(KeySub),
     /// Register and list stations.
     #[command(subcommand)]
     Station(StationCmd),
@@ -307,6 +318,40 @@ struct RecordArgs {
 }
 
 #[derive(Subcommand)]
+enum KeySub {
+    /// Make an Ed25519 key pair for a department or a station: FILE (private, mode 0600) and
+    /// FILE.pub.
+    New {
+        #[arg(long, conflicts_with = "station", required_unless_present = "station")]
+        dept: Option<String>,
+        #[arg(long)]
+        station: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a public key in force for its actor (from a key file or its .pub).
+    Register {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a key out of force (a key file, its .pub, or the public key's hex).
+    Revoke {
+        #[arg(value_name = "KEY")]
+        which: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The keys registered in the ledger.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum AppealSub {
     /// A station disputes one of its deductions.
     File {
@@ -442,9 +487,62 @@ fn open(db: &Path) -> Result<Ledger> {
 
 pub fn run(cli: Cli) -> Result<()> {
     let db = cli.db.as_path();
+    let key = cli.key.as_deref();
     let mut out = std::io::stdout().lock();
     match cli.command {
-        Cmd::Init { rubric } => init(db, &rubric, &mut out),
+        Cmd::Init {
+            rubric,
+            require_signatures,
+        } => init(db, &rubric, require_signatures, &mut out),
+        Cmd::Key(KeySub::New {
+            dept,
+            station,
+            out: file,
+        }) => {
+            let actor = match (dept, station) {
+                (Some(d), _) => kaohe::event::Actor::Department(d),
+                (None, Some(s)) => kaohe::event::Actor::Station(s),
+                (None, None) => return Err(bad("give --dept DEPARTMENT or --station CODE")),
+            };
+            key_new(actor, &file, &mut out)
+        }
+        Cmd::Key(KeySub::Register { file, json }) => {
+            let text = read_limited(&file, kaohe::limits::MAX_KEY_FILE_BYTES, "key file")?;
+            let (actor, public) = kaohe::sign::read_public(&text)
+                .map_err(|e| bad(format!("{}: {e}", file.display())))?;
+            let (kind, name) = match actor {
+                kaohe::event::Actor::Department(d) => ("department", d),
+                kaohe::event::Actor::Station(s) => ("station", s),
+            };
+            let mut obj = Map::new();
+            obj.insert("op".into(), json!("key_register"));
+            obj.insert("actor_kind".into(), json!(kind));
+            obj.insert("actor".into(), json!(name));
+            obj.insert("public_key".into(), json!(hex::encode(public)));
+            single(db, None, obj, json, &mut out)
+        }
+        Cmd::Key(KeySub::Revoke {
+            which,
+            reason,
+            json,
+        }) => {
+            let public = match kaohe::chain::parse_hash(which.trim()) {
+                Some(h) => hex::encode(h),
+                None => {
+                    let path = Path::new(&which);
+                    let text = read_limited(path, kaohe::limits::MAX_KEY_FILE_BYTES, "key file")?;
+                    let (_, public) = kaohe::sign::read_public(&text)
+                        .map_err(|e| bad(format!("{which}: {e}")))?;
+                    hex::encode(public)
+                }
+            };
+            let mut obj = Map::new();
+            obj.insert("op".into(), json!("key_revoke"));
+            obj.insert("public_key".into(), json!(public));
+            obj.insert("reason".into(), json!(reason));
+            single(db, None, obj, json, &mut out)
+        }
+        Cmd::Key(KeySub::List { json }) => key_list(db, json, &mut out),
         Cmd::Station(StationCmd::Add {
             code,
             name,
@@ -456,7 +554,7 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("code".into(), json!(code));
             obj.insert("name".into(), json!(name));
             obj.insert("kind".into(), json!(kind));
-            single(db, obj, json, &mut out)
+            single(db, key, obj, json, &mut out)
         }
         Cmd::Station(StationCmd::List { json }) => stations(db, json, &mut out),
         Cmd::Record(a) => {
@@ -479,7 +577,7 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("by".into(), json!(a.by));
             obj.insert("occurred".into(), json!(a.occurred));
             obj.insert("evidence".into(), json!(a.evidence));
-            single(db, obj, a.json, &mut out)
+            single(db, key, obj, a.json, &mut out)
         }
         Cmd::Metric(a) => {
             let mut obj = Map::new();
@@ -493,7 +591,7 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("by".into(), json!(a.by));
             obj.insert("occurred".into(), json!(a.occurred));
             obj.insert("evidence".into(), json!(a.evidence));
-            single(db, obj, a.json, &mut out)
+            single(db, key, obj, a.json, &mut out)
         }
         Cmd::Appeal(AppealSub::File {
             against,
@@ -512,7 +610,7 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("station".into(), json!(station));
             obj.insert("grounds".into(), json!(grounds));
             obj.insert("evidence".into(), json!(evidence));
-            single(db, obj, json, &mut out)
+            single(db, key, obj, json, &mut out)
         }
         Cmd::Appeal(AppealSub::Decide {
             appeal,
@@ -533,7 +631,7 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("by".into(), json!(by));
             obj.insert("reason".into(), json!(reason));
             obj.insert("evidence".into(), json!(evidence));
-            single(db, obj, json, &mut out)
+            single(db, key, obj, json, &mut out)
         }
         Cmd::Appeal(AppealSub::List {
             station,
@@ -550,14 +648,14 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("by".into(), json!(a.by));
             obj.insert("reason".into(), json!(a.reason));
             obj.insert("evidence".into(), json!(a.evidence));
-            single(db, obj, a.json, &mut out)
+            single(db, key, obj, a.json, &mut out)
         }
         Cmd::Close {
             accept_gaps,
             reason,
             json,
         } => close(db, accept_gaps.then_some(reason).flatten(), json, &mut out),
-        Cmd::Import { file, json } => import_file(db, &file, json, &mut out),
+        Cmd::Import { file, json } => import_file(db, key, &file, json, &mut out),
         Cmd::Score { time, json } => score(db, &time.query()?, json, &mut out),
         Cmd::Explain {
             station,
@@ -651,12 +749,12 @@ fn read_limited(path: &Path, limit: u64, what: &str) -> Result<String> {
     String::from_utf8(bytes).map_err(|_| bad(format!("{what} {} is not UTF-8", path.display())))
 }
 
-fn init(db: &Path, rubric: &Path, out: &mut impl Write) -> Result<()> {
+fn init(db: &Path, rubric: &Path, require_signatures: bool, out: &mut impl Write) -> Result<()> {
     let text = read_limited(rubric, kaohe::limits::MAX_RUBRIC_BYTES, "rubric file")?;
     let kaohe::ledger::InitOutcome::Created {
         ledger_id,
         rubric_hash,
-    } = Ledger::init(db, &text, now()?).map_err(ledger_err)?;
+    } = Ledger::init_with(db, &text, now()?, require_signatures).map_err(ledger_err)?;
     writeln!(
         out,
         "created ledger {} at {}\nrubric {} (blake3 {})",
@@ -669,16 +767,35 @@ fn init(db: &Path, rubric: &Path, out: &mut impl Write) -> Result<()> {
 }
 
 /// Applies one command built from flags.
-fn single(db: &Path, obj: Map<String, Value>, as_json: bool, out: &mut impl Write) -> Result<()> {
+/// The signing key of `--key` / `KAOHE_KEY`, read and checked.
+fn signer(key: Option<&Path>) -> Result<Option<kaohe::sign::KeyPair>> {
+    let Some(path) = key else {
+        return Ok(None);
+    };
+    let text = read_limited(path, kaohe::limits::MAX_KEY_FILE_BYTES, "key file")?;
+    kaohe::sign::KeyPair::from_file_text(&text)
+        .map(Some)
+        .map_err(|e| bad(format!("--key {}: {e}", path.display())))
+}
+
+fn single(
+    db: &Path,
+    key: Option<&Path>,
+    obj: Map<String, Value>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let command = command::from_object(&obj).map_err(|e| bad(e.to_string()))?;
+    let signer = signer(key)?;
     let mut ledger = open(db)?;
     let outcomes = ledger
-        .apply(
+        .apply_signed(
             &[Numbered {
                 line: None,
                 command,
             }],
             now()?,
+            signer.as_ref(),
         )
         .map_err(ledger_err)?;
     for o in &outcomes {
@@ -797,6 +914,15 @@ fn outcome_text(ledger: &Ledger, seq: u64, appended: bool, kind: &EventKind) -> 
             format!("reversal {} of seq {} by {}", r.id, r.target, r.by)
         }
         EventKind::PeriodClosed(c) => format!("period closed ({} stations)", c.scores.len()),
+        EventKind::KeyRegistered(k) => {
+            format!(
+                "key {} registered for {}",
+                hex::encode(k.public_key),
+                k.actor
+            )
+        }
+        EventKind::KeyRevoked(k) => format!("key {} revoked", hex::encode(k.public_key)),
+        EventKind::SignaturesRequired => "signatures required".into(),
         EventKind::LedgerCreated(_) => "genesis".into(),
     };
     if unchanged {
@@ -806,7 +932,14 @@ fn outcome_text(ledger: &Ledger, seq: u64, appended: bool, kind: &EventKind) -> 
     }
 }
 
-fn import_file(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+fn import_file(
+    db: &Path,
+    key: Option<&Path>,
+    file: &Path,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let signer = signer(key)?;
     let (reader, size): (Box<dyn BufRead>, Option<u64>) = if file.as_os_str() == "-" {
         (Box::new(BufReader::new(std::io::stdin())), None)
     } else {
@@ -826,7 +959,9 @@ fn import_file(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> R
     if let Some(b) = &bar {
         b.set_message("checking and writing");
     }
-    let outcomes = ledger.apply(&commands, now()?).map_err(ledger_err)?;
+    let outcomes = ledger
+        .apply_signed(&commands, now()?, signer.as_ref())
+        .map_err(ledger_err)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -870,7 +1005,10 @@ fn import_file(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> R
                 kaohe::command::Command::Metric(m) => m.id.is_none(),
                 kaohe::command::Command::Appeal(a) => a.id.is_none(),
                 kaohe::command::Command::Reverse(r) => r.id.is_none(),
-                kaohe::command::Command::Station(_) | kaohe::command::Command::Decide(_) => false,
+                kaohe::command::Command::Station(_)
+                | kaohe::command::Command::Decide(_)
+                | kaohe::command::Command::KeyRegister(_)
+                | kaohe::command::Command::KeyRevoke(_) => false,
             })
             .count();
         if without_id > 0 {
@@ -1109,6 +1247,78 @@ fn close(
     } else {
         write!(out, "{}", view::closed_text(ledger.rubric(), &closed))?;
     }
+    Ok(())
+}
+
+fn key_new(actor: kaohe::event::Actor, file: &Path, out: &mut impl Write) -> Result<()> {
+    let pair = kaohe::sign::KeyPair::generate(actor).map_err(|e| problem(e.to_string()))?;
+    let public = file.with_file_name(format!(
+        "{}.pub",
+        file.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    write_new(file, pair.to_file_text().as_bytes(), 0o600)?;
+    write_new(&public, pair.to_public_text().as_bytes(), 0o644)?;
+    writeln!(
+        out,
+        "made a key for {}: {} (private, mode 0600) and {}\npublic key {}\nput it in force with `kaohe key register {}`",
+        pair.actor,
+        file.display(),
+        public.display(),
+        hex::encode(pair.public_key()),
+        public.display()
+    )?;
+    Ok(())
+}
+
+/// Writes a file that must not exist yet, with the given mode.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| bad(format!("cannot create {}: {e}", path.display())))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+fn key_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let keys = ledger.keys().map_err(ledger_err)?;
+    if as_json {
+        let list: Vec<Value> = keys
+            .iter()
+            .map(|k| {
+                json!({
+                    "public_key": hex::encode(k.public_key),
+                    "actor": k.actor.to_string(),
+                    "registered_seq": k.registered_seq,
+                    "revoked_seq": k.revoked_seq,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", json!({ "keys": list }))?;
+        return Ok(());
+    }
+    let mut t = view::Table::new(
+        &["public key", "actor", "registered", "revoked"],
+        &[false, false, true, true],
+    );
+    for k in &keys {
+        t.row(vec![
+            hex::encode(k.public_key),
+            k.actor.to_string(),
+            format!("seq {}", k.registered_seq),
+            k.revoked_seq
+                .map(|s| format!("seq {s}"))
+                .unwrap_or_default(),
+        ]);
+    }
+    write!(out, "{}", t.render())?;
     Ok(())
 }
 

@@ -25,6 +25,11 @@ pub enum CodecError {
 }
 
 /// Encodes an event body. The event must be canonical (an invariant of the write path).
+/// The encoding of an event kind alone: what its actor signs (`sign::message`).
+pub fn encode_kind(kind: &crate::event::EventKind) -> Result<Vec<u8>, CodecError> {
+    bincode::serde::encode_to_vec(kind, config()).map_err(|e| CodecError::Encode(e.to_string()))
+}
+
 pub fn encode(body: &Body) -> Result<Vec<u8>, CodecError> {
     assert!(
         body.kind().decimals_canonical(),

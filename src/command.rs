@@ -31,6 +31,22 @@ pub enum Command {
     Appeal(AppealCmd),
     Decide(DecideCmd),
     Reverse(ReverseCmd),
+    KeyRegister(KeyRegisterCmd),
+    KeyRevoke(KeyRevokeCmd),
+}
+
+/// Put a public key in force for an actor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRegisterCmd {
+    pub actor: crate::event::Actor,
+    pub public_key: [u8; 32],
+}
+
+/// Take a key out of force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRevokeCmd {
+    pub public_key: [u8; 32],
+    pub reason: String,
 }
 
 /// A station disputes one of its deductions.
@@ -147,11 +163,13 @@ pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
             "op", "appeal", "outcome", "points", "by", "reason", "evidence",
         ],
         "reverse" => &["op", "id", "target", "by", "reason", "evidence"],
+        "key_register" => &["op", "actor_kind", "actor", "public_key"],
+        "key_revoke" => &["op", "public_key", "reason"],
         other => {
             return Err(field_error(
                 "op",
                 format!(
-                    "unknown op `{other}` (station, record, metric, appeal, decide or reverse)"
+                    "unknown op `{other}` (station, record, metric, appeal, decide, reverse, key_register or key_revoke)"
                 ),
             ))
         }
@@ -214,6 +232,26 @@ pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
             by: f.label("by", MAX_DEPARTMENT_CHARS)?,
             reason: f.long_text("reason", MAX_REASON_CHARS)?,
             evidence: f.opt_evidence()?,
+        })),
+        "key_register" => Ok(Command::KeyRegister(KeyRegisterCmd {
+            actor: {
+                let name = f.label("actor", MAX_DEPARTMENT_CHARS.max(MAX_STATION_CODE_CHARS))?;
+                match f.text("actor_kind")?.as_str() {
+                    "department" => crate::event::Actor::Department(name),
+                    "station" => crate::event::Actor::Station(name),
+                    other => {
+                        return Err(field_error(
+                            "actor_kind",
+                            format!("`{other}` is not department or station"),
+                        ))
+                    }
+                }
+            },
+            public_key: f.public_key()?,
+        })),
+        "key_revoke" => Ok(Command::KeyRevoke(KeyRevokeCmd {
+            public_key: f.public_key()?,
+            reason: f.long_text("reason", MAX_REASON_CHARS)?,
         })),
         _ => Ok(Command::Metric(MetricCmd {
             id: f.id()?,
@@ -471,6 +509,19 @@ impl Fields<'_> {
             ));
         }
         Ok(text)
+    }
+
+    /// An Ed25519 public key as 64 hex digits.
+    fn public_key(&self) -> Result<[u8; 32], FieldError> {
+        let t = self.text("public_key")?;
+        let bytes: [u8; 32] = hex::decode(&t)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| field_error("public_key", "is not 64 hex digits"))?;
+        if !crate::sign::is_public_key(&bytes) {
+            return Err(field_error("public_key", "is not an Ed25519 public key"));
+        }
+        Ok(bytes)
     }
 
     /// Evidence references that may be left out.

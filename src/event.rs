@@ -17,6 +17,24 @@ pub type Hash = [u8; 32];
 pub enum Body {
     /// Format version 1.
     V1(EventV1),
+    /// An event signed by its actor's key (`Signed`).
+    V2(Signed),
+}
+
+/// A version 1 event and its actor's signature over it (see [`Signed::message`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signed {
+    pub event: EventV1,
+    pub signature: Signature,
+}
+
+/// An Ed25519 signature and the public key that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub public_key: [u8; 32],
+    /// The signature's two halves (R, S).
+    pub r: [u8; 32],
+    pub s: [u8; 32],
 }
 
 /// One event, version 1.
@@ -40,6 +58,41 @@ pub enum EventKind {
     AppealDecided(AppealDecided),
     RecordReversed(RecordReversed),
     PeriodClosed(PeriodClosed),
+    KeyRegistered(KeyRegistered),
+    KeyRevoked(KeyRevoked),
+    /// Set at seq 1 by `init --require-signatures`: every record, metric report, appeal,
+    /// decision and reversal must be signed by its actor's key in force.
+    SignaturesRequired,
+}
+
+/// Who acts: a department (records, reports, decisions, reversals) or a station (appeals).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Actor {
+    Department(String),
+    Station(String),
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Actor::Department(d) => write!(f, "department {d}"),
+            Actor::Station(s) => write!(f, "station {s}"),
+        }
+    }
+}
+
+/// A public key was put in force for an actor, from this event's recorded time on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRegistered {
+    pub actor: Actor,
+    pub public_key: [u8; 32],
+}
+
+/// A key stopped being in force, from this event's recorded time on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRevoked {
+    pub public_key: [u8; 32],
+    pub reason: String,
 }
 
 /// The genesis: which rubric governs the ledger, for which period.
@@ -289,6 +342,9 @@ impl EventKind {
             EventKind::AppealDecided(_) => "appeal_decided",
             EventKind::RecordReversed(_) => "record_reversed",
             EventKind::PeriodClosed(_) => "period_closed",
+            EventKind::KeyRegistered(_) => "key_registered",
+            EventKind::KeyRevoked(_) => "key_revoked",
+            EventKind::SignaturesRequired => "signatures_required",
         }
     }
 
@@ -302,7 +358,13 @@ impl EventKind {
             EventKind::AppealFiled(a) => Some(&a.station),
             EventKind::AppealDecided(d) => Some(&d.station),
             EventKind::RecordReversed(r) => Some(&r.station),
-            EventKind::PeriodClosed(_) => None,
+            EventKind::KeyRegistered(k) => match &k.actor {
+                Actor::Station(s) => Some(s),
+                Actor::Department(_) => None,
+            },
+            EventKind::PeriodClosed(_)
+            | EventKind::KeyRevoked(_)
+            | EventKind::SignaturesRequired => None,
         }
     }
 
@@ -313,6 +375,18 @@ impl EventKind {
             EventKind::MetricReported(m) => Some(&m.id),
             EventKind::AppealFiled(a) => Some(&a.id),
             EventKind::RecordReversed(r) => Some(&r.id),
+            _ => None,
+        }
+    }
+
+    /// Who acts in the event, for the kinds that are signed by their actor.
+    pub fn actor(&self) -> Option<Actor> {
+        match self {
+            EventKind::PointsRecorded(p) => Some(Actor::Department(p.by.clone())),
+            EventKind::MetricReported(m) => Some(Actor::Department(m.by.clone())),
+            EventKind::AppealDecided(d) => Some(Actor::Department(d.by.clone())),
+            EventKind::RecordReversed(r) => Some(Actor::Department(r.by.clone())),
+            EventKind::AppealFiled(a) => Some(Actor::Station(a.station.clone())),
             _ => None,
         }
     }
@@ -354,9 +428,23 @@ impl EventKind {
 }
 
 impl Body {
+    /// The event, signed or not.
     pub fn v1(&self) -> &EventV1 {
         match self {
             Body::V1(e) => e,
+            Body::V2(s) => &s.event,
+        }
+    }
+    pub fn v1_mut(&mut self) -> &mut EventV1 {
+        match self {
+            Body::V1(e) => e,
+            Body::V2(s) => &mut s.event,
+        }
+    }
+    pub fn signature(&self) -> Option<&Signature> {
+        match self {
+            Body::V1(_) => None,
+            Body::V2(s) => Some(&s.signature),
         }
     }
     pub fn seq(&self) -> u64 {

@@ -129,6 +129,20 @@ pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
             m.insert("accepted_gaps".into(), Value::Array(gaps));
             m.insert("reason".into(), json!(c.reason));
         }
+        EventKind::KeyRegistered(k) => {
+            let (kind, who) = match &k.actor {
+                Actor::Department(d) => ("department", d),
+                Actor::Station(s) => ("station", s),
+            };
+            m.insert("actor_kind".into(), json!(kind));
+            m.insert("actor".into(), json!(who));
+            m.insert("public_key".into(), json!(hex::encode(k.public_key)));
+        }
+        EventKind::KeyRevoked(k) => {
+            m.insert("public_key".into(), json!(hex::encode(k.public_key)));
+            m.insert("reason".into(), json!(k.reason));
+        }
+        EventKind::SignaturesRequired => {}
         EventKind::RecordReversed(r) => {
             m.insert("id".into(), json!(r.id));
             m.insert("station".into(), json!(r.station));

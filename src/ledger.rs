@@ -77,6 +77,15 @@ pub struct Numbered {
     pub command: Command,
 }
 
+/// A registered key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    pub public_key: [u8; 32],
+    pub actor: Actor,
+    pub registered_seq: u64,
+    pub revoked_seq: Option<u64>,
+}
+
 /// What happened to one command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -112,6 +121,8 @@ pub struct Ledger {
     head: Head,
     /// The seq of the closing event, once the period is closed (it is the last event).
     closed: Option<u64>,
+    /// Whether actors must sign what they record (seq 1 says so).
+    signatures_required: bool,
 }
 
 /// What `init` did.
@@ -129,6 +140,17 @@ impl Ledger {
         path: &Path,
         rubric_toml: &str,
         now: Timestamp,
+    ) -> Result<InitOutcome, LedgerError> {
+        Self::init_with(path, rubric_toml, now, false)
+    }
+
+    /// [`Ledger::init`]; with `require_signatures`, seq 1 says that every record, report,
+    /// appeal, decision and reversal must be signed by its actor's registered key.
+    pub fn init_with(
+        path: &Path,
+        rubric_toml: &str,
+        now: Timestamp,
+        require_signatures: bool,
     ) -> Result<InitOutcome, LedgerError> {
         let rubric = rubric::load(rubric_toml)?;
         let store = Store::create(path)?;
@@ -151,19 +173,30 @@ impl Ledger {
             kind: EventKind::LedgerCreated(genesis.clone()),
         });
         let bytes = codec::encode(&body).map_err(|e| LedgerError::Io(e.to_string()))?;
-        let hash = chain::link(&chain::GENESIS_PREV, &bytes);
+        let mut hash = chain::link(&chain::GENESIS_PREV, &bytes);
+        let mut frames = vec![(bytes, hash)];
+        if require_signatures {
+            let policy = Body::V1(EventV1 {
+                seq: 1,
+                recorded_at_us: now.as_microsecond(),
+                kind: EventKind::SignaturesRequired,
+            });
+            let bytes = codec::encode(&policy).map_err(|e| LedgerError::Io(e.to_string()))?;
+            hash = chain::link(&hash, &bytes);
+            frames.push((bytes, hash));
+        }
         store.commit(Commit {
             logs: Vec::new(),
-            frames: vec![(bytes, hash)],
-            index: Vec::new(),
             head: Some(Head {
-                next_seq: 1,
+                next_seq: frames.len() as u64,
                 hash,
                 recorded_at_us: now.as_microsecond(),
                 tally_rows: 0,
                 stations: 0,
                 events_bytes: 0,
             }),
+            frames,
+            index: Vec::new(),
         })?;
         Ok(InitOutcome::Created {
             ledger_id: genesis.ledger_id,
@@ -196,8 +229,12 @@ impl Ledger {
             genesis,
             head,
             closed: None,
+            signatures_required: false,
         };
         ledger.check_tail()?;
+        if let Some(body) = ledger.event(1)? {
+            ledger.signatures_required = matches!(body.kind(), EventKind::SignaturesRequired);
+        }
         let last = ledger.head.next_seq.saturating_sub(1);
         if let Some(body) = ledger.event(last)? {
             if let EventKind::PeriodClosed(_) = body.kind() {
@@ -253,6 +290,60 @@ impl Ledger {
     /// The seq of the closing event, once the period is closed.
     pub fn closed_at(&self) -> Option<u64> {
         self.closed
+    }
+
+    /// Whether actors must sign what they record.
+    pub fn signatures_required(&self) -> bool {
+        self.signatures_required
+    }
+
+    /// Every registered key, by registration.
+    pub fn keys(&self) -> Result<Vec<KeyInfo>, LedgerError> {
+        let mut publics = Vec::new();
+        self.store.index_for_each(Index::Key, |k, _| {
+            if let Ok(k) = <[u8; 32]>::try_from(k) {
+                publics.push(k);
+            }
+            Ok(())
+        })?;
+        let mut out = Vec::new();
+        for public_key in publics {
+            let Some((registered_seq, revoked_seq)) = self.key_state(&public_key)? else {
+                continue;
+            };
+            match self.event(registered_seq)?.map(|b| b.kind().clone()) {
+                Some(EventKind::KeyRegistered(k)) if k.public_key == public_key => {
+                    out.push(KeyInfo {
+                        public_key,
+                        actor: k.actor,
+                        registered_seq,
+                        revoked_seq,
+                    })
+                }
+                _ => {
+                    return Err(damaged(
+                        registered_seq,
+                        "the key index points at another event",
+                    ))
+                }
+            }
+        }
+        out.sort_by_key(|k| k.registered_seq);
+        Ok(out)
+    }
+
+    /// A key's registration: (seq registered, seq revoked), from the `Key` index.
+    pub fn key_state(
+        &self,
+        public_key: &[u8; 32],
+    ) -> Result<Option<(u64, Option<u64>)>, LedgerError> {
+        let Some(v) = self.store.index_get(Index::Key, public_key)? else {
+            return Ok(None);
+        };
+        let seqs = parse_seqs(&v)
+            .filter(|s| s.len() == 2)
+            .ok_or_else(|| StoreError::Corrupt("a key index entry has the wrong size".into()))?;
+        Ok(Some((seqs[0], (seqs[1] != u64::MAX).then_some(seqs[1]))))
     }
 
     pub fn store(&self) -> &Store {
@@ -458,6 +549,17 @@ impl Ledger {
         commands: &[Numbered],
         now: Timestamp,
     ) -> Result<Vec<Outcome>, LedgerError> {
+        self.apply_signed(commands, now, None)
+    }
+
+    /// [`Ledger::apply`], signing each record, report, appeal, decision and reversal with
+    /// `signer` (whose registered actor must be each event's actor).
+    pub fn apply_signed(
+        &mut self,
+        commands: &[Numbered],
+        now: Timestamp,
+        signer: Option<&crate::sign::KeyPair>,
+    ) -> Result<Vec<Outcome>, LedgerError> {
         if let (Some(seq), Some(first)) = (self.closed, commands.first()) {
             return Err(LedgerError::Refused {
                 line: first.line,
@@ -470,6 +572,7 @@ impl Ledger {
         }
         let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
         let mut batch = Batch::new(self, recorded_at_us, now)?;
+        batch.signer = signer;
         let mut outcomes = Vec::with_capacity(commands.len());
         for c in commands {
             let outcome = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
@@ -533,6 +636,13 @@ impl Ledger {
         self.closed = Some(self.head.next_seq - 1);
         Ok(seqs)
     }
+}
+
+/// A `Key` index value: the registration's seq and the revocation's (`u64::MAX`: none).
+fn key_value(registered: u64, revoked: Option<u64>) -> Vec<u8> {
+    let mut v = registered.to_be_bytes().to_vec();
+    v.extend_from_slice(&revoked.unwrap_or(u64::MAX).to_be_bytes());
+    v
 }
 
 /// A list of big-endian seqs.
@@ -646,6 +756,11 @@ struct Batch<'a> {
     disputes: BTreeMap<u64, Standing>,
     /// What each dispute event of this batch did to its record: seq → change.
     adjusted: BTreeMap<u64, Adjusted>,
+    /// The key that signs this batch's actors' events, and which of its events it signs.
+    signer: Option<&'a crate::sign::KeyPair>,
+    signed: std::collections::BTreeSet<u64>,
+    /// Keys this batch registers or revokes: public key → (registered seq, actor, revoked seq).
+    keys: BTreeMap<[u8; 32], (u64, Actor, Option<u64>)>,
 }
 
 fn err(field: &str, message: impl Into<String>) -> FieldError {
@@ -669,6 +784,9 @@ impl<'a> Batch<'a> {
             unit_counts: BTreeMap::new(),
             disputes: BTreeMap::new(),
             adjusted: BTreeMap::new(),
+            signer: None,
+            signed: Default::default(),
+            keys: BTreeMap::new(),
         })
     }
 
@@ -751,8 +869,133 @@ impl<'a> Batch<'a> {
         Outcome::Appended { seq }
     }
 
+    /// A key as this batch knows it: (registered seq, actor, revoked seq).
+    fn key(&self, public_key: &[u8; 32]) -> Result<Option<(u64, Actor, Option<u64>)>, FieldError> {
+        if let Some(k) = self.keys.get(public_key) {
+            return Ok(Some(k.clone()));
+        }
+        let Some((seq, revoked)) = self
+            .ledger
+            .key_state(public_key)
+            .map_err(Self::ledger_err)?
+        else {
+            return Ok(None);
+        };
+        match self.kind_at(seq)?.0 {
+            EventKind::KeyRegistered(k) if &k.public_key == public_key => {
+                Ok(Some((seq, k.actor, revoked)))
+            }
+            _ => Err(Self::ledger_err(damaged(
+                seq,
+                "the key index points at another event",
+            ))),
+        }
+    }
+
+    /// Pushes an event an actor records: signed by the batch's key, which must be that
+    /// actor's and in force; unsigned only where the ledger does not require signatures.
+    fn push_by_actor(&mut self, kind: EventKind) -> Result<Outcome, FieldError> {
+        // Invariant: only kinds with an actor come here.
+        let actor = kind.actor().expect("an actor's event");
+        match self.signer {
+            None if self.ledger.signatures_required => {
+                return Err(err(
+                    "key",
+                    format!("this ledger requires signatures: sign as {actor} with --key FILE (or KAOHE_KEY)"),
+                ))
+            }
+            None => {}
+            Some(signer) => {
+                let public = signer.public_key();
+                let hex = hex::encode(public);
+                match self.key(&public)? {
+                    None => {
+                        return Err(err(
+                            "key",
+                            format!("key {hex} is not registered in this ledger (`kaohe key register FILE.pub`)"),
+                        ))
+                    }
+                    Some((_, _, Some(revoked))) => {
+                        return Err(err(
+                            "key",
+                            format!("key {hex} was revoked ({})", self.place(revoked)),
+                        ))
+                    }
+                    Some((_, registered, None)) if registered != actor => {
+                        return Err(err(
+                            "key",
+                            format!("key {hex} is {registered}'s; this event's actor is {actor}"),
+                        ))
+                    }
+                    Some(_) => {
+                        self.signed.insert(self.next_seq);
+                    }
+                }
+            }
+        }
+        Ok(self.push(kind))
+    }
+
+    fn check_key_register(
+        &mut self,
+        k: &crate::command::KeyRegisterCmd,
+    ) -> Result<Outcome, FieldError> {
+        let actor = match &k.actor {
+            Actor::Department(d) => {
+                Actor::Department(self.department(d).map_err(|e| err("actor", e.message))?)
+            }
+            Actor::Station(s) => {
+                self.known_station(s).map_err(|e| err("actor", e.message))?;
+                Actor::Station(s.clone())
+            }
+        };
+        if let Some((seq, registered, _)) = self.key(&k.public_key)? {
+            if registered == actor {
+                return Ok(Outcome::Unchanged { seq });
+            }
+            return Err(err(
+                "public_key",
+                format!(
+                    "this key is already registered for {registered} ({}); a key serves one actor",
+                    self.place(seq)
+                ),
+            ));
+        }
+        let seq = self.next_seq;
+        self.keys.insert(k.public_key, (seq, actor.clone(), None));
+        Ok(self.push(EventKind::KeyRegistered(KeyRegistered {
+            actor,
+            public_key: k.public_key,
+        })))
+    }
+
+    fn check_key_revoke(
+        &mut self,
+        k: &crate::command::KeyRevokeCmd,
+    ) -> Result<Outcome, FieldError> {
+        let hex = hex::encode(k.public_key);
+        match self.key(&k.public_key)? {
+            None => Err(err("public_key", format!("key {hex} is not registered"))),
+            Some((_, _, Some(revoked))) => Err(err(
+                "public_key",
+                format!("key {hex} was already revoked ({})", self.place(revoked)),
+            )),
+            Some((registered, actor, None)) => {
+                let seq = self.next_seq;
+                self.keys
+                    .insert(k.public_key, (registered, actor, Some(seq)));
+                Ok(self.push(EventKind::KeyRevoked(KeyRevoked {
+                    public_key: k.public_key,
+                    reason: k.reason.clone(),
+                })))
+            }
+        }
+    }
+
     fn check(&mut self, command: &Command) -> Result<Outcome, FieldError> {
         match command {
+            Command::KeyRegister(k) => self.check_key_register(k),
+            Command::KeyRevoke(k) => self.check_key_revoke(k),
             Command::Station(s) => self.check_station(s),
             Command::Record(r) => self.check_record(r),
             Command::Metric(m) => self.check_metric(m),
@@ -901,7 +1144,7 @@ impl<'a> Batch<'a> {
             let units = inputs.count.unwrap_or(1);
             self.unit_counts.insert(ukey, prior_count + units);
         }
-        Ok(self.push(EventKind::PointsRecorded(PointsRecorded {
+        self.push_by_actor(EventKind::PointsRecorded(PointsRecorded {
             id,
             station: r.station.clone(),
             clause: r.clause.clone(),
@@ -910,7 +1153,7 @@ impl<'a> Batch<'a> {
             occurred: r.occurred,
             by,
             evidence: r.evidence.clone(),
-        })))
+        }))
     }
 
     fn check_metric(&mut self, m: &MetricCmd) -> Result<Outcome, FieldError> {
@@ -963,7 +1206,7 @@ impl<'a> Batch<'a> {
             )
         })?;
         self.check_occurred(m.occurred)?;
-        Ok(self.push(EventKind::MetricReported(MetricReported {
+        self.push_by_actor(EventKind::MetricReported(MetricReported {
             id,
             station: m.station.clone(),
             metric: m.metric.clone(),
@@ -971,7 +1214,7 @@ impl<'a> Batch<'a> {
             occurred: m.occurred,
             by,
             evidence: m.evidence.clone(),
-        })))
+        }))
     }
 
     /// An event of the ledger or of this batch, with its recorded time (µs).
@@ -1114,7 +1357,7 @@ impl<'a> Batch<'a> {
                 delta: effect.delta,
             },
         );
-        Ok(self.push(kind))
+        self.push_by_actor(kind)
     }
 
     fn check_appeal(&mut self, a: &AppealCmd) -> Result<Outcome, FieldError> {
@@ -1372,7 +1615,25 @@ impl<'a> Batch<'a> {
                     let row = Row::of_dispute(seq, self.recorded_at_us, &a);
                     commit.logs.push((Log::Tally, row.encode()));
                 }
-                EventKind::PeriodClosed(_) => {}
+                EventKind::KeyRegistered(k) => {
+                    commit
+                        .index
+                        .push((Index::Key, k.public_key.to_vec(), key_value(seq, None)));
+                }
+                EventKind::KeyRevoked(k) => {
+                    // Invariant: a revocation was checked against the key's registration.
+                    let registered = self
+                        .keys
+                        .get(&k.public_key)
+                        .map(|x| x.0)
+                        .expect("checked key");
+                    commit.index.push((
+                        Index::Key,
+                        k.public_key.to_vec(),
+                        key_value(registered, Some(seq)),
+                    ));
+                }
+                EventKind::PeriodClosed(_) | EventKind::SignaturesRequired => {}
                 EventKind::LedgerCreated(_) => {
                     unreachable!("a batch never holds a genesis")
                 }
@@ -1384,11 +1645,19 @@ impl<'a> Batch<'a> {
                     seq.to_be_bytes().to_vec(),
                 ));
             }
-            let body = Body::V1(EventV1 {
+            let event = EventV1 {
                 seq,
                 recorded_at_us: self.recorded_at_us,
                 kind,
-            });
+            };
+            let body = match self.signer.filter(|_| self.signed.contains(&seq)) {
+                Some(signer) => {
+                    let kind_bytes = codec::encode_kind(&event.kind)?;
+                    let signature = signer.sign(&self.ledger.genesis.ledger_id, &kind_bytes);
+                    Body::V2(Signed { event, signature })
+                }
+                None => Body::V1(event),
+            };
             let bytes = codec::encode(&body)?;
             let hash = chain::link(&prev, &bytes);
             commit.frames.push((bytes, hash));

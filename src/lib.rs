@@ -23,6 +23,7 @@ pub mod query;
 pub mod reconcile;
 pub mod report;
 pub mod rubric;
+pub mod sign;
 pub mod store;
 pub mod tally;
 pub mod verify;

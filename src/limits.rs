@@ -14,6 +14,8 @@ pub const MAX_EXPORT_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 /// Longest export line, in bytes: an event's body as hex (2×) plus its decoded fields (the
 /// genesis carries the rubric; a closing event every station's final score).
 pub const MAX_EXPORT_LINE_BYTES: usize = 8 * MAX_EVENT_BYTES;
+/// Largest key file, in bytes.
+pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// Most evidence references on one event.
 pub const MAX_EVIDENCE_COUNT: usize = 32;
 /// Longest evidence reference, in characters.

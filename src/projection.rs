@@ -176,7 +176,10 @@ impl<'r> Scores<'r> {
             }
             EventKind::LedgerCreated(_)
             | EventKind::MetricReported(_)
-            | EventKind::PeriodClosed(_) => {}
+            | EventKind::PeriodClosed(_)
+            | EventKind::KeyRegistered(_)
+            | EventKind::KeyRevoked(_)
+            | EventKind::SignaturesRequired => {}
         }
         Ok(())
     }

@@ -56,7 +56,10 @@ impl View {
             | EventKind::AppealFiled(_)
             | EventKind::AppealDecided(_)
             | EventKind::RecordReversed(_)
-            | EventKind::PeriodClosed(_) => true,
+            | EventKind::PeriodClosed(_)
+            | EventKind::KeyRegistered(_)
+            | EventKind::KeyRevoked(_)
+            | EventKind::SignaturesRequired => true,
         }
     }
 

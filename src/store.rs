@@ -22,6 +22,7 @@
 //! | `A` + bucket (u16 BE) | entries station ordinal → the station's sums at the head |
 //! | `P` + bucket (u16 BE) | entries station ordinal + seq → nothing (a station's events) |
 //! | `D` + bucket (u16 BE) | entries record seq → seqs of its appeals, decisions, reversals |
+//! | `K` + public key (32) | seq of its registration, seq of its revocation (`u64::MAX`: none) |
 //!
 //! Events form blocks of [`EVENTS_PER_BLOCK`]: frame `j` of block `b` is seq
 //! `b * EVENTS_PER_BLOCK + j`; every block but the last is full.
@@ -156,6 +157,9 @@ pub enum Index {
     /// seq of a record (u64 BE) → the seqs (u64 BE each) of its appeals, decisions and
     /// reversals, in order (replaced, not appended)
     Dispute,
+    /// public key (32 bytes) → seq of its registration (u64 BE) and of its revocation (u64 BE,
+    /// `u64::MAX` while in force)
+    Key,
 }
 
 impl Index {
@@ -166,7 +170,7 @@ impl Index {
 
     /// True for indices packed into hash buckets.
     fn bucketed(self) -> bool {
-        !matches!(self, Index::UnitCount)
+        !matches!(self, Index::UnitCount | Index::Key)
     }
 
     /// The bytes of a key that choose its bucket.
@@ -185,6 +189,7 @@ impl Index {
             Index::Aggregate => b'A',
             Index::Postings => b'P',
             Index::Dispute => b'D',
+            Index::Key => b'K',
         }
     }
 }

@@ -460,7 +460,11 @@ impl Expected {
                     adjusted.map(|a| Row::of_dispute(body.seq(), body.v1().recorded_at_us, a));
                 self.row(row)
             }
-            EventKind::LedgerCreated(_) | EventKind::PeriodClosed(_) => Vec::new(),
+            EventKind::LedgerCreated(_)
+            | EventKind::PeriodClosed(_)
+            | EventKind::KeyRegistered(_)
+            | EventKind::KeyRevoked(_)
+            | EventKind::SignaturesRequired => Vec::new(),
         }
     }
 }

@@ -195,6 +195,12 @@ impl Verifier {
         for (ordinal, agg) in &self.aggregates {
             aggregate_digest.add(&crate::tally::aggregate_key(*ordinal), &agg.encode());
         }
+        let mut key_digest = SetDigest::default();
+        for (key, state) in self.audit.keys() {
+            let mut value = state.registered_seq.to_be_bytes().to_vec();
+            value.extend_from_slice(&state.revoked.map_or(u64::MAX, |r| r.0).to_be_bytes());
+            key_digest.add(key, &value);
+        }
         let mut dispute_digest = SetDigest::default();
         for (target, seqs) in self.audit.disputes() {
             let value: Vec<u8> = seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
@@ -203,6 +209,7 @@ impl Verifier {
         for (index, want) in [
             (Index::Id, &self.id_digest),
             (Index::Dispute, &dispute_digest),
+            (Index::Key, &key_digest),
             (Index::Station, &self.station_digest),
             (Index::Aggregate, &aggregate_digest),
             (Index::Postings, &self.postings_digest),

@@ -292,6 +292,37 @@ pub fn log_row(rubric: &Rubric, body: &Body) -> Vec<String> {
             String::new(),
             c.reason.clone().unwrap_or_default(),
         ),
+        EventKind::KeyRegistered(k) => (
+            String::new(),
+            format!("key {} for {}", &hex::encode(k.public_key)[..16], k.actor),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        EventKind::KeyRevoked(k) => (
+            String::new(),
+            format!(
+                "key {} revoked: {}",
+                &hex::encode(k.public_key)[..16],
+                k.reason
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        EventKind::SignaturesRequired => (
+            String::new(),
+            "signatures required".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
         EventKind::RecordReversed(r) => (
             r.station.clone(),
             format!("reverses seq {}", r.target),

@@ -1315,7 +1315,9 @@ fn rechain(lines: &mut [String], from: usize) {
     };
     for (i, line) in lines.iter_mut().enumerate().skip(from) {
         let mut body = body_of(line);
-        let Body::V1(e) = &mut body;
+        let Body::V1(e) = &mut body else {
+            unreachable!("an unsigned event")
+        };
         e.seq = i as u64;
         let bytes = codec::encode(&body).unwrap();
         let hash = chain::link(&prev, &bytes);
@@ -1327,7 +1329,9 @@ fn rechain(lines: &mut [String], from: usize) {
 /// Edits the event of line `i` and re-chains from it.
 fn edit(lines: &mut [String], i: usize, f: impl FnOnce(&mut EventKind)) {
     let mut body = body_of(&lines[i]);
-    let Body::V1(e) = &mut body;
+    let Body::V1(e) = &mut body else {
+        unreachable!("an unsigned event")
+    };
     f(&mut e.kind);
     // Placeholder hashes: `rechain` re-links the line from its body.
     lines[i] = kaohe::export::line(&body, &codec::encode(&body).unwrap(), &[0; 32], &[0; 32]);

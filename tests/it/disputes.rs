@@ -1702,7 +1702,9 @@ fn assert_verifies(lines: &[String], what: &str) {
 }
 
 fn decided_mut(body: &mut Body) -> &mut AppealDecided {
-    let Body::V1(e) = body;
+    let Body::V1(e) = body else {
+        unreachable!("an unsigned event")
+    };
     match &mut e.kind {
         EventKind::AppealDecided(d) => d,
         other => panic!("not a decision: {other:?}"),
@@ -2009,21 +2011,27 @@ fn forged_filings_in_place_are_caught_at_their_seq() {
     type Edit = fn(&mut Body);
     let cases: [(u64, &str, Edit); 4] = [
         (A1, "against a bonus", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             let EventKind::AppealFiled(a) = &mut e.kind else {
                 panic!()
             };
             a.against = B1;
         }),
         (A3, "by another station", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             let EventKind::AppealFiled(a) = &mut e.kind else {
                 panic!()
             };
             a.station = "WJ01".into();
         }),
         (A2, "against a metric report", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             let EventKind::AppealFiled(a) = &mut e.kind else {
                 panic!()
             };
@@ -2033,7 +2041,9 @@ fn forged_filings_in_place_are_caught_at_their_seq() {
             R1,
             "a reversal retargeted at another station's record",
             |b| {
-                let Body::V1(e) = b;
+                let Body::V1(e) = b else {
+                    unreachable!("an unsigned event")
+                };
                 let EventKind::RecordReversed(r) = &mut e.kind else {
                     panic!()
                 };

@@ -451,7 +451,9 @@ fn decode_refuses_unknown_tags_bad_text_and_huge_lengths() {
 fn equal_decimals_encode_identically_after_normalising() {
     let with = |value: Decimal| {
         let mut b = metric();
-        let Body::V1(e) = &mut b;
+        let Body::V1(e) = &mut b else {
+            unreachable!("an unsigned event")
+        };
         let EventKind::MetricReported(m) = &mut e.kind else {
             unreachable!()
         };
@@ -564,7 +566,9 @@ fn the_write_path_stores_equal_decimals_as_identical_bytes() {
     assert_eq!(canonical.len(), 4);
     assert_eq!(canonical, padded);
     // And the stored text is the canonical one: computed 1.5 × 2 = "3", not "3.0".
-    let Body::V1(e) = codec::decode(&canonical[2]).unwrap();
+    let Body::V1(e) = codec::decode(&canonical[2]).unwrap() else {
+        unreachable!("an unsigned event")
+    };
     let EventKind::PointsRecorded(p) = e.kind else {
         panic!("not a record")
     };

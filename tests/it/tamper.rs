@@ -486,19 +486,27 @@ fn export_rechained_event_out_of_place_is_caught_at_its_seq() {
     let i = 150;
     let cases: [Forgery; 4] = [
         ("seq one ahead", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             e.seq += 1;
         }),
         ("seq of an earlier event", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             e.seq = 3;
         }),
         ("recorded an hour before the event ahead of it", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             e.recorded_at_us -= 3_600_000_000;
         }),
         ("a second genesis", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             e.kind = EventKind::LedgerCreated(kaohe::event::LedgerCreated {
                 ledger_id: [7; 16],
                 rubric_toml: "x".into(),
@@ -526,7 +534,9 @@ fn export_appended_event_is_beyond_an_older_head() {
     let last: Value = serde_json::from_str(&lines[LAST as usize]).unwrap();
     let prev = chain::parse_hash(last["hash"].as_str().unwrap()).unwrap();
     let mut body = codec::decode(&hex::decode(last["body"].as_str().unwrap()).unwrap()).unwrap();
-    let Body::V1(e) = &mut body;
+    let Body::V1(e) = &mut body else {
+        unreachable!("an unsigned event")
+    };
     e.seq = EVENTS;
     if let EventKind::PointsRecorded(p) = &mut e.kind {
         p.id = "FORGED".into();
@@ -831,7 +841,9 @@ fn store_frame_appended_behind_the_head_is_caught_at_its_seq() {
         .unwrap();
         let (body, prev) = last.unwrap();
         let mut body = codec::decode(&body).unwrap();
-        let Body::V1(e) = &mut body;
+        let Body::V1(e) = &mut body else {
+            unreachable!("an unsigned event")
+        };
         e.seq = EVENTS;
         if let EventKind::PointsRecorded(p) = &mut e.kind {
             p.id = "FORGED".into();
@@ -885,7 +897,9 @@ fn rechain(s: &Store, seq: u64, edit: impl FnOnce(&mut Body)) -> Hash {
 }
 
 fn record_mut(body: &mut Body) -> &mut kaohe::event::PointsRecorded {
-    let Body::V1(e) = body;
+    let Body::V1(e) = body else {
+        unreachable!("an unsigned event")
+    };
     match &mut e.kind {
         EventKind::PointsRecorded(p) => p,
         other => panic!("not a record: {other:?}"),
@@ -1016,7 +1030,9 @@ fn store_rechained_unreplayable_event_does_not_panic_log_or_export() {
 }
 
 fn metric_mut(body: &mut Body) -> &mut kaohe::event::MetricReported {
-    let Body::V1(e) = body;
+    let Body::V1(e) = body else {
+        unreachable!("an unsigned event")
+    };
     match &mut e.kind {
         EventKind::MetricReported(m) => m,
         other => panic!("not a metric report: {other:?}"),
@@ -1040,15 +1056,21 @@ fn first_bad_after_full_rewrite(seq: u64, forge: fn(&mut Body)) -> Option<u64> {
 fn store_rewritten_event_out_of_place_is_caught_at_its_seq() {
     let cases: [Forgery; 3] = [
         ("seq one ahead", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             e.seq += 1;
         }),
         ("recorded an hour before the event ahead of it", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             e.recorded_at_us -= 3_600_000_000;
         }),
         ("a second genesis", |b| {
-            let Body::V1(e) = b;
+            let Body::V1(e) = b else {
+                unreachable!("an unsigned event")
+            };
             e.kind = EventKind::LedgerCreated(kaohe::event::LedgerCreated {
                 ledger_id: [7; 16],
                 rubric_toml: "x".into(),
