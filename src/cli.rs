@@ -377,7 +377,8 @@ enum AppealSub {
     Decide {
         /// The appeal: its id, seq or hash.
         appeal: String,
-        /// upheld (the deduction is removed), partial (`--points` stand), rejected.
+        /// upheld / 成立 (the deduction is removed), partial / 部分成立 (`--points` stand),
+        /// rejected / 不成立 / 驳回.
         #[arg(long)]
         outcome: String,
         /// With partial: the points that stand for the whole deduction.
@@ -1043,7 +1044,7 @@ fn score(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -> Result<()
     let ledger = open(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let scores = kaohe::tally::scores(&ledger, &view).map_err(ledger_err)?;
-    let closed = ledger.closed_at().filter(|seq| *seq < view.end);
+    let closed = final_at(&ledger, &view);
     if as_json {
         let mut w = std::io::BufWriter::new(out);
         serde_json::to_writer(&mut w, &view::score_json(&scores, &view, closed))?;
@@ -1115,6 +1116,14 @@ fn report(
             "--out {name}: the directory {} does not exist",
             parent.display()
         )));
+    }
+    if let (Ok(dir), Ok(ledger_dir)) = (parent.canonicalize(), db.canonicalize()) {
+        if dir.starts_with(&ledger_dir) {
+            return Err(bad(format!(
+                "--out {name} is inside the ledger directory {}: writing there would damage the ledger; choose a path outside it",
+                db.display()
+            )));
+        }
     }
     let mut tmp = file.as_os_str().to_owned();
     tmp.push(".tmp");
@@ -1228,6 +1237,15 @@ fn show(
     let body = v.get("body").and_then(Value::as_str).unwrap_or_default();
     writeln!(out, "  {:<16} {} bytes: {body}", "body", body.len() / 2)?;
     Ok(())
+}
+
+/// The closing seq when a view shows the final scores: it includes the closing event and
+/// every occurred date of the period.
+fn final_at(ledger: &Ledger, view: &kaohe::query::View) -> Option<u64> {
+    let whole_period = view.at.is_none_or(|d| d >= ledger.genesis().period_end);
+    ledger
+        .closed_at()
+        .filter(|seq| *seq < view.end && whole_period)
 }
 
 fn close(
@@ -1449,7 +1467,7 @@ fn export_scores(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -> R
     let ledger = open(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let scores = kaohe::tally::scores(&ledger, &view).map_err(ledger_err)?;
-    let closed = ledger.closed_at().filter(|seq| *seq < view.end);
+    let closed = final_at(&ledger, &view);
     let mut w = std::io::BufWriter::new(out);
     if as_json {
         serde_json::to_writer(&mut w, &view::score_json(&scores, &view, closed))?;

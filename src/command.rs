@@ -217,7 +217,7 @@ pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
                 OutcomeCmd::parse(&o).ok_or_else(|| {
                     field_error(
                         "outcome",
-                        format!("`{o}` is not upheld, partial or rejected"),
+                        format!("`{o}` is not upheld, partial or rejected (or 成立, 部分成立, 不成立 / 驳回)"),
                     )
                 })?
             },

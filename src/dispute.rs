@@ -153,11 +153,17 @@ impl Standing {
 
     /// True when an upheld decision or a reversal removed the record.
     pub fn removed(&self) -> bool {
-        self.reversed.is_some()
-            || self
-                .appeals
-                .iter()
-                .any(|a| matches!(a.decided, Some((_, AppealOutcome::Upheld))))
+        self.reversed.is_some() || self.removing_appeal().is_some()
+    }
+
+    /// The appeal whose decision removed the record: upheld, or partial with nothing left
+    /// standing (the same in effect, so the same in what follows).
+    fn removing_appeal(&self) -> Option<&AppealState> {
+        self.appeals.iter().find(|a| match &a.decided {
+            Some((_, AppealOutcome::Upheld)) => true,
+            Some((_, AppealOutcome::Partial(p))) => p.is_zero(),
+            _ => false,
+        })
     }
 
     /// Why the record cannot be appealed or reversed now, if it cannot.
@@ -167,13 +173,13 @@ impl Standing {
                 "it was reversed by {id} (seq {seq}); {what}"
             )));
         }
-        if let Some(a) = self
-            .appeals
-            .iter()
-            .find(|a| matches!(a.decided, Some((_, AppealOutcome::Upheld))))
-        {
+        if let Some(a) = self.removing_appeal() {
+            let how = match &a.decided {
+                Some((_, AppealOutcome::Upheld)) => "was upheld",
+                _ => "was decided partial with 0 points standing",
+            };
             return Err(Conflict(format!(
-                "appeal {} (seq {}) was upheld and removed it; {what}",
+                "appeal {} (seq {}) {how} and removed it; {what}",
                 a.id, a.seq
             )));
         }

@@ -1273,7 +1273,7 @@ impl<'a> Batch<'a> {
             (other, _) => Err(err(
                 field,
                 format!(
-                    "`{key}` is seq {seq}, a {}, not a recorded deduction or bonus",
+                    "`{key}` is seq {seq}, an event of type {}, not a recorded deduction or bonus",
                     other.type_name()
                 ),
             )),
@@ -1411,7 +1411,7 @@ impl<'a> Batch<'a> {
                 return Err(err(
                     "appeal",
                     format!(
-                        "`{}` is seq {appeal_seq}, a {}, not an appeal",
+                        "`{}` is seq {appeal_seq}, an event of type {}, not an appeal",
                         d.appeal,
                         other.type_name()
                     ),

@@ -915,14 +915,19 @@ fn event(
         clause.rule.kind_name(),
         Esc(&e.working.text),
     );
-    let mut points = format!("计算 {sign}{}", p.computed_points);
+    // A figure with its sign; zero has none.
+    let signed = |d: rust_decimal::Decimal| match d.is_zero() {
+        true => "0".to_string(),
+        false => format!("{sign}{d}"),
+    };
+    let mut points = format!("计算 {}", signed(p.computed_points));
     if e.standing != p.computed_points {
-        points.push_str(&format!("；申诉/更正后现行 {sign}{}", e.standing));
+        points.push_str(&format!("；申诉/更正后现行 {}", signed(e.standing)));
     } else {
-        points.push_str(&format!("；现行 {sign}{}", e.standing));
+        points.push_str(&format!("；现行 {}", signed(e.standing)));
     }
     if e.applied == e.standing {
-        points.push_str(&format!("；计入 {sign}{}", e.applied));
+        points.push_str(&format!("；计入 {}", signed(e.applied)));
     } else if e.applied.is_zero() {
         points.push_str(&format!("；计入 0（项目上限 {max} 已满）"));
     } else {

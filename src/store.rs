@@ -337,7 +337,7 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How long to wait for a lock that another process, or a just-dropped handle whose background
 /// threads have not finished, still holds: attempts × pause.
-const LOCK_ATTEMPTS: u32 = 25;
+const LOCK_ATTEMPTS: u32 = 250;
 const LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {

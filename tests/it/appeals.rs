@@ -1322,7 +1322,8 @@ fn appeal_list_shows_status_points_and_decisions() {
 // ---------------------------------------------------------------------------------------------
 // 7. Reversal and re-recording, on the bundled year.
 
-/// Reversed and recorded anew for the right station; reversal/upheld (not partial) release units.
+/// Reversed and recorded anew for the right station; reversal, upheld and a zero partial
+/// release units, a partial that leaves points does not.
 #[test]
 fn a_reversed_deduction_is_recorded_anew_and_releases_its_units() {
     let l = TestLedger::new();
@@ -1403,11 +1404,17 @@ fn a_reversed_deduction_is_recorded_anew_and_releases_its_units() {
     appended(&l, &more("X2", "WJ02", "2"));
     assert_eq!(total(&l, "WJ02"), "93.8");
 
-    // A partial decision keeps the units counted.
+    // A partial decision that leaves points standing keeps the units counted.
     file(&l, "A2", "X2", "WJ02");
-    decide(&l, "A2", "partial", Some("0"), "政治处");
-    assert_eq!(total(&l, "WJ02"), "95.8");
+    decide(&l, "A2", "partial", Some("1"), "政治处");
+    // 93.8 + 1 = 94.8.
+    assert_eq!(total(&l, "WJ02"), "94.8");
     refused(&l, &more("X3", "WJ02", "1"), "count");
+    // One that leaves nothing standing removes the record, like upheld: its units are free.
+    file(&l, "A3", "X2", "WJ02");
+    decide(&l, "A3", "partial", Some("0"), "政治处");
+    assert_eq!(total(&l, "WJ02"), "95.8");
+    appended(&l, &more("X3", "WJ02", "1"));
 
     // The reversed and the removed cannot be reversed again.
     refused(&l, &reverse_args("R2", "D061", "政治处"), "target");

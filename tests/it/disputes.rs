@@ -657,7 +657,8 @@ impl Planner {
         local_day(self.now) <= day_after(local_day(r.recorded), WINDOW_DAYS)
     }
 
-    /// A record removed by an upheld decision or a reversal releases its counted units.
+    /// A record removed by an upheld (or zero partial) decision or a reversal releases its
+    /// counted units.
     fn remove(&mut self, i: usize) {
         let r = &mut self.recs[i];
         r.removed = true;
@@ -851,7 +852,8 @@ impl Planner {
         rec.open = None;
         rec.decided.push((aseq, aname));
         rec.standing = after;
-        if outcome == 0 {
+        // Upheld, or partial with nothing left standing, removes the record.
+        if outcome == 0 || after.is_zero() {
             self.remove(i);
         }
     }
