@@ -203,7 +203,58 @@ fn closed() -> Body {
     )
 }
 
-/// (name, event, its body as hex). The events form the chain 0..=9 in this order.
+fn key_registered() -> Body {
+    v1(
+        10,
+        EventKind::KeyRegistered(KeyRegistered {
+            actor: Actor::Department("基层科".into()),
+            public_key: [0x11; 32],
+        }),
+    )
+}
+
+/// A signed event: the signature bytes here are placeholders (the encoding is what is pinned;
+/// tests/it/keys.rs checks real signatures).
+fn signed_metric() -> Body {
+    let Body::V1(event) = v1(
+        11,
+        EventKind::MetricReported(MetricReported {
+            id: "M2".into(),
+            station: "WJ01".into(),
+            metric: "m".into(),
+            value: dec("1"),
+            occurred: date("2018-12-20"),
+            by: "基层科".into(),
+            evidence: vec!["E".into()],
+        }),
+    ) else {
+        unreachable!("v1 builds unsigned events")
+    };
+    Body::V2(Signed {
+        event,
+        signature: Signature {
+            public_key: [0x11; 32],
+            r: [0x22; 32],
+            s: [0x33; 32],
+        },
+    })
+}
+
+fn key_revoked() -> Body {
+    v1(
+        12,
+        EventKind::KeyRevoked(KeyRevoked {
+            public_key: [0x11; 32],
+            reason: "R".into(),
+        }),
+    )
+}
+
+fn signatures_required() -> Body {
+    v1(13, EventKind::SignaturesRequired)
+}
+
+/// (name, event, its body as hex). The events form the chain 0..=13 in this order.
 fn golden() -> Vec<(&'static str, Body, &'static str)> {
     vec![
         ("genesis", genesis(), GENESIS_HEX),
@@ -220,6 +271,14 @@ fn golden() -> Vec<(&'static str, Body, &'static str)> {
         ("decision_partial", decision_partial(), DECISION_PARTIAL_HEX),
         ("reversal", reversal(), REVERSAL_HEX),
         ("closed", closed(), CLOSED_HEX),
+        ("key_registered", key_registered(), KEY_REGISTERED_HEX),
+        ("signed_metric", signed_metric(), SIGNED_METRIC_HEX),
+        ("key_revoked", key_revoked(), KEY_REVOKED_HEX),
+        (
+            "signatures_required",
+            signatures_required(),
+            SIGNATURES_REQUIRED_HEX,
+        ),
     ]
 }
 
@@ -237,9 +296,15 @@ const DECISION_PARTIAL_HEX: &str = "0007fd00c02bee2bfe0a0005024131060304574a3031
 const REVERSAL_HEX: &str =
     "0008fd00c02bee2bfe0a00060252310404574a313209e59fbae5b182e7a7910ce5bd95e99499e7ab99e782b900";
 const CLOSED_HEX: &str = "0009fd00c02bee2bfe0a000707070707070707070707070707070707070707070707070707070707070707070104574a30310439392e35010105422e362e610104574a30310431322e35010131010104574a313205312e362e63016d0239350133010152";
+const KEY_REGISTERED_HEX: &str = "000afd00c02bee2bfe0a00080009e59fbae5b182e7a7911111111111111111111111111111111111111111111111111111111111111111";
+const SIGNED_METRIC_HEX: &str = "010bfd00c02bee2bfe0a0003024d3204574a3031016d01310a323031382d31322d323009e59fbae5b182e7a791010145111111111111111111111111111111111111111111111111111111111111111122222222222222222222222222222222222222222222222222222222222222223333333333333333333333333333333333333333333333333333333333333333";
+const KEY_REVOKED_HEX: &str =
+    "000cfd00c02bee2bfe0a000911111111111111111111111111111111111111111111111111111111111111110152";
+const SIGNATURES_REQUIRED_HEX: &str = "000dfd00c02bee2bfe0a000a";
 
-/// hash_n of the chain genesis → station_town → … → closed, from the all-zero prev.
-const CHAIN_HEX: [&str; 10] = [
+/// hash_n of the chain genesis → station_town → … → signatures_required, from the all-zero
+/// prev.
+const CHAIN_HEX: [&str; 14] = [
     "31dbff5198a7dc0d6aae5c8b10797fe6a199afef970f25b5e4c1de3fe6c17e6e",
     "c60fed2e4cb4ebecff115b4fd72ef5f4b44e4c692698e788e8e57ccc6093935d",
     "3da7928b7a3e22102b913b62342716ed808888a334af9d3ac9a4d9edc5a00c56",
@@ -250,6 +315,10 @@ const CHAIN_HEX: [&str; 10] = [
     "4b4e5ae111cf034eaf28ed07a019ed1eb421542b08ef25f0b8ac4cca9bad4f38",
     "5117c9e892c83cc28513da8a0f0b9bfc18b392fe5cb01e2be279f826400c3ed7",
     "bd687a6c406a9f043a6dbc93f6ef0bd1e3318f7e4046d242118571383ab3b3cf",
+    "c06879c68d625172b699fa2fa1a4d660cfbe1853e5521c73c989bffc0290014e",
+    "12f89a344714f4ce1e3e482b06fe8c764c858cd5a5923c83b6289ef6714a53de",
+    "91d9228dde23e0acf5ce79fcd1afbd815066a5e9e6c9d06d4a7a9a3f1be978e9",
+    "6b9eb521211db4a5e19def9f9d118b3b2c7ad2e4311f777ef2a290f2c8fbe435",
 ];
 
 #[test]
