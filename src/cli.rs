@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use kaohe::event::EventKind;
 use kaohe::ledger::{Ledger, LedgerError, Numbered, Outcome};
 use kaohe::query::Query;
-use kaohe::{command, explain, export, import, verify, view};
+use kaohe::{command, explain, export, import, proofs, verify, view};
 use serde_json::{json, Map, Value};
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -199,6 +199,52 @@ enum Cmd {
         /// rewritten chain up to that head; a chain alone cannot show that its tail is gone).
         #[arg(long)]
         head: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign the checkpoint of the whole ledger (origin, size, Merkle root; a C2SP signed
+    /// note) with the global --key, store it in the ledger and print it. Not an event: the
+    /// chain does not change.
+    Checkpoint {
+        /// List the stored checkpoints instead (no key needed).
+        #[arg(long)]
+        list: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A receipt for one event (JSON): the event, its inclusion proof and a signed checkpoint
+    /// (the latest stored one, or --checkpoint), checkable offline with `verify-receipt`.
+    Receipt {
+        /// An id, a seq or a hash.
+        #[arg(required_unless_present = "seq")]
+        event: Option<String>,
+        /// The event at this seq.
+        #[arg(long, conflicts_with = "event")]
+        seq: Option<u64>,
+        /// Prove inclusion in this checkpoint (a note file from `kaohe checkpoint`).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Check a receipt offline, with no ledger: the checkpoint's signature, the event's hash
+    /// and decoded fields, and its inclusion proof.
+    VerifyReceipt {
+        file: PathBuf,
+        /// The checkpoint key: a key file, its .pub, or the public key's 64 hex digits.
+        #[arg(long)]
+        pubkey: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove that checkpoint NEW extends checkpoint OLD (JSON, checkable offline with
+    /// `verify-consistency`). Each is a checkpoint file or the size of a stored checkpoint.
+    Consistency { old: String, new: String },
+    /// Check a consistency file offline, with no ledger: both signatures, one origin, and the
+    /// proof.
+    VerifyConsistency {
+        file: PathBuf,
+        /// The checkpoint key: a key file, its .pub, or the public key's 64 hex digits.
+        #[arg(long)]
+        pubkey: String,
         #[arg(long)]
         json: bool,
     },
@@ -732,7 +778,206 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Cmd::Rubric { json, toml } => rubric(db, json, toml, &mut out),
+        Cmd::Checkpoint { list: true, json } => checkpoint_list(db, json, &mut out),
+        Cmd::Checkpoint { list: false, json } => checkpoint(db, key, json, &mut out),
+        Cmd::Receipt {
+            event,
+            seq,
+            checkpoint,
+        } => receipt(db, event.as_deref(), seq, checkpoint.as_deref(), &mut out),
+        Cmd::VerifyReceipt { file, pubkey, json } => {
+            let public = pubkey_arg(&pubkey)?;
+            let text = read_limited(&file, kaohe::limits::MAX_RECEIPT_BYTES, "receipt")?;
+            let r = proofs::verify_receipt(&text, &public)
+                .map_err(|e| proof_err(e, "the receipt does not verify"))?;
+            let cp = &r.checkpoint;
+            if json {
+                let v = json!({
+                    "ok": true, "seq": r.seq, "hash": hex::encode(r.hash), "type": r.event_type,
+                    "origin": cp.origin, "tree_size": cp.size, "root": hex::encode(cp.root),
+                    "public_key": hex::encode(public),
+                });
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(
+                    out,
+                    "ok: event seq {} ({}, hash {}) is leaf {} of the tree of {} events of {} with root {}, signed by key {}",
+                    r.seq, r.event_type, hex::encode(r.hash), r.seq, cp.size, cp.origin,
+                    hex::encode(cp.root), hex::encode(public)
+                )?;
+            }
+            Ok(())
+        }
+        Cmd::Consistency { old, new } => consistency(db, &old, &new, &mut out),
+        Cmd::VerifyConsistency { file, pubkey, json } => {
+            let public = pubkey_arg(&pubkey)?;
+            let text = read_limited(
+                &file,
+                kaohe::limits::MAX_CONSISTENCY_BYTES,
+                "consistency file",
+            )?;
+            let r = proofs::verify_consistency(&text, &public)
+                .map_err(|e| proof_err(e, "the consistency proof does not verify"))?;
+            if json {
+                let v = json!({
+                    "ok": true, "origin": r.new.origin,
+                    "old": {"size": r.old.size, "root": hex::encode(r.old.root)},
+                    "new": {"size": r.new.size, "root": hex::encode(r.new.root)},
+                    "public_key": hex::encode(public),
+                });
+                writeln!(out, "{v}")?;
+            } else {
+                writeln!(
+                    out,
+                    "ok: the tree of {} events (root {}) extends the tree of {} events (root {}) of {}, both signed by key {}",
+                    r.new.size, hex::encode(r.new.root), r.old.size, hex::encode(r.old.root),
+                    r.new.origin, hex::encode(public)
+                )?;
+            }
+            Ok(())
+        }
     }
+}
+
+/// Maps a proof error to its exit code: 1 when a check failed or the ledger is damaged, 2
+/// when the input is unreadable or the request cannot be served.
+fn proof_err(e: proofs::ProofError, failing: &str) -> anyhow::Error {
+    use proofs::ProofError as P;
+    match e {
+        P::Failed(m) => problem(format!("{failing}: {m}")),
+        P::Unreadable(m) | P::Refused(m) => bad(m),
+        P::Ledger(e) => ledger_err(e),
+        P::Store(e) => ledger_err(LedgerError::Store(e)),
+    }
+}
+
+/// `--pubkey`: 64 hex digits, or a key file (private or public).
+fn pubkey_arg(arg: &str) -> Result<[u8; 32]> {
+    if let Some(public) = proofs::parse_public_hex(arg) {
+        return Ok(public);
+    }
+    let text = read_limited(
+        Path::new(arg),
+        kaohe::limits::MAX_KEY_FILE_BYTES,
+        "key file",
+    )?;
+    let (_, public) =
+        kaohe::sign::read_public(&text).map_err(|e| bad(format!("--pubkey {arg}: {e}")))?;
+    Ok(public)
+}
+
+fn checkpoint(db: &Path, key: Option<&Path>, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let Some(signer) = signer(key)? else {
+        return Err(bad(
+            "checkpoint needs a signing key: give --key FILE (`kaohe key new` makes one)",
+        ));
+    };
+    let ledger = open(db)?;
+    let s = proofs::checkpoint(&ledger, &signer).map_err(|e| proof_err(e, "cannot checkpoint"))?;
+    if as_json {
+        writeln!(out, "{}", checkpoint_json(&s, Some(&signer.public_key())))?;
+    } else {
+        write!(out, "{}", s.note)?;
+    }
+    Ok(())
+}
+
+fn checkpoint_json(s: &proofs::SignedCheckpoint, public: Option<&[u8; 32]>) -> Value {
+    let cp = &s.checkpoint;
+    let mut v = json!({
+        "origin": cp.origin, "size": cp.size, "root": hex::encode(cp.root), "note": s.note,
+    });
+    if let Some(p) = public {
+        v["public_key"] = json!(hex::encode(p));
+    }
+    v
+}
+
+fn checkpoint_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let all = proofs::stored_checkpoints(&ledger).map_err(|e| proof_err(e, "checkpoints"))?;
+    if as_json {
+        let v: Vec<Value> = all.iter().map(|s| checkpoint_json(s, None)).collect();
+        writeln!(out, "{}", Value::Array(v))?;
+    } else if all.is_empty() {
+        writeln!(
+            out,
+            "no checkpoints stored (`kaohe --key FILE checkpoint` makes one)"
+        )?;
+    } else {
+        for s in &all {
+            writeln!(
+                out,
+                "size {:>10}  root {}",
+                s.checkpoint.size,
+                hex::encode(s.checkpoint.root)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A checkpoint argument: the size of a stored checkpoint (digits), else a note file.
+fn checkpoint_arg(ledger: &Ledger, arg: &str) -> Result<String> {
+    if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
+        let size = arg
+            .parse::<u64>()
+            .map_err(|_| bad(format!("`{arg}` is not a size")))?;
+        let s = proofs::stored_checkpoint(ledger, size).map_err(|e| proof_err(e, "checkpoint"))?;
+        return Ok(s.note);
+    }
+    read_limited(
+        Path::new(arg),
+        kaohe::limits::MAX_CHECKPOINT_BYTES as u64,
+        "checkpoint file",
+    )
+}
+
+fn receipt(
+    db: &Path,
+    event: Option<&str>,
+    seq: Option<u64>,
+    checkpoint: Option<&Path>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ledger = open(db)?;
+    let last = ledger.head().next_seq - 1;
+    let (found, asked) = match (event, seq) {
+        (_, Some(n)) => ((n <= last).then_some(n), n.to_string()),
+        (Some(key), None) => (
+            ledger.find_event(key.trim()).map_err(ledger_err)?,
+            key.to_string(),
+        ),
+        (None, None) => return Err(bad("give an id, a seq or a hash, or --seq")),
+    };
+    let Some(seq) = found else {
+        return Err(bad(format!(
+            "no event `{asked}`: give an id, a seq (0–{last}) or a 64-digit hash"
+        )));
+    };
+    let note = checkpoint
+        .map(|p| {
+            read_limited(
+                p,
+                kaohe::limits::MAX_CHECKPOINT_BYTES as u64,
+                "checkpoint file",
+            )
+        })
+        .transpose()?;
+    let r = proofs::receipt(&ledger, seq, note.as_deref())
+        .map_err(|e| proof_err(e, "cannot make the receipt"))?;
+    writeln!(out, "{r}")?;
+    Ok(())
+}
+
+fn consistency(db: &Path, old: &str, new: &str, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let old = checkpoint_arg(&ledger, old)?;
+    let new = checkpoint_arg(&ledger, new)?;
+    let r = proofs::consistency(&ledger, &old, &new)
+        .map_err(|e| proof_err(e, "cannot prove consistency"))?;
+    writeln!(out, "{r}")?;
+    Ok(())
 }
 
 fn read_limited(path: &Path, limit: u64, what: &str) -> Result<String> {
@@ -1276,8 +1521,18 @@ fn key_new(actor: kaohe::event::Actor, file: &Path, out: &mut impl Write) -> Res
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     ));
+    if public.exists() {
+        return Err(bad(format!(
+            "{} already exists; choose another --out (a key pair is written as a new FILE and FILE.pub)",
+            public.display()
+        )));
+    }
     write_new(file, pair.to_file_text().as_bytes(), 0o600)?;
-    write_new(&public, pair.to_public_text().as_bytes(), 0o644)?;
+    if let Err(e) = write_new(&public, pair.to_public_text().as_bytes(), 0o644) {
+        // Never leave a private key without its public half.
+        let _ = std::fs::remove_file(file);
+        return Err(e);
+    }
     writeln!(
         out,
         "made a key for {}: {} (private, mode 0600) and {}\npublic key {}\nput it in force with `kaohe key register {}`",

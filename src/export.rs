@@ -340,15 +340,49 @@ fn check_line_fields(
         return Err(format!("body says seq {} but stands at seq {seq}", body.seq()).into());
     }
     audit.check(seq, &body, prev).map_err(LineError::Audit)?;
-    let expected = decoded(&body);
-    if obj != expected {
+    check_decoded(&obj, &body)?;
+    Ok(hash)
+}
+
+/// The decoded fields of a line (without `prev_hash`, `hash`, `body`) must be exactly what the
+/// body decodes to.
+fn check_decoded(obj: &Map<String, Value>, body: &Body) -> Result<(), String> {
+    let expected = decoded(body);
+    if obj != &expected {
         let differing = expected
             .iter()
             .find(|(k, v)| obj.get(*k) != Some(v))
             .map(|(k, _)| k.clone())
             .or_else(|| obj.keys().find(|k| !expected.contains_key(*k)).cloned())
             .unwrap_or_default();
-        return Err(format!("field `{differing}` differs from what the body decodes to").into());
+        return Err(format!(
+            "field `{differing}` differs from what the body decodes to"
+        ));
     }
-    Ok(hash)
+    Ok(())
+}
+
+/// One event checked alone, as a receipt carries it (an export line's object): its hash is
+/// recomputed from its `prev_hash` and `body`, the body decodes with no byte left, and every
+/// other field is exactly what the body decodes to. Returns (prev_hash, hash, decoded body).
+/// It cannot run the audit: that needs the events before it.
+pub fn check_event(mut obj: Map<String, Value>) -> Result<(Hash, Hash, Body), String> {
+    let mut take_hash = |name: &str| -> Result<Hash, String> {
+        let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
+        v.as_str()
+            .and_then(chain::parse_hash)
+            .ok_or_else(|| format!("`{name}` is not 64 hex digits"))
+    };
+    let prev = take_hash("prev_hash")?;
+    let hash = take_hash("hash")?;
+    let bytes = obj
+        .remove("body")
+        .and_then(|v| v.as_str().and_then(|h| hex::decode(h).ok()))
+        .ok_or("no `body` hex")?;
+    if chain::link(&prev, &bytes) != hash {
+        return Err("hash does not match prev_hash and body (the event was changed)".into());
+    }
+    let body = codec::decode(&bytes).map_err(|e| e.to_string())?;
+    check_decoded(&obj, &body)?;
+    Ok((prev, hash, body))
 }

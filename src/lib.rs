@@ -19,6 +19,7 @@ pub mod limits;
 pub mod lines;
 pub mod merkle;
 pub mod projection;
+pub mod proofs;
 pub mod query;
 pub mod reconcile;
 pub mod report;

@@ -14,6 +14,14 @@ pub const MAX_EXPORT_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 /// Longest export line, in bytes: an event's body as hex (2×) plus its decoded fields (the
 /// genesis carries the rubric; a closing event every station's final score).
 pub const MAX_EXPORT_LINE_BYTES: usize = 8 * MAX_EVENT_BYTES;
+/// Largest signed checkpoint note kaohe reads (its own are about 200 bytes).
+pub const MAX_CHECKPOINT_BYTES: usize = 4096;
+/// Largest receipt file, in bytes: one event as an export line, a proof and a checkpoint.
+pub const MAX_RECEIPT_BYTES: u64 = MAX_EXPORT_LINE_BYTES as u64 + 64 * 1024;
+/// Largest consistency file, in bytes: two checkpoints and a proof.
+pub const MAX_CONSISTENCY_BYTES: u64 = 64 * 1024;
+/// Most hashes in an inclusion or consistency proof (a tree of 2^64 leaves needs fewer).
+pub const MAX_PROOF_HASHES: usize = 130;
 /// Largest key file, in bytes.
 pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 /// Most evidence references on one event.

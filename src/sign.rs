@@ -12,6 +12,7 @@
 
 use crate::event::{Actor, Signature};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest as _, Sha256};
 
 const DOMAIN: &[u8] = b"kaohe signed event v1";
 /// The first line of a private key file.
@@ -52,6 +53,29 @@ pub fn verify(sig: &Signature, ledger_id: &[u8; 16], kind: &[u8]) -> bool {
 /// True when the bytes are a valid Ed25519 public key.
 pub fn is_public_key(bytes: &[u8; 32]) -> bool {
     VerifyingKey::from_bytes(bytes).is_ok()
+}
+
+/// The signature type byte of Ed25519 in C2SP signed notes.
+const NOTE_ED25519: u8 = 0x01;
+
+/// The key hash of a signed-note verifier key (C2SP signed-note, Ed25519): the first 4 bytes of
+/// `SHA-256(name || 0x0A || 0x01 || public_key)`.
+pub fn note_key_hash(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([b'\n', NOTE_ED25519]);
+    h.update(public);
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// True when `signature` is the key's valid (strict) Ed25519 signature of `message`.
+pub fn verify_message(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(public) else {
+        return false;
+    };
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
+        .is_ok()
 }
 
 /// An actor's key pair, as read from its key file.
@@ -153,6 +177,11 @@ impl KeyPair {
             ));
         }
         Ok(KeyPair { actor, key })
+    }
+
+    /// Signs arbitrary bytes (a checkpoint note's text) with plain Ed25519.
+    pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
     }
 
     /// Signs an event kind's encoding for a ledger.

@@ -23,6 +23,7 @@
 //! | `P` + bucket (u16 BE) | entries station ordinal + seq → nothing (a station's events) |
 //! | `D` + bucket (u16 BE) | entries record seq → seqs of its appeals, decisions, reversals |
 //! | `K` + public key (32) | seq of its registration, seq of its revocation (`u64::MAX`: none) |
+//! | `C` + tree size (u64 BE) | a signed checkpoint of the first `size` events (the note's bytes, `schema/PROOFS.md`); not an event, so the chain does not cover it |
 //!
 //! Events form blocks of [`EVENTS_PER_BLOCK`]: frame `j` of block `b` is seq
 //! `b * EVENTS_PER_BLOCK + j`; every block but the last is full.
@@ -204,6 +205,12 @@ fn key(prefix: u8, rest: &[u8]) -> Vec<u8> {
 fn block_key(block: u64) -> [u8; 9] {
     let mut k = [b'B'; 9];
     k[1..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
+fn checkpoint_key(size: u64) -> [u8; 9] {
+    let mut k = [b'C'; 9];
+    k[1..].copy_from_slice(&size.to_be_bytes());
     k
 }
 
@@ -728,6 +735,46 @@ impl Store {
         self.db.apply_batch(batch).map_err(io)?;
         self.db.flush().map_err(io)?;
         Ok(head)
+    }
+
+    /// Stores a signed checkpoint note of the tree of `size` events (replacing one stored for
+    /// the same size), in one batch, flushed before it returns. It does not touch the chain.
+    pub fn put_checkpoint(&self, size: u64, note: &[u8]) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        batch.insert(checkpoint_key(size).as_slice(), note);
+        self.db.apply_batch(batch).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// The stored checkpoint note of the tree of `size` events.
+    pub fn checkpoint(&self, size: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .db
+            .get(checkpoint_key(size))
+            .map_err(io)?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Every stored checkpoint as (size, note bytes), smallest size first.
+    pub fn checkpoints(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.scan_prefix([b'C']) {
+            let (k, v) = entry.map_err(io)?;
+            let size = u64::from_be_bytes(k[1..].try_into().map_err(|_| bad_key())?);
+            out.push((size, v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The stored checkpoint with the largest size, as (size, note bytes).
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let Some(entry) = self.db.scan_prefix([b'C']).next_back() else {
+            return Ok(None);
+        };
+        let (k, v) = entry.map_err(io)?;
+        let size = u64::from_be_bytes(k[1..].try_into().map_err(|_| bad_key())?);
+        Ok(Some((size, v.to_vec())))
     }
 
     /// Adds entries to the end of a sled-packed log, rewriting only its last block.

@@ -1,0 +1,1420 @@
+//! Signed events (issue 6): `kaohe key new/register/revoke/list`, `--key` / `KAOHE_KEY`, and
+//! `init --require-signatures`.
+//!
+//! - The whole flow from the command line on a ledger that requires signatures: keys for a
+//!   department and a station, every actor's kind of event signed by its actor's key, `log`,
+//!   `export`, `verify` (ledger and export), `key list`, and a close (never signed).
+//! - Refusals: exit 2, the field named, nothing written (the whole export is compared before
+//!   and after).
+//! - Without `--require-signatures` unsigned events still work and signed ones are checked.
+//! - Forgeries in an export, re-chained so that every hash links, caught by
+//!   `kaohe verify --export` at the forged seq.
+//! - The private key file's mode.
+
+use crate::harness::{rubric_path, Output, TestLedger};
+use kaohe::chain::{self, GENESIS_PREV};
+use kaohe::codec;
+use kaohe::event::{Actor, Body, EventKind, EventV1, KeyRegistered, Signature, Signed};
+use kaohe::sign::KeyPair;
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// The evidence events are recorded with.
+const EV: &str = "常武司基〔2018〕61号";
+const GROUNDS: &str = "扣分事实认定有误";
+const REASON: &str = "经复核，扣分依据充分";
+const REVERSE_REASON: &str = "录入错误：应记入其他司法所";
+
+// ---------------------------------------------------------------------------------------------
+// Helpers.
+
+/// Runs `kaohe --db <ledger> args…` at the ledger's clock, in the ledger's temp directory, with
+/// `KAOHE_DB` and `KAOHE_KEY` cleared and then `env` set.
+fn run_env(l: &TestLedger, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kaohe"));
+    cmd.current_dir(l.dir.path())
+        .arg("--db")
+        .arg(&l.db)
+        .args(args)
+        .env("KAOHE_NOW", &l.now)
+        .env_remove("KAOHE_DB")
+        .env_remove("KAOHE_KEY")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("kaohe runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn run(l: &TestLedger, args: &[&str]) -> Output {
+    run_env(l, args, &[])
+}
+
+/// Runs and asserts exit 0; returns stdout.
+#[track_caller]
+fn ok(l: &TestLedger, args: &[&str]) -> String {
+    let out = run(l, args);
+    assert_eq!(
+        out.code, 0,
+        "kaohe {args:?} failed: {}{}",
+        out.stdout, out.stderr
+    );
+    out.stdout
+}
+
+/// Runs with `--json` and `env`, asserts exit 0; returns the outcome.
+#[track_caller]
+fn ok_json_env(l: &TestLedger, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut a = args.to_vec();
+    a.push("--json");
+    let out = run_env(l, &a, env);
+    assert_eq!(
+        out.code, 0,
+        "kaohe {a:?} {env:?} failed: {}{}",
+        out.stdout, out.stderr
+    );
+    out.json()
+}
+
+#[track_caller]
+fn ok_json(l: &TestLedger, args: &[&str]) -> Value {
+    ok_json_env(l, args, &[])
+}
+
+/// `--key FILE args…` with `--json`; must be appended; returns the outcome.
+#[track_caller]
+fn signed(l: &TestLedger, key: &KeyFiles, args: &[&str]) -> Value {
+    let v = ok_json(l, &keyed(&key.private, args));
+    assert_eq!(v["status"], "appended", "{args:?}: {v}");
+    v
+}
+
+/// An unsigned command with `--json`; must be appended; returns the outcome.
+#[track_caller]
+fn unsigned(l: &TestLedger, args: &[&str]) -> Value {
+    let v = ok_json(l, args);
+    assert_eq!(v["status"], "appended", "{args:?}: {v}");
+    v
+}
+
+/// `--key FILE` followed by `args`.
+fn keyed<'a>(key: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["--key", key];
+    a.extend_from_slice(args);
+    a
+}
+
+fn export(l: &TestLedger) -> String {
+    ok(l, &["export"])
+}
+
+fn export_lines(l: &TestLedger) -> Vec<String> {
+    export(l).lines().map(str::to_string).collect()
+}
+
+#[track_caller]
+fn assert_contains(text: &str, part: &str) {
+    assert!(text.contains(part), "`{part}` not in:\n{text}");
+}
+
+/// Runs `args` with `env`, which must be refused with exit 2 and a message containing
+/// `needle`, writing nothing; returns stderr.
+#[track_caller]
+fn refused_env(l: &TestLedger, args: &[&str], env: &[(&str, &str)], needle: &str) -> String {
+    let before = export(l);
+    let out = run_env(l, args, env);
+    assert_eq!(
+        out.code, 2,
+        "kaohe {args:?} {env:?} should exit 2: {}{}",
+        out.stdout, out.stderr
+    );
+    assert_contains(&out.stderr, needle);
+    assert_eq!(export(l), before, "kaohe {args:?}: something was written");
+    out.stderr
+}
+
+/// [`refused_env`] naming ``field `field` ``.
+#[track_caller]
+fn refused(l: &TestLedger, args: &[&str], field: &str) -> String {
+    refused_env(l, args, &[], &format!("field `{field}`"))
+}
+
+/// A key pair made by `kaohe key new`.
+struct KeyFiles {
+    private: String,
+    public: String,
+    hex: String,
+}
+
+impl KeyFiles {
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.private).expect("key file")
+    }
+    fn pair(&self) -> KeyPair {
+        KeyPair::from_file_text(&self.text()).expect("a key file")
+    }
+}
+
+/// `kaohe key new <who…> --out <dir>/<name>`.
+#[track_caller]
+fn key_new(l: &TestLedger, who: &[&str], name: &str) -> KeyFiles {
+    let private = l.path(name);
+    let mut args = vec!["key", "new"];
+    args.extend_from_slice(who);
+    let p = private.to_str().unwrap().to_string();
+    args.extend(["--out", &p]);
+    let stdout = ok(l, &args);
+    let public = format!("{p}.pub");
+    let (_, key) = kaohe::sign::read_public(&std::fs::read_to_string(&public).expect(".pub"))
+        .expect("a public key file");
+    let hex = hex::encode(key);
+    assert_contains(&stdout, &format!("public key {hex}"));
+    KeyFiles {
+        private: p,
+        public,
+        hex,
+    }
+}
+
+/// `kaohe key register FILE --json`; returns the outcome.
+#[track_caller]
+fn register(l: &TestLedger, file: &str) -> Value {
+    ok_json(l, &["key", "register", file])
+}
+
+fn record_args<'a>(id: &'a str, clause: &'a str, station: &'a str, by: &'a str) -> Vec<&'a str> {
+    vec![
+        "record",
+        "--id",
+        id,
+        "--clause",
+        clause,
+        "--station",
+        station,
+        "--by",
+        by,
+        "--occurred",
+        "2018-06-01",
+        "--evidence",
+        EV,
+    ]
+}
+
+fn metric_args<'a>(id: &'a str, station: &'a str, by: &'a str) -> Vec<&'a str> {
+    vec![
+        "metric",
+        "--id",
+        id,
+        "--station",
+        station,
+        "--metric",
+        "dispute_entry_rate",
+        "--value",
+        "100",
+        "--by",
+        by,
+        "--occurred",
+        "2018-06-01",
+        "--evidence",
+        EV,
+    ]
+}
+
+fn appeal_args<'a>(id: &'a str, against: &'a str, station: &'a str) -> Vec<&'a str> {
+    vec![
+        "appeal",
+        "file",
+        "--id",
+        id,
+        "--against",
+        against,
+        "--station",
+        station,
+        "--grounds",
+        GROUNDS,
+        "--evidence",
+        EV,
+    ]
+}
+
+fn decide_args<'a>(appeal: &'a str, by: &'a str) -> Vec<&'a str> {
+    vec![
+        "appeal",
+        "decide",
+        appeal,
+        "--outcome",
+        "rejected",
+        "--by",
+        by,
+        "--reason",
+        REASON,
+        "--evidence",
+        EV,
+    ]
+}
+
+fn reverse_args<'a>(id: &'a str, target: &'a str, by: &'a str) -> Vec<&'a str> {
+    vec![
+        "reverse",
+        target,
+        "--id",
+        id,
+        "--by",
+        by,
+        "--reason",
+        REVERSE_REASON,
+        "--evidence",
+        EV,
+    ]
+}
+
+/// A ledger with `init --require-signatures` (seq 1) and WJ01 (town, seq 2) and WJ02
+/// (subdistrict, seq 3).
+fn requiring() -> TestLedger {
+    let l = TestLedger::empty();
+    ok(
+        &l,
+        &[
+            "init",
+            "--rubric",
+            rubric_path().to_str().unwrap(),
+            "--require-signatures",
+        ],
+    );
+    add_stations(&l);
+    l
+}
+
+fn add_stations(l: &TestLedger) {
+    ok(
+        l,
+        &[
+            "station",
+            "add",
+            "WJ01",
+            "--name",
+            "湖塘司法所",
+            "--kind",
+            "town",
+        ],
+    );
+    ok(
+        l,
+        &[
+            "station",
+            "add",
+            "WJ02",
+            "--name",
+            "南夏墅街道司法所",
+            "--kind",
+            "subdistrict",
+        ],
+    );
+}
+
+fn body_of(line: &str) -> Body {
+    let v: Value = serde_json::from_str(line).unwrap();
+    codec::decode(&hex::decode(v["body"].as_str().unwrap()).unwrap()).unwrap()
+}
+
+fn hash_of(line: &str) -> [u8; 32] {
+    let v: Value = serde_json::from_str(line).unwrap();
+    chain::parse_hash(v["hash"].as_str().unwrap()).unwrap()
+}
+
+fn ledger_id(lines: &[String]) -> [u8; 16] {
+    match body_of(&lines[0]).kind() {
+        EventKind::LedgerCreated(g) => g.ledger_id,
+        other => panic!("not the genesis: {other:?}"),
+    }
+}
+
+/// The signature of a body that must be signed.
+#[track_caller]
+fn signature_of(body: &Body) -> &Signature {
+    body.signature()
+        .unwrap_or_else(|| panic!("seq {} is not signed", body.seq()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The whole flow.
+
+/// Guards the issue's flow end to end: keys made and registered, every actor's kind signed by
+/// its actor's key (`--key` and `KAOHE_KEY`), what log/export/verify/key list show, and an
+/// unsigned close of a ledger that requires signatures.
+#[test]
+fn the_signed_flow_from_the_command_line_verifies() {
+    let l = TestLedger::empty();
+    let out = ok(
+        &l,
+        &[
+            "init",
+            "--rubric",
+            rubric_path().to_str().unwrap(),
+            "--require-signatures",
+        ],
+    );
+    assert_contains(&out, "created ledger");
+    let jc = key_new(&l, &["--dept", "基层科"], "jiceng.key");
+    // Station registration is never signed, even with a key at hand.
+    ok_json_env(
+        &l,
+        &[
+            "station",
+            "add",
+            "WJ01",
+            "--name",
+            "湖塘司法所",
+            "--kind",
+            "town",
+        ],
+        &[("KAOHE_KEY", &jc.private)],
+    );
+    ok(
+        &l,
+        &[
+            "station",
+            "add",
+            "WJ02",
+            "--name",
+            "南夏墅街道司法所",
+            "--kind",
+            "subdistrict",
+        ],
+    );
+    let st = key_new(&l, &["--station", "WJ02"], "wj02.key");
+
+    // Register from the .pub and from the private file; again is unchanged.
+    let r = register(&l, &jc.public);
+    assert_eq!(
+        r,
+        json!({"status": "appended", "seq": 4, "type": "key_registered"})
+    );
+    let r = register(&l, &st.private);
+    assert_eq!(
+        r,
+        json!({"status": "appended", "seq": 5, "type": "key_registered", "station": "WJ02"})
+    );
+    for file in [&jc.private, &jc.public] {
+        let again = register(&l, file);
+        assert_eq!(again["status"], "unchanged", "{again}");
+        assert_eq!(again["seq"], 4, "{again}");
+    }
+
+    // A record signed with --key, one with KAOHE_KEY, one through import with KAOHE_KEY.
+    let r1 = signed(&l, &jc, &record_args("R1", "1.1.b", "WJ02", "基层科"));
+    assert_eq!(r1["seq"], 6);
+    let r2 = ok_json_env(
+        &l,
+        &record_args("R2", "1.3.a", "WJ02", "基层科"),
+        &[("KAOHE_KEY", &jc.private)],
+    );
+    assert_eq!(
+        (r2["status"].as_str(), r2["seq"].as_u64()),
+        (Some("appended"), Some(7))
+    );
+    let batch = l.path("batch.jsonl");
+    std::fs::write(
+        &batch,
+        format!(
+            "{}\n",
+            json!({"op": "record", "id": "R3", "clause": "1.3.b", "station": "WJ01",
+                   "by": "基层科", "occurred": "2018-06-02", "evidence": [EV]})
+        ),
+    )
+    .unwrap();
+    let imported = run_env(
+        &l,
+        &["import", batch.to_str().unwrap()],
+        &[("KAOHE_KEY", &jc.private)],
+    );
+    assert_eq!(imported.code, 0, "{}{}", imported.stdout, imported.stderr);
+    // A metric report, an appeal signed by the station, a decision and a reversal signed by
+    // the department.
+    assert_eq!(
+        signed(&l, &jc, &metric_args("M1", "WJ02", "基层科"))["seq"],
+        9
+    );
+    assert_eq!(signed(&l, &st, &appeal_args("A1", "R1", "WJ02"))["seq"], 10);
+    assert_eq!(signed(&l, &jc, &decide_args("A1", "基层科"))["seq"], 11);
+    assert_eq!(
+        signed(&l, &jc, &reverse_args("V1", "R2", "基层科"))["seq"],
+        12
+    );
+
+    // log --json and export show the events, in order.
+    let types = [
+        "ledger_created",
+        "signatures_required",
+        "station_registered",
+        "station_registered",
+        "key_registered",
+        "key_registered",
+        "points_recorded",
+        "points_recorded",
+        "points_recorded",
+        "metric_reported",
+        "appeal_filed",
+        "appeal_decided",
+        "record_reversed",
+    ];
+    let log: Vec<Value> = ok(&l, &["log", "--json"])
+        .lines()
+        .map(|s| serde_json::from_str(s).unwrap())
+        .collect();
+    let logged: Vec<&str> = log.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    assert_eq!(logged, types);
+    assert_eq!(log[4]["actor_kind"], "department");
+    assert_eq!(log[4]["actor"], "基层科");
+    assert_eq!(log[4]["public_key"], jc.hex.as_str());
+    assert_eq!(log[5]["actor_kind"], "station");
+    assert_eq!(log[5]["actor"], "WJ02");
+    assert_eq!(log[5]["public_key"], st.hex.as_str());
+    let lines = export_lines(&l);
+    let exported: Vec<String> = lines
+        .iter()
+        .map(|s| {
+            serde_json::from_str::<Value>(s).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(exported, types);
+
+    // Actor events are signed by their actor's key, over this ledger; the others are not.
+    let id = ledger_id(&lines);
+    for (seq, line) in lines.iter().enumerate() {
+        let body = body_of(line);
+        let expected = match seq {
+            6..=9 | 11 | 12 => Some(&jc),
+            10 => Some(&st),
+            _ => None,
+        };
+        match expected {
+            Some(key) => {
+                let sig = signature_of(&body);
+                assert_eq!(hex::encode(sig.public_key), key.hex, "seq {seq}");
+                let kind = codec::encode_kind(body.kind()).unwrap();
+                assert!(kaohe::sign::verify(sig, &id, &kind), "seq {seq}");
+                assert!(!kaohe::sign::verify(sig, &[0; 16], &kind), "seq {seq}");
+            }
+            None => assert!(matches!(body, Body::V1(_)), "seq {seq} is signed"),
+        }
+    }
+
+    // verify and verify --export pass.
+    let v = ok_json(&l, &["verify"]);
+    assert_eq!(v["ok"], true, "{v}");
+    let file = l.path("export.jsonl");
+    std::fs::write(&file, export(&l)).unwrap();
+    let v = ok_json(&l, &["verify", "--export", file.to_str().unwrap()]);
+    assert_eq!(
+        (v["ok"].clone(), v["events"].clone()),
+        (json!(true), json!(13))
+    );
+
+    // key list --json, before and after a revocation by hex.
+    let list = ok_json(&l, &["key", "list"]);
+    assert_eq!(
+        list,
+        json!({"keys": [
+            {"public_key": jc.hex, "actor": "department 基层科", "registered_seq": 4, "revoked_seq": null},
+            {"public_key": st.hex, "actor": "station WJ02", "registered_seq": 5, "revoked_seq": null},
+        ]})
+    );
+    let text = ok(&l, &["key", "list"]);
+    assert_contains(&text, &jc.hex);
+    assert_contains(&text, "department 基层科");
+    let revoked = ok_json(&l, &["key", "revoke", &st.hex, "--reason", "所长调任"]);
+    assert_eq!(
+        revoked,
+        json!({"status": "appended", "seq": 13, "type": "key_revoked"})
+    );
+    let list = ok_json(&l, &["key", "list"]);
+    assert_eq!(list["keys"][1]["revoked_seq"], 13, "{list}");
+    assert_eq!(list["keys"][0]["revoked_seq"], Value::Null, "{list}");
+
+    // Close is not signed, and the closed ledger and its export verify.
+    let closed = run(&l, &["close", "--json"]);
+    assert_eq!(closed.code, 0, "{}{}", closed.stdout, closed.stderr);
+    let lines = export_lines(&l);
+    let last = body_of(lines.last().unwrap());
+    assert!(matches!(last.kind(), EventKind::PeriodClosed(_)));
+    assert!(matches!(last, Body::V1(_)));
+    assert_eq!(ok_json(&l, &["verify"])["ok"], true);
+    std::fs::write(&file, export(&l)).unwrap();
+    let v = ok_json(&l, &["verify", "--export", file.to_str().unwrap()]);
+    assert_eq!(v["events"], lines.len() as u64, "{v}");
+}
+
+/// Guards the canonicalisation of a key's department: a key made for the alias 矫正科 is
+/// registered for 社矫科, signs records given either name, and a registration under the
+/// canonical name is the same registration.
+#[test]
+fn a_key_made_for_an_alias_serves_the_canonical_department() {
+    let l = requiring();
+    let sj = key_new(&l, &["--dept", "矫正科"], "shejiao.key");
+    let r = register(&l, &sj.public);
+    assert_eq!(r["status"], "appended");
+    let list = ok_json(&l, &["key", "list"]);
+    assert_eq!(list["keys"][0]["actor"], "department 社矫科", "{list}");
+    // The same key under the canonical name is the same registration.
+    let canonical = l.path("canonical.pub");
+    std::fs::write(
+        &canonical,
+        std::fs::read_to_string(&sj.public)
+            .unwrap()
+            .replace("矫正科", "社矫科"),
+    )
+    .unwrap();
+    let again = register(&l, canonical.to_str().unwrap());
+    assert_eq!(again["status"], "unchanged", "{again}");
+    assert_eq!(again["seq"], r["seq"], "{again}");
+    signed(&l, &sj, &record_args("S1", "3.1.c", "WJ01", "社矫科"));
+    signed(&l, &sj, &record_args("S2", "3.1.d", "WJ01", "矫正科"));
+    assert_eq!(ok_json(&l, &["verify"])["ok"], true);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Refusals.
+
+/// Guards that a ledger requiring signatures refuses every unsigned actor event (record,
+/// metric, appeal, decision, reversal, and an import line), writing nothing.
+#[test]
+fn a_requiring_ledger_refuses_each_unsigned_kind() {
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let st = key_new(&l, &["--station", "WJ01"], "st.key");
+    register(&l, &jc.public);
+    register(&l, &st.public);
+
+    let e = refused(&l, &record_args("R1", "1.1.b", "WJ01", "基层科"), "key");
+    assert_contains(&e, "requires signatures");
+    assert_contains(&e, "department 基层科");
+    refused(&l, &metric_args("M1", "WJ01", "基层科"), "key");
+    signed(&l, &jc, &record_args("R1", "1.1.b", "WJ01", "基层科"));
+    signed(&l, &jc, &record_args("R2", "1.3.a", "WJ01", "基层科"));
+    let e = refused(&l, &appeal_args("A1", "R1", "WJ01"), "key");
+    assert_contains(&e, "station WJ01");
+    signed(&l, &st, &appeal_args("A1", "R1", "WJ01"));
+    refused(&l, &decide_args("A1", "基层科"), "key");
+    refused(&l, &reverse_args("V1", "R2", "基层科"), "key");
+    let batch = l.path("batch.jsonl");
+    std::fs::write(
+        &batch,
+        format!(
+            "{}\n",
+            json!({"op": "record", "id": "R3", "clause": "1.3.b", "station": "WJ01",
+                   "by": "基层科", "occurred": "2018-06-02", "evidence": [EV]})
+        ),
+    )
+    .unwrap();
+    let e = refused(&l, &["import", batch.to_str().unwrap()], "key");
+    assert_contains(&e, "line 1");
+    // Signed, each of them goes in.
+    signed(&l, &jc, &decide_args("A1", "基层科"));
+    signed(&l, &jc, &reverse_args("V1", "R2", "基层科"));
+    signed(&l, &jc, &metric_args("M1", "WJ01", "基层科"));
+    assert_eq!(ok_json(&l, &["verify"])["ok"], true);
+}
+
+/// Guards who may sign: a key not registered, a key revoked at an earlier seq, another
+/// department's key, a department's key on an appeal, another station's key on an appeal, and
+/// a station's key on a record are all refused with field `key`, writing nothing.
+#[test]
+fn only_the_actors_key_in_force_can_sign() {
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let gl = key_new(&l, &["--dept", "公律科"], "gl.key");
+    let st1 = key_new(&l, &["--station", "WJ01"], "st1.key");
+    let st2 = key_new(&l, &["--station", "WJ02"], "st2.key");
+    let loose = key_new(&l, &["--dept", "基层科"], "loose.key");
+    let old = key_new(&l, &["--dept", "基层科"], "old.key");
+    for k in [&jc, &gl, &st1, &st2, &old] {
+        register(&l, &k.public);
+    }
+    signed(&l, &old, &record_args("R0", "1.3.c", "WJ01", "基层科"));
+    let revoked = ok_json(&l, &["key", "revoke", &old.private, "--reason", "科长调任"]);
+    let revoked_seq = revoked["seq"].as_u64().unwrap();
+
+    let record = record_args("R1", "1.1.b", "WJ01", "基层科");
+    let e = refused(&l, &keyed(&loose.private, &record), "key");
+    assert_contains(&e, "not registered");
+    let e = refused(&l, &keyed(&old.private, &record), "key");
+    assert_contains(&e, &format!("was revoked (seq {revoked_seq})"));
+    let e = refused(&l, &keyed(&gl.private, &record), "key");
+    assert_contains(&e, "公律科");
+    let e = refused(&l, &keyed(&st1.private, &record), "key");
+    assert_contains(&e, "station WJ01");
+    // Through KAOHE_KEY as well.
+    refused_env(&l, &record, &[("KAOHE_KEY", &gl.private)], "field `key`");
+
+    signed(&l, &jc, &record);
+    let appeal = appeal_args("A1", "R1", "WJ01");
+    let e = refused(&l, &keyed(&jc.private, &appeal), "key");
+    assert_contains(&e, "station WJ01");
+    refused(&l, &keyed(&st2.private, &appeal), "key");
+    refused(&l, &keyed(&old.private, &appeal), "key");
+    signed(&l, &st1, &appeal);
+    // A station's key cannot decide its own appeal, another department's cannot either.
+    refused(
+        &l,
+        &keyed(&st1.private, &decide_args("A1", "基层科")),
+        "key",
+    );
+    refused(&l, &keyed(&gl.private, &decide_args("A1", "基层科")), "key");
+    refused(
+        &l,
+        &keyed(&old.private, &reverse_args("V1", "R0", "基层科")),
+        "key",
+    );
+    signed(&l, &jc, &decide_args("A1", "基层科"));
+    assert_eq!(ok_json(&l, &["verify"])["ok"], true);
+}
+
+/// Guards keys within one import batch: a key registered by an earlier line signs the lines
+/// after it, and a key revoked by an earlier line is refused (field `key`, `line 2`), writing
+/// nothing.
+#[test]
+fn an_import_batch_sees_its_own_registrations_and_revocations() {
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let record = |id: &str, clause: &str| {
+        json!({"op": "record", "id": id, "clause": clause, "station": "WJ01", "by": "基层科",
+               "occurred": "2018-06-02", "evidence": [EV]})
+    };
+    let batch = l.path("batch.jsonl");
+    std::fs::write(
+        &batch,
+        format!(
+            "{}\n{}\n",
+            json!({"op": "key_register", "actor_kind": "department", "actor": "基层科",
+                   "public_key": jc.hex}),
+            record("R1", "1.1.b")
+        ),
+    )
+    .unwrap();
+    let out = run(
+        &l,
+        &keyed(&jc.private, &["import", batch.to_str().unwrap()]),
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let lines = export_lines(&l);
+    assert_eq!(lines.len(), 6);
+    assert_eq!(
+        hex::encode(signature_of(&body_of(&lines[5])).public_key),
+        jc.hex
+    );
+    std::fs::write(
+        &batch,
+        format!(
+            "{}\n{}\n",
+            json!({"op": "key_revoke", "public_key": jc.hex, "reason": "遗失"}),
+            record("R2", "1.3.a")
+        ),
+    )
+    .unwrap();
+    let e = refused(
+        &l,
+        &keyed(&jc.private, &["import", batch.to_str().unwrap()]),
+        "key",
+    );
+    assert_contains(&e, "line 2");
+    assert_contains(&e, "revoked");
+    assert_eq!(ok_json(&l, &["verify"])["ok"], true);
+}
+
+/// Guards the key file given to `--key` / `KAOHE_KEY`: a public key file, bad hex, a public line
+/// that does not belong to the secret, a missing secret and a missing file are refused (exit 2,
+/// naming `--key`), writing nothing.
+#[test]
+fn damaged_and_public_key_files_cannot_sign() {
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let other = key_new(&l, &["--dept", "基层科"], "other.key");
+    register(&l, &jc.public);
+    let text = jc.text();
+    let secret_line = text.lines().find(|s| s.starts_with("secret:")).unwrap();
+    let public_line = text.lines().find(|s| s.starts_with("public:")).unwrap();
+    let other_public = other
+        .text()
+        .lines()
+        .find(|s| s.starts_with("public:"))
+        .unwrap()
+        .to_string();
+    let mut bad_hex = secret_line.to_string();
+    bad_hex.replace_range(bad_hex.len() - 2.., "zz");
+    let damaged = [
+        ("bad-hex.key", text.replace(secret_line, &bad_hex), "secret"),
+        (
+            "short.key",
+            text.replace(secret_line, &secret_line[..secret_line.len() - 2]),
+            "secret",
+        ),
+        (
+            "mismatch.key",
+            text.replace(public_line, &other_public),
+            "does not belong",
+        ),
+        (
+            "no-secret.key",
+            text.replace(&format!("{secret_line}\n"), ""),
+            "secret",
+        ),
+    ];
+    let record = record_args("R1", "1.1.b", "WJ01", "基层科");
+    for (name, content, why) in &damaged {
+        let path = l.path(name);
+        std::fs::write(&path, content).unwrap();
+        let p = path.to_str().unwrap();
+        let e = refused_env(&l, &keyed(p, &record), &[], "--key");
+        assert_contains(&e, why);
+        refused_env(&l, &record, &[("KAOHE_KEY", p)], "--key");
+    }
+    let e = refused_env(&l, &keyed(&jc.public, &record), &[], "--key");
+    assert_contains(&e, "public key file cannot sign");
+    refused_env(&l, &record, &[("KAOHE_KEY", &jc.public)], "--key");
+    let missing = l.path("missing.key");
+    refused_env(
+        &l,
+        &keyed(missing.to_str().unwrap(), &record),
+        &[],
+        "key file",
+    );
+    // The intact file signs.
+    signed(&l, &jc, &record);
+}
+
+/// Guards that `key new` never overwrites: onto an existing private file it fails and leaves
+/// the file as it was.
+#[test]
+fn key_new_refuses_an_existing_file() {
+    let l = TestLedger::empty();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let before = (jc.text(), std::fs::read_to_string(&jc.public).unwrap());
+    for who in [["--dept", "基层科"], ["--station", "WJ01"]] {
+        let mut args = vec!["key", "new"];
+        args.extend(who);
+        args.extend(["--out", &jc.private]);
+        let out = run(&l, &args);
+        assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+        assert_contains(&out.stderr, "jc.key");
+        let after = (jc.text(), std::fs::read_to_string(&jc.public).unwrap());
+        assert_eq!(after, before);
+    }
+}
+
+/// Guards that a refused `key new` writes nothing: when only FILE.pub exists, no private FILE
+/// is left behind (it would not match the .pub next to it).
+#[test]
+fn key_new_onto_an_existing_public_file_writes_nothing() {
+    let l = TestLedger::empty();
+    let private = l.path("taken.key");
+    let public = l.path("taken.key.pub");
+    std::fs::write(&public, "kept\n").unwrap();
+    let out = run(
+        &l,
+        &[
+            "key",
+            "new",
+            "--dept",
+            "基层科",
+            "--out",
+            private.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert_eq!(std::fs::read_to_string(&public).unwrap(), "kept\n");
+    assert!(!private.exists(), "a private key file was left behind");
+}
+
+/// Guards key registration: an unknown department, an unregistered station, a key already
+/// registered for another actor, a damaged or non-Ed25519 public key file are refused, writing
+/// nothing.
+#[test]
+fn key_registration_refusals() {
+    let l = requiring();
+    let nobody = key_new(&l, &["--dept", "不存在科"], "nobody.key");
+    let e = refused(&l, &["key", "register", &nobody.public], "actor");
+    assert_contains(&e, "不存在科");
+    let ghost = key_new(&l, &["--station", "WJ09"], "ghost.key");
+    let e = refused(&l, &["key", "register", &ghost.private], "actor");
+    assert_contains(&e, "WJ09");
+
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let r = register(&l, &jc.public);
+    let seq = r["seq"].as_u64().unwrap();
+    // The same key for another department, and for a station.
+    let pub_text = std::fs::read_to_string(&jc.public).unwrap();
+    for (name, actor) in [
+        ("as-gl.pub", "department 公律科"),
+        ("as-station.pub", "station WJ01"),
+    ] {
+        let path = l.path(name);
+        std::fs::write(&path, pub_text.replace("department 基层科", actor)).unwrap();
+        let e = refused(
+            &l,
+            &["key", "register", path.to_str().unwrap()],
+            "public_key",
+        );
+        assert_contains(&e, &format!("seq {seq}"));
+    }
+    // Damaged files.
+    let mut not_a_point = None;
+    for b in 0..=255u8 {
+        if !kaohe::sign::is_public_key(&[b; 32]) {
+            not_a_point = Some([b; 32]);
+            break;
+        }
+    }
+    let not_a_point = not_a_point.expect("some 32 equal bytes are not an Ed25519 key");
+    for (name, content) in [
+        (
+            "bad-point.pub",
+            kaohe::sign::public_text(&Actor::Department("基层科".into()), &not_a_point),
+        ),
+        ("bad-hex.pub", pub_text.replace(&jc.hex, &"zz".repeat(32))),
+        (
+            "bad-tag.pub",
+            pub_text.replace("kaohe-public-key v1", "kaohe-key v9"),
+        ),
+        ("empty.pub", String::new()),
+    ] {
+        let path = l.path(name);
+        std::fs::write(&path, content).unwrap();
+        let before = export(&l);
+        let out = run(&l, &["key", "register", path.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{name}: {}{}", out.stdout, out.stderr);
+        assert_contains(&out.stderr, name);
+        assert_eq!(export(&l), before, "{name}");
+    }
+}
+
+/// Guards key revocation: a second revocation, an unknown key (by hex and by file), and a
+/// revocation without a reason are refused, writing nothing; the first revocation is by file.
+#[test]
+fn key_revocation_refusals() {
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let stranger = key_new(&l, &["--dept", "基层科"], "stranger.key");
+    register(&l, &jc.public);
+    let first = ok_json(&l, &["key", "revoke", &jc.public, "--reason", "遗失"]);
+    let seq = first["seq"].as_u64().unwrap();
+    assert_eq!(first["type"], "key_revoked");
+    for which in [&jc.hex, &jc.private, &jc.public] {
+        let e = refused(
+            &l,
+            &["key", "revoke", which, "--reason", "再次"],
+            "public_key",
+        );
+        assert_contains(&e, &format!("already revoked (seq {seq})"));
+    }
+    for which in [&stranger.hex, &stranger.public] {
+        let e = refused(
+            &l,
+            &["key", "revoke", which, "--reason", "遗失"],
+            "public_key",
+        );
+        assert_contains(&e, "not registered");
+    }
+    // A revoked key cannot come back: registering it again writes nothing (kaohe answers
+    // `unchanged`) and it still cannot sign.
+    let before = export(&l);
+    let again = register(&l, &jc.public);
+    assert_eq!(again["status"], "unchanged", "{again}");
+    assert_eq!(export(&l), before);
+    let e = refused(
+        &l,
+        &keyed(&jc.private, &record_args("R1", "1.1.b", "WJ01", "基层科")),
+        "key",
+    );
+    assert_contains(&e, "revoked");
+    // Nor can it come back for another actor.
+    let as_gl = l.path("as-gl.pub");
+    std::fs::write(
+        &as_gl,
+        std::fs::read_to_string(&jc.public)
+            .unwrap()
+            .replace("基层科", "公律科"),
+    )
+    .unwrap();
+    refused(
+        &l,
+        &["key", "register", as_gl.to_str().unwrap()],
+        "public_key",
+    );
+    assert_eq!(ok_json(&l, &["verify"])["ok"], true);
+}
+
+/// Guards that a revocation needs a reason (an empty one is refused, writing nothing).
+#[test]
+fn a_revocation_needs_a_reason() {
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    register(&l, &jc.public);
+    let before = export(&l);
+    let out = run(&l, &["key", "revoke", &jc.hex, "--reason", "  "]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert_eq!(export(&l), before);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Without --require-signatures.
+
+/// Guards optional signing: without `--require-signatures` unsigned events are accepted, signed
+/// ones are signed and checked (a bad key is still refused, a forged signature still caught).
+#[test]
+fn signatures_are_optional_but_checked_without_require_signatures() {
+    let l = TestLedger::with_stations();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let st = key_new(&l, &["--station", "WJ01"], "st.key");
+    let loose = key_new(&l, &["--dept", "基层科"], "loose.key");
+    let gl = key_new(&l, &["--dept", "公律科"], "gl.key");
+    // Unsigned: every kind.
+    let u1 = unsigned(&l, &record_args("U1", "1.1.b", "WJ01", "基层科"));
+    unsigned(&l, &record_args("U2", "1.3.a", "WJ01", "基层科"));
+    unsigned(&l, &metric_args("UM", "WJ01", "基层科"));
+    unsigned(&l, &appeal_args("UA", "U1", "WJ01"));
+    unsigned(&l, &decide_args("UA", "基层科"));
+    unsigned(&l, &reverse_args("UV", "U2", "基层科"));
+    // Signed.
+    register(&l, &jc.public);
+    register(&l, &st.public);
+    register(&l, &gl.public);
+    let s1 = signed(&l, &jc, &record_args("S1", "1.1.b", "WJ02", "基层科"));
+    signed(&l, &jc, &metric_args("SM", "WJ02", "基层科"));
+    let s2 = signed(&l, &jc, &record_args("S2", "1.3.b", "WJ01", "基层科"));
+    let sa = signed(&l, &st, &appeal_args("SA", "S2", "WJ01"));
+    // A key given must be good, even where none is required.
+    let record = record_args("S3", "1.3.c", "WJ01", "基层科");
+    refused(&l, &keyed(&loose.private, &record), "key");
+    refused(&l, &keyed(&gl.private, &record), "key");
+    refused(
+        &l,
+        &keyed(&jc.private, &appeal_args("SB", "S1", "WJ02")),
+        "key",
+    );
+    refused_env(&l, &keyed(&jc.public, &record), &[], "--key");
+
+    let lines = export_lines(&l);
+    for (seq, line) in lines.iter().enumerate().take(9).skip(3) {
+        assert!(matches!(body_of(line), Body::V1(_)), "seq {seq}");
+    }
+    assert_eq!(u1["seq"], 3);
+    for (v, key) in [(&s1, &jc), (&s2, &jc), (&sa, &st)] {
+        let seq = v["seq"].as_u64().unwrap() as usize;
+        let body = body_of(&lines[seq]);
+        assert_eq!(hex::encode(signature_of(&body).public_key), key.hex);
+    }
+    assert_eq!(ok_json(&l, &["verify"])["ok"], true);
+    assert_verifies(&lines, "the optional-signature ledger");
+    // A forged signature is caught here too.
+    let seq = s2["seq"].as_u64().unwrap();
+    let mut forged = lines.clone();
+    edit_body(&mut forged, seq as usize, |b| {
+        signed_mut(b).signature.r[3] ^= 0x10
+    });
+    assert_contains(
+        &assert_forgery_at(&forged, seq, "a flipped signature byte"),
+        "does not verify",
+    );
+    // signatures_required anywhere but seq 1 is a forgery.
+    let mut late = lines.clone();
+    insert(&mut late, 3, EventKind::SignaturesRequired);
+    assert_contains(
+        &assert_forgery_at(&late, 3, "signatures required at seq 3"),
+        "seq 1",
+    );
+    let mut end = lines.clone();
+    let n = end.len();
+    insert(&mut end, n, EventKind::SignaturesRequired);
+    assert_forgery_at(&end, n as u64, "signatures required at the end");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Forgeries in an export.
+
+/// Re-encodes every line from `from` on, with seq = its place, each linked to the line before.
+fn rechain(lines: &mut [String], from: usize) {
+    let mut prev = if from == 0 {
+        GENESIS_PREV
+    } else {
+        hash_of(&lines[from - 1])
+    };
+    for (i, line) in lines.iter_mut().enumerate().skip(from) {
+        let mut body = body_of(line);
+        body.v1_mut().seq = i as u64;
+        let bytes = codec::encode(&body).unwrap();
+        let hash = chain::link(&prev, &bytes);
+        *line = kaohe::export::line(&body, &bytes, &prev, &hash);
+        prev = hash;
+    }
+}
+
+/// Puts `body` at line `i` and re-chains from it.
+fn put(lines: &mut [String], i: usize, body: &Body) {
+    // Placeholder hashes: `rechain` re-links the line from its body.
+    lines[i] = kaohe::export::line(body, &codec::encode(body).unwrap(), &[0; 32], &[0; 32]);
+    rechain(lines, i);
+}
+
+/// Edits the body of line `i` and re-chains from it.
+fn edit_body(lines: &mut [String], i: usize, f: impl FnOnce(&mut Body)) {
+    let mut body = body_of(&lines[i]);
+    f(&mut body);
+    put(lines, i, &body);
+}
+
+/// Inserts an unsigned event at line `i` (recorded when the line before it was) and re-chains.
+fn insert(lines: &mut Vec<String>, i: usize, kind: EventKind) {
+    let at = body_of(&lines[i - 1]).v1().recorded_at_us;
+    let body = Body::V1(EventV1 {
+        seq: i as u64,
+        recorded_at_us: at,
+        kind,
+    });
+    lines.insert(i, String::new());
+    put(lines, i, &body);
+}
+
+fn signed_mut(body: &mut Body) -> &mut Signed {
+    match body {
+        Body::V2(s) => s,
+        Body::V1(e) => panic!("seq {} is not signed", e.seq),
+    }
+}
+
+/// Signs line `i`'s event with `key` (a private key file's text), in place of any signature,
+/// and re-chains.
+fn resign(lines: &mut [String], i: usize, key: &str) {
+    let id = ledger_id(lines);
+    let pair = KeyPair::from_file_text(key).unwrap();
+    let event = body_of(&lines[i]).v1().clone();
+    let signature = pair.sign(&id, &codec::encode_kind(&event.kind).unwrap());
+    put(lines, i, &Body::V2(Signed { event, signature }));
+}
+
+fn run_verify_export(lines: &[String]) -> Output {
+    let l = TestLedger::empty();
+    let file = l.path("export.jsonl");
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(&file, text).expect("write export");
+    run(
+        &l,
+        &["verify", "--export", file.to_str().unwrap(), "--json"],
+    )
+}
+
+/// `verify --export` fails (exit 1) naming `seq` as the first bad one; returns the problem.
+#[track_caller]
+fn assert_forgery_at(lines: &[String], seq: u64, what: &str) -> String {
+    let out = run_verify_export(lines);
+    assert_eq!(
+        out.code, 1,
+        "{what}: verify should fail: {}{}",
+        out.stdout, out.stderr
+    );
+    let v = out.json();
+    assert_eq!(v["ok"], false, "{what}: {v}");
+    assert_eq!(v["first_bad_seq"], seq, "{what}: {v}");
+    assert_contains(&out.stderr, &format!("seq {seq}"));
+    v["problem"].as_str().unwrap_or_default().to_string()
+}
+
+#[track_caller]
+fn assert_verifies(lines: &[String], what: &str) {
+    let out = run_verify_export(lines);
+    assert_eq!(out.code, 0, "{what}: {}{}", out.stdout, out.stderr);
+    assert_eq!(out.json()["events"], lines.len() as u64, "{what}");
+}
+
+/// A signed ledger's export and the key files that made it (see [`base`]).
+struct Base {
+    lines: Vec<String>,
+    /// 基层科's first key (registered at seq 4, revoked at seq 9).
+    jc: String,
+    /// 基层科's second key (registered at seq 10).
+    jc2: String,
+    /// 公律科's key (seq 5).
+    gl: String,
+    /// WJ01's key (seq 6).
+    st: String,
+}
+
+/// The seqs of [`base`].
+const R1: usize = 7;
+const R2: usize = 8;
+const REVOKED: usize = 9;
+const JC2_REGISTERED: usize = 10;
+const R3: usize = 11;
+const M1: usize = 12;
+const A1: usize = 13;
+
+/// A ledger requiring signatures, with a key rotation: 0 genesis, 1 signatures_required,
+/// 2–3 stations, 4 基层科 key jc, 5 公律科 key, 6 WJ01 key, 7–8 records signed by jc, 9 jc
+/// revoked, 10 基层科 key jc2, 11 a record and 12 a metric signed by jc2, 13 WJ01's appeal of
+/// seq 11 signed by WJ01's key.
+fn base() -> &'static Base {
+    static BASE: OnceLock<Base> = OnceLock::new();
+    BASE.get_or_init(|| {
+        let l = requiring();
+        let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+        let gl = key_new(&l, &["--dept", "公律科"], "gl.key");
+        let st = key_new(&l, &["--station", "WJ01"], "st.key");
+        let jc2 = key_new(&l, &["--dept", "基层科"], "jc2.key");
+        for (k, seq) in [(&jc, 4), (&gl, 5), (&st, 6)] {
+            assert_eq!(register(&l, &k.public)["seq"], seq);
+        }
+        assert_eq!(
+            signed(&l, &jc, &record_args("R1", "1.1.b", "WJ01", "基层科"))["seq"],
+            R1
+        );
+        assert_eq!(
+            signed(&l, &jc, &record_args("R2", "1.3.a", "WJ02", "基层科"))["seq"],
+            R2
+        );
+        let v = ok_json(&l, &["key", "revoke", &jc.hex, "--reason", "遗失"]);
+        assert_eq!(v["seq"], REVOKED);
+        assert_eq!(register(&l, &jc2.public)["seq"], JC2_REGISTERED);
+        assert_eq!(
+            signed(&l, &jc2, &record_args("R3", "1.3.b", "WJ01", "基层科"))["seq"],
+            R3
+        );
+        assert_eq!(
+            signed(&l, &jc2, &metric_args("M1", "WJ01", "基层科"))["seq"],
+            M1
+        );
+        assert_eq!(signed(&l, &st, &appeal_args("A1", "R3", "WJ01"))["seq"], A1);
+        Base {
+            lines: export_lines(&l),
+            jc: jc.text(),
+            jc2: jc2.text(),
+            gl: gl.text(),
+            st: st.text(),
+        }
+    })
+}
+
+/// Guards the forgery helpers: the untouched export verifies, and re-chaining it (and re-signing
+/// an event with its own key) changes nothing that verify sees.
+#[test]
+fn the_untouched_signed_export_verifies_and_rechaining_changes_nothing() {
+    let b = base();
+    assert_verifies(&b.lines, "untouched");
+    let mut lines = b.lines.clone();
+    rechain(&mut lines, 0);
+    assert_eq!(lines, b.lines);
+    // Ed25519 is deterministic: re-signing with the right key gives the same line.
+    resign(&mut lines, R3, &b.jc2);
+    resign(&mut lines, A1, &b.st);
+    assert_eq!(lines, b.lines);
+}
+
+/// Guards signature checking: a flipped byte of a signature (R or S half) or of its public
+/// key, re-chained, is caught at its seq.
+#[test]
+fn a_flipped_signature_byte_is_caught_at_its_seq() {
+    let b = base();
+    let mut lines = b.lines.clone();
+    edit_body(&mut lines, R3, |body| signed_mut(body).signature.s[0] ^= 1);
+    let p = assert_forgery_at(&lines, R3 as u64, "a flipped S byte");
+    assert_contains(&p, "does not verify");
+    let mut lines = b.lines.clone();
+    edit_body(&mut lines, A1, |body| {
+        signed_mut(body).signature.r[31] ^= 0x80
+    });
+    assert_forgery_at(&lines, A1 as u64, "a flipped R byte");
+    let mut lines = b.lines.clone();
+    edit_body(&mut lines, R1, |body| {
+        signed_mut(body).signature.public_key[0] ^= 1
+    });
+    assert_forgery_at(&lines, R1 as u64, "a flipped public key byte");
+}
+
+/// Guards that a signature covers the content: a record or metric changed after signing,
+/// re-chained with its signature left, is caught at its seq.
+#[test]
+fn content_changed_after_signing_is_caught_at_its_seq() {
+    let b = base();
+    let mut lines = b.lines.clone();
+    edit_body(&mut lines, R2, |body| match &mut body.v1_mut().kind {
+        EventKind::PointsRecorded(p) => p.evidence = vec!["伪造的证据".into()],
+        other => panic!("not a record: {other:?}"),
+    });
+    let p = assert_forgery_at(&lines, R2 as u64, "changed evidence");
+    assert_contains(&p, "does not verify");
+    let mut lines = b.lines.clone();
+    edit_body(&mut lines, M1, |body| match &mut body.v1_mut().kind {
+        EventKind::MetricReported(m) => m.occurred = "2018-06-02".parse().unwrap(),
+        other => panic!("not a metric: {other:?}"),
+    });
+    assert_forgery_at(&lines, M1 as u64, "changed occurred");
+    // The signature is over this ledger: one made for another ledger id does not verify.
+    let mut lines = b.lines.clone();
+    let pair = KeyPair::from_file_text(&b.jc2).unwrap();
+    edit_body(&mut lines, R3, |body| {
+        let kind = codec::encode_kind(body.kind()).unwrap();
+        signed_mut(body).signature = pair.sign(&[7; 16], &kind);
+    });
+    assert_forgery_at(&lines, R3 as u64, "signed for another ledger");
+}
+
+/// Guards "the key in force when recorded": an event signed by a key registered only later is
+/// caught at its seq.
+#[test]
+fn a_signature_by_a_key_registered_later_is_caught_at_its_seq() {
+    let b = base();
+    let mut lines = b.lines.clone();
+    resign(&mut lines, R1, &b.jc2);
+    let p = assert_forgery_at(&lines, R1 as u64, "signed by a later key");
+    assert_contains(&p, "never registered");
+}
+
+/// Guards revocation: an event after its key's revocation, signed by that key, is caught at its
+/// seq.
+#[test]
+fn a_signature_by_a_revoked_key_is_caught_at_its_seq() {
+    let b = base();
+    let mut lines = b.lines.clone();
+    resign(&mut lines, R3, &b.jc);
+    let p = assert_forgery_at(&lines, R3 as u64, "signed by a revoked key");
+    assert_contains(&p, "not in force");
+    let mut lines = b.lines.clone();
+    resign(&mut lines, M1, &b.jc);
+    assert_forgery_at(&lines, M1 as u64, "a metric signed by a revoked key");
+}
+
+/// Guards the actor match: an event signed by another actor's registered key (another
+/// department on a record, a department on a station's appeal, a station on a record) is
+/// caught at its seq.
+#[test]
+fn a_signature_by_another_actors_key_is_caught_at_its_seq() {
+    let b = base();
+    let mut lines = b.lines.clone();
+    resign(&mut lines, R3, &b.gl);
+    let p = assert_forgery_at(&lines, R3 as u64, "signed by 公律科");
+    assert_contains(&p, "公律科");
+    let mut lines = b.lines.clone();
+    resign(&mut lines, A1, &b.jc2);
+    let p = assert_forgery_at(&lines, A1 as u64, "an appeal signed by the department");
+    assert_contains(&p, "station WJ01");
+    let mut lines = b.lines.clone();
+    resign(&mut lines, R1, &b.st);
+    assert_forgery_at(&lines, R1 as u64, "a record signed by the station");
+}
+
+/// Guards that only actor kinds are signed: a station registration or a key registration
+/// wrapped in a signed body is caught at its seq.
+#[test]
+fn a_signed_event_of_a_kind_without_actor_is_caught_at_its_seq() {
+    let b = base();
+    let mut lines = b.lines.clone();
+    resign(&mut lines, 3, &b.jc);
+    let p = assert_forgery_at(&lines, 3, "a signed station registration");
+    assert_contains(&p, "no actor");
+    let mut lines = b.lines.clone();
+    resign(&mut lines, JC2_REGISTERED, &b.jc2);
+    assert_forgery_at(&lines, JC2_REGISTERED as u64, "a signed key registration");
+    let mut lines = b.lines.clone();
+    resign(&mut lines, REVOKED, &b.gl);
+    assert_forgery_at(&lines, REVOKED as u64, "a signed revocation");
+}
+
+/// Guards required signatures: a signed record replaced by its unsigned body (re-chained) in a
+/// ledger that requires signatures is caught at its seq.
+#[test]
+fn an_unsigned_record_in_a_requiring_ledger_is_caught_at_its_seq() {
+    let b = base();
+    for seq in [R2, M1, A1] {
+        let mut lines = b.lines.clone();
+        let event = body_of(&lines[seq]).v1().clone();
+        put(&mut lines, seq, &Body::V1(event));
+        let p = assert_forgery_at(&lines, seq as u64, "an unsigned event");
+        assert_contains(&p, "not signed");
+    }
+}
+
+/// Guards that signatures are required only from seq 1: `signatures_required` moved to seq 2 or
+/// repeated later is caught at its seq.
+#[test]
+fn signatures_required_elsewhere_than_seq_1_is_caught() {
+    let b = base();
+    // Swapped with the first station registration.
+    let mut lines = b.lines.clone();
+    lines.swap(1, 2);
+    rechain(&mut lines, 1);
+    let p = assert_forgery_at(&lines, 2, "signatures_required at seq 2");
+    assert_contains(&p, "seq 1");
+    // A second one at the end.
+    let mut lines = b.lines.clone();
+    let n = lines.len();
+    insert(&mut lines, n, EventKind::SignaturesRequired);
+    assert_forgery_at(&lines, n as u64, "a second signatures_required");
+}
+
+/// Guards that a key serves one registration: the same key registered again (same actor or
+/// another) is caught at the second registration.
+#[test]
+fn a_second_registration_of_a_key_is_caught_at_its_seq() {
+    let b = base();
+    let jc2 = KeyPair::from_file_text(&b.jc2).unwrap().public_key();
+    let jc = KeyPair::from_file_text(&b.jc).unwrap().public_key();
+    let n = b.lines.len();
+    for (key, actor) in [
+        (jc2, Actor::Department("基层科".into())),
+        (jc2, Actor::Department("公律科".into())),
+        // A revoked key registered again, to bring it back.
+        (jc, Actor::Department("基层科".into())),
+    ] {
+        let mut lines = b.lines.clone();
+        insert(
+            &mut lines,
+            n,
+            EventKind::KeyRegistered(KeyRegistered {
+                actor: actor.clone(),
+                public_key: key,
+            }),
+        );
+        let p = assert_forgery_at(
+            &lines,
+            n as u64,
+            &format!("a second registration for {actor}"),
+        );
+        assert_contains(&p, "second time");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Key file permissions.
+
+/// Guards the private key file's mode (0600) and that the .pub is not executable or
+/// world-writable.
+#[test]
+fn the_private_key_file_is_mode_0600() {
+    use std::os::unix::fs::PermissionsExt;
+    let l = TestLedger::empty();
+    for (who, name) in [
+        (["--dept", "基层科"], "d.key"),
+        (["--station", "WJ01"], "s.key"),
+    ] {
+        let k = key_new(&l, &who, name);
+        let mode = std::fs::metadata(&k.private).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{name}: {mode:o}");
+        let pub_mode = std::fs::metadata(&k.public).unwrap().permissions().mode() & 0o777;
+        assert_eq!(pub_mode & 0o133, 0, "{name}.pub: {pub_mode:o}");
+        let text = k.text();
+        assert!(text.starts_with("kaohe-key v1\n"), "{text}");
+        assert_contains(&text, "secret: ");
+        let public = std::fs::read_to_string(&k.public).unwrap();
+        assert!(!public.contains("secret"), "{public}");
+        assert_eq!(hex::encode(k.pair().public_key()), k.hex);
+    }
+}
