@@ -24,6 +24,11 @@ pub fn plain(bytes: &[u8]) -> Hash {
     *blake3::hash(bytes).as_bytes()
 }
 
+/// The hash that names a stored evidence file: plain BLAKE3 of its bytes.
+pub fn file_hash(bytes: &[u8]) -> Hash {
+    plain(bytes)
+}
+
 /// The Merkle leaf hash of an event hash: `BLAKE3(0x00 || event_hash)` (see `schema/PROOFS.md`).
 pub fn merkle_leaf(event_hash: &Hash) -> Hash {
     let mut h = blake3::Hasher::new();

@@ -199,9 +199,16 @@ enum Cmd {
         /// rewritten chain up to that head; a chain alone cannot show that its tail is gone).
         #[arg(long)]
         head: Option<String>,
+        /// Also re-hash every stored evidence file and check that every `blake3:` evidence
+        /// reference has its file.
+        #[arg(long, conflicts_with = "export")]
+        evidence: bool,
         #[arg(long)]
         json: bool,
     },
+    /// Evidence files stored in the ledger (`--evidence-file`): get one back, list them.
+    #[command(subcommand)]
+    Evidence(EvidenceSub),
     /// Sign the checkpoint of the whole ledger (origin, size, Merkle root; a C2SP signed
     /// note) with the global --key, store it in the ledger and print it. Not an event: the
     /// chain does not change.
@@ -341,9 +348,13 @@ struct RecordArgs {
     /// When it happened, YYYY-MM-DD.
     #[arg(long)]
     occurred: String,
-    /// Evidence reference (repeatable; at least one).
+    /// Evidence reference (repeatable; at least one, or an --evidence-file).
     #[arg(long)]
     evidence: Vec<String>,
+    /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+    /// `blake3:<hex> <name>` joins the evidence.
+    #[arg(long = "evidence-file", value_name = "PATH")]
+    evidence_file: Vec<PathBuf>,
     /// The idempotency key (assigned by the ledger when omitted).
     #[arg(long)]
     id: Option<String>,
@@ -398,6 +409,22 @@ enum KeySub {
 }
 
 #[derive(Subcommand)]
+enum EvidenceSub {
+    /// Write a stored evidence file to FILE (never overwritten), after checking its hash.
+    Get {
+        /// The file's hash: 64 hex digits (a `blake3:` prefix is allowed).
+        hash: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The stored evidence files: hash, size and the events that reference them.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 enum AppealSub {
     /// A station disputes one of its deductions.
     File {
@@ -410,9 +437,13 @@ enum AppealSub {
         /// Why the deduction is wrong.
         #[arg(long)]
         grounds: String,
-        /// Evidence reference (repeatable; at least one).
+        /// Evidence reference (repeatable; at least one, or an --evidence-file).
         #[arg(long)]
         evidence: Vec<String>,
+        /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+        /// `blake3:<hex> <name>` joins the evidence.
+        #[arg(long = "evidence-file", value_name = "PATH")]
+        evidence_file: Vec<PathBuf>,
         /// The appeal's id, its idempotency key (assigned by the ledger when omitted).
         #[arg(long)]
         id: Option<String>,
@@ -434,9 +465,13 @@ enum AppealSub {
         by: String,
         #[arg(long)]
         reason: String,
-        /// Evidence reference (repeatable; at least one).
+        /// Evidence reference (repeatable; at least one, or an --evidence-file).
         #[arg(long)]
         evidence: Vec<String>,
+        /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+        /// `blake3:<hex> <name>` joins the evidence.
+        #[arg(long = "evidence-file", value_name = "PATH")]
+        evidence_file: Vec<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -464,6 +499,10 @@ struct ReverseArgs {
     /// Evidence reference (repeatable).
     #[arg(long)]
     evidence: Vec<String>,
+    /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+    /// `blake3:<hex> <name>` joins the evidence.
+    #[arg(long = "evidence-file", value_name = "PATH")]
+    evidence_file: Vec<PathBuf>,
     /// The reversal's id, its idempotency key (assigned by the ledger when omitted).
     #[arg(long)]
     id: Option<String>,
@@ -485,6 +524,10 @@ struct MetricArgs {
     occurred: String,
     #[arg(long)]
     evidence: Vec<String>,
+    /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+    /// `blake3:<hex> <name>` joins the evidence.
+    #[arg(long = "evidence-file", value_name = "PATH")]
+    evidence_file: Vec<PathBuf>,
     #[arg(long)]
     id: Option<String>,
     #[arg(long)]
@@ -623,8 +666,9 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("station".into(), json!(a.station));
             obj.insert("by".into(), json!(a.by));
             obj.insert("occurred".into(), json!(a.occurred));
-            obj.insert("evidence".into(), json!(a.evidence));
-            single(db, key, obj, a.json, &mut out)
+            let (evidence, files) = with_files(a.evidence, &a.evidence_file)?;
+            obj.insert("evidence".into(), json!(evidence));
+            single_with(db, key, obj, &files, a.json, &mut out)
         }
         Cmd::Metric(a) => {
             let mut obj = Map::new();
@@ -637,14 +681,16 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("value".into(), json!(a.value));
             obj.insert("by".into(), json!(a.by));
             obj.insert("occurred".into(), json!(a.occurred));
-            obj.insert("evidence".into(), json!(a.evidence));
-            single(db, key, obj, a.json, &mut out)
+            let (evidence, files) = with_files(a.evidence, &a.evidence_file)?;
+            obj.insert("evidence".into(), json!(evidence));
+            single_with(db, key, obj, &files, a.json, &mut out)
         }
         Cmd::Appeal(AppealSub::File {
             against,
             station,
             grounds,
             evidence,
+            evidence_file,
             id,
             json,
         }) => {
@@ -656,8 +702,9 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("against".into(), json!(against));
             obj.insert("station".into(), json!(station));
             obj.insert("grounds".into(), json!(grounds));
+            let (evidence, files) = with_files(evidence, &evidence_file)?;
             obj.insert("evidence".into(), json!(evidence));
-            single(db, key, obj, json, &mut out)
+            single_with(db, key, obj, &files, json, &mut out)
         }
         Cmd::Appeal(AppealSub::Decide {
             appeal,
@@ -666,6 +713,7 @@ pub fn run(cli: Cli) -> Result<()> {
             by,
             reason,
             evidence,
+            evidence_file,
             json,
         }) => {
             let mut obj = Map::new();
@@ -677,8 +725,9 @@ pub fn run(cli: Cli) -> Result<()> {
             }
             obj.insert("by".into(), json!(by));
             obj.insert("reason".into(), json!(reason));
+            let (evidence, files) = with_files(evidence, &evidence_file)?;
             obj.insert("evidence".into(), json!(evidence));
-            single(db, key, obj, json, &mut out)
+            single_with(db, key, obj, &files, json, &mut out)
         }
         Cmd::Appeal(AppealSub::List {
             station,
@@ -694,8 +743,9 @@ pub fn run(cli: Cli) -> Result<()> {
             obj.insert("target".into(), json!(a.target));
             obj.insert("by".into(), json!(a.by));
             obj.insert("reason".into(), json!(a.reason));
-            obj.insert("evidence".into(), json!(a.evidence));
-            single(db, key, obj, a.json, &mut out)
+            let (evidence, files) = with_files(a.evidence, &a.evidence_file)?;
+            obj.insert("evidence".into(), json!(evidence));
+            single_with(db, key, obj, &files, a.json, &mut out)
         }
         Cmd::Close {
             accept_gaps,
@@ -765,7 +815,16 @@ pub fn run(cli: Cli) -> Result<()> {
             time,
             json,
         } => reconcile_tallies(db, &tallies, &time.query()?, json, &mut out),
-        Cmd::Verify { export, head, json } => {
+        Cmd::Evidence(EvidenceSub::Get { hash, out: file }) => {
+            evidence_get(db, &hash, &file, &mut out)
+        }
+        Cmd::Evidence(EvidenceSub::List { json }) => evidence_list(db, json, &mut out),
+        Cmd::Verify {
+            export,
+            head,
+            evidence,
+            json,
+        } => {
             let head = head
                 .map(|h| {
                     kaohe::chain::parse_hash(h.trim())
@@ -774,6 +833,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 .transpose()?;
             match export {
                 Some(file) => verify_export(&file, head.as_ref(), json, &mut out),
+                None if evidence => verify_evidence(db, head.as_ref(), json, &mut out),
                 None => verify_ledger(db, head.as_ref(), json, &mut out),
             }
         }
@@ -1031,9 +1091,45 @@ fn single(
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
+    single_with(db, key, obj, &[], as_json, out)
+}
+
+/// Reads each `--evidence-file` (bounded, hashed) and adds its `blake3:<hex> <name>`
+/// reference to the evidence (an identical reference once).
+fn with_files(
+    mut evidence: Vec<String>,
+    paths: &[PathBuf],
+) -> Result<(Vec<String>, Vec<kaohe::evidence::EvidenceFile>)> {
+    let mut files = Vec::with_capacity(paths.len());
+    for p in paths {
+        let f = kaohe::evidence::read_file(p).map_err(|e| bad(e.to_string()))?;
+        if !evidence.contains(&f.reference) {
+            evidence.push(f.reference.clone());
+        }
+        files.push(f);
+    }
+    Ok((evidence, files))
+}
+
+/// Applies one command; its evidence files are stored first (with the ledger locked), so a
+/// committed reference always has its file.
+fn single_with(
+    db: &Path,
+    key: Option<&Path>,
+    obj: Map<String, Value>,
+    files: &[kaohe::evidence::EvidenceFile],
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
     let command = command::from_object(&obj).map_err(|e| bad(e.to_string()))?;
     let signer = signer(key)?;
     let mut ledger = open(db)?;
+    for f in files {
+        ledger
+            .store()
+            .put_evidence(&f.hash, &f.bytes)
+            .map_err(|e| ledger_err(e.into()))?;
+    }
     let outcomes = ledger
         .apply_signed(
             &[Numbered {
@@ -1810,6 +1906,230 @@ fn verify_ledger(
         as_json,
         out,
     )
+}
+
+/// `verify --evidence`: the ledger as `verify` checks it, then the stored evidence files.
+fn verify_evidence(
+    db: &Path,
+    head: Option<&kaohe::event::Hash>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let (report, check) = verify::ledger_with_evidence(db, head).map_err(ledger_err)?;
+    let Some(check) = check else {
+        return finish_verify(
+            report.events,
+            &report.head,
+            report.expected_head_at,
+            report.problem.map(|p| (p.seq, None, p.message)),
+            as_json,
+            out,
+        );
+    };
+    let mut problems: Vec<String> = check
+        .damaged
+        .iter()
+        .map(|(h, m)| {
+            format!(
+                "the stored evidence file {} is damaged: {m}",
+                hex::encode(h)
+            )
+        })
+        .collect();
+    problems.extend(check.missing.iter().map(|(seq, h)| {
+        format!(
+            "seq {seq} references the evidence file {}, which is not stored",
+            hex::encode(h)
+        )
+    }));
+    let mut notes: Vec<String> = check
+        .unreferenced
+        .iter()
+        .map(|h| {
+            format!(
+                "the stored evidence file {} is referenced by no event (left by a refused or interrupted command; harmless)",
+                hex::encode(h)
+            )
+        })
+        .collect();
+    notes.extend(check.leftovers.iter().map(|n| {
+        format!(
+            "{}/{n} is not a stored evidence file (a leftover of an interrupted store; harmless)",
+            kaohe::store::EVIDENCE_DIR
+        )
+    }));
+    if as_json {
+        let v = json!({
+            "ok": check.ok(), "events": report.events, "head": hex::encode(report.head),
+            "expected_head_at": report.expected_head_at,
+            "evidence": {
+                "stored": check.stored.len(),
+                "referenced": check.references.len(),
+                "damaged": check.damaged.iter().map(|(h, m)| json!({"hash": hex::encode(h), "problem": m})).collect::<Vec<_>>(),
+                "missing": check.missing.iter().map(|(s, h)| json!({"seq": s, "hash": hex::encode(h)})).collect::<Vec<_>>(),
+                "unreferenced": check.unreferenced.iter().map(hex::encode).collect::<Vec<_>>(),
+                "leftovers": check.leftovers,
+            },
+            "problems": problems, "notes": notes,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "{}: {} events verified\nhead {}\nevidence: {} files stored, {} referenced",
+            if check.ok() { "ok" } else { "events ok" },
+            report.events,
+            hex::encode(report.head),
+            check.stored.len(),
+            check.references.len()
+        )?;
+        for n in &notes {
+            writeln!(out, "note: {n}")?;
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problem(format!(
+            "evidence verification failed:\n  {}",
+            problems.join("\n  ")
+        )))
+    }
+}
+
+/// `evidence get HASH --out FILE`.
+fn evidence_get(db: &Path, hash: &str, file: &Path, out: &mut impl Write) -> Result<()> {
+    let t = hash.trim();
+    let t = t
+        .strip_prefix(kaohe::evidence::REFERENCE_PREFIX)
+        .unwrap_or(t);
+    let hash = kaohe::chain::parse_hash(t)
+        .ok_or_else(|| bad(format!("`{hash}` is not a hash of 64 hex digits")))?;
+    let name = file.display();
+    if file.as_os_str().is_empty() || file.file_name().is_none() {
+        return Err(bad(format!("--out `{name}` does not name a file")));
+    }
+    if std::fs::symlink_metadata(file).is_ok() {
+        return Err(bad(format!(
+            "--out {name} already exists; kaohe does not overwrite it: choose another path"
+        )));
+    }
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(bad(format!(
+            "--out {name}: the directory {} does not exist",
+            parent.display()
+        )));
+    }
+    if let (Ok(dir), Ok(ledger_dir)) = (parent.canonicalize(), db.canonicalize()) {
+        if dir.starts_with(&ledger_dir) {
+            return Err(bad(format!(
+                "--out {name} is inside the ledger directory {}: writing there would damage the ledger; choose a path outside it",
+                db.display()
+            )));
+        }
+    }
+    let ledger = open(db)?;
+    let hex_hash = hex::encode(hash);
+    let bytes = ledger
+        .store()
+        .get_evidence(&hash)
+        .map_err(|e| ledger_err(e.into()))?
+        .ok_or_else(|| {
+            bad(format!(
+                "no evidence file {hex_hash} is stored in this ledger"
+            ))
+        })?;
+    let actual = kaohe::chain::file_hash(&bytes);
+    if actual != hash {
+        return Err(problem(format!(
+            "the stored evidence file {hex_hash} is damaged: its {} bytes hash to {}; nothing written",
+            bytes.len(),
+            hex::encode(actual)
+        )));
+    }
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(bad(format!("cannot write {name}: {e}")));
+    }
+    writeln!(
+        out,
+        "wrote {name}: {} bytes, blake3 {hex_hash}",
+        bytes.len()
+    )?;
+    Ok(())
+}
+
+/// `evidence list`: each stored file with the events that reference it, then references
+/// whose file is not stored.
+fn evidence_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let listing = ledger
+        .store()
+        .evidence_listing()
+        .map_err(|e| ledger_err(e.into()))?;
+    let refs = kaohe::evidence::references(ledger.store()).map_err(ledger_err)?;
+    let no_refs = Vec::new();
+    let files: Vec<Value> = listing
+        .blobs
+        .iter()
+        .map(|(h, size)| {
+            json!({"hash": hex::encode(h), "size": size, "seqs": refs.get(h).unwrap_or(&no_refs)})
+        })
+        .collect();
+    let missing: Vec<Value> = refs
+        .iter()
+        .filter(|(h, _)| !listing.blobs.contains_key(*h))
+        .map(|(h, seqs)| json!({"hash": hex::encode(h), "seqs": seqs}))
+        .collect();
+    if as_json {
+        writeln!(out, "{}", json!({"files": files, "missing": missing}))?;
+        return Ok(());
+    }
+    let seqs = |v: &Value| {
+        let s: Vec<String> = v["seqs"]
+            .as_array()
+            .map(|a| a.iter().map(|x| x.to_string()).collect())
+            .unwrap_or_default();
+        if s.is_empty() {
+            "referenced by no event".to_string()
+        } else {
+            format!("seq {}", s.join(", "))
+        }
+    };
+    for f in &files {
+        writeln!(
+            out,
+            "{}  {} bytes  {}",
+            f["hash"].as_str().unwrap_or_default(),
+            f["size"],
+            seqs(f)
+        )?;
+    }
+    for m in &missing {
+        writeln!(
+            out,
+            "{}  NOT STORED  {}",
+            m["hash"].as_str().unwrap_or_default(),
+            seqs(m)
+        )?;
+    }
+    if files.is_empty() && missing.is_empty() {
+        writeln!(out, "no evidence files")?;
+    }
+    Ok(())
 }
 
 fn verify_export(

@@ -11,6 +11,7 @@ pub mod csv;
 pub mod decimal;
 pub mod dispute;
 pub mod event;
+pub mod evidence;
 pub mod explain;
 pub mod export;
 pub mod import;

@@ -28,6 +28,8 @@ pub const MAX_KEY_FILE_BYTES: u64 = 4096;
 pub const MAX_EVIDENCE_COUNT: usize = 32;
 /// Longest evidence reference, in characters.
 pub const MAX_EVIDENCE_CHARS: usize = 256;
+/// Largest evidence file (`--evidence-file`) stored in a ledger, in bytes.
+pub const MAX_EVIDENCE_FILE_BYTES: u64 = 64 * 1024 * 1024;
 /// Longest id (record, metric), in characters.
 pub const MAX_ID_CHARS: usize = 64;
 /// Longest station code, in characters.

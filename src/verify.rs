@@ -32,11 +32,30 @@ pub struct Report {
 /// ledger cannot be opened at all (missing, in use); damage is a finding.
 pub fn ledger(path: &Path, expected_head: Option<&Hash>) -> Result<Report, LedgerError> {
     let store = Store::open(path)?;
+    verify_store(&store, expected_head)
+}
+
+/// [`ledger`], then, when the ledger verified, the stored evidence files
+/// ([`crate::evidence::check`]): every blob re-hashed, every `blake3:` reference resolved.
+pub fn ledger_with_evidence(
+    path: &Path,
+    expected_head: Option<&Hash>,
+) -> Result<(Report, Option<crate::evidence::Check>), LedgerError> {
+    let store = Store::open(path)?;
+    let report = verify_store(&store, expected_head)?;
+    if report.problem.is_some() {
+        return Ok((report, None));
+    }
+    let check = crate::evidence::check(&store)?;
+    Ok((report, Some(check)))
+}
+
+fn verify_store(store: &Store, expected_head: Option<&Hash>) -> Result<Report, LedgerError> {
     let mut v = Verifier {
         expected_head: expected_head.copied(),
         ..Verifier::default()
     };
-    let problem = match v.run(&store) {
+    let problem = match v.run(store) {
         Ok(()) => None,
         Err(LedgerError::Damaged { seq, message }) => Some(Finding { seq, message }),
         Err(LedgerError::Store(crate::store::StoreError::Corrupt(message))) => Some(Finding {

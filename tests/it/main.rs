@@ -3,6 +3,7 @@
 mod appeals;
 mod close;
 mod disputes;
+mod evidence;
 mod explore;
 mod fixture;
 mod golden;
