@@ -1427,6 +1427,31 @@ fn explain(
 
 /// `report --out FILE`: the HTML is written to FILE.tmp, synced, then renamed over FILE, so a
 /// reader never sees half a report.
+/// An `--out` path's directory must exist and lie outside the ledger directory (kaohe has
+/// the ledger open while it writes).
+fn out_dir(db: &Path, file: &Path) -> Result<()> {
+    let name = file.display();
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if !parent.is_dir() {
+        return Err(bad(format!(
+            "--out {name}: the directory {} does not exist",
+            parent.display()
+        )));
+    }
+    if let (Ok(dir), Ok(ledger_dir)) = (parent.canonicalize(), db.canonicalize()) {
+        if dir.starts_with(&ledger_dir) {
+            return Err(bad(format!(
+                "--out {name} is inside the ledger directory {}: writing there would damage the ledger; choose a path outside it",
+                db.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn report(
     db: &Path,
     file: &Path,
@@ -1448,24 +1473,7 @@ fn report(
             "--out {name} exists and is not a regular file"
         )));
     }
-    let parent = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(bad(format!(
-            "--out {name}: the directory {} does not exist",
-            parent.display()
-        )));
-    }
-    if let (Ok(dir), Ok(ledger_dir)) = (parent.canonicalize(), db.canonicalize()) {
-        if dir.starts_with(&ledger_dir) {
-            return Err(bad(format!(
-                "--out {name} is inside the ledger directory {}: writing there would damage the ledger; choose a path outside it",
-                db.display()
-            )));
-        }
-    }
+    out_dir(db, file)?;
     let mut tmp = file.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = PathBuf::from(tmp);
@@ -2014,24 +2022,7 @@ fn evidence_get(db: &Path, hash: &str, file: &Path, out: &mut impl Write) -> Res
             "--out {name} already exists; kaohe does not overwrite it: choose another path"
         )));
     }
-    let parent = match file.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    if !parent.is_dir() {
-        return Err(bad(format!(
-            "--out {name}: the directory {} does not exist",
-            parent.display()
-        )));
-    }
-    if let (Ok(dir), Ok(ledger_dir)) = (parent.canonicalize(), db.canonicalize()) {
-        if dir.starts_with(&ledger_dir) {
-            return Err(bad(format!(
-                "--out {name} is inside the ledger directory {}: writing there would damage the ledger; choose a path outside it",
-                db.display()
-            )));
-        }
-    }
+    out_dir(db, file)?;
     let ledger = open(db)?;
     let hex_hash = hex::encode(hash);
     let bytes = ledger
