@@ -2,6 +2,7 @@
 
 mod appeals;
 mod close;
+mod crash;
 mod disputes;
 mod evidence;
 mod explore;
