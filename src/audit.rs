@@ -9,6 +9,7 @@ use crate::event::*;
 use crate::rubric::{self, Context, Rubric, Rule};
 use crate::tally::Adjusted;
 use jiff::{civil::Date, Timestamp};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
@@ -98,13 +99,13 @@ pub struct Audit {
     period: Option<(Date, Date)>,
     rubric: Option<Rc<Rubric>>,
     /// code → (kind, ordinal)
-    stations: HashMap<String, (StationKind, u32)>,
+    stations: StationMap,
     station_codes: Vec<String>,
     /// Clause codes in rubric order, and their places.
     clause_codes: Vec<String>,
-    clause_places: HashMap<String, u16>,
-    /// Every record, in seq order (appeals and reversals name records by seq).
-    records: Vec<(u64, RecordFacts)>,
+    clause_places: FxHashMap<String, u16>,
+    /// What is kept of the records: bounded by stations and disputes, not by events.
+    records: RecordBook,
     /// Records with appeals, decisions or reversals.
     disputes: BTreeMap<u64, Standing>,
     /// appeal seq → the record it disputes
@@ -125,19 +126,39 @@ pub struct Audit {
     signatures_required: bool,
     /// public key → who it is for, and when it was in force.
     keys: HashMap<[u8; 32], KeyState>,
-    /// 64-bit hashes of the ids seen (a collision could only raise a false alarm).
+    /// 64-bit hashes of the ids seen (a collision could only raise a false alarm); not kept
+    /// when the caller proves ids unique another way ([`Audit::for_store`]).
     ids: HashSet<u64>,
-    unit_counts: BTreeMap<Vec<u8>, u32>,
+    ids_checked_elsewhere: bool,
+    unit_counts: FxHashMap<Vec<u8>, u32>,
     last_recorded_us: Option<i64>,
 }
 
 impl Audit {
+    /// An audit that keeps what it needs of every record: for an export, where nothing else
+    /// says which records will be disputed.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// An audit of a stored ledger, whose indices (checked against the events by `verify`)
+    /// say which records are disputed and prove ids unique: it keeps the facts of the
+    /// `disputed` records only and no id set, so its memory is bounded by stations and
+    /// disputes, not by events. A dispute of a record not in `disputed` is reported as damage
+    /// to the `Dispute` index.
+    pub fn for_store(disputed: FxHashSet<u64>) -> Self {
+        Audit {
+            records: RecordBook {
+                keep_only: Some(disputed),
+                ..RecordBook::default()
+            },
+            ids_checked_elsewhere: true,
+            ..Self::default()
+        }
+    }
+
     /// Units recorded per (station, clause) for clauses with a maximum count.
-    pub fn unit_counts(&self) -> &BTreeMap<Vec<u8>, u32> {
+    pub fn unit_counts(&self) -> &FxHashMap<Vec<u8>, u32> {
         &self.unit_counts
     }
 
@@ -154,6 +175,12 @@ impl Audit {
     /// decision or a reversal.
     pub fn last_adjusted(&self) -> Option<&Adjusted> {
         self.last_adjusted.as_ref()
+    }
+
+    /// Per station (ordinal, ascending) and item position: the points standing on the item
+    /// and the records counted (what the `Aggregate` index holds at the head).
+    pub fn item_sums(&self) -> impl Iterator<Item = (u32, usize, rust_decimal::Decimal, u32)> + '_ {
+        self.records.sums()
     }
 
     /// The records with disputes and the seqs of their dispute events (the `Dispute` index).
@@ -207,7 +234,7 @@ impl Audit {
         let (Some(period), Some(rubric)) = (self.period, self.rubric.clone()) else {
             return Err("the first event is not the genesis".into());
         };
-        if let Some(id) = kind.id() {
+        if let Some(id) = kind.id().filter(|_| !self.ids_checked_elsewhere) {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             std::hash::Hash::hash(id, &mut h);
             if !self.ids.insert(std::hash::Hasher::finish(&h)) {
@@ -232,11 +259,7 @@ impl Audit {
             EventKind::LedgerCreated(_) => unreachable!("handled above"),
             EventKind::StationRegistered(s) => {
                 let ordinal = self.station_codes.len() as u32;
-                if self
-                    .stations
-                    .insert(s.code.clone(), (s.kind, ordinal))
-                    .is_some()
-                {
+                if self.stations.insert(&s.code, (s.kind, ordinal)).is_some() {
                     return Err(format!("station {} registered twice", s.code));
                 }
                 self.station_codes.push(s.code.clone());
@@ -353,7 +376,7 @@ impl Audit {
                 metric.check_bounds(m.value).map_err(|b| {
                     format!("value {} is outside {}'s bounds {b}", m.value, m.metric)
                 })?;
-                let ordinal = self.stations[&m.station].1;
+                let ordinal = self.station(&m.station)?.1;
                 self.latest.insert((ordinal, m.metric.clone()), m.value);
                 occurred_problem(period, m.occurred, today).map_or(Ok(()), Err)
             }
@@ -412,24 +435,33 @@ impl Audit {
             self.clause_codes.push(c.code.clone());
             self.clause_places.insert(c.code.clone(), i as u16);
         }
+        self.records
+            .shape(r.items().count(), self.clause_codes.len());
         self.rubric = Some(Rc::new(r));
         self.period = Some((g.period_start, g.period_end));
         Ok(())
     }
 
     fn station_kind(&self, station: &str) -> Result<StationKind, String> {
+        self.station(station).map(|s| s.0)
+    }
+
+    /// A registered station's kind and ordinal.
+    fn station(&self, station: &str) -> Result<(StationKind, u32), String> {
         self.stations
             .get(station)
-            .map(|s| s.0)
+            .copied()
             .ok_or_else(|| format!("event for unregistered station {station}"))
     }
 
     /// The record at `seq`, which a dispute names.
     fn record_facts(&self, seq: u64) -> Result<RecordFacts, String> {
-        self.records
-            .binary_search_by_key(&seq, |(s, _)| *s)
-            .map(|i| self.records[i].1)
-            .map_err(|_| format!("seq {seq} is not a recorded deduction or bonus"))
+        if !self.records.is_record(seq) {
+            return Err(format!("seq {seq} is not a recorded deduction or bonus"));
+        }
+        self.records.facts.get(&seq).copied().ok_or_else(|| {
+            format!("the Dispute index does not list seq {seq}, which this event disputes")
+        })
     }
 
     fn clause_of<'r>(
@@ -481,7 +513,13 @@ impl Audit {
             .disputes
             .entry(target)
             .or_insert_with(|| Standing::new(facts.computed));
+        let was_reversed = standing.reversed.is_some();
         let effect = standing.apply(seq, kind).map_err(|c| c.0)?;
+        let reversed_now = !was_reversed && standing.reversed.is_some();
+        self.records.adjust(facts.station, position, effect.delta)?;
+        if reversed_now {
+            self.records.unrecord(facts.station, facts.clause);
+        }
         if effect.removed && facts.units > 0 {
             let code = &self.clause_codes[usize::from(facts.clause)];
             let key = unit_key(&self.station_codes[facts.station as usize], code);
@@ -507,7 +545,7 @@ impl Audit {
         p: &PointsRecorded,
         prev: &Hash,
     ) -> Result<(), String> {
-        let station_kind = self.station_kind(&p.station)?;
+        let (station_kind, ordinal) = self.station(&p.station)?;
         let (item, clause) = rubric
             .clause(&p.clause)
             .ok_or_else(|| format!("clause {} is not in the rubric", p.clause))?;
@@ -524,11 +562,10 @@ impl Audit {
                 ..
             }
         );
-        let key = unit_key(&p.station, &p.clause);
-        let prior_count = match counted {
-            true => self.unit_counts.get(&key).copied().unwrap_or(0),
-            false => 0,
-        };
+        let key = counted.then(|| unit_key(&p.station, &p.clause));
+        let prior_count = key
+            .as_ref()
+            .map_or(0, |k| self.unit_counts.get(k).copied().unwrap_or(0));
         let ctx = Context {
             station_kind,
             prior_count,
@@ -542,23 +579,22 @@ impl Audit {
             true => p.inputs.count.unwrap_or(1),
             false => 0,
         };
-        if counted {
+        if let Some(key) = key {
             *self.unit_counts.entry(key).or_default() += units;
         }
-        // Invariant: the station and clause were looked up above.
-        let ordinal = self.stations[&p.station].1;
-        self.records.push((
-            seq,
-            RecordFacts {
-                station: ordinal,
-                clause: self.clause_places[&p.clause],
-                occurred: p.occurred,
-                recorded_day: today,
-                computed: p.computed_points,
-                units,
-            },
-        ));
-        Ok(())
+        // Invariant: the clause was looked up above.
+        let facts = RecordFacts {
+            station: ordinal,
+            clause: self.clause_places[&p.clause],
+            occurred: p.occurred,
+            recorded_day: today,
+            computed: p.computed_points,
+            units,
+        };
+        let position = rubric
+            .item_position(&item.code)
+            .ok_or_else(|| format!("item {} has no position", item.code))?;
+        self.records.record(seq, facts, position)
     }
 
     /// A record's points, recomputed from the rubric.
@@ -586,7 +622,13 @@ impl Audit {
     fn station_list(&self) -> Vec<(String, StationKind)> {
         self.station_codes
             .iter()
-            .map(|c| (c.clone(), self.stations[c].0))
+            // Invariant: every listed code was registered (inserted) first.
+            .map(|c| {
+                (
+                    c.clone(),
+                    self.stations.get(c).expect("a registered station").0,
+                )
+            })
             .collect()
     }
 
@@ -696,12 +738,6 @@ impl Audit {
             let a = s.open_appeal().map(|a| a.id.clone()).unwrap_or_default();
             return Err(format!("appeal {a} against seq {record} is still pending"));
         }
-        let recorded: std::collections::HashSet<(u32, u16)> = self
-            .records
-            .iter()
-            .filter(|(seq, _)| self.disputes.get(seq).is_none_or(|s| s.reversed.is_none()))
-            .map(|(_, f)| (f.station, f.clause))
-            .collect();
         let gaps = crate::close::gaps(
             rubric,
             &stations,
@@ -710,7 +746,7 @@ impl Audit {
                 let ordinal = self.stations.get(s).map_or(u32::MAX, |x| x.1);
                 self.clause_places
                     .get(clause)
-                    .is_some_and(|k| recorded.contains(&(ordinal, *k)))
+                    .is_some_and(|k| self.records.standing_count(ordinal, *k) > 0)
             },
         );
         let accepted = c.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
@@ -741,15 +777,8 @@ impl Audit {
                 kind,
             });
         }
-        for (seq, f) in &self.records {
-            let points = self.disputes.get(seq).map_or(f.computed, |s| s.points);
-            let code = &self.clause_codes[usize::from(f.clause)];
-            let position = rubric
-                .clause(code)
-                .and_then(|(item, _)| rubric.item_position(&item.code));
-            if let Some(position) = position {
-                fold.add(f.station as usize, position, points, 1);
-            }
+        for (station, position, points, records) in self.records.sums() {
+            fold.add(station as usize, position, points, records);
         }
         fold.finish()
             .into_iter()
@@ -759,5 +788,189 @@ impl Audit {
                 rank: s.rank,
             })
             .collect()
+    }
+}
+
+/// What the audit keeps of the records. Per record only a bit (is the seq a record?) and,
+/// for records that may be disputed, their facts; per station the points standing on each
+/// item (the close's final scores) and the records standing on each clause (the close's
+/// gaps). So its memory grows with stations and disputes, and by one bit per event.
+#[derive(Default)]
+struct RecordBook {
+    /// Bit `seq` is set when the event at `seq` is a record.
+    is_record: Vec<u64>,
+    /// The facts of the records kept.
+    facts: FxHashMap<u64, RecordFacts>,
+    /// When set, only these records' facts are kept.
+    keep_only: Option<FxHashSet<u64>>,
+    /// The rubric's items and clauses (the strides of the two tables below), from the genesis.
+    items: usize,
+    clauses: usize,
+    /// Points standing (in units of 10^-6) and records counted, by station × item position.
+    item_points: Vec<(i128, u32)>,
+    /// Records not reversed, by station × clause place.
+    standing: Vec<u32>,
+}
+
+impl RecordBook {
+    /// Sets the strides, from the genesis' rubric.
+    fn shape(&mut self, items: usize, clauses: usize) {
+        self.items = items;
+        self.clauses = clauses;
+    }
+
+    fn is_record(&self, seq: u64) -> bool {
+        let word = (seq / 64) as usize;
+        self.is_record
+            .get(word)
+            .is_some_and(|w| w & (1 << (seq % 64)) != 0)
+    }
+
+    /// Where a station's item is in `item_points`, growing the table to hold the station.
+    fn item_slot(&mut self, station: u32, position: usize) -> usize {
+        // Invariant: positions come from the genesis' rubric.
+        assert!(position < self.items, "an item position of the rubric");
+        let at = station as usize * self.items + position;
+        if self.item_points.len() <= at {
+            let len = (station as usize + 1) * self.items;
+            self.item_points.resize(len, Default::default());
+        }
+        at
+    }
+
+    fn clause_slot(&mut self, station: u32, clause: u16) -> usize {
+        // Invariant: clause places come from the genesis' rubric.
+        assert!(
+            usize::from(clause) < self.clauses,
+            "a clause place of the rubric"
+        );
+        let at = station as usize * self.clauses + usize::from(clause);
+        if self.standing.len() <= at {
+            self.standing
+                .resize((station as usize + 1) * self.clauses, 0);
+        }
+        at
+    }
+
+    fn record(&mut self, seq: u64, facts: RecordFacts, position: usize) -> Result<(), String> {
+        let units = fixed_points(facts.computed)?;
+        let word = (seq / 64) as usize;
+        if self.is_record.len() <= word {
+            self.is_record.resize(word + 1, 0);
+        }
+        self.is_record[word] |= 1 << (seq % 64);
+        if self.keep_only.as_ref().is_none_or(|k| k.contains(&seq)) {
+            self.facts.insert(seq, facts);
+        }
+        let at = self.item_slot(facts.station, position);
+        self.item_points[at].0 += units;
+        self.item_points[at].1 += 1;
+        let at = self.clause_slot(facts.station, facts.clause);
+        self.standing[at] += 1;
+        Ok(())
+    }
+
+    /// A decision or reversal changed a record's points by `delta`.
+    fn adjust(
+        &mut self,
+        station: u32,
+        position: usize,
+        delta: rust_decimal::Decimal,
+    ) -> Result<(), String> {
+        let units = fixed_points(delta)?;
+        let at = self.item_slot(station, position);
+        self.item_points[at].0 += units;
+        Ok(())
+    }
+
+    /// A record was reversed: it no longer stands on its clause.
+    fn unrecord(&mut self, station: u32, clause: u16) {
+        let at = self.clause_slot(station, clause);
+        // Invariant: only a counted record is reversed, and only once (`Standing` refuses a
+        // second reversal).
+        assert!(self.standing[at] > 0, "a reversal undoes a counted record");
+        self.standing[at] -= 1;
+    }
+
+    /// Records of `station` on clause `clause` that were not reversed.
+    fn standing_count(&self, station: u32, clause: u16) -> u32 {
+        let at = station as usize * self.clauses + usize::from(clause);
+        match usize::from(clause) < self.clauses {
+            true => self.standing.get(at).copied().unwrap_or(0),
+            false => 0,
+        }
+    }
+
+    /// (station, item position, points standing, records) for every item with records.
+    fn sums(&self) -> impl Iterator<Item = (u32, usize, rust_decimal::Decimal, u32)> + '_ {
+        let items = self.items;
+        self.item_points
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, n))| *n > 0)
+            .map(move |(at, (units, n))| {
+                let points = rust_decimal::Decimal::from_i128_with_scale(*units, FIXED_PLACES);
+                ((at / items) as u32, at % items, points.normalize(), *n)
+            })
+    }
+}
+
+/// The places of the fixed-point sums: every computed figure has at most this many.
+const FIXED_PLACES: u32 = crate::limits::MAX_DECIMAL_PLACES;
+
+/// Points in units of 10^-[`FIXED_PLACES`]; an error for a figure with more places (no
+/// figure kaohe computes or accepts has them, so only a forged event can).
+fn fixed_points(d: rust_decimal::Decimal) -> Result<i128, String> {
+    match d.scale() <= FIXED_PLACES {
+        true => Ok(d.mantissa() * 10i128.pow(FIXED_PLACES - d.scale())),
+        false => Err(format!(
+            "points {d} have more than {FIXED_PLACES} decimal places"
+        )),
+    }
+}
+
+/// Station code → (kind, ordinal). Codes up to [`SHORT_CODE_BYTES`] bytes (every real one)
+/// are keyed inline, so a lookup reads no second allocation; longer ones are kept apart.
+#[derive(Default)]
+struct StationMap {
+    short: FxHashMap<ShortCode, (StationKind, u32)>,
+    long: FxHashMap<String, (StationKind, u32)>,
+}
+
+const SHORT_CODE_BYTES: usize = 31;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct ShortCode {
+    len: u8,
+    bytes: [u8; SHORT_CODE_BYTES],
+}
+
+impl ShortCode {
+    fn of(code: &str) -> Option<ShortCode> {
+        let mut bytes = [0u8; SHORT_CODE_BYTES];
+        bytes
+            .get_mut(..code.len())?
+            .copy_from_slice(code.as_bytes());
+        Some(ShortCode {
+            len: code.len() as u8,
+            bytes,
+        })
+    }
+}
+
+impl StationMap {
+    fn get(&self, code: &str) -> Option<&(StationKind, u32)> {
+        match ShortCode::of(code) {
+            Some(k) => self.short.get(&k),
+            None => self.long.get(code),
+        }
+    }
+
+    /// Inserts, returning the entry it replaced.
+    fn insert(&mut self, code: &str, v: (StationKind, u32)) -> Option<(StationKind, u32)> {
+        match ShortCode::of(code) {
+            Some(k) => self.short.insert(k, v),
+            None => self.long.insert(code.to_string(), v),
+        }
     }
 }

@@ -206,6 +206,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild a ledger at --db (which must not exist) from an export: the export is verified
+    /// first (as `verify --export`) and refused when it does not verify; the events are written
+    /// byte for byte, the tally and indices derived. Evidence files are not in an export.
+    Restore {
+        /// The export (`kaohe export > FILE`); `-` for stdin.
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Evidence files stored in the ledger (`--evidence-file`): get one back, list them.
     #[command(subcommand)]
     Evidence(EvidenceSub),
@@ -560,13 +569,11 @@ fn problem(message: impl Into<String>) -> anyhow::Error {
 
 /// Maps a library error to the exit code its kind deserves.
 fn ledger_err(e: LedgerError) -> anyhow::Error {
-    let code = if e.is_damage() {
-        EXIT_PROBLEM
-    } else {
-        EXIT_BAD_INPUT
-    };
+    if e.is_damage() {
+        return anyhow!(Damage(e.to_string()));
+    }
     anyhow!(Exit {
-        code,
+        code: EXIT_BAD_INPUT,
         message: e.to_string(),
     })
 }
@@ -575,7 +582,27 @@ fn open(db: &Path) -> Result<Ledger> {
     Ledger::open(db).map_err(ledger_err)
 }
 
+/// Runs a command; damage found in the ledger is reported with how to restore it.
 pub fn run(cli: Cli) -> Result<()> {
+    // A panic the store contains (sled's, on damaged files) becomes a damage error; only
+    // other panics print.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !kaohe::store::panic_is_contained() {
+            default_hook(info)
+        }
+    }));
+    let db = cli.db.clone();
+    run_command(cli).map_err(|e| match e.downcast::<Damage>() {
+        Ok(Damage(message)) => anyhow!(Exit {
+            code: EXIT_PROBLEM,
+            message: format!("{message}\n{}", restore_hint(&db)),
+        }),
+        Err(e) => e,
+    })
+}
+
+fn run_command(cli: Cli) -> Result<()> {
     let db = cli.db.as_path();
     let key = cli.key.as_deref();
     let mut out = std::io::stdout().lock();
@@ -837,6 +864,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 None => verify_ledger(db, head.as_ref(), json, &mut out),
             }
         }
+        Cmd::Restore { file, json } => restore(db, &file, json, &mut out),
         Cmd::Rubric { json, toml } => rubric(db, json, toml, &mut out),
         Cmd::Checkpoint { list: true, json } => checkpoint_list(db, json, &mut out),
         Cmd::Checkpoint { list: false, json } => checkpoint(db, key, json, &mut out),
@@ -1050,8 +1078,19 @@ fn read_limited(path: &Path, limit: u64, what: &str) -> Result<String> {
             meta.len()
         )));
     }
-    let bytes = std::fs::read(path)
+    // The size a path reports is not a bound (`/dev/zero`, a pipe): read at most one byte more.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, limit + 1), &mut bytes)
+        })
         .map_err(|e| bad(format!("cannot read {what} {}: {e}", path.display())))?;
+    if bytes.len() as u64 > limit {
+        return Err(bad(format!(
+            "{what} {} is longer than {limit} bytes",
+            path.display()
+        )));
+    }
     String::from_utf8(bytes).map_err(|_| bad(format!("{what} {} is not UTF-8", path.display())))
 }
 
@@ -1292,67 +1331,44 @@ fn import_file(
     };
     let mut ledger = open(db)?;
     let bar = progress_bar(size);
-    let commands = import::read(reader, |n| {
+    let commands = import::Commands::new(reader, |n| {
         if let Some(b) = &bar {
             b.set_position(n)
         }
-    })
-    .map_err(ledger_err)?;
-    if let Some(b) = &bar {
-        b.set_message("checking and writing");
-    }
-    let outcomes = ledger
-        .apply_signed(&commands, now()?, signer.as_ref())
+    });
+    let applied = ledger
+        .apply_stream(commands, now()?, signer.as_ref())
         .map_err(ledger_err)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let appended: Vec<u64> = outcomes
-        .iter()
-        .filter_map(|o| match o {
-            Outcome::Appended { seq, .. } => Some(*seq),
-            _ => None,
-        })
-        .collect();
-    let unchanged = outcomes.len() - appended.len();
     if as_json {
         let v = json!({
-            "commands": outcomes.len(),
-            "appended": appended.len(),
-            "unchanged": unchanged,
-            "first_seq": appended.first(),
-            "last_seq": appended.last(),
+            "commands": applied.commands,
+            "appended": applied.appended,
+            "unchanged": applied.unchanged,
+            "first_seq": applied.first_seq,
+            "last_seq": applied.last_seq,
             "head": hex::encode(ledger.head().hash),
         });
         writeln!(out, "{v}")?;
     } else {
-        let range = match (appended.first(), appended.last()) {
+        let range = match (applied.first_seq, applied.last_seq) {
             (Some(a), Some(b)) if a == b => format!(" (seq {a})"),
             (Some(a), Some(b)) => format!(" (seq {a}–{b})"),
             _ => String::new(),
         };
         let plural =
-            |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+            |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         writeln!(
             out,
-            "imported {}: {} appended{range}, {unchanged} unchanged\nhead {}",
-            plural(outcomes.len(), "command", "commands"),
-            plural(appended.len(), "event", "events"),
+            "imported {}: {} appended{range}, {} unchanged\nhead {}",
+            plural(applied.commands, "command", "commands"),
+            plural(applied.appended, "event", "events"),
+            applied.unchanged,
             hex::encode(ledger.head().hash)
         )?;
-        let without_id = commands
-            .iter()
-            .filter(|c| match &c.command {
-                kaohe::command::Command::Record(r) => r.id.is_none(),
-                kaohe::command::Command::Metric(m) => m.id.is_none(),
-                kaohe::command::Command::Appeal(a) => a.id.is_none(),
-                kaohe::command::Command::Reverse(r) => r.id.is_none(),
-                kaohe::command::Command::Station(_)
-                | kaohe::command::Command::Decide(_)
-                | kaohe::command::Command::KeyRegister(_)
-                | kaohe::command::Command::KeyRevoke(_) => false,
-            })
-            .count();
+        let without_id = applied.without_id;
         if without_id > 0 {
             writeln!(
                 out,
@@ -1906,14 +1922,37 @@ fn verify_ledger(
     out: &mut impl Write,
 ) -> Result<()> {
     let report = verify::ledger(db, head).map_err(ledger_err)?;
+    finish_ledger_verify(db, &report, as_json, out)
+}
+
+/// [`finish_verify`] for a stored ledger: a success is recorded as the last full
+/// verification; a problem is damage, reported with how to restore.
+fn finish_ledger_verify(
+    db: &Path,
+    report: &verify::Report,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    if report.problem.is_none() && report.events > 0 {
+        // A note for a damaged ledger's user, outside the chain; failing to write it does not
+        // make the ledger less verified.
+        let at = now().ok().map(|t| t.as_microsecond());
+        let _ = kaohe::store::Store::open(db)
+            .and_then(|s| s.put_verified(report.events - 1, &report.head, at));
+    }
     finish_verify(
         report.events,
         &report.head,
         report.expected_head_at,
-        report.problem.map(|p| (p.seq, None, p.message)),
+        report.problem.clone().map(|p| (p.seq, None, p.message)),
         as_json,
         out,
     )
+    .map_err(|e| match e.downcast::<Exit>() {
+        Ok(x) if x.code == EXIT_PROBLEM => anyhow!(Damage(x.message)),
+        Ok(x) => anyhow!(x),
+        Err(e) => e,
+    })
 }
 
 /// `verify --evidence`: the ledger as `verify` checks it, then the stored evidence files.
@@ -1925,15 +1964,13 @@ fn verify_evidence(
 ) -> Result<()> {
     let (report, check) = verify::ledger_with_evidence(db, head).map_err(ledger_err)?;
     let Some(check) = check else {
-        return finish_verify(
-            report.events,
-            &report.head,
-            report.expected_head_at,
-            report.problem.map(|p| (p.seq, None, p.message)),
-            as_json,
-            out,
-        );
+        return finish_ledger_verify(db, &report, as_json, out);
     };
+    if report.events > 0 {
+        let at = now().ok().map(|t| t.as_microsecond());
+        let _ = kaohe::store::Store::open(db)
+            .and_then(|s| s.put_verified(report.events - 1, &report.head, at));
+    }
     let mut problems: Vec<String> = check
         .damaged
         .iter()
@@ -2202,6 +2239,89 @@ fn rubric(db: &Path, as_json: bool, as_toml: bool, out: &mut impl Write) -> Resu
         writeln!(out, "{}", view::rubric_json(ledger.rubric(), &hash))?;
     } else {
         write!(out, "{}", view::rubric_text(ledger.rubric(), &hash))?;
+    }
+    Ok(())
+}
+
+/// Damage found in the ledger (exit 1); [`run`] adds how to restore it.
+#[derive(Debug)]
+struct Damage(String);
+
+impl std::fmt::Display for Damage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for Damage {}
+
+/// What a damaged ledger's user can do: how far it was last verified, and how to restore it.
+fn restore_hint(db: &Path) -> String {
+    let last = match kaohe::store::Store::read_last_verified(db) {
+        Ok(Some(v)) => {
+            let at = v
+                .at_us
+                .and_then(|us| Timestamp::from_microsecond(us).ok())
+                .map(|t| format!(" on {t}"))
+                .unwrap_or_default();
+            format!(
+                "last full verification: seq {} (head {}){at}",
+                v.seq,
+                hex::encode(v.hash)
+            )
+        }
+        Ok(None) => "last full verification: never (`kaohe verify` records each success)".into(),
+        Err(_) => "last full verification: unknown (the store cannot be read)".into(),
+    };
+    format!(
+        "{last}\nto restore: export a backup copy of the ledger (`kaohe --db BACKUP export > ledger.jsonl`) or take a previous export, then `kaohe restore ledger.jsonl --db NEW` (it verifies the export first and builds NEW from it); `kaohe --db {} verify` checks this ledger in full",
+        db.display()
+    )
+}
+
+/// `restore FILE`: rebuild a ledger at `--db` from a verified export.
+fn restore(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    use kaohe::restore::{RestoreError, Source};
+    let mut stdin;
+    let source = if file.as_os_str() == "-" {
+        stdin = std::io::stdin().lock();
+        Source::Reader(&mut stdin)
+    } else {
+        Source::File(file)
+    };
+    let r = kaohe::restore::restore(source, db).map_err(|e| match e {
+        RestoreError::Exists(_) | RestoreError::Input(_) => bad(e.to_string()),
+        e if e.is_problem() => problem(e.to_string()),
+        e => bad(e.to_string()),
+    })?;
+    let evidence_note = (r.evidence_events > 0).then(|| {
+        format!(
+            "{} events reference {} evidence files (`blake3:`); an export does not carry the files: copy the `{}` directory of the original ledger (or a backup) into {}, then check with `kaohe --db {} verify --evidence`",
+            r.evidence_events,
+            r.evidence_files,
+            kaohe::store::EVIDENCE_DIR,
+            r.path.display(),
+            r.path.display()
+        )
+    });
+    if as_json {
+        let v = json!({
+            "ok": true, "db": r.path.display().to_string(), "events": r.events,
+            "head": hex::encode(r.head), "tally_rows": r.tally_rows, "stations": r.stations,
+            "evidence_events": r.evidence_events, "evidence_files": r.evidence_files,
+            "evidence_restored": false, "note": evidence_note,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "restored {} events into {} (verified)\nhead {}",
+            r.events,
+            r.path.display(),
+            hex::encode(r.head)
+        )?;
+        if let Some(n) = evidence_note {
+            writeln!(out, "note: {n}")?;
+        }
     }
     Ok(())
 }

@@ -305,12 +305,12 @@ impl From<&str> for LineError {
 }
 
 fn check_line_fields(
-    line: &str,
+    text: &str,
     seq: u64,
     prev: &Hash,
     audit: &mut Audit,
 ) -> Result<Hash, LineError> {
-    let mut obj = crate::command::parse_object(line)?;
+    let mut obj = crate::command::parse_object(text)?;
     let mut take_hash = |name: &str| -> Result<Hash, String> {
         let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
         v.as_str()
@@ -341,7 +341,33 @@ fn check_line_fields(
     }
     audit.check(seq, &body, prev).map_err(LineError::Audit)?;
     check_decoded(&obj, &body)?;
+    check_canonical(text, &body, &bytes, prev, &hash)?;
     Ok(hash)
+}
+
+/// The line must be byte for byte the line kaohe writes for its event: a change the JSON
+/// reading cannot see (key order, spacing, escapes, upper-case hex) is still a change to the
+/// file, and a published export is checked as bytes.
+fn check_canonical(
+    text: &str,
+    body: &Body,
+    bytes: &[u8],
+    prev: &Hash,
+    hash: &Hash,
+) -> Result<(), String> {
+    let canonical = line(body, bytes, prev, hash);
+    if text == canonical {
+        return Ok(());
+    }
+    let at = text
+        .bytes()
+        .zip(canonical.bytes())
+        .position(|(a, b)| a != b)
+        .unwrap_or(text.len().min(canonical.len()));
+    Err(format!(
+        "the line is not the canonical line kaohe writes for its event (it differs at byte {}): spacing, key order, escapes or letter case were changed",
+        at + 1
+    ))
 }
 
 /// The decoded fields of a line (without `prev_hash`, `hash`, `body`) must be exactly what the

@@ -16,6 +16,7 @@ use crate::store::{Commit, Head, Index, Log, Store, StoreError};
 use crate::tally::{aggregate_key, posting_key, Adjusted, Aggregate, Row, StationEntry};
 use jiff::{civil::Date, Timestamp};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -75,6 +76,44 @@ fn damaged(seq: u64, message: impl Into<String>) -> LedgerError {
 pub struct Numbered {
     pub line: Option<usize>,
     pub command: Command,
+}
+
+/// What an import did ([`Ledger::apply_stream`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub commands: u64,
+    pub appended: u64,
+    pub unchanged: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// Commands that could carry an id and had none (importing the file again would
+    /// record them again).
+    pub without_id: u64,
+}
+
+impl Applied {
+    fn count(&mut self, c: &Command, o: Outcome) {
+        self.commands += 1;
+        match o {
+            Outcome::Appended { seq } => {
+                self.appended += 1;
+                self.first_seq.get_or_insert(seq);
+                self.last_seq = Some(seq);
+            }
+            Outcome::Unchanged { .. } => self.unchanged += 1,
+        }
+        let no_id = match c {
+            Command::Record(r) => r.id.is_none(),
+            Command::Metric(m) => m.id.is_none(),
+            Command::Appeal(a) => a.id.is_none(),
+            Command::Reverse(r) => r.id.is_none(),
+            Command::Station(_)
+            | Command::Decide(_)
+            | Command::KeyRegister(_)
+            | Command::KeyRevoke(_) => false,
+        };
+        self.without_id += u64::from(no_id);
+    }
 }
 
 /// A registered key.
@@ -185,18 +224,22 @@ impl Ledger {
             hash = chain::link(&hash, &bytes);
             frames.push((bytes, hash));
         }
+        let mut packed = crate::store::Frames::default();
+        for frame in frames {
+            packed.push(frame);
+        }
         store.commit(Commit {
-            logs: Vec::new(),
+            logs: Default::default(),
             head: Some(Head {
-                next_seq: frames.len() as u64,
+                next_seq: packed.len() as u64,
                 hash,
                 recorded_at_us: now.as_microsecond(),
                 tally_rows: 0,
                 stations: 0,
                 events_bytes: 0,
             }),
-            frames,
-            index: Vec::new(),
+            frames: packed,
+            index: Default::default(),
         })?;
         Ok(InitOutcome::Created {
             ledger_id: genesis.ledger_id,
@@ -272,7 +315,7 @@ impl Ledger {
                 ));
             }
         }
-        Ok(())
+        self.check_recent()
     }
 
     pub fn rubric(&self) -> &Rubric {
@@ -560,9 +603,48 @@ impl Ledger {
         now: Timestamp,
         signer: Option<&crate::sign::KeyPair>,
     ) -> Result<Vec<Outcome>, LedgerError> {
-        if let (Some(seq), Some(first)) = (self.closed, commands.first()) {
+        let mut outcomes = Vec::with_capacity(commands.len());
+        self.apply_each(
+            commands.iter().map(|c| Ok(Cow::Borrowed(c))),
+            now,
+            signer,
+            |_, o| outcomes.push(o),
+        )?;
+        Ok(outcomes)
+    }
+
+    /// [`Ledger::apply_signed`] over commands as they are parsed (an import file): each is
+    /// checked and dropped, so that only what the commit needs is held. Returns a summary
+    /// instead of one outcome per command. The first error (a line that does not parse or a
+    /// command refused) stops it with nothing written.
+    pub fn apply_stream(
+        &mut self,
+        commands: impl Iterator<Item = Result<Numbered, LedgerError>>,
+        now: Timestamp,
+        signer: Option<&crate::sign::KeyPair>,
+    ) -> Result<Applied, LedgerError> {
+        let mut applied = Applied::default();
+        self.apply_each(commands.map(|c| c.map(Cow::Owned)), now, signer, |c, o| {
+            applied.count(c, o)
+        })?;
+        Ok(applied)
+    }
+
+    fn apply_each<'c>(
+        &mut self,
+        commands: impl Iterator<Item = Result<Cow<'c, Numbered>, LedgerError>>,
+        now: Timestamp,
+        signer: Option<&crate::sign::KeyPair>,
+        mut outcome: impl FnMut(&Command, Outcome),
+    ) -> Result<(), LedgerError> {
+        let mut commands = commands.peekable();
+        let first_line = match commands.peek() {
+            Some(Ok(c)) => Some(c.line),
+            _ => None,
+        };
+        if let (Some(seq), Some(line)) = (self.closed, first_line) {
             return Err(LedgerError::Refused {
-                line: first.line,
+                line,
                 field: "op".into(),
                 message: format!(
                     "the period {} to {} was closed at seq {seq}; nothing can be recorded, appealed or decided after it",
@@ -573,16 +655,16 @@ impl Ledger {
         let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
         let mut batch = Batch::new(self, recorded_at_us, now)?;
         batch.signer = signer;
-        let mut outcomes = Vec::with_capacity(commands.len());
         for c in commands {
-            let outcome = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
-            outcomes.push(outcome);
+            let c = c?;
+            let o = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
+            outcome(&c.command, o);
         }
         let (commit, _) = batch.into_commit()?;
         if !commit.frames.is_empty() {
             self.head = self.store.commit(commit)?;
         }
-        Ok(outcomes)
+        Ok(())
     }
 }
 
@@ -636,7 +718,101 @@ impl Ledger {
         self.closed = Some(self.head.next_seq - 1);
         Ok(seqs)
     }
+
+    /// The open-time check of the recent tail (part of [`Ledger::open`]'s cheap check): the
+    /// last [`TAIL_CHECK_EVENTS`] events link, decode and stand at their seqs, their recorded
+    /// times do not go back and the last one's is the head's; and the last
+    /// [`TAIL_CHECK_EVENTS`] tally rows are whole, in seq order, and each names a tail event
+    /// that has a row, at its recorded time (a record's or report's with its points and date).
+    /// The full check is `verify`.
+    fn check_recent(&self) -> Result<(), LedgerError> {
+        let next = self.head.next_seq;
+        let from = next.saturating_sub(TAIL_CHECK_EVENTS).max(1);
+        if from >= next {
+            return Ok(());
+        }
+        let prev = self.hash_at(from - 1)?;
+        let mut last_us = i64::MIN;
+        // seq → (recorded_at, the occurred day and points a record's or report's row holds)
+        let mut rows: BTreeMap<u64, (i64, Option<(u32, Decimal)>)> = BTreeMap::new();
+        read_checked(&self.store, from, next, &prev, |e| {
+            let at = e.body.v1().recorded_at_us;
+            if at < last_us {
+                return Err(damaged(e.seq, "recorded_at goes back in time"));
+            }
+            last_us = at;
+            let fields = match e.body.kind() {
+                EventKind::PointsRecorded(p) => {
+                    Some((crate::tally::day_number(p.occurred), p.computed_points))
+                }
+                EventKind::MetricReported(m) => {
+                    Some((crate::tally::day_number(m.occurred), m.value))
+                }
+                EventKind::AppealFiled(_)
+                | EventKind::AppealDecided(_)
+                | EventKind::RecordReversed(_) => None,
+                _ => return Ok(true),
+            };
+            rows.insert(e.seq, (at, fields));
+            Ok(true)
+        })?;
+        let last = next - 1;
+        if last_us != self.head.recorded_at_us {
+            return Err(damaged(
+                last,
+                "the head's recorded time disagrees with the last event",
+            ));
+        }
+        let n = self.head.tally_rows;
+        let mut after = None;
+        let mut in_tail = 0u64;
+        let mut problem = None;
+        self.store.for_each_log_entry(
+            Log::Tally,
+            n.saturating_sub(TAIL_CHECK_EVENTS),
+            |i, e| {
+                let bad = match Row::decode(e) {
+                    None => Some("is malformed".to_string()),
+                    Some(r) if after.is_some_and(|a| r.seq <= a) || r.seq > last => {
+                        Some(format!("names seq {}, out of order", r.seq))
+                    }
+                    Some(r) if r.seq < from => None,
+                    Some(r) => match rows.get(&r.seq) {
+                        None => Some(format!("names seq {}, which has no row", r.seq)),
+                        Some((at, _)) if *at != r.recorded_at_us => {
+                            Some(format!("disagrees with seq {}'s recorded time", r.seq))
+                        }
+                        Some((_, Some(f))) if *f != (r.occurred, r.points) => {
+                            Some(format!("disagrees with seq {}'s date or figure", r.seq))
+                        }
+                        Some(_) => None,
+                    },
+                };
+                if let Some(b) = bad {
+                    problem = Some(format!("tally row {i} {b}"));
+                    return Ok(false);
+                }
+                after = Row::decode(e).map(|r| r.seq);
+                in_tail += u64::from(after.is_some_and(|a| a >= from));
+                Ok(true)
+            },
+        )?;
+        if problem.is_none() && in_tail != rows.len() as u64 {
+            problem = Some(format!(
+                "the last tally rows hold {in_tail} rows of the last events where they have {}",
+                rows.len()
+            ));
+        }
+        match problem {
+            Some(p) => Err(damaged(last, p)),
+            None => Ok(()),
+        }
+    }
 }
+
+/// Events (and tally rows) [`Ledger::open`] checks at the tail, beyond the head and the last
+/// event: a block's worth, a few milliseconds.
+pub const TAIL_CHECK_EVENTS: u64 = crate::limits::EVENTS_PER_BLOCK;
 
 /// A `Key` index value: the registration's seq and the revocation's (`u64::MAX`: none).
 fn key_value(registered: u64, revoked: Option<u64>) -> Vec<u8> {
@@ -665,6 +841,33 @@ pub(crate) fn read_checked(
     prev: &Hash,
     mut f: impl FnMut(EventRef<'_>) -> Result<bool, LedgerError>,
 ) -> Result<(), LedgerError> {
+    read_checked_owned(store, from, to, prev, |body, e| {
+        f(EventRef {
+            seq: e.seq,
+            body: &body,
+            bytes: e.bytes,
+            hash: e.hash,
+            prev_hash: e.prev_hash,
+        })
+    })
+}
+
+/// A checked frame, before its body is handed over.
+pub(crate) struct CheckedFrame<'a> {
+    pub seq: u64,
+    pub bytes: &'a [u8],
+    pub hash: &'a Hash,
+    pub prev_hash: &'a Hash,
+}
+
+/// [`read_checked`], handing each decoded body over by value.
+pub(crate) fn read_checked_owned(
+    store: &Store,
+    from: u64,
+    to: u64,
+    prev: &Hash,
+    mut f: impl FnMut(Body, CheckedFrame<'_>) -> Result<bool, LedgerError>,
+) -> Result<(), LedgerError> {
     let mut prev = *prev;
     let mut next = from;
     let mut err = None;
@@ -690,13 +893,15 @@ pub(crate) fn read_checked(
                     ),
                 ));
             }
-            let go = f(EventRef {
-                seq: frame.seq,
-                body: &body,
-                bytes: frame.body,
-                hash: frame.hash,
-                prev_hash: &prev,
-            })?;
+            let go = f(
+                body,
+                CheckedFrame {
+                    seq: frame.seq,
+                    bytes: frame.body,
+                    hash: frame.hash,
+                    prev_hash: &prev,
+                },
+            )?;
             prev = *frame.hash;
             next += 1;
             Ok(go)
@@ -1688,7 +1893,7 @@ impl<'a> Batch<'a> {
                 .index
                 .push((Index::UnitCount, k, n.to_be_bytes().to_vec()));
         }
-        let count = |log: Log| commit.logs.iter().filter(|(l, _)| *l == log).count() as u64;
+        let count = |log: Log| commit.logs.count(log);
         let head = Head {
             tally_rows: self.ledger.head.tally_rows + count(Log::Tally),
             stations: self.ledger.head.stations + count(Log::Stations),

@@ -19,11 +19,13 @@
 //! | `S` + bucket (u16 BE) | entries station code → seq (u64 BE) of its registration |
 //! | `N` + station + 0x00 + clause | units recorded so far under a per-unit clause (u32 BE) |
 //! | `O` + block (u64 BE) | station log: one entry per registered station, [`Log::Stations`] |
+//! | `R` + block (u64 BE) | FNV-1a (u64 BE) over the bytes of tally entries `4096·block ..` committed so far: checked on every read of `tally.seg` |
 //! | `A` + bucket (u16 BE) | entries station ordinal → the station's sums at the head |
 //! | `P` + bucket (u16 BE) | entries station ordinal + seq → nothing (a station's events) |
 //! | `D` + bucket (u16 BE) | entries record seq → seqs of its appeals, decisions, reversals |
 //! | `K` + public key (32) | seq of its registration, seq of its revocation (`u64::MAX`: none) |
 //! | `C` + tree size (u64 BE) | a signed checkpoint of the first `size` events (the note's bytes, `schema/PROOFS.md`); not an event, so the chain does not cover it |
+//! | `V` | the last full verification (`kaohe verify`): seq (u64 BE), head hash (32), time (i64 BE µs, `i64::MIN`: unknown); not an event |
 //!
 //! Evidence files (`--evidence-file`) live beside them in the directory [`EVIDENCE_DIR`], one
 //! file per blob named by the 64 lowercase hex digits of its BLAKE3 hash, written once
@@ -55,7 +57,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// Identifies a kaohe store and its layout version.
-pub const FORMAT_TAG: &[u8] = b"kaohe-store-v3";
+pub const FORMAT_TAG: &[u8] = b"kaohe-store-v4";
 /// The events file inside a ledger directory.
 pub const EVENTS_FILE: &str = "events.seg";
 /// The tally file inside a ledger directory.
@@ -66,8 +68,12 @@ pub const EVIDENCE_DIR: &str = "evidence";
 pub const TALLY_ENTRY_BYTES: u64 = 2 + 42;
 /// The most bytes a block of events can hold (a bound on what a damaged offset can ask for).
 const MAX_BLOCK_BYTES: u64 = EVENTS_PER_BLOCK * (MAX_EVENT_BYTES as u64 + FRAME_OVERHEAD as u64);
-/// Tally entries read per positioned read.
+/// Tally entries read per positioned read, and per checksum: block `b` of the tally is
+/// entries `b * TALLY_ENTRIES_PER_READ ..`, and sled holds the FNV-1a state over its bytes
+/// (key `R` + block), so that a damaged row is found when it is read, not only by `verify`.
 const TALLY_ENTRIES_PER_READ: u64 = 4096;
+/// FNV-1a's offset basis: the checksum of no bytes.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FRAME_OVERHEAD: usize = 4 + 32;
 /// Hash buckets of the bucketed indices. Changing it changes the store layout.
 pub const INDEX_BUCKETS: u64 = 4096;
@@ -94,7 +100,9 @@ pub enum StoreError {
 
 fn io(e: sled::Error) -> StoreError {
     match e {
-        sled::Error::Corruption { .. } => StoreError::Corrupt(e.to_string()),
+        sled::Error::Corruption { .. } => {
+            StoreError::Corrupt(format!("the database files hold damaged data (sled: {e})"))
+        }
         other => StoreError::Io(other.to_string()),
     }
 }
@@ -264,13 +272,146 @@ impl Log {
 #[derive(Debug, Default)]
 pub struct Commit {
     /// Entries appended to the derived logs, in order per log.
-    pub logs: Vec<(Log, Vec<u8>)>,
+    pub logs: Packed<Log>,
     /// New events in seq order, starting at the head's `next_seq`: (body, hash).
-    pub frames: Vec<(Vec<u8>, Hash)>,
+    pub frames: Frames,
     /// Index entries to set.
-    pub index: Vec<(Index, Vec<u8>, Vec<u8>)>,
+    pub index: Packed<Index>,
     /// The head after the commit.
     pub head: Option<Head>,
+}
+
+/// A commit's new events, packed back to back as `events.seg` stores them (a big import holds
+/// a million of them: one allocation, no per-event overhead).
+#[derive(Debug, Default)]
+pub struct Frames {
+    bytes: Vec<u8>,
+    count: usize,
+}
+
+impl Frames {
+    pub fn push(&mut self, (body, hash): (Vec<u8>, Hash)) {
+        // Invariant: the codec bounds an event's size.
+        assert!(body.len() <= MAX_EVENT_BYTES, "codec bounds event size");
+        self.bytes
+            .extend_from_slice(&(body.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(&body);
+        self.bytes.extend_from_slice(&hash);
+        self.count += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Bytes of the packed frames.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// (offset in the packed bytes, body, hash) of each frame, in order.
+    fn iter(&self) -> impl Iterator<Item = (usize, &[u8], &Hash)> + '_ {
+        let mut at = 0usize;
+        std::iter::from_fn(move || {
+            let len_bytes: [u8; 4] = self.bytes.get(at..at + 4)?.try_into().ok()?;
+            let len = u32::from_le_bytes(len_bytes) as usize;
+            let body = &self.bytes[at + 4..at + 4 + len];
+            let hash: &Hash = self.bytes[at + 4 + len..at + FRAME_OVERHEAD + len]
+                .try_into()
+                .ok()?;
+            let start = at;
+            at += FRAME_OVERHEAD + len;
+            Some((start, body, hash))
+        })
+    }
+}
+
+/// Tagged entries (log entries, or index keys and values) packed into one buffer, so that a
+/// commit of a million entries holds no per-entry allocation.
+#[derive(Debug)]
+pub struct Packed<T> {
+    bytes: Vec<u8>,
+    /// (tag, end of key in `bytes`, end of value in `bytes`)
+    entries: Vec<(T, u32, u32)>,
+}
+
+impl<T> Default for Packed<T> {
+    fn default() -> Self {
+        Packed {
+            bytes: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl Packed<Index> {
+    /// Adds an index entry: (index, key, value).
+    pub fn push(&mut self, (index, key, value): (Index, Vec<u8>, Vec<u8>)) {
+        self.push_pair(index, &key, &value);
+    }
+}
+
+impl Packed<Log> {
+    /// Adds a log entry: (log, entry).
+    pub fn push(&mut self, (log, entry): (Log, Vec<u8>)) {
+        self.push_entry(log, &entry);
+    }
+}
+
+impl Extend<(Log, Vec<u8>)> for Packed<Log> {
+    fn extend<I: IntoIterator<Item = (Log, Vec<u8>)>>(&mut self, entries: I) {
+        for e in entries {
+            self.push(e);
+        }
+    }
+}
+
+impl<T: Copy + PartialEq> Packed<T> {
+    /// Adds a log entry (a value with no key).
+    pub fn push_entry(&mut self, tag: T, value: &[u8]) {
+        self.push_pair(tag, &[], value);
+    }
+
+    pub fn push_pair(&mut self, tag: T, key: &[u8], value: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        let key_end = self.bytes.len();
+        self.bytes.extend_from_slice(value);
+        // Invariant: a commit is bounded far below 4 GiB (MAX_IMPORT_BYTES of input).
+        let end = u32::try_from(self.bytes.len()).expect("a commit's entries fit in 4 GiB");
+        self.entries.push((tag, key_end as u32, end));
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// (tag, key, value) of every entry, in order.
+    pub fn iter(&self) -> impl Iterator<Item = (T, &[u8], &[u8])> + '_ {
+        let mut start = 0u32;
+        self.entries.iter().map(move |&(tag, key_end, end)| {
+            let key = &self.bytes[start as usize..key_end as usize];
+            let value = &self.bytes[key_end as usize..end as usize];
+            start = end;
+            (tag, key, value)
+        })
+    }
+
+    /// Entries with one tag: their values (log entries).
+    pub fn values(&self, tag: T) -> impl Iterator<Item = &[u8]> + '_ {
+        self.iter().filter(move |e| e.0 == tag).map(|e| e.2)
+    }
+
+    pub fn count(&self, tag: T) -> u64 {
+        self.entries.iter().filter(|e| e.0 == tag).count() as u64
+    }
 }
 
 /// The stored evidence files: blobs by hash with their sizes, and any other entries of the
@@ -365,11 +506,14 @@ const LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
     let mut attempt = 1;
     loop {
-        match sled::Config::new()
-            .path(path)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-        {
+        // sled reads its files here; damaged ones must be an error, not a panic.
+        let opened = contain("open its files", || {
+            Ok(sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_BYTES)
+                .open())
+        })?;
+        match opened {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(ref e)) if is_lock_error(e) => {
                 if attempt == LOCK_ATTEMPTS {
@@ -382,6 +526,12 @@ fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
                 return Err(StoreError::Io(format!(
                     "permission denied on {}: kaohe needs write access to the ledger directory, even to read it (it locks the ledger while open)",
                     path.display()
+                )))
+            }
+            // sled cannot read its configuration: damaged (a new store writes its own).
+            Err(sled::Error::Unsupported(m)) if path.join("conf").is_file() => {
+                return Err(StoreError::Corrupt(format!(
+                    "the store's database cannot read its configuration ({m})"
                 )))
             }
             Err(other) => return Err(io(other)),
@@ -450,6 +600,12 @@ impl Store {
             return Err(StoreError::NotFound(path.to_path_buf()));
         }
         if !has_sled_files(path) {
+            if path.join(EVENTS_FILE).is_file() {
+                return Err(StoreError::Corrupt(format!(
+                    "{} holds a ledger's events but its database files (db, conf) are missing",
+                    path.display()
+                )));
+            }
             return Err(StoreError::NotALedger(path.to_path_buf()));
         }
         let db = open_db(path)?;
@@ -635,6 +791,46 @@ impl Store {
         Ok(())
     }
 
+    /// [`Store::index_for_each`], refusing an index that holds a key twice (a bucket is a list
+    /// of entries, so only a check finds a repeated key; `verify` relies on keys being unique,
+    /// e.g. for the `Id` index to prove ids unique).
+    pub fn index_for_each_unique(
+        &self,
+        index: Index,
+        mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        if !index.bucketed() {
+            return self.index_for_each(index, f);
+        }
+        let twice = |k: &[u8]| {
+            StoreError::Corrupt(format!(
+                "the {index:?} index holds the key {} twice",
+                String::from_utf8_lossy(k)
+            ))
+        };
+        for entry in self.db.scan_prefix([index.prefix()]) {
+            let (_, v) = entry.map_err(io)?;
+            // 64-bit hashes of the keys first; only when two collide are the keys compared.
+            let mut hashes = rustc_hash::FxHashSet::default();
+            let mut collided = false;
+            parse_bucket(&v, |k, val| {
+                collided |= !hashes.insert(std::hash::BuildHasher::hash_one(
+                    &rustc_hash::FxBuildHasher,
+                    k,
+                ));
+                f(k, val)
+            })?;
+            if collided {
+                let mut keys = std::collections::HashSet::new();
+                parse_bucket(&v, |k, _| match keys.insert(k.to_vec()) {
+                    true => Ok(()),
+                    false => Err(twice(k)),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Calls `f` with every frame from `from_seq` up to (not including) `to_seq`, in order;
     /// `to_seq == u64::MAX` reads to the last committed frame. `f` returns `false` to stop
     /// early. Blocks are read one at a time, so memory stays flat however far it reads.
@@ -753,32 +949,46 @@ impl Store {
         cut_to(&self.events, old_bytes, "events")?;
         cut_to(&self.tally, old_rows * TALLY_ENTRY_BYTES, "tally")?;
         // 2. Append to the files and sync them.
-        let mut events = Vec::new();
-        for (seq, (body, hash)) in (old_next..).zip(&commit.frames) {
-            assert!(body.len() <= MAX_EVENT_BYTES, "codec bounds event size");
+        for (seq, (at, _, _)) in (old_next..).zip(commit.frames.iter()) {
             if seq % EVENTS_PER_BLOCK == 0 {
-                let offset = old_bytes + events.len() as u64;
+                let offset = old_bytes + at as u64;
                 batch.insert(
                     block_key(seq / EVENTS_PER_BLOCK).as_slice(),
                     offset.to_be_bytes().as_slice(),
                 );
             }
-            events.extend_from_slice(&(body.len() as u32).to_le_bytes());
-            events.extend_from_slice(body);
-            events.extend_from_slice(hash);
         }
+        let events = &commit.frames.bytes;
         let mut rows = Vec::new();
         let mut new_rows = 0u64;
-        for (_, e) in commit.logs.iter().filter(|(l, _)| *l == Log::Tally) {
+        let total_rows = commit.logs.count(Log::Tally);
+        let mut check = match old_rows % TALLY_ENTRIES_PER_READ {
+            0 => FNV_OFFSET,
+            _ => self.tally_check(old_rows / TALLY_ENTRIES_PER_READ)?,
+        };
+        for e in commit.logs.values(Log::Tally) {
             // Invariant: tally entries are the fixed-size rows of `tally::Row`.
             assert_eq!(
                 e.len() as u64 + 2,
                 TALLY_ENTRY_BYTES,
                 "tally rows are fixed-size"
             );
+            let at = rows.len();
             rows.extend_from_slice(&(e.len() as u16).to_le_bytes());
             rows.extend_from_slice(e);
+            check = fnv1a(check, &rows[at..]);
+            let n = old_rows + new_rows;
             new_rows += 1;
+            // A block's checksum is stored when the block fills or the commit ends.
+            if (n + 1).is_multiple_of(TALLY_ENTRIES_PER_READ) || new_rows == total_rows {
+                batch.insert(
+                    &tally_check_key(n / TALLY_ENTRIES_PER_READ),
+                    &check.to_be_bytes(),
+                );
+                if (n + 1).is_multiple_of(TALLY_ENTRIES_PER_READ) {
+                    check = FNV_OFFSET;
+                }
+            }
         }
         // Invariant: the head records how long the tally is after the commit.
         assert_eq!(
@@ -787,7 +997,7 @@ impl Store {
             "the head counts the tally"
         );
         for (file, bytes, at) in [
-            (&self.events, &events, old_bytes),
+            (&self.events, events, old_bytes),
             (&self.tally, &rows, old_rows * TALLY_ENTRY_BYTES),
         ] {
             if !bytes.is_empty() {
@@ -800,12 +1010,12 @@ impl Store {
         head.events_bytes = old_bytes + events.len() as u64;
         // 3. One atomic batch: indices, the station log, the head.
         let mut buckets: BTreeMap<[u8; 3], Vec<u8>> = BTreeMap::new();
-        for (index, k, v) in commit.index {
+        for (index, k, v) in commit.index.iter() {
             if !index.bucketed() {
-                batch.insert(key(index.prefix(), &k), v);
+                batch.insert(key(index.prefix(), k), v);
                 continue;
             }
-            let bk = bucket_key(index, &k);
+            let bk = bucket_key(index, k);
             let value = match buckets.entry(bk) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -817,24 +1027,19 @@ impl Store {
                 // Rebuild the bucket without the old entry.
                 let mut rebuilt = Vec::with_capacity(value.len() + v.len() + 8);
                 parse_bucket(value, |ek, ev| {
-                    if ek != k.as_slice() {
+                    if ek != k {
                         push_entry(&mut rebuilt, ek, ev);
                     }
                     Ok(())
                 })?;
                 *value = rebuilt;
             }
-            push_entry(value, &k, &v);
+            push_entry(value, k, v);
         }
         for (bk, value) in buckets {
             batch.insert(bk.as_slice(), value);
         }
-        let stations: Vec<&Vec<u8>> = commit
-            .logs
-            .iter()
-            .filter(|(l, _)| *l == Log::Stations)
-            .map(|(_, e)| e)
-            .collect();
+        let stations: Vec<&[u8]> = commit.logs.values(Log::Stations).collect();
         // Invariant: the head records how long the station log is after the commit.
         assert_eq!(
             self.log_len(Log::Stations)? + stations.len() as u64,
@@ -893,7 +1098,7 @@ impl Store {
         &self,
         batch: &mut sled::Batch,
         log: Log,
-        entries: &[&Vec<u8>],
+        entries: &[&[u8]],
     ) -> Result<(), StoreError> {
         if entries.is_empty() {
             return Ok(());
@@ -980,7 +1185,8 @@ impl Store {
         mut f: impl FnMut(u64, &[u8]) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         let committed = self.head()?.map_or(0, |h| h.tally_rows);
-        let mut n = from;
+        // Whole checksum blocks are read, so that each can be checked.
+        let mut n = from - from % TALLY_ENTRIES_PER_READ;
         while n < committed {
             let upto = committed.min(n + TALLY_ENTRIES_PER_READ);
             let bytes = read_range(&self.tally, n * TALLY_ENTRY_BYTES, upto * TALLY_ENTRY_BYTES)?;
@@ -990,11 +1196,28 @@ impl Store {
                     n + bytes.len() as u64 / TALLY_ENTRY_BYTES
                 )));
             }
+            let block = n / TALLY_ENTRIES_PER_READ;
+            if fnv1a(FNV_OFFSET, &bytes) != self.tally_check(block)? {
+                return Err(StoreError::Corrupt(format!(
+                    "tally entries {n}–{} do not match their checksum (the tally file is damaged)",
+                    upto - 1
+                )));
+            }
             if !feed_entries(&bytes, &mut n, from, &mut f)? {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// The stored checksum of tally block `block`.
+    fn tally_check(&self, block: u64) -> Result<u64, StoreError> {
+        let v = self.db.get(tally_check_key(block)).map_err(io)?;
+        v.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("the checksum of tally block {block} is missing"))
+            })
     }
 
     /// Checks that the files hold everything the head says was committed (cheap: lengths and
@@ -1088,6 +1311,14 @@ impl Store {
             let (start, end) = (block * per, committed.min((block + 1) * per));
             let mut v = read_range(&self.tally, start, end)?;
             f(&mut v);
+            // A forger who knows the format fixes the checksum too: what is left to find
+            // the forgery is `verify`, which compares the rows with the events.
+            if (v.len() as u64) == end - start {
+                self.db
+                    .insert(tally_check_key(block), &fnv1a(FNV_OFFSET, &v).to_be_bytes())
+                    .map_err(io)?;
+                self.db.flush().map_err(io)?;
+            }
             return Self::splice(&self.tally, start, end, &v);
         }
         let mut v = self
@@ -1135,6 +1366,112 @@ impl Store {
         self.db.flush().map_err(io)?;
         Ok(())
     }
+
+    /// Records the last full verification (`kaohe verify` found no problem up to `seq`, whose
+    /// hash is `hash`, at `at_us`), flushed before it returns. Not an event: the chain does not
+    /// cover it; it only tells a damaged ledger's user how far it was last known good.
+    pub fn put_verified(
+        &self,
+        seq: u64,
+        hash: &Hash,
+        at_us: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let v = Verified {
+            seq,
+            hash: *hash,
+            at_us,
+        };
+        self.db
+            .insert(VERIFIED_KEY, v.to_bytes().as_slice())
+            .map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// The last full verification recorded by [`Store::put_verified`].
+    pub fn last_verified(&self) -> Result<Option<Verified>, StoreError> {
+        match self.db.get(VERIFIED_KEY).map_err(io)? {
+            None => Ok(None),
+            Some(v) => Verified::from_bytes(&v).map(Some).ok_or_else(|| {
+                StoreError::Corrupt("the last-verified record has the wrong size".into())
+            }),
+        }
+    }
+
+    /// [`Store::last_verified`] of the ledger at `path`, read from sled alone (so it answers
+    /// when the events or tally file is damaged or gone). A panic inside sled is contained.
+    pub fn read_last_verified(path: &Path) -> Result<Option<Verified>, StoreError> {
+        if !has_sled_files(path) {
+            return Err(StoreError::NotALedger(path.to_path_buf()));
+        }
+        let db = open_db(path)?;
+        let got = contain("read the last verification", || {
+            db.get(VERIFIED_KEY).map_err(io)
+        })?;
+        match got {
+            None => Ok(None),
+            Some(v) => Ok(Verified::from_bytes(&v)),
+        }
+    }
+}
+
+/// The sled key of the last full verification ([`Store::put_verified`]).
+const VERIFIED_KEY: &[u8] = b"V";
+
+/// The last full verification of a ledger: the seq and hash it verified up to, and when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    pub seq: u64,
+    pub hash: Hash,
+    /// When (µs since the epoch), if the verifier said.
+    pub at_us: Option<i64>,
+}
+
+impl Verified {
+    fn to_bytes(self) -> [u8; 48] {
+        let mut b = [0u8; 48];
+        b[..8].copy_from_slice(&self.seq.to_be_bytes());
+        b[8..40].copy_from_slice(&self.hash);
+        b[40..].copy_from_slice(&self.at_us.unwrap_or(i64::MIN).to_be_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Verified> {
+        let b: &[u8; 48] = b.try_into().ok()?;
+        let at = i64::from_be_bytes(b[40..].try_into().ok()?);
+        Some(Verified {
+            seq: u64::from_be_bytes(b[..8].try_into().ok()?),
+            hash: b[8..40].try_into().ok()?,
+            at_us: (at != i64::MIN).then_some(at),
+        })
+    }
+}
+
+thread_local! {
+    static CONTAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True while this thread runs sled code whose panic [`contain`] turns into an error: a panic
+/// hook can then stay quiet (the error says what happened).
+pub fn panic_is_contained() -> bool {
+    CONTAINING.with(|c| c.get())
+}
+
+/// Runs `f`, turning a panic inside it (sled's, on damaged files) into [`StoreError::Corrupt`].
+fn contain<T>(what: &str, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let outer = CONTAINING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(outer));
+    result.unwrap_or_else(|panic| {
+        let detail = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no detail");
+        Err(StoreError::Corrupt(format!(
+            "the store's database failed to {what} ({detail}): its files are damaged"
+        )))
+    })
 }
 
 /// FNV-1a: spreads keys over buckets (not a security property; the chain is).
@@ -1261,6 +1598,21 @@ fn parse_block(
         j += 1;
     }
     Ok(())
+}
+
+/// The sled key of a tally block's checksum.
+fn tally_check_key(block: u64) -> [u8; 9] {
+    Log::Tally.key(block)
+}
+
+/// FNV-1a over `bytes`, from `state`: a running checksum (it catches damage, not forgery;
+/// the events' hash chain and `verify` do that).
+fn fnv1a(mut state: u64, bytes: &[u8]) -> u64 {
+    for b in bytes {
+        state ^= u64::from(*b);
+        state = state.wrapping_mul(0x0100_0000_01b3);
+    }
+    state
 }
 
 fn missing_block(block: u64) -> StoreError {

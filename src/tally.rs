@@ -415,7 +415,7 @@ impl Expected {
 /// with the stored tally entry by entry (`verify`).
 #[derive(Default)]
 pub struct Expected {
-    stations: std::collections::HashMap<String, u32>,
+    stations: rustc_hash::FxHashMap<String, u32>,
     pub rows: u64,
     pub station_entries: u64,
 }
@@ -494,6 +494,16 @@ impl Aggregate {
         // Invariant: a change is a difference of figures with at most FIXED_SCALE places.
         let units = fixed(delta).expect("changes have at most 6 places");
         self.items.entry(item).or_default().0 += units;
+    }
+
+    /// An aggregate from per-item sums (item position, points, records); `None` when a sum
+    /// has more than six places (it cannot be one kaohe computed).
+    pub fn from_sums(sums: impl Iterator<Item = (u16, Decimal, u32)>) -> Option<Aggregate> {
+        let mut items = std::collections::BTreeMap::new();
+        for (item, points, events) in sums {
+            items.insert(item, (fixed(points)?, events));
+        }
+        Some(Aggregate { items })
     }
 
     pub fn encode(&self) -> Vec<u8> {

@@ -5,7 +5,7 @@ use crate::chain::{self, SetDigest};
 use crate::event::*;
 use crate::ledger::{read_checked, LedgerError};
 use crate::store::{Index, Log, Store};
-use std::collections::BTreeMap;
+use crate::walk::read_checked_parallel;
 use std::path::Path;
 
 /// The first problem found.
@@ -51,8 +51,19 @@ pub fn ledger_with_evidence(
 }
 
 fn verify_store(store: &Store, expected_head: Option<&Hash>) -> Result<Report, LedgerError> {
+    // The audit keeps the facts of disputed records only, as the Dispute index lists them;
+    // the index is compared with the events at the end, and a dispute of a record it does
+    // not list is damage found at that dispute.
+    let mut disputed = rustc_hash::FxHashSet::default();
+    store.index_for_each(Index::Dispute, |k, _| {
+        if let Ok(seq) = <[u8; 8]>::try_from(k) {
+            disputed.insert(u64::from_be_bytes(seq));
+        }
+        Ok(())
+    })?;
     let mut v = Verifier {
         expected_head: expected_head.copied(),
+        audit: Audit::for_store(disputed),
         ..Verifier::default()
     };
     let problem = match v.run(store) {
@@ -91,8 +102,7 @@ struct Verifier {
     tally: crate::tally::Expected,
     tally_digest: SetDigest,
     stations_digest: SetDigest,
-    /// The aggregates and postings the events imply.
-    aggregates: std::collections::HashMap<u32, crate::tally::Aggregate>,
+    /// The postings the events imply.
     postings_digest: SetDigest,
     expected_head: Option<Hash>,
     expected_head_at: Option<u64>,
@@ -113,7 +123,7 @@ impl Verifier {
         self.head = head.hash;
         // Walk to the last stored frame (not the head's count), so that damage anywhere is
         // found at its own seq.
-        read_checked(store, 0, u64::MAX, &chain::GENESIS_PREV, |e| {
+        read_checked_parallel(store, 0, u64::MAX, &chain::GENESIS_PREV, |e| {
             self.audit
                 .check(e.seq, e.body, e.prev_hash)
                 .map_err(|f| damaged(f.seq, f.message))?;
@@ -123,7 +133,7 @@ impl Verifier {
                 self.station_digest.add(s.code.as_bytes(), &value);
             }
             if let Some(rubric) = self.audit.rubric() {
-                self.derived(&rubric, e.seq, kind);
+                self.derived(e.seq, kind);
                 let adjusted = self.audit.last_adjusted().copied();
                 for (log, entry) in self.tally.entries(&rubric, e.body, adjusted.as_ref()) {
                     let (digest, n) = match log {
@@ -173,47 +183,44 @@ impl Verifier {
         self.check_indices(store, head.next_seq)
     }
 
-    /// Folds an event into the aggregates and postings it implies (the audit has already
-    /// checked that its station and clause exist).
-    fn derived(&mut self, rubric: &crate::rubric::Rubric, seq: u64, kind: &EventKind) {
-        if let Some(a) = self.audit.last_adjusted() {
+    /// Folds an event into the postings it implies (the audit has already checked that its
+    /// station exists).
+    fn derived(&mut self, seq: u64, kind: &EventKind) {
+        let ordinal = match (self.audit.last_adjusted(), kind) {
+            (Some(a), _) => Some(a.station),
+            (None, EventKind::PointsRecorded(p)) => self.tally.ordinal(&p.station),
+            (None, EventKind::MetricReported(m)) => self.tally.ordinal(&m.station),
+            _ => None,
+        };
+        if let Some(ordinal) = ordinal {
             self.postings_digest
-                .add(&crate::tally::posting_key(a.station, seq), &[]);
-            self.aggregates
-                .entry(a.station)
-                .or_default()
-                .adjust(a.position, a.delta);
-            return;
+                .add(&crate::tally::posting_key(ordinal, seq), &[]);
         }
-        let (station, clause) = match kind {
-            EventKind::PointsRecorded(p) => (p.station.as_str(), Some(p)),
-            EventKind::MetricReported(m) => (m.station.as_str(), None),
-            _ => return,
-        };
-        let Some(ordinal) = self.tally.ordinal(station) else {
-            return;
-        };
-        let key = crate::tally::posting_key(ordinal, seq);
-        self.postings_digest.add(&key, &[]);
-        if let Some(p) = clause {
-            let position = rubric
-                .clause(&p.clause)
-                .and_then(|(item, _)| rubric.item_position(&item.code));
-            if let Some(position) = position {
-                self.aggregates
-                    .entry(ordinal)
-                    .or_default()
-                    .add(position as u16, p.computed_points);
+    }
+
+    /// The `Aggregate` index the events imply: each station's item sums, from the audit.
+    fn aggregate_digest(&self) -> Result<SetDigest, LedgerError> {
+        let mut digest = SetDigest::default();
+        let mut sums = self.audit.item_sums().peekable();
+        while let Some(&(station, ..)) = sums.peek() {
+            let mut items = Vec::new();
+            while let Some((_, position, points, n)) = sums.next_if(|s| s.0 == station) {
+                items.push((position as u16, points, n));
             }
+            let agg = crate::tally::Aggregate::from_sums(items.into_iter()).ok_or_else(|| {
+                damaged(
+                    self.verified.saturating_sub(1),
+                    "an item's points have more than six places",
+                )
+            })?;
+            digest.add(&crate::tally::aggregate_key(station), &agg.encode());
         }
+        Ok(digest)
     }
 
     /// Compares each index with what the events imply, in one sequential scan per index.
     fn check_indices(&self, store: &Store, next_seq: u64) -> Result<(), LedgerError> {
-        let mut aggregate_digest = SetDigest::default();
-        for (ordinal, agg) in &self.aggregates {
-            aggregate_digest.add(&crate::tally::aggregate_key(*ordinal), &agg.encode());
-        }
+        let aggregate_digest = self.aggregate_digest()?;
         let mut key_digest = SetDigest::default();
         for (key, state) in self.audit.keys() {
             let mut value = state.registered_seq.to_be_bytes().to_vec();
@@ -233,8 +240,10 @@ impl Verifier {
             (Index::Aggregate, &aggregate_digest),
             (Index::Postings, &self.postings_digest),
         ] {
+            // Keys are unique (checked here), so equal digests prove the events' ids unique:
+            // the audit of a stored ledger keeps no id set.
             let mut have = SetDigest::default();
-            store.index_for_each(index, |k, v| {
+            store.index_for_each_unique(index, |k, v| {
                 have.add(k, v);
                 Ok(())
             })?;
@@ -265,7 +274,7 @@ impl Verifier {
                 ));
             }
         }
-        let mut counts = BTreeMap::new();
+        let mut counts = rustc_hash::FxHashMap::default();
         let mut malformed = false;
         store.index_for_each(Index::UnitCount, |k, v| {
             match <[u8; 4]>::try_from(v) {
