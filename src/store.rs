@@ -15,13 +15,13 @@
 //! | `F` | the format tag, [`FORMAT_TAG`] |
 //! | `H` | the head: next seq (u64 BE), head hash (32), last recorded_at (i64 BE), tally rows (u64 BE), stations (u64 BE), committed bytes of `events.seg` (u64 BE) |
 //! | `B` + block number (u64 BE) | the offset in `events.seg` (u64 BE) of the block's first frame |
-//! | `I` + bucket (u16 BE) | entries id → seq (u64 BE) of the event that holds the id |
-//! | `S` + bucket (u16 BE) | entries station code → seq (u64 BE) of its registration |
+//! | `I` + bucket (u16 BE) + commit seq (u64 BE) | a fragment: entries id → seq (u64 BE) of the event that holds the id |
+//! | `S` + bucket (u16 BE) + commit seq (u64 BE) | a fragment: entries station code → seq (u64 BE) of its registration, ordinal (u32 BE) |
 //! | `N` + station + 0x00 + clause | units recorded so far under a per-unit clause (u32 BE) |
 //! | `O` + block (u64 BE) | station log: one entry per registered station, [`Log::Stations`] |
 //! | `R` + block (u64 BE) | FNV-1a (u64 BE) over the bytes of tally entries `4096·block ..` committed so far: checked on every read of `tally.seg` |
 //! | `A` + bucket (u16 BE) | entries station ordinal → the station's sums at the head |
-//! | `P` + bucket (u16 BE) | entries station ordinal + seq → nothing (a station's events) |
+//! | `P` + bucket (u16 BE) + commit seq (u64 BE) | a fragment: entries station ordinal + seq → nothing (a station's events) |
 //! | `D` + bucket (u16 BE) | entries record seq → seqs of its appeals, decisions, reversals |
 //! | `K` + public key (32) | seq of its registration, seq of its revocation (`u64::MAX`: none) |
 //! | `C` + tree size (u64 BE) | a signed checkpoint of the first `size` events (the note's bytes, `schema/PROOFS.md`); not an event, so the chain does not cover it |
@@ -45,9 +45,12 @@
 //! The station log is packed into sled blocks: entry `j` of block `b` is entry
 //! `b * per_block + j`, each `length (u16 LE) | bytes`. The id, station, aggregate, postings
 //! and dispute indices are packed into [`INDEX_BUCKETS`] hash buckets, each a list of entries
-//! `key length (u16 LE) | key | value length (u16 LE) | value`: sled's cost is per key, so an
-//! import of 100,000 records rewrites at most a few thousand bucket values instead of inserting
-//! 100,000 keys.
+//! `key length (u16 LE) | key | value length (u16 LE) | value`. The append-only ones (id,
+//! station, postings) keep each bucket as fragments, one per commit that added to it (keyed by
+//! the commit's first seq), so a commit writes only its new entries however big the index is:
+//! an import never rewrites what earlier imports wrote. A small commit merges a bucket that
+//! has reached [`MAX_FRAGMENTS`]. The replaced ones (aggregates, disputes) are one value per
+//! bucket, rewritten when it changes; they grow with stations and disputes, not events.
 
 use crate::event::Hash;
 use crate::limits::{EVENTS_PER_BLOCK, MAX_EVENT_BYTES, MAX_EVIDENCE_FILE_BYTES};
@@ -77,6 +80,11 @@ const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FRAME_OVERHEAD: usize = 4 + 32;
 /// Hash buckets of the bucketed indices. Changing it changes the store layout.
 pub const INDEX_BUCKETS: u64 = 4096;
+/// Fragments a bucket of an append-only index may reach before a small commit merges them.
+const MAX_FRAGMENTS: usize = 32;
+/// Commits touching at most this many buckets of an index merge crowded buckets (a big import
+/// touches every bucket once, adding one fragment each, and is not slowed by merging).
+const COMPACT_BUCKETS_MAX: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -746,16 +754,19 @@ impl Store {
                 .map_err(io)?
                 .map(|v| v.to_vec()));
         }
-        let Some(bucket) = self.db.get(bucket_key(index, k)).map_err(io)? else {
-            return Ok(None);
-        };
         let mut found = None;
-        parse_bucket(&bucket, |ek, ev| {
-            if found.is_none() && ek == k {
-                found = Some(ev.to_vec());
+        for fragment in self.db.scan_prefix(bucket_key(index, k)) {
+            let (_, v) = fragment.map_err(io)?;
+            parse_bucket(&v, |ek, ev| {
+                if found.is_none() && ek == k {
+                    found = Some(ev.to_vec());
+                }
+                Ok(())
+            })?;
+            if found.is_some() {
+                break;
             }
-            Ok(())
-        })?;
+        }
         Ok(found)
     }
 
@@ -768,10 +779,12 @@ impl Store {
         f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
         assert!(index.bucketed(), "only bucketed indices have buckets");
-        match self.db.get(bucket_key(index, k)).map_err(io)? {
-            Some(v) => parse_bucket(&v, f),
-            None => Ok(()),
+        let mut f = f;
+        for fragment in self.db.scan_prefix(bucket_key(index, k)) {
+            let (_, v) = fragment.map_err(io)?;
+            parse_bucket(&v, &mut f)?;
         }
+        Ok(())
     }
 
     /// Calls `f` with every entry of an index (bucket by bucket for bucketed indices).
@@ -808,11 +821,34 @@ impl Store {
                 String::from_utf8_lossy(k)
             ))
         };
+        // A key is in one bucket, whose fragments are adjacent: keys are unique when they are
+        // unique within each bucket. 64-bit hashes of the keys first; only when two collide
+        // are the bucket's keys compared.
+        let mut bucket = None;
+        let mut hashes = rustc_hash::FxHashSet::default();
+        let mut collided = false;
+        let exact = |bk: &[u8]| -> Result<(), StoreError> {
+            let mut keys = std::collections::HashSet::new();
+            for fragment in self.db.scan_prefix(bk) {
+                let (_, v) = fragment.map_err(io)?;
+                parse_bucket(&v, |k, _| match keys.insert(k.to_vec()) {
+                    true => Ok(()),
+                    false => Err(twice(k)),
+                })?;
+            }
+            Ok(())
+        };
         for entry in self.db.scan_prefix([index.prefix()]) {
-            let (_, v) = entry.map_err(io)?;
-            // 64-bit hashes of the keys first; only when two collide are the keys compared.
-            let mut hashes = rustc_hash::FxHashSet::default();
-            let mut collided = false;
+            let (k, v) = entry.map_err(io)?;
+            let this = k.get(..3).map(<[u8]>::to_vec);
+            if this != bucket {
+                if let (true, Some(b)) = (collided, &bucket) {
+                    exact(b)?;
+                }
+                bucket = this;
+                hashes.clear();
+                collided = false;
+            }
             parse_bucket(&v, |k, val| {
                 collided |= !hashes.insert(std::hash::BuildHasher::hash_one(
                     &rustc_hash::FxBuildHasher,
@@ -820,13 +856,9 @@ impl Store {
                 ));
                 f(k, val)
             })?;
-            if collided {
-                let mut keys = std::collections::HashSet::new();
-                parse_bucket(&v, |k, _| match keys.insert(k.to_vec()) {
-                    true => Ok(()),
-                    false => Err(twice(k)),
-                })?;
-            }
+        }
+        if let (true, Some(b)) = (collided, &bucket) {
+            exact(b)?;
         }
         Ok(())
     }
@@ -1010,12 +1042,17 @@ impl Store {
         head.events_bytes = old_bytes + events.len() as u64;
         // 3. One atomic batch: indices, the station log, the head.
         let mut buckets: BTreeMap<[u8; 3], Vec<u8>> = BTreeMap::new();
+        let mut fragments: BTreeMap<[u8; 3], Vec<u8>> = BTreeMap::new();
         for (index, k, v) in commit.index.iter() {
             if !index.bucketed() {
                 batch.insert(key(index.prefix(), k), v);
                 continue;
             }
             let bk = bucket_key(index, k);
+            if !index.replaced() {
+                push_entry(fragments.entry(bk).or_default(), k, v);
+                continue;
+            }
             let value = match buckets.entry(bk) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -1039,6 +1076,7 @@ impl Store {
         for (bk, value) in buckets {
             batch.insert(bk.as_slice(), value);
         }
+        self.add_fragments(&mut batch, fragments, old_next)?;
         let stations: Vec<&[u8]> = commit.logs.values(Log::Stations).collect();
         // Invariant: the head records how long the station log is after the commit.
         assert_eq!(
@@ -1210,6 +1248,39 @@ impl Store {
         Ok(())
     }
 
+    /// Adds each bucket's new entries as a fragment of its own (key: bucket + the commit's first
+    /// seq), so that a commit writes only what is new, however big the index. A bucket that a
+    /// small commit finds with [`MAX_FRAGMENTS`] fragments is merged into one.
+    fn add_fragments(
+        &self,
+        batch: &mut sled::Batch,
+        fragments: BTreeMap<[u8; 3], Vec<u8>>,
+        commit_seq: u64,
+    ) -> Result<(), StoreError> {
+        let compact = fragments.len() <= COMPACT_BUCKETS_MAX;
+        for (bk, mut value) in fragments {
+            let key = fragment_key(bk, commit_seq);
+            if compact {
+                let mut old = Vec::new();
+                let mut merged = Vec::new();
+                for fragment in self.db.scan_prefix(bk) {
+                    let (k, v) = fragment.map_err(io)?;
+                    merged.extend_from_slice(&v);
+                    old.push(k);
+                }
+                if old.len() >= MAX_FRAGMENTS {
+                    for k in old {
+                        batch.remove(k);
+                    }
+                    merged.append(&mut value);
+                    value = merged;
+                }
+            }
+            batch.insert(key.as_slice(), value);
+        }
+        Ok(())
+    }
+
     /// The stored checksum of tally block `block`.
     fn tally_check(&self, block: u64) -> Result<u64, StoreError> {
         let v = self.db.get(tally_check_key(block)).map_err(io)?;
@@ -1344,24 +1415,35 @@ impl Store {
             }
             .map_err(io)?;
         } else {
+            // Every fragment of the bucket is rebuilt without the key; a new value goes into
+            // the first fragment (or the bucket's value for a replaced index).
             let bk = bucket_key(index, k);
-            let old = self
-                .db
-                .get(bk)
-                .map_err(io)?
-                .map(|v| v.to_vec())
-                .unwrap_or_default();
-            let mut new = Vec::new();
-            parse_bucket(&old, |ek, ev| {
-                if ek != k {
-                    push_entry(&mut new, ek, ev);
-                }
-                Ok(())
-            })?;
-            if let Some(v) = v {
-                push_entry(&mut new, k, v);
+            let mut first = true;
+            let mut fragments: Vec<(sled::IVec, sled::IVec)> = Vec::new();
+            for fragment in self.db.scan_prefix(bk) {
+                fragments.push(fragment.map_err(io)?);
             }
-            self.db.insert(bk, new).map_err(io)?;
+            if fragments.is_empty() {
+                let key = match index.replaced() {
+                    true => bk.to_vec(),
+                    false => fragment_key(bk, 0).to_vec(),
+                };
+                fragments.push((key.into(), sled::IVec::default()));
+            }
+            for (fk, old) in fragments {
+                let mut new = Vec::new();
+                parse_bucket(&old, |ek, ev| {
+                    if ek != k {
+                        push_entry(&mut new, ek, ev);
+                    }
+                    Ok(())
+                })?;
+                if let (true, Some(v)) = (first, v) {
+                    push_entry(&mut new, k, v);
+                }
+                first = false;
+                self.db.insert(fk, new).map_err(io)?;
+            }
         }
         self.db.flush().map_err(io)?;
         Ok(())
@@ -1487,6 +1569,15 @@ fn bucket_of(k: &[u8]) -> u16 {
 fn bucket_key(index: Index, k: &[u8]) -> [u8; 3] {
     let b = bucket_of(index.bucket_part(k)).to_be_bytes();
     [index.prefix(), b[0], b[1]]
+}
+
+/// The key of a fragment of an append-only bucketed index: the bucket's key and the first seq
+/// of the commit that wrote it.
+fn fragment_key(bk: [u8; 3], commit_seq: u64) -> [u8; 11] {
+    let mut k = [0u8; 11];
+    k[..3].copy_from_slice(&bk);
+    k[3..].copy_from_slice(&commit_seq.to_be_bytes());
+    k
 }
 
 fn push_entry(bucket: &mut Vec<u8>, k: &[u8], v: &[u8]) {
@@ -1624,4 +1715,114 @@ fn missing_block(block: u64) -> StoreError {
 
 fn bad_key() -> StoreError {
     StoreError::Corrupt("a block key has the wrong size".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commits one (meaningless) frame with `entries`, as the write path would.
+    fn commit(store: &Store, frames: u64, entries: &[(Index, Vec<u8>, Vec<u8>)]) {
+        let old = store.head().unwrap().map_or(0, |h| h.next_seq);
+        let mut c = Commit::default();
+        for seq in old..old + frames {
+            c.frames.push((vec![seq as u8; 10], [seq as u8; 32]));
+        }
+        for e in entries {
+            c.index.push(e.clone());
+        }
+        c.head = Some(Head {
+            next_seq: old + frames,
+            hash: [0; 32],
+            recorded_at_us: 0,
+            tally_rows: 0,
+            stations: 0,
+            events_bytes: 0,
+        });
+        store.commit(c).unwrap();
+    }
+
+    fn fragments(store: &Store, index: Index, k: &[u8]) -> usize {
+        store.db.scan_prefix(bucket_key(index, k)).count()
+    }
+
+    fn posting(seq: u64) -> (Index, Vec<u8>, Vec<u8>) {
+        let mut k = 7u32.to_be_bytes().to_vec();
+        k.extend_from_slice(&seq.to_be_bytes());
+        (Index::Postings, k, Vec::new())
+    }
+
+    /// Guards the fragment layout: many small commits to one bucket are merged before a
+    /// lookup has to read more than MAX_FRAGMENTS values, a big commit adds one fragment per
+    /// bucket without merging, and every entry stays found.
+    #[test]
+    fn crowded_buckets_are_merged_and_every_entry_stays_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("l")).unwrap();
+        for seq in 0..100u64 {
+            let id = (
+                Index::Id,
+                format!("id-{seq}").into_bytes(),
+                seq.to_be_bytes().to_vec(),
+            );
+            commit(&store, 1, &[posting(seq), id]);
+            assert!(fragments(&store, Index::Postings, &posting(seq).1) <= MAX_FRAGMENTS);
+        }
+        let big: Vec<_> = (0..5000u64)
+            .map(|n| {
+                (
+                    Index::Id,
+                    format!("big-{n}").into_bytes(),
+                    (100 + n).to_be_bytes().to_vec(),
+                )
+            })
+            .chain(std::iter::once(posting(100)))
+            .collect();
+        let before = fragments(&store, Index::Postings, &posting(0).1);
+        commit(&store, 5000, &big);
+        assert_eq!(
+            fragments(&store, Index::Postings, &posting(0).1),
+            before + 1
+        );
+        let mut postings = 0;
+        store
+            .index_bucket_for_each(Index::Postings, &posting(0).1, |k, _| {
+                postings += u64::from(k.starts_with(&7u32.to_be_bytes()));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(postings, 101);
+        for seq in [0u64, 31, 32, 99] {
+            let v = store
+                .index_get(Index::Id, format!("id-{seq}").as_bytes())
+                .unwrap();
+            assert_eq!(v, Some(seq.to_be_bytes().to_vec()));
+        }
+        let v = store.index_get(Index::Id, b"big-4999").unwrap();
+        assert_eq!(v, Some(5099u64.to_be_bytes().to_vec()));
+        assert_eq!(store.index_get(Index::Id, b"id-100").unwrap(), None);
+        let mut ids = 0;
+        store
+            .index_for_each_unique(Index::Id, |_, _| {
+                ids += 1;
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(ids, 5100);
+    }
+
+    /// Guards verify's proof that ids are unique: the same key in two fragments of a bucket
+    /// is refused.
+    #[test]
+    fn a_key_repeated_in_another_fragment_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("l")).unwrap();
+        let id = |seq: u64| (Index::Id, b"same".to_vec(), seq.to_be_bytes().to_vec());
+        commit(&store, 1, &[id(0)]);
+        commit(&store, 1, &[id(1)]);
+        let err = store
+            .index_for_each_unique(Index::Id, |_, _| Ok(()))
+            .unwrap_err();
+        assert!(err.to_string().contains("twice"), "{err}");
+    }
 }
