@@ -8,8 +8,9 @@
 //!
 //! Each phase runs `KAOHE_BENCH_RUNS` times (default 5) and the median is reported; the machine
 //! is shared and noisy, so medians, not single runs. Import is measured from an import file on
-//! disk through `import::Commands` + `Ledger::apply_stream` (parse, check, encode, chain, one
-//! durable commit), exactly what `kaohe import` does minus process start. `blake3` is the floor
+//! disk through `import::with_parsed_ahead` + `Ledger::apply_stream` (parse on one thread;
+//! check, encode, chain and one durable commit on the other), exactly what `kaohe import` does
+//! minus process start. `blake3` is the floor
 //! for `verify`: one thread chaining BLAKE3 over the same stored bytes and nothing else.
 
 use kaohe::import;
@@ -193,7 +194,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         {
             let mut ledger = Ledger::open(&db)?;
             let reader = BufReader::with_capacity(1 << 20, std::fs::File::open(&file)?);
-            ledger.apply_stream(import::Commands::new(reader, |_| {}), now(), None)?;
+            import::with_parsed_ahead(
+                reader,
+                |_| {},
+                |commands| ledger.apply_stream(commands, now(), None),
+            )?;
             disk = ledger.store().size_on_disk()?;
         }
         t_import.push(t.elapsed());

@@ -1321,7 +1321,7 @@ fn import_file(
     out: &mut impl Write,
 ) -> Result<()> {
     let signer = signer(key)?;
-    let (reader, size): (Box<dyn BufRead>, Option<u64>) = if file.as_os_str() == "-" {
+    let (reader, size): (Box<dyn BufRead + Send>, Option<u64>) = if file.as_os_str() == "-" {
         (Box::new(BufReader::new(std::io::stdin())), None)
     } else {
         let f = std::fs::File::open(file)
@@ -1331,14 +1331,17 @@ fn import_file(
     };
     let mut ledger = open(db)?;
     let bar = progress_bar(size);
-    let commands = import::Commands::new(reader, |n| {
-        if let Some(b) = &bar {
-            b.set_position(n)
-        }
-    });
-    let applied = ledger
-        .apply_stream(commands, now()?, signer.as_ref())
-        .map_err(ledger_err)?;
+    let now = now()?;
+    let applied = import::with_parsed_ahead(
+        reader,
+        |n| {
+            if let Some(b) = &bar {
+                b.set_position(n)
+            }
+        },
+        |commands| ledger.apply_stream(commands, now, signer.as_ref()),
+    )
+    .map_err(ledger_err)?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

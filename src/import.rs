@@ -106,3 +106,44 @@ impl<R: BufRead, P: FnMut(u64)> Iterator for Commands<R, P> {
         next
     }
 }
+
+/// Commands handed from the parsing thread at a time.
+const PARSE_AHEAD_BATCH: usize = 256;
+/// Batches parsed ahead of the checks (bounds the memory a fast parser can run ahead with).
+const PARSE_AHEAD_BATCHES: usize = 16;
+
+/// Runs `f` over the commands of `input` while another thread parses them: parsing and
+/// checking overlap on two cores. Same commands, order and first error as [`Commands`]; when
+/// `f` stops early the parser stops too.
+pub fn with_parsed_ahead<R, P, T>(
+    input: R,
+    progress: P,
+    f: impl FnOnce(&mut dyn Iterator<Item = Result<Numbered, LedgerError>>) -> T,
+) -> T
+where
+    R: BufRead + Send,
+    P: FnMut(u64) + Send,
+{
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<Vec<Result<Numbered, LedgerError>>>(PARSE_AHEAD_BATCHES);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut batch = Vec::with_capacity(PARSE_AHEAD_BATCH);
+            for c in Commands::new(input, progress) {
+                batch.push(c);
+                if batch.len() == PARSE_AHEAD_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_AHEAD_BATCH));
+                    if tx.send(full).is_err() {
+                        return; // the checks stopped
+                    }
+                }
+            }
+            let _ = tx.send(batch);
+        });
+        let mut commands = rx.into_iter().flatten();
+        let out = f(&mut commands);
+        // Dropping the receiver ends a parser still running ahead before the scope joins it.
+        drop(commands);
+        out
+    })
+}
