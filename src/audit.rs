@@ -104,6 +104,11 @@ pub struct Audit {
     /// Clause codes in rubric order, and their places.
     clause_codes: Vec<String>,
     clause_places: FxHashMap<String, u16>,
+    /// By clause place: its item's position, and whether it is a rank clause.
+    clause_items: Vec<(usize, bool)>,
+    /// The local day of recorded times in `[start, end)` µs (recorded times never go back, so
+    /// most events fall in the day of the one before).
+    day: Option<(i64, i64, Date)>,
     /// What is kept of the records: bounded by stations and disputes, not by events.
     records: RecordBook,
     /// Records with appeals, decisions or reversals.
@@ -241,9 +246,9 @@ impl Audit {
                 return Err(format!("id {id} names a second event"));
             }
         }
-        let today = local_day(body.recorded_at());
+        let today = self.today(at, body);
         let rank_bonus = matches!(kind, EventKind::PointsRecorded(p)
-            if rubric.clause(&p.clause).is_some_and(|(_, c)| matches!(c.rule, Rule::Rank { .. })));
+            if self.clause_places.get(&p.clause).is_some_and(|k| self.clause_items[usize::from(*k)].1));
         // Rank bonuses are computed by close, not recorded by an actor.
         self.signature(seq, body, rank_bonus)?;
         if let Some(c) = &self.closing {
@@ -431,15 +436,40 @@ impl Audit {
         if (r.period_start, r.period_end) != (g.period_start, g.period_end) {
             return Err("the genesis' period differs from its rubric's".into());
         }
-        for (i, (_, c)) in r.clauses().enumerate() {
+        for (i, (item, c)) in r.clauses().enumerate() {
             self.clause_codes.push(c.code.clone());
             self.clause_places.insert(c.code.clone(), i as u16);
+            let position = r
+                .item_position(&item.code)
+                .ok_or_else(|| format!("item {} has no position", item.code))?;
+            self.clause_items
+                .push((position, matches!(c.rule, Rule::Rank { .. })));
         }
         self.records
             .shape(r.items().count(), self.clause_codes.len());
         self.rubric = Some(Rc::new(r));
         self.period = Some((g.period_start, g.period_end));
         Ok(())
+    }
+
+    /// The local day of the recorded time `at_us` (of `body`).
+    fn today(&mut self, at_us: i64, body: &Body) -> Date {
+        if let Some((start, end, day)) = self.day {
+            if (start..end).contains(&at_us) {
+                return day;
+            }
+        }
+        let day = local_day(body.recorded_at());
+        let bounds = jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS)
+            .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+            .ok()
+            .zip(day.tomorrow().ok().and_then(|d| {
+                jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS)
+                    .to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                    .ok()
+            }));
+        self.day = bounds.map(|(s, e)| (s.as_microsecond(), e.as_microsecond(), day));
+        day
     }
 
     fn station_kind(&self, station: &str) -> Result<StationKind, String> {
@@ -582,18 +612,17 @@ impl Audit {
         if let Some(key) = key {
             *self.unit_counts.entry(key).or_default() += units;
         }
-        // Invariant: the clause was looked up above.
+        // Invariant: the clause was looked up in the same rubric above.
+        let place = self.clause_places[&p.clause];
         let facts = RecordFacts {
             station: ordinal,
-            clause: self.clause_places[&p.clause],
+            clause: place,
             occurred: p.occurred,
             recorded_day: today,
             computed: p.computed_points,
             units,
         };
-        let position = rubric
-            .item_position(&item.code)
-            .ok_or_else(|| format!("item {} has no position", item.code))?;
+        let position = self.clause_items[usize::from(place)].0;
         self.records.record(seq, facts, position)
     }
 

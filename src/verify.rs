@@ -121,6 +121,22 @@ impl Verifier {
             .head()?
             .ok_or_else(|| damaged(0, "the ledger has no head"))?;
         self.head = head.hash;
+        // The stored per-event indices and the tally are read on a thread of their own while
+        // the chain is walked: neither depends on the other until they are compared.
+        std::thread::scope(|scope| {
+            let stored = scope.spawn(|| StoredDigests::read(store));
+            let walked = self.walk(store, &head);
+            let stored = stored
+                .join()
+                .map_err(|_| LedgerError::Io("an index-reading thread failed".into()))?;
+            walked?;
+            self.check_indices(store, head.next_seq, stored)
+        })
+    }
+
+    /// The walk of the chain: every event through the audit, folded into what the indices
+    /// and logs should hold; then the head against what was walked.
+    fn walk(&mut self, store: &Store, head: &crate::store::Head) -> Result<(), LedgerError> {
         // Walk to the last stored frame (not the head's count), so that damage anywhere is
         // found at its own seq.
         read_checked_parallel(store, 0, u64::MAX, &chain::GENESIS_PREV, |e| {
@@ -180,7 +196,7 @@ impl Verifier {
                 "the head's counts of the tally logs disagree with the events",
             ));
         }
-        self.check_indices(store, head.next_seq)
+        Ok(())
     }
 
     /// Folds an event into the postings it implies (the audit has already checked that its
@@ -219,7 +235,22 @@ impl Verifier {
     }
 
     /// Compares each index with what the events imply, in one sequential scan per index.
-    fn check_indices(&self, store: &Store, next_seq: u64) -> Result<(), LedgerError> {
+    fn check_indices(
+        &self,
+        store: &Store,
+        next_seq: u64,
+        stored: StoredDigests,
+    ) -> Result<(), LedgerError> {
+        let StoredDigests {
+            id,
+            postings,
+            tally,
+        } = stored;
+        let (mut id, mut postings, mut tally) = (Some(id), Some(postings), Some(tally));
+        // Invariant: each index and log is compared once, in the loops below.
+        let read = |d: &mut Option<Result<SetDigest, crate::store::StoreError>>| {
+            d.take().expect("each stored digest is compared once")
+        };
         let aggregate_digest = self.aggregate_digest()?;
         let mut key_digest = SetDigest::default();
         for (key, state) in self.audit.keys() {
@@ -240,13 +271,11 @@ impl Verifier {
             (Index::Aggregate, &aggregate_digest),
             (Index::Postings, &self.postings_digest),
         ] {
-            // Keys are unique (checked here), so equal digests prove the events' ids unique:
-            // the audit of a stored ledger keeps no id set.
-            let mut have = SetDigest::default();
-            store.index_for_each_unique(index, |k, v| {
-                have.add(k, v);
-                Ok(())
-            })?;
+            let have = match index {
+                Index::Id => read(&mut id)?,
+                Index::Postings => read(&mut postings)?,
+                _ => index_digest(store, index)?,
+            };
             if &have != want {
                 return Err(locate_index_damage(
                     store,
@@ -262,11 +291,10 @@ impl Verifier {
             (Log::Tally, &self.tally_digest),
             (Log::Stations, &self.stations_digest),
         ] {
-            let mut have = SetDigest::default();
-            store.for_each_log_entry(log, 0, |n, e| {
-                have.add(&n.to_be_bytes(), e);
-                Ok(true)
-            })?;
+            let have = match log {
+                Log::Tally => read(&mut tally)?,
+                Log::Stations => log_digest(store, log)?,
+            };
             if &have != want {
                 return Err(damaged(
                     last,
@@ -296,6 +324,46 @@ impl Verifier {
         }
         Ok(())
     }
+}
+
+/// Digests of what the store holds in its per-event indices and the tally (read while the
+/// chain is walked).
+struct StoredDigests {
+    id: Result<SetDigest, crate::store::StoreError>,
+    postings: Result<SetDigest, crate::store::StoreError>,
+    tally: Result<SetDigest, crate::store::StoreError>,
+}
+
+impl StoredDigests {
+    fn read(store: &Store) -> StoredDigests {
+        StoredDigests {
+            id: index_digest(store, Index::Id),
+            postings: index_digest(store, Index::Postings),
+            tally: log_digest(store, Log::Tally),
+        }
+    }
+}
+
+/// The digest of an index's entries, refusing a key held twice ([`Store::index_for_each_unique`]):
+/// keys are unique, so equal digests prove the events' ids unique, and the audit of a stored
+/// ledger keeps no id set.
+fn index_digest(store: &Store, index: Index) -> Result<SetDigest, crate::store::StoreError> {
+    let mut have = SetDigest::default();
+    store.index_for_each_unique(index, |k, v| {
+        have.add(k, v);
+        Ok(())
+    })?;
+    Ok(have)
+}
+
+/// The digest of a log's entries by position.
+fn log_digest(store: &Store, log: Log) -> Result<SetDigest, crate::store::StoreError> {
+    let mut have = SetDigest::default();
+    store.for_each_log_entry(log, 0, |n, e| {
+        have.add(&n.to_be_bytes(), e);
+        Ok(true)
+    })?;
+    Ok(have)
 }
 
 /// A station index entry: registration seq (u64 BE) and ordinal (u32 BE).

@@ -49,20 +49,40 @@ pub fn read_checked_parallel(
     mut f: impl FnMut(EventRef<'_>) -> Result<bool, LedgerError>,
 ) -> Result<(), LedgerError> {
     let (tx, rx) = sync_channel::<Message>(BATCHES_IN_FLIGHT);
+    // Folded batches go back to the reader, which frees their bodies (allocated on its
+    // thread, where freeing is cheap) and reuses their buffers.
+    let (back_tx, back_rx) = sync_channel::<Batch>(BATCHES_IN_FLIGHT);
     std::thread::scope(|s| {
-        s.spawn(move || read_batches(store, from, to, prev, tx));
-        fold_batches(&rx, &mut f)
+        s.spawn(move || read_batches(store, from, to, prev, tx, back_rx));
+        fold_batches(&rx, &back_tx, &mut f)
         // Dropping `rx` on return stops the reader at its next send.
     })
 }
 
 /// The reader thread: checked, decoded events in batches; damage as the last message.
-fn read_batches(store: &Store, from: u64, to: u64, prev: &Hash, tx: SyncSender<Message>) {
+fn read_batches(
+    store: &Store,
+    from: u64,
+    to: u64,
+    prev: &Hash,
+    tx: SyncSender<Message>,
+    back: Receiver<Batch>,
+) {
     let mut batch = Batch::new(from, *prev);
     let mut last = *prev;
     let walk = read_checked_owned(store, from, to, prev, |body, e| {
         if batch.events.len() == BATCH_EVENTS {
-            let full = std::mem::replace(&mut batch, Batch::new(e.seq, last));
+            let next = match back.try_recv() {
+                Ok(mut used) => {
+                    used.bytes.clear();
+                    used.events.clear();
+                    used.first_seq = e.seq;
+                    used.prev = last;
+                    used
+                }
+                Err(_) => Batch::new(e.seq, last),
+            };
+            let full = std::mem::replace(&mut batch, next);
             if tx.send(Ok(full)).is_err() {
                 return Ok(false); // the folding side stopped
             }
@@ -83,6 +103,7 @@ fn read_batches(store: &Store, from: u64, to: u64, prev: &Hash, tx: SyncSender<M
 /// The caller's side: every event of every batch, in order.
 fn fold_batches(
     rx: &Receiver<Message>,
+    back: &SyncSender<Batch>,
     f: &mut impl FnMut(EventRef<'_>) -> Result<bool, LedgerError>,
 ) -> Result<(), LedgerError> {
     for message in rx {
@@ -103,6 +124,8 @@ fn fold_batches(
             prev = *hash;
             start = *end;
         }
+        // A full return queue (or a finished reader) frees the batch here instead.
+        let _ = back.try_send(batch);
     }
     Ok(())
 }
