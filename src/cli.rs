@@ -1623,11 +1623,19 @@ fn close(
     out: &mut impl Write,
 ) -> Result<()> {
     let mut ledger = open(db)?;
-    let closed =
-        kaohe::close::close(&mut ledger, now()?, accept_gaps.as_deref()).map_err(|e| match e {
-            LedgerError::NotReady(_) => problem(e.to_string().trim_end().to_string()),
-            e => ledger_err(e),
-        })?;
+    let closed = match kaohe::close::close(&mut ledger, now()?, accept_gaps.as_deref()) {
+        Ok(closed) => closed,
+        Err(e @ LedgerError::NotReady(_)) => {
+            let message = e.to_string().trim_end().to_string();
+            if as_json {
+                // Scripts get the refusal on stdout too: what stops the close, line by line.
+                let lines: Vec<&str> = message.lines().filter(|l| !l.trim().is_empty()).collect();
+                writeln!(out, "{}", json!({ "closed": false, "refused": lines }))?;
+            }
+            return Err(problem(message));
+        }
+        Err(e) => return Err(ledger_err(e)),
+    };
     if as_json {
         writeln!(out, "{}", view::closed_json(&closed))?;
     } else {

@@ -149,12 +149,10 @@ fn a_mid_year_view_of_a_closed_year_is_not_labelled_final() {
     assert_eq!(v["closed_at_seq"], Value::Null, "closed_at_seq: {v}");
 }
 
-/// Guards `close --json` when the close is refused. `verify --json` and `reconcile --json`
-/// print their findings as JSON on exit 1; `close --json` prints nothing on stdout and only
-/// a text list on stderr, so a script cannot read which stations' gaps (or which pending
-/// appeals) stop the close.
+/// Regression: `close --json` printed nothing on stdout when the close was refused (the
+/// gaps or pending appeals only as text on stderr), unlike `verify --json` and
+/// `reconcile --json`, so a script could not read what stops the close.
 #[test]
-#[ignore = "BUG: close --json prints no JSON when refused (gaps / pending appeals only as text)"]
 fn a_refused_close_json_lists_the_gaps_as_json() {
     let mut l = ledger_with(concat!(
         r#"{"op":"metric","id":"M1","station":"WJ01","metric":"dispute_entry_rate","value":"90","by":"基层科","occurred":"2018-06-01","evidence":["统计表"]}"#,
