@@ -1,11 +1,11 @@
 //! Restoring a ledger from an export (`kaohe restore FILE --db NEW`).
 //!
-//! The export is verified first, exactly as `verify --export` does ([`export::verify`]); one
-//! that does not verify is refused and nothing is created. Then a second pass writes each
-//! line's stored bytes (`body`, never a re-encoding) with its hash, so the events, their hashes
-//! and the head are byte-identical to the original ledger's, and derives the tally and every
-//! index from the events as the write path does (the same derivation `verify` compares them
-//! with). The ledger is built in chunks of [`CHUNK_EVENTS`] events (at most [`CHUNK_BYTES`]
+//! The export is read once: every line is verified exactly as `verify --export` does
+//! ([`export::verify_each`]), and each event that verifies is written with its stored bytes
+//! (`body`, never a re-encoding) and hash, so the events, their hashes and the head are
+//! byte-identical to the original ledger's; the tally and every index are derived from the
+//! events as the write path does (the same derivation `verify` compares them with). An export
+//! that does not verify is refused at its first problem and nothing is left. The ledger is built in chunks of [`CHUNK_EVENTS`] events (at most [`CHUNK_BYTES`]
 //! of bodies), one store commit each, so memory does not grow with the export beyond what the
 //! audit folds (as for `verify`).
 //!
@@ -17,14 +17,10 @@
 //! (`blake3:` evidence) are restored, the files are not ([`Restored::evidence_files`]).
 
 use crate::audit::Audit;
-use crate::chain;
-use crate::codec;
 use crate::event::*;
 use crate::evidence::{parse_reference, references_of};
-use crate::export;
+use crate::export::{self, Verified};
 use crate::ledger::LedgerError;
-use crate::limits::{MAX_EVENT_BYTES, MAX_EXPORT_BYTES, MAX_EXPORT_LINE_BYTES};
-use crate::lines::{Line, Lines};
 use crate::store::{Commit, Head, Index, Log, Store};
 use crate::tally::{aggregate_key, posting_key, Aggregate, Expected};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -41,8 +37,8 @@ pub const CHUNK_BYTES: usize = 64 * 1024 * 1024;
 pub enum Source<'a> {
     /// A file, read twice (verified, then restored).
     File(&'a Path),
-    /// A stream (stdin), copied into the staging directory first (at most
-    /// [`MAX_EXPORT_BYTES`]) so that it can be read twice.
+    /// A stream (stdin), read once like a file (at most [`crate::limits::MAX_EXPORT_BYTES`], as
+    /// `verify --export` bounds it).
     Reader(&'a mut dyn Read),
 }
 
@@ -156,40 +152,29 @@ pub fn restore_in_chunks(
         ))
     })?;
     let mut staging = Staging { dir, done: false };
-    let file = match source {
-        Source::File(file) => file.to_path_buf(),
-        Source::Reader(input) => {
-            let spool = staging.dir.join("export.jsonl");
-            spool_to(input, &spool)?;
-            spool
-        }
-    };
-    let open = || {
-        std::fs::File::open(&file)
-            .map(|f| BufReader::with_capacity(1 << 20, f))
-            .map_err(|e| RestoreError::Input(format!("cannot read {}: {e}", file.display())))
-    };
-    // 1. The same check as `verify --export`.
-    let report = export::verify(open()?, None).map_err(|e| RestoreError::Input(e.to_string()))?;
-    if let Some(p) = report.problem {
-        return Err(RestoreError::NotVerified {
-            seq: p.seq,
-            line: p.line,
-            message: p.message,
-        });
-    }
-    // 2. Build.
+    // 1. One pass: the export verified exactly as `verify --export` checks it, each event
+    // written as it verifies. An export that does not verify leaves only the staging
+    // directory, which is removed.
     let built = staging.dir.join("ledger");
-    let mut restored = build(open()?, &built, chunk_events.max(1)).map_err(|e| match e {
+    let chunk_events = chunk_events.max(1);
+    let built_ok = match source {
+        Source::File(file) => {
+            let input = std::fs::File::open(file)
+                .map(|f| BufReader::with_capacity(1 << 20, f))
+                .map_err(|e| RestoreError::Input(format!("cannot read {}: {e}", file.display())))?;
+            build(input, &built, chunk_events)
+        }
+        Source::Reader(input) => build(
+            BufReader::with_capacity(1 << 20, input),
+            &built,
+            chunk_events,
+        ),
+    };
+    let mut restored = built_ok.map_err(|e| match e {
         RestoreError::Ledger(e) => RestoreError::Build(e.to_string()),
         e => e,
     })?;
-    if (restored.events, restored.head) != (report.events, report.head) {
-        return Err(RestoreError::Build(
-            "the export changed while it was being restored".into(),
-        ));
-    }
-    // 3. Verify what was built, as `kaohe verify` will, and record it.
+    // 2. Verify what was built, as `kaohe verify` will, and record it.
     let check = crate::verify::ledger(&built, Some(&restored.head))
         .map_err(|e| RestoreError::Build(e.to_string()))?;
     if let Some(p) = check.problem {
@@ -201,7 +186,7 @@ pub fn restore_in_chunks(
     Store::open(&built)
         .and_then(|s| s.put_verified(restored.events - 1, &restored.head, None))
         .map_err(|e| RestoreError::Build(e.to_string()))?;
-    // 4. Move it into place, never over anything.
+    // 3. Move it into place, never over anything.
     if target.exists() || target.symlink_metadata().is_ok() {
         return Err(RestoreError::Exists(target.to_path_buf()));
     }
@@ -220,32 +205,8 @@ pub fn restore_in_chunks(
     Ok(restored)
 }
 
-/// Copies a stream to `path`, at most [`MAX_EXPORT_BYTES`].
-fn spool_to(input: &mut dyn Read, path: &Path) -> Result<(), RestoreError> {
-    let mut f = std::fs::File::create(path)
-        .map_err(|e| RestoreError::Input(format!("cannot write {}: {e}", path.display())))?;
-    let copied = std::io::copy(&mut input.take(MAX_EXPORT_BYTES + 1), &mut f)
-        .map_err(|e| RestoreError::Input(format!("cannot read the export: {e}")))?;
-    if copied > MAX_EXPORT_BYTES {
-        return Err(RestoreError::NotVerified {
-            seq: 0,
-            line: 0,
-            message: format!("export is larger than {MAX_EXPORT_BYTES} bytes"),
-        });
-    }
-    Ok(())
-}
-
-/// The fields of an export line that restore writes; the rest were checked by the first pass.
-#[derive(serde::Deserialize)]
-struct LineFrame {
-    prev_hash: String,
-    hash: String,
-    body: String,
-}
-
-/// Writes the events of a verified export to a new store at `path`, with the tally and the
-/// indices derived from them.
+/// Writes the events of an export to a new store at `path` as they verify, with the tally and
+/// the indices derived from them; refuses the export at its first problem.
 fn build(
     input: impl std::io::BufRead,
     path: &Path,
@@ -253,46 +214,23 @@ fn build(
 ) -> Result<Restored, RestoreError> {
     let store = Store::create(path).map_err(LedgerError::from)?;
     let mut b = Builder::default();
-    let mut lines = Lines::new(input, MAX_EXPORT_LINE_BYTES);
-    let changed = |seq: u64, what: &str| {
-        RestoreError::Build(format!(
-            "the export changed while it was being restored (seq {seq}: {what})"
-        ))
-    };
-    while let Some((_, line)) = lines
-        .next_line()
-        .map_err(|e| RestoreError::Input(format!("cannot read the export: {e}")))?
-    {
-        let seq = b.next_seq;
-        let Line::Text(text) = line else {
-            return Err(changed(seq, "unreadable line"));
-        };
-        let frame: LineFrame =
-            serde_json::from_str(&text).map_err(|e| changed(seq, &e.to_string()))?;
-        let parse = |h: &str| chain::parse_hash(h).ok_or_else(|| changed(seq, "bad hash"));
-        let (prev, hash) = (parse(&frame.prev_hash)?, parse(&frame.hash)?);
-        let bytes = hex::decode(&frame.body).map_err(|_| changed(seq, "bad body"))?;
-        if prev != b.prev || chain::link(&prev, &bytes) != hash {
-            return Err(changed(seq, "the chain does not link"));
-        }
-        if bytes.len() > MAX_EVENT_BYTES {
-            return Err(changed(seq, "the event is larger than an event can be"));
-        }
-        let body = codec::decode(&bytes).map_err(|e| changed(seq, &e.to_string()))?;
-        if body.seq() != seq {
-            return Err(changed(seq, "the seq is out of place"));
-        }
-        b.add(seq, &body, bytes, hash)
-            .map_err(|m| changed(seq, &m))?;
+    let mut audit = Audit::new();
+    let report = export::verify_each(input, None, &mut audit, |v| {
+        b.add(&v).map_err(RestoreError::Build)?;
         if b.commit.frames.len() >= chunk_events || b.chunk_bytes >= CHUNK_BYTES {
-            b.flush(&store)?;
+            b.flush(&store, v.audit)?;
         }
+        Ok::<(), RestoreError>(())
+    })
+    .map_err(|e| RestoreError::Input(e.to_string()))??;
+    if let Some(p) = report.problem {
+        return Err(RestoreError::NotVerified {
+            seq: p.seq,
+            line: p.line,
+            message: p.message,
+        });
     }
-    b.audit.finish().map_err(|f| changed(f.seq, &f.message))?;
-    if b.next_seq == 0 {
-        return Err(RestoreError::Build("the export is empty".into()));
-    }
-    b.flush(&store)?;
+    b.flush(&store, &audit)?;
     drop(store);
     Ok(Restored {
         path: path.to_path_buf(),
@@ -308,7 +246,6 @@ fn build(
 /// The derived data of the events so far, and the commit being gathered.
 #[derive(Default)]
 struct Builder {
-    audit: Audit,
     expected: Expected,
     next_seq: u64,
     prev: Hash,
@@ -327,11 +264,10 @@ struct Builder {
 }
 
 impl Builder {
-    /// Folds one checked event in: its frame, tally entries and append-only index entries.
-    fn add(&mut self, seq: u64, body: &Body, bytes: Vec<u8>, hash: Hash) -> Result<(), String> {
-        self.audit
-            .check(seq, body, &self.prev)
-            .map_err(|f| f.message)?;
+    /// Folds one verified event in (the audit has checked it): its frame, tally entries and
+    /// append-only index entries.
+    fn add(&mut self, v: &Verified<'_>) -> Result<(), String> {
+        let (seq, body) = (v.seq, v.body);
         let kind = body.kind();
         if let EventKind::StationRegistered(s) = kind {
             let mut value = seq.to_be_bytes().to_vec();
@@ -340,8 +276,8 @@ impl Builder {
                 .index
                 .push((Index::Station, s.code.as_bytes().to_vec(), value));
         }
-        if let Some(rubric) = self.audit.rubric() {
-            let adjusted = self.audit.last_adjusted().copied();
+        if let Some(rubric) = v.audit.rubric() {
+            let adjusted = v.audit.last_adjusted().copied();
             let entries = self.expected.entries(&rubric, body, adjusted.as_ref());
             self.commit.logs.extend(entries);
             let station = match (adjusted, kind) {
@@ -399,9 +335,9 @@ impl Builder {
             self.evidence_events += 1;
             self.evidence_files.extend(files);
         }
-        self.chunk_bytes += bytes.len();
-        self.commit.frames.push((bytes, hash));
-        self.prev = hash;
+        self.chunk_bytes += v.bytes.len();
+        self.commit.frames.push((v.bytes.to_vec(), *v.hash));
+        self.prev = *v.hash;
         self.recorded_at_us = body.v1().recorded_at_us;
         self.next_seq = seq + 1;
         Ok(())
@@ -409,7 +345,7 @@ impl Builder {
 
     /// Commits the gathered chunk with the replaced index entries it changed (aggregates,
     /// disputes, unit counts, keys), as the write path's commits would have left them.
-    fn flush(&mut self, store: &Store) -> Result<(), RestoreError> {
+    fn flush(&mut self, store: &Store, audit: &Audit) -> Result<(), RestoreError> {
         if self.commit.frames.is_empty() {
             return Ok(());
         }
@@ -422,7 +358,7 @@ impl Builder {
                 self.aggregates[&station].encode(),
             ));
         }
-        for (target, seqs) in self.audit.disputes() {
+        for (target, seqs) in audit.disputes() {
             if seqs.last().is_some_and(|s| *s >= start) {
                 let value: Vec<u8> = seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
                 commit
@@ -430,7 +366,7 @@ impl Builder {
                     .push((Index::Dispute, target.to_be_bytes().to_vec(), value));
             }
         }
-        for (k, n) in self.audit.unit_counts() {
+        for (k, n) in audit.unit_counts() {
             if self.units_written.get(k) != Some(n) {
                 commit
                     .index
@@ -438,7 +374,7 @@ impl Builder {
                 self.units_written.insert(k.clone(), *n);
             }
         }
-        for (key, state) in self.audit.keys() {
+        for (key, state) in audit.keys() {
             let revoked = state.revoked.map(|r| r.0);
             if state.registered_seq >= start || revoked.is_some_and(|r| r >= start) {
                 let mut value = state.registered_seq.to_be_bytes().to_vec();
