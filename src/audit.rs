@@ -99,7 +99,7 @@ pub struct Audit {
     period: Option<(Date, Date)>,
     rubric: Option<Rc<Rubric>>,
     /// code → (kind, ordinal)
-    stations: StationMap,
+    stations: FxHashMap<String, (StationKind, u32)>,
     station_codes: Vec<String>,
     /// Clause codes in rubric order, and their places.
     clause_codes: Vec<String>,
@@ -264,7 +264,11 @@ impl Audit {
             EventKind::LedgerCreated(_) => unreachable!("handled above"),
             EventKind::StationRegistered(s) => {
                 let ordinal = self.station_codes.len() as u32;
-                if self.stations.insert(&s.code, (s.kind, ordinal)).is_some() {
+                if self
+                    .stations
+                    .insert(s.code.clone(), (s.kind, ordinal))
+                    .is_some()
+                {
                     return Err(format!("station {} registered twice", s.code));
                 }
                 self.station_codes.push(s.code.clone());
@@ -955,51 +959,5 @@ fn fixed_points(d: rust_decimal::Decimal) -> Result<i128, String> {
         false => Err(format!(
             "points {d} have more than {FIXED_PLACES} decimal places"
         )),
-    }
-}
-
-/// Station code → (kind, ordinal). Codes up to [`SHORT_CODE_BYTES`] bytes (every real one)
-/// are keyed inline, so a lookup reads no second allocation; longer ones are kept apart.
-#[derive(Default)]
-struct StationMap {
-    short: FxHashMap<ShortCode, (StationKind, u32)>,
-    long: FxHashMap<String, (StationKind, u32)>,
-}
-
-const SHORT_CODE_BYTES: usize = 31;
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct ShortCode {
-    len: u8,
-    bytes: [u8; SHORT_CODE_BYTES],
-}
-
-impl ShortCode {
-    fn of(code: &str) -> Option<ShortCode> {
-        let mut bytes = [0u8; SHORT_CODE_BYTES];
-        bytes
-            .get_mut(..code.len())?
-            .copy_from_slice(code.as_bytes());
-        Some(ShortCode {
-            len: code.len() as u8,
-            bytes,
-        })
-    }
-}
-
-impl StationMap {
-    fn get(&self, code: &str) -> Option<&(StationKind, u32)> {
-        match ShortCode::of(code) {
-            Some(k) => self.short.get(&k),
-            None => self.long.get(code),
-        }
-    }
-
-    /// Inserts, returning the entry it replaced.
-    fn insert(&mut self, code: &str, v: (StationKind, u32)) -> Option<(StationKind, u32)> {
-        match ShortCode::of(code) {
-            Some(k) => self.short.insert(k, v),
-            None => self.long.insert(code.to_string(), v),
-        }
     }
 }

@@ -344,7 +344,7 @@ impl Frames {
 pub struct Packed<T> {
     bytes: Vec<u8>,
     /// (tag, end of key in `bytes`, end of value in `bytes`)
-    entries: Vec<(T, u32, u32)>,
+    entries: Vec<(T, usize, usize)>,
 }
 
 impl<T> Default for Packed<T> {
@@ -388,9 +388,7 @@ impl<T: Copy + PartialEq> Packed<T> {
         self.bytes.extend_from_slice(key);
         let key_end = self.bytes.len();
         self.bytes.extend_from_slice(value);
-        // Invariant: a commit is bounded far below 4 GiB (MAX_IMPORT_BYTES of input).
-        let end = u32::try_from(self.bytes.len()).expect("a commit's entries fit in 4 GiB");
-        self.entries.push((tag, key_end as u32, end));
+        self.entries.push((tag, key_end, self.bytes.len()));
     }
 
     pub fn len(&self) -> usize {
@@ -403,10 +401,10 @@ impl<T: Copy + PartialEq> Packed<T> {
 
     /// (tag, key, value) of every entry, in order.
     pub fn iter(&self) -> impl Iterator<Item = (T, &[u8], &[u8])> + '_ {
-        let mut start = 0u32;
+        let mut start = 0usize;
         self.entries.iter().map(move |&(tag, key_end, end)| {
-            let key = &self.bytes[start as usize..key_end as usize];
-            let value = &self.bytes[key_end as usize..end as usize];
+            let key = &self.bytes[start..key_end];
+            let value = &self.bytes[key_end..end];
             start = end;
             (tag, key, value)
         })
