@@ -13,9 +13,9 @@
 //! minus process start. `blake3` is the floor
 //! for `verify`: one thread chaining BLAKE3 over the same stored bytes and nothing else.
 
-use kaohe::import;
+use kaohe::domain::projection::Scores;
 use kaohe::ledger::Ledger;
-use kaohe::projection::Scores;
+use kaohe::ops::import;
 use std::io::{BufReader, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -204,7 +204,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t_import.push(t.elapsed());
 
         let t = Instant::now();
-        let report = kaohe::verify::ledger(&db, None)?;
+        let report = kaohe::ops::verify::ledger(&db, None)?;
         t_verify.push(t.elapsed());
         assert!(report.problem.is_none(), "generated ledger verifies");
 
@@ -213,10 +213,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t_open.push(t.elapsed());
 
         let t = Instant::now();
-        let mut prev = kaohe::chain::GENESIS_PREV;
+        let mut prev = kaohe::events::chain::GENESIS_PREV;
         let mut linked = 0u64;
         ledger.store().for_each_frame(0, u64::MAX, |f| {
-            prev = kaohe::chain::link(&prev, f.body);
+            prev = kaohe::events::chain::link(&prev, f.body);
             linked += u64::from(&prev == f.hash);
             Ok(true)
         })?;
@@ -235,8 +235,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let replayed = format!("{scores:?}");
 
         let t = Instant::now();
-        let view = kaohe::query::View::all(&ledger);
-        let tallied = kaohe::tally::scores(&ledger, &view)?;
+        let view = kaohe::ledger::query::View::all(&ledger);
+        let tallied = kaohe::ledger::tally::scores(&ledger, &view)?;
         t_tally.push(t.elapsed());
         assert_eq!(
             format!("{tallied:?}"),
@@ -246,7 +246,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         let t = Instant::now();
         let station = format!("S{:05}", stations / 2);
-        let x = kaohe::explain::explain(&ledger, &view, &station, None)?;
+        let x = kaohe::ops::explain::explain(&ledger, &view, &station, None)?;
         t_explain.push(t.elapsed());
         assert_eq!(x.score.station, station);
         drop(ledger);

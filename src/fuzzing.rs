@@ -18,17 +18,17 @@
 //! The known ledger is the one whose receipts, consistency file and checkpoints are the seeds
 //! in `fuzz/seeds/receipt_verify/` (made with `kaohe checkpoint`, `receipt` and `consistency`).
 
-use crate::audit::Audit;
-use crate::chain;
-use crate::codec;
-use crate::command::{self, Command};
-use crate::decimal;
-use crate::event::{Hash, Inputs, StationKind};
-use crate::export;
-use crate::limits::*;
-use crate::merkle;
-use crate::proofs;
-use crate::rubric::{self, Context};
+use crate::base::decimal;
+use crate::base::limits::*;
+use crate::domain::audit::Audit;
+use crate::domain::command::{self, Command};
+use crate::domain::rubric::{self, Context};
+use crate::events::chain;
+use crate::events::codec;
+use crate::events::event::{Hash, Inputs, StationKind};
+use crate::events::merkle;
+use crate::ops::export;
+use crate::ops::proofs;
 use rust_decimal::Decimal;
 
 /// The public key that signed the seed checkpoints (a test key, made for the seeds).
@@ -81,7 +81,7 @@ pub const SEED_SIGNED_SIZES: [u64; 2] = [9, 31];
 // import_line
 
 /// One import line ([`command::parse_line`]) and the same bytes as a whole import file
-/// ([`crate::import::read`]).
+/// ([`crate::ops::import::read`]).
 pub fn import_line(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         if let Ok(c) = command::parse_line(text) {
@@ -89,7 +89,7 @@ pub fn import_line(data: &[u8]) {
             assert_eq!(command::parse_line(text), Ok(c), "parsing is deterministic");
         }
     }
-    if let Ok(commands) = crate::import::read(data, |_| {}) {
+    if let Ok(commands) = crate::ops::import::read(data, |_| {}) {
         let lines: Vec<&[u8]> = data.split(|b| *b == b'\n').collect();
         for numbered in commands {
             let n = numbered
@@ -201,10 +201,10 @@ fn check_command(c: &Command) {
             evidence(&r.evidence, false);
         }
         Command::KeyRegister(k) => {
-            assert!(crate::sign::is_public_key(&k.public_key));
+            assert!(crate::events::sign::is_public_key(&k.public_key));
         }
         Command::KeyRevoke(k) => {
-            assert!(crate::sign::is_public_key(&k.public_key));
+            assert!(crate::events::sign::is_public_key(&k.public_key));
             text(&k.reason, MAX_REASON_CHARS);
         }
     }

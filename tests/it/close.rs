@@ -14,9 +14,9 @@
 //!   by `kaohe verify --export` at the forged seq.
 
 use crate::harness::{fixture_path, Output, TestLedger, TEST_NOW};
-use kaohe::chain::{self, GENESIS_PREV};
-use kaohe::codec;
-use kaohe::event::{
+use kaohe::events::chain::{self, GENESIS_PREV};
+use kaohe::events::codec;
+use kaohe::events::event::{
     Body, EventKind, EventV1, Gap, Inputs, MetricReported, PeriodClosed, PointsRecorded,
 };
 use rust_decimal::Decimal;
@@ -1321,7 +1321,7 @@ fn rechain(lines: &mut [String], from: usize) {
         e.seq = i as u64;
         let bytes = codec::encode(&body).unwrap();
         let hash = chain::link(&prev, &bytes);
-        *line = kaohe::export::line(&body, &bytes, &prev, &hash);
+        *line = kaohe::ops::export::line(&body, &bytes, &prev, &hash);
         prev = hash;
     }
 }
@@ -1334,7 +1334,7 @@ fn edit(lines: &mut [String], i: usize, f: impl FnOnce(&mut EventKind)) {
     };
     f(&mut e.kind);
     // Placeholder hashes: `rechain` re-links the line from its body.
-    lines[i] = kaohe::export::line(&body, &codec::encode(&body).unwrap(), &[0; 32], &[0; 32]);
+    lines[i] = kaohe::ops::export::line(&body, &codec::encode(&body).unwrap(), &[0; 32], &[0; 32]);
     rechain(lines, i);
 }
 
@@ -1348,7 +1348,7 @@ fn insert(lines: &mut Vec<String>, i: usize, kind: EventKind) {
     });
     lines.insert(
         i,
-        kaohe::export::line(&body, &codec::encode(&body).unwrap(), &[0; 32], &[0; 32]),
+        kaohe::ops::export::line(&body, &codec::encode(&body).unwrap(), &[0; 32], &[0; 32]),
     );
     rechain(lines, i);
 }

@@ -13,13 +13,13 @@
 
 use jiff::civil::Date;
 use jiff::Timestamp;
-use kaohe::chain;
-use kaohe::codec;
-use kaohe::command::parse_line;
-use kaohe::event::*;
+use kaohe::domain::command::parse_line;
+use kaohe::domain::projection::{Scores, StationScore};
+use kaohe::events::chain;
+use kaohe::events::codec;
+use kaohe::events::event::*;
+use kaohe::ledger::query::{Query, View};
 use kaohe::ledger::{Ledger, LedgerError, Numbered, Outcome};
-use kaohe::projection::{Scores, StationScore};
-use kaohe::query::{Query, View};
 use kaohe::store::{Index, Log, Store, StoreError};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -229,7 +229,7 @@ fn station_code(s: usize) -> String {
 
 /// `n / 10^scale` as a canonical decimal.
 fn scaled(n: u64, scale: u32) -> Decimal {
-    kaohe::decimal::canonical(Decimal::from_i128_with_scale(i128::from(n), scale))
+    kaohe::base::decimal::canonical(Decimal::from_i128_with_scale(i128::from(n), scale))
 }
 
 /// A decimal's value in hundredths (figures here have at most two places).
@@ -242,7 +242,7 @@ fn hundredths(d: Decimal) -> u64 {
 fn choose(min: &str, max: &str, b: u32) -> Decimal {
     let (min, max) = (dec(min), dec(max));
     let steps = hundredths(max - min) / 10;
-    kaohe::decimal::canonical(min + scaled(u64::from(b) % (steps + 1), 1))
+    kaohe::base::decimal::canonical(min + scaled(u64::from(b) % (steps + 1), 1))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,7 +728,7 @@ impl Planner {
                 chosen * Decimal::from(count)
             }
         };
-        let points = kaohe::decimal::canonical(points);
+        let points = kaohe::base::decimal::canonical(points);
         let reference = if id {
             let id = format!("D{n}");
             o.insert("id".into(), json!(id));
@@ -1152,7 +1152,7 @@ fn check_view(ledger: &Ledger, model: &Model, q: &Query) -> Result<(), TestCaseE
     let view = ledger.view(q).expect("view");
     let end = model.end(q);
     prop_assert_eq!(view.end, end, "{:?}", q);
-    let tallied = kaohe::tally::scores(ledger, &view).expect("tally");
+    let tallied = kaohe::ledger::tally::scores(ledger, &view).expect("tally");
     let replayed = replayed(ledger, &view);
     prop_assert_eq!(
         format!("{tallied:?}"),
@@ -1174,11 +1174,11 @@ fn check_view(ledger: &Ledger, model: &Model, q: &Query) -> Result<(), TestCaseE
 fn check_explain(ledger: &Ledger, model: &Model, q: &Query) -> Result<(), TestCaseError> {
     let view = ledger.view(q).expect("view");
     let end = model.end(q);
-    let scores = kaohe::tally::scores(ledger, &view).expect("tally");
+    let scores = kaohe::ledger::tally::scores(ledger, &view).expect("tally");
     let naive = model.scores(end, q.at);
     let records = model.records(end, q.at);
     for s in &scores {
-        let x = kaohe::explain::explain(ledger, &view, &s.station, None).expect("explain");
+        let x = kaohe::ops::explain::explain(ledger, &view, &s.station, None).expect("explain");
         prop_assert_eq!(
             format!("{:?}", x.score),
             format!("{s:?}"),
@@ -1191,7 +1191,7 @@ fn check_explain(ledger: &Ledger, model: &Model, q: &Query) -> Result<(), TestCa
         for item in &x.items {
             let mut room = item_points_or_zero(item.item.code.as_str());
             let mut applied_sum = Decimal::ZERO;
-            let mut stories: Vec<&kaohe::explain::EventStory> =
+            let mut stories: Vec<&kaohe::ops::explain::EventStory> =
                 item.clauses.iter().flat_map(|c| c.events.iter()).collect();
             stories.sort_by_key(|e| e.seq);
             for e in stories {
@@ -1247,23 +1247,28 @@ fn export_lines(ledger: &Ledger) -> Vec<String> {
     let mut lines = Vec::new();
     ledger
         .replay_all(|e| {
-            lines.push(kaohe::export::line(e.body, e.bytes, e.prev_hash, e.hash));
+            lines.push(kaohe::ops::export::line(
+                e.body,
+                e.bytes,
+                e.prev_hash,
+                e.hash,
+            ));
             Ok(true)
         })
         .expect("replay");
     lines
 }
 
-fn verify_export(lines: &[String], head: Option<&Hash>) -> kaohe::export::ExportReport {
+fn verify_export(lines: &[String], head: Option<&Hash>) -> kaohe::ops::export::ExportReport {
     let mut text = lines.join("\n");
     text.push('\n');
-    kaohe::export::verify(std::io::Cursor::new(text.into_bytes()), head).expect("export reads")
+    kaohe::ops::export::verify(std::io::Cursor::new(text.into_bytes()), head).expect("export reads")
 }
 
 /// `verify::ledger` on a ledger this process has just closed (sled may hold its lock a moment).
-fn verify_store(path: &Path) -> kaohe::verify::Report {
+fn verify_store(path: &Path) -> kaohe::ops::verify::Report {
     for _ in 0..2000 {
-        match kaohe::verify::ledger(path, None) {
+        match kaohe::ops::verify::ledger(path, None) {
             Err(LedgerError::Store(StoreError::InUse(_))) => {
                 std::thread::sleep(std::time::Duration::from_millis(5))
             }
@@ -1617,12 +1622,15 @@ fn the_fixed_disputed_ledger_is_as_described() {
             })
             .unwrap();
         assert_eq!(
-            format!("{:?}", kaohe::tally::scores(&ledger, &view).unwrap()),
+            format!(
+                "{:?}",
+                kaohe::ledger::tally::scores(&ledger, &view).unwrap()
+            ),
             format!("{:?}", replayed(&ledger, &view)),
             "as of seq {n}"
         );
     }
-    let scores = kaohe::tally::scores(&ledger, &View::all(&ledger)).unwrap();
+    let scores = kaohe::ledger::tally::scores(&ledger, &View::all(&ledger)).unwrap();
     let total = |code: &str| scores.iter().find(|s| s.station == code).unwrap().total;
     // WJ01: D1 3 → 1 (partial), D2 1.5 (rejected), D5 0.5, B1 +2: 100 − 3 + 2.
     assert_eq!(total("WJ01"), dec("99"));
@@ -1637,7 +1645,7 @@ fn the_fixed_disputed_ledger_is_as_described() {
             ..Query::default()
         })
         .unwrap();
-    let scores = kaohe::tally::scores(&ledger, &before).unwrap();
+    let scores = kaohe::ledger::tally::scores(&ledger, &before).unwrap();
     let total = |code: &str| scores.iter().find(|s| s.station == code).unwrap().total;
     assert_eq!(total("WJ01"), dec("97"));
     assert_eq!(total("WJ02"), dec("95"));
@@ -1664,7 +1672,7 @@ fn rechain_export(lines: &mut [String], i: usize, edit: impl FnOnce(&mut Body)) 
         }
         let bytes = codec::encode(&body).unwrap();
         let hash = chain::link(&prev, &bytes);
-        *line = kaohe::export::line(&body, &bytes, &prev, &hash);
+        *line = kaohe::ops::export::line(&body, &bytes, &prev, &hash);
         prev = hash;
     }
 }
@@ -1681,7 +1689,7 @@ fn append_export(lines: &mut Vec<String>, at: &str, kinds: Vec<EventKind>) {
         });
         let bytes = codec::encode(&body).unwrap();
         let hash = chain::link(&prev, &bytes);
-        lines.push(kaohe::export::line(&body, &bytes, &prev, &hash));
+        lines.push(kaohe::ops::export::line(&body, &bytes, &prev, &hash));
     }
 }
 
@@ -2173,10 +2181,10 @@ fn damage_to_the_dispute_index_is_caught_by_verify() {
 }
 
 /// The tally row of each dispute event: (entry number, row).
-fn dispute_rows(s: &Store) -> Vec<(u64, kaohe::tally::Row)> {
+fn dispute_rows(s: &Store) -> Vec<(u64, kaohe::domain::rows::Row)> {
     let mut rows = Vec::new();
     s.for_each_log_entry(Log::Tally, 0, |n, e| {
-        let row = kaohe::tally::Row::decode(e).expect("row");
+        let row = kaohe::domain::rows::Row::decode(e).expect("row");
         if row.dispute_item().is_some() {
             rows.push((n, row));
         }
@@ -2187,17 +2195,17 @@ fn dispute_rows(s: &Store) -> Vec<(u64, kaohe::tally::Row)> {
 }
 
 /// Replaces tally entry `n` (block 0) with `row`.
-fn rewrite_row(s: &Store, n: u64, row: &kaohe::tally::Row) {
-    let at = n as usize * (2 + kaohe::tally::ROW_BYTES) + 2;
+fn rewrite_row(s: &Store, n: u64, row: &kaohe::domain::rows::Row) {
+    let at = n as usize * (2 + kaohe::domain::rows::ROW_BYTES) + 2;
     s.tamper_log(Log::Tally, 0, |v| {
-        v[at..at + kaohe::tally::ROW_BYTES].copy_from_slice(&row.encode())
+        v[at..at + kaohe::domain::rows::ROW_BYTES].copy_from_slice(&row.encode())
     })
     .unwrap();
 }
 
 #[test]
 fn damage_to_a_dispute_row_of_the_tally_is_caught_by_verify() {
-    type Damage = fn(&mut kaohe::tally::Row);
+    type Damage = fn(&mut kaohe::domain::rows::Row);
     let cases: [(u64, &str, Damage); 6] = [
         (A3_DECIDED, "an upheld decision's change undone", |r| {
             r.points = Decimal::ZERO
@@ -2208,7 +2216,7 @@ fn damage_to_a_dispute_row_of_the_tally_is_caught_by_verify() {
         (A1, "a filing given a change", |r| r.points = dec("-3")),
         (R1, "a reversal moved to another item", |r| r.item += 1),
         (R1, "a reversal turned into a record row", |r| {
-            r.item -= kaohe::tally::DISPUTE_ROW_BASE
+            r.item -= kaohe::domain::rows::DISPUTE_ROW_BASE
         }),
         (A3_DECIDED, "a decision's occurred date moved", |r| {
             r.occurred = 20180701
@@ -2249,7 +2257,7 @@ fn a_damaged_dispute_row_changes_the_tally_scores() {
     });
     let ledger = crate::props::open_ledger(&path);
     let view = View::all(&ledger);
-    let tallied = kaohe::tally::scores(&ledger, &view).unwrap();
+    let tallied = kaohe::ledger::tally::scores(&ledger, &view).unwrap();
     let wj02 = tallied.iter().find(|s| s.station == "WJ02").unwrap();
     assert_eq!(wj02.total, dec("96"));
     assert_ne!(
@@ -2266,11 +2274,12 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let path = closed_scenario(&dir);
     with_store(&path, |s| {
-        let key = kaohe::tally::aggregate_key(1);
-        let mut agg =
-            kaohe::tally::Aggregate::decode(&s.index_get(Index::Aggregate, &key).unwrap().unwrap())
-                .unwrap();
-        let position = kaohe::rubric::load(rubric_2018())
+        let key = kaohe::domain::rows::aggregate_key(1);
+        let mut agg = kaohe::domain::rows::Aggregate::decode(
+            &s.index_get(Index::Aggregate, &key).unwrap().unwrap(),
+        )
+        .unwrap();
+        let position = kaohe::domain::rubric::load(rubric_2018())
             .unwrap()
             .item_position("1.2")
             .unwrap() as u16;
@@ -2284,7 +2293,7 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let path = closed_scenario(&dir);
     with_store(&path, |s| {
-        let key = kaohe::tally::posting_key(1, R1);
+        let key = kaohe::domain::rows::posting_key(1, R1);
         assert!(s.index_get(Index::Postings, &key).unwrap().is_some());
         s.tamper_index(Index::Postings, &key, None).unwrap();
     });
@@ -2294,7 +2303,7 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let path = closed_scenario(&dir);
     with_store(&path, |s| {
-        let key = kaohe::audit::unit_key("WJ03", "5.1.b");
+        let key = kaohe::domain::audit::unit_key("WJ03", "5.1.b");
         assert_eq!(
             s.index_get(Index::UnitCount, &key).unwrap(),
             Some(3u32.to_be_bytes().to_vec())
@@ -2308,7 +2317,7 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
 /// Re-encodes the stored event at `seq` after `edit` and re-chains every later frame and the
 /// head record, as a forger who owns the disk can.
 fn rechain_store(path: &Path, seq: u64, edit: impl FnOnce(&mut Body)) {
-    let per = kaohe::limits::EVENTS_PER_BLOCK as usize;
+    let per = kaohe::base::limits::EVENTS_PER_BLOCK as usize;
     let last = with_store(path, |s| {
         let next = s.head().unwrap().unwrap().next_seq;
         let mut frames: Vec<(Vec<u8>, Hash)> = Vec::new();

@@ -111,29 +111,29 @@ fn every_seed_and_found_case_passes_its_target() {
 fn the_seeds_are_accepted_by_their_readers() {
     for file in seeds("import_line") {
         let data = std::fs::read(&file).unwrap();
-        let commands = kaohe::import::read(data.as_slice(), |_| {})
+        let commands = kaohe::ops::import::read(data.as_slice(), |_| {})
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         assert!(!commands.is_empty(), "{}", file.display());
     }
     for file in seeds("event_decode") {
-        kaohe::codec::decode(&std::fs::read(&file).unwrap())
+        kaohe::events::codec::decode(&std::fs::read(&file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
     for file in seeds("rubric_load") {
-        kaohe::rubric::load(&std::fs::read_to_string(&file).unwrap())
+        kaohe::domain::rubric::load(&std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
-    let key = kaohe::chain::parse_hash(kaohe::fuzzing::SEED_PUBLIC_KEY).unwrap();
+    let key = kaohe::events::chain::parse_hash(kaohe::fuzzing::SEED_PUBLIC_KEY).unwrap();
     let mut verified = 0;
     for file in seeds("receipt_verify") {
         let text = std::fs::read_to_string(&file).unwrap();
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let ok = if name.starts_with("receipt") {
-            kaohe::proofs::verify_receipt(&text, &key).is_ok()
+            kaohe::ops::proofs::verify_receipt(&text, &key).is_ok()
         } else if name.starts_with("consistency") {
-            kaohe::proofs::verify_consistency(&text, &key).is_ok()
+            kaohe::ops::proofs::verify_consistency(&text, &key).is_ok()
         } else {
-            kaohe::proofs::verify_checkpoint(&text, &key).is_ok()
+            kaohe::ops::proofs::verify_checkpoint(&text, &key).is_ok()
         };
         assert!(ok, "{name} does not verify against the seed key");
         verified += 1;

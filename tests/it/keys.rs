@@ -12,10 +12,10 @@
 //! - The private key file's mode.
 
 use crate::harness::{rubric_path, Output, TestLedger};
-use kaohe::chain::{self, GENESIS_PREV};
-use kaohe::codec;
-use kaohe::event::{Actor, Body, EventKind, EventV1, KeyRegistered, Signature, Signed};
-use kaohe::sign::KeyPair;
+use kaohe::events::chain::{self, GENESIS_PREV};
+use kaohe::events::codec;
+use kaohe::events::event::{Actor, Body, EventKind, EventV1, KeyRegistered, Signature, Signed};
+use kaohe::events::sign::KeyPair;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -171,8 +171,9 @@ fn key_new(l: &TestLedger, who: &[&str], name: &str) -> KeyFiles {
     args.extend(["--out", &p]);
     let stdout = ok(l, &args);
     let public = format!("{p}.pub");
-    let (_, key) = kaohe::sign::read_public(&std::fs::read_to_string(&public).expect(".pub"))
-        .expect("a public key file");
+    let (_, key) =
+        kaohe::events::sign::read_public(&std::fs::read_to_string(&public).expect(".pub"))
+            .expect("a public key file");
     let hex = hex::encode(key);
     assert_contains(&stdout, &format!("public key {hex}"));
     KeyFiles {
@@ -502,8 +503,11 @@ fn the_signed_flow_from_the_command_line_verifies() {
                 let sig = signature_of(&body);
                 assert_eq!(hex::encode(sig.public_key), key.hex, "seq {seq}");
                 let kind = codec::encode_kind(body.kind()).unwrap();
-                assert!(kaohe::sign::verify(sig, &id, &kind), "seq {seq}");
-                assert!(!kaohe::sign::verify(sig, &[0; 16], &kind), "seq {seq}");
+                assert!(kaohe::events::sign::verify(sig, &id, &kind), "seq {seq}");
+                assert!(
+                    !kaohe::events::sign::verify(sig, &[0; 16], &kind),
+                    "seq {seq}"
+                );
             }
             None => assert!(matches!(body, Body::V1(_)), "seq {seq} is signed"),
         }
@@ -869,7 +873,7 @@ fn key_registration_refusals() {
     // Damaged files.
     let mut not_a_point = None;
     for b in 0..=255u8 {
-        if !kaohe::sign::is_public_key(&[b; 32]) {
+        if !kaohe::events::sign::is_public_key(&[b; 32]) {
             not_a_point = Some([b; 32]);
             break;
         }
@@ -878,7 +882,7 @@ fn key_registration_refusals() {
     for (name, content) in [
         (
             "bad-point.pub",
-            kaohe::sign::public_text(&Actor::Department("基层科".into()), &not_a_point),
+            kaohe::events::sign::public_text(&Actor::Department("基层科".into()), &not_a_point),
         ),
         ("bad-hex.pub", pub_text.replace(&jc.hex, &"zz".repeat(32))),
         (
@@ -1053,7 +1057,7 @@ fn rechain(lines: &mut [String], from: usize) {
         body.v1_mut().seq = i as u64;
         let bytes = codec::encode(&body).unwrap();
         let hash = chain::link(&prev, &bytes);
-        *line = kaohe::export::line(&body, &bytes, &prev, &hash);
+        *line = kaohe::ops::export::line(&body, &bytes, &prev, &hash);
         prev = hash;
     }
 }
@@ -1061,7 +1065,7 @@ fn rechain(lines: &mut [String], from: usize) {
 /// Puts `body` at line `i` and re-chains from it.
 fn put(lines: &mut [String], i: usize, body: &Body) {
     // Placeholder hashes: `rechain` re-links the line from its body.
-    lines[i] = kaohe::export::line(body, &codec::encode(body).unwrap(), &[0; 32], &[0; 32]);
+    lines[i] = kaohe::ops::export::line(body, &codec::encode(body).unwrap(), &[0; 32], &[0; 32]);
     rechain(lines, i);
 }
 

@@ -12,6 +12,7 @@ mod fuzzcases;
 mod golden;
 mod harness;
 mod keys;
+mod layers;
 mod merkle;
 mod proofs;
 mod props;

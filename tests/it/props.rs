@@ -10,14 +10,14 @@
 //! Case counts are kept modest so that the suite stays fast.
 
 use jiff::civil::Date;
-use kaohe::chain;
-use kaohe::codec;
-use kaohe::command::{Command, MetricCmd, RecordCmd, StationCmd};
-use kaohe::decimal::canonical;
-use kaohe::event::*;
-use kaohe::export;
+use kaohe::base::decimal::canonical;
+use kaohe::domain::command::{Command, MetricCmd, RecordCmd, StationCmd};
+use kaohe::domain::projection::{Scores, StationScore};
+use kaohe::events::chain;
+use kaohe::events::codec;
+use kaohe::events::event::*;
 use kaohe::ledger::{Ledger, Numbered, Outcome};
-use kaohe::projection::{Scores, StationScore};
+use kaohe::ops::export;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use rust_decimal::Decimal;
@@ -991,7 +991,7 @@ proptest! {
         let scores = scores_upto(&ledger, end);
         prop_assert_eq!(figures(&scores), naive(&effects));
         for s in &scores {
-            prop_assert!(kaohe::decimal::is_canonical(&s.total), "total {} is canonical", s.total);
+            prop_assert!(kaohe::base::decimal::is_canonical(&s.total), "total {} is canonical", s.total);
         }
 
         // (b) determinism: the same bytes of output, again and after reopening

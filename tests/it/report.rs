@@ -14,7 +14,7 @@
 //!   fails when `CI` is set and is skipped (with a note) otherwise.
 
 use crate::harness::{fixture_path, TestLedger};
-use kaohe::report::escape;
+use kaohe::render::report::escape;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -369,34 +369,37 @@ fn stories_equal_explain_in_every_view() {
     let l = wujin_with_appeals();
     let ledger = kaohe::ledger::Ledger::open(&l.db).expect("open");
     let last = ledger.head().next_seq - 1;
-    let mut queries: Vec<kaohe::query::Query> = vec![kaohe::query::Query::default()];
+    let mut queries: Vec<kaohe::ledger::query::Query> =
+        vec![kaohe::ledger::query::Query::default()];
     for seq in [20, 100, 250, last - 6, last - 4, last - 2, last - 1] {
-        queries.push(kaohe::query::Query {
+        queries.push(kaohe::ledger::query::Query {
             as_of_seq: Some(seq),
             ..Default::default()
         });
     }
     for day in ["2018-03-01", "2018-06-30", "2018-12-31"] {
-        queries.push(kaohe::query::Query {
-            at: kaohe::event::date_text::parse_date(day),
+        queries.push(kaohe::ledger::query::Query {
+            at: kaohe::events::event::date_text::parse_date(day),
             ..Default::default()
         });
-        queries.push(kaohe::query::Query {
-            at: kaohe::event::date_text::parse_date(day),
+        queries.push(kaohe::ledger::query::Query {
+            at: kaohe::events::event::date_text::parse_date(day),
             as_of_seq: Some(last - 3),
             ..Default::default()
         });
     }
     for q in queries {
         let view = ledger.view(&q).expect("view");
-        let scores = kaohe::tally::scores(&ledger, &view).expect("scores");
+        let scores = kaohe::ledger::tally::scores(&ledger, &view).expect("scores");
         for s in &scores {
-            let one = kaohe::explain::explain(&ledger, &view, &s.station, None).expect("explain");
-            let story = kaohe::explain::explain_scored(&ledger, &view, s.clone(), scores.len())
-                .expect("explain_scored");
+            let one =
+                kaohe::ops::explain::explain(&ledger, &view, &s.station, None).expect("explain");
+            let story =
+                kaohe::ops::explain::explain_scored(&ledger, &view, s.clone(), scores.len())
+                    .expect("explain_scored");
             assert_eq!(
-                kaohe::view::explain_json(&story),
-                kaohe::view::explain_json(&one),
+                kaohe::render::view::explain_json(&story),
+                kaohe::render::view::explain_json(&one),
                 "{} in {q:?}",
                 s.station
             );

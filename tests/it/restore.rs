@@ -308,9 +308,12 @@ fn a_restore_in_many_small_commits_is_the_same_ledger() {
     let (l, export) = fixture();
     for chunk in [1, 7, 64] {
         let r = at(&l, &format!("chunks-{chunk}"));
-        let restored =
-            kaohe::restore::restore_in_chunks(kaohe::restore::Source::File(&export), &r.db, chunk)
-                .unwrap();
+        let restored = kaohe::ops::restore::restore_in_chunks(
+            kaohe::ops::restore::Source::File(&export),
+            &r.db,
+            chunk,
+        )
+        .unwrap();
         assert_eq!(restored.events, 368);
         r.ok(&["verify"]);
         assert_eq!(r.ok(&["export"]), std::fs::read_to_string(&export).unwrap());

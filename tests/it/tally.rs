@@ -2,10 +2,10 @@
 //! events gives, in every view; and verify notices when it disagrees with the events.
 
 use crate::harness::{fixture_path, rubric_path, TestLedger};
-use kaohe::import;
+use kaohe::domain::projection::Scores;
+use kaohe::ledger::query::{Query, View};
 use kaohe::ledger::Ledger;
-use kaohe::projection::Scores;
-use kaohe::query::{Query, View};
+use kaohe::ops::import;
 use proptest::prelude::*;
 use std::io::BufReader;
 
@@ -22,7 +22,10 @@ fn replayed(ledger: &Ledger, view: &View) -> String {
 }
 
 fn tallied(ledger: &Ledger, view: &View) -> String {
-    format!("{:?}", kaohe::tally::scores(ledger, view).expect("tally"))
+    format!(
+        "{:?}",
+        kaohe::ledger::tally::scores(ledger, view).expect("tally")
+    )
 }
 
 fn fixture_ledger(dir: &std::path::Path) -> Ledger {
@@ -142,7 +145,7 @@ fn a_cut_tally_is_refused_on_open() {
         let store = kaohe::store::Store::open(&l.db).expect("store");
         store
             .tamper_log(kaohe::store::Log::Tally, 0, |v| {
-                v.truncate(v.len() - kaohe::tally::ROW_BYTES - 2);
+                v.truncate(v.len() - kaohe::domain::rows::ROW_BYTES - 2);
             })
             .expect("tamper");
     }
@@ -196,8 +199,8 @@ fn verify_reports_a_changed_aggregate() {
     l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
     {
         let store = kaohe::store::Store::open(&l.db).expect("store");
-        let key = kaohe::tally::aggregate_key(0);
-        let mut agg = kaohe::tally::Aggregate::decode(
+        let key = kaohe::domain::rows::aggregate_key(0);
+        let mut agg = kaohe::domain::rows::Aggregate::decode(
             &store
                 .index_get(kaohe::store::Index::Aggregate, &key)
                 .unwrap()

@@ -11,10 +11,10 @@
 //! import line (seq = 3 + line index).
 
 use crate::harness::{Output, TestLedger};
-use kaohe::chain::{self, GENESIS_PREV};
-use kaohe::codec;
-use kaohe::event::{Body, EventKind, Hash};
-use kaohe::limits::EVENTS_PER_BLOCK;
+use kaohe::base::limits::EVENTS_PER_BLOCK;
+use kaohe::events::chain::{self, GENESIS_PREV};
+use kaohe::events::codec;
+use kaohe::events::event::{Body, EventKind, Hash};
 use kaohe::store::{Index, Store};
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -438,7 +438,7 @@ fn rechain_export(lines: &mut [String], i: usize, edit: impl FnOnce(&mut Body)) 
         }
         let bytes = codec::encode(&body).unwrap();
         let hash = chain::link(&prev, &bytes);
-        *line = kaohe::export::line(&body, &bytes, &prev, &hash);
+        *line = kaohe::ops::export::line(&body, &bytes, &prev, &hash);
         prev = hash;
     }
 }
@@ -507,7 +507,7 @@ fn export_rechained_event_out_of_place_is_caught_at_its_seq() {
             let Body::V1(e) = b else {
                 unreachable!("an unsigned event")
             };
-            e.kind = EventKind::LedgerCreated(kaohe::event::LedgerCreated {
+            e.kind = EventKind::LedgerCreated(kaohe::events::event::LedgerCreated {
                 ledger_id: [7; 16],
                 rubric_toml: "x".into(),
                 rubric_hash: chain::plain(b"x"),
@@ -543,7 +543,7 @@ fn export_appended_event_is_beyond_an_older_head() {
     }
     let bytes = codec::encode(&body).unwrap();
     let hash = chain::link(&prev, &bytes);
-    lines.push(kaohe::export::line(&body, &bytes, &prev, &hash));
+    lines.push(kaohe::ops::export::line(&body, &bytes, &prev, &hash));
     assert_ok(&run_verify_export(&lines, None));
     let v = assert_ok(&run_verify_export(&lines, Some(&export().head)));
     assert_eq!(v["expected_head_at"], LAST, "{v}");
@@ -896,7 +896,7 @@ fn rechain(s: &Store, seq: u64, edit: impl FnOnce(&mut Body)) -> Hash {
     prev
 }
 
-fn record_mut(body: &mut Body) -> &mut kaohe::event::PointsRecorded {
+fn record_mut(body: &mut Body) -> &mut kaohe::events::event::PointsRecorded {
     let Body::V1(e) = body else {
         unreachable!("an unsigned event")
     };
@@ -1029,7 +1029,7 @@ fn store_rechained_unreplayable_event_does_not_panic_log_or_export() {
     }
 }
 
-fn metric_mut(body: &mut Body) -> &mut kaohe::event::MetricReported {
+fn metric_mut(body: &mut Body) -> &mut kaohe::events::event::MetricReported {
     let Body::V1(e) = body else {
         unreachable!("an unsigned event")
     };
@@ -1071,7 +1071,7 @@ fn store_rewritten_event_out_of_place_is_caught_at_its_seq() {
             let Body::V1(e) = b else {
                 unreachable!("an unsigned event")
             };
-            e.kind = EventKind::LedgerCreated(kaohe::event::LedgerCreated {
+            e.kind = EventKind::LedgerCreated(kaohe::events::event::LedgerCreated {
                 ledger_id: [7; 16],
                 rubric_toml: "x".into(),
                 rubric_hash: chain::plain(b"x"),

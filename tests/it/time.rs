@@ -18,12 +18,12 @@
 use crate::harness::{fixture_path, rubric_path, TestLedger, TEST_NOW};
 use jiff::civil::Date;
 use jiff::Timestamp;
-use kaohe::command::{Command, MetricCmd, RecordCmd, StationCmd};
-use kaohe::decimal::canonical;
-use kaohe::event::{Inputs, StationKind};
+use kaohe::base::decimal::canonical;
+use kaohe::domain::command::{Command, MetricCmd, RecordCmd, StationCmd};
+use kaohe::domain::projection::{Scores, StationScore};
+use kaohe::events::event::{Inputs, StationKind};
+use kaohe::ledger::query::{Query, View};
 use kaohe::ledger::{Ledger, LedgerError, Numbered, Outcome};
-use kaohe::projection::{Scores, StationScore};
-use kaohe::query::{Query, View};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use rust_decimal::Decimal;

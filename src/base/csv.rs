@@ -1,0 +1,144 @@
+//! CSV (RFC 4180) for the files people exchange with kaohe: reading one record from one line
+//! (`reconcile --tallies`) and writing records (`export --scores`).
+//!
+//! Writing: fields separated by `,`, records ended by `\n`, UTF-8; a field that holds a comma,
+//! a double quote, a line break or surrounding spaces is enclosed in double quotes, with each
+//! quote doubled. Reading accepts what spreadsheet programs write: quoted or bare fields, spaces
+//! around a field (outside its quotes) ignored. A quoted field may not span lines (no field
+//! kaohe reads holds a line break), so every record is one line.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+/// Why a line is not a CSV record. `field` counts from 1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    #[error("field {field}: a quoted field does not end on its line (a closing `\"` is missing)")]
+    Unterminated { field: usize },
+    #[error("field {field}: text after the closing quote (a quote inside a quoted field is written `\"\"`)")]
+    AfterQuote { field: usize },
+    #[error("field {field}: a `\"` inside an unquoted field (enclose the field in quotes and double the quote)")]
+    StrayQuote { field: usize },
+}
+
+impl SplitError {
+    /// The field (from 1) the error is in.
+    pub fn field(&self) -> usize {
+        match self {
+            SplitError::Unterminated { field }
+            | SplitError::AfterQuote { field }
+            | SplitError::StrayQuote { field } => *field,
+        }
+    }
+}
+
+fn is_blank(c: char) -> bool {
+    c == ' ' || c == '\t'
+}
+
+/// Splits one record (a line without its line ending) into its fields: `a, "b,c" ,"d""e"` is
+/// `a`, `b,c`, `d"e`. Spaces and tabs around a field, outside its quotes, are not part of it.
+pub fn split(line: &str) -> Result<Vec<String>, SplitError> {
+    let mut fields = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        let field = fields.len() + 1;
+        while chars.next_if(|c| is_blank(*c)).is_some() {}
+        let mut text = String::new();
+        if chars.next_if_eq(&'"').is_some() {
+            loop {
+                match chars.next() {
+                    None => return Err(SplitError::Unterminated { field }),
+                    Some('"') if chars.next_if_eq(&'"').is_some() => text.push('"'),
+                    Some('"') => break,
+                    Some(c) => text.push(c),
+                }
+            }
+            while chars.next_if(|c| is_blank(*c)).is_some() {}
+            match chars.next() {
+                None => {
+                    fields.push(text);
+                    return Ok(fields);
+                }
+                Some(',') => fields.push(text),
+                Some(_) => return Err(SplitError::AfterQuote { field }),
+            }
+        } else {
+            loop {
+                match chars.next() {
+                    None => {
+                        fields.push(text.trim_end_matches(is_blank).to_string());
+                        return Ok(fields);
+                    }
+                    Some(',') => break,
+                    Some('"') => return Err(SplitError::StrayQuote { field }),
+                    Some(c) => text.push(c),
+                }
+            }
+            fields.push(text.trim_end_matches(is_blank).to_string());
+        }
+    }
+}
+
+/// A field as written: quoted when it must be (a comma, a quote, a line break, or spaces that
+/// a reader would drop at either end).
+pub fn field(text: &str) -> Cow<'_, str> {
+    let must_quote = text.contains([',', '"', '\n', '\r'])
+        || text.starts_with(is_blank)
+        || text.ends_with(is_blank);
+    if must_quote {
+        Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// Writes one record and its `\n`.
+pub fn write_record<S: AsRef<str>>(out: &mut impl Write, fields: &[S]) -> std::io::Result<()> {
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(field(f.as_ref()).as_bytes())?;
+    }
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_bare_and_quoted_fields() {
+        assert_eq!(split("a,b,,d").unwrap(), ["a", "b", "", "d"]);
+        assert_eq!(split(" a , b ").unwrap(), ["a", "b"]);
+        assert_eq!(
+            split(r#""a,b" , "say ""hi""","""#).unwrap(),
+            ["a,b", r#"say "hi""#, ""]
+        );
+        assert_eq!(split("").unwrap(), [""]);
+        assert_eq!(split("a,").unwrap(), ["a", ""]);
+        assert_eq!(split(r#"" x ""#).unwrap(), [" x "]);
+    }
+
+    #[test]
+    fn refuses_broken_quotes() {
+        assert_eq!(split(r#"a,"b"#), Err(SplitError::Unterminated { field: 2 }));
+        assert_eq!(split(r#""b"x,c"#), Err(SplitError::AfterQuote { field: 1 }));
+        assert_eq!(split(r#"a,b"c"#), Err(SplitError::StrayQuote { field: 2 }));
+    }
+
+    #[test]
+    fn written_fields_read_back() {
+        for text in ["plain", "a,b", r#"say "hi""#, " padded ", "湖塘司法所", ""] {
+            let mut out = Vec::new();
+            write_record(&mut out, &[text, "x"]).unwrap();
+            let line = String::from_utf8(out).unwrap();
+            let line = line.strip_suffix('\n').unwrap();
+            assert_eq!(split(line).unwrap(), [text, "x"], "{line}");
+        }
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field(r#"a"b"#), r#""a""b""#);
+        assert_eq!(field("ab"), "ab");
+    }
+}

@@ -1,0 +1,966 @@
+//! The rules every event obeys given the events before it — what the write path enforces —
+//! re-checked on read. `verify` (a stored ledger) and `export::verify` (an export file) fold
+//! every event through an [`Audit`], so a consistently re-chained forgery that the write path
+//! would have refused is still caught at its seq.
+
+use crate::domain::dispute::{appeal_problem, owner_problem, Appealed, Standing};
+use crate::domain::rows::Adjusted;
+use crate::domain::rubric::{self, Context, Rubric, Rule};
+use crate::events::chain;
+use crate::events::event::*;
+use jiff::{civil::Date, Timestamp};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::rc::Rc;
+
+/// The offset of the rubric's local time (China Standard Time, UTC+8): it decides which day
+/// "today" is when an occurred date is checked.
+pub const LOCAL_OFFSET_HOURS: i8 = 8;
+
+/// The local day of a moment.
+pub fn local_day(at: Timestamp) -> Date {
+    jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS)
+        .to_datetime(at)
+        .date()
+}
+
+/// Why an occurred date is refused: outside the period, or after `today`.
+pub fn occurred_problem(period: (Date, Date), occurred: Date, today: Date) -> Option<String> {
+    let (start, end) = period;
+    if occurred < start || occurred > end {
+        return Some(format!(
+            "{occurred} is outside the rubric's period {start} to {end}"
+        ));
+    }
+    (occurred > today).then(|| {
+        format!("{occurred} is in the future (today is {today}); record what has happened")
+    })
+}
+
+/// The key of a (station, clause) unit count.
+pub fn unit_key(station: &str, clause: &str) -> Vec<u8> {
+    let mut k = station.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(clause.as_bytes());
+    k
+}
+
+/// What the rules need to know of a recorded deduction or bonus when it is disputed later.
+#[derive(Debug, Clone, Copy)]
+struct RecordFacts {
+    /// The station's ordinal (its place in registration order).
+    station: u32,
+    /// The clause's place in the rubric.
+    clause: u16,
+    occurred: Date,
+    recorded_day: Date,
+    computed: rust_decimal::Decimal,
+    /// Units counted towards the clause's maximum (0 when it has none).
+    units: u32,
+}
+
+/// A registered key: its actor, the seq and time it came into force, and its revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    pub actor: Actor,
+    pub registered_seq: u64,
+    pub registered_us: i64,
+    pub revoked: Option<(u64, i64)>,
+}
+
+/// A rule an event breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// The event to blame.
+    pub seq: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// A close in progress: what its rank bonuses must be.
+struct ClosingCheck {
+    /// The chain's head when close began (the hash before its first event), and its seq.
+    began_at: Hash,
+    first_seq: u64,
+    rankings: Vec<crate::events::event::Ranking>,
+    /// (clause, station) of the rank bonuses seen so far.
+    awarded: std::collections::BTreeSet<(String, String)>,
+}
+
+/// The state the rules need, folded event by event.
+#[derive(Default)]
+pub struct Audit {
+    /// The genesis' period (the rubric text itself is not kept twice).
+    period: Option<(Date, Date)>,
+    rubric: Option<Rc<Rubric>>,
+    /// code → (kind, ordinal)
+    stations: FxHashMap<String, (StationKind, u32)>,
+    station_codes: Vec<String>,
+    /// Clause codes in rubric order, and their places.
+    clause_codes: Vec<String>,
+    clause_places: FxHashMap<String, u16>,
+    /// By clause place: its item's position, and whether it is a rank clause.
+    clause_items: Vec<(usize, bool)>,
+    /// The local day of recorded times in `[start, end)` µs (recorded times never go back, so
+    /// most events fall in the day of the one before).
+    day: Option<(i64, i64, Date)>,
+    /// What is kept of the records: bounded by stations and disputes, not by events.
+    records: RecordBook,
+    /// Records with appeals, decisions or reversals.
+    disputes: BTreeMap<u64, Standing>,
+    /// appeal seq → the record it disputes
+    appeals: HashMap<u64, u64>,
+    /// What the last event did to a record's points, if it was a dispute.
+    last_adjusted: Option<Adjusted>,
+    /// (station ordinal, metric) → the latest reported value.
+    latest: HashMap<(u32, String), rust_decimal::Decimal>,
+    /// Set by the first rank bonus of a close, until the closing event.
+    closing: Option<ClosingCheck>,
+    /// The closing event's seq, once the period is closed.
+    closed: Option<u64>,
+    /// The event to blame for the fault being reported, when it is not the one checked.
+    blame: Option<u64>,
+    /// The genesis' ledger id (signatures cover it).
+    ledger_id: [u8; 16],
+    /// Whether actors must sign (`SignaturesRequired` at seq 1).
+    signatures_required: bool,
+    /// public key → who it is for, and when it was in force.
+    keys: HashMap<[u8; 32], KeyState>,
+    /// 64-bit hashes of the ids seen (a collision could only raise a false alarm); not kept
+    /// when the caller proves ids unique another way ([`Audit::for_store`]).
+    ids: HashSet<u64>,
+    ids_checked_elsewhere: bool,
+    unit_counts: FxHashMap<Vec<u8>, u32>,
+    last_recorded_us: Option<i64>,
+}
+
+impl Audit {
+    /// An audit that keeps what it needs of every record: for an export, where nothing else
+    /// says which records will be disputed.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An audit of a stored ledger, whose indices (checked against the events by `verify`)
+    /// say which records are disputed and prove ids unique: it keeps the facts of the
+    /// `disputed` records only and no id set, so its memory is bounded by stations and
+    /// disputes, not by events. A dispute of a record not in `disputed` is reported as damage
+    /// to the `Dispute` index.
+    pub fn for_store(disputed: FxHashSet<u64>) -> Self {
+        Audit {
+            records: RecordBook {
+                keep_only: Some(disputed),
+                ..RecordBook::default()
+            },
+            ids_checked_elsewhere: true,
+            ..Self::default()
+        }
+    }
+
+    /// Units recorded per (station, clause) for clauses with a maximum count.
+    pub fn unit_counts(&self) -> &FxHashMap<Vec<u8>, u32> {
+        &self.unit_counts
+    }
+
+    /// The rubric of the genesis, once it has been read.
+    pub fn rubric(&self) -> Option<Rc<Rubric>> {
+        self.rubric.clone()
+    }
+
+    pub fn last_recorded_us(&self) -> Option<i64> {
+        self.last_recorded_us
+    }
+
+    /// What the event just checked did to its record's points, when it was an appeal, a
+    /// decision or a reversal.
+    pub fn last_adjusted(&self) -> Option<&Adjusted> {
+        self.last_adjusted.as_ref()
+    }
+
+    /// Per station (ordinal, ascending) and item position: the points standing on the item
+    /// and the records counted (what the `Aggregate` index holds at the head).
+    pub fn item_sums(&self) -> impl Iterator<Item = (u32, usize, rust_decimal::Decimal, u32)> + '_ {
+        self.records.sums()
+    }
+
+    /// The records with disputes and the seqs of their dispute events (the `Dispute` index).
+    pub fn disputes(&self) -> impl Iterator<Item = (u64, &[u64])> {
+        self.disputes.iter().map(|(k, s)| (*k, s.seqs.as_slice()))
+    }
+
+    /// Checks the event at `seq` (chained after `prev`) against the rules and the events before
+    /// it, then folds it in. A fault names the event to blame: this one, or the first of an
+    /// unfinished close that this one interrupts.
+    pub fn check(&mut self, seq: u64, body: &Body, prev: &Hash) -> Result<(), Fault> {
+        self.check_event(seq, body, prev).map_err(|message| Fault {
+            seq: self.blame.take().unwrap_or(seq),
+            message,
+        })
+    }
+
+    /// Every key registered so far.
+    pub fn keys(&self) -> &HashMap<[u8; 32], KeyState> {
+        &self.keys
+    }
+
+    /// After the last event: a close that began (rank bonuses) must have ended (the closing
+    /// event).
+    pub fn finish(&self) -> Result<(), Fault> {
+        match &self.closing {
+            Some(c) => Err(Fault {
+                seq: c.first_seq,
+                message: "rank bonuses with no closing event after them (a close was cut off, or a rank bonus was recorded by hand)".into(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    fn check_event(&mut self, seq: u64, body: &Body, prev: &Hash) -> Result<(), String> {
+        if let Some(closed) = self.closed {
+            return Err(format!(
+                "an event after the period was closed at seq {closed}"
+            ));
+        }
+        let at = body.v1().recorded_at_us;
+        if self.last_recorded_us.is_some_and(|last| at < last) {
+            return Err("recorded_at goes back in time".into());
+        }
+        self.last_recorded_us = Some(at);
+        self.last_adjusted = None;
+        let kind = body.kind();
+        if let EventKind::LedgerCreated(g) = kind {
+            return self.genesis(seq, g);
+        }
+        let (Some(period), Some(rubric)) = (self.period, self.rubric.clone()) else {
+            return Err("the first event is not the genesis".into());
+        };
+        if let Some(id) = kind.id().filter(|_| !self.ids_checked_elsewhere) {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(id, &mut h);
+            if !self.ids.insert(std::hash::Hasher::finish(&h)) {
+                return Err(format!("id {id} names a second event"));
+            }
+        }
+        let today = self.today(at, body);
+        let rank_bonus = matches!(kind, EventKind::PointsRecorded(p)
+            if self.clause_places.get(&p.clause).is_some_and(|k| self.clause_items[usize::from(*k)].1));
+        // Rank bonuses are computed by close, not recorded by an actor.
+        self.signature(seq, body, rank_bonus)?;
+        if let Some(c) = &self.closing {
+            if !rank_bonus && !matches!(kind, EventKind::PeriodClosed(_)) {
+                self.blame = Some(c.first_seq);
+                return Err(format!(
+                    "the rank bonus at seq {} is followed by seq {seq}, which is neither a rank bonus nor the closing event: rank bonuses are recorded only by close",
+                    c.first_seq
+                ));
+            }
+        }
+        match kind {
+            EventKind::LedgerCreated(_) => unreachable!("handled above"),
+            EventKind::StationRegistered(s) => {
+                let ordinal = self.station_codes.len() as u32;
+                if self
+                    .stations
+                    .insert(s.code.clone(), (s.kind, ordinal))
+                    .is_some()
+                {
+                    return Err(format!("station {} registered twice", s.code));
+                }
+                self.station_codes.push(s.code.clone());
+                Ok(())
+            }
+            EventKind::PointsRecorded(p) => self.record(&rubric, period, today, seq, p, prev),
+            EventKind::AppealFiled(a) => {
+                let facts = self.record_facts(a.against)?;
+                let (item, _) = self.clause_of(&rubric, &facts)?;
+                self.station_kind(&a.station)?;
+                let record_id = format!("seq {}", a.against);
+                let appealed = Appealed {
+                    id: &record_id,
+                    station: &self.station_codes[facts.station as usize],
+                    item,
+                    recorded_day: facts.recorded_day,
+                };
+                if let Some((_, problem)) =
+                    appeal_problem(&appealed, &a.station, today, rubric.appeal_window_days)
+                {
+                    return Err(problem);
+                }
+                if a.evidence.is_empty() || a.grounds.trim().is_empty() {
+                    return Err("an appeal needs grounds and evidence".into());
+                }
+                self.appeals.insert(seq, a.against);
+                self.dispute(&rubric, seq, a.against, facts, kind)
+            }
+            EventKind::AppealDecided(d) => {
+                if self.appeals.get(&d.appeal_seq) != Some(&d.against) {
+                    return Err(format!(
+                        "seq {} is not an appeal against seq {}",
+                        d.appeal_seq, d.against
+                    ));
+                }
+                let named = self
+                    .disputes
+                    .get(&d.against)
+                    .and_then(|s| s.appeal(d.appeal_seq))
+                    .is_some_and(|a| a.id == d.appeal);
+                if !named {
+                    return Err(format!("appeal {} is not seq {}", d.appeal, d.appeal_seq));
+                }
+                let facts = self.record_facts(d.against)?;
+                self.check_owner(&rubric, &facts, &d.by, &d.station)?;
+                if d.evidence.is_empty() || d.reason.trim().is_empty() {
+                    return Err("a decision needs a reason and evidence".into());
+                }
+                self.dispute(&rubric, seq, d.against, facts, kind)
+            }
+            EventKind::PeriodClosed(c) => self.period_closed(&rubric, seq, c, prev),
+            EventKind::SignaturesRequired => {
+                if seq != 1 {
+                    return Err("signatures can be required only at seq 1, by init".into());
+                }
+                self.signatures_required = true;
+                Ok(())
+            }
+            EventKind::KeyRegistered(k) => {
+                match &k.actor {
+                    Actor::Department(d) if rubric.department(d) != Some(d.as_str()) => {
+                        return Err(format!("{d} is not a department of the rubric"));
+                    }
+                    Actor::Station(st) => {
+                        self.station_kind(st)?;
+                    }
+                    _ => {}
+                }
+                if !crate::events::sign::is_public_key(&k.public_key) {
+                    return Err("the registered key is not an Ed25519 public key".into());
+                }
+                let state = KeyState {
+                    actor: k.actor.clone(),
+                    registered_seq: seq,
+                    registered_us: body.v1().recorded_at_us,
+                    revoked: None,
+                };
+                if self.keys.insert(k.public_key, state).is_some() {
+                    return Err("the key is registered a second time".into());
+                }
+                Ok(())
+            }
+            EventKind::KeyRevoked(k) => {
+                let at = body.v1().recorded_at_us;
+                let key = self
+                    .keys
+                    .get_mut(&k.public_key)
+                    .ok_or("the revoked key was never registered")?;
+                if key.revoked.is_some() {
+                    return Err("the key is revoked a second time".into());
+                }
+                if k.reason.trim().is_empty() {
+                    return Err("a revocation needs a reason".into());
+                }
+                key.revoked = Some((seq, at));
+                Ok(())
+            }
+            EventKind::RecordReversed(r) => {
+                let facts = self.record_facts(r.target)?;
+                self.check_owner(&rubric, &facts, &r.by, &r.station)?;
+                if r.reason.trim().is_empty() {
+                    return Err("a reversal needs a reason".into());
+                }
+                self.dispute(&rubric, seq, r.target, facts, kind)
+            }
+            EventKind::MetricReported(m) => {
+                self.station_kind(&m.station)?;
+                let metric = rubric
+                    .metric(&m.metric)
+                    .ok_or_else(|| format!("metric {} is not in the rubric", m.metric))?;
+                if !rubric.metric_departments(&m.metric).contains(m.by.as_str()) {
+                    return Err(format!("{} does not report {}", m.by, m.metric));
+                }
+                metric.check_bounds(m.value).map_err(|b| {
+                    format!("value {} is outside {}'s bounds {b}", m.value, m.metric)
+                })?;
+                let ordinal = self.station(&m.station)?.1;
+                self.latest.insert((ordinal, m.metric.clone()), m.value);
+                occurred_problem(period, m.occurred, today).map_or(Ok(()), Err)
+            }
+        }
+    }
+
+    /// A signed event is signed by its actor's key in force when it was recorded, over this
+    /// ledger; an unsigned one is allowed only where signatures are not required.
+    fn signature(&self, seq: u64, body: &Body, computed: bool) -> Result<(), String> {
+        let kind = body.kind();
+        let Some(sig) = body.signature() else {
+            if self.signatures_required && kind.actor().is_some() && !computed {
+                return Err(format!(
+                    "seq {seq} is not signed, and this ledger requires signatures"
+                ));
+            }
+            return Ok(());
+        };
+        let actor = kind
+            .actor()
+            .ok_or("a signed event of a kind no actor signs")?;
+        let at = body.v1().recorded_at_us;
+        let key = self
+            .keys
+            .get(&sig.public_key)
+            .ok_or("signed by a key never registered")?;
+        if key.registered_us > at || key.revoked.is_some_and(|(_, r)| r <= at) {
+            return Err("signed by a key not in force when it was recorded".into());
+        }
+        if key.actor != actor {
+            return Err(format!(
+                "signed by {}'s key, but its actor is {actor}",
+                key.actor
+            ));
+        }
+        let bytes = crate::events::codec::encode_kind(kind).map_err(|e| e.to_string())?;
+        if !crate::events::sign::verify(sig, &self.ledger_id, &bytes) {
+            return Err("the signature does not verify".into());
+        }
+        Ok(())
+    }
+
+    fn genesis(&mut self, seq: u64, g: &LedgerCreated) -> Result<(), String> {
+        self.ledger_id = g.ledger_id;
+        if seq != 0 || self.period.is_some() {
+            return Err("only the first event is the genesis".into());
+        }
+        if chain::plain(g.rubric_toml.as_bytes()) != g.rubric_hash {
+            return Err("the rubric does not match its rubric_hash".into());
+        }
+        let r = rubric::load(&g.rubric_toml).map_err(|e| e.to_string())?;
+        if (r.period_start, r.period_end) != (g.period_start, g.period_end) {
+            return Err("the genesis' period differs from its rubric's".into());
+        }
+        for (i, (item, c)) in r.clauses().enumerate() {
+            self.clause_codes.push(c.code.clone());
+            self.clause_places.insert(c.code.clone(), i as u16);
+            let position = r
+                .item_position(&item.code)
+                .ok_or_else(|| format!("item {} has no position", item.code))?;
+            self.clause_items
+                .push((position, matches!(c.rule, Rule::Rank { .. })));
+        }
+        self.records
+            .shape(r.items().count(), self.clause_codes.len());
+        self.rubric = Some(Rc::new(r));
+        self.period = Some((g.period_start, g.period_end));
+        Ok(())
+    }
+
+    /// The local day of the recorded time `at_us` (of `body`).
+    fn today(&mut self, at_us: i64, body: &Body) -> Date {
+        if let Some((start, end, day)) = self.day {
+            if (start..end).contains(&at_us) {
+                return day;
+            }
+        }
+        let day = local_day(body.recorded_at());
+        let bounds = jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS)
+            .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
+            .ok()
+            .zip(day.tomorrow().ok().and_then(|d| {
+                jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS)
+                    .to_timestamp(d.to_datetime(jiff::civil::Time::midnight()))
+                    .ok()
+            }));
+        self.day = bounds.map(|(s, e)| (s.as_microsecond(), e.as_microsecond(), day));
+        day
+    }
+
+    fn station_kind(&self, station: &str) -> Result<StationKind, String> {
+        self.station(station).map(|s| s.0)
+    }
+
+    /// A registered station's kind and ordinal.
+    fn station(&self, station: &str) -> Result<(StationKind, u32), String> {
+        self.stations
+            .get(station)
+            .copied()
+            .ok_or_else(|| format!("event for unregistered station {station}"))
+    }
+
+    /// The record at `seq`, which a dispute names.
+    fn record_facts(&self, seq: u64) -> Result<RecordFacts, String> {
+        if !self.records.is_record(seq) {
+            return Err(format!("seq {seq} is not a recorded deduction or bonus"));
+        }
+        self.records.facts.get(&seq).copied().ok_or_else(|| {
+            format!("the Dispute index does not list seq {seq}, which this event disputes")
+        })
+    }
+
+    fn clause_of<'r>(
+        &self,
+        rubric: &'r Rubric,
+        facts: &RecordFacts,
+    ) -> Result<(&'r rubric::Item, &'r rubric::Clause), String> {
+        let code = &self.clause_codes[usize::from(facts.clause)];
+        rubric
+            .clause(code)
+            .ok_or_else(|| format!("clause {code} is not in the rubric"))
+    }
+
+    /// A decision or reversal is made by the record's item's owner, for the record's station.
+    fn check_owner(
+        &self,
+        rubric: &Rubric,
+        facts: &RecordFacts,
+        by: &str,
+        station: &str,
+    ) -> Result<(), String> {
+        let (item, _) = self.clause_of(rubric, facts)?;
+        if let Some(problem) = owner_problem(item, by) {
+            return Err(problem);
+        }
+        let own = &self.station_codes[facts.station as usize];
+        if own != station {
+            return Err(format!(
+                "names station {station}, but the record is {own}'s"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Folds a dispute event into its record's standing.
+    fn dispute(
+        &mut self,
+        rubric: &Rubric,
+        seq: u64,
+        target: u64,
+        facts: RecordFacts,
+        kind: &EventKind,
+    ) -> Result<(), String> {
+        let (item, _) = self.clause_of(rubric, &facts)?;
+        let position = rubric
+            .item_position(&item.code)
+            .ok_or_else(|| format!("item {} has no position", item.code))?;
+        let standing = self
+            .disputes
+            .entry(target)
+            .or_insert_with(|| Standing::new(facts.computed));
+        let was_reversed = standing.reversed.is_some();
+        let effect = standing.apply(seq, kind).map_err(|c| c.0)?;
+        let reversed_now = !was_reversed && standing.reversed.is_some();
+        self.records.adjust(facts.station, position, effect.delta)?;
+        if reversed_now {
+            self.records.unrecord(facts.station, facts.clause);
+        }
+        if effect.removed && facts.units > 0 {
+            let code = &self.clause_codes[usize::from(facts.clause)];
+            let key = unit_key(&self.station_codes[facts.station as usize], code);
+            let n = self.unit_counts.entry(key).or_default();
+            *n = n.saturating_sub(facts.units);
+        }
+        self.last_adjusted = Some(Adjusted {
+            station: facts.station,
+            position: position as u16,
+            occurred: facts.occurred,
+            delta: effect.delta,
+        });
+        Ok(())
+    }
+
+    /// Recomputes a record's points from the rubric and the state before it.
+    fn record(
+        &mut self,
+        rubric: &Rubric,
+        period: (Date, Date),
+        today: Date,
+        seq: u64,
+        p: &PointsRecorded,
+        prev: &Hash,
+    ) -> Result<(), String> {
+        let (station_kind, ordinal) = self.station(&p.station)?;
+        let (item, clause) = rubric
+            .clause(&p.clause)
+            .ok_or_else(|| format!("clause {} is not in the rubric", p.clause))?;
+        if !item.departments.contains(&p.by) {
+            return Err(format!("{} does not assess item {}", p.by, item.code));
+        }
+        if let Some(problem) = occurred_problem(period, p.occurred, today) {
+            return Err(problem);
+        }
+        let counted = matches!(
+            clause.rule,
+            Rule::PerUnit {
+                max_count: Some(_),
+                ..
+            }
+        );
+        let key = counted.then(|| unit_key(&p.station, &p.clause));
+        let prior_count = key
+            .as_ref()
+            .map_or(0, |k| self.unit_counts.get(k).copied().unwrap_or(0));
+        let ctx = Context {
+            station_kind,
+            prior_count,
+        };
+        if let Rule::Rank { .. } = clause.rule {
+            self.rank_bonus(rubric, period, seq, p, prev)?;
+        } else {
+            self.recompute(rubric, clause, &ctx, p)?;
+        }
+        let units = match counted {
+            true => p.inputs.count.unwrap_or(1),
+            false => 0,
+        };
+        if let Some(key) = key {
+            *self.unit_counts.entry(key).or_default() += units;
+        }
+        // Invariant: the clause was looked up in the same rubric above.
+        let place = self.clause_places[&p.clause];
+        let facts = RecordFacts {
+            station: ordinal,
+            clause: place,
+            occurred: p.occurred,
+            recorded_day: today,
+            computed: p.computed_points,
+            units,
+        };
+        let position = self.clause_items[usize::from(place)].0;
+        self.records.record(seq, facts, position)
+    }
+
+    /// A record's points, recomputed from the rubric.
+    fn recompute(
+        &self,
+        rubric: &Rubric,
+        clause: &rubric::Clause,
+        ctx: &Context,
+        p: &PointsRecorded,
+    ) -> Result<(), String> {
+        match rubric.compute(clause, ctx, &p.inputs) {
+            Ok(points) if points == p.computed_points => {}
+            Ok(points) => {
+                return Err(format!(
+                    "computed_points {} but the rubric gives {points}",
+                    p.computed_points
+                ))
+            }
+            Err(e) => return Err(format!("the rubric refuses this record: {e}")),
+        }
+        Ok(())
+    }
+
+    /// Every station with its kind, in registration order.
+    fn station_list(&self) -> Vec<(String, StationKind)> {
+        self.station_codes
+            .iter()
+            // Invariant: every listed code was registered (inserted) first.
+            .map(|c| {
+                (
+                    c.clone(),
+                    self.stations.get(c).expect("a registered station").0,
+                )
+            })
+            .collect()
+    }
+
+    fn latest_of(&self, station: &str, metric: &str) -> Option<rust_decimal::Decimal> {
+        let ordinal = self.stations.get(station)?.1;
+        self.latest.get(&(ordinal, metric.to_string())).copied()
+    }
+
+    /// A rank bonus is recorded only by close, exactly as the ranking of the latest reports
+    /// gives it.
+    fn rank_bonus(
+        &mut self,
+        rubric: &Rubric,
+        period: (Date, Date),
+        seq: u64,
+        p: &PointsRecorded,
+        prev: &Hash,
+    ) -> Result<(), String> {
+        if self.closing.is_none() {
+            let stations = self.station_list();
+            let rankings =
+                crate::domain::ranking::rankings(rubric, &stations, |s, m| self.latest_of(s, m));
+            self.closing = Some(ClosingCheck {
+                began_at: *prev,
+                first_seq: seq,
+                rankings,
+                awarded: Default::default(),
+            });
+        }
+        // Invariant: set just above.
+        let closing = self.closing.as_mut().expect("a close in progress");
+        let entry = closing
+            .rankings
+            .iter()
+            .filter(|r| r.clause == p.clause)
+            .flat_map(|r| &r.entries)
+            .find(|e| e.station == p.station)
+            .ok_or_else(|| {
+                format!(
+                    "{} earns no {} rank bonus from the latest reports",
+                    p.station, p.clause
+                )
+            })?;
+        let expected = (Some(entry.value), Some(entry.rank), entry.points, period.1);
+        let got = (
+            p.inputs.value,
+            p.inputs.count,
+            p.computed_points,
+            p.occurred,
+        );
+        if got != expected {
+            return Err(format!(
+                "the {} rank bonus of {} is not what the ranking gives (place {}, value {}, {} points, dated {})",
+                p.clause, p.station, entry.rank, entry.value, entry.points, period.1
+            ));
+        }
+        if !closing
+            .awarded
+            .insert((p.clause.clone(), p.station.clone()))
+        {
+            return Err(format!(
+                "a second {} rank bonus for {}",
+                p.clause, p.station
+            ));
+        }
+        Ok(())
+    }
+
+    /// The closing event: no appeal pending, its rank bonuses all recorded, its gaps and
+    /// final scores exactly what the events give, and its head the chain's when close began.
+    fn period_closed(
+        &mut self,
+        rubric: &Rubric,
+        seq: u64,
+        c: &crate::events::event::PeriodClosed,
+        prev: &Hash,
+    ) -> Result<(), String> {
+        let stations = self.station_list();
+        let closing = self.closing.take();
+        let began_at = closing.as_ref().map_or(*prev, |c| c.began_at);
+        if c.head != began_at {
+            return Err("its head is not the chain's head when close began".into());
+        }
+        let rankings = match &closing {
+            Some(check) => check.rankings.clone(),
+            None => {
+                crate::domain::ranking::rankings(rubric, &stations, |s, m| self.latest_of(s, m))
+            }
+        };
+        if c.rankings != rankings {
+            return Err("its rankings are not what the latest reports give".into());
+        }
+        let awarded = closing.map(|c| c.awarded).unwrap_or_default();
+        let due: std::collections::BTreeSet<(String, String)> = rankings
+            .iter()
+            .flat_map(|r| {
+                r.entries
+                    .iter()
+                    .map(|e| (r.clause.clone(), e.station.clone()))
+            })
+            .collect();
+        if awarded != due {
+            return Err("the rank bonuses recorded before it are not the ranking's".into());
+        }
+        if let Some((record, s)) = self
+            .disputes
+            .iter()
+            .find(|(_, s)| s.open_appeal().is_some())
+        {
+            let a = s.open_appeal().map(|a| a.id.clone()).unwrap_or_default();
+            return Err(format!("appeal {a} against seq {record} is still pending"));
+        }
+        let gaps = crate::domain::ranking::gaps(
+            rubric,
+            &stations,
+            |s, m| self.latest_of(s, m),
+            |s, clause| {
+                let ordinal = self.stations.get(s).map_or(u32::MAX, |x| x.1);
+                self.clause_places
+                    .get(clause)
+                    .is_some_and(|k| self.records.standing_count(ordinal, *k) > 0)
+            },
+        );
+        let accepted = c.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
+        let gaps_ok = match accepted {
+            true => !gaps.is_empty() && c.accepted_gaps == gaps,
+            false => c.reason.is_none() && gaps.is_empty() && c.accepted_gaps.is_empty(),
+        };
+        if !gaps_ok {
+            return Err(format!(
+                "its accepted gaps are not the standards failed without a deduction ({} found)",
+                gaps.len()
+            ));
+        }
+        if c.scores != self.final_scores(rubric) {
+            return Err("its final scores are not what the events give".into());
+        }
+        self.closed = Some(seq);
+        Ok(())
+    }
+
+    /// Every station's score from the records and their disputes, ranked.
+    fn final_scores(&self, rubric: &Rubric) -> Vec<crate::events::event::FinalScore> {
+        let mut fold = crate::domain::projection::Scores::new(rubric);
+        for (code, kind) in self.station_list() {
+            fold.register(&StationRegistered {
+                code,
+                name: String::new(),
+                kind,
+            });
+        }
+        for (station, position, points, records) in self.records.sums() {
+            fold.add(station as usize, position, points, records);
+        }
+        fold.finish()
+            .into_iter()
+            .map(|s| crate::events::event::FinalScore {
+                station: s.station,
+                total: s.total,
+                rank: s.rank,
+            })
+            .collect()
+    }
+}
+
+/// What the audit keeps of the records. Per record only a bit (is the seq a record?) and,
+/// for records that may be disputed, their facts; per station the points standing on each
+/// item (the close's final scores) and the records standing on each clause (the close's
+/// gaps). So its memory grows with stations and disputes, and by one bit per event.
+#[derive(Default)]
+struct RecordBook {
+    /// Bit `seq` is set when the event at `seq` is a record.
+    is_record: Vec<u64>,
+    /// The facts of the records kept.
+    facts: FxHashMap<u64, RecordFacts>,
+    /// When set, only these records' facts are kept.
+    keep_only: Option<FxHashSet<u64>>,
+    /// The rubric's items and clauses (the strides of the two tables below), from the genesis.
+    items: usize,
+    clauses: usize,
+    /// Points standing (in units of 10^-6) and records counted, by station × item position.
+    item_points: Vec<(i128, u32)>,
+    /// Records not reversed, by station × clause place.
+    standing: Vec<u32>,
+}
+
+impl RecordBook {
+    /// Sets the strides, from the genesis' rubric.
+    fn shape(&mut self, items: usize, clauses: usize) {
+        self.items = items;
+        self.clauses = clauses;
+    }
+
+    fn is_record(&self, seq: u64) -> bool {
+        let word = (seq / 64) as usize;
+        self.is_record
+            .get(word)
+            .is_some_and(|w| w & (1 << (seq % 64)) != 0)
+    }
+
+    /// Where a station's item is in `item_points`, growing the table to hold the station.
+    fn item_slot(&mut self, station: u32, position: usize) -> usize {
+        // Invariant: positions come from the genesis' rubric.
+        assert!(position < self.items, "an item position of the rubric");
+        let at = station as usize * self.items + position;
+        if self.item_points.len() <= at {
+            let len = (station as usize + 1) * self.items;
+            self.item_points.resize(len, Default::default());
+        }
+        at
+    }
+
+    fn clause_slot(&mut self, station: u32, clause: u16) -> usize {
+        // Invariant: clause places come from the genesis' rubric.
+        assert!(
+            usize::from(clause) < self.clauses,
+            "a clause place of the rubric"
+        );
+        let at = station as usize * self.clauses + usize::from(clause);
+        if self.standing.len() <= at {
+            self.standing
+                .resize((station as usize + 1) * self.clauses, 0);
+        }
+        at
+    }
+
+    fn record(&mut self, seq: u64, facts: RecordFacts, position: usize) -> Result<(), String> {
+        let units = fixed_points(facts.computed)?;
+        let word = (seq / 64) as usize;
+        if self.is_record.len() <= word {
+            self.is_record.resize(word + 1, 0);
+        }
+        self.is_record[word] |= 1 << (seq % 64);
+        if self.keep_only.as_ref().is_none_or(|k| k.contains(&seq)) {
+            self.facts.insert(seq, facts);
+        }
+        let at = self.item_slot(facts.station, position);
+        self.item_points[at].0 += units;
+        self.item_points[at].1 += 1;
+        let at = self.clause_slot(facts.station, facts.clause);
+        self.standing[at] += 1;
+        Ok(())
+    }
+
+    /// A decision or reversal changed a record's points by `delta`.
+    fn adjust(
+        &mut self,
+        station: u32,
+        position: usize,
+        delta: rust_decimal::Decimal,
+    ) -> Result<(), String> {
+        let units = fixed_points(delta)?;
+        let at = self.item_slot(station, position);
+        self.item_points[at].0 += units;
+        Ok(())
+    }
+
+    /// A record was reversed: it no longer stands on its clause.
+    fn unrecord(&mut self, station: u32, clause: u16) {
+        let at = self.clause_slot(station, clause);
+        // Invariant: only a counted record is reversed, and only once (`Standing` refuses a
+        // second reversal).
+        assert!(self.standing[at] > 0, "a reversal undoes a counted record");
+        self.standing[at] -= 1;
+    }
+
+    /// Records of `station` on clause `clause` that were not reversed.
+    fn standing_count(&self, station: u32, clause: u16) -> u32 {
+        let at = station as usize * self.clauses + usize::from(clause);
+        match usize::from(clause) < self.clauses {
+            true => self.standing.get(at).copied().unwrap_or(0),
+            false => 0,
+        }
+    }
+
+    /// (station, item position, points standing, records) for every item with records.
+    fn sums(&self) -> impl Iterator<Item = (u32, usize, rust_decimal::Decimal, u32)> + '_ {
+        let items = self.items;
+        self.item_points
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, n))| *n > 0)
+            .map(move |(at, (units, n))| {
+                let points = rust_decimal::Decimal::from_i128_with_scale(*units, FIXED_PLACES);
+                ((at / items) as u32, at % items, points.normalize(), *n)
+            })
+    }
+}
+
+/// The places of the fixed-point sums: every computed figure has at most this many.
+const FIXED_PLACES: u32 = crate::base::limits::MAX_DECIMAL_PLACES;
+
+/// Points in units of 10^-[`FIXED_PLACES`]; an error for a figure with more places (no
+/// figure kaohe computes or accepts has them, so only a forged event can).
+fn fixed_points(d: rust_decimal::Decimal) -> Result<i128, String> {
+    match d.scale() <= FIXED_PLACES {
+        true => Ok(d.mantissa() * 10i128.pow(FIXED_PLACES - d.scale())),
+        false => Err(format!(
+            "points {d} have more than {FIXED_PLACES} decimal places"
+        )),
+    }
+}

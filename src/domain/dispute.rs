@@ -1,0 +1,256 @@
+//! Disputes of recorded points: appeals (申诉), their decisions (复核) and reversals of
+//! clerical errors. None of them changes an event; each is a new event, and the points that
+//! stand for a record follow from the record and its disputes, folded in seq order.
+//!
+//! Meaning in time: a decision or reversal corrects the record from the start, so in every
+//! valid-time view (`--at`) the record counts at its corrected value; in a transaction-time
+//! view from before the decision (`--as-of-seq`, `--known-at`) it counts as first recorded.
+
+use crate::base::limits::MAX_DECIMAL_PLACES;
+use crate::domain::rubric::Item;
+use crate::events::event::{AppealOutcome, EventKind};
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+
+/// The points a record stands at after a dispute event, given the points before it (the
+/// event is assumed valid: see [`Standing::apply`]).
+pub fn points_after(kind: &EventKind, before: Decimal) -> Decimal {
+    match kind {
+        EventKind::AppealDecided(d) => match &d.outcome {
+            AppealOutcome::Upheld => Decimal::ZERO,
+            AppealOutcome::Partial(p) => *p,
+            AppealOutcome::Rejected => before,
+        },
+        EventKind::RecordReversed(_) => Decimal::ZERO,
+        _ => before,
+    }
+}
+
+/// The last local day on which a record recorded on `recorded_day` may be appealed.
+pub fn appeal_deadline(recorded_day: Date, window_days: u32) -> Date {
+    recorded_day
+        .checked_add(jiff::Span::new().days(i64::from(window_days)))
+        .unwrap_or(Date::MAX)
+}
+
+/// What an appeal names, as the rules need it.
+pub struct Appealed<'a> {
+    /// The record's id, station and item, and the local day it was recorded.
+    pub id: &'a str,
+    pub station: &'a str,
+    pub item: &'a Item,
+    pub recorded_day: Date,
+}
+
+/// Why `station` may not appeal the record on `filed_day`: `(field, message)`.
+pub fn appeal_problem(
+    record: &Appealed<'_>,
+    station: &str,
+    filed_day: Date,
+    window_days: u32,
+) -> Option<(&'static str, String)> {
+    if record.item.bonus {
+        return Some((
+            "against",
+            format!(
+                "{} is a bonus (item {}); only deductions can be appealed",
+                record.id, record.item.code
+            ),
+        ));
+    }
+    if record.station != station {
+        return Some((
+            "station",
+            format!(
+                "{} is a deduction of station {}, not of {station}; a station appeals only its own deductions",
+                record.id, record.station
+            ),
+        ));
+    }
+    let deadline = appeal_deadline(record.recorded_day, window_days);
+    (filed_day > deadline).then(|| {
+        (
+            "against",
+            format!(
+                "the appeal window for {} closed on {deadline}: it was recorded on {} and the rubric allows {window_days} days; today is {filed_day}",
+                record.id, record.recorded_day
+            ),
+        )
+    })
+}
+
+/// Why `by` may not decide or reverse a record of `item`.
+pub fn owner_problem(item: &Item, by: &str) -> Option<String> {
+    (!item.departments.iter().any(|d| d == by)).then(|| {
+        format!(
+            "{by} does not own item {} (owned by {}); only its owner decides or reverses",
+            item.code,
+            item.departments.join(", ")
+        )
+    })
+}
+
+/// An appeal against a record, and its decision once there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppealState {
+    pub seq: u64,
+    pub id: String,
+    /// The seq of its decision, and the outcome.
+    pub decided: Option<(u64, AppealOutcome)>,
+}
+
+/// Where one record stands after its disputes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Standing {
+    /// The points the record was recorded with.
+    pub original: Decimal,
+    /// The points that stand now.
+    pub points: Decimal,
+    /// Appeals in filing order (at most the last is open).
+    pub appeals: Vec<AppealState>,
+    /// The reversal's seq and id, once reversed.
+    pub reversed: Option<(u64, String)>,
+    /// The seqs of the dispute events, in order.
+    pub seqs: Vec<u64>,
+}
+
+/// What a dispute event did to its record's points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Effect {
+    /// Points that stand after, minus points that stood before (zero for a filing or a
+    /// rejection).
+    pub delta: Decimal,
+    /// True when the record now counts for nothing where it counted before (upheld or
+    /// reversed): its units no longer count towards a clause's maximum.
+    pub removed: bool,
+}
+
+/// Why a dispute event cannot apply to a record (the write path refuses such a command; on
+/// read it is damage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict(pub String);
+
+impl Standing {
+    pub fn new(original: Decimal) -> Standing {
+        Standing {
+            original,
+            points: original,
+            appeals: Vec::new(),
+            reversed: None,
+            seqs: Vec::new(),
+        }
+    }
+
+    /// The open appeal, if any.
+    pub fn open_appeal(&self) -> Option<&AppealState> {
+        self.appeals.last().filter(|a| a.decided.is_none())
+    }
+
+    /// The appeal filed at `seq`.
+    pub fn appeal(&self, seq: u64) -> Option<&AppealState> {
+        self.appeals.iter().find(|a| a.seq == seq)
+    }
+
+    /// True when an upheld decision or a reversal removed the record.
+    pub fn removed(&self) -> bool {
+        self.reversed.is_some() || self.removing_appeal().is_some()
+    }
+
+    /// The appeal whose decision removed the record: upheld, or partial with nothing left
+    /// standing (the same in effect, so the same in what follows).
+    fn removing_appeal(&self) -> Option<&AppealState> {
+        self.appeals.iter().find(|a| match &a.decided {
+            Some((_, AppealOutcome::Upheld)) => true,
+            Some((_, AppealOutcome::Partial(p))) => p.is_zero(),
+            _ => false,
+        })
+    }
+
+    /// Why the record cannot be appealed or reversed now, if it cannot.
+    fn closed(&self, what: &str) -> Result<(), Conflict> {
+        if let Some((seq, id)) = &self.reversed {
+            return Err(Conflict(format!(
+                "it was reversed by {id} (seq {seq}); {what}"
+            )));
+        }
+        if let Some(a) = self.removing_appeal() {
+            let how = match &a.decided {
+                Some((_, AppealOutcome::Upheld)) => "was upheld",
+                _ => "was decided partial with 0 points standing",
+            };
+            return Err(Conflict(format!(
+                "appeal {} (seq {}) {how} and removed it; {what}",
+                a.id, a.seq
+            )));
+        }
+        if let Some(a) = self.open_appeal() {
+            return Err(Conflict(format!(
+                "it is already under appeal {} (seq {}), not yet decided",
+                a.id, a.seq
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks that `kind` (a dispute event of this record, at `seq`) may follow the ones
+    /// before it, and folds it in.
+    pub fn apply(&mut self, seq: u64, kind: &EventKind) -> Result<Effect, Conflict> {
+        let before = self.points;
+        let was_removed = self.removed();
+        match kind {
+            EventKind::AppealFiled(a) => {
+                self.closed("there is nothing left to appeal")?;
+                self.appeals.push(AppealState {
+                    seq,
+                    id: a.id.clone(),
+                    decided: None,
+                });
+            }
+            EventKind::AppealDecided(d) => {
+                let (original, current) = (self.original, self.points);
+                let appeal = self
+                    .appeals
+                    .iter_mut()
+                    .find(|a| a.seq == d.appeal_seq)
+                    .ok_or_else(|| {
+                        Conflict(format!(
+                            "seq {} is not an appeal against this record",
+                            d.appeal_seq
+                        ))
+                    })?;
+                if let Some((at, outcome)) = &appeal.decided {
+                    return Err(Conflict(format!(
+                        "appeal {} was already decided ({}, seq {at}); a decision is final",
+                        appeal.id,
+                        outcome.as_str()
+                    )));
+                }
+                if let AppealOutcome::Partial(p) = &d.outcome {
+                    if *p < Decimal::ZERO || *p > original {
+                        return Err(Conflict(format!(
+                            "partial points {p} are not between 0 and the original {original}"
+                        )));
+                    }
+                    if p.scale() > MAX_DECIMAL_PLACES {
+                        return Err(Conflict(format!(
+                            "partial points {p} have more than {MAX_DECIMAL_PLACES} decimal places"
+                        )));
+                    }
+                }
+                appeal.decided = Some((seq, d.outcome.clone()));
+                self.points = points_after(kind, current);
+            }
+            EventKind::RecordReversed(r) => {
+                self.closed("it counts for nothing already")?;
+                self.reversed = Some((seq, r.id.clone()));
+                self.points = points_after(kind, self.points);
+            }
+            _ => return Err(Conflict("not an appeal, decision or reversal".into())),
+        }
+        self.seqs.push(seq);
+        Ok(Effect {
+            delta: crate::base::decimal::canonical(self.points - before),
+            removed: self.removed() && !was_removed,
+        })
+    }
+}

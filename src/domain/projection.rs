@@ -1,0 +1,258 @@
+//! Projections: pure folds over events. A score is never stored; it is always rebuilt.
+//!
+//! Score = base − applied deductions + applied bonus, where the applied deductions of an item
+//! never exceed its points, the applied bonus of an item never exceeds its points, and the total
+//! bonus never exceeds the rubric's bonus cap. The raw figures stay beside the applied ones.
+
+use crate::domain::rubric::Rubric;
+use crate::events::event::{Body, EventKind, StationKind, StationRegistered};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// An event that cannot be scored: the ledger is damaged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event at seq {seq} cannot be scored: {message}")]
+pub struct ProjectionError {
+    pub seq: u64,
+    pub message: String,
+}
+
+/// One item of one station's score. Codes and names borrow from the rubric.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemScore<'r> {
+    pub item: &'r str,
+    pub name: &'r str,
+    pub max: Decimal,
+    pub bonus: bool,
+    pub deducted: Decimal,
+    pub awarded: Decimal,
+    pub raw_deducted: Decimal,
+    pub raw_awarded: Decimal,
+    /// Events that contributed.
+    pub events: u32,
+}
+
+impl ItemScore<'_> {
+    /// True when the item's cap cut the raw figure.
+    pub fn capped(&self) -> bool {
+        self.deducted != self.raw_deducted || self.awarded != self.raw_awarded
+    }
+}
+
+/// One station's score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StationScore<'r> {
+    pub station: String,
+    pub name: String,
+    pub kind: StationKind,
+    pub total: Decimal,
+    pub deducted: Decimal,
+    pub awarded: Decimal,
+    pub raw_deducted: Decimal,
+    pub raw_awarded: Decimal,
+    /// Bonus of the items after their own caps, before the total bonus cap.
+    pub awarded_before_cap: Decimal,
+    /// Place by total; equal totals share the better place.
+    pub rank: u32,
+    pub items: Vec<ItemScore<'r>>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct Raw {
+    deducted: Decimal,
+    awarded: Decimal,
+    events: u32,
+}
+
+#[derive(Debug, Clone)]
+struct StationState {
+    code: String,
+    name: String,
+    kind: StationKind,
+    /// Raw figures by item position (rubric order).
+    items: Vec<Raw>,
+}
+
+/// The score fold: feed it events in seq order, then read the scores.
+#[derive(Debug, Clone)]
+pub struct Scores<'r> {
+    rubric: &'r Rubric,
+    stations: Vec<StationState>,
+    /// station code → index in `stations`
+    by_code: BTreeMap<String, usize>,
+    /// Whether the item at each position is a bonus item.
+    bonus_positions: Vec<bool>,
+    /// Every record folded in: seq → (station, item position, points that stand), so that an
+    /// appeal's decision or a reversal can correct it.
+    records: std::collections::HashMap<u64, (usize, usize, Decimal)>,
+}
+
+impl<'r> Scores<'r> {
+    pub fn new(rubric: &'r Rubric) -> Self {
+        Scores {
+            rubric,
+            stations: Vec::new(),
+            by_code: BTreeMap::new(),
+            bonus_positions: rubric.items().map(|i| i.bonus).collect(),
+            records: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Registers a station (idempotent by code); returns its index for [`Scores::add`].
+    pub fn register(&mut self, s: &StationRegistered) -> usize {
+        if let Some(i) = self.by_code.get(&s.code) {
+            return *i;
+        }
+        let i = self.stations.len();
+        self.stations.push(StationState {
+            code: s.code.clone(),
+            name: s.name.clone(),
+            kind: s.kind,
+            items: vec![Raw::default(); self.bonus_positions.len()],
+        });
+        self.by_code.insert(s.code.clone(), i);
+        i
+    }
+
+    /// Adds a record's points (or, from the tally, the sum of `events` records' points) to
+    /// the item at `position` (rubric order) of a station.
+    pub fn add(&mut self, station: usize, position: usize, points: Decimal, events: u32) {
+        let bonus = self.bonus_positions[position];
+        let raw = &mut self.stations[station].items[position];
+        if bonus {
+            raw.awarded += points;
+        } else {
+            raw.deducted += points;
+        }
+        raw.events += events;
+    }
+
+    /// Corrects the points of an item by `delta` (an appeal's decision or a reversal), without
+    /// counting an event.
+    fn adjust(&mut self, station: usize, position: usize, delta: Decimal) {
+        self.add(station, position, delta, 0);
+    }
+
+    /// Folds one event in. An event the write path could never have produced (a clause the
+    /// rubric lacks, an unregistered station) is damage, reported rather than scored.
+    pub fn apply(&mut self, body: &Body) -> Result<(), ProjectionError> {
+        let damaged = |message: String| ProjectionError {
+            seq: body.seq(),
+            message,
+        };
+        match body.kind() {
+            EventKind::StationRegistered(s) => {
+                self.register(s);
+            }
+            EventKind::PointsRecorded(p) => {
+                let rubric = self.rubric;
+                let (item, _) = rubric
+                    .clause(&p.clause)
+                    .ok_or_else(|| damaged(format!("clause {} is not in the rubric", p.clause)))?;
+                let station = *self
+                    .by_code
+                    .get(&p.station)
+                    .ok_or_else(|| damaged(format!("station {} is not registered", p.station)))?;
+                let position = rubric
+                    .item_position(&item.code)
+                    .ok_or_else(|| damaged(format!("item {} has no position", item.code)))?;
+                self.add(station, position, p.computed_points, 1);
+                self.records
+                    .insert(body.seq(), (station, position, p.computed_points));
+            }
+            EventKind::AppealFiled(_)
+            | EventKind::AppealDecided(_)
+            | EventKind::RecordReversed(_) => {
+                // A correction of a record out of view (by its occurred date) changes nothing
+                // in view; that it names a real record is the audit's to check.
+                let target = body.kind().dispute_target().unwrap_or(u64::MAX);
+                if let Some((station, position, points)) = self.records.get_mut(&target) {
+                    let after = crate::domain::dispute::points_after(body.kind(), *points);
+                    let delta = after - *points;
+                    *points = after;
+                    let (station, position) = (*station, *position);
+                    self.adjust(station, position, delta);
+                }
+            }
+            EventKind::LedgerCreated(_)
+            | EventKind::MetricReported(_)
+            | EventKind::PeriodClosed(_)
+            | EventKind::KeyRegistered(_)
+            | EventKind::KeyRevoked(_)
+            | EventKind::SignaturesRequired => {}
+        }
+        Ok(())
+    }
+
+    /// The scores, ranked by total (best first; ties by station code).
+    pub fn finish(&self) -> Vec<StationScore<'r>> {
+        let mut out: Vec<StationScore> = self
+            .stations
+            .iter()
+            .map(|st| self.station_score(st))
+            .collect();
+        rank(&mut out);
+        out
+    }
+
+    fn station_score(&self, st: &StationState) -> StationScore<'r> {
+        let zero = Decimal::ZERO;
+        let mut items = Vec::new();
+        let (mut deducted, mut awarded_before_cap) = (zero, zero);
+        let (mut raw_deducted, mut raw_awarded) = (zero, zero);
+        let rubric: &'r Rubric = self.rubric;
+        for (item, raw) in rubric.items().zip(&st.items) {
+            let c = crate::base::decimal::canonical;
+            let s = ItemScore {
+                item: &item.code,
+                name: &item.name,
+                max: item.points,
+                bonus: item.bonus,
+                deducted: c(raw.deducted.min(item.points)),
+                awarded: c(raw.awarded.min(item.points)),
+                raw_deducted: c(raw.deducted),
+                raw_awarded: c(raw.awarded),
+                events: raw.events,
+            };
+            deducted += s.deducted;
+            awarded_before_cap += s.awarded;
+            raw_deducted += s.raw_deducted;
+            raw_awarded += s.raw_awarded;
+            items.push(s);
+        }
+        let awarded = awarded_before_cap.min(self.rubric.bonus_cap);
+        let c = crate::base::decimal::canonical;
+        StationScore {
+            station: st.code.clone(),
+            name: st.name.clone(),
+            kind: st.kind,
+            total: c(self.rubric.base_points - deducted + awarded),
+            deducted: c(deducted),
+            awarded: c(awarded),
+            raw_deducted: c(raw_deducted),
+            raw_awarded: c(raw_awarded),
+            awarded_before_cap: c(awarded_before_cap),
+            rank: 0,
+            items,
+        }
+    }
+}
+
+/// Sorts by total, best first (ties by code), and gives each its place: equal totals share
+/// the better place (1, 2, 2, 4).
+pub fn rank(scores: &mut [StationScore]) {
+    scores.sort_by(|a, b| {
+        b.total
+            .cmp(&a.total)
+            .then_with(|| a.station.cmp(&b.station))
+    });
+    let mut place = 0u32;
+    let mut last: Option<Decimal> = None;
+    for (i, s) in scores.iter_mut().enumerate() {
+        if last != Some(s.total) {
+            place = i as u32 + 1;
+            last = Some(s.total);
+        }
+        s.rank = place;
+    }
+}

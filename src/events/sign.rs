@@ -1,0 +1,240 @@
+//! Signatures: the only module that knows Ed25519.
+//!
+//! An actor (a department, or a station for its appeals) signs the events it records:
+//! `Ed25519(secret, "kaohe signed event v1" || ledger_id (16 bytes) || kind)`, where `kind` is
+//! the event kind's encoding (`codec::encode_kind`). The ledger id ties a signature to one
+//! ledger; seq and recorded time are the ledger's, so they are not signed (the chain's hash
+//! covers them, signature included).
+//!
+//! A key file is text: `kaohe-key v1`, `actor: department 基层科` (or `station WJ02`),
+//! `public: <64 hex>`, `secret: <64 hex>`; its `.pub` companion has no secret line and the
+//! tag `kaohe-public-key v1`.
+
+use crate::events::event::{Actor, Signature};
+use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
+use sha2::{Digest as _, Sha256};
+
+const DOMAIN: &[u8] = b"kaohe signed event v1";
+/// The first line of a private key file.
+pub const KEY_FILE_TAG: &str = "kaohe-key v1";
+/// The first line of a public key file.
+pub const PUBLIC_FILE_TAG: &str = "kaohe-public-key v1";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    #[error("not a kaohe key file: {0}")]
+    BadFile(String),
+    #[error("cannot make a key: no randomness from the system ({0})")]
+    NoRandomness(String),
+}
+
+/// The bytes an actor signs for an event kind.
+pub fn message(ledger_id: &[u8; 16], kind: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(DOMAIN.len() + 16 + kind.len());
+    m.extend_from_slice(DOMAIN);
+    m.extend_from_slice(ledger_id);
+    m.extend_from_slice(kind);
+    m
+}
+
+/// True when `sig` is its key's valid signature of the kind in this ledger.
+pub fn verify(sig: &Signature, ledger_id: &[u8; 16], kind: &[u8]) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(&sig.public_key) else {
+        return false;
+    };
+    let mut bytes = [0u8; 64];
+    bytes[..32].copy_from_slice(&sig.r);
+    bytes[32..].copy_from_slice(&sig.s);
+    let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+    key.verify_strict(&message(ledger_id, kind), &signature)
+        .is_ok()
+}
+
+/// True when the bytes are a valid Ed25519 public key.
+pub fn is_public_key(bytes: &[u8; 32]) -> bool {
+    VerifyingKey::from_bytes(bytes).is_ok()
+}
+
+/// The signature type byte of Ed25519 in C2SP signed notes.
+const NOTE_ED25519: u8 = 0x01;
+
+/// The key hash of a signed-note verifier key (C2SP signed-note, Ed25519): the first 4 bytes of
+/// `SHA-256(name || 0x0A || 0x01 || public_key)`.
+pub fn note_key_hash(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([b'\n', NOTE_ED25519]);
+    h.update(public);
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+/// True when `signature` is the key's valid (strict) Ed25519 signature of `message`.
+pub fn verify_message(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+    let Ok(key) = VerifyingKey::from_bytes(public) else {
+        return false;
+    };
+    key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
+        .is_ok()
+}
+
+/// An actor's key pair, as read from its key file.
+pub struct KeyPair {
+    pub actor: Actor,
+    key: SigningKey,
+}
+
+fn actor_text(actor: &Actor) -> String {
+    match actor {
+        Actor::Department(d) => format!("department {d}"),
+        Actor::Station(s) => format!("station {s}"),
+    }
+}
+
+fn parse_actor(text: &str) -> Option<Actor> {
+    let (kind, name) = text.trim().split_once(' ')?;
+    let name = name.trim().to_string();
+    match kind {
+        "department" if !name.is_empty() => Some(Actor::Department(name)),
+        "station" if !name.is_empty() => Some(Actor::Station(name)),
+        _ => None,
+    }
+}
+
+fn hex32(text: &str) -> Option<[u8; 32]> {
+    let bytes = hex::decode(text.trim()).ok()?;
+    bytes.try_into().ok()
+}
+
+/// A key file's fields: tag, actor, public key, and the secret when present.
+type Fields = (String, Actor, [u8; 32], Option<[u8; 32]>);
+
+/// Reads a key file's fields.
+fn parse_fields(text: &str) -> Result<Fields, SignError> {
+    let bad = |m: &str| SignError::BadFile(m.to_string());
+    let mut lines = text.lines();
+    let tag = lines.next().unwrap_or_default().trim().to_string();
+    let (mut actor, mut public, mut secret) = (None, None, None);
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let (k, v) = line
+            .split_once(':')
+            .ok_or_else(|| bad("a line without `name: value`"))?;
+        match k.trim() {
+            "actor" => actor = Some(parse_actor(v).ok_or_else(|| bad("bad `actor`"))?),
+            "public" => public = Some(hex32(v).ok_or_else(|| bad("bad `public` (64 hex digits)"))?),
+            "secret" => secret = Some(hex32(v).ok_or_else(|| bad("bad `secret` (64 hex digits)"))?),
+            other => return Err(bad(&format!("unknown line `{other}`"))),
+        }
+    }
+    let actor = actor.ok_or_else(|| bad("no `actor` line"))?;
+    let public = public.ok_or_else(|| bad("no `public` line"))?;
+    Ok((tag, actor, public, secret))
+}
+
+impl KeyPair {
+    /// A new key pair from the system's randomness.
+    pub fn generate(actor: Actor) -> Result<KeyPair, SignError> {
+        let mut seed = [0u8; 32];
+        getrandom::getrandom(&mut seed).map_err(|e| SignError::NoRandomness(e.to_string()))?;
+        Ok(KeyPair {
+            actor,
+            key: SigningKey::from_bytes(&seed),
+        })
+    }
+
+    pub fn public_key(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// The private key file's text.
+    pub fn to_file_text(&self) -> String {
+        format!(
+            "{KEY_FILE_TAG}\nactor: {}\npublic: {}\nsecret: {}\n",
+            actor_text(&self.actor),
+            hex::encode(self.public_key()),
+            hex::encode(self.key.to_bytes())
+        )
+    }
+
+    /// The public key file's text.
+    pub fn to_public_text(&self) -> String {
+        public_text(&self.actor, &self.public_key())
+    }
+
+    /// Reads a private key file; its public line must match its secret.
+    pub fn from_file_text(text: &str) -> Result<KeyPair, SignError> {
+        let (tag, actor, public, secret) = parse_fields(text)?;
+        if tag != KEY_FILE_TAG {
+            return Err(SignError::BadFile(format!(
+                "the first line is `{tag}`, not `{KEY_FILE_TAG}` (a public key file cannot sign)"
+            )));
+        }
+        let secret = secret.ok_or_else(|| SignError::BadFile("no `secret` line".into()))?;
+        let key = SigningKey::from_bytes(&secret);
+        if key.verifying_key().to_bytes() != public {
+            return Err(SignError::BadFile(
+                "its `public` line does not belong to its `secret`".into(),
+            ));
+        }
+        Ok(KeyPair { actor, key })
+    }
+
+    /// Signs arbitrary bytes (a checkpoint note's text) with plain Ed25519.
+    pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
+    /// Signs an event kind's encoding for a ledger.
+    pub fn sign(&self, ledger_id: &[u8; 16], kind: &[u8]) -> Signature {
+        let bytes = self.key.sign(&message(ledger_id, kind)).to_bytes();
+        let mut r = [0u8; 32];
+        let mut s = [0u8; 32];
+        r.copy_from_slice(&bytes[..32]);
+        s.copy_from_slice(&bytes[32..]);
+        Signature {
+            public_key: self.public_key(),
+            r,
+            s,
+        }
+    }
+}
+
+/// A public key file's text.
+pub fn public_text(actor: &Actor, public: &[u8; 32]) -> String {
+    format!(
+        "{PUBLIC_FILE_TAG}\nactor: {}\npublic: {}\n",
+        actor_text(actor),
+        hex::encode(public)
+    )
+}
+
+/// The actor and public key of a key file (private or public).
+pub fn read_public(text: &str) -> Result<(Actor, [u8; 32]), SignError> {
+    let (tag, actor, public, _) = parse_fields(text)?;
+    if tag != KEY_FILE_TAG && tag != PUBLIC_FILE_TAG {
+        return Err(SignError::BadFile(format!("the first line is `{tag}`")));
+    }
+    if !is_public_key(&public) {
+        return Err(SignError::BadFile("`public` is not an Ed25519 key".into()));
+    }
+    Ok((actor, public))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_only_for_its_ledger_and_kind() {
+        let k = KeyPair::generate(Actor::Department("基层科".into())).unwrap();
+        let id = [1u8; 16];
+        let sig = k.sign(&id, b"kind");
+        assert!(verify(&sig, &id, b"kind"));
+        assert!(!verify(&sig, &[2u8; 16], b"kind"));
+        assert!(!verify(&sig, &id, b"kine"));
+        let back = KeyPair::from_file_text(&k.to_file_text()).unwrap();
+        assert_eq!(back.public_key(), k.public_key());
+        assert_eq!(read_public(&k.to_public_text()).unwrap().1, k.public_key());
+        assert!(KeyPair::from_file_text(&k.to_public_text()).is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! Reading an import file: JSON Lines, one command per line, every line parsed before anything
+//! is checked against the ledger. Blank lines are skipped; line numbers count them.
+
+use crate::base::limits::{MAX_IMPORT_BYTES, MAX_IMPORT_COMMANDS, MAX_LINE_BYTES};
+use crate::base::lines::{Line, Lines};
+use crate::domain::command::{self, field_error};
+use crate::ledger::{LedgerError, Numbered};
+use std::io::BufRead;
+
+fn refused(line: usize, field: &str, message: impl Into<String>) -> LedgerError {
+    let e = field_error(field, message);
+    LedgerError::Refused {
+        line: Some(line),
+        field: e.field,
+        message: e.message,
+    }
+}
+
+/// Parses every line of `input`. `progress` is told the bytes read so far.
+pub fn read(input: impl BufRead, progress: impl FnMut(u64)) -> Result<Vec<Numbered>, LedgerError> {
+    Commands::new(input, progress).collect()
+}
+
+/// The commands of an import, parsed one line at a time, so that a big import is never held
+/// in memory whole. Yields the first error and then stops.
+pub struct Commands<R, P> {
+    lines: Lines<R>,
+    progress: P,
+    commands: usize,
+    done: bool,
+}
+
+impl<R: BufRead, P: FnMut(u64)> Commands<R, P> {
+    /// `progress` is told the bytes read so far, now and then and at the end.
+    pub fn new(input: R, progress: P) -> Self {
+        Commands {
+            lines: Lines::new(input, MAX_LINE_BYTES),
+            progress,
+            commands: 0,
+            done: false,
+        }
+    }
+
+    fn next_command(&mut self) -> Result<Option<Numbered>, LedgerError> {
+        while let Some((n, line)) = self
+            .lines
+            .next_line()
+            .map_err(|e| LedgerError::Io(format!("cannot read the import: {e}")))?
+        {
+            if self.lines.bytes_read() > MAX_IMPORT_BYTES {
+                return Err(refused(
+                    n,
+                    "line",
+                    format!("the import is larger than {MAX_IMPORT_BYTES} bytes"),
+                ));
+            }
+            let text = match line {
+                Line::Text(t) => t,
+                Line::TooLong => {
+                    return Err(refused(
+                        n,
+                        "line",
+                        format!("longer than {MAX_LINE_BYTES} bytes"),
+                    ))
+                }
+                Line::NotUtf8 => return Err(refused(n, "line", "not UTF-8")),
+            };
+            if text.trim().is_empty() {
+                continue;
+            }
+            if self.commands >= MAX_IMPORT_COMMANDS {
+                return Err(refused(
+                    n,
+                    "line",
+                    format!("more than {MAX_IMPORT_COMMANDS} commands in one import"),
+                ));
+            }
+            let command = command::parse_line(&text).map_err(|e| LedgerError::Refused {
+                line: Some(n),
+                field: e.field,
+                message: e.message,
+            })?;
+            self.commands += 1;
+            if n.is_multiple_of(4096) {
+                (self.progress)(self.lines.bytes_read());
+            }
+            return Ok(Some(Numbered {
+                line: Some(n),
+                command,
+            }));
+        }
+        (self.progress)(self.lines.bytes_read());
+        Ok(None)
+    }
+}
+
+impl<R: BufRead, P: FnMut(u64)> Iterator for Commands<R, P> {
+    type Item = Result<Numbered, LedgerError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_command().transpose();
+        self.done = !matches!(next, Some(Ok(_)));
+        next
+    }
+}
+
+/// Commands handed from the parsing thread at a time.
+const PARSE_AHEAD_BATCH: usize = 256;
+/// Batches parsed ahead of the checks (bounds the memory a fast parser can run ahead with).
+const PARSE_AHEAD_BATCHES: usize = 16;
+
+/// Runs `f` over the commands of `input` while another thread parses them: parsing and
+/// checking overlap on two cores. Same commands, order and first error as [`Commands`]; when
+/// `f` stops early the parser stops too.
+pub fn with_parsed_ahead<R, P, T>(
+    input: R,
+    progress: P,
+    f: impl FnOnce(&mut dyn Iterator<Item = Result<Numbered, LedgerError>>) -> T,
+) -> T
+where
+    R: BufRead + Send,
+    P: FnMut(u64) + Send,
+{
+    let (tx, rx) =
+        std::sync::mpsc::sync_channel::<Vec<Result<Numbered, LedgerError>>>(PARSE_AHEAD_BATCHES);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut batch = Vec::with_capacity(PARSE_AHEAD_BATCH);
+            for c in Commands::new(input, progress) {
+                batch.push(c);
+                if batch.len() == PARSE_AHEAD_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(PARSE_AHEAD_BATCH));
+                    if tx.send(full).is_err() {
+                        return; // the checks stopped
+                    }
+                }
+            }
+            let _ = tx.send(batch);
+        });
+        let mut commands = rx.into_iter().flatten();
+        let out = f(&mut commands);
+        // Dropping the receiver ends a parser still running ahead before the scope joins it.
+        drop(commands);
+        out
+    })
+}

@@ -1,0 +1,13 @@
+//! Layer 5, operations: what people do with a ledger, on top of `ledger` — evidence files,
+//! import, export, appeals, explain, the close, verify, restore, proofs and reconciliation.
+
+pub mod appeals;
+pub mod close;
+pub mod evidence;
+pub mod explain;
+pub mod export;
+pub mod import;
+pub mod proofs;
+pub mod reconcile;
+pub mod restore;
+pub mod verify;

@@ -1,0 +1,7 @@
+//! Layer 6, rendering: text tables, JSON shapes, CSV of scores and the HTML report. Reads the
+//! outcomes of operations; decides nothing.
+
+pub mod reconcile;
+pub mod report;
+pub mod scores;
+pub mod view;

@@ -1,0 +1,915 @@
+//! Views: tables for people (Chinese text aligned by display width) and JSON for machines.
+//! Every decimal in JSON is a string.
+
+use crate::domain::projection::StationScore;
+use crate::domain::rubric::Rubric;
+use crate::events::event::{Body, EventKind};
+use serde_json::{json, Value};
+use unicode_width::UnicodeWidthStr;
+
+/// A plain text table whose columns line up for CJK text.
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+    right: Vec<bool>,
+}
+
+impl Table {
+    pub fn new(header: &[&str], right: &[bool]) -> Self {
+        assert_eq!(header.len(), right.len(), "one alignment per column");
+        Table {
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+            right: right.to_vec(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        assert_eq!(cells.len(), self.header.len(), "one cell per column");
+        self.rows.push(cells);
+    }
+
+    pub fn render(&self) -> String {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.width()).collect();
+        for r in &self.rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.width());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[String]| {
+            let mut s = String::new();
+            for (i, c) in cells.iter().enumerate() {
+                let pad = " ".repeat(widths[i] - c.width());
+                if i > 0 {
+                    s.push_str("  ");
+                }
+                if self.right[i] {
+                    s.push_str(&pad);
+                    s.push_str(c);
+                } else {
+                    s.push_str(c);
+                    if i + 1 < cells.len() {
+                        s.push_str(&pad);
+                    }
+                }
+            }
+            out.push_str(s.trim_end());
+            out.push('\n');
+        };
+        line(&self.header);
+        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+        line(&rule);
+        for r in &self.rows {
+            line(r);
+        }
+        out
+    }
+}
+
+/// `score` as a table.
+pub fn score_table(scores: &[StationScore]) -> String {
+    let mut t = Table::new(
+        &[
+            "名次",
+            "站点",
+            "名称",
+            "类型",
+            "总分",
+            "扣分",
+            "加分",
+            "封顶说明",
+        ],
+        &[true, false, false, false, true, true, true, false],
+    );
+    for s in scores {
+        let mut notes = Vec::new();
+        for i in s.items.iter().filter(|i| i.capped()) {
+            if i.bonus {
+                notes.push(format!("{} 加分 {}→{}", i.item, i.raw_awarded, i.awarded));
+            } else {
+                notes.push(format!("{} 扣分 {}→{}", i.item, i.raw_deducted, i.deducted));
+            }
+        }
+        if s.awarded != s.awarded_before_cap {
+            notes.push(format!("加分合计 {}→{}", s.awarded_before_cap, s.awarded));
+        }
+        t.row(vec![
+            s.rank.to_string(),
+            s.station.clone(),
+            s.name.clone(),
+            s.kind.label_zh().to_string(),
+            s.total.to_string(),
+            s.deducted.to_string(),
+            s.awarded.to_string(),
+            notes.join("; "),
+        ]);
+    }
+    if scores.is_empty() {
+        return "no stations registered\n".into();
+    }
+    t.render()
+}
+
+/// A decimal written as a JSON string, without an intermediate allocation.
+fn text<S: serde::Serializer>(d: &rust_decimal::Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(d)
+}
+
+/// `score --json`: `{"stations":[…]}`, streamed (40,000 stations × 36 items is a lot of JSON).
+#[derive(serde::Serialize)]
+pub struct ScoresJson<'a> {
+    stations: Vec<StationJson<'a>>,
+    view: Value,
+    /// The closing event's seq when the view includes it: these are the final scores.
+    closed_at_seq: Option<u64>,
+}
+
+#[derive(serde::Serialize)]
+struct StationJson<'a> {
+    station: &'a str,
+    name: &'a str,
+    kind: &'static str,
+    #[serde(serialize_with = "text")]
+    total: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    deducted: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    awarded: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    raw_deducted: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    raw_awarded: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    awarded_before_cap: &'a rust_decimal::Decimal,
+    rank: u32,
+    items: Vec<ItemJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ItemJson<'a> {
+    item: &'a str,
+    name: &'a str,
+    #[serde(serialize_with = "text")]
+    max: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    deducted: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    awarded: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    raw_deducted: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    raw_awarded: &'a rust_decimal::Decimal,
+    capped: bool,
+}
+
+/// `score --json`.
+pub fn score_json<'a>(
+    scores: &'a [StationScore<'_>],
+    view: &crate::ledger::query::View,
+    closed_at_seq: Option<u64>,
+) -> ScoresJson<'a> {
+    let stations = scores
+        .iter()
+        .map(|s| StationJson {
+            station: &s.station,
+            name: &s.name,
+            kind: s.kind.as_str(),
+            total: &s.total,
+            deducted: &s.deducted,
+            awarded: &s.awarded,
+            raw_deducted: &s.raw_deducted,
+            raw_awarded: &s.raw_awarded,
+            awarded_before_cap: &s.awarded_before_cap,
+            rank: s.rank,
+            items: s
+                .items
+                .iter()
+                .map(|i| ItemJson {
+                    item: i.item,
+                    name: i.name,
+                    max: &i.max,
+                    deducted: &i.deducted,
+                    awarded: &i.awarded,
+                    raw_deducted: &i.raw_deducted,
+                    raw_awarded: &i.raw_awarded,
+                    capped: i.capped(),
+                })
+                .collect(),
+        })
+        .collect();
+    ScoresJson {
+        stations,
+        view: view_json(view),
+        closed_at_seq,
+    }
+}
+
+/// The signed points of a recorded event: `-3` for a deduction, `+1` for a bonus.
+pub fn signed_points(rubric: &Rubric, clause: &str, points: &rust_decimal::Decimal) -> String {
+    match rubric.clause(clause) {
+        Some((item, _)) if item.bonus => format!("+{points}"),
+        _ => format!("-{points}"),
+    }
+}
+
+/// One row of `log`.
+pub fn log_row(rubric: &Rubric, body: &Body) -> Vec<String> {
+    let e = body.v1();
+    let (station, what, points, occurred, by, id, evidence) = match &e.kind {
+        EventKind::LedgerCreated(g) => (
+            String::new(),
+            format!("rubric {}", &hex::encode(g.rubric_hash)[..16]),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        EventKind::StationRegistered(s) => (
+            s.code.clone(),
+            format!("{} ({})", s.name, s.kind.label_zh()),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        EventKind::PointsRecorded(p) => (
+            p.station.clone(),
+            p.clause.clone(),
+            signed_points(rubric, &p.clause, &p.computed_points),
+            p.occurred.to_string(),
+            p.by.clone(),
+            p.id.clone(),
+            p.evidence.join("; "),
+        ),
+        EventKind::MetricReported(m) => (
+            m.station.clone(),
+            format!("{} = {}", m.metric, m.value),
+            String::new(),
+            m.occurred.to_string(),
+            m.by.clone(),
+            m.id.clone(),
+            m.evidence.join("; "),
+        ),
+        EventKind::AppealFiled(a) => (
+            a.station.clone(),
+            format!("appeal against seq {}", a.against),
+            String::new(),
+            String::new(),
+            a.station.clone(),
+            a.id.clone(),
+            a.evidence.join("; "),
+        ),
+        EventKind::AppealDecided(d) => (
+            d.station.clone(),
+            format!(
+                "appeal {} {}{}",
+                d.appeal,
+                d.outcome.as_str(),
+                d.outcome
+                    .points()
+                    .map(|p| format!(": {p} stand"))
+                    .unwrap_or_default()
+            ),
+            String::new(),
+            String::new(),
+            d.by.clone(),
+            String::new(),
+            d.evidence.join("; "),
+        ),
+        EventKind::PeriodClosed(c) => (
+            String::new(),
+            format!(
+                "period closed: {} stations, head {}",
+                c.scores.len(),
+                &hex::encode(c.head)[..16]
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            c.reason.clone().unwrap_or_default(),
+        ),
+        EventKind::KeyRegistered(k) => (
+            String::new(),
+            format!("key {} for {}", &hex::encode(k.public_key)[..16], k.actor),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        EventKind::KeyRevoked(k) => (
+            String::new(),
+            format!(
+                "key {} revoked: {}",
+                &hex::encode(k.public_key)[..16],
+                k.reason
+            ),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        EventKind::SignaturesRequired => (
+            String::new(),
+            "signatures required".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ),
+        EventKind::RecordReversed(r) => (
+            r.station.clone(),
+            format!("reverses seq {}", r.target),
+            String::new(),
+            String::new(),
+            r.by.clone(),
+            r.id.clone(),
+            r.evidence.join("; "),
+        ),
+    };
+    vec![
+        e.seq.to_string(),
+        body.recorded_at().to_string(),
+        e.kind.type_name().to_string(),
+        station,
+        what,
+        points,
+        occurred,
+        by,
+        id,
+        evidence,
+    ]
+}
+
+pub fn log_table() -> Table {
+    Table::new(
+        &[
+            "seq",
+            "recorded_at",
+            "type",
+            "station",
+            "clause/what",
+            "points",
+            "occurred",
+            "by",
+            "id",
+            "evidence",
+        ],
+        &[
+            true, false, false, false, false, true, false, false, false, false,
+        ],
+    )
+}
+
+/// The rubric in force, for people.
+pub fn rubric_text(r: &Rubric, rubric_hash: &str) -> String {
+    let mut out = format!(
+        "{} ({})\nperiod {} to {}; base {}, bonus cap {}; appeal window {} days\nrubric hash {rubric_hash}\n",
+        r.name, r.source, r.period_start, r.period_end, r.base_points, r.bonus_cap, r.appeal_window_days
+    );
+    for c in &r.categories {
+        let sign = if c.bonus { "加分" } else { "扣分" };
+        out.push_str(&format!(
+            "\n{} {} ({} 分, {sign})\n",
+            c.code, c.name, c.points
+        ));
+        for i in &c.items {
+            out.push_str(&format!(
+                "  {} {} ({} 分) — {}\n",
+                i.code,
+                i.name,
+                i.points,
+                i.departments.join("、")
+            ));
+            for cl in &i.clauses {
+                out.push_str(&format!(
+                    "    {:<6} {:<9} {}\n           {}\n",
+                    cl.code,
+                    cl.rule.kind_name(),
+                    cl.rule.describe(),
+                    cl.text
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The rubric in force, for machines.
+pub fn rubric_json(r: &Rubric, rubric_hash: &str) -> Value {
+    let categories: Vec<Value> = r
+        .categories
+        .iter()
+        .map(|c| {
+            let items: Vec<Value> = c
+                .items
+                .iter()
+                .map(|i| {
+                    let clauses: Vec<Value> = i
+                        .clauses
+                        .iter()
+                        .map(|cl| {
+                            json!({
+                                "clause": cl.code,
+                                "kind": cl.rule.kind_name(),
+                                "rule": cl.rule.describe(),
+                                "metrics": cl.rule.metrics(),
+                                "text": cl.text,
+                            })
+                        })
+                        .collect();
+                    json!({
+                        "item": i.code, "name": i.name, "points": i.points.to_string(),
+                        "departments": i.departments, "standard": i.standard,
+                        "deduction_text": i.deduction_text, "clauses": clauses,
+                    })
+                })
+                .collect();
+            json!({
+                "category": c.code, "name": c.name, "points": c.points.to_string(),
+                "bonus": c.bonus, "items": items,
+            })
+        })
+        .collect();
+    json!({
+        "name": r.name, "source": r.source,
+        "period_start": r.period_start.to_string(), "period_end": r.period_end.to_string(),
+        "base_points": r.base_points.to_string(), "bonus_cap": r.bonus_cap.to_string(),
+        "appeal_window_days": r.appeal_window_days, "rubric_hash": rubric_hash,
+        "metrics": r.metrics.iter().map(|m| json!({"metric": m.name, "label": m.label})).collect::<Vec<_>>(),
+        "categories": categories,
+    })
+}
+
+/// `explain` for people.
+pub fn explain_text(x: &crate::ops::explain::Explanation<'_>, rubric: &Rubric) -> String {
+    let s = &x.score;
+    let mut out = format!(
+        "{} {} ({})  total {} = {} − {} + {}   rank {} of {}\nview: {}\n",
+        s.station,
+        s.name,
+        s.kind.label_zh(),
+        s.total,
+        rubric.base_points,
+        s.deducted,
+        s.awarded,
+        s.rank,
+        x.stations,
+        x.view.describe()
+    );
+    if s.awarded != s.awarded_before_cap {
+        out.push_str(&format!(
+            "bonus: the items give {}, the total bonus cap of {} keeps {}\n",
+            s.awarded_before_cap, rubric.bonus_cap, s.awarded
+        ));
+    }
+    let mut quiet = 0;
+    for it in &x.items {
+        let events: usize = it.clauses.iter().map(|c| c.events.len()).sum();
+        if events == 0 && x.items.len() > 1 {
+            quiet += 1;
+            continue;
+        }
+        let i = &it.score;
+        let (what, applied, raw) = if i.bonus {
+            ("awarded", i.awarded, i.raw_awarded)
+        } else {
+            ("deducted", i.deducted, i.raw_deducted)
+        };
+        let cap = if applied != raw {
+            format!(" (raw {raw}; the item cap of {} bit)", i.max)
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "\n{} {} — max {}, {what} {applied}{cap} — {}\n",
+            i.item,
+            i.name,
+            i.max,
+            it.item.departments.join("、")
+        ));
+        for c in &it.clauses {
+            if c.events.is_empty() && x.items.len() > 1 {
+                continue;
+            }
+            out.push_str(&format!(
+                "  {} {}: {}\n      rule: {}\n",
+                c.clause.code,
+                c.clause.rule.kind_name(),
+                c.clause.text,
+                c.clause.rule.describe()
+            ));
+            for e in &c.events {
+                let p = &e.record;
+                let sign = if i.bonus { "+" } else { "-" };
+                let applied = if e.applied == e.standing {
+                    String::new()
+                } else if e.applied.is_zero() {
+                    format!(
+                        " (applied 0: the item cap of {} was already reached)",
+                        i.max
+                    )
+                } else {
+                    format!(
+                        " (applied {sign}{}: the item cap of {} was reached)",
+                        e.applied, i.max
+                    )
+                };
+                let stands = if e.standing.is_zero() {
+                    " (stands at 0)".to_string()
+                } else if e.standing != p.computed_points {
+                    format!(" (stands at {sign}{})", e.standing)
+                } else {
+                    String::new()
+                };
+                out.push_str(&format!(
+                    "    seq {}  {}  {sign}{}{stands}{applied}  {}\n",
+                    e.seq, p.id, p.computed_points, e.working.text
+                ));
+                if let Some(note) = &p.inputs.note {
+                    out.push_str(&format!("        note: {note}\n"));
+                }
+                out.push_str(&format!(
+                    "        occurred {}, recorded {}, assessed by {}\n        evidence: {}\n        hash {}\n",
+                    p.occurred,
+                    e.recorded_at,
+                    p.by,
+                    p.evidence.join("; "),
+                    hex::encode(e.hash)
+                ));
+                for d in &e.disputes {
+                    out.push_str(&dispute_text(d));
+                }
+            }
+        }
+    }
+    if quiet > 0 {
+        out.push_str(&format!("\n{quiet} other items: nothing recorded\n"));
+    }
+    if !x.metrics.is_empty() {
+        out.push_str("\nreported metrics (the last recorded of each, in view):\n");
+        for m in &x.metrics {
+            let r = &m.report;
+            out.push_str(&format!(
+                "  {} = {}  occurred {} by {}  seq {} {}  evidence: {}\n",
+                r.metric,
+                r.value,
+                r.occurred,
+                r.by,
+                m.seq,
+                r.id,
+                r.evidence.join("; ")
+            ));
+        }
+    }
+    out
+}
+
+/// One appeal, decision or reversal under its record in `explain`.
+fn dispute_text(d: &crate::ops::appeals::DisputeStory) -> String {
+    let change = format!("{} → {}", d.before, d.after);
+    let head = match &d.kind {
+        EventKind::AppealFiled(a) => format!(
+            "appeal {} filed by {} (seq {}, {}): {}\n          evidence: {}",
+            a.id,
+            a.station,
+            d.seq,
+            d.recorded_at,
+            a.grounds.replace('\n', " "),
+            a.evidence.join("; ")
+        ),
+        EventKind::AppealDecided(x) => format!(
+            "appeal {} decided {} by {} (seq {}, {}): {change}\n          reason: {}\n          evidence: {}",
+            x.appeal,
+            x.outcome.as_str(),
+            x.by,
+            d.seq,
+            d.recorded_at,
+            x.reason.replace('\n', " "),
+            x.evidence.join("; ")
+        ),
+        EventKind::RecordReversed(r) => format!(
+            "reversed as {} by {} (seq {}, {}): {change}\n          reason: {}\n          evidence: {}",
+            r.id,
+            r.by,
+            d.seq,
+            d.recorded_at,
+            r.reason.replace('\n', " "),
+            if r.evidence.is_empty() { "(none)".to_string() } else { r.evidence.join("; ") }
+        ),
+        other => other.type_name().to_string(),
+    };
+    format!("        ↳ {head}\n          hash {}\n", hex::encode(d.hash))
+}
+
+/// One appeal, decision or reversal in `explain --json`.
+fn dispute_json(d: &crate::ops::appeals::DisputeStory) -> Value {
+    let mut m = crate::ops::export::decoded_kind(&d.kind);
+    m.insert("seq".into(), json!(d.seq));
+    m.insert("hash".into(), json!(hex::encode(d.hash)));
+    m.insert("recorded_at".into(), json!(d.recorded_at.to_string()));
+    m.insert("type".into(), json!(d.kind.type_name()));
+    m.insert("points_before".into(), json!(d.before.to_string()));
+    m.insert("points_after".into(), json!(d.after.to_string()));
+    Value::Object(m)
+}
+
+/// `explain --json` (shape: `schema/explain.schema.json`).
+pub fn explain_json(x: &crate::ops::explain::Explanation<'_>) -> Value {
+    let s = &x.score;
+    let single = x.items.len() == 1;
+    let items: Vec<Value> = x
+        .items
+        .iter()
+        .map(|it| {
+            let i = &it.score;
+            let clauses: Vec<Value> = it
+                .clauses
+                .iter()
+                .filter(|c| single || !c.events.is_empty())
+                .map(|c| {
+                    let events: Vec<Value> = c.events.iter().map(|e| event_story_json(e, i.bonus)).collect();
+                    json!({
+                        "clause": c.clause.code,
+                        "kind": c.clause.rule.kind_name(),
+                        "text": c.clause.text,
+                        "rule": c.clause.rule.describe(),
+                        "raw_points": c.raw.to_string(),
+                        "events": events,
+                    })
+                })
+                .collect();
+            json!({
+                "item": i.item, "name": i.name, "max": i.max.to_string(), "bonus": i.bonus,
+                "departments": it.item.departments,
+                "deducted": i.deducted.to_string(), "awarded": i.awarded.to_string(),
+                "raw_deducted": i.raw_deducted.to_string(), "raw_awarded": i.raw_awarded.to_string(),
+                "capped": i.capped(), "clauses": clauses,
+            })
+        })
+        .collect();
+    let metrics: Vec<Value> = x
+        .metrics
+        .iter()
+        .map(|m| {
+            let r = &m.report;
+            json!({
+                "metric": r.metric, "value": r.value.to_string(), "occurred": r.occurred.to_string(),
+                "by": r.by, "id": r.id, "seq": m.seq, "hash": hex::encode(m.hash),
+                "recorded_at": m.recorded_at.to_string(), "evidence": r.evidence,
+            })
+        })
+        .collect();
+    json!({
+        "station": s.station, "name": s.name, "kind": s.kind.as_str(),
+        "total": s.total.to_string(), "deducted": s.deducted.to_string(),
+        "awarded": s.awarded.to_string(), "raw_deducted": s.raw_deducted.to_string(),
+        "raw_awarded": s.raw_awarded.to_string(),
+        "awarded_before_cap": s.awarded_before_cap.to_string(),
+        "rank": s.rank, "stations": x.stations,
+        "view": view_json(&x.view),
+        "items": items,
+        "metrics": metrics,
+    })
+}
+
+/// The view a figure was computed in.
+pub fn view_json(v: &crate::ledger::query::View) -> Value {
+    json!({
+        "as_of_seq": v.last_seq(),
+        "known_at": v.query.known_at.map(|t| t.to_string()),
+        "at": v.at.map(|d| d.to_string()),
+    })
+}
+
+fn event_story_json(e: &crate::ops::explain::EventStory, bonus: bool) -> Value {
+    let p = &e.record;
+    let mut m = serde_json::Map::new();
+    m.insert("seq".into(), json!(e.seq));
+    m.insert("id".into(), json!(p.id));
+    m.insert("hash".into(), json!(hex::encode(e.hash)));
+    m.insert("recorded_at".into(), json!(e.recorded_at.to_string()));
+    m.insert("occurred".into(), json!(p.occurred.to_string()));
+    m.insert("by".into(), json!(p.by));
+    let i = &p.inputs;
+    let opt = |d: Option<rust_decimal::Decimal>| d.map(|d| d.to_string());
+    m.insert("value".into(), json!(opt(i.value)));
+    m.insert("count".into(), json!(i.count));
+    m.insert("done".into(), json!(i.done));
+    m.insert("points".into(), json!(opt(i.points)));
+    m.insert("note".into(), json!(i.note));
+    m.insert(
+        "computed_points".into(),
+        json!(p.computed_points.to_string()),
+    );
+    m.insert("standing_points".into(), json!(e.standing.to_string()));
+    m.insert("applied_points".into(), json!(e.applied.to_string()));
+    m.insert(
+        "direction".into(),
+        json!(if bonus { "bonus" } else { "deduction" }),
+    );
+    let w = &e.working;
+    m.insert("threshold".into(), json!(opt(w.threshold)));
+    m.insert("gap".into(), json!(opt(w.gap)));
+    m.insert("steps".into(), json!(opt(w.steps)));
+    m.insert("required".into(), json!(w.required));
+    m.insert("working".into(), json!(w.text));
+    m.insert("evidence".into(), json!(p.evidence));
+    m.insert(
+        "history".into(),
+        Value::Array(e.disputes.iter().map(dispute_json).collect()),
+    );
+    Value::Object(m)
+}
+
+/// `appeal list` as a table.
+pub fn appeals_table(entries: &[crate::ops::appeals::AppealEntry]) -> String {
+    if entries.is_empty() {
+        return "no appeals\n".into();
+    }
+    let mut t = Table::new(
+        &[
+            "appeal",
+            "seq",
+            "station",
+            "against",
+            "clause",
+            "filed",
+            "status",
+            "points",
+            "decided by",
+            "grounds",
+        ],
+        &[
+            false, true, false, false, false, false, false, true, false, false,
+        ],
+    );
+    for e in entries {
+        let points = match &e.decision {
+            Some(d) => format!("{} → {}", e.points_before, d.points_after),
+            None => e.points_before.to_string(),
+        };
+        t.row(vec![
+            e.appeal.id.clone(),
+            e.seq.to_string(),
+            e.appeal.station.clone(),
+            format!("{} (seq {})", e.record.id, e.record_seq),
+            e.record.clause.clone(),
+            crate::domain::audit::local_day(e.filed_at).to_string(),
+            e.status().to_string(),
+            points,
+            e.decision
+                .as_ref()
+                .map(|d| d.decided.by.clone())
+                .unwrap_or_default(),
+            one_line(&e.appeal.grounds, 40),
+        ]);
+    }
+    t.render()
+}
+
+/// Text on one line, cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let flat = text.replace('\n', " ");
+    match flat.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &flat[..i]),
+        None => flat,
+    }
+}
+
+/// `appeal list --json`.
+pub fn appeals_json(rubric: &Rubric, entries: &[crate::ops::appeals::AppealEntry]) -> Value {
+    let appeals: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            let item = rubric
+                .clause(&e.record.clause)
+                .map(|(i, _)| i.code.clone())
+                .unwrap_or_default();
+            json!({
+                "id": e.appeal.id,
+                "seq": e.seq,
+                "hash": hex::encode(e.hash),
+                "station": e.appeal.station,
+                "filed_at": e.filed_at.to_string(),
+                "grounds": e.appeal.grounds,
+                "evidence": e.appeal.evidence,
+                "against": {
+                    "id": e.record.id,
+                    "seq": e.record_seq,
+                    "clause": e.record.clause,
+                    "item": item,
+                    "by": e.record.by,
+                    "occurred": e.record.occurred.to_string(),
+                    "computed_points": e.record.computed_points.to_string(),
+                },
+                "status": e.status(),
+                "points_before": e.points_before.to_string(),
+                "points_after": e.decision.as_ref().map(|d| d.points_after.to_string()),
+                "decision": e.decision.as_ref().map(|d| json!({
+                    "seq": d.seq,
+                    "hash": hex::encode(d.hash),
+                    "decided_at": d.decided_at.to_string(),
+                    "outcome": d.decided.outcome.as_str(),
+                    "points": d.decided.outcome.points().map(|p| p.to_string()),
+                    "by": d.decided.by,
+                    "reason": d.decided.reason,
+                    "evidence": d.decided.evidence,
+                })),
+            })
+        })
+        .collect();
+    json!({ "appeals": appeals })
+}
+
+/// What `close` prints: the rank clauses' rankings, the bonuses, the accepted gaps, the final
+/// ranking and the head that seals the period.
+pub fn closed_text(rubric: &Rubric, closed: &crate::ops::close::Closed) -> String {
+    let c = &closed.closing;
+    let mut out = format!(
+        "closed the period {} to {} at seq {}\n",
+        rubric.period_start, rubric.period_end, c.seq
+    );
+    for r in &c.closed.rankings {
+        out.push_str(&format!(
+            "\n{} ranking ({} stations qualified):\n",
+            r.clause, r.qualified
+        ));
+        let mut t = Table::new(
+            &["名次", "站点", "数值", "加分"],
+            &[true, false, true, true],
+        );
+        for e in &r.entries {
+            t.row(vec![
+                e.rank.to_string(),
+                e.station.clone(),
+                e.value.to_string(),
+                format!("+{}", e.points),
+            ]);
+        }
+        out.push_str(&t.render());
+    }
+    for (seq, b) in &closed.bonuses {
+        out.push_str(&format!(
+            "bonus {} at seq {seq}: {} {} +{}\n",
+            b.id, b.station, b.clause, b.computed_points
+        ));
+    }
+    if let Some(reason) = &c.closed.reason {
+        out.push_str(&format!(
+            "\naccepted gaps ({}): {reason}\n",
+            c.closed.accepted_gaps.len()
+        ));
+        for g in &c.closed.accepted_gaps {
+            out.push_str(&format!(
+                "  {} {}: {} = {} (would deduct {})\n",
+                g.station, g.clause, g.metric, g.value, g.points
+            ));
+        }
+    }
+    out.push_str("\nfinal ranking:\n");
+    let mut t = Table::new(&["名次", "站点", "总分"], &[true, false, true]);
+    for s in &c.closed.scores {
+        t.row(vec![
+            s.rank.to_string(),
+            s.station.clone(),
+            s.total.to_string(),
+        ]);
+    }
+    out.push_str(&t.render());
+    out.push_str(&format!(
+        "\nfinal head {}\npublish it: anyone can check a copy with `kaohe verify --head {}` (or `verify --export FILE --head {}`)\n",
+        hex::encode(c.hash),
+        hex::encode(c.hash),
+        hex::encode(c.hash)
+    ));
+    out
+}
+
+/// `close --json`.
+pub fn closed_json(closed: &crate::ops::close::Closed) -> Value {
+    let c = &closed.closing;
+    let mut m = crate::ops::export::decoded_kind(&EventKind::PeriodClosed(c.closed.clone()));
+    m.insert("seq".into(), json!(c.seq));
+    m.insert("hash".into(), json!(hex::encode(c.hash)));
+    m.insert("recorded_at".into(), json!(c.recorded_at.to_string()));
+    let bonuses: Vec<Value> = closed
+        .bonuses
+        .iter()
+        .map(|(seq, b)| {
+            json!({
+                "seq": seq, "id": b.id, "station": b.station, "clause": b.clause,
+                "points": b.computed_points.to_string(), "occurred": b.occurred.to_string(),
+                "by": b.by, "evidence": b.evidence,
+            })
+        })
+        .collect();
+    m.insert("bonuses".into(), Value::Array(bonuses));
+    Value::Object(m)
+}

@@ -1,0 +1,352 @@
+//! The architecture, enforced: every file of `src/` has a place in one declared order (the
+//! layers, bottom first, and inside a layer its modules in order), and a file may name only
+//! modules placed before it. So imports go one way, there is no circle between any two files,
+//! and a new file must be given a place here before it builds green. Also: each outside crate
+//! that one layer owns (sled, bincode, clap) is named nowhere else.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The library's layers, bottom first, each with its modules in order. `mod` is the folder's
+/// own `mod.rs`: first where it holds the layer's core (`ledger`), last where it is a facade
+/// over its parts (`store`).
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "base",
+        &["mod", "limits", "decimal", "text", "lines", "csv"],
+    ),
+    (
+        "events",
+        &["mod", "event", "codec", "chain", "sign", "merkle"],
+    ),
+    (
+        "domain",
+        &[
+            "mod",
+            "rubric",
+            "command",
+            "dispute",
+            "rows",
+            "projection",
+            "ranking",
+            "audit",
+        ],
+    ),
+    ("store", &["mod"]),
+    ("ledger", &["mod", "query", "tally", "walk"]),
+    (
+        "ops",
+        &[
+            "mod",
+            "evidence",
+            "import",
+            "export",
+            "appeals",
+            "explain",
+            "close",
+            "verify",
+            "restore",
+            "proofs",
+            "reconcile",
+        ],
+    ),
+    ("render", &["mod", "view", "report", "scores", "reconcile"]),
+    ("fuzzing", &[]),
+];
+
+/// Files of the binary: the command line, on top of everything; it reaches the library as
+/// `kaohe::`, never `crate::`.
+const BINARY: &[&str] = &["main.rs", "cli"];
+
+/// Outside crates that one place owns: (crate, the folders or files allowed to name it).
+const OWNERS: &[(&str, &[&str])] = &[
+    ("sled", &["store/"]),
+    ("bincode", &["events/codec.rs"]),
+    ("clap", &["cli/", "main.rs"]),
+];
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+/// Every `.rs` file under `dir`, as paths relative to `src/`.
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|x| x == "rs") {
+            out.push(path.strip_prefix(src()).expect("under src").to_path_buf());
+        }
+    }
+}
+
+/// A file's module path: `ledger/tally.rs` → `ledger::tally`, `ledger/mod.rs` → `ledger`,
+/// `lib.rs` → ``.
+fn module_of(file: &Path) -> String {
+    let s = file.to_string_lossy().replace('\\', "/");
+    let s = s.trim_end_matches(".rs");
+    let s = s.trim_end_matches("/mod");
+    if s == "lib" {
+        return String::new();
+    }
+    s.replace('/', "::")
+}
+
+/// The declared order: module path → rank.
+fn ranks() -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (layer, modules) in LAYERS {
+        if modules.is_empty() {
+            out.insert(layer.to_string(), out.len());
+        }
+        for m in *modules {
+            let path = match *m {
+                "mod" => layer.to_string(),
+                m => format!("{layer}::{m}"),
+            };
+            out.insert(path, out.len());
+        }
+    }
+    out
+}
+
+/// The code of a line without its comment (`//` outside a string; good enough for our style,
+/// which never puts `//` inside a string on a `use` line or a path).
+fn code_of(line: &str) -> &str {
+    let t = line.trim_start();
+    if t.starts_with("//") {
+        return "";
+    }
+    let mut in_str = false;
+    let b = line.as_bytes();
+    for i in 0..b.len() {
+        match b[i] {
+            b'"' if i == 0 || b[i - 1] != b'\\' => in_str = !in_str,
+            b'/' if !in_str && b.get(i + 1) == Some(&b'/') => return &line[..i],
+            _ => {}
+        }
+    }
+    line
+}
+
+/// Expands a path that may end in a use-tree group: `a::{b, c::{d, e}}` → `a::b`, `a::c::d`,
+/// `a::c::e`. `text` starts right after `crate::`.
+fn expand(prefix: &str, text: &str, out: &mut Vec<String>) {
+    let mut path = prefix.to_string();
+    let mut rest = text;
+    loop {
+        let ident: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if !ident.is_empty() {
+            if !path.is_empty() {
+                path.push_str("::");
+            }
+            path.push_str(&ident);
+            rest = &rest[ident.len()..];
+        }
+        if let Some(r) = rest.strip_prefix("::") {
+            rest = r;
+            if let Some(group) = rest.strip_prefix('{') {
+                for part in split_group(group) {
+                    expand(&path, part.trim(), out);
+                }
+                return;
+            }
+            continue;
+        }
+        out.push(path);
+        return;
+    }
+}
+
+/// The top-level parts of a `{…}` group (the text after `{`), up to its closing brace.
+fn split_group(text: &str) -> Vec<&str> {
+    let (mut depth, mut start, mut parts) = (0usize, 0usize, Vec::new());
+    for (i, c) in text.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                parts.push(&text[start..i]);
+                return parts;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&text[start..]);
+    parts
+}
+
+/// Every `crate::…` path a file names (use lines, possibly over several lines, and inline
+/// paths), with the line it starts on.
+fn crate_paths(text: &str) -> Vec<(usize, String)> {
+    let code: Vec<&str> = text.lines().map(code_of).collect();
+    let joined = code.join("\n");
+    let mut out = Vec::new();
+    let mut from = 0;
+    while let Some(i) = joined[from..].find("crate::") {
+        let at = from + i;
+        from = at + "crate::".len();
+        let before = joined[..at].chars().next_back();
+        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let line = joined[..at].matches('\n').count() + 1;
+        let mut paths = Vec::new();
+        expand("", &joined[from..], &mut paths);
+        out.extend(paths.into_iter().map(|p| (line, p)));
+    }
+    out
+}
+
+/// The module a path names: its longest prefix that is a declared module.
+fn target_module<'r>(path: &str, ranks: &'r BTreeMap<String, usize>) -> Option<&'r String> {
+    let parts: Vec<&str> = path.split("::").collect();
+    (1..=parts.len())
+        .rev()
+        .find_map(|n| ranks.get_key_value(&parts[..n].join("::")).map(|(k, _)| k))
+}
+
+fn is_binary(file: &Path) -> bool {
+    let s = file.to_string_lossy();
+    BINARY
+        .iter()
+        .any(|b| s == *b || s.starts_with(&format!("{b}/")))
+}
+
+#[test]
+fn every_import_goes_down_the_declared_layers() {
+    let ranks = ranks();
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut problems = Vec::new();
+    for file in &files {
+        if file.as_os_str() == "lib.rs" || is_binary(file) {
+            continue;
+        }
+        let module = module_of(file);
+        let Some(&rank) = ranks.get(&module) else {
+            problems.push(format!(
+                "{}: not placed in the layer order (tests/it/layers.rs LAYERS)",
+                file.display()
+            ));
+            continue;
+        };
+        let text = std::fs::read_to_string(src().join(file)).expect("read source");
+        for (line, path) in crate_paths(&text) {
+            let Some(target) = target_module(&path, &ranks) else {
+                problems.push(format!(
+                    "{}:{line}: `crate::{path}` names no declared module",
+                    file.display()
+                ));
+                continue;
+            };
+            if *target == module {
+                continue;
+            }
+            if ranks[target] > rank {
+                problems.push(format!(
+                    "{}:{line}: `crate::{path}` goes up or sideways: {module} may not import {target}",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "layer violations:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_binary_reaches_the_library_only_through_its_api() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    for file in files.iter().filter(|f| is_binary(f)) {
+        let text = std::fs::read_to_string(src().join(file)).expect("read source");
+        let paths = crate_paths(&text);
+        let inside: Vec<_> = paths
+            .iter()
+            .filter(|(_, p)| {
+                p.split("::")
+                    .next()
+                    .is_some_and(|root| ranks().contains_key(root))
+            })
+            .collect();
+        assert!(
+            inside.is_empty(),
+            "{} names library modules as crate:: paths: {inside:?}",
+            file.display()
+        );
+    }
+}
+
+#[test]
+fn each_owned_crate_is_named_only_by_its_owner() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut problems = Vec::new();
+    for file in &files {
+        let name = file.to_string_lossy().replace('\\', "/");
+        let text = std::fs::read_to_string(src().join(file)).expect("read source");
+        for (krate, owners) in OWNERS {
+            if owners.iter().any(|o| name == *o || name.starts_with(o)) {
+                continue;
+            }
+            for (n, line) in text.lines().enumerate() {
+                let code = code_of(line);
+                let named = code.match_indices(krate).any(|(i, _)| {
+                    let before = code[..i].chars().next_back();
+                    let after = &code[i + krate.len()..];
+                    !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == ':')
+                        && after.starts_with("::")
+                });
+                if named {
+                    problems.push(format!("{name}:{}: names `{krate}`", n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "crates named outside their owner:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The checker itself: a path that goes up is caught, groups are expanded, comments ignored.
+#[test]
+fn the_checker_sees_groups_and_ignores_comments() {
+    let text = "use crate::domain::{rows::Row, rubric::{Rubric, Rule}};\n\
+                // use crate::render::view;\n\
+                let x = crate::ledger::tally::scores(l, v);\n";
+    let paths: Vec<String> = crate_paths(text).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        paths,
+        [
+            "domain::rows::Row",
+            "domain::rubric::Rubric",
+            "domain::rubric::Rule",
+            "ledger::tally::scores"
+        ]
+    );
+    let ranks = ranks();
+    let target = target_module("ledger::tally::scores", &ranks).expect("declared");
+    assert_eq!(target, "ledger::tally");
+    assert!(
+        ranks[target] > ranks["domain::audit"],
+        "domain may not import the ledger"
+    );
+}
