@@ -1,6 +1,7 @@
 //! Layer 5, operations: what people do with a ledger, on top of `ledger` — evidence files,
 //! import, export, appeals, explain, the close, verify, restore, proofs and reconciliation.
 
+pub mod actions;
 pub mod appeals;
 pub mod close;
 pub mod evidence;

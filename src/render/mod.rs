@@ -1,6 +1,8 @@
 //! Layer 6, rendering: text tables, JSON shapes, CSV of scores and the HTML report. Reads the
 //! outcomes of operations; decides nothing.
 
+pub mod lists;
+pub mod outcome;
 pub mod reconcile;
 pub mod report;
 pub mod scores;

@@ -48,9 +48,21 @@ const LAYERS: &[(&str, &[&str])] = &[
             "restore",
             "proofs",
             "reconcile",
+            "actions",
         ],
     ),
-    ("render", &["mod", "view", "report", "scores", "reconcile"]),
+    (
+        "render",
+        &[
+            "mod",
+            "view",
+            "report",
+            "scores",
+            "reconcile",
+            "outcome",
+            "lists",
+        ],
+    ),
     ("fuzzing", &[]),
 ];
 

@@ -1,0 +1,716 @@
+//! The command line's grammar (clap): every subcommand and flag, and how a write's flags
+//! become the import-line object the library parses (`domain::command`), so that a flag and
+//! an import line are checked by the same code and name the same fields.
+
+use super::errors::bad;
+use super::input::read_limited;
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+use jiff::Timestamp;
+use kaohe::events::event::Actor;
+use kaohe::ledger::query::Query;
+use kaohe::ops::actions::EventName;
+use kaohe::ops::evidence::EvidenceFile;
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(
+    name = "kaohe",
+    version,
+    about = "考核: a hash-chained audit ledger for the yearly assessment of judicial stations"
+)]
+pub struct Cli {
+    /// The ledger directory.
+    #[arg(
+        long,
+        global = true,
+        env = "KAOHE_DB",
+        default_value = "./kaohe-ledger"
+    )]
+    pub(super) db: PathBuf,
+    /// Sign what you record with this key file (`kaohe key new`); its actor must be the
+    /// event's (the department, or the station for an appeal).
+    #[arg(long, global = true, env = "KAOHE_KEY")]
+    pub(super) key: Option<PathBuf>,
+    #[command(subcommand)]
+    pub(super) command: Cmd,
+}
+
+#[derive(Subcommand)]
+pub(super) enum Cmd {
+    /// Create a ledger governed by a rubric file.
+    Init {
+        #[arg(long)]
+        rubric: PathBuf,
+        /// Every record, report, appeal, decision and reversal must be signed by its actor's
+        /// registered key.
+        #[arg(long)]
+        require_signatures: bool,
+    },
+    /// Signing keys: make one, register it in the ledger, revoke it, list them.
+    #[command(subcommand)]
+    Key(KeySub),
+    /// Register and list stations.
+    #[command(subcommand)]
+    Station(StationCmd),
+    /// Record a deduction or bonus against a clause; the ledger computes the points.
+    Record(RecordArgs),
+    /// Report a station's measured figure for a metric the rubric uses.
+    Metric(MetricArgs),
+    /// Appeals (申诉) of deductions by stations, and their decisions (复核).
+    #[command(subcommand)]
+    Appeal(AppealSub),
+    /// Withdraw a record made in error (wrong station, wrong clause): it then counts for
+    /// nothing at every valid time; record the right event anew.
+    Reverse(ReverseArgs),
+    /// Seal the period: rank bonuses from the latest reports, then a closing event with every
+    /// station's final score. Refused while appeals are pending or standards are failed
+    /// without a deduction (unless --accept-gaps --reason).
+    Close {
+        /// Close although some stations' latest figures fail a standard with no deduction
+        /// recorded; the closing event keeps the list and the reason.
+        #[arg(long, requires = "reason")]
+        accept_gaps: bool,
+        /// Why the gaps are accepted.
+        #[arg(long, requires = "accept_gaps")]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply a JSON Lines file of commands (`-` for stdin), all or nothing.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every station's score.
+    Score {
+        #[command(flatten)]
+        time: TimeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Why a station has its score: items, clauses, events, evidence.
+    Explain {
+        #[arg(long)]
+        station: String,
+        /// Only this item (e.g. 3.1), with all its clauses.
+        #[arg(long)]
+        item: Option<String>,
+        #[command(flatten)]
+        time: TimeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One HTML file for people (no external resources; prints on A4): the ranking, charts,
+    /// every station's deductions and bonuses with clause wording, evidence, appeals and
+    /// hashes, and the closing hash with how to verify it.
+    Report {
+        /// The HTML file to write (written to FILE.tmp, then renamed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Only these stations get a detailed section (repeatable); the ranking table and the
+        /// charts always cover every station.
+        #[arg(long)]
+        station: Vec<String>,
+        #[command(flatten)]
+        time: TimeArgs,
+    },
+    /// One event whole, with its place in the chain (by id, seq or hash).
+    Show {
+        /// An id, a seq or a hash.
+        #[arg(required_unless_present_any = ["seq", "hash"])]
+        event: Option<String>,
+        /// The event at this seq.
+        #[arg(long, conflicts_with_all = ["event", "hash"])]
+        seq: Option<u64>,
+        /// The event with this hash.
+        #[arg(long, conflicts_with = "event")]
+        hash: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The events, oldest first.
+    Log {
+        #[arg(long)]
+        station: Option<String>,
+        #[command(flatten)]
+        time: TimeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every event as JSON Lines, with hashes and stored bytes; with `--scores`, the scores per
+    /// station and item as CSV (`schema/scores-csv.md`) or JSON.
+    Export {
+        /// Export the chain as it stood at this seq.
+        #[arg(long)]
+        as_of_seq: Option<u64>,
+        /// Export the chain as it stood at this moment (RFC 3339).
+        #[arg(long)]
+        known_at: Option<String>,
+        /// Export the scores (per station and item, in rank order) instead of the events.
+        #[arg(long)]
+        scores: bool,
+        /// jsonl (events, the default); csv (the default with --scores) or json (as `score
+        /// --json`) with --scores.
+        #[arg(long, value_enum)]
+        format: Option<ExportFormat>,
+        /// With --scores: count only what occurred on or before this day (YYYY-MM-DD).
+        #[arg(long, requires = "scores")]
+        at: Option<String>,
+    },
+    /// Check the ledger against a department's own tally: a CSV file with the header
+    /// `station,item,deducted,awarded`. Lists the rows whose figures differ from the ledger's
+    /// applied figures (exit 1); writes nothing.
+    Reconcile {
+        /// The department's tally (`-` for stdin).
+        #[arg(long)]
+        tallies: PathBuf,
+        #[command(flatten)]
+        time: TimeArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the chain and indices of the ledger, or an export file without the ledger.
+    Verify {
+        /// Verify this export file instead of the ledger.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// A head hash published earlier: the chain must contain it (this catches a cut or
+        /// rewritten chain up to that head; a chain alone cannot show that its tail is gone).
+        #[arg(long)]
+        head: Option<String>,
+        /// Also re-hash every stored evidence file and check that every `blake3:` evidence
+        /// reference has its file.
+        #[arg(long, conflicts_with = "export")]
+        evidence: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild a ledger at --db (which must not exist) from an export: the export is verified
+    /// first (as `verify --export`) and refused when it does not verify; the events are written
+    /// byte for byte, the tally and indices derived. Evidence files are not in an export.
+    Restore {
+        /// The export (`kaohe export > FILE`); `-` for stdin.
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evidence files stored in the ledger (`--evidence-file`): get one back, list them.
+    #[command(subcommand)]
+    Evidence(EvidenceSub),
+    /// Sign the checkpoint of the whole ledger (origin, size, Merkle root; a C2SP signed
+    /// note) with the global --key, store it in the ledger and print it. Not an event: the
+    /// chain does not change.
+    Checkpoint {
+        /// List the stored checkpoints instead (no key needed).
+        #[arg(long)]
+        list: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A receipt for one event (JSON): the event, its inclusion proof and a signed checkpoint
+    /// (the latest stored one, or --checkpoint), checkable offline with `verify-receipt`.
+    Receipt {
+        /// An id, a seq or a hash.
+        #[arg(required_unless_present = "seq")]
+        event: Option<String>,
+        /// The event at this seq.
+        #[arg(long, conflicts_with = "event")]
+        seq: Option<u64>,
+        /// Prove inclusion in this checkpoint (a note file from `kaohe checkpoint`).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+    },
+    /// Check a receipt offline, with no ledger: the checkpoint's signature, the event's hash
+    /// and decoded fields, and its inclusion proof.
+    VerifyReceipt {
+        file: PathBuf,
+        /// The checkpoint key: a key file, its .pub, or the public key's 64 hex digits.
+        #[arg(long)]
+        pubkey: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove that checkpoint NEW extends checkpoint OLD (JSON, checkable offline with
+    /// `verify-consistency`). Each is a checkpoint file or the size of a stored checkpoint.
+    Consistency { old: String, new: String },
+    /// Check a consistency file offline, with no ledger: both signatures, one origin, and the
+    /// proof.
+    VerifyConsistency {
+        file: PathBuf,
+        /// The checkpoint key: a key file, its .pub, or the public key's 64 hex digits.
+        #[arg(long)]
+        pubkey: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The rubric in force.
+    Rubric {
+        #[arg(long)]
+        json: bool,
+        /// Print the rubric file exactly as stored.
+        #[arg(long, conflicts_with = "json")]
+        toml: bool,
+    },
+}
+
+/// What `export` writes.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum ExportFormat {
+    Jsonl,
+    Csv,
+    Json,
+}
+
+/// The two times: valid time (`--at`) and transaction time (`--known-at`, `--as-of-seq`).
+#[derive(Args, Default)]
+pub(super) struct TimeArgs {
+    /// Count only what occurred on or before this day (YYYY-MM-DD).
+    #[arg(long)]
+    pub(super) at: Option<String>,
+    /// As the ledger stood at this moment (RFC 3339; includes what was recorded at it).
+    #[arg(long)]
+    pub(super) known_at: Option<String>,
+    /// As the ledger stood at this seq (includes it).
+    #[arg(long)]
+    pub(super) as_of_seq: Option<u64>,
+}
+
+impl TimeArgs {
+    pub(super) fn query(&self) -> Result<Query> {
+        let at = self
+            .at
+            .as_deref()
+            .map(|d| {
+                kaohe::events::event::date_text::parse_date(d.trim())
+                    .ok_or_else(|| bad(format!("--at `{d}` is not a date YYYY-MM-DD")))
+            })
+            .transpose()?;
+        Ok(Query {
+            as_of_seq: self.as_of_seq,
+            known_at: parse_known_at(self.known_at.as_deref())?,
+            at,
+        })
+    }
+}
+
+pub(super) fn parse_known_at(t: Option<&str>) -> Result<Option<Timestamp>> {
+    t.map(|t| {
+        t.trim().parse::<Timestamp>().map_err(|_| {
+            bad(format!(
+                "--known-at `{t}` is not an RFC 3339 time such as 2018-11-01T08:00:00Z"
+            ))
+        })
+    })
+    .transpose()
+}
+
+#[derive(Subcommand)]
+pub(super) enum StationCmd {
+    /// Register a station (idempotent by code).
+    Add {
+        code: String,
+        #[arg(long)]
+        name: String,
+        /// town (镇) or subdistrict (街道)
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The registered stations.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub(super) struct RecordArgs {
+    #[arg(long)]
+    clause: String,
+    #[arg(long)]
+    station: String,
+    /// The assessing department.
+    #[arg(long)]
+    by: String,
+    /// When it happened, YYYY-MM-DD.
+    #[arg(long)]
+    occurred: String,
+    /// Evidence reference (repeatable; at least one, or an --evidence-file).
+    #[arg(long)]
+    evidence: Vec<String>,
+    /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+    /// `blake3:<hex> <name>` joins the evidence.
+    #[arg(long = "evidence-file", value_name = "PATH")]
+    evidence_file: Vec<PathBuf>,
+    /// The idempotency key (assigned by the ledger when omitted).
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    value: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    count: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    done: Option<String>,
+    /// Points per unit for range and per-unit clauses, else the whole figure.
+    #[arg(long, allow_hyphen_values = true)]
+    points: Option<String>,
+    /// A justification (required for range clauses).
+    #[arg(long)]
+    note: Option<String>,
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+#[derive(Subcommand)]
+pub(super) enum KeySub {
+    /// Make an Ed25519 key pair for a department or a station: FILE (private, mode 0600) and
+    /// FILE.pub.
+    New {
+        #[arg(long, conflicts_with = "station", required_unless_present = "station")]
+        dept: Option<String>,
+        #[arg(long)]
+        station: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Put a public key in force for its actor (from a key file or its .pub).
+    Register {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a key out of force (a key file, its .pub, or the public key's hex).
+    Revoke {
+        #[arg(value_name = "KEY")]
+        which: String,
+        #[arg(long)]
+        reason: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The keys registered in the ledger.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum EvidenceSub {
+    /// Write a stored evidence file to FILE (never overwritten), after checking its hash.
+    Get {
+        /// The file's hash: 64 hex digits (a `blake3:` prefix is allowed).
+        hash: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The stored evidence files: hash, size and the events that reference them.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum AppealSub {
+    /// A station disputes one of its deductions.
+    File {
+        /// The deduction: its id, seq or hash.
+        #[arg(long)]
+        against: String,
+        /// The appealing station (the deduction's own).
+        #[arg(long)]
+        station: String,
+        /// Why the deduction is wrong.
+        #[arg(long)]
+        grounds: String,
+        /// Evidence reference (repeatable; at least one, or an --evidence-file).
+        #[arg(long)]
+        evidence: Vec<String>,
+        /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+        /// `blake3:<hex> <name>` joins the evidence.
+        #[arg(long = "evidence-file", value_name = "PATH")]
+        evidence_file: Vec<PathBuf>,
+        /// The appeal's id, its idempotency key (assigned by the ledger when omitted).
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The department owning the deduction's item decides an appeal, once.
+    Decide {
+        /// The appeal: its id, seq or hash.
+        appeal: String,
+        /// upheld / 成立 (the deduction is removed), partial / 部分成立 (`--points` stand),
+        /// rejected / 不成立 / 驳回.
+        #[arg(long)]
+        outcome: String,
+        /// With partial: the points that stand for the whole deduction.
+        #[arg(long, allow_hyphen_values = true)]
+        points: Option<String>,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        reason: String,
+        /// Evidence reference (repeatable; at least one, or an --evidence-file).
+        #[arg(long)]
+        evidence: Vec<String>,
+        /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+        /// `blake3:<hex> <name>` joins the evidence.
+        #[arg(long = "evidence-file", value_name = "PATH")]
+        evidence_file: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Appeals with their deductions and decisions.
+    List {
+        #[arg(long)]
+        station: Option<String>,
+        /// Only appeals not yet decided.
+        #[arg(long)]
+        pending: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+pub(super) struct ReverseArgs {
+    /// The record: its id, seq or hash.
+    target: String,
+    /// The department owning the record's item.
+    #[arg(long)]
+    by: String,
+    #[arg(long)]
+    reason: String,
+    /// Evidence reference (repeatable).
+    #[arg(long)]
+    evidence: Vec<String>,
+    /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+    /// `blake3:<hex> <name>` joins the evidence.
+    #[arg(long = "evidence-file", value_name = "PATH")]
+    evidence_file: Vec<PathBuf>,
+    /// The reversal's id, its idempotency key (assigned by the ledger when omitted).
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+#[derive(Args)]
+pub(super) struct MetricArgs {
+    #[arg(long)]
+    station: String,
+    #[arg(long)]
+    metric: String,
+    #[arg(long, allow_hyphen_values = true)]
+    value: String,
+    #[arg(long)]
+    by: String,
+    #[arg(long)]
+    occurred: String,
+    #[arg(long)]
+    evidence: Vec<String>,
+    /// A file to hash (BLAKE3) and store in the ledger (repeatable); its reference
+    /// `blake3:<hex> <name>` joins the evidence.
+    #[arg(long = "evidence-file", value_name = "PATH")]
+    evidence_file: Vec<PathBuf>,
+    #[arg(long)]
+    id: Option<String>,
+    #[arg(long)]
+    pub(super) json: bool,
+}
+
+/// A write as the library takes it: the command in the import-line shape, and the evidence
+/// files whose references it already names.
+pub(super) struct Request {
+    pub(super) object: Map<String, Value>,
+    pub(super) files: Vec<EvidenceFile>,
+}
+
+impl Request {
+    fn new(op: &str) -> Request {
+        let mut object = Map::new();
+        object.insert("op".into(), json!(op));
+        Request {
+            object,
+            files: Vec::new(),
+        }
+    }
+
+    fn set(&mut self, key: &str, value: impl Into<Value>) {
+        self.object.insert(key.into(), value.into());
+    }
+
+    /// Sets each field that was given.
+    fn set_given(&mut self, fields: &[(&str, &Option<String>)]) {
+        for (k, v) in fields {
+            if let Some(v) = v {
+                self.set(k, v.as_str());
+            }
+        }
+    }
+
+    /// Reads each `--evidence-file` (bounded, hashed) and sets the evidence: the references
+    /// given, then each file's `blake3:<hex> <name>` reference (an identical one once).
+    fn evidence(&mut self, mut evidence: Vec<String>, paths: &[PathBuf]) -> Result<()> {
+        for p in paths {
+            let f = kaohe::ops::evidence::read_file(p).map_err(|e| bad(e.to_string()))?;
+            self.files.push(f);
+        }
+        kaohe::ops::actions::attach_files(&mut evidence, &self.files);
+        self.set("evidence", evidence);
+        Ok(())
+    }
+}
+
+impl RecordArgs {
+    pub(super) fn request(self) -> Result<Request> {
+        let mut r = Request::new("record");
+        r.set_given(&[
+            ("id", &self.id),
+            ("value", &self.value),
+            ("count", &self.count),
+            ("done", &self.done),
+            ("points", &self.points),
+            ("note", &self.note),
+        ]);
+        r.set("clause", self.clause);
+        r.set("station", self.station);
+        r.set("by", self.by);
+        r.set("occurred", self.occurred);
+        r.evidence(self.evidence, &self.evidence_file)?;
+        Ok(r)
+    }
+}
+
+impl MetricArgs {
+    pub(super) fn request(self) -> Result<Request> {
+        let mut r = Request::new("metric");
+        r.set_given(&[("id", &self.id)]);
+        r.set("station", self.station);
+        r.set("metric", self.metric);
+        r.set("value", self.value);
+        r.set("by", self.by);
+        r.set("occurred", self.occurred);
+        r.evidence(self.evidence, &self.evidence_file)?;
+        Ok(r)
+    }
+}
+
+impl ReverseArgs {
+    pub(super) fn request(self) -> Result<Request> {
+        let mut r = Request::new("reverse");
+        r.set_given(&[("id", &self.id)]);
+        r.set("target", self.target);
+        r.set("by", self.by);
+        r.set("reason", self.reason);
+        r.evidence(self.evidence, &self.evidence_file)?;
+        Ok(r)
+    }
+}
+
+/// `station add`.
+pub(super) fn station_request(code: String, name: String, kind: String) -> Request {
+    let mut r = Request::new("station");
+    r.set("code", code);
+    r.set("name", name);
+    r.set("kind", kind);
+    r
+}
+
+/// `appeal file`.
+pub(super) fn appeal_request(
+    against: String,
+    station: String,
+    grounds: String,
+    id: Option<String>,
+    evidence: (Vec<String>, Vec<PathBuf>),
+) -> Result<Request> {
+    let mut r = Request::new("appeal");
+    r.set_given(&[("id", &id)]);
+    r.set("against", against);
+    r.set("station", station);
+    r.set("grounds", grounds);
+    r.evidence(evidence.0, &evidence.1)?;
+    Ok(r)
+}
+
+/// `appeal decide`.
+pub(super) fn decide_request(
+    appeal: String,
+    outcome: String,
+    points: Option<String>,
+    (by, reason): (String, String),
+    evidence: (Vec<String>, Vec<PathBuf>),
+) -> Result<Request> {
+    let mut r = Request::new("decide");
+    r.set("appeal", appeal);
+    r.set("outcome", outcome);
+    r.set_given(&[("points", &points)]);
+    r.set("by", by);
+    r.set("reason", reason);
+    r.evidence(evidence.0, &evidence.1)?;
+    Ok(r)
+}
+
+/// `key register FILE`: the key file's actor and public key.
+pub(super) fn key_register_request(file: &std::path::Path) -> Result<Request> {
+    let text = read_limited(file, kaohe::base::limits::MAX_KEY_FILE_BYTES, "key file")?;
+    let (actor, public) = kaohe::events::sign::read_public(&text)
+        .map_err(|e| bad(format!("{}: {e}", file.display())))?;
+    let (kind, name) = match actor {
+        Actor::Department(d) => ("department", d),
+        Actor::Station(s) => ("station", s),
+    };
+    let mut r = Request::new("key_register");
+    r.set("actor_kind", kind);
+    r.set("actor", name);
+    r.set("public_key", hex::encode(public));
+    Ok(r)
+}
+
+/// `key revoke KEY`: KEY is 64 hex digits or a key file.
+pub(super) fn key_revoke_request(which: &str, reason: String) -> Result<Request> {
+    let public = match kaohe::events::chain::parse_hash(which.trim()) {
+        Some(h) => hex::encode(h),
+        None => {
+            let path = std::path::Path::new(which);
+            let text = read_limited(path, kaohe::base::limits::MAX_KEY_FILE_BYTES, "key file")?;
+            let (_, public) = kaohe::events::sign::read_public(&text)
+                .map_err(|e| bad(format!("{which}: {e}")))?;
+            hex::encode(public)
+        }
+    };
+    let mut r = Request::new("key_revoke");
+    r.set("public_key", public);
+    r.set("reason", reason);
+    Ok(r)
+}
+
+/// `key new --dept D | --station S`: the actor the key is for.
+pub(super) fn key_actor(dept: Option<String>, station: Option<String>) -> Result<Actor> {
+    match (dept, station) {
+        (Some(d), _) => Ok(Actor::Department(d)),
+        (None, Some(s)) => Ok(Actor::Station(s)),
+        (None, None) => Err(bad("give --dept DEPARTMENT or --station CODE")),
+    }
+}
+
+/// `show`'s event: `--seq`, else `--hash`, else the id (or seq) given.
+pub(super) fn event_name<'a>(
+    event: Option<&'a str>,
+    seq: Option<u64>,
+    hash: Option<&'a str>,
+) -> Result<EventName<'a>> {
+    match (event, seq, hash) {
+        (_, Some(n), _) => Ok(EventName::Seq(n)),
+        (_, _, Some(h)) => Ok(EventName::Hash(h)),
+        (Some(key), _, _) => Ok(EventName::Key(key)),
+        (None, None, None) => Err(bad("give an id, --seq or --hash")),
+    }
+}

@@ -1,0 +1,324 @@
+//! Commands that check: verification of a ledger, an export, evidence files, receipts and
+//! consistency proofs. Exit 1 when a check fails.
+
+use super::errors::{bad, ledger_err, problem, proof_err, Damage, Exit, EXIT_PROBLEM};
+use super::input::{checkpoint_arg, now, open, pubkey_arg, read_limited};
+use anyhow::{anyhow, Context as _, Result};
+use kaohe::ops::{actions, export, proofs, verify};
+use serde_json::json;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+pub(super) fn receipt(
+    db: &Path,
+    event: Option<&str>,
+    seq: Option<u64>,
+    checkpoint: Option<&Path>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ledger = open(db)?;
+    let last = ledger.head().next_seq - 1;
+    let (found, asked) = match (event, seq) {
+        (_, Some(n)) => ((n <= last).then_some(n), n.to_string()),
+        (Some(key), None) => (
+            ledger.find_event(key.trim()).map_err(ledger_err)?,
+            key.to_string(),
+        ),
+        (None, None) => return Err(bad("give an id, a seq or a hash, or --seq")),
+    };
+    let Some(seq) = found else {
+        return Err(bad(format!(
+            "no event `{asked}`: give an id, a seq (0–{last}) or a 64-digit hash"
+        )));
+    };
+    let note = checkpoint
+        .map(|p| {
+            read_limited(
+                p,
+                kaohe::base::limits::MAX_CHECKPOINT_BYTES as u64,
+                "checkpoint file",
+            )
+        })
+        .transpose()?;
+    let r = proofs::receipt(&ledger, seq, note.as_deref())
+        .map_err(|e| proof_err(e, "cannot make the receipt"))?;
+    writeln!(out, "{r}")?;
+    Ok(())
+}
+
+pub(super) fn consistency(db: &Path, old: &str, new: &str, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let old = checkpoint_arg(&ledger, old)?;
+    let new = checkpoint_arg(&ledger, new)?;
+    let r = proofs::consistency(&ledger, &old, &new)
+        .map_err(|e| proof_err(e, "cannot prove consistency"))?;
+    writeln!(out, "{r}")?;
+    Ok(())
+}
+
+pub(super) fn verify_ledger(
+    db: &Path,
+    head: Option<&kaohe::events::event::Hash>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let report = actions::verify(db, head, now().ok()).map_err(ledger_err)?;
+    finish_ledger_verify(&report, as_json, out)
+}
+
+/// [`finish_verify`] for a stored ledger: a problem is damage, reported with how to restore.
+pub(super) fn finish_ledger_verify(
+    report: &verify::Report,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    finish_verify(
+        report.events,
+        &report.head,
+        report.expected_head_at,
+        report.problem.clone().map(|p| (p.seq, None, p.message)),
+        as_json,
+        out,
+    )
+    .map_err(|e| match e.downcast::<Exit>() {
+        Ok(x) if x.code == EXIT_PROBLEM => anyhow!(Damage(x.message)),
+        Ok(x) => anyhow!(x),
+        Err(e) => e,
+    })
+}
+
+/// `verify --evidence`: the ledger as `verify` checks it, then the stored evidence files.
+pub(super) fn verify_evidence(
+    db: &Path,
+    head: Option<&kaohe::events::event::Hash>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let (report, check) =
+        actions::verify_with_evidence(db, head, now().ok()).map_err(ledger_err)?;
+    let Some(check) = check else {
+        return finish_ledger_verify(&report, as_json, out);
+    };
+    let mut problems: Vec<String> = check
+        .damaged
+        .iter()
+        .map(|(h, m)| {
+            format!(
+                "the stored evidence file {} is damaged: {m}",
+                hex::encode(h)
+            )
+        })
+        .collect();
+    problems.extend(check.missing.iter().map(|(seq, h)| {
+        format!(
+            "seq {seq} references the evidence file {}, which is not stored",
+            hex::encode(h)
+        )
+    }));
+    let mut notes: Vec<String> = check
+        .unreferenced
+        .iter()
+        .map(|h| {
+            format!(
+                "the stored evidence file {} is referenced by no event (left by a refused or interrupted command; harmless)",
+                hex::encode(h)
+            )
+        })
+        .collect();
+    notes.extend(check.leftovers.iter().map(|n| {
+        format!(
+            "{}/{n} is not a stored evidence file (a leftover of an interrupted store; harmless)",
+            kaohe::store::EVIDENCE_DIR
+        )
+    }));
+    if as_json {
+        let v = json!({
+            "ok": check.ok(), "events": report.events, "head": hex::encode(report.head),
+            "expected_head_at": report.expected_head_at,
+            "evidence": {
+                "stored": check.stored.len(),
+                "referenced": check.references.len(),
+                "damaged": check.damaged.iter().map(|(h, m)| json!({"hash": hex::encode(h), "problem": m})).collect::<Vec<_>>(),
+                "missing": check.missing.iter().map(|(s, h)| json!({"seq": s, "hash": hex::encode(h)})).collect::<Vec<_>>(),
+                "unreferenced": check.unreferenced.iter().map(hex::encode).collect::<Vec<_>>(),
+                "leftovers": check.leftovers,
+            },
+            "problems": problems, "notes": notes,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "{}: {} events verified\nhead {}\nevidence: {} files stored, {} referenced",
+            if check.ok() { "ok" } else { "events ok" },
+            report.events,
+            hex::encode(report.head),
+            check.stored.len(),
+            check.references.len()
+        )?;
+        for n in &notes {
+            writeln!(out, "note: {n}")?;
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problem(format!(
+            "evidence verification failed:\n  {}",
+            problems.join("\n  ")
+        )))
+    }
+}
+
+pub(super) fn verify_export(
+    file: &Path,
+    head: Option<&kaohe::events::event::Hash>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(file)
+            .with_context(|| format!("cannot read {}", file.display()))
+            .map_err(|e| bad(e.to_string()))?;
+        Box::new(BufReader::with_capacity(1 << 20, f))
+    };
+    let report = export::verify(input, head).map_err(|e| bad(e.to_string()))?;
+    finish_verify(
+        report.events,
+        &report.head,
+        report.expected_head_at,
+        report.problem.map(|p| (p.seq, Some(p.line), p.message)),
+        as_json,
+        out,
+    )
+}
+
+pub(super) fn finish_verify(
+    events: u64,
+    head: &kaohe::events::event::Hash,
+    expected_head_at: Option<u64>,
+    problem: Option<(u64, Option<usize>, String)>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    if as_json {
+        let v = match &problem {
+            None => json!({
+                "ok": true, "events": events, "head": hex::encode(head),
+                "expected_head_at": expected_head_at,
+            }),
+            Some((seq, line, message)) => json!({
+                "ok": false, "events_verified": events, "first_bad_seq": seq,
+                "line": line, "problem": message,
+            }),
+        };
+        writeln!(out, "{v}")?;
+    }
+    match problem {
+        None => {
+            if !as_json {
+                writeln!(
+                    out,
+                    "ok: {events} events verified\nhead {}",
+                    hex::encode(head)
+                )?;
+            }
+            Ok(())
+        }
+        Some((seq, line, message)) => {
+            let at = line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            Err(super::errors::problem(format!(
+                "verification failed at seq {seq}{at}: {message}"
+            )))
+        }
+    }
+}
+
+/// `verify`: a stored ledger, an export (`--export FILE`), or the ledger and its evidence
+/// files (`--evidence`), optionally against a published head.
+pub(super) fn verify(
+    db: &Path,
+    export: Option<&Path>,
+    head: Option<&str>,
+    evidence: bool,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let head = head
+        .map(|h| {
+            kaohe::events::chain::parse_hash(h.trim())
+                .ok_or_else(|| bad(format!("--head `{h}` is not 64 hex digits")))
+        })
+        .transpose()?;
+    match export {
+        Some(file) => verify_export(file, head.as_ref(), as_json, out),
+        None if evidence => verify_evidence(db, head.as_ref(), as_json, out),
+        None => verify_ledger(db, head.as_ref(), as_json, out),
+    }
+}
+
+/// `verify-receipt FILE --pubkey KEY`: offline, with no ledger.
+pub(super) fn verify_receipt(
+    file: &Path,
+    pubkey: &str,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let public = pubkey_arg(pubkey)?;
+    let text = read_limited(file, kaohe::base::limits::MAX_RECEIPT_BYTES, "receipt")?;
+    let r = proofs::verify_receipt(&text, &public)
+        .map_err(|e| proof_err(e, "the receipt does not verify"))?;
+    let cp = &r.checkpoint;
+    if as_json {
+        let v = json!({
+            "ok": true, "seq": r.seq, "hash": hex::encode(r.hash), "type": r.event_type,
+            "origin": cp.origin, "tree_size": cp.size, "root": hex::encode(cp.root),
+            "public_key": hex::encode(public),
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "ok: event seq {} ({}, hash {}) is leaf {} of the tree of {} events of {} with root {}, signed by key {}",
+            r.seq, r.event_type, hex::encode(r.hash), r.seq, cp.size, cp.origin,
+            hex::encode(cp.root), hex::encode(public)
+        )?;
+    }
+    Ok(())
+}
+
+/// `verify-consistency FILE --pubkey KEY`: offline, with no ledger.
+pub(super) fn verify_consistency(
+    file: &Path,
+    pubkey: &str,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let public = pubkey_arg(pubkey)?;
+    let text = read_limited(
+        file,
+        kaohe::base::limits::MAX_CONSISTENCY_BYTES,
+        "consistency file",
+    )?;
+    let r = proofs::verify_consistency(&text, &public)
+        .map_err(|e| proof_err(e, "the consistency proof does not verify"))?;
+    if as_json {
+        let v = json!({
+            "ok": true, "origin": r.new.origin,
+            "old": {"size": r.old.size, "root": hex::encode(r.old.root)},
+            "new": {"size": r.new.size, "root": hex::encode(r.new.root)},
+            "public_key": hex::encode(public),
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "ok: the tree of {} events (root {}) extends the tree of {} events (root {}) of {}, both signed by key {}",
+            r.new.size, hex::encode(r.new.root), r.old.size, hex::encode(r.old.root),
+            r.new.origin, hex::encode(public)
+        )?;
+    }
+    Ok(())
+}

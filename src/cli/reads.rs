@@ -1,0 +1,460 @@
+//! Commands that read: scores, explanations, logs, exports, lists and the report.
+
+use super::args::{ExportFormat, TimeArgs};
+use super::errors::{action_err, bad, ledger_err, problem, proof_err};
+use super::input::{open, out_dir};
+use anyhow::Result;
+use kaohe::ledger::query::Query;
+use kaohe::ops::actions::{self, EventName};
+use kaohe::ops::{explain, export, proofs};
+use kaohe::render::{lists, view};
+use serde_json::{json, Map, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// `checkpoint --list`.
+pub(super) fn checkpoint_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let all = proofs::stored_checkpoints(&ledger).map_err(|e| proof_err(e, "checkpoints"))?;
+    if as_json {
+        let v: Vec<Value> = all
+            .iter()
+            .map(|s| lists::checkpoint_json(s, None))
+            .collect();
+        writeln!(out, "{}", Value::Array(v))?;
+    } else {
+        write!(out, "{}", lists::checkpoints_text(&all))?;
+    }
+    Ok(())
+}
+
+pub(super) fn score(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let s = actions::scores(&ledger, q).map_err(ledger_err)?;
+    if as_json {
+        let mut w = std::io::BufWriter::new(out);
+        serde_json::to_writer(&mut w, &view::score_json(&s.scores, &s.view, s.final_at))?;
+        writeln!(w)?;
+        w.flush()?;
+    } else {
+        if *q != Query::default() {
+            writeln!(out, "view: {}\n", s.view.describe())?;
+        }
+        if let Some(seq) = s.final_at {
+            writeln!(
+                out,
+                "final scores: the period was closed at seq {seq}, rank bonuses included\n"
+            )?;
+        }
+        write!(out, "{}", view::score_table(&s.scores))?;
+    }
+    Ok(())
+}
+
+pub(super) fn explain(
+    db: &Path,
+    station: &str,
+    item: Option<&str>,
+    q: &Query,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
+    let x = explain::explain(&ledger, &view, station, item).map_err(ledger_err)?;
+    if as_json {
+        writeln!(out, "{}", view::explain_json(&x))?;
+    } else {
+        write!(out, "{}", view::explain_text(&x, ledger.rubric()))?;
+    }
+    Ok(())
+}
+
+pub(super) fn report(
+    db: &Path,
+    file: &Path,
+    stations: Vec<String>,
+    q: &Query,
+    out: &mut impl Write,
+) -> Result<()> {
+    let name = file.display();
+    if file.as_os_str().is_empty() || file.file_name().is_none() {
+        return Err(bad(format!("--out `{name}` does not name a file")));
+    }
+    if file.is_dir() {
+        return Err(bad(format!(
+            "--out {name} is a directory; give a file name"
+        )));
+    }
+    if file.exists() && !file.is_file() {
+        return Err(bad(format!(
+            "--out {name} exists and is not a regular file"
+        )));
+    }
+    out_dir(db, file)?;
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    if tmp.is_dir() {
+        return Err(bad(format!("{} is a directory", tmp.display())));
+    }
+    let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
+    let opts = kaohe::render::report::Options { stations };
+    let written = (|| -> Result<kaohe::render::report::Summary> {
+        let f = std::fs::File::create(&tmp)
+            .map_err(|e| bad(format!("cannot write {}: {e}", tmp.display())))?;
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let summary =
+            kaohe::render::report::write(&ledger, &view, &opts, &mut w).map_err(|e| match e {
+                kaohe::render::report::ReportError::Ledger(e) => ledger_err(e),
+                e => bad(format!("{}: {e}", tmp.display())),
+            })?;
+        let f = w
+            .into_inner()
+            .map_err(|e| bad(format!("cannot write {}: {}", tmp.display(), e.error())))?;
+        f.sync_all()
+            .map_err(|e| bad(format!("cannot write {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, file)
+            .map_err(|e| bad(format!("cannot rename {} to {name}: {e}", tmp.display())))?;
+        Ok(summary)
+    })();
+    let summary = written.inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    writeln!(
+        out,
+        "wrote {name}: {} stations ranked, {} station sections, {} records, {} bytes\nview: {}",
+        summary.stations,
+        summary.sections,
+        summary.events,
+        summary.bytes,
+        view.describe()
+    )?;
+    Ok(())
+}
+
+pub(super) fn show(
+    db: &Path,
+    name: EventName<'_>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ledger = open(db)?;
+    let last = ledger.head().next_seq - 1;
+    let seq = actions::find_event(&ledger, name).map_err(action_err)?;
+    let (line, next_hash) = actions::event_line(&ledger, seq).map_err(action_err)?;
+    let mut v: Map<String, Value> = serde_json::from_str(&line)?;
+    if as_json {
+        v.insert("last_seq".into(), json!(last));
+        v.insert("next_hash".into(), json!(next_hash));
+        writeln!(out, "{}", Value::Object(v))?;
+        return Ok(());
+    }
+    writeln!(out, "event seq {seq} of 0–{last}")?;
+    for (k, val) in &v {
+        if k == "body" || k == "rubric" {
+            continue;
+        }
+        let text = match val {
+            Value::String(s) => s.clone(),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| x.as_str().map_or(x.to_string(), str::to_string))
+                .collect::<Vec<_>>()
+                .join("; "),
+            other => other.to_string(),
+        };
+        writeln!(out, "  {k:<16} {text}")?;
+    }
+    if let Some(h) = next_hash {
+        writeln!(out, "  {:<16} {h}", "next_hash")?;
+    } else {
+        writeln!(out, "  (this is the head)")?;
+    }
+    let body = v.get("body").and_then(Value::as_str).unwrap_or_default();
+    writeln!(out, "  {:<16} {} bytes: {body}", "body", body.len() / 2)?;
+    Ok(())
+}
+
+pub(super) fn key_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let keys = ledger.keys().map_err(ledger_err)?;
+    if as_json {
+        writeln!(out, "{}", lists::keys_json(&keys))?;
+    } else {
+        write!(out, "{}", lists::keys_table(&keys))?;
+    }
+    Ok(())
+}
+
+pub(super) fn appeal_list(
+    db: &Path,
+    station: Option<&str>,
+    pending: bool,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ledger = open(db)?;
+    if let Some(code) = station {
+        actions::known_station(&ledger, code).map_err(action_err)?;
+    }
+    let entries = kaohe::ops::appeals::list(&ledger, station, pending).map_err(ledger_err)?;
+    if as_json {
+        writeln!(out, "{}", view::appeals_json(ledger.rubric(), &entries))?;
+    } else {
+        write!(out, "{}", view::appeals_table(&entries))?;
+    }
+    Ok(())
+}
+
+pub(super) fn stations(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let list = actions::stations(&ledger).map_err(ledger_err)?;
+    if as_json {
+        writeln!(out, "{}", lists::stations_json(&list))?;
+    } else {
+        write!(out, "{}", lists::stations_table(&list))?;
+    }
+    Ok(())
+}
+
+pub(super) fn log(
+    db: &Path,
+    station: Option<&str>,
+    q: &Query,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
+    if let Some(s) = station {
+        actions::known_station(&ledger, s).map_err(action_err)?;
+    }
+    let mut table = view::log_table();
+    let mut io_err = None;
+    ledger
+        .replay_view(&view, |e| {
+            if station.is_some() && e.body.kind().station() != station {
+                return Ok(true);
+            }
+            if as_json {
+                let mut m = export::decoded(e.body);
+                m.insert("hash".into(), json!(hex::encode(e.hash)));
+                if let Err(err) = writeln!(out, "{}", Value::Object(m)) {
+                    io_err = Some(err);
+                    return Ok(false);
+                }
+            } else {
+                table.row(view::log_row(ledger.rubric(), e.body));
+            }
+            Ok(true)
+        })
+        .map_err(ledger_err)?;
+    if let Some(e) = io_err {
+        return Err(e.into());
+    }
+    if !as_json {
+        write!(out, "{}", table.render())?;
+    }
+    Ok(())
+}
+
+pub(super) fn export_all(db: &Path, q: &Query, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
+    let mut w = std::io::BufWriter::new(out);
+    let mut io_err = None;
+    ledger
+        .replay_view(&view, |e| {
+            let line = export::line(e.body, e.bytes, e.prev_hash, e.hash);
+            if let Err(err) = writeln!(w, "{line}") {
+                io_err = Some(err);
+                return Ok(false);
+            }
+            Ok(true)
+        })
+        .map_err(ledger_err)?;
+    if let Some(e) = io_err {
+        return Err(e.into());
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// `export --scores`: every station's score per item, as CSV or as `score --json`.
+pub(super) fn export_scores(
+    db: &Path,
+    q: &Query,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let ledger = open(db)?;
+    let s = actions::scores(&ledger, q).map_err(ledger_err)?;
+    let mut w = std::io::BufWriter::new(out);
+    if as_json {
+        serde_json::to_writer(&mut w, &view::score_json(&s.scores, &s.view, s.final_at))?;
+        writeln!(w)?;
+    } else {
+        kaohe::render::scores::write_scores(&mut w, &s.scores)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// `export`: the events as JSON Lines, or with `--scores` the scores as CSV or JSON.
+pub(super) fn export(
+    db: &Path,
+    time: &TimeArgs,
+    scores: bool,
+    format: Option<ExportFormat>,
+    out: &mut impl Write,
+) -> Result<()> {
+    match (scores, format) {
+        (false, None | Some(ExportFormat::Jsonl)) => export_all(db, &time.query()?, out),
+        (false, Some(_)) => Err(bad(
+            "--format csv or json needs --scores (events export only as jsonl)",
+        )),
+        (true, Some(ExportFormat::Jsonl)) => {
+            Err(bad("--scores exports --format csv or json, not jsonl"))
+        }
+        (true, f) => export_scores(db, &time.query()?, f == Some(ExportFormat::Json), out),
+    }
+}
+
+/// `reconcile --tallies FILE`: exit 0 when every row agrees, 1 when any differs, 2 when the
+/// file cannot be reconciled.
+pub(super) fn reconcile_tallies(
+    db: &Path,
+    file: &Path,
+    q: &Query,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    use kaohe::ops::reconcile::{self, ReconcileError};
+    let name = if file.as_os_str() == "-" {
+        "stdin".to_string()
+    } else {
+        file.display().to_string()
+    };
+    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| bad(format!("cannot read {name}: {e}")))?;
+        Box::new(BufReader::new(f))
+    };
+    let in_file = |e: ReconcileError| match e {
+        ReconcileError::Ledger(e) => ledger_err(e),
+        e => bad(format!("{name}: {e}")),
+    };
+    let rows = reconcile::read(input).map_err(in_file)?;
+    let ledger = open(db)?;
+    let view = ledger.view(q).map_err(ledger_err)?;
+    let mismatches = reconcile::reconcile(&ledger, &view, &rows).map_err(in_file)?;
+    let rows_text = format!(
+        "{} {}",
+        rows.len(),
+        if rows.len() == 1 { "row" } else { "rows" }
+    );
+    if as_json {
+        writeln!(
+            out,
+            "{}",
+            kaohe::render::reconcile::mismatches_json(&mismatches)
+        )?;
+    } else {
+        if *q != Query::default() {
+            writeln!(out, "view: {}\n", view.describe())?;
+        }
+        if mismatches.is_empty() {
+            writeln!(out, "{name}: {rows_text}, all agree with the ledger")?;
+        } else {
+            writeln!(
+                out,
+                "{name}: {} of {rows_text} differ from the ledger:\n",
+                mismatches.len()
+            )?;
+            write!(
+                out,
+                "{}",
+                kaohe::render::reconcile::mismatches_table(&mismatches)
+            )?;
+        }
+    }
+    if mismatches.is_empty() {
+        Ok(())
+    } else {
+        Err(problem(format!(
+            "{name}: {} of {rows_text} differ from the ledger",
+            mismatches.len()
+        )))
+    }
+}
+
+/// `evidence get HASH --out FILE`.
+pub(super) fn evidence_get(db: &Path, hash: &str, file: &Path, out: &mut impl Write) -> Result<()> {
+    let t = hash.trim();
+    let t = t
+        .strip_prefix(kaohe::ops::evidence::REFERENCE_PREFIX)
+        .unwrap_or(t);
+    let hash = kaohe::events::chain::parse_hash(t)
+        .ok_or_else(|| bad(format!("`{hash}` is not a hash of 64 hex digits")))?;
+    let name = file.display();
+    if file.as_os_str().is_empty() || file.file_name().is_none() {
+        return Err(bad(format!("--out `{name}` does not name a file")));
+    }
+    if std::fs::symlink_metadata(file).is_ok() {
+        return Err(bad(format!(
+            "--out {name} already exists; kaohe does not overwrite it: choose another path"
+        )));
+    }
+    out_dir(db, file)?;
+    let ledger = open(db)?;
+    let hex_hash = hex::encode(hash);
+    let bytes = actions::evidence_file(&ledger, &hash).map_err(action_err)?;
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let written = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, file)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(bad(format!("cannot write {name}: {e}")));
+    }
+    writeln!(
+        out,
+        "wrote {name}: {} bytes, blake3 {hex_hash}",
+        bytes.len()
+    )?;
+    Ok(())
+}
+
+/// `evidence list`: each stored file with the events that reference it, then references
+/// whose file is not stored.
+pub(super) fn evidence_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let list = actions::evidence_list(&ledger).map_err(ledger_err)?;
+    if as_json {
+        writeln!(out, "{}", lists::evidence_json(&list))?;
+    } else {
+        write!(out, "{}", lists::evidence_text(&list))?;
+    }
+    Ok(())
+}
+
+pub(super) fn rubric(db: &Path, as_json: bool, as_toml: bool, out: &mut impl Write) -> Result<()> {
+    let ledger = open(db)?;
+    let hash = hex::encode(ledger.genesis().rubric_hash);
+    if as_toml {
+        write!(out, "{}", ledger.genesis().rubric_toml)?;
+    } else if as_json {
+        writeln!(out, "{}", view::rubric_json(ledger.rubric(), &hash))?;
+    } else {
+        write!(out, "{}", view::rubric_text(ledger.rubric(), &hash))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,247 @@
+//! Commands that write: each calls its use case (`kaohe::ops::actions`) and renders what it
+//! returns.
+
+use super::args::Request;
+use super::errors::{action_err, bad, ledger_err, problem, proof_err};
+use super::input::{now, open, progress_bar, read_limited, signer, write_new};
+use anyhow::Result;
+use kaohe::ledger::LedgerError;
+use kaohe::ops::actions;
+use kaohe::render::{outcome, view};
+use serde_json::json;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+
+pub(super) fn checkpoint(
+    db: &Path,
+    key: Option<&Path>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let Some(signer) = signer(key)? else {
+        return Err(bad(
+            "checkpoint needs a signing key: give --key FILE (`kaohe key new` makes one)",
+        ));
+    };
+    let ledger = open(db)?;
+    let s = actions::checkpoint(&ledger, &signer).map_err(|e| proof_err(e, "cannot checkpoint"))?;
+    if as_json {
+        writeln!(
+            out,
+            "{}",
+            kaohe::render::lists::checkpoint_json(&s, Some(&signer.public_key()))
+        )?;
+    } else {
+        write!(out, "{}", s.note)?;
+    }
+    Ok(())
+}
+
+pub(super) fn init(
+    db: &Path,
+    rubric: &Path,
+    require_signatures: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let text = read_limited(rubric, kaohe::base::limits::MAX_RUBRIC_BYTES, "rubric file")?;
+    let kaohe::ledger::InitOutcome::Created {
+        ledger_id,
+        rubric_hash,
+    } = actions::init(db, &text, now()?, require_signatures).map_err(ledger_err)?;
+    writeln!(
+        out,
+        "created ledger {} at {}\nrubric {} (blake3 {})",
+        hex::encode(ledger_id),
+        db.display(),
+        rubric.display(),
+        hex::encode(rubric_hash)
+    )?;
+    Ok(())
+}
+
+/// Applies one command built from flags (`args::Request`): parsed as an import line, signed
+/// with `--key` when given; its evidence files are stored before it is committed.
+pub(super) fn submit(
+    db: &Path,
+    key: Option<&Path>,
+    request: Request,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let command = actions::parse(&request.object).map_err(action_err)?;
+    let signer = signer(key)?;
+    let mut ledger = open(db)?;
+    let written = actions::submit(
+        &mut ledger,
+        command,
+        &request.files,
+        signer.as_ref(),
+        now()?,
+    )
+    .map_err(action_err)?;
+    for w in &written {
+        let (rubric, kind) = (ledger.rubric(), w.body.kind());
+        if as_json {
+            writeln!(
+                out,
+                "{}",
+                outcome::outcome_json(rubric, w.seq, w.appended, kind)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{}",
+                outcome::outcome_text(rubric, w.seq, w.appended, kind)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn import_file(
+    db: &Path,
+    key: Option<&Path>,
+    file: &Path,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let signer = signer(key)?;
+    let (reader, size): (Box<dyn BufRead + Send>, Option<u64>) = if file.as_os_str() == "-" {
+        (Box::new(BufReader::new(std::io::stdin())), None)
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
+        let size = f.metadata().map(|m| m.len()).ok();
+        (Box::new(BufReader::with_capacity(1 << 20, f)), size)
+    };
+    let mut ledger = open(db)?;
+    let bar = progress_bar(size);
+    let progress = |n| {
+        if let Some(b) = &bar {
+            b.set_position(n)
+        }
+    };
+    let applied = actions::import(&mut ledger, reader, signer.as_ref(), now()?, progress)
+        .map_err(ledger_err)?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let head = ledger.head().hash;
+    if as_json {
+        writeln!(out, "{}", outcome::import_json(&applied, &head))?;
+    } else {
+        write!(out, "{}", outcome::import_text(&applied, &head))?;
+    }
+    Ok(())
+}
+
+pub(super) fn close(
+    db: &Path,
+    accept_gaps: Option<String>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut ledger = open(db)?;
+    let closed = match actions::close(&mut ledger, now()?, accept_gaps.as_deref()) {
+        Ok(closed) => closed,
+        Err(e @ LedgerError::NotReady(_)) => {
+            let message = e.to_string().trim_end().to_string();
+            if as_json {
+                // Scripts get the refusal on stdout too.
+                writeln!(out, "{}", outcome::close_refused_json(&message))?;
+            }
+            return Err(problem(message));
+        }
+        Err(e) => return Err(ledger_err(e)),
+    };
+    if as_json {
+        writeln!(out, "{}", view::closed_json(&closed))?;
+    } else {
+        write!(out, "{}", view::closed_text(ledger.rubric(), &closed))?;
+    }
+    Ok(())
+}
+
+pub(super) fn key_new(
+    actor: kaohe::events::event::Actor,
+    file: &Path,
+    out: &mut impl Write,
+) -> Result<()> {
+    let pair = kaohe::events::sign::KeyPair::generate(actor).map_err(|e| problem(e.to_string()))?;
+    let public = file.with_file_name(format!(
+        "{}.pub",
+        file.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    ));
+    if public.exists() {
+        return Err(bad(format!(
+            "{} already exists; choose another --out (a key pair is written as a new FILE and FILE.pub)",
+            public.display()
+        )));
+    }
+    write_new(file, pair.to_file_text().as_bytes(), 0o600)?;
+    if let Err(e) = write_new(&public, pair.to_public_text().as_bytes(), 0o644) {
+        // Never leave a private key without its public half.
+        let _ = std::fs::remove_file(file);
+        return Err(e);
+    }
+    writeln!(
+        out,
+        "made a key for {}: {} (private, mode 0600) and {}\npublic key {}\nput it in force with `kaohe key register {}`",
+        pair.actor,
+        file.display(),
+        public.display(),
+        hex::encode(pair.public_key()),
+        public.display()
+    )?;
+    Ok(())
+}
+
+/// `restore FILE`: rebuild a ledger at `--db` from a verified export.
+pub(super) fn restore(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    use kaohe::ops::restore::{RestoreError, Source};
+    let mut stdin;
+    let source = if file.as_os_str() == "-" {
+        stdin = std::io::stdin().lock();
+        Source::Reader(&mut stdin)
+    } else {
+        Source::File(file)
+    };
+    let r = kaohe::ops::restore::restore(source, db).map_err(|e| match e {
+        RestoreError::Exists(_) | RestoreError::Input(_) => bad(e.to_string()),
+        e if e.is_problem() => problem(e.to_string()),
+        e => bad(e.to_string()),
+    })?;
+    let evidence_note = (r.evidence_events > 0).then(|| {
+        format!(
+            "{} events reference {} evidence files (`blake3:`); an export does not carry the files: copy the `{}` directory of the original ledger (or a backup) into {}, then check with `kaohe --db {} verify --evidence`",
+            r.evidence_events,
+            r.evidence_files,
+            kaohe::store::EVIDENCE_DIR,
+            r.path.display(),
+            r.path.display()
+        )
+    });
+    if as_json {
+        let v = json!({
+            "ok": true, "db": r.path.display().to_string(), "events": r.events,
+            "head": hex::encode(r.head), "tally_rows": r.tally_rows, "stations": r.stations,
+            "evidence_events": r.evidence_events, "evidence_files": r.evidence_files,
+            "evidence_restored": false, "note": evidence_note,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "restored {} events into {} (verified)\nhead {}",
+            r.events,
+            r.path.display(),
+            hex::encode(r.head)
+        )?;
+        if let Some(n) = evidence_note {
+            writeln!(out, "note: {n}")?;
+        }
+    }
+    Ok(())
+}

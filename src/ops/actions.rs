@@ -1,0 +1,322 @@
+//! The use cases: one function per thing a person does with a ledger. The command line calls
+//! these and renders what they return; the coming server calls exactly the same functions. So
+//! what must hold around an action holds for every caller:
+//!
+//! - a write's evidence files are stored before the event that references them is committed,
+//!   so a committed `blake3:` reference always has its file;
+//! - a write's outcome is read back from the chain, never echoed from the request;
+//! - a successful full verification is recorded outside the chain (`kaohe verify`'s note for a
+//!   damaged ledger's user);
+//! - a lookup that names no station or event is refused with the same words everywhere.
+//!
+//! Every single-event command (station, record, metric, appeal, decide, reverse, key register
+//! and revoke) has one shape, the import line (`domain::command`), and one entry, [`submit`].
+
+use crate::domain::command::{self, Command};
+use crate::events::event::{Body, Hash, StationRegistered};
+use crate::events::sign::KeyPair;
+use crate::ledger::query::{Query, View};
+use crate::ledger::{Applied, InitOutcome, Ledger, LedgerError, Numbered, Outcome};
+use crate::ops::close::Closed;
+use crate::ops::evidence::EvidenceFile;
+use crate::ops::proofs::{ProofError, SignedCheckpoint};
+use crate::ops::verify::Report;
+use jiff::Timestamp;
+use serde_json::{Map, Value};
+use std::io::BufRead;
+use std::path::Path;
+
+/// Why an action was refused or failed, by who must act: the user (input), a check (problem),
+/// or the ledger's own error.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    /// Bad input: what was asked names nothing, or cannot be done as asked (exit 2).
+    #[error("{0}")]
+    Input(String),
+    /// A check found a problem (exit 1).
+    #[error("{0}")]
+    Problem(String),
+}
+
+/// One event a write produced (or found already there, for an identical re-submission).
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub seq: u64,
+    /// False when an identical command was already recorded (idempotent by id).
+    pub appended: bool,
+    /// The event as the chain holds it.
+    pub body: Body,
+}
+
+/// Creates a ledger with its rubric (validated; its exact bytes go into the genesis event).
+pub fn init(
+    path: &Path,
+    rubric_toml: &str,
+    now: Timestamp,
+    require_signatures: bool,
+) -> Result<InitOutcome, LedgerError> {
+    Ledger::init_with(path, rubric_toml, now, require_signatures)
+}
+
+/// Adds each evidence file's `blake3:<hex> <name>` reference to a command's evidence (an
+/// identical reference once), so that the event names the files it carries.
+pub fn attach_files(evidence: &mut Vec<String>, files: &[EvidenceFile]) {
+    for f in files {
+        if !evidence.contains(&f.reference) {
+            evidence.push(f.reference.clone());
+        }
+    }
+}
+
+/// Parses a command in the import-line shape (`{"op":"record",...}`), naming the bad field.
+pub fn parse(object: &Map<String, Value>) -> Result<Command, ActionError> {
+    command::from_object(object).map_err(|e| ActionError::Input(e.to_string()))
+}
+
+/// Applies one command, signed by `signer` when given: its evidence files are stored first
+/// (with the ledger held), then the command is checked and committed; the outcome is read
+/// back from the chain.
+pub fn submit(
+    ledger: &mut Ledger,
+    command: Command,
+    files: &[EvidenceFile],
+    signer: Option<&KeyPair>,
+    now: Timestamp,
+) -> Result<Vec<Written>, ActionError> {
+    for f in files {
+        ledger
+            .store()
+            .put_evidence(&f.hash, &f.bytes)
+            .map_err(LedgerError::from)?;
+    }
+    let numbered = [Numbered {
+        line: None,
+        command,
+    }];
+    let outcomes = ledger.apply_signed(&numbered, now, signer)?;
+    outcomes.iter().map(|o| written(ledger, o)).collect()
+}
+
+fn written(ledger: &Ledger, o: &Outcome) -> Result<Written, ActionError> {
+    let body = ledger
+        .event(o.seq())?
+        .ok_or_else(|| ActionError::Problem(format!("event {} cannot be read back", o.seq())))?;
+    Ok(Written {
+        seq: o.seq(),
+        appended: matches!(o, Outcome::Appended { .. }),
+        body,
+    })
+}
+
+/// Applies an import file (JSON Lines of commands), all or nothing, in one durable commit:
+/// one thread parses while the other checks and commits. `progress` gets the bytes read.
+pub fn import(
+    ledger: &mut Ledger,
+    input: impl BufRead + Send,
+    signer: Option<&KeyPair>,
+    now: Timestamp,
+    progress: impl FnMut(u64) + Send,
+) -> Result<Applied, LedgerError> {
+    crate::ops::import::with_parsed_ahead(input, progress, |commands| {
+        ledger.apply_stream(commands, now, signer)
+    })
+}
+
+/// Closes the period (`ops::close`): refused while appeals are pending or gaps are open.
+pub fn close(
+    ledger: &mut Ledger,
+    now: Timestamp,
+    accept_gaps: Option<&str>,
+) -> Result<Closed, LedgerError> {
+    crate::ops::close::close(ledger, now, accept_gaps)
+}
+
+/// Signs and stores a checkpoint of the head.
+pub fn checkpoint(ledger: &Ledger, signer: &KeyPair) -> Result<SignedCheckpoint, ProofError> {
+    crate::ops::proofs::checkpoint(ledger, signer)
+}
+
+/// Verifies a stored ledger in full; a success is recorded as its last full verification, at
+/// `now` when the clock is known.
+pub fn verify(
+    path: &Path,
+    head: Option<&Hash>,
+    now: Option<Timestamp>,
+) -> Result<Report, LedgerError> {
+    let report = crate::ops::verify::ledger(path, head)?;
+    if report.problem.is_none() {
+        note_verified(path, &report, now);
+    }
+    Ok(report)
+}
+
+/// `verify --evidence`: the ledger as [`verify`] checks it, then the stored evidence files
+/// (`None` when the events already failed).
+pub fn verify_with_evidence(
+    path: &Path,
+    head: Option<&Hash>,
+    now: Option<Timestamp>,
+) -> Result<(Report, Option<crate::ops::evidence::Check>), LedgerError> {
+    let (report, check) = crate::ops::verify::ledger_with_evidence(path, head)?;
+    if report.problem.is_none() {
+        note_verified(path, &report, now);
+    }
+    Ok((report, check))
+}
+
+/// Records a verified head outside the chain. A note for a damaged ledger's user: failing to
+/// write it does not make the ledger less verified, so its error is dropped.
+fn note_verified(path: &Path, report: &Report, now: Option<Timestamp>) {
+    if report.events > 0 {
+        let at = now.map(|t| t.as_microsecond());
+        let _ = crate::store::Store::open(path)
+            .and_then(|s| s.put_verified(report.events - 1, &report.head, at));
+    }
+}
+
+/// The scores of a view, and the closing seq when the view shows the final scores.
+pub struct ScoreView<'r> {
+    pub view: View,
+    pub scores: Vec<crate::domain::projection::StationScore<'r>>,
+    pub final_at: Option<u64>,
+}
+
+/// Every station's score and rank in a view (`score`, `export --scores`).
+pub fn scores<'r>(ledger: &'r Ledger, query: &Query) -> Result<ScoreView<'r>, LedgerError> {
+    let view = ledger.view(query)?;
+    let scores = crate::ledger::tally::scores(ledger, &view)?;
+    let final_at = final_at(ledger, &view);
+    Ok(ScoreView {
+        view,
+        scores,
+        final_at,
+    })
+}
+
+/// The closing seq when a view shows the final scores: it includes the closing event and
+/// every occurred date of the period.
+pub fn final_at(ledger: &Ledger, view: &View) -> Option<u64> {
+    let whole_period = view.at.is_none_or(|d| d >= ledger.genesis().period_end);
+    ledger
+        .closed_at()
+        .filter(|seq| *seq < view.end && whole_period)
+}
+
+/// Refuses a station code the ledger never registered.
+pub fn known_station(ledger: &Ledger, code: &str) -> Result<(), ActionError> {
+    match ledger.find_station(code)? {
+        Some(_) => Ok(()),
+        None => Err(ActionError::Input(format!("unknown station `{code}`"))),
+    }
+}
+
+/// The registered stations with their registration seqs, in registration order.
+pub fn stations(ledger: &Ledger) -> Result<Vec<(u64, StationRegistered)>, LedgerError> {
+    let mut list = Vec::new();
+    ledger.replay_all(|e| {
+        if let crate::events::event::EventKind::StationRegistered(s) = e.body.kind() {
+            list.push((e.seq, s.clone()));
+        }
+        Ok(true)
+    })?;
+    Ok(list)
+}
+
+/// How an event is named: by its id (or seq), by its seq alone, or by its hash.
+#[derive(Debug, Clone, Copy)]
+pub enum EventName<'a> {
+    Key(&'a str),
+    Seq(u64),
+    Hash(&'a str),
+}
+
+/// The seq of a named event, or a refusal that says what can name one.
+pub fn find_event(ledger: &Ledger, name: EventName<'_>) -> Result<u64, ActionError> {
+    let last = ledger.head().next_seq - 1;
+    let (found, asked) = match name {
+        EventName::Seq(n) => ((n <= last).then_some(n), n.to_string()),
+        EventName::Hash(h) => (ledger.find_hash(h.trim())?, h.to_string()),
+        EventName::Key(key) => (ledger.find_event(key.trim())?, key.to_string()),
+    };
+    found.ok_or_else(|| {
+        ActionError::Input(format!(
+            "no event `{asked}`: give an id, a seq (0–{last}) or a 64-digit hash"
+        ))
+    })
+}
+
+/// One event as `show` gives it: its export line and the next event's hash (`None` at the
+/// head).
+pub fn event_line(ledger: &Ledger, seq: u64) -> Result<(String, Option<String>), ActionError> {
+    let mut line = None;
+    let mut next_hash = None;
+    ledger.replay(seq, seq + 2, |e| {
+        if e.seq == seq {
+            line = Some(crate::ops::export::line(
+                e.body,
+                e.bytes,
+                e.prev_hash,
+                e.hash,
+            ));
+        } else {
+            next_hash = Some(hex::encode(e.hash));
+        }
+        Ok(true)
+    })?;
+    let line = line.ok_or_else(|| ActionError::Input(format!("event {seq} cannot be read")))?;
+    Ok((line, next_hash))
+}
+
+/// A stored evidence file's bytes, checked against its hash (damage is a problem, never
+/// served).
+pub fn evidence_file(ledger: &Ledger, hash: &Hash) -> Result<Vec<u8>, ActionError> {
+    let hex_hash = hex::encode(hash);
+    let bytes = ledger
+        .store()
+        .get_evidence(hash)
+        .map_err(LedgerError::from)?
+        .ok_or_else(|| {
+            ActionError::Input(format!(
+                "no evidence file {hex_hash} is stored in this ledger"
+            ))
+        })?;
+    let actual = crate::events::chain::file_hash(&bytes);
+    if actual != *hash {
+        return Err(ActionError::Problem(format!(
+            "the stored evidence file {hex_hash} is damaged: its {} bytes hash to {}; nothing written",
+            bytes.len(),
+            hex::encode(actual)
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The evidence files of a ledger as `evidence list` shows them.
+#[derive(Debug, Default)]
+pub struct EvidenceList {
+    /// Each stored file: hash, size in bytes, the seqs of the events that reference it.
+    pub files: Vec<(Hash, u64, Vec<u64>)>,
+    /// References whose file is not stored: hash, the seqs that reference it.
+    pub missing: Vec<(Hash, Vec<u64>)>,
+}
+
+/// Each stored evidence file with the events that reference it, then the references whose
+/// file is not stored.
+pub fn evidence_list(ledger: &Ledger) -> Result<EvidenceList, LedgerError> {
+    let listing = ledger.store().evidence_listing()?;
+    let refs = crate::ops::evidence::references(ledger.store())?;
+    let files = listing
+        .blobs
+        .iter()
+        .map(|(h, size)| (*h, *size, refs.get(h).cloned().unwrap_or_default()))
+        .collect();
+    let missing = refs
+        .into_iter()
+        .filter(|(h, _)| !listing.blobs.contains_key(h))
+        .collect();
+    Ok(EvidenceList { files, missing })
+}
