@@ -5,6 +5,7 @@ use super::errors::{bad, ledger_err, problem, proof_err, Damage, Exit, EXIT_PROB
 use super::input::{checkpoint_arg, now, open, pubkey_arg, read_limited};
 use anyhow::{anyhow, Context as _, Result};
 use kaohe::ops::{actions, export, proofs, verify};
+use kaohe::render::checks;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -99,66 +100,12 @@ pub(super) fn verify_evidence(
     let Some(check) = check else {
         return finish_ledger_verify(&report, as_json, out);
     };
-    let mut problems: Vec<String> = check
-        .damaged
-        .iter()
-        .map(|(h, m)| {
-            format!(
-                "the stored evidence file {} is damaged: {m}",
-                hex::encode(h)
-            )
-        })
-        .collect();
-    problems.extend(check.missing.iter().map(|(seq, h)| {
-        format!(
-            "seq {seq} references the evidence file {}, which is not stored",
-            hex::encode(h)
-        )
-    }));
-    let mut notes: Vec<String> = check
-        .unreferenced
-        .iter()
-        .map(|h| {
-            format!(
-                "the stored evidence file {} is referenced by no event (left by a refused or interrupted command; harmless)",
-                hex::encode(h)
-            )
-        })
-        .collect();
-    notes.extend(check.leftovers.iter().map(|n| {
-        format!(
-            "{}/{n} is not a stored evidence file (a leftover of an interrupted store; harmless)",
-            kaohe::store::EVIDENCE_DIR
-        )
-    }));
+    let (problems, notes) = checks::evidence_findings(&check);
     if as_json {
-        let v = json!({
-            "ok": check.ok(), "events": report.events, "head": hex::encode(report.head),
-            "expected_head_at": report.expected_head_at,
-            "evidence": {
-                "stored": check.stored.len(),
-                "referenced": check.references.len(),
-                "damaged": check.damaged.iter().map(|(h, m)| json!({"hash": hex::encode(h), "problem": m})).collect::<Vec<_>>(),
-                "missing": check.missing.iter().map(|(s, h)| json!({"seq": s, "hash": hex::encode(h)})).collect::<Vec<_>>(),
-                "unreferenced": check.unreferenced.iter().map(hex::encode).collect::<Vec<_>>(),
-                "leftovers": check.leftovers,
-            },
-            "problems": problems, "notes": notes,
-        });
+        let v = checks::evidence_json(&report, &check, &problems, &notes);
         writeln!(out, "{v}")?;
     } else {
-        writeln!(
-            out,
-            "{}: {} events verified\nhead {}\nevidence: {} files stored, {} referenced",
-            if check.ok() { "ok" } else { "events ok" },
-            report.events,
-            hex::encode(report.head),
-            check.stored.len(),
-            check.references.len()
-        )?;
-        for n in &notes {
-            writeln!(out, "note: {n}")?;
-        }
+        write!(out, "{}", checks::evidence_text(&report, &check, &notes))?;
     }
     if problems.is_empty() {
         Ok(())

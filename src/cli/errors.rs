@@ -79,7 +79,7 @@ impl std::error::Error for Damage {}
 
 /// What a damaged ledger's user can do: how far it was last verified, and how to restore it.
 pub(super) fn restore_hint(db: &Path) -> String {
-    let last = match kaohe::store::Store::read_last_verified(db) {
+    let last = match kaohe::ops::actions::last_verified(db) {
         Ok(Some(v)) => {
             let at = v
                 .at_us

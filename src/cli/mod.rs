@@ -24,7 +24,7 @@ pub fn run(cli: Cli) -> Result<()> {
     // other panics print.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if !kaohe::store::panic_is_contained() {
+        if !kaohe::ops::actions::panic_is_contained() {
             default_hook(info)
         }
     }));

@@ -218,7 +218,7 @@ pub(super) fn restore(db: &Path, file: &Path, as_json: bool, out: &mut impl Writ
             "{} events reference {} evidence files (`blake3:`); an export does not carry the files: copy the `{}` directory of the original ledger (or a backup) into {}, then check with `kaohe --db {} verify --evidence`",
             r.evidence_events,
             r.evidence_files,
-            kaohe::store::EVIDENCE_DIR,
+            kaohe::ops::actions::EVIDENCE_DIR,
             r.path.display(),
             r.path.display()
         )

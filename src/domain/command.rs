@@ -149,11 +149,30 @@ pub fn parse_line(line: &str) -> Result<Command, FieldError> {
     from_object(&obj)
 }
 
-/// Parses a command from a JSON object (an import line, or flags the CLI gathered).
+/// Parses a command from a JSON object (an import line, or flags the CLI gathered). Fields
+/// are read in a fixed order per op, so the first bad one is the one named.
 pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
     let f = Fields(obj);
     let op = f.text("op")?;
-    let allowed: &[&str] = match op.as_str() {
+    let allowed = allowed_fields(&op)?;
+    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(field_error(k, format!("is not a field of op `{op}`")));
+    }
+    match op.as_str() {
+        "station" => station(&f),
+        "record" => record(&f),
+        "appeal" => appeal(&f),
+        "decide" => decide(&f),
+        "reverse" => reverse(&f),
+        "key_register" => key_register(&f),
+        "key_revoke" => key_revoke(&f),
+        _ => metric(&f),
+    }
+}
+
+/// The fields an op takes (`op` included), or the refusal of an unknown op.
+fn allowed_fields(op: &str) -> Result<&'static [&'static str], FieldError> {
+    Ok(match op {
         "station" => &["op", "code", "name", "kind"],
         "record" => &[
             "op", "id", "clause", "station", "by", "occurred", "value", "count", "done", "points",
@@ -177,98 +196,116 @@ pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
                 ),
             ))
         }
-    };
-    if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(field_error(k, format!("is not a field of op `{op}`")));
-    }
-    match op.as_str() {
-        "station" => Ok(Command::Station(StationCmd {
-            code: f.code("code", MAX_STATION_CODE_CHARS)?,
-            name: f.label("name", MAX_STATION_NAME_CHARS)?,
-            kind: {
-                let k = f.text("kind")?;
-                StationKind::parse(&k).ok_or_else(|| {
-                    field_error("kind", format!("`{k}` is not town or subdistrict"))
-                })?
-            },
-        })),
-        "record" => Ok(Command::Record(RecordCmd {
-            id: f.id()?,
-            clause: f.text("clause")?,
-            station: f.text("station")?,
-            by: f.label("by", MAX_DEPARTMENT_CHARS)?,
-            occurred: f.date("occurred")?,
-            inputs: Inputs {
-                value: f.opt_decimal("value")?,
-                count: f.opt_whole("count", MAX_COUNT)?,
-                done: f.opt_whole("done", MAX_DONE)?,
-                points: f.opt_decimal("points")?,
-                note: f.opt_note()?,
-            },
-            evidence: f.evidence()?,
-        })),
-        "appeal" => Ok(Command::Appeal(AppealCmd {
-            id: f.id()?,
-            against: f.reference("against")?,
-            station: f.text("station")?,
-            grounds: f.long_text("grounds", MAX_GROUNDS_CHARS)?,
-            evidence: f.evidence()?,
-        })),
-        "decide" => Ok(Command::Decide(DecideCmd {
-            appeal: f.reference("appeal")?,
-            outcome: {
-                let o = f.text("outcome")?;
-                OutcomeCmd::parse(&o).ok_or_else(|| {
-                    field_error(
-                        "outcome",
-                        format!("`{o}` is not upheld, partial or rejected (or 成立, 部分成立, 不成立 / 驳回)"),
-                    )
-                })?
-            },
+    })
+}
+
+fn station(f: &Fields<'_>) -> Result<Command, FieldError> {
+    Ok(Command::Station(StationCmd {
+        code: f.code("code", MAX_STATION_CODE_CHARS)?,
+        name: f.label("name", MAX_STATION_NAME_CHARS)?,
+        kind: {
+            let k = f.text("kind")?;
+            StationKind::parse(&k)
+                .ok_or_else(|| field_error("kind", format!("`{k}` is not town or subdistrict")))?
+        },
+    }))
+}
+
+fn record(f: &Fields<'_>) -> Result<Command, FieldError> {
+    Ok(Command::Record(RecordCmd {
+        id: f.id()?,
+        clause: f.text("clause")?,
+        station: f.text("station")?,
+        by: f.label("by", MAX_DEPARTMENT_CHARS)?,
+        occurred: f.date("occurred")?,
+        inputs: Inputs {
+            value: f.opt_decimal("value")?,
+            count: f.opt_whole("count", MAX_COUNT)?,
+            done: f.opt_whole("done", MAX_DONE)?,
             points: f.opt_decimal("points")?,
-            by: f.label("by", MAX_DEPARTMENT_CHARS)?,
-            reason: f.long_text("reason", MAX_REASON_CHARS)?,
-            evidence: f.evidence()?,
-        })),
-        "reverse" => Ok(Command::Reverse(ReverseCmd {
-            id: f.id()?,
-            target: f.reference("target")?,
-            by: f.label("by", MAX_DEPARTMENT_CHARS)?,
-            reason: f.long_text("reason", MAX_REASON_CHARS)?,
-            evidence: f.opt_evidence()?,
-        })),
-        "key_register" => Ok(Command::KeyRegister(KeyRegisterCmd {
-            actor: {
-                let name = f.label("actor", MAX_DEPARTMENT_CHARS.max(MAX_STATION_CODE_CHARS))?;
-                match f.text("actor_kind")?.as_str() {
-                    "department" => crate::events::event::Actor::Department(name),
-                    "station" => crate::events::event::Actor::Station(name),
-                    other => {
-                        return Err(field_error(
-                            "actor_kind",
-                            format!("`{other}` is not department or station"),
-                        ))
-                    }
+            note: f.opt_note()?,
+        },
+        evidence: f.evidence()?,
+    }))
+}
+
+fn metric(f: &Fields<'_>) -> Result<Command, FieldError> {
+    Ok(Command::Metric(MetricCmd {
+        id: f.id()?,
+        station: f.text("station")?,
+        metric: f.text("metric")?,
+        value: f
+            .opt_decimal("value")?
+            .ok_or_else(|| field_error("value", "is required"))?,
+        by: f.label("by", MAX_DEPARTMENT_CHARS)?,
+        occurred: f.date("occurred")?,
+        evidence: f.evidence()?,
+    }))
+}
+
+fn appeal(f: &Fields<'_>) -> Result<Command, FieldError> {
+    Ok(Command::Appeal(AppealCmd {
+        id: f.id()?,
+        against: f.reference("against")?,
+        station: f.text("station")?,
+        grounds: f.long_text("grounds", MAX_GROUNDS_CHARS)?,
+        evidence: f.evidence()?,
+    }))
+}
+
+fn decide(f: &Fields<'_>) -> Result<Command, FieldError> {
+    Ok(Command::Decide(DecideCmd {
+        appeal: f.reference("appeal")?,
+        outcome: {
+            let o = f.text("outcome")?;
+            OutcomeCmd::parse(&o).ok_or_else(|| {
+                field_error(
+                    "outcome",
+                    format!("`{o}` is not upheld, partial or rejected (or 成立, 部分成立, 不成立 / 驳回)"),
+                )
+            })?
+        },
+        points: f.opt_decimal("points")?,
+        by: f.label("by", MAX_DEPARTMENT_CHARS)?,
+        reason: f.long_text("reason", MAX_REASON_CHARS)?,
+        evidence: f.evidence()?,
+    }))
+}
+
+fn reverse(f: &Fields<'_>) -> Result<Command, FieldError> {
+    Ok(Command::Reverse(ReverseCmd {
+        id: f.id()?,
+        target: f.reference("target")?,
+        by: f.label("by", MAX_DEPARTMENT_CHARS)?,
+        reason: f.long_text("reason", MAX_REASON_CHARS)?,
+        evidence: f.opt_evidence()?,
+    }))
+}
+
+fn key_register(f: &Fields<'_>) -> Result<Command, FieldError> {
+    Ok(Command::KeyRegister(KeyRegisterCmd {
+        actor: {
+            let name = f.label("actor", MAX_DEPARTMENT_CHARS.max(MAX_STATION_CODE_CHARS))?;
+            match f.text("actor_kind")?.as_str() {
+                "department" => crate::events::event::Actor::Department(name),
+                "station" => crate::events::event::Actor::Station(name),
+                other => {
+                    return Err(field_error(
+                        "actor_kind",
+                        format!("`{other}` is not department or station"),
+                    ))
                 }
-            },
-            public_key: f.public_key()?,
-        })),
-        "key_revoke" => Ok(Command::KeyRevoke(KeyRevokeCmd {
-            public_key: f.public_key()?,
-            reason: f.long_text("reason", MAX_REASON_CHARS)?,
-        })),
-        _ => Ok(Command::Metric(MetricCmd {
-            id: f.id()?,
-            station: f.text("station")?,
-            metric: f.text("metric")?,
-            value: f
-                .opt_decimal("value")?
-                .ok_or_else(|| field_error("value", "is required"))?,
-            by: f.label("by", MAX_DEPARTMENT_CHARS)?,
-            occurred: f.date("occurred")?,
-            evidence: f.evidence()?,
-        })),
-    }
+            }
+        },
+        public_key: f.public_key()?,
+    }))
+}
+
+fn key_revoke(f: &Fields<'_>) -> Result<Command, FieldError> {
+    Ok(Command::KeyRevoke(KeyRevokeCmd {
+        public_key: f.public_key()?,
+        reason: f.long_text("reason", MAX_REASON_CHARS)?,
+    }))
 }
 
 /// Parses a line that must be one JSON object whose keys are all different: with a key given

@@ -320,3 +320,18 @@ pub fn evidence_list(ledger: &Ledger) -> Result<EvidenceList, LedgerError> {
         .collect();
     Ok(EvidenceList { files, missing })
 }
+
+/// The last full verification of a ledger (`kaohe verify` records each success), read
+/// without opening the ledger: what a damaged ledger's user is told.
+pub fn last_verified(path: &Path) -> Result<Option<crate::store::Verified>, LedgerError> {
+    Ok(crate::store::Store::read_last_verified(path)?)
+}
+
+/// True while a panic inside the store is being contained (sled's, on damaged files): it
+/// becomes a damage error, and a panic hook should stay quiet.
+pub fn panic_is_contained() -> bool {
+    crate::store::panic_is_contained()
+}
+
+/// The folder inside a ledger that holds its evidence files.
+pub const EVIDENCE_DIR: &str = crate::store::EVIDENCE_DIR;

@@ -1,6 +1,7 @@
 //! Layer 6, rendering: text tables, JSON shapes, CSV of scores and the HTML report. Reads the
 //! outcomes of operations; decides nothing.
 
+pub mod checks;
 pub mod lists;
 pub mod outcome;
 pub mod reconcile;
