@@ -16,7 +16,7 @@ pub enum Log {
 }
 
 impl Log {
-    pub(super) fn prefix(self) -> u8 {
+    fn prefix(self) -> u8 {
         match self {
             Log::Tally => TALLY_CHECK_PREFIX,
             Log::Stations => b'O',

@@ -32,8 +32,8 @@
 //! (`<hex>.tmp`, synced, renamed, directory synced). They are not events: an event names a
 //! blob by a `blake3:<hex> <name>` evidence reference, and `verify --evidence` checks both.
 //!
-//! Events form blocks of [`EVENTS_PER_BLOCK`](crate::base::limits::EVENTS_PER_BLOCK): frame `j` of block `b` is seq
-//! `b * EVENTS_PER_BLOCK + j`; every block but the last is full.
+//! Events form blocks of [`EVENTS_PER_BLOCK`](crate::base::limits::EVENTS_PER_BLOCK): frame
+//! `j` of block `b` is seq `b * EVENTS_PER_BLOCK + j`; every block but the last is full.
 //!
 //! A commit (1) cuts each file back to its committed length, dropping the torn tail of an
 //! interrupted commit, (2) appends to the files and syncs them, (3) applies one sled batch
