@@ -32,7 +32,20 @@ const LAYERS: &[(&str, &[&str])] = &[
             "audit",
         ],
     ),
-    ("store", &["mod"]),
+    (
+        "store",
+        &[
+            "layout",
+            "segments",
+            "logs",
+            "indices",
+            "blobs",
+            "checkpoints",
+            "commit",
+            "hooks",
+            "mod",
+        ],
+    ),
     ("ledger", &["mod", "query", "tally", "walk"]),
     (
         "ops",

@@ -1,0 +1,143 @@
+//! Test-only hooks: they edit stored bytes behind the store's back, as a forger who owns the
+//! disk would, so that the tests can prove that reads and `verify` catch it. Compiled only with
+//! the `test-hooks` feature, which only the tests turn on.
+
+use crate::store::indices::{bucket_key, bucket_without, fragment_key, key, push_entry, Index};
+use crate::store::layout::{bad_key, file_error, io, Store, StoreError, HEAD_KEY};
+use crate::store::logs::Log;
+use crate::store::segments::{
+    block_key, fnv1a, read_range, tally_check_key, FNV_OFFSET, TALLY_ENTRY_BYTES,
+};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+/// Replaces `[start, end)` of a file with `bytes`.
+fn splice(file: &File, start: u64, end: u64, bytes: &[u8]) -> Result<(), StoreError> {
+    let tail = read_range(file, end, u64::MAX)?;
+    let mut new = bytes.to_vec();
+    new.extend_from_slice(&tail);
+    file.set_len(start).map_err(|e| file_error("tamper", e))?;
+    file.write_all_at(&new, start)
+        .map_err(|e| file_error("tamper", e))?;
+    file.sync_data().map_err(|e| file_error("tamper", e))
+}
+
+impl Store {
+    /// Test support: replaces a stored block's bytes (its frames in `events.seg`) as a forger
+    /// who owns the disk would: later blocks' offsets and the committed length move with it,
+    /// the head's count and hash stay. Proves that verification catches it.
+    #[doc(hidden)]
+    pub fn tamper_block(&self, block: u64, f: impl FnOnce(&mut Vec<u8>)) -> Result<(), StoreError> {
+        let mut head = self
+            .head()?
+            .ok_or_else(|| StoreError::Corrupt("no head".into()))?;
+        let offsets = self.block_offsets(&head, block, block)?;
+        let (start, end) = (offsets[0], offsets[1]);
+        let mut v = read_range(&self.events, start, end)?;
+        f(&mut v);
+        splice(&self.events, start, end, &v)?;
+        let shift = |x: u64| (x + v.len() as u64).saturating_sub(end - start);
+        let later: Vec<(sled::IVec, u64)> = self
+            .db
+            .range(block_key(block + 1)..=block_key(u64::MAX))
+            .map(|e| {
+                let (k, o) = e.map_err(io)?;
+                let o = u64::from_be_bytes(o.as_ref().try_into().map_err(|_| bad_key())?);
+                Ok((k, o))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        for (k, o) in later {
+            self.db
+                .insert(k, shift(o).to_be_bytes().as_slice())
+                .map_err(io)?;
+        }
+        head.events_bytes = shift(head.events_bytes);
+        self.db
+            .insert(HEAD_KEY, head.to_bytes().as_slice())
+            .map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Test support: replaces a log block's bytes (for the tally: entries `block * 4096` on),
+    /// to prove that verification catches it.
+    #[doc(hidden)]
+    pub fn tamper_log(
+        &self,
+        log: Log,
+        block: u64,
+        f: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<(), StoreError> {
+        if log == Log::Tally {
+            let per = log.per_block() * TALLY_ENTRY_BYTES;
+            let committed = self.head()?.map_or(0, |h| h.tally_rows) * TALLY_ENTRY_BYTES;
+            let (start, end) = (block * per, committed.min((block + 1) * per));
+            let mut v = read_range(&self.tally, start, end)?;
+            f(&mut v);
+            // A forger who knows the format fixes the checksum too: what is left to find
+            // the forgery is `verify`, which compares the rows with the events.
+            if (v.len() as u64) == end - start {
+                self.db
+                    .insert(tally_check_key(block), &fnv1a(FNV_OFFSET, &v).to_be_bytes())
+                    .map_err(io)?;
+                self.db.flush().map_err(io)?;
+            }
+            return splice(&self.tally, start, end, &v);
+        }
+        let mut v = self
+            .db
+            .get(log.key(block))
+            .map_err(io)?
+            .map(|v| v.to_vec())
+            .unwrap_or_default();
+        f(&mut v);
+        self.db.insert(log.key(block), v).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Test support: sets or removes an index entry directly.
+    #[doc(hidden)]
+    pub fn tamper_index(&self, index: Index, k: &[u8], v: Option<&[u8]>) -> Result<(), StoreError> {
+        if !index.bucketed() {
+            let full = key(index.prefix(), k);
+            match v {
+                Some(v) => self.db.insert(full, v).map(|_| ()),
+                None => self.db.remove(full).map(|_| ()),
+            }
+            .map_err(io)?;
+        } else {
+            self.tamper_bucket(index, k, v)?;
+        }
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// [`Store::tamper_index`] for a bucketed index: every fragment of the bucket is rebuilt
+    /// without the key; a new value goes into the first fragment (or the bucket's value for a
+    /// replaced index).
+    fn tamper_bucket(&self, index: Index, k: &[u8], v: Option<&[u8]>) -> Result<(), StoreError> {
+        let bk = bucket_key(index, k);
+        let mut first = true;
+        let mut fragments: Vec<(sled::IVec, sled::IVec)> = Vec::new();
+        for fragment in self.db.scan_prefix(bk) {
+            fragments.push(fragment.map_err(io)?);
+        }
+        if fragments.is_empty() {
+            let key = match index.replaced() {
+                true => bk.to_vec(),
+                false => fragment_key(bk, 0).to_vec(),
+            };
+            fragments.push((key.into(), sled::IVec::default()));
+        }
+        for (fk, old) in fragments {
+            let mut new = bucket_without(&old, k)?;
+            if let (true, Some(v)) = (first, v) {
+                push_entry(&mut new, k, v);
+            }
+            first = false;
+            self.db.insert(fk, new).map_err(io)?;
+        }
+        Ok(())
+    }
+}

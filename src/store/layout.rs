@@ -1,0 +1,325 @@
+//! The ledger directory: the names of its files, the store's format tag, the store's errors
+//! and handle, the head record, and creating or opening a store. sled is opened here: its lock
+//! (another process holding the ledger) and its panics on damaged files become [`StoreError`]s.
+
+use crate::events::event::Hash;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Identifies a kaohe store and its layout version.
+pub const FORMAT_TAG: &[u8] = b"kaohe-store-v4";
+/// The events file inside a ledger directory.
+pub const EVENTS_FILE: &str = "events.seg";
+/// The tally file inside a ledger directory.
+pub const TALLY_FILE: &str = "tally.seg";
+/// The directory of stored evidence files inside a ledger directory.
+pub const EVIDENCE_DIR: &str = "evidence";
+/// The sled key of the format tag.
+pub(super) const FORMAT_KEY: &[u8] = b"F";
+/// The sled key of the head.
+pub(super) const HEAD_KEY: &[u8] = b"H";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the ledger at {0} is in use by another kaohe process; wait for it to finish and try again"
+    )]
+    InUse(PathBuf),
+    #[error("no ledger at {0}; create one with `kaohe --db {0} init --rubric FILE`")]
+    NotFound(PathBuf),
+    #[error("{0} already holds a ledger")]
+    Exists(PathBuf),
+    #[error("{0} is not a kaohe ledger")]
+    NotALedger(PathBuf),
+    #[error("the ledger at {} has the store format `{found}`; this kaohe reads `{}` (rebuild it from an export)", path.display(), String::from_utf8_lossy(FORMAT_TAG))]
+    OtherFormat { path: PathBuf, found: String },
+    #[error("the store is damaged: {0}")]
+    Corrupt(String),
+    #[error("storage error: {0}")]
+    Io(String),
+}
+
+pub(super) fn io(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Corruption { .. } => {
+            StoreError::Corrupt(format!("the database files hold damaged data (sled: {e})"))
+        }
+        other => StoreError::Io(other.to_string()),
+    }
+}
+
+pub(super) fn file_error(what: &str, e: std::io::Error) -> StoreError {
+    StoreError::Io(format!("{what}: {e}"))
+}
+
+pub(super) fn bad_key() -> StoreError {
+    StoreError::Corrupt("a block key has the wrong size".into())
+}
+
+/// An open store: sled's database (which holds the lock on the directory) and the two
+/// append-only files. The fields are the `store` module's alone.
+pub struct Store {
+    pub(super) db: sled::Db,
+    pub(super) path: PathBuf,
+    pub(super) events: File,
+    pub(super) tally: File,
+}
+
+/// Where the chain ends, and how long the derived logs are at that point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// The seq the next event gets (= number of events).
+    pub next_seq: u64,
+    /// The hash of the last event (zeros when empty).
+    pub hash: Hash,
+    /// The last event's recorded time (µs); recorded times never go back.
+    pub recorded_at_us: i64,
+    /// Entries in the tally log.
+    pub tally_rows: u64,
+    /// Entries in the station log.
+    pub stations: u64,
+    /// Committed bytes of `events.seg` (set by [`Store::commit`]).
+    pub events_bytes: u64,
+}
+
+const HEAD_BYTES: usize = 72;
+
+impl Head {
+    pub(super) fn to_bytes(self) -> [u8; HEAD_BYTES] {
+        let mut b = [0u8; HEAD_BYTES];
+        b[..8].copy_from_slice(&self.next_seq.to_be_bytes());
+        b[8..40].copy_from_slice(&self.hash);
+        b[40..48].copy_from_slice(&self.recorded_at_us.to_be_bytes());
+        b[48..56].copy_from_slice(&self.tally_rows.to_be_bytes());
+        b[56..64].copy_from_slice(&self.stations.to_be_bytes());
+        b[64..72].copy_from_slice(&self.events_bytes.to_be_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Head> {
+        if b.len() != HEAD_BYTES {
+            return None;
+        }
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(&b[8..40]);
+        let u64_at = |i: usize| b[i..i + 8].try_into().ok().map(u64::from_be_bytes);
+        Some(Head {
+            next_seq: u64_at(0)?,
+            hash,
+            recorded_at_us: i64::from_be_bytes(b[40..48].try_into().ok()?),
+            tally_rows: u64_at(48)?,
+            stations: u64_at(56)?,
+            events_bytes: u64_at(64)?,
+        })
+    }
+}
+
+/// Opens (or, for a new store, creates empty) one of the store's files.
+fn open_file(path: &Path, name: &str, create: bool) -> Result<File, StoreError> {
+    let full = path.join(name);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true);
+    if create {
+        options.create(true).truncate(true);
+    }
+    options.open(&full).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => StoreError::Corrupt(format!(
+            "{} is missing: the ledger's events or tally are gone",
+            full.display()
+        )),
+        _ => StoreError::Io(format!("cannot open {}: {e}", full.display())),
+    })
+}
+
+pub(super) fn file_len(file: &File) -> Result<u64, StoreError> {
+    Ok(file
+        .metadata()
+        .map_err(|e| file_error("cannot read a ledger file's size", e))?
+        .len())
+}
+
+pub(super) fn has_sled_files(path: &Path) -> bool {
+    path.join("db").is_file() && path.join("conf").is_file()
+}
+
+/// sled's page cache: bounded, so that memory does not grow with the ledger (reads stream
+/// through it).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How long to wait for a lock that another process, or a just-dropped handle whose background
+/// threads have not finished, still holds: attempts × pause.
+const LOCK_ATTEMPTS: u32 = 250;
+const LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+
+pub(super) fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    let mut attempt = 1;
+    loop {
+        // sled reads its files here; damaged ones must be an error, not a panic.
+        let opened = contain("open its files", || {
+            Ok(sled::Config::new()
+                .path(path)
+                .cache_capacity(CACHE_BYTES)
+                .open())
+        })?;
+        match opened {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(ref e)) if is_lock_error(e) => {
+                if attempt == LOCK_ATTEMPTS {
+                    return Err(StoreError::InUse(path.to_path_buf()));
+                }
+                attempt += 1;
+                std::thread::sleep(LOCK_PAUSE);
+            }
+            Err(sled::Error::Io(ref e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(StoreError::Io(format!(
+                    "permission denied on {}: kaohe needs write access to the ledger directory, even to read it (it locks the ledger while open)",
+                    path.display()
+                )))
+            }
+            // sled cannot read its configuration: damaged (a new store writes its own).
+            Err(sled::Error::Unsupported(m)) if path.join("conf").is_file() => {
+                return Err(StoreError::Corrupt(format!(
+                    "the store's database cannot read its configuration ({m})"
+                )))
+            }
+            Err(other) => return Err(io(other)),
+        }
+    }
+}
+
+/// sled reports a lock held by another process as an I/O error that wraps `WouldBlock`.
+fn is_lock_error(e: &std::io::Error) -> bool {
+    let wraps_would_block = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+        .is_some_and(|inner| inner.kind() == std::io::ErrorKind::WouldBlock);
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || wraps_would_block
+        || e.to_string().contains("could not acquire lock")
+}
+
+thread_local! {
+    static CONTAINING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True while this thread runs sled code whose panic [`contain`] turns into an error: a panic
+/// hook can then stay quiet (the error says what happened).
+pub fn panic_is_contained() -> bool {
+    CONTAINING.with(|c| c.get())
+}
+
+/// Runs `f`, turning a panic inside it (sled's, on damaged files) into [`StoreError::Corrupt`].
+pub(super) fn contain<T>(
+    what: &str,
+    f: impl FnOnce() -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let outer = CONTAINING.with(|c| c.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    CONTAINING.with(|c| c.set(outer));
+    result.unwrap_or_else(|panic| {
+        let detail = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no detail");
+        Err(StoreError::Corrupt(format!(
+            "the store's database failed to {what} ({detail}): its files are damaged"
+        )))
+    })
+}
+
+/// Refuses a database that holds another format's tag (not a kaohe ledger) or a head (a
+/// ledger already).
+fn refuse_taken(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
+    match db.get(FORMAT_KEY).map_err(io)? {
+        Some(tag) if tag.as_ref() != FORMAT_TAG => {
+            return Err(StoreError::NotALedger(path.to_path_buf()))
+        }
+        _ => {}
+    }
+    if db.get(HEAD_KEY).map_err(io)?.is_some() {
+        return Err(StoreError::Exists(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Creates a new, empty store. Refuses a path that already holds a ledger.
+    pub fn create(path: &Path) -> Result<Store, StoreError> {
+        if path.exists() {
+            let empty_dir = path.is_dir()
+                && std::fs::read_dir(path)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+            if !empty_dir && !has_sled_files(path) {
+                return Err(StoreError::NotALedger(path.to_path_buf()));
+            }
+        }
+        let db = open_db(path)?;
+        refuse_taken(&db, path)?;
+        let store = Store {
+            events: open_file(path, EVENTS_FILE, true)?,
+            tally: open_file(path, TALLY_FILE, true)?,
+            db,
+            path: path.to_path_buf(),
+        };
+        // The new files' directory entries must survive a crash like their contents.
+        File::open(path)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| file_error("cannot sync the ledger directory", e))?;
+        Ok(store)
+    }
+
+    /// Opens an existing store.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound(path.to_path_buf()));
+        }
+        if !has_sled_files(path) {
+            if path.join(EVENTS_FILE).is_file() {
+                return Err(StoreError::Corrupt(format!(
+                    "{} holds a ledger's events but its database files (db, conf) are missing",
+                    path.display()
+                )));
+            }
+            return Err(StoreError::NotALedger(path.to_path_buf()));
+        }
+        let db = open_db(path)?;
+        match db.get(FORMAT_KEY).map_err(io)? {
+            Some(tag) if tag.as_ref() == FORMAT_TAG => {}
+            Some(tag) if tag.starts_with(b"kaohe-store-") => {
+                return Err(StoreError::OtherFormat {
+                    path: path.to_path_buf(),
+                    found: String::from_utf8_lossy(&tag).into_owned(),
+                })
+            }
+            Some(_) => return Err(StoreError::NotALedger(path.to_path_buf())),
+            None => return Err(StoreError::NotFound(path.to_path_buf())),
+        }
+        Ok(Store {
+            events: open_file(path, EVENTS_FILE, false)?,
+            tally: open_file(path, TALLY_FILE, false)?,
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The head, or `None` before the genesis is committed.
+    pub fn head(&self) -> Result<Option<Head>, StoreError> {
+        match self.db.get(HEAD_KEY).map_err(io)? {
+            None => Ok(None),
+            Some(v) => Head::from_bytes(&v)
+                .map(Some)
+                .ok_or_else(|| StoreError::Corrupt("head record has the wrong size".into())),
+        }
+    }
+
+    /// Bytes the store occupies on disk: sled's files and the two segment files.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk().map_err(io)? + file_len(&self.events)? + file_len(&self.tally)?)
+    }
+}
