@@ -115,7 +115,74 @@ pub fn import_line(data: &[u8]) {
 
 /// The bounds a parsed command keeps.
 fn check_command(c: &Command) {
-    fn text(t: &str, max: usize) {
+    match c {
+        Command::Station(s) => {
+            bound::label(&s.code, MAX_STATION_CODE_CHARS);
+            assert!(s
+                .code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
+            bound::label(&s.name, MAX_STATION_NAME_CHARS);
+        }
+        Command::Record(r) => {
+            bound::id(&r.id);
+            assert!(!r.clause.is_empty() && !r.station.is_empty());
+            bound::label(&r.by, MAX_DEPARTMENT_CHARS);
+            let i = &r.inputs;
+            i.value
+                .iter()
+                .chain(i.points.iter())
+                .for_each(bound::figure);
+            assert!(i.count.is_none_or(|n| n <= MAX_COUNT));
+            assert!(i.done.is_none_or(|n| n <= MAX_DONE));
+            if let Some(n) = &i.note {
+                bound::text(n, MAX_NOTE_CHARS);
+            }
+            bound::evidence(&r.evidence, true);
+        }
+        Command::Metric(m) => {
+            bound::id(&m.id);
+            bound::figure(&m.value);
+            bound::label(&m.by, MAX_DEPARTMENT_CHARS);
+            bound::evidence(&m.evidence, true);
+        }
+        Command::Appeal(a) => {
+            bound::id(&a.id);
+            bound::label(&a.against, MAX_REFERENCE_CHARS);
+            bound::text(&a.grounds, MAX_GROUNDS_CHARS);
+            bound::evidence(&a.evidence, true);
+        }
+        Command::Decide(d) => {
+            bound::label(&d.appeal, MAX_REFERENCE_CHARS);
+            d.points.iter().for_each(bound::figure);
+            bound::label(&d.by, MAX_DEPARTMENT_CHARS);
+            bound::text(&d.reason, MAX_REASON_CHARS);
+            bound::evidence(&d.evidence, true);
+        }
+        Command::Reverse(r) => {
+            bound::id(&r.id);
+            bound::label(&r.target, MAX_REFERENCE_CHARS);
+            bound::label(&r.by, MAX_DEPARTMENT_CHARS);
+            bound::text(&r.reason, MAX_REASON_CHARS);
+            bound::evidence(&r.evidence, false);
+        }
+        Command::KeyRegister(k) => {
+            assert!(crate::events::sign::is_public_key(&k.public_key));
+        }
+        Command::KeyRevoke(k) => {
+            assert!(crate::events::sign::is_public_key(&k.public_key));
+            bound::text(&k.reason, MAX_REASON_CHARS);
+        }
+    }
+}
+
+/// The checks of one kind of field of a parsed command, for [`check_command`].
+mod bound {
+    use crate::base::limits::*;
+    use rust_decimal::Decimal;
+
+    /// Trimmed, not empty, within `max` characters, no control character but a line break.
+    pub(super) fn text(t: &str, max: usize) {
         assert!(!t.is_empty() && t.trim() == t, "text {t:?} is not trimmed");
         assert!(t.chars().count() <= max, "text {t:?} is over {max}");
         assert!(
@@ -123,11 +190,15 @@ fn check_command(c: &Command) {
             "text {t:?} holds a control character"
         );
     }
-    fn label(t: &str, max: usize) {
+
+    /// A [`text`] of one line.
+    pub(super) fn label(t: &str, max: usize) {
         text(t, max);
         assert!(!t.contains('\n'), "label {t:?} holds a line break");
     }
-    fn id(i: &Option<String>) {
+
+    /// An id, when given: a [`label`] without spaces.
+    pub(super) fn id(i: &Option<String>) {
         if let Some(i) = i {
             label(i, MAX_ID_CHARS);
             assert!(
@@ -136,7 +207,9 @@ fn check_command(c: &Command) {
             );
         }
     }
-    fn evidence(e: &[String], required: bool) {
+
+    /// Evidence references: bounded in number and length, at least one when `required`.
+    pub(super) fn evidence(e: &[String], required: bool) {
         assert!(!required || !e.is_empty(), "no evidence");
         assert!(
             e.len() <= MAX_EVIDENCE_COUNT,
@@ -147,66 +220,12 @@ fn check_command(c: &Command) {
             label(r, MAX_EVIDENCE_CHARS);
         }
     }
-    fn figure(d: &Decimal) {
+
+    /// A figure within range and places, without trailing zeros.
+    pub(super) fn figure(d: &Decimal) {
         assert!(d.scale() <= MAX_DECIMAL_PLACES, "{d} has too many places");
         assert!(d.abs() <= Decimal::from(MAX_ABS_VALUE), "{d} is too large");
         assert_eq!(d.scale(), d.normalize().scale(), "{d} is not normalised");
-    }
-    match c {
-        Command::Station(s) => {
-            label(&s.code, MAX_STATION_CODE_CHARS);
-            assert!(s
-                .code
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
-            label(&s.name, MAX_STATION_NAME_CHARS);
-        }
-        Command::Record(r) => {
-            id(&r.id);
-            assert!(!r.clause.is_empty() && !r.station.is_empty());
-            label(&r.by, MAX_DEPARTMENT_CHARS);
-            let i = &r.inputs;
-            i.value.iter().chain(i.points.iter()).for_each(figure);
-            assert!(i.count.is_none_or(|n| n <= MAX_COUNT));
-            assert!(i.done.is_none_or(|n| n <= MAX_DONE));
-            if let Some(n) = &i.note {
-                text(n, MAX_NOTE_CHARS);
-            }
-            evidence(&r.evidence, true);
-        }
-        Command::Metric(m) => {
-            id(&m.id);
-            figure(&m.value);
-            label(&m.by, MAX_DEPARTMENT_CHARS);
-            evidence(&m.evidence, true);
-        }
-        Command::Appeal(a) => {
-            id(&a.id);
-            label(&a.against, MAX_REFERENCE_CHARS);
-            text(&a.grounds, MAX_GROUNDS_CHARS);
-            evidence(&a.evidence, true);
-        }
-        Command::Decide(d) => {
-            label(&d.appeal, MAX_REFERENCE_CHARS);
-            d.points.iter().for_each(figure);
-            label(&d.by, MAX_DEPARTMENT_CHARS);
-            text(&d.reason, MAX_REASON_CHARS);
-            evidence(&d.evidence, true);
-        }
-        Command::Reverse(r) => {
-            id(&r.id);
-            label(&r.target, MAX_REFERENCE_CHARS);
-            label(&r.by, MAX_DEPARTMENT_CHARS);
-            text(&r.reason, MAX_REASON_CHARS);
-            evidence(&r.evidence, false);
-        }
-        Command::KeyRegister(k) => {
-            assert!(crate::events::sign::is_public_key(&k.public_key));
-        }
-        Command::KeyRevoke(k) => {
-            assert!(crate::events::sign::is_public_key(&k.public_key));
-            text(&k.reason, MAX_REASON_CHARS);
-        }
     }
 }
 
