@@ -498,7 +498,7 @@ impl Audit {
         self.stations
             .get(station)
             .copied()
-            .ok_or_else(|| format!("event for unregistered station {station}"))
+            .ok_or_else(|| rules::unknown_station(station).message)
     }
 
     /// The record at `seq`, which a dispute names.

@@ -116,12 +116,10 @@ pub fn metric<'r>(rubric: &'r Rubric, name: &str) -> Result<&'r Metric, Problem>
     })
 }
 
-/// A station must be registered before anything names it.
+/// A station must be registered before anything names it. (The write path adds how to
+/// register it; the audit reports it as it is.)
 pub fn unknown_station(code: &str) -> Problem {
-    Problem::new(
-        "station",
-        format!("unknown station `{code}`; register it first with `station add`"),
-    )
+    Problem::new("station", format!("unknown station `{code}`"))
 }
 
 /// Only a department that assesses an item records under its clauses.

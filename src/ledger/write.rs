@@ -320,9 +320,13 @@ impl<'a> Batch<'a> {
     }
 
     fn known_station(&mut self, code: &str) -> Result<StationRegistered, FieldError> {
-        self.station(code)?
-            .map(|s| s.reg)
-            .ok_or_else(|| rules::unknown_station(code).into())
+        self.station(code)?.map(|s| s.reg).ok_or_else(|| {
+            let p = rules::unknown_station(code);
+            err(
+                p.field,
+                format!("{}; register it first with `station add`", p.message),
+            )
+        })
     }
 
     fn id_holder(&self, id: &str) -> Result<Option<(u64, EventKind)>, FieldError> {
