@@ -3,46 +3,26 @@
 //! every event through an [`Audit`], so a consistently re-chained forgery that the write path
 //! would have refused is still caught at its seq.
 
-use crate::domain::dispute::{appeal_problem, owner_problem, Appealed, Standing};
+use crate::domain::dispute::Standing;
 use crate::domain::rows::Adjusted;
 use crate::domain::rubric::{self, Context, Rubric, Rule};
+use crate::domain::rules::{self, local_day, unit_key, Appealed, LOCAL_OFFSET_HOURS};
 use crate::events::chain;
 use crate::events::event::*;
-use jiff::{civil::Date, Timestamp};
+use jiff::civil::Date;
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::rc::Rc;
 
-/// The offset of the rubric's local time (China Standard Time, UTC+8): it decides which day
-/// "today" is when an occurred date is checked.
-pub const LOCAL_OFFSET_HOURS: i8 = 8;
-
-/// The local day of a moment.
-pub fn local_day(at: Timestamp) -> Date {
-    jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS)
-        .to_datetime(at)
-        .date()
-}
-
-/// Why an occurred date is refused: outside the period, or after `today`.
-pub fn occurred_problem(period: (Date, Date), occurred: Date, today: Date) -> Option<String> {
-    let (start, end) = period;
-    if occurred < start || occurred > end {
-        return Some(format!(
-            "{occurred} is outside the rubric's period {start} to {end}"
-        ));
-    }
-    (occurred > today).then(|| {
-        format!("{occurred} is in the future (today is {today}); record what has happened")
-    })
-}
-
-/// The key of a (station, clause) unit count.
-pub fn unit_key(station: &str, clause: &str) -> Vec<u8> {
-    let mut k = station.as_bytes().to_vec();
-    k.push(0);
-    k.extend_from_slice(clause.as_bytes());
-    k
+/// What every rule of one event may need: the rubric and period of the genesis, the local
+/// day the event was recorded on, its seq and recorded time, and the hash before it.
+struct Facts<'a> {
+    rubric: &'a Rubric,
+    period: (Date, Date),
+    today: Date,
+    seq: u64,
+    at: i64,
+    prev: &'a Hash,
 }
 
 /// What the rules need to know of a recorded deduction or bonus when it is disputed later.
@@ -222,9 +202,10 @@ impl Audit {
 
     fn check_event(&mut self, seq: u64, body: &Body, prev: &Hash) -> Result<(), String> {
         if let Some(closed) = self.closed {
-            return Err(format!(
-                "an event after the period was closed at seq {closed}"
-            ));
+            return Err(match self.period {
+                Some(period) => rules::after_close(period, closed).message,
+                None => format!("an event after the period was closed at seq {closed}"),
+            });
         }
         let at = body.v1().recorded_at_us;
         if self.last_recorded_us.is_some_and(|last| at < last) {
@@ -239,13 +220,7 @@ impl Audit {
         let (Some(period), Some(rubric)) = (self.period, self.rubric.clone()) else {
             return Err("the first event is not the genesis".into());
         };
-        if let Some(id) = kind.id().filter(|_| !self.ids_checked_elsewhere) {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            std::hash::Hash::hash(id, &mut h);
-            if !self.ids.insert(std::hash::Hasher::finish(&h)) {
-                return Err(format!("id {id} names a second event"));
-            }
-        }
+        self.unique_id(kind)?;
         let today = self.today(at, body);
         let rank_bonus = matches!(kind, EventKind::PointsRecorded(p)
             if self.clause_places.get(&p.clause).is_some_and(|k| self.clause_items[usize::from(*k)].1));
@@ -260,99 +235,44 @@ impl Audit {
                 ));
             }
         }
+        let facts = Facts {
+            rubric: &rubric,
+            period,
+            today,
+            seq,
+            at,
+            prev,
+        };
+        self.check_kind(&facts, kind)
+    }
+
+    /// The rules of the event's kind.
+    fn check_kind(&mut self, f: &Facts<'_>, kind: &EventKind) -> Result<(), String> {
         match kind {
-            EventKind::LedgerCreated(_) => unreachable!("handled above"),
-            EventKind::StationRegistered(s) => {
-                let ordinal = self.station_codes.len() as u32;
-                if self
-                    .stations
-                    .insert(s.code.clone(), (s.kind, ordinal))
-                    .is_some()
-                {
-                    return Err(format!("station {} registered twice", s.code));
+            EventKind::LedgerCreated(_) => unreachable!("checked by check_event"),
+            EventKind::StationRegistered(s) => self.station_registered(s),
+            EventKind::PointsRecorded(p) => self.record(f, p),
+            EventKind::AppealFiled(a) => self.appeal_filed(f, a, kind),
+            EventKind::AppealDecided(d) => self.appeal_decided(f, d, kind),
+            EventKind::RecordReversed(r) => {
+                let facts = self.record_facts(r.target)?;
+                self.check_owner(f.rubric, &facts, &r.by, &r.station)?;
+                if r.reason.trim().is_empty() {
+                    return Err("a reversal needs a reason".into());
                 }
-                self.station_codes.push(s.code.clone());
-                Ok(())
+                self.dispute(f.rubric, f.seq, r.target, facts, kind)
             }
-            EventKind::PointsRecorded(p) => self.record(&rubric, period, today, seq, p, prev),
-            EventKind::AppealFiled(a) => {
-                let facts = self.record_facts(a.against)?;
-                let (item, _) = self.clause_of(&rubric, &facts)?;
-                self.station_kind(&a.station)?;
-                let record_id = format!("seq {}", a.against);
-                let appealed = Appealed {
-                    id: &record_id,
-                    station: &self.station_codes[facts.station as usize],
-                    item,
-                    recorded_day: facts.recorded_day,
-                };
-                if let Some((_, problem)) =
-                    appeal_problem(&appealed, &a.station, today, rubric.appeal_window_days)
-                {
-                    return Err(problem);
-                }
-                if a.evidence.is_empty() || a.grounds.trim().is_empty() {
-                    return Err("an appeal needs grounds and evidence".into());
-                }
-                self.appeals.insert(seq, a.against);
-                self.dispute(&rubric, seq, a.against, facts, kind)
-            }
-            EventKind::AppealDecided(d) => {
-                if self.appeals.get(&d.appeal_seq) != Some(&d.against) {
-                    return Err(format!(
-                        "seq {} is not an appeal against seq {}",
-                        d.appeal_seq, d.against
-                    ));
-                }
-                let named = self
-                    .disputes
-                    .get(&d.against)
-                    .and_then(|s| s.appeal(d.appeal_seq))
-                    .is_some_and(|a| a.id == d.appeal);
-                if !named {
-                    return Err(format!("appeal {} is not seq {}", d.appeal, d.appeal_seq));
-                }
-                let facts = self.record_facts(d.against)?;
-                self.check_owner(&rubric, &facts, &d.by, &d.station)?;
-                if d.evidence.is_empty() || d.reason.trim().is_empty() {
-                    return Err("a decision needs a reason and evidence".into());
-                }
-                self.dispute(&rubric, seq, d.against, facts, kind)
-            }
-            EventKind::PeriodClosed(c) => self.period_closed(&rubric, seq, c, prev),
+            EventKind::MetricReported(m) => self.metric(f, m),
+            EventKind::PeriodClosed(c) => self.period_closed(f.rubric, f.seq, c, f.prev),
             EventKind::SignaturesRequired => {
-                if seq != 1 {
+                if f.seq != 1 {
                     return Err("signatures can be required only at seq 1, by init".into());
                 }
                 self.signatures_required = true;
                 Ok(())
             }
-            EventKind::KeyRegistered(k) => {
-                match &k.actor {
-                    Actor::Department(d) if rubric.department(d) != Some(d.as_str()) => {
-                        return Err(format!("{d} is not a department of the rubric"));
-                    }
-                    Actor::Station(st) => {
-                        self.station_kind(st)?;
-                    }
-                    _ => {}
-                }
-                if !crate::events::sign::is_public_key(&k.public_key) {
-                    return Err("the registered key is not an Ed25519 public key".into());
-                }
-                let state = KeyState {
-                    actor: k.actor.clone(),
-                    registered_seq: seq,
-                    registered_us: body.v1().recorded_at_us,
-                    revoked: None,
-                };
-                if self.keys.insert(k.public_key, state).is_some() {
-                    return Err("the key is registered a second time".into());
-                }
-                Ok(())
-            }
+            EventKind::KeyRegistered(k) => self.key_registered(f, k),
             EventKind::KeyRevoked(k) => {
-                let at = body.v1().recorded_at_us;
                 let key = self
                     .keys
                     .get_mut(&k.public_key)
@@ -363,33 +283,126 @@ impl Audit {
                 if k.reason.trim().is_empty() {
                     return Err("a revocation needs a reason".into());
                 }
-                key.revoked = Some((seq, at));
+                key.revoked = Some((f.seq, f.at));
                 Ok(())
             }
-            EventKind::RecordReversed(r) => {
-                let facts = self.record_facts(r.target)?;
-                self.check_owner(&rubric, &facts, &r.by, &r.station)?;
-                if r.reason.trim().is_empty() {
-                    return Err("a reversal needs a reason".into());
-                }
-                self.dispute(&rubric, seq, r.target, facts, kind)
-            }
-            EventKind::MetricReported(m) => {
-                self.station_kind(&m.station)?;
-                let metric = rubric
-                    .metric(&m.metric)
-                    .ok_or_else(|| format!("metric {} is not in the rubric", m.metric))?;
-                if !rubric.metric_departments(&m.metric).contains(m.by.as_str()) {
-                    return Err(format!("{} does not report {}", m.by, m.metric));
-                }
-                metric.check_bounds(m.value).map_err(|b| {
-                    format!("value {} is outside {}'s bounds {b}", m.value, m.metric)
-                })?;
-                let ordinal = self.station(&m.station)?.1;
-                self.latest.insert((ordinal, m.metric.clone()), m.value);
-                occurred_problem(period, m.occurred, today).map_or(Ok(()), Err)
+        }
+    }
+
+    /// An id names one event (unless the caller proves ids unique another way).
+    fn unique_id(&mut self, kind: &EventKind) -> Result<(), String> {
+        if let Some(id) = kind.id().filter(|_| !self.ids_checked_elsewhere) {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            std::hash::Hash::hash(id, &mut h);
+            if !self.ids.insert(std::hash::Hasher::finish(&h)) {
+                return Err(format!("id {id} names a second event"));
             }
         }
+        Ok(())
+    }
+
+    fn station_registered(&mut self, s: &StationRegistered) -> Result<(), String> {
+        let ordinal = self.station_codes.len() as u32;
+        if self
+            .stations
+            .insert(s.code.clone(), (s.kind, ordinal))
+            .is_some()
+        {
+            return Err(format!("station {} registered twice", s.code));
+        }
+        self.station_codes.push(s.code.clone());
+        Ok(())
+    }
+
+    fn appeal_filed(
+        &mut self,
+        f: &Facts<'_>,
+        a: &AppealFiled,
+        kind: &EventKind,
+    ) -> Result<(), String> {
+        let facts = self.record_facts(a.against)?;
+        let (item, _) = self.clause_of(f.rubric, &facts)?;
+        self.station_kind(&a.station)?;
+        let record_id = format!("seq {}", a.against);
+        let appealed = Appealed {
+            id: &record_id,
+            station: &self.station_codes[facts.station as usize],
+            item,
+            recorded_day: facts.recorded_day,
+        };
+        rules::appeal(&appealed, &a.station, f.today, f.rubric.appeal_window_days)
+            .map_err(|p| p.message)?;
+        if a.evidence.is_empty() || a.grounds.trim().is_empty() {
+            return Err("an appeal needs grounds and evidence".into());
+        }
+        self.appeals.insert(f.seq, a.against);
+        self.dispute(f.rubric, f.seq, a.against, facts, kind)
+    }
+
+    fn appeal_decided(
+        &mut self,
+        f: &Facts<'_>,
+        d: &AppealDecided,
+        kind: &EventKind,
+    ) -> Result<(), String> {
+        if self.appeals.get(&d.appeal_seq) != Some(&d.against) {
+            return Err(format!(
+                "seq {} is not an appeal against seq {}",
+                d.appeal_seq, d.against
+            ));
+        }
+        let named = self
+            .disputes
+            .get(&d.against)
+            .and_then(|s| s.appeal(d.appeal_seq))
+            .is_some_and(|a| a.id == d.appeal);
+        if !named {
+            return Err(format!("appeal {} is not seq {}", d.appeal, d.appeal_seq));
+        }
+        let facts = self.record_facts(d.against)?;
+        self.check_owner(f.rubric, &facts, &d.by, &d.station)?;
+        if d.evidence.is_empty() || d.reason.trim().is_empty() {
+            return Err("a decision needs a reason and evidence".into());
+        }
+        self.dispute(f.rubric, f.seq, d.against, facts, kind)
+    }
+
+    fn key_registered(&mut self, f: &Facts<'_>, k: &KeyRegistered) -> Result<(), String> {
+        match &k.actor {
+            Actor::Department(d) => match rules::department(f.rubric, d) {
+                Err(p) => return Err(p.message),
+                Ok(canonical) if canonical != d => {
+                    return Err(format!("{d} is not a department of the rubric"))
+                }
+                Ok(_) => {}
+            },
+            Actor::Station(st) => {
+                self.station_kind(st)?;
+            }
+        }
+        if !crate::events::sign::is_public_key(&k.public_key) {
+            return Err("the registered key is not an Ed25519 public key".into());
+        }
+        let state = KeyState {
+            actor: k.actor.clone(),
+            registered_seq: f.seq,
+            registered_us: f.at,
+            revoked: None,
+        };
+        if self.keys.insert(k.public_key, state).is_some() {
+            return Err("the key is registered a second time".into());
+        }
+        Ok(())
+    }
+
+    fn metric(&mut self, f: &Facts<'_>, m: &MetricReported) -> Result<(), String> {
+        self.station_kind(&m.station)?;
+        let metric = rules::metric(f.rubric, &m.metric).map_err(|p| p.message)?;
+        rules::reports(f.rubric, &m.metric, &m.by).map_err(|p| p.message)?;
+        rules::within_bounds(metric, m.value).map_err(|p| p.message)?;
+        let ordinal = self.station(&m.station)?.1;
+        self.latest.insert((ordinal, m.metric.clone()), m.value);
+        rules::occurred(f.period, m.occurred, f.today).map_err(|p| p.message)
     }
 
     /// A signed event is signed by its actor's key in force when it was recorded, over this
@@ -485,7 +498,7 @@ impl Audit {
         self.stations
             .get(station)
             .copied()
-            .ok_or_else(|| format!("event for unregistered station {station}"))
+            .ok_or_else(|| rules::unknown_station(station).message)
     }
 
     /// The record at `seq`, which a dispute names.
@@ -504,9 +517,7 @@ impl Audit {
         facts: &RecordFacts,
     ) -> Result<(&'r rubric::Item, &'r rubric::Clause), String> {
         let code = &self.clause_codes[usize::from(facts.clause)];
-        rubric
-            .clause(code)
-            .ok_or_else(|| format!("clause {code} is not in the rubric"))
+        rules::clause(rubric, code).map_err(|p| p.message)
     }
 
     /// A decision or reversal is made by the record's item's owner, for the record's station.
@@ -518,9 +529,7 @@ impl Audit {
         station: &str,
     ) -> Result<(), String> {
         let (item, _) = self.clause_of(rubric, facts)?;
-        if let Some(problem) = owner_problem(item, by) {
-            return Err(problem);
-        }
+        rules::owner(item, by).map_err(|p| p.message)?;
         let own = &self.station_codes[facts.station as usize];
         if own != station {
             return Err(format!(
@@ -570,33 +579,12 @@ impl Audit {
     }
 
     /// Recomputes a record's points from the rubric and the state before it.
-    fn record(
-        &mut self,
-        rubric: &Rubric,
-        period: (Date, Date),
-        today: Date,
-        seq: u64,
-        p: &PointsRecorded,
-        prev: &Hash,
-    ) -> Result<(), String> {
+    fn record(&mut self, f: &Facts<'_>, p: &PointsRecorded) -> Result<(), String> {
         let (station_kind, ordinal) = self.station(&p.station)?;
-        let (item, clause) = rubric
-            .clause(&p.clause)
-            .ok_or_else(|| format!("clause {} is not in the rubric", p.clause))?;
-        if !item.departments.contains(&p.by) {
-            return Err(format!("{} does not assess item {}", p.by, item.code));
-        }
-        if let Some(problem) = occurred_problem(period, p.occurred, today) {
-            return Err(problem);
-        }
-        let counted = matches!(
-            clause.rule,
-            Rule::PerUnit {
-                max_count: Some(_),
-                ..
-            }
-        );
-        let key = counted.then(|| unit_key(&p.station, &p.clause));
+        let (item, clause) = rules::clause(f.rubric, &p.clause).map_err(|e| e.message)?;
+        rules::assesses(item, &p.by).map_err(|e| e.message)?;
+        rules::occurred(f.period, p.occurred, f.today).map_err(|e| e.message)?;
+        let key = rules::counts_units(clause).then(|| unit_key(&p.station, &p.clause));
         let prior_count = key
             .as_ref()
             .map_or(0, |k| self.unit_counts.get(k).copied().unwrap_or(0));
@@ -605,14 +593,11 @@ impl Audit {
             prior_count,
         };
         if let Rule::Rank { .. } = clause.rule {
-            self.rank_bonus(rubric, period, seq, p, prev)?;
+            self.rank_bonus(f.rubric, f.period, f.seq, p, f.prev)?;
         } else {
-            self.recompute(rubric, clause, &ctx, p)?;
+            recompute(f.rubric, clause, &ctx, p)?;
         }
-        let units = match counted {
-            true => p.inputs.count.unwrap_or(1),
-            false => 0,
-        };
+        let units = rules::units(clause, &p.inputs);
         if let Some(key) = key {
             *self.unit_counts.entry(key).or_default() += units;
         }
@@ -622,33 +607,12 @@ impl Audit {
             station: ordinal,
             clause: place,
             occurred: p.occurred,
-            recorded_day: today,
+            recorded_day: f.today,
             computed: p.computed_points,
             units,
         };
         let position = self.clause_items[usize::from(place)].0;
-        self.records.record(seq, facts, position)
-    }
-
-    /// A record's points, recomputed from the rubric.
-    fn recompute(
-        &self,
-        rubric: &Rubric,
-        clause: &rubric::Clause,
-        ctx: &Context,
-        p: &PointsRecorded,
-    ) -> Result<(), String> {
-        match rubric.compute(clause, ctx, &p.inputs) {
-            Ok(points) if points == p.computed_points => {}
-            Ok(points) => {
-                return Err(format!(
-                    "computed_points {} but the rubric gives {points}",
-                    p.computed_points
-                ))
-            }
-            Err(e) => return Err(format!("the rubric refuses this record: {e}")),
-        }
-        Ok(())
+        self.records.record(f.seq, facts, position)
     }
 
     /// Every station with its kind, in registration order.
@@ -766,17 +730,41 @@ impl Audit {
         if awarded != due {
             return Err("the rank bonuses recorded before it are not the ranking's".into());
         }
-        if let Some((record, s)) = self
+        self.nothing_pending()?;
+        self.gaps_accepted(rubric, &stations, c)?;
+        if c.scores != self.final_scores(rubric) {
+            return Err("its final scores are not what the events give".into());
+        }
+        self.closed = Some(seq);
+        Ok(())
+    }
+
+    /// No appeal is pending when the period closes.
+    fn nothing_pending(&self) -> Result<(), String> {
+        match self
             .disputes
             .iter()
-            .find(|(_, s)| s.open_appeal().is_some())
+            .find_map(|(record, s)| s.open_appeal().map(|a| (record, a)))
         {
-            let a = s.open_appeal().map(|a| a.id.clone()).unwrap_or_default();
-            return Err(format!("appeal {a} against seq {record} is still pending"));
+            Some((record, a)) => Err(format!(
+                "appeal {} against seq {record} is still pending",
+                a.id
+            )),
+            None => Ok(()),
         }
+    }
+
+    /// The closing event's accepted gaps are the standards failed with no deduction, accepted
+    /// with a reason exactly as the close's rule ([`rules::accepted_gaps`]) allows.
+    fn gaps_accepted(
+        &self,
+        rubric: &Rubric,
+        stations: &[(String, StationKind)],
+        c: &crate::events::event::PeriodClosed,
+    ) -> Result<(), String> {
         let gaps = crate::domain::ranking::gaps(
             rubric,
-            &stations,
+            stations,
             |s, m| self.latest_of(s, m),
             |s, clause| {
                 let ordinal = self.stations.get(s).map_or(u32::MAX, |x| x.1);
@@ -785,21 +773,17 @@ impl Audit {
                     .is_some_and(|k| self.records.standing_count(ordinal, *k) > 0)
             },
         );
-        let accepted = c.reason.as_deref().is_some_and(|r| !r.trim().is_empty());
-        let gaps_ok = match accepted {
-            true => !gaps.is_empty() && c.accepted_gaps == gaps,
-            false => c.reason.is_none() && gaps.is_empty() && c.accepted_gaps.is_empty(),
+        let ok = match rules::accepted_gaps(!gaps.is_empty(), c.reason.as_deref()) {
+            Ok(Some(_)) => c.accepted_gaps == gaps,
+            Ok(None) => c.reason.is_none() && c.accepted_gaps.is_empty(),
+            Err(_) => false,
         };
-        if !gaps_ok {
+        if !ok {
             return Err(format!(
                 "its accepted gaps are not the standards failed without a deduction ({} found)",
                 gaps.len()
             ));
         }
-        if c.scores != self.final_scores(rubric) {
-            return Err("its final scores are not what the events give".into());
-        }
-        self.closed = Some(seq);
         Ok(())
     }
 
@@ -962,5 +946,22 @@ fn fixed_points(d: rust_decimal::Decimal) -> Result<i128, String> {
         false => Err(format!(
             "points {d} have more than {FIXED_PLACES} decimal places"
         )),
+    }
+}
+
+/// A record's points are what the rubric computes from its inputs, never what it claims.
+fn recompute(
+    rubric: &Rubric,
+    clause: &rubric::Clause,
+    ctx: &Context,
+    p: &PointsRecorded,
+) -> Result<(), String> {
+    match rules::points(rubric, clause, ctx, &p.inputs) {
+        Ok(points) if points == p.computed_points => Ok(()),
+        Ok(points) => Err(format!(
+            "computed_points {} but the rubric gives {points}",
+            p.computed_points
+        )),
+        Err(e) => Err(format!("the rubric refuses this record: {e}")),
     }
 }

@@ -7,9 +7,8 @@
 //! view from before the decision (`--as-of-seq`, `--known-at`) it counts as first recorded.
 
 use crate::base::limits::MAX_DECIMAL_PLACES;
-use crate::domain::rubric::Item;
+use crate::domain::rules::already_decided;
 use crate::events::event::{AppealOutcome, EventKind};
-use jiff::civil::Date;
 use rust_decimal::Decimal;
 
 /// The points a record stands at after a dispute event, given the points before it (the
@@ -24,70 +23,6 @@ pub fn points_after(kind: &EventKind, before: Decimal) -> Decimal {
         EventKind::RecordReversed(_) => Decimal::ZERO,
         _ => before,
     }
-}
-
-/// The last local day on which a record recorded on `recorded_day` may be appealed.
-pub fn appeal_deadline(recorded_day: Date, window_days: u32) -> Date {
-    recorded_day
-        .checked_add(jiff::Span::new().days(i64::from(window_days)))
-        .unwrap_or(Date::MAX)
-}
-
-/// What an appeal names, as the rules need it.
-pub struct Appealed<'a> {
-    /// The record's id, station and item, and the local day it was recorded.
-    pub id: &'a str,
-    pub station: &'a str,
-    pub item: &'a Item,
-    pub recorded_day: Date,
-}
-
-/// Why `station` may not appeal the record on `filed_day`: `(field, message)`.
-pub fn appeal_problem(
-    record: &Appealed<'_>,
-    station: &str,
-    filed_day: Date,
-    window_days: u32,
-) -> Option<(&'static str, String)> {
-    if record.item.bonus {
-        return Some((
-            "against",
-            format!(
-                "{} is a bonus (item {}); only deductions can be appealed",
-                record.id, record.item.code
-            ),
-        ));
-    }
-    if record.station != station {
-        return Some((
-            "station",
-            format!(
-                "{} is a deduction of station {}, not of {station}; a station appeals only its own deductions",
-                record.id, record.station
-            ),
-        ));
-    }
-    let deadline = appeal_deadline(record.recorded_day, window_days);
-    (filed_day > deadline).then(|| {
-        (
-            "against",
-            format!(
-                "the appeal window for {} closed on {deadline}: it was recorded on {} and the rubric allows {window_days} days; today is {filed_day}",
-                record.id, record.recorded_day
-            ),
-        )
-    })
-}
-
-/// Why `by` may not decide or reverse a record of `item`.
-pub fn owner_problem(item: &Item, by: &str) -> Option<String> {
-    (!item.departments.iter().any(|d| d == by)).then(|| {
-        format!(
-            "{by} does not own item {} (owned by {}); only its owner decides or reverses",
-            item.code,
-            item.departments.join(", ")
-        )
-    })
 }
 
 /// An appeal against a record, and its decision once there is one.
@@ -219,11 +154,8 @@ impl Standing {
                         ))
                     })?;
                 if let Some((at, outcome)) = &appeal.decided {
-                    return Err(Conflict(format!(
-                        "appeal {} was already decided ({}, seq {at}); a decision is final",
-                        appeal.id,
-                        outcome.as_str()
-                    )));
+                    let p = already_decided(&appeal.id, outcome, &format!("seq {at}"));
+                    return Err(Conflict(p.message));
                 }
                 if let AppealOutcome::Partial(p) = &d.outcome {
                     if *p < Decimal::ZERO || *p > original {

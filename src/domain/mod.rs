@@ -9,3 +9,4 @@ pub mod projection;
 pub mod ranking;
 pub mod rows;
 pub mod rubric;
+pub mod rules;

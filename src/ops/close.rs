@@ -11,6 +11,7 @@
 
 use crate::domain::projection::Scores;
 use crate::domain::ranking::{gaps, ranking_evidence, rankings};
+use crate::domain::rules::{self, GapRefusal};
 use crate::events::event::{
     Body, EventKind, EventV1, FinalScore, Gap, Hash, Inputs, PeriodClosed, PointsRecorded,
     StationKind,
@@ -149,7 +150,7 @@ pub fn close(
         });
     }
     let stored_at = now.as_microsecond().max(ledger.head().recorded_at_us);
-    let today = crate::domain::audit::local_day(crate::events::event::timestamp_from_us(stored_at));
+    let today = rules::local_day(crate::events::event::timestamp_from_us(stored_at));
     let period_end = ledger.genesis().period_end;
     if today < period_end {
         return Err(LedgerError::Refused {
@@ -196,17 +197,19 @@ pub fn close(
         |s, m| state.latest(s, m),
         |s, c| recorded.contains(&(s, c)),
     );
-    let reason = match (gaps.is_empty(), accept_gaps.map(str::trim)) {
-        (false, None) => return Err(LedgerError::NotReady(NotReady::Gaps(gaps).to_string())),
-        (_, Some("")) => {
+    let reason = match rules::accepted_gaps(!gaps.is_empty(), accept_gaps) {
+        Ok(reason) => reason.map(str::to_string),
+        Err(GapRefusal::NotAccepted) => {
+            return Err(LedgerError::NotReady(NotReady::Gaps(gaps).to_string()))
+        }
+        Err(GapRefusal::NoReason) => {
+            let p = GapRefusal::no_reason();
             return Err(LedgerError::Refused {
                 line: None,
-                field: "reason".into(),
-                message: "accepting gaps needs a reason".into(),
-            })
+                field: p.field.into(),
+                message: p.message,
+            });
         }
-        (true, _) => None,
-        (false, Some(r)) => Some(r.to_string()),
     };
     let rankings = rankings(&rubric, &state.stations, |s, m| state.latest(s, m));
     let mut bonuses = Vec::new();

@@ -761,7 +761,7 @@ pub fn appeals_table(entries: &[crate::ops::appeals::AppealEntry]) -> String {
             e.appeal.station.clone(),
             format!("{} (seq {})", e.record.id, e.record_seq),
             e.record.clause.clone(),
-            crate::domain::audit::local_day(e.filed_at).to_string(),
+            crate::domain::rules::local_day(e.filed_at).to_string(),
             e.status().to_string(),
             points,
             e.decision

@@ -25,6 +25,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "mod",
             "rubric",
             "command",
+            "rules",
             "dispute",
             "rows",
             "projection",
@@ -46,7 +47,10 @@ const LAYERS: &[(&str, &[&str])] = &[
             "mod",
         ],
     ),
-    ("ledger", &["mod", "query", "tally", "walk"]),
+    (
+        "ledger",
+        &["mod", "read", "write", "query", "tally", "walk"],
+    ),
     (
         "ops",
         &[

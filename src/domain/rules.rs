@@ -1,0 +1,323 @@
+//! The rulebook: each rule an event obeys, written once. The write path (`ledger::write`)
+//! checks a command with these rules before it appends anything, and the audit
+//! (`domain::audit`) re-checks every stored event with the same rules on read, so the two
+//! cannot disagree and say the same thing. A rule is pure: it takes the facts it needs (the
+//! rubric, the period, today, the counts so far, the record) and returns `Ok` or a
+//! [`Problem`] naming the command field it is about. The write path reports a problem as a
+//! field error (exit 2, with the import line); the audit as a fault at the event's seq.
+
+use crate::domain::command::FieldError;
+use crate::domain::rubric::{Clause, Context, Item, Metric, Rubric, Rule, RuleError};
+use crate::events::event::{AppealOutcome, Inputs};
+use jiff::{civil::Date, Timestamp};
+use rust_decimal::Decimal;
+
+/// A rule broken: the command field it is about, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Problem {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(field: &'static str, message: impl Into<String>) -> Problem {
+        Problem {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<Problem> for FieldError {
+    fn from(p: Problem) -> FieldError {
+        crate::domain::command::field_error(p.field, p.message)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time.
+
+/// The offset of the rubric's local time (China Standard Time, UTC+8): it decides which day
+/// "today" is when an occurred date is checked.
+pub const LOCAL_OFFSET_HOURS: i8 = 8;
+
+/// The local day of a moment.
+pub fn local_day(at: Timestamp) -> Date {
+    jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS)
+        .to_datetime(at)
+        .date()
+}
+
+/// An occurred date lies in the rubric's period and not after `today`.
+pub fn occurred(period: (Date, Date), occurred: Date, today: Date) -> Result<(), Problem> {
+    let (start, end) = period;
+    if occurred < start || occurred > end {
+        return Err(Problem::new(
+            "occurred",
+            format!("{occurred} is outside the rubric's period {start} to {end}"),
+        ));
+    }
+    if occurred > today {
+        return Err(Problem::new(
+            "occurred",
+            format!("{occurred} is in the future (today is {today}); record what has happened"),
+        ));
+    }
+    Ok(())
+}
+
+/// Nothing follows the closing event of the period, closed at `seq`.
+pub fn after_close(period: (Date, Date), seq: u64) -> Problem {
+    let (start, end) = period;
+    Problem::new(
+        "op",
+        format!(
+            "the period {start} to {end} was closed at seq {seq}; nothing can be recorded, appealed or decided after it"
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rubric's names and owners.
+
+/// The canonical name of a department of the rubric (an alias is accepted).
+pub fn department<'r>(rubric: &'r Rubric, by: &str) -> Result<&'r str, Problem> {
+    rubric.department(by).ok_or_else(|| {
+        let names: Vec<&str> = rubric.departments.iter().map(|d| d.name.as_str()).collect();
+        Problem::new(
+            "by",
+            format!(
+                "`{by}` is not a department of this rubric ({})",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
+/// A clause of the rubric, with its item.
+pub fn clause<'r>(rubric: &'r Rubric, code: &str) -> Result<(&'r Item, &'r Clause), Problem> {
+    rubric
+        .clause(code)
+        .ok_or_else(|| Problem::new("clause", format!("unknown clause `{code}`")))
+}
+
+/// A metric of the rubric.
+pub fn metric<'r>(rubric: &'r Rubric, name: &str) -> Result<&'r Metric, Problem> {
+    rubric.metric(name).ok_or_else(|| {
+        let names: Vec<&str> = rubric.metrics.iter().map(|x| x.name.as_str()).collect();
+        Problem::new(
+            "metric",
+            format!(
+                "unknown metric `{name}` (the rubric's metrics: {})",
+                names.join(", ")
+            ),
+        )
+    })
+}
+
+/// A station must be registered before anything names it. (The write path adds how to
+/// register it; the audit reports it as it is.)
+pub fn unknown_station(code: &str) -> Problem {
+    Problem::new("station", format!("unknown station `{code}`"))
+}
+
+/// Only a department that assesses an item records under its clauses.
+pub fn assesses(item: &Item, by: &str) -> Result<(), Problem> {
+    if item.departments.iter().any(|d| d == by) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        "by",
+        format!(
+            "{by} does not assess item {} (assessed by {})",
+            item.code,
+            item.departments.join(", ")
+        ),
+    ))
+}
+
+/// Only a department whose items read a metric reports it.
+pub fn reports(rubric: &Rubric, metric: &str, by: &str) -> Result<(), Problem> {
+    let owners = rubric.metric_departments(metric);
+    if owners.contains(by) {
+        return Ok(());
+    }
+    let owners: Vec<&str> = owners.into_iter().collect();
+    Err(Problem::new(
+        "by",
+        format!(
+            "{by} does not report {metric} (reported by {})",
+            owners.join(", ")
+        ),
+    ))
+}
+
+/// A reported value lies within its metric's bounds (`value` in canonical form).
+pub fn within_bounds(metric: &Metric, value: Decimal) -> Result<(), Problem> {
+    metric.check_bounds(value).map_err(|b| {
+        Problem::new(
+            "value",
+            format!("{value} is outside the bounds of {} ({b})", metric.name),
+        )
+    })
+}
+
+/// Only an item's owner decides an appeal against, or reverses, a record of it.
+pub fn owner(item: &Item, by: &str) -> Result<(), Problem> {
+    if item.departments.iter().any(|d| d == by) {
+        return Ok(());
+    }
+    Err(Problem::new(
+        "by",
+        format!(
+            "{by} does not own item {} (owned by {}); only its owner decides or reverses",
+            item.code,
+            item.departments.join(", ")
+        ),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Points and unit counts.
+
+/// Whether a clause counts units towards a maximum per station (a per-unit clause with a
+/// `max_count`).
+pub fn counts_units(clause: &Clause) -> bool {
+    matches!(
+        clause.rule,
+        Rule::PerUnit {
+            max_count: Some(_),
+            ..
+        }
+    )
+}
+
+/// The units a record counts towards its clause's maximum (0 where the clause has none).
+pub fn units(clause: &Clause, inputs: &Inputs) -> u32 {
+    match counts_units(clause) {
+        true => inputs.count.unwrap_or(1),
+        false => 0,
+    }
+}
+
+/// The key of a (station, clause) unit count.
+pub fn unit_key(station: &str, clause: &str) -> Vec<u8> {
+    let mut k = station.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(clause.as_bytes());
+    k
+}
+
+/// A record's points, computed from the rubric and never taken from the user: the clause's
+/// rule over the inputs, for the station's kind, with the units already recorded under a
+/// clause that has a maximum (`ctx.prior_count`).
+pub fn points(
+    rubric: &Rubric,
+    clause: &Clause,
+    ctx: &Context,
+    inputs: &Inputs,
+) -> Result<Decimal, Problem> {
+    rubric
+        .compute(clause, ctx, inputs)
+        .map_err(|e: RuleError| Problem::new(e.field(), e.to_string()))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disputes.
+
+/// The last local day on which a record recorded on `recorded_day` may be appealed.
+pub fn appeal_deadline(recorded_day: Date, window_days: u32) -> Date {
+    recorded_day
+        .checked_add(jiff::Span::new().days(i64::from(window_days)))
+        .unwrap_or(Date::MAX)
+}
+
+/// What an appeal names, as the rules need it.
+pub struct Appealed<'a> {
+    /// The record's id, station and item, and the local day it was recorded.
+    pub id: &'a str,
+    pub station: &'a str,
+    pub item: &'a Item,
+    pub recorded_day: Date,
+}
+
+/// `station` may appeal the record on `filed_day`: a deduction of its own, within the
+/// rubric's appeal window.
+pub fn appeal(
+    record: &Appealed<'_>,
+    station: &str,
+    filed_day: Date,
+    window_days: u32,
+) -> Result<(), Problem> {
+    if record.item.bonus {
+        return Err(Problem::new(
+            "against",
+            format!(
+                "{} is a bonus (item {}); only deductions can be appealed",
+                record.id, record.item.code
+            ),
+        ));
+    }
+    if record.station != station {
+        return Err(Problem::new(
+            "station",
+            format!(
+                "{} is a deduction of station {}, not of {station}; a station appeals only its own deductions",
+                record.id, record.station
+            ),
+        ));
+    }
+    let deadline = appeal_deadline(record.recorded_day, window_days);
+    if filed_day > deadline {
+        return Err(Problem::new(
+            "against",
+            format!(
+                "the appeal window for {} closed on {deadline}: it was recorded on {} and the rubric allows {window_days} days; today is {filed_day}",
+                record.id, record.recorded_day
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A decision is final: an appeal decided (`outcome`, at `place`) is not decided again.
+pub fn already_decided(appeal: &str, outcome: &AppealOutcome, place: &str) -> Problem {
+    Problem::new(
+        "appeal",
+        format!(
+            "appeal {appeal} was already decided ({}, {place}); a decision is final",
+            outcome.as_str()
+        ),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// The close.
+
+/// Why the gaps of a close are not accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GapRefusal {
+    /// Gaps were found and not accepted.
+    NotAccepted,
+    /// Gaps were accepted with an empty reason.
+    NoReason,
+}
+
+impl GapRefusal {
+    /// The problem of [`GapRefusal::NoReason`] (the other is reported with the gaps listed).
+    pub fn no_reason() -> Problem {
+        Problem::new("reason", "accepting gaps needs a reason")
+    }
+}
+
+/// A close with gaps (`found`: standards failed with no deduction) needs them accepted with a
+/// reason; the reason that is recorded (trimmed), or `None` when there is nothing to accept.
+pub fn accepted_gaps(found: bool, reason: Option<&str>) -> Result<Option<&str>, GapRefusal> {
+    match (found, reason.map(str::trim)) {
+        (true, None) => Err(GapRefusal::NotAccepted),
+        (_, Some("")) => Err(GapRefusal::NoReason),
+        (false, _) => Ok(None),
+        (true, Some(r)) => Ok(Some(r)),
+    }
+}

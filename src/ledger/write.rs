@@ -1,0 +1,1095 @@
+//! The write path: a batch of commands checked against the rubric (the rules of
+//! `domain::rules`), the current state and the commands before it, then appended in one
+//! durable commit. Any refusal happens before the first byte is written.
+
+use crate::domain::command::{
+    AppealCmd, Command, DecideCmd, FieldError, KeyRegisterCmd, KeyRevokeCmd, MetricCmd, OutcomeCmd,
+    RecordCmd, ReverseCmd, StationCmd,
+};
+use crate::domain::dispute::Standing;
+use crate::domain::rows::{aggregate_key, posting_key, Adjusted, Aggregate, Row, StationEntry};
+use crate::domain::rubric::{Context, Item};
+use crate::domain::rules::{self, local_day, unit_key, Appealed};
+use crate::events::chain;
+use crate::events::codec;
+use crate::events::event::*;
+use crate::events::sign::KeyPair;
+use crate::ledger::{damaged, refused, Ledger, LedgerError, Numbered, Outcome, AUTO_ID_PREFIX};
+use crate::store::{Commit, Head, Index, Log, Store, StoreError};
+use jiff::{civil::Date, Timestamp};
+use rust_decimal::Decimal;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What an import did ([`Ledger::apply_stream`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub commands: u64,
+    pub appended: u64,
+    pub unchanged: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// Commands that could carry an id and had none (importing the file again would
+    /// record them again).
+    pub without_id: u64,
+}
+
+impl Applied {
+    fn count(&mut self, c: &Command, o: Outcome) {
+        self.commands += 1;
+        match o {
+            Outcome::Appended { seq } => {
+                self.appended += 1;
+                self.first_seq.get_or_insert(seq);
+                self.last_seq = Some(seq);
+            }
+            Outcome::Unchanged { .. } => self.unchanged += 1,
+        }
+        let no_id = match c {
+            Command::Record(r) => r.id.is_none(),
+            Command::Metric(m) => m.id.is_none(),
+            Command::Appeal(a) => a.id.is_none(),
+            Command::Reverse(r) => r.id.is_none(),
+            Command::Station(_)
+            | Command::Decide(_)
+            | Command::KeyRegister(_)
+            | Command::KeyRevoke(_) => false,
+        };
+        self.without_id += u64::from(no_id);
+    }
+}
+
+/// A station's aggregate as this commit builds it, read from the store on first use.
+fn aggregate_for<'m>(
+    aggregates: &'m mut BTreeMap<u32, Aggregate>,
+    store: &Store,
+    station: u32,
+) -> Result<&'m mut Aggregate, LedgerError> {
+    Ok(match aggregates.entry(station) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(e) => {
+            let stored = store.index_get(Index::Aggregate, &aggregate_key(station))?;
+            let agg = match stored {
+                None => Aggregate::default(),
+                Some(b) => Aggregate::decode(&b)
+                    .ok_or_else(|| StoreError::Corrupt("an aggregate is malformed".into()))?,
+            };
+            e.insert(agg)
+        }
+    })
+}
+
+/// A `Key` index value: the registration's seq and the revocation's (`u64::MAX`: none).
+fn key_value(registered: u64, revoked: Option<u64>) -> Vec<u8> {
+    let mut v = registered.to_be_bytes().to_vec();
+    v.extend_from_slice(&revoked.unwrap_or(u64::MAX).to_be_bytes());
+    v
+}
+
+impl Ledger {
+    /// Checks every command (against the ledger and the commands before it), then appends the
+    /// new events in one durable commit. On any refusal nothing is written.
+    pub fn apply(
+        &mut self,
+        commands: &[Numbered],
+        now: Timestamp,
+    ) -> Result<Vec<Outcome>, LedgerError> {
+        self.apply_signed(commands, now, None)
+    }
+
+    /// [`Ledger::apply`], signing each record, report, appeal, decision and reversal with
+    /// `signer` (whose registered actor must be each event's actor).
+    pub fn apply_signed(
+        &mut self,
+        commands: &[Numbered],
+        now: Timestamp,
+        signer: Option<&KeyPair>,
+    ) -> Result<Vec<Outcome>, LedgerError> {
+        let mut outcomes = Vec::with_capacity(commands.len());
+        self.apply_each(
+            commands.iter().map(|c| Ok(Cow::Borrowed(c))),
+            now,
+            signer,
+            |_, o| outcomes.push(o),
+        )?;
+        Ok(outcomes)
+    }
+
+    /// [`Ledger::apply_signed`] over commands as they are parsed (an import file): each is
+    /// checked and dropped, so that only what the commit needs is held. Returns a summary
+    /// instead of one outcome per command. The first error (a line that does not parse or a
+    /// command refused) stops it with nothing written.
+    pub fn apply_stream(
+        &mut self,
+        commands: impl Iterator<Item = Result<Numbered, LedgerError>>,
+        now: Timestamp,
+        signer: Option<&KeyPair>,
+    ) -> Result<Applied, LedgerError> {
+        let mut applied = Applied::default();
+        self.apply_each(commands.map(|c| c.map(Cow::Owned)), now, signer, |c, o| {
+            applied.count(c, o)
+        })?;
+        Ok(applied)
+    }
+
+    fn apply_each<'c>(
+        &mut self,
+        commands: impl Iterator<Item = Result<Cow<'c, Numbered>, LedgerError>>,
+        now: Timestamp,
+        signer: Option<&KeyPair>,
+        mut outcome: impl FnMut(&Command, Outcome),
+    ) -> Result<(), LedgerError> {
+        let mut commands = commands.peekable();
+        let first_line = match commands.peek() {
+            Some(Ok(c)) => Some(c.line),
+            _ => None,
+        };
+        if let (Some(seq), Some(line)) = (self.closed, first_line) {
+            let period = (self.genesis.period_start, self.genesis.period_end);
+            return Err(refused(line, rules::after_close(period, seq).into()));
+        }
+        let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
+        let mut batch = Batch::new(self, recorded_at_us, now)?;
+        batch.signer = signer;
+        for c in commands {
+            let c = c?;
+            let o = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
+            outcome(&c.command, o);
+        }
+        let (commit, _) = batch.into_commit()?;
+        if !commit.frames.is_empty() {
+            self.head = self.store.commit(commit)?;
+        }
+        Ok(())
+    }
+
+    /// Appends the rank bonuses `close` computed (each gets a ledger-assigned id) and the
+    /// closing event, in one commit; returns the bonuses' seqs. `close::close` checks first.
+    pub(crate) fn append_closing(
+        &mut self,
+        bonuses: Vec<PointsRecorded>,
+        closed: PeriodClosed,
+        now: Timestamp,
+    ) -> Result<Vec<u64>, LedgerError> {
+        assert!(
+            self.closed.is_none(),
+            "close checks that the period is open"
+        );
+        let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
+        let mut batch = Batch::new(self, recorded_at_us, now)?;
+        let mut seqs = Vec::with_capacity(bonuses.len());
+        for mut b in bonuses {
+            batch
+                .known_station(&b.station)
+                .map_err(|e| refused(None, e))?;
+            b.id = format!("{AUTO_ID_PREFIX}{}", batch.next_seq);
+            seqs.push(batch.next_seq);
+            batch.push(EventKind::PointsRecorded(b));
+        }
+        batch.push(EventKind::PeriodClosed(closed));
+        let (commit, _) = batch.into_commit()?;
+        self.head = self.store.commit(commit)?;
+        self.closed = Some(self.head.next_seq - 1);
+        Ok(seqs)
+    }
+
+    fn unit_count(&self, station: &str, clause: &str) -> Result<u32, LedgerError> {
+        match self
+            .store
+            .index_get(Index::UnitCount, &unit_key(station, clause))?
+        {
+            None => Ok(0),
+            Some(v) => {
+                let b: [u8; 4] = v
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a unit count has the wrong size".into()))?;
+                Ok(u32::from_be_bytes(b))
+            }
+        }
+    }
+}
+
+/// A registered station as a batch knows it.
+#[derive(Debug, Clone)]
+struct StationInfo {
+    seq: u64,
+    ordinal: u32,
+    reg: StationRegistered,
+}
+
+/// A batch of commands being checked: the ledger's state plus what earlier commands add.
+struct Batch<'a> {
+    ledger: &'a Ledger,
+    recorded_at_us: i64,
+    /// The clock's time, which decides what "today" is (recorded times never go back, so
+    /// `recorded_at_us` may be later).
+    now: Timestamp,
+    next_seq: u64,
+    events: Vec<EventKind>,
+    stations: BTreeMap<String, Option<StationInfo>>,
+    /// Stations registered before this batch, and by it: the next registration's ordinal is
+    /// their sum.
+    stations_before: u32,
+    stations_new: u32,
+    /// ids claimed by this batch → seq
+    ids: BTreeMap<String, u64>,
+    unit_counts: BTreeMap<Vec<u8>, u32>,
+    /// Records whose disputes this batch has looked at, as they stand with its events.
+    disputes: BTreeMap<u64, Standing>,
+    /// What each dispute event of this batch did to its record: seq → change.
+    adjusted: BTreeMap<u64, Adjusted>,
+    /// The key that signs this batch's actors' events, and which of its events it signs.
+    signer: Option<&'a KeyPair>,
+    signed: BTreeSet<u64>,
+    /// Keys this batch registers or revokes: public key → (registered seq, actor, revoked seq).
+    keys: BTreeMap<[u8; 32], (u64, Actor, Option<u64>)>,
+}
+
+fn err(field: &str, message: impl Into<String>) -> FieldError {
+    crate::domain::command::field_error(field, message)
+}
+
+impl<'a> Batch<'a> {
+    fn new(ledger: &'a Ledger, recorded_at_us: i64, now: Timestamp) -> Result<Self, LedgerError> {
+        let stations_before = u32::try_from(ledger.store.log_len(Log::Stations)?)
+            .map_err(|_| LedgerError::Io("more stations than a u32 counts".into()))?;
+        Ok(Batch {
+            ledger,
+            recorded_at_us,
+            now,
+            next_seq: ledger.head.next_seq,
+            events: Vec::new(),
+            stations: BTreeMap::new(),
+            stations_before,
+            stations_new: 0,
+            ids: BTreeMap::new(),
+            unit_counts: BTreeMap::new(),
+            disputes: BTreeMap::new(),
+            adjusted: BTreeMap::new(),
+            signer: None,
+            signed: Default::default(),
+            keys: BTreeMap::new(),
+        })
+    }
+
+    /// Where an event stands, for messages: in the ledger, or earlier in this batch.
+    fn place(&self, seq: u64) -> String {
+        if seq < self.ledger.head.next_seq {
+            format!("seq {seq}")
+        } else {
+            "by an earlier line of this import".into()
+        }
+    }
+
+    fn ledger_err(e: LedgerError) -> FieldError {
+        err("ledger", e.to_string())
+    }
+
+    fn station(&mut self, code: &str) -> Result<Option<StationInfo>, FieldError> {
+        if let Some(s) = self.stations.get(code) {
+            return Ok(s.clone());
+        }
+        let ledger = self.ledger;
+        let found = match ledger.station_ordinal(code).map_err(Self::ledger_err)? {
+            None => None,
+            Some((seq, ordinal)) => match ledger.event(seq).map_err(Self::ledger_err)? {
+                Some(b) => match b.kind() {
+                    EventKind::StationRegistered(reg) if reg.code == code => Some(StationInfo {
+                        seq,
+                        ordinal,
+                        reg: reg.clone(),
+                    }),
+                    _ => {
+                        return Err(Self::ledger_err(damaged(
+                            seq,
+                            "the station index points at another event",
+                        )))
+                    }
+                },
+                None => {
+                    return Err(Self::ledger_err(damaged(
+                        seq,
+                        "the station index points past the head",
+                    )))
+                }
+            },
+        };
+        self.stations.insert(code.to_string(), found.clone());
+        Ok(found)
+    }
+
+    fn known_station(&mut self, code: &str) -> Result<StationRegistered, FieldError> {
+        self.station(code)?.map(|s| s.reg).ok_or_else(|| {
+            let p = rules::unknown_station(code);
+            err(
+                p.field,
+                format!("{}; register it first with `station add`", p.message),
+            )
+        })
+    }
+
+    fn id_holder(&self, id: &str) -> Result<Option<(u64, EventKind)>, FieldError> {
+        if let Some(&seq) = self.ids.get(id) {
+            let first = self.ledger.head.next_seq;
+            // Invariant: ids claimed by this batch name events of this batch.
+            let kind = self.events[(seq - first) as usize].clone();
+            return Ok(Some((seq, kind)));
+        }
+        Ok(self
+            .ledger
+            .find_id(id)
+            .map_err(Self::ledger_err)?
+            .map(|(seq, b)| (seq, b.kind().clone())))
+    }
+
+    fn push(&mut self, kind: EventKind) -> Outcome {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        if let Some(id) = kind.id() {
+            self.ids.insert(id.to_string(), seq);
+        }
+        self.events.push(kind);
+        Outcome::Appended { seq }
+    }
+
+    /// A key as this batch knows it: (registered seq, actor, revoked seq).
+    fn key(&self, public_key: &[u8; 32]) -> Result<Option<(u64, Actor, Option<u64>)>, FieldError> {
+        if let Some(k) = self.keys.get(public_key) {
+            return Ok(Some(k.clone()));
+        }
+        let Some((seq, revoked)) = self
+            .ledger
+            .key_state(public_key)
+            .map_err(Self::ledger_err)?
+        else {
+            return Ok(None);
+        };
+        match self.kind_at(seq)?.0 {
+            EventKind::KeyRegistered(k) if &k.public_key == public_key => {
+                Ok(Some((seq, k.actor, revoked)))
+            }
+            _ => Err(Self::ledger_err(damaged(
+                seq,
+                "the key index points at another event",
+            ))),
+        }
+    }
+
+    /// Pushes an event an actor records: signed by the batch's key, which must be that
+    /// actor's and in force; unsigned only where the ledger does not require signatures.
+    fn push_by_actor(&mut self, kind: EventKind) -> Result<Outcome, FieldError> {
+        // Invariant: only kinds with an actor come here.
+        let actor = kind.actor().expect("an actor's event");
+        match self.signer {
+            None if self.ledger.signatures_required => {
+                return Err(err(
+                    "key",
+                    format!("this ledger requires signatures: sign as {actor} with --key FILE (or KAOHE_KEY)"),
+                ))
+            }
+            None => {}
+            Some(signer) => {
+                let public = signer.public_key();
+                let hex = hex::encode(public);
+                match self.key(&public)? {
+                    None => {
+                        return Err(err(
+                            "key",
+                            format!("key {hex} is not registered in this ledger (`kaohe key register FILE.pub`)"),
+                        ))
+                    }
+                    Some((_, _, Some(revoked))) => {
+                        return Err(err(
+                            "key",
+                            format!("key {hex} was revoked ({})", self.place(revoked)),
+                        ))
+                    }
+                    Some((_, registered, None)) if registered != actor => {
+                        return Err(err(
+                            "key",
+                            format!("key {hex} is {registered}'s; this event's actor is {actor}"),
+                        ))
+                    }
+                    Some(_) => {
+                        self.signed.insert(self.next_seq);
+                    }
+                }
+            }
+        }
+        Ok(self.push(kind))
+    }
+
+    fn check_key_register(&mut self, k: &KeyRegisterCmd) -> Result<Outcome, FieldError> {
+        let actor = match &k.actor {
+            Actor::Department(d) => {
+                Actor::Department(self.department(d).map_err(|e| err("actor", e.message))?)
+            }
+            Actor::Station(s) => {
+                self.known_station(s).map_err(|e| err("actor", e.message))?;
+                Actor::Station(s.clone())
+            }
+        };
+        if let Some((seq, registered, _)) = self.key(&k.public_key)? {
+            if registered == actor {
+                return Ok(Outcome::Unchanged { seq });
+            }
+            return Err(err(
+                "public_key",
+                format!(
+                    "this key is already registered for {registered} ({}); a key serves one actor",
+                    self.place(seq)
+                ),
+            ));
+        }
+        let seq = self.next_seq;
+        self.keys.insert(k.public_key, (seq, actor.clone(), None));
+        Ok(self.push(EventKind::KeyRegistered(KeyRegistered {
+            actor,
+            public_key: k.public_key,
+        })))
+    }
+
+    fn check_key_revoke(&mut self, k: &KeyRevokeCmd) -> Result<Outcome, FieldError> {
+        let hex = hex::encode(k.public_key);
+        match self.key(&k.public_key)? {
+            None => Err(err("public_key", format!("key {hex} is not registered"))),
+            Some((_, _, Some(revoked))) => Err(err(
+                "public_key",
+                format!("key {hex} was already revoked ({})", self.place(revoked)),
+            )),
+            Some((registered, actor, None)) => {
+                let seq = self.next_seq;
+                self.keys
+                    .insert(k.public_key, (registered, actor, Some(seq)));
+                Ok(self.push(EventKind::KeyRevoked(KeyRevoked {
+                    public_key: k.public_key,
+                    reason: k.reason.clone(),
+                })))
+            }
+        }
+    }
+
+    fn check(&mut self, command: &Command) -> Result<Outcome, FieldError> {
+        match command {
+            Command::KeyRegister(k) => self.check_key_register(k),
+            Command::KeyRevoke(k) => self.check_key_revoke(k),
+            Command::Station(s) => self.check_station(s),
+            Command::Record(r) => self.check_record(r),
+            Command::Metric(m) => self.check_metric(m),
+            Command::Appeal(a) => self.check_appeal(a),
+            Command::Decide(d) => self.check_decide(d),
+            Command::Reverse(r) => self.check_reverse(r),
+        }
+    }
+
+    fn check_station(&mut self, s: &StationCmd) -> Result<Outcome, FieldError> {
+        let reg = StationRegistered {
+            code: s.code.clone(),
+            name: s.name.clone(),
+            kind: s.kind,
+        };
+        if let Some(StationInfo {
+            seq, reg: existing, ..
+        }) = self.station(&s.code)?
+        {
+            if existing == reg {
+                return Ok(Outcome::Unchanged { seq });
+            }
+            return Err(err(
+                "code",
+                format!(
+                    "station {} is already registered ({}) as {} ({}); a station's name and kind cannot change",
+                    s.code,
+                    self.place(seq),
+                    existing.name,
+                    existing.kind.as_str()
+                ),
+            ));
+        }
+        let info = StationInfo {
+            seq: self.next_seq,
+            ordinal: self.stations_before + self.stations_new,
+            reg: reg.clone(),
+        };
+        self.stations_new += 1;
+        self.stations.insert(s.code.clone(), Some(info));
+        Ok(self.push(EventKind::StationRegistered(reg)))
+    }
+
+    /// The id to use, or the outcome when the same command was applied before.
+    fn claim_id(
+        &mut self,
+        id: &Option<String>,
+        same: impl Fn(&EventKind) -> bool,
+    ) -> Result<Result<String, Outcome>, FieldError> {
+        let Some(id) = id else {
+            // The event this command becomes gets seq `next_seq`, unique for good.
+            let auto = format!("{AUTO_ID_PREFIX}{}", self.next_seq);
+            return Ok(Ok(auto));
+        };
+        match self.id_holder(id)? {
+            None => Ok(Ok(id.clone())),
+            Some((seq, kind)) if same(&kind) => Ok(Err(Outcome::Unchanged { seq })),
+            Some((seq, _)) => Err(err(
+                "id",
+                format!(
+                    "id `{id}` is already used ({}) with other content; an id names one event for good",
+                    self.place(seq)
+                ),
+            )),
+        }
+    }
+
+    fn department(&self, by: &str) -> Result<String, FieldError> {
+        Ok(rules::department(&self.ledger.rubric, by)?.to_string())
+    }
+
+    fn check_occurred(&self, occurred: Date) -> Result<(), FieldError> {
+        let g = &self.ledger.genesis;
+        let period = (g.period_start, g.period_end);
+        Ok(rules::occurred(period, occurred, local_day(self.now))?)
+    }
+
+    /// Units recorded so far under `ukey` (a station's clause): as this batch counts them,
+    /// else as the ledger does.
+    fn units_so_far(&self, ukey: &[u8], station: &str, clause: &str) -> Result<u32, FieldError> {
+        match self.unit_counts.get(ukey) {
+            Some(n) => Ok(*n),
+            None => self
+                .ledger
+                .unit_count(station, clause)
+                .map_err(Self::ledger_err),
+        }
+    }
+
+    fn check_record(&mut self, r: &RecordCmd) -> Result<Outcome, FieldError> {
+        let rubric = &self.ledger.rubric;
+        let (item, clause) = rules::clause(rubric, &r.clause)?;
+        let by = self.department(&r.by)?;
+        let mut inputs = r.inputs.clone();
+        inputs.value = inputs.value.map(crate::base::decimal::canonical);
+        inputs.points = inputs.points.map(crate::base::decimal::canonical);
+        let same = |k: &EventKind| match k {
+            EventKind::PointsRecorded(p) => {
+                p.station == r.station
+                    && p.clause == r.clause
+                    && p.by == by
+                    && p.occurred == r.occurred
+                    && p.inputs == inputs
+                    && p.evidence == r.evidence
+            }
+            _ => false,
+        };
+        let id = match self.claim_id(&r.id, same)? {
+            Ok(id) => id,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        let station = self.known_station(&r.station)?;
+        rules::assesses(item, &by)?;
+        self.check_occurred(r.occurred)?;
+        let ukey = unit_key(&r.station, &r.clause);
+        let prior_count = self.units_so_far(&ukey, &r.station, &r.clause)?;
+        let ctx = Context {
+            station_kind: station.kind,
+            prior_count,
+        };
+        let computed = rules::points(rubric, clause, &ctx, &inputs)?;
+        if rules::counts_units(clause) {
+            let units = rules::units(clause, &inputs);
+            self.unit_counts.insert(ukey, prior_count + units);
+        }
+        self.push_by_actor(EventKind::PointsRecorded(PointsRecorded {
+            id,
+            station: r.station.clone(),
+            clause: r.clause.clone(),
+            inputs,
+            computed_points: computed,
+            occurred: r.occurred,
+            by,
+            evidence: r.evidence.clone(),
+        }))
+    }
+
+    fn check_metric(&mut self, m: &MetricCmd) -> Result<Outcome, FieldError> {
+        let rubric = &self.ledger.rubric;
+        let metric = rules::metric(rubric, &m.metric)?;
+        let by = self.department(&m.by)?;
+        let value = crate::base::decimal::canonical(m.value);
+        let same = |k: &EventKind| match k {
+            EventKind::MetricReported(x) => {
+                x.station == m.station
+                    && x.metric == m.metric
+                    && x.value == value
+                    && x.by == by
+                    && x.occurred == m.occurred
+                    && x.evidence == m.evidence
+            }
+            _ => false,
+        };
+        let id = match self.claim_id(&m.id, same)? {
+            Ok(id) => id,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        self.known_station(&m.station)?;
+        rules::reports(rubric, &m.metric, &by)?;
+        rules::within_bounds(metric, value)?;
+        self.check_occurred(m.occurred)?;
+        self.push_by_actor(EventKind::MetricReported(MetricReported {
+            id,
+            station: m.station.clone(),
+            metric: m.metric.clone(),
+            value,
+            occurred: m.occurred,
+            by,
+            evidence: m.evidence.clone(),
+        }))
+    }
+
+    /// An event of the ledger or of this batch, with its recorded time (µs).
+    fn kind_at(&self, seq: u64) -> Result<(EventKind, i64), FieldError> {
+        let first = self.ledger.head.next_seq;
+        if seq >= first {
+            // Invariant: callers ask only for seqs below `next_seq`.
+            let kind = self.events[(seq - first) as usize].clone();
+            return Ok((kind, self.recorded_at_us));
+        }
+        let body = self
+            .ledger
+            .event(seq)
+            .map_err(Self::ledger_err)?
+            .ok_or_else(|| Self::ledger_err(damaged(seq, "event is missing")))?;
+        let at = body.v1().recorded_at_us;
+        Ok((body.v1().kind.clone(), at))
+    }
+
+    /// The seq of the event a reference names: an id (of the ledger or of this batch), a seq
+    /// or a hash.
+    fn resolve(&self, field: &str, key: &str) -> Result<u64, FieldError> {
+        if let Some(&seq) = self.ids.get(key) {
+            return Ok(seq);
+        }
+        if let Ok(seq) = key.parse::<u64>() {
+            if (self.ledger.head.next_seq..self.next_seq).contains(&seq)
+                && self
+                    .ledger
+                    .find_id(key)
+                    .map_err(Self::ledger_err)?
+                    .is_none()
+            {
+                return Ok(seq);
+            }
+        }
+        self.ledger
+            .find_event(key)
+            .map_err(|e| match e {
+                LedgerError::Refused { message, .. } => err(field, message),
+                e => Self::ledger_err(e),
+            })?
+            .ok_or_else(|| {
+                err(
+                    field,
+                    format!("no event `{key}` in the ledger (name it by id, seq or hash)"),
+                )
+            })
+    }
+
+    /// The record a reference names, with its seq and recorded time.
+    fn record_at(&self, field: &str, key: &str) -> Result<(u64, PointsRecorded, i64), FieldError> {
+        let seq = self.resolve(field, key)?;
+        match self.kind_at(seq)? {
+            (EventKind::PointsRecorded(p), at) => Ok((seq, p, at)),
+            (other, _) => Err(err(
+                field,
+                format!(
+                    "`{key}` is seq {seq}, an event of type {}, not a recorded deduction or bonus",
+                    other.type_name()
+                ),
+            )),
+        }
+    }
+
+    /// Where a record stands with its disputes so far (the ledger's and this batch's).
+    fn standing(&mut self, target: u64, original: Decimal) -> Result<&mut Standing, FieldError> {
+        if !self.disputes.contains_key(&target) {
+            let mut standing = Standing::new(original);
+            if target < self.ledger.head.next_seq {
+                for seq in self.ledger.dispute_seqs(target).map_err(Self::ledger_err)? {
+                    let (kind, _) = self.kind_at(seq)?;
+                    if kind.dispute_target() != Some(target) {
+                        return Err(Self::ledger_err(damaged(
+                            seq,
+                            format!("the dispute index lists it for seq {target}"),
+                        )));
+                    }
+                    standing
+                        .apply(seq, &kind)
+                        .map_err(|c| Self::ledger_err(damaged(seq, c.0)))?;
+                }
+            }
+            self.disputes.insert(target, standing);
+        }
+        // Invariant: inserted just above when missing.
+        Ok(self.disputes.get_mut(&target).expect("standing present"))
+    }
+
+    /// The item a stored or checked record's clause belongs to.
+    fn item_of(&self, record: &PointsRecorded) -> &'a Item {
+        // Invariant: a stored or checked record names a clause of the rubric.
+        let (item, _) = self
+            .ledger
+            .rubric
+            .clause(&record.clause)
+            .expect("records name clauses of the rubric");
+        item
+    }
+
+    /// Folds a dispute event of record `target` into its standing and pushes it.
+    fn push_dispute(
+        &mut self,
+        field: &str,
+        target: u64,
+        record: &PointsRecorded,
+        kind: EventKind,
+    ) -> Result<Outcome, FieldError> {
+        let rubric = &self.ledger.rubric;
+        // Invariant: a stored or checked record names a clause of the rubric.
+        let (item, clause) = rubric
+            .clause(&record.clause)
+            .expect("records name clauses of the rubric");
+        let position = rubric
+            .item_position(&item.code)
+            .expect("every item has a position") as u16;
+        let ordinal = match self.station(&record.station)? {
+            Some(s) => s.ordinal,
+            None => return Err(err("station", "the record's station is not registered")),
+        };
+        let seq = self.next_seq;
+        let effect = self
+            .standing(target, record.computed_points)?
+            .apply(seq, &kind)
+            .map_err(|c| err(field, c.0))?;
+        if effect.removed && rules::counts_units(clause) {
+            let ukey = unit_key(&record.station, &record.clause);
+            let prior = self.units_so_far(&ukey, &record.station, &record.clause)?;
+            let units = rules::units(clause, &record.inputs);
+            self.unit_counts.insert(ukey, prior.saturating_sub(units));
+        }
+        self.adjusted.insert(
+            seq,
+            Adjusted {
+                station: ordinal,
+                position,
+                occurred: record.occurred,
+                delta: effect.delta,
+            },
+        );
+        self.push_by_actor(kind)
+    }
+
+    fn check_appeal(&mut self, a: &AppealCmd) -> Result<Outcome, FieldError> {
+        let (target, record, recorded_us) = self.record_at("against", &a.against)?;
+        let filed = |id: String| AppealFiled {
+            id,
+            against: target,
+            station: a.station.clone(),
+            grounds: a.grounds.clone(),
+            evidence: a.evidence.clone(),
+        };
+        let same =
+            |k: &EventKind| matches!(k, EventKind::AppealFiled(x) if *x == filed(x.id.clone()));
+        let id = match self.claim_id(&a.id, same)? {
+            Ok(id) => id,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        self.known_station(&a.station)?;
+        let appealed = Appealed {
+            id: &record.id,
+            station: &record.station,
+            item: self.item_of(&record),
+            recorded_day: local_day(timestamp_from_us(recorded_us)),
+        };
+        // The day the appeal is stored at: recorded times never go back, so it may be later
+        // than the clock's (the audit checks the stored time).
+        let today = local_day(timestamp_from_us(self.recorded_at_us));
+        let window = self.ledger.rubric.appeal_window_days;
+        rules::appeal(&appealed, &a.station, today, window)?;
+        self.push_dispute(
+            "against",
+            target,
+            &record,
+            EventKind::AppealFiled(filed(id)),
+        )
+    }
+
+    /// The appeal a decision names, and the record it is against.
+    fn appeal_at(&self, key: &str) -> Result<(u64, AppealFiled, PointsRecorded), FieldError> {
+        let appeal_seq = self.resolve("appeal", key)?;
+        let appeal = match self.kind_at(appeal_seq)? {
+            (EventKind::AppealFiled(a), _) => a,
+            (other, _) => {
+                return Err(err(
+                    "appeal",
+                    format!(
+                        "`{key}` is seq {appeal_seq}, an event of type {}, not an appeal",
+                        other.type_name()
+                    ),
+                ))
+            }
+        };
+        match self.kind_at(appeal.against)? {
+            (EventKind::PointsRecorded(p), _) => Ok((appeal_seq, appeal, p)),
+            _ => Err(Self::ledger_err(damaged(
+                appeal_seq,
+                "the appeal names an event that is not a record",
+            ))),
+        }
+    }
+
+    fn check_decide(&mut self, d: &DecideCmd) -> Result<Outcome, FieldError> {
+        let (appeal_seq, appeal, record) = self.appeal_at(&d.appeal)?;
+        let by = self.department(&d.by)?;
+        rules::owner(self.item_of(&record), &by)?;
+        let decided = AppealDecided {
+            appeal: appeal.id.clone(),
+            appeal_seq,
+            against: appeal.against,
+            station: appeal.station.clone(),
+            outcome: decided_outcome(d)?,
+            by,
+            reason: d.reason.clone(),
+            evidence: d.evidence.clone(),
+        };
+        let earlier = self
+            .standing(appeal.against, record.computed_points)?
+            .appeal(appeal_seq)
+            .and_then(|a| a.decided.clone());
+        if let Some((seq, outcome)) = earlier {
+            if let (EventKind::AppealDecided(x), _) = self.kind_at(seq)? {
+                if x == decided {
+                    return Ok(Outcome::Unchanged { seq });
+                }
+            }
+            return Err(rules::already_decided(&appeal.id, &outcome, &self.place(seq)).into());
+        }
+        self.push_dispute(
+            "points",
+            appeal.against,
+            &record,
+            EventKind::AppealDecided(decided),
+        )
+    }
+
+    fn check_reverse(&mut self, r: &ReverseCmd) -> Result<Outcome, FieldError> {
+        let (target, record, _) = self.record_at("target", &r.target)?;
+        let by = self.department(&r.by)?;
+        let reversed = |id: String| RecordReversed {
+            id,
+            target,
+            station: record.station.clone(),
+            by: by.clone(),
+            reason: r.reason.clone(),
+            evidence: r.evidence.clone(),
+        };
+        let same = |k: &EventKind| matches!(k, EventKind::RecordReversed(x) if *x == reversed(x.id.clone()));
+        let id = match self.claim_id(&r.id, same)? {
+            Ok(id) => id,
+            Err(unchanged) => return Ok(unchanged),
+        };
+        rules::owner(self.item_of(&record), &by)?;
+        let kind = EventKind::RecordReversed(reversed(id));
+        self.push_dispute("target", target, &record, kind)
+    }
+
+    /// Encodes and chains the new events and gathers their index entries.
+    fn into_commit(mut self) -> Result<(Commit, Head), LedgerError> {
+        let mut prev = self.ledger.head.hash;
+        let mut seq = self.ledger.head.next_seq;
+        let mut commit = Commit::default();
+        let mut aggregates: BTreeMap<u32, Aggregate> = BTreeMap::new();
+        for kind in std::mem::take(&mut self.events) {
+            self.index_event(&mut commit, &mut aggregates, seq, &kind)?;
+            let bytes = self.encode(seq, kind)?;
+            let hash = chain::link(&prev, &bytes);
+            commit.frames.push((bytes, hash));
+            prev = hash;
+            seq += 1;
+        }
+        self.index_batch(&mut commit, aggregates);
+        let count = |log: Log| commit.logs.count(log);
+        let head = Head {
+            tally_rows: self.ledger.head.tally_rows + count(Log::Tally),
+            stations: self.ledger.head.stations + count(Log::Stations),
+            next_seq: seq,
+            hash: prev,
+            // The store sets it when it commits.
+            events_bytes: self.ledger.head.events_bytes,
+            recorded_at_us: if commit.frames.is_empty() {
+                self.ledger.head.recorded_at_us
+            } else {
+                self.recorded_at_us
+            },
+        };
+        commit.head = Some(head);
+        Ok((commit, head))
+    }
+
+    /// A station's ordinal.
+    fn ordinal(&self, code: &str) -> u32 {
+        // Invariant: every station a batch event names was looked up by its check.
+        self.stations
+            .get(code)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.ordinal)
+            .expect("checked commands name known stations")
+    }
+
+    /// The index entries, log entries and aggregate changes of the event at `seq`.
+    fn index_event(
+        &self,
+        commit: &mut Commit,
+        aggregates: &mut BTreeMap<u32, Aggregate>,
+        seq: u64,
+        kind: &EventKind,
+    ) -> Result<(), LedgerError> {
+        let posting = |station: u32| (Index::Postings, posting_key(station, seq).to_vec(), vec![]);
+        let (rubric, at) = (&self.ledger.rubric, self.recorded_at_us);
+        match kind {
+            EventKind::StationRegistered(s) => {
+                let mut value = seq.to_be_bytes().to_vec();
+                value.extend_from_slice(&self.ordinal(&s.code).to_be_bytes());
+                let key = s.code.as_bytes().to_vec();
+                commit.index.push((Index::Station, key, value));
+                let entry = StationEntry {
+                    seq,
+                    station: s.clone(),
+                };
+                commit.logs.push((Log::Stations, entry.encode()));
+            }
+            EventKind::PointsRecorded(p) => {
+                let station = self.ordinal(&p.station);
+                // Invariant: a checked record names a clause of the rubric, whose items all
+                // have a position.
+                let position = rubric
+                    .item_position(&self.item_of(p).code)
+                    .expect("every item has a position");
+                aggregate_for(aggregates, &self.ledger.store, station)?
+                    .add(position as u16, p.computed_points);
+                commit.index.push(posting(station));
+                let row = Row::of(rubric, seq, at, station, p)
+                    .expect("checked records name clauses of the rubric");
+                commit.logs.push((Log::Tally, row.encode()));
+            }
+            EventKind::MetricReported(m) => {
+                let station = self.ordinal(&m.station);
+                commit.index.push(posting(station));
+                // Invariant: a checked report names a metric of the rubric.
+                let row = Row::of_metric(rubric, seq, at, station, m)
+                    .expect("checked reports name metrics of the rubric");
+                commit.logs.push((Log::Tally, row.encode()));
+            }
+            EventKind::AppealFiled(_)
+            | EventKind::AppealDecided(_)
+            | EventKind::RecordReversed(_) => {
+                // Invariant: every dispute event of a batch was folded by push_dispute.
+                let a = self.adjusted[&seq];
+                commit.index.push(posting(a.station));
+                aggregate_for(aggregates, &self.ledger.store, a.station)?
+                    .adjust(a.position, a.delta);
+                commit
+                    .logs
+                    .push((Log::Tally, Row::of_dispute(seq, at, &a).encode()));
+            }
+            EventKind::KeyRegistered(k) => self.index_key(commit, &k.public_key, seq, false),
+            EventKind::KeyRevoked(k) => self.index_key(commit, &k.public_key, seq, true),
+            EventKind::PeriodClosed(_) | EventKind::SignaturesRequired => {}
+            EventKind::LedgerCreated(_) => unreachable!("a batch never holds a genesis"),
+        }
+        if let Some(id) = kind.id() {
+            let value = seq.to_be_bytes().to_vec();
+            commit
+                .index
+                .push((Index::Id, id.as_bytes().to_vec(), value));
+        }
+        Ok(())
+    }
+
+    /// The `Key` index entry of a key registered (or revoked) at `seq`.
+    fn index_key(&self, commit: &mut Commit, public_key: &[u8; 32], seq: u64, revoked: bool) {
+        let value = match revoked {
+            false => key_value(seq, None),
+            true => {
+                // Invariant: a revocation was checked against the key's registration.
+                let registered = self.keys.get(public_key).map(|x| x.0).expect("checked key");
+                key_value(registered, Some(seq))
+            }
+        };
+        commit.index.push((Index::Key, public_key.to_vec(), value));
+    }
+
+    /// The stored bytes of the event at `seq`: signed by the batch's key when it is an
+    /// actor's event the key signs.
+    fn encode(&self, seq: u64, kind: EventKind) -> Result<Vec<u8>, LedgerError> {
+        let event = EventV1 {
+            seq,
+            recorded_at_us: self.recorded_at_us,
+            kind,
+        };
+        let body = match self.signer.filter(|_| self.signed.contains(&seq)) {
+            Some(signer) => {
+                let kind_bytes = codec::encode_kind(&event.kind)?;
+                let signature = signer.sign(&self.ledger.genesis.ledger_id, &kind_bytes);
+                Body::V2(Signed { event, signature })
+            }
+            None => Body::V1(event),
+        };
+        Ok(codec::encode(&body)?)
+    }
+
+    /// The entries the batch as a whole changes: the stations' aggregates, the disputes of
+    /// records this batch disputed, and the unit counts.
+    fn index_batch(&self, commit: &mut Commit, aggregates: BTreeMap<u32, Aggregate>) {
+        for (station, agg) in aggregates {
+            let key = aggregate_key(station).to_vec();
+            commit.index.push((Index::Aggregate, key, agg.encode()));
+        }
+        let first_new = self.ledger.head.next_seq;
+        for (target, standing) in &self.disputes {
+            if standing.seqs.iter().any(|s| *s >= first_new) {
+                let value: Vec<u8> = standing.seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
+                let key = target.to_be_bytes().to_vec();
+                commit.index.push((Index::Dispute, key, value));
+            }
+        }
+        for (k, n) in &self.unit_counts {
+            let value = n.to_be_bytes().to_vec();
+            commit.index.push((Index::UnitCount, k.clone(), value));
+        }
+    }
+}
+
+/// The outcome a decision command asks for: points only with a partial decision, which needs
+/// them.
+fn decided_outcome(d: &DecideCmd) -> Result<AppealOutcome, FieldError> {
+    match (d.outcome, d.points) {
+        (OutcomeCmd::Partial, None) => Err(err(
+            "points",
+            "a partial decision needs the points that stand for the whole deduction",
+        )),
+        (OutcomeCmd::Partial, Some(p)) => {
+            Ok(AppealOutcome::Partial(crate::base::decimal::canonical(p)))
+        }
+        (other, Some(_)) => Err(err(
+            "points",
+            format!(
+                "only a partial decision takes points; {} does not",
+                match other {
+                    OutcomeCmd::Upheld => "upheld",
+                    _ => "rejected",
+                }
+            ),
+        )),
+        (OutcomeCmd::Upheld, None) => Ok(AppealOutcome::Upheld),
+        (OutcomeCmd::Rejected, None) => Ok(AppealOutcome::Rejected),
+    }
+}
