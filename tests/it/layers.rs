@@ -78,6 +78,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "reconcile",
             "outcome",
             "lists",
+            "checks",
         ],
     ),
     ("fuzzing", &[]),
