@@ -11,9 +11,10 @@
 
 use crate::domain::projection::Scores;
 use crate::domain::ranking::{gaps, ranking_evidence, rankings};
+use crate::domain::rubric::Rubric;
 use crate::domain::rules::{self, GapRefusal};
 use crate::events::event::{
-    Body, EventKind, EventV1, FinalScore, Gap, Hash, Inputs, PeriodClosed, PointsRecorded,
+    Body, EventKind, EventV1, FinalScore, Gap, Hash, Inputs, PeriodClosed, PointsRecorded, Ranking,
     StationKind,
 };
 use crate::ledger::{Ledger, LedgerError};
@@ -142,6 +143,59 @@ pub fn close(
     now: Timestamp,
     accept_gaps: Option<&str>,
 ) -> Result<Closed, LedgerError> {
+    check_closable(ledger, now)?;
+    let rubric = ledger.rubric().clone();
+    let mut state = State::default();
+    let mut fold = Scores::new(&rubric);
+    ledger.replay_all(|e| {
+        state.fold(e.body.kind(), e.seq);
+        fold.apply(e.body)?;
+        Ok(true)
+    })?;
+    let recorded: std::collections::HashSet<(&str, &str)> = state
+        .records
+        .values()
+        .map(|(s, c)| (s.as_str(), c.as_str()))
+        .collect();
+    let gaps = gaps(
+        &rubric,
+        &state.stations,
+        |s, m| state.latest(s, m),
+        |s, c| recorded.contains(&(s, c)),
+    );
+    let reason = gaps_reason(&gaps, accept_gaps)?;
+    let rankings = rankings(&rubric, &state.stations, |s, m| state.latest(s, m));
+    let bonuses = rank_bonuses(&rubric, &rankings);
+    let first = ledger.head().next_seq;
+    for (i, b) in bonuses.iter().enumerate() {
+        fold.apply(&Body::V1(EventV1 {
+            seq: first + i as u64,
+            recorded_at_us: 0,
+            kind: EventKind::PointsRecorded(b.clone()),
+        }))?;
+    }
+    let scores = fold
+        .finish()
+        .into_iter()
+        .map(|s| FinalScore {
+            station: s.station,
+            total: s.total,
+            rank: s.rank,
+        })
+        .collect();
+    let closed = PeriodClosed {
+        head: ledger.head().hash,
+        scores,
+        rankings,
+        accepted_gaps: if reason.is_some() { gaps } else { Vec::new() },
+        reason,
+    };
+    let seqs = ledger.append_closing(bonuses, closed, now)?;
+    read_back(ledger, seqs)
+}
+
+/// Refuses to close a closed period, before the period's last day, or with appeals pending.
+fn check_closable(ledger: &Ledger, now: Timestamp) -> Result<(), LedgerError> {
     if let Some(seq) = ledger.closed_at() {
         return Err(LedgerError::Refused {
             line: None,
@@ -178,42 +232,32 @@ pub fn close(
             NotReady::PendingAppeals(list).to_string(),
         ));
     }
-    let rubric = ledger.rubric().clone();
-    let mut state = State::default();
-    let mut fold = Scores::new(&rubric);
-    ledger.replay_all(|e| {
-        state.fold(e.body.kind(), e.seq);
-        fold.apply(e.body)?;
-        Ok(true)
-    })?;
-    let recorded: std::collections::HashSet<(&str, &str)> = state
-        .records
-        .values()
-        .map(|(s, c)| (s.as_str(), c.as_str()))
-        .collect();
-    let gaps = gaps(
-        &rubric,
-        &state.stations,
-        |s, m| state.latest(s, m),
-        |s, c| recorded.contains(&(s, c)),
-    );
-    let reason = match rules::accepted_gaps(!gaps.is_empty(), accept_gaps) {
-        Ok(reason) => reason.map(str::to_string),
-        Err(GapRefusal::NotAccepted) => {
-            return Err(LedgerError::NotReady(NotReady::Gaps(gaps).to_string()))
-        }
+    Ok(())
+}
+
+/// The reason recorded for closing despite `gaps` (`None` when there are none); refuses
+/// gaps not accepted, or accepted with no reason.
+fn gaps_reason(gaps: &[Gap], accept_gaps: Option<&str>) -> Result<Option<String>, LedgerError> {
+    match rules::accepted_gaps(!gaps.is_empty(), accept_gaps) {
+        Ok(reason) => Ok(reason.map(str::to_string)),
+        Err(GapRefusal::NotAccepted) => Err(LedgerError::NotReady(
+            NotReady::Gaps(gaps.to_vec()).to_string(),
+        )),
         Err(GapRefusal::NoReason) => {
             let p = GapRefusal::no_reason();
-            return Err(LedgerError::Refused {
+            Err(LedgerError::Refused {
                 line: None,
                 field: p.field.into(),
                 message: p.message,
-            });
+            })
         }
-    };
-    let rankings = rankings(&rubric, &state.stations, |s, m| state.latest(s, m));
+    }
+}
+
+/// The rank bonus records, dated the period's last day with the ranking as evidence.
+fn rank_bonuses(rubric: &Rubric, rankings: &[Ranking]) -> Vec<PointsRecorded> {
     let mut bonuses = Vec::new();
-    for ranking in &rankings {
+    for ranking in rankings {
         // Invariant: rankings are built from the rubric's rank clauses.
         let (item, clause) = rubric
             .clause(&ranking.clause)
@@ -237,31 +281,11 @@ pub fn close(
             });
         }
     }
-    let first = ledger.head().next_seq;
-    for (i, b) in bonuses.iter().enumerate() {
-        fold.apply(&Body::V1(EventV1 {
-            seq: first + i as u64,
-            recorded_at_us: 0,
-            kind: EventKind::PointsRecorded(b.clone()),
-        }))?;
-    }
-    let scores = fold
-        .finish()
-        .into_iter()
-        .map(|s| FinalScore {
-            station: s.station,
-            total: s.total,
-            rank: s.rank,
-        })
-        .collect();
-    let closed = PeriodClosed {
-        head: ledger.head().hash,
-        scores,
-        rankings,
-        accepted_gaps: if reason.is_some() { gaps } else { Vec::new() },
-        reason,
-    };
-    let seqs = ledger.append_closing(bonuses, closed, now)?;
+    bonuses
+}
+
+/// What close appended, read back: the rank bonuses at `seqs` and the closing event.
+fn read_back(ledger: &Ledger, seqs: Vec<u64>) -> Result<Closed, LedgerError> {
     let closing = closing(ledger)?.ok_or_else(|| LedgerError::Damaged {
         seq: ledger.head().next_seq.saturating_sub(1),
         message: "the closing event cannot be read back".into(),

@@ -41,34 +41,7 @@ pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
             m.insert("name".into(), json!(s.name));
             m.insert("kind".into(), json!(s.kind.as_str()));
         }
-        EventKind::PointsRecorded(p) => {
-            m.insert("id".into(), json!(p.id));
-            m.insert("station".into(), json!(p.station));
-            m.insert("clause".into(), json!(p.clause));
-            let i = &p.inputs;
-            if let Some(v) = i.value {
-                m.insert("value".into(), json!(v.to_string()));
-            }
-            if let Some(c) = i.count {
-                m.insert("count".into(), json!(c));
-            }
-            if let Some(d) = i.done {
-                m.insert("done".into(), json!(d));
-            }
-            if let Some(p) = i.points {
-                m.insert("points".into(), json!(p.to_string()));
-            }
-            if let Some(n) = &i.note {
-                m.insert("note".into(), json!(n));
-            }
-            m.insert(
-                "computed_points".into(),
-                json!(p.computed_points.to_string()),
-            );
-            m.insert("occurred".into(), json!(p.occurred.to_string()));
-            m.insert("by".into(), json!(p.by));
-            m.insert("evidence".into(), json!(p.evidence));
-        }
+        EventKind::PointsRecorded(p) => points_fields(&mut m, p),
         EventKind::MetricReported(x) => {
             m.insert("id".into(), json!(x.id));
             m.insert("station".into(), json!(x.station));
@@ -85,50 +58,8 @@ pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
             m.insert("grounds".into(), json!(a.grounds));
             m.insert("evidence".into(), json!(a.evidence));
         }
-        EventKind::AppealDecided(d) => {
-            m.insert("appeal".into(), json!(d.appeal));
-            m.insert("appeal_seq".into(), json!(d.appeal_seq));
-            m.insert("against".into(), json!(d.against));
-            m.insert("station".into(), json!(d.station));
-            m.insert("outcome".into(), json!(d.outcome.as_str()));
-            if let Some(p) = d.outcome.points() {
-                m.insert("points".into(), json!(p.to_string()));
-            }
-            m.insert("by".into(), json!(d.by));
-            m.insert("reason".into(), json!(d.reason));
-            m.insert("evidence".into(), json!(d.evidence));
-        }
-        EventKind::PeriodClosed(c) => {
-            m.insert("head".into(), json!(hex::encode(c.head)));
-            let scores: Vec<Value> = c
-                .scores
-                .iter()
-                .map(
-                    |s| json!({"station": s.station, "total": s.total.to_string(), "rank": s.rank}),
-                )
-                .collect();
-            m.insert("scores".into(), Value::Array(scores));
-            let rankings: Vec<Value> = c
-                .rankings
-                .iter()
-                .map(|r| {
-                    let entries: Vec<Value> = r
-                        .entries
-                        .iter()
-                        .map(|e| json!({"station": e.station, "value": e.value.to_string(), "rank": e.rank, "points": e.points.to_string()}))
-                        .collect();
-                    json!({"clause": r.clause, "qualified": r.qualified, "entries": entries})
-                })
-                .collect();
-            m.insert("rankings".into(), Value::Array(rankings));
-            let gaps: Vec<Value> = c
-                .accepted_gaps
-                .iter()
-                .map(|g| json!({"station": g.station, "clause": g.clause, "metric": g.metric, "value": g.value.to_string(), "points": g.points.to_string()}))
-                .collect();
-            m.insert("accepted_gaps".into(), Value::Array(gaps));
-            m.insert("reason".into(), json!(c.reason));
-        }
+        EventKind::AppealDecided(d) => decided_fields(&mut m, d),
+        EventKind::PeriodClosed(c) => closed_fields(&mut m, c),
         EventKind::KeyRegistered(k) => {
             let (kind, who) = match &k.actor {
                 Actor::Department(d) => ("department", d),
@@ -153,6 +84,82 @@ pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
         }
     }
     m
+}
+
+/// A record's fields (in [`decoded_kind`]'s order).
+fn points_fields(m: &mut Map<String, Value>, p: &PointsRecorded) {
+    m.insert("id".into(), json!(p.id));
+    m.insert("station".into(), json!(p.station));
+    m.insert("clause".into(), json!(p.clause));
+    let i = &p.inputs;
+    if let Some(v) = i.value {
+        m.insert("value".into(), json!(v.to_string()));
+    }
+    if let Some(c) = i.count {
+        m.insert("count".into(), json!(c));
+    }
+    if let Some(d) = i.done {
+        m.insert("done".into(), json!(d));
+    }
+    if let Some(p) = i.points {
+        m.insert("points".into(), json!(p.to_string()));
+    }
+    if let Some(n) = &i.note {
+        m.insert("note".into(), json!(n));
+    }
+    m.insert(
+        "computed_points".into(),
+        json!(p.computed_points.to_string()),
+    );
+    m.insert("occurred".into(), json!(p.occurred.to_string()));
+    m.insert("by".into(), json!(p.by));
+    m.insert("evidence".into(), json!(p.evidence));
+}
+
+/// A decision's fields (in [`decoded_kind`]'s order).
+fn decided_fields(m: &mut Map<String, Value>, d: &AppealDecided) {
+    m.insert("appeal".into(), json!(d.appeal));
+    m.insert("appeal_seq".into(), json!(d.appeal_seq));
+    m.insert("against".into(), json!(d.against));
+    m.insert("station".into(), json!(d.station));
+    m.insert("outcome".into(), json!(d.outcome.as_str()));
+    if let Some(p) = d.outcome.points() {
+        m.insert("points".into(), json!(p.to_string()));
+    }
+    m.insert("by".into(), json!(d.by));
+    m.insert("reason".into(), json!(d.reason));
+    m.insert("evidence".into(), json!(d.evidence));
+}
+
+/// A closing's fields (in [`decoded_kind`]'s order).
+fn closed_fields(m: &mut Map<String, Value>, c: &PeriodClosed) {
+    m.insert("head".into(), json!(hex::encode(c.head)));
+    let scores: Vec<Value> = c
+        .scores
+        .iter()
+        .map(|s| json!({"station": s.station, "total": s.total.to_string(), "rank": s.rank}))
+        .collect();
+    m.insert("scores".into(), Value::Array(scores));
+    let rankings: Vec<Value> = c
+        .rankings
+        .iter()
+        .map(|r| {
+            let entries: Vec<Value> = r
+                .entries
+                .iter()
+                .map(|e| json!({"station": e.station, "value": e.value.to_string(), "rank": e.rank, "points": e.points.to_string()}))
+                .collect();
+            json!({"clause": r.clause, "qualified": r.qualified, "entries": entries})
+        })
+        .collect();
+    m.insert("rankings".into(), Value::Array(rankings));
+    let gaps: Vec<Value> = c
+        .accepted_gaps
+        .iter()
+        .map(|g| json!({"station": g.station, "clause": g.clause, "metric": g.metric, "value": g.value.to_string(), "points": g.points.to_string()}))
+        .collect();
+    m.insert("accepted_gaps".into(), Value::Array(gaps));
+    m.insert("reason".into(), json!(c.reason));
 }
 
 /// One export line for an event.
@@ -243,17 +250,7 @@ pub fn verify_each<E>(
         .map_err(|e| ExportError::Io(e.to_string()))?
     {
         let seq = report.events;
-        let here = |message: String| (seq, message);
-        let checked = match line {
-            _ if lines.bytes_read() > MAX_EXPORT_BYTES => Err(here(format!(
-                "export is larger than {MAX_EXPORT_BYTES} bytes"
-            ))),
-            Line::Text(text) => check_line(&text, seq, &report.head, audit),
-            Line::TooLong => Err(here(format!(
-                "line is longer than {MAX_EXPORT_LINE_BYTES} bytes"
-            ))),
-            Line::NotUtf8 => Err(here("line is not UTF-8".into())),
-        };
+        let checked = check_read(line, lines.bytes_read(), seq, &report.head, audit);
         match checked {
             Ok((hash, body, bytes)) => {
                 let verified = Verified {
@@ -283,26 +280,59 @@ pub fn verify_each<E>(
             }
         }
     }
+    report.problem = end_problem(&report, audit, expected_head);
+    Ok(Ok(report))
+}
+
+/// Checks one line read from an export (`read` bytes read so far) as the event `seq`.
+fn check_read(
+    line: Line,
+    read: u64,
+    seq: u64,
+    prev: &Hash,
+    audit: &mut Audit,
+) -> Result<(Hash, Body, Vec<u8>), (u64, String)> {
+    let here = |message: String| (seq, message);
+    match line {
+        _ if read > MAX_EXPORT_BYTES => Err(here(format!(
+            "export is larger than {MAX_EXPORT_BYTES} bytes"
+        ))),
+        Line::Text(text) => check_line(&text, seq, prev, audit),
+        Line::TooLong => Err(here(format!(
+            "line is longer than {MAX_EXPORT_LINE_BYTES} bytes"
+        ))),
+        Line::NotUtf8 => Err(here("line is not UTF-8".into())),
+    }
+}
+
+/// The problem found once every line verified: the audit's end checks, an empty export, or
+/// an expected head the chain does not contain.
+fn end_problem(
+    report: &ExportReport,
+    audit: &Audit,
+    expected_head: Option<&Hash>,
+) -> Option<Finding> {
     if let Err(fault) = audit.finish() {
-        report.problem = Some(Finding {
+        Some(Finding {
             seq: fault.seq,
             line: fault.seq as usize + 1,
             message: fault.message,
-        });
+        })
     } else if report.events == 0 {
-        report.problem = Some(Finding {
+        Some(Finding {
             seq: 0,
             line: 1,
             message: "the export is empty: there is no genesis".into(),
-        });
+        })
     } else if let (Some(h), None) = (expected_head, report.expected_head_at) {
-        report.problem = Some(Finding {
+        Some(Finding {
             seq: report.events,
             line: report.events as usize + 1,
             message: missing_head(h, report.events - 1, &report.head),
-        });
+        })
+    } else {
+        None
     }
-    Ok(Ok(report))
 }
 
 /// The message when a chain does not contain the head an auditor holds.

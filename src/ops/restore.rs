@@ -17,7 +17,8 @@
 //! (`blake3:` evidence) are restored, the files are not ([`Restored::evidence_files`]).
 
 use crate::domain::audit::Audit;
-use crate::domain::rows::{aggregate_key, posting_key, Aggregate};
+use crate::domain::rows::{aggregate_key, posting_key, Adjusted, Aggregate};
+use crate::domain::rubric::Rubric;
 use crate::events::event::*;
 use crate::ledger::tally::Expected;
 use crate::ledger::LedgerError;
@@ -121,38 +122,7 @@ pub fn restore_in_chunks(
     target: &Path,
     chunk_events: usize,
 ) -> Result<Restored, RestoreError> {
-    if target.exists() || target.symlink_metadata().is_ok() {
-        return Err(RestoreError::Exists(target.to_path_buf()));
-    }
-    let name = target
-        .file_name()
-        .ok_or_else(|| {
-            RestoreError::Input(format!("--db {} names no directory", target.display()))
-        })?
-        .to_string_lossy()
-        .into_owned();
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(RestoreError::Input(format!(
-            "{} is not a directory: create it first",
-            parent.display()
-        )));
-    }
-    if let Source::File(file) = &source {
-        std::fs::File::open(file)
-            .map_err(|e| RestoreError::Input(format!("cannot read {}: {e}", file.display())))?;
-    }
-    let dir = parent.join(format!(".{name}.restore-{}", std::process::id()));
-    std::fs::create_dir(&dir).map_err(|e| {
-        RestoreError::Input(format!(
-            "cannot create the staging directory {}: {e}",
-            dir.display()
-        ))
-    })?;
-    let mut staging = Staging { dir, done: false };
+    let (parent, staging) = stage(&source, target)?;
     // 1. One pass: the export verified exactly as `verify --export` checks it, each event
     // written as it verifies. An export that does not verify leaves only the staging
     // directory, which is removed.
@@ -176,7 +146,54 @@ pub fn restore_in_chunks(
         e => e,
     })?;
     // 2. Verify what was built, as `kaohe verify` will, and record it.
-    let check = crate::ops::verify::ledger(&built, Some(&restored.head))
+    check_built(&built, &restored)?;
+    // 3. Move it into place, never over anything.
+    move_into_place(&built, target, &parent)?;
+    finish(staging);
+    restored.path = target.to_path_buf();
+    Ok(restored)
+}
+
+/// Checks that `target` and its directory can be used and the source can be read, and
+/// creates the staging directory beside `target`; returns the directory and the staging.
+fn stage(source: &Source<'_>, target: &Path) -> Result<(PathBuf, Staging), RestoreError> {
+    if target.exists() || target.symlink_metadata().is_ok() {
+        return Err(RestoreError::Exists(target.to_path_buf()));
+    }
+    let name = target
+        .file_name()
+        .ok_or_else(|| {
+            RestoreError::Input(format!("--db {} names no directory", target.display()))
+        })?
+        .to_string_lossy()
+        .into_owned();
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(RestoreError::Input(format!(
+            "{} is not a directory: create it first",
+            parent.display()
+        )));
+    }
+    if let Source::File(file) = source {
+        std::fs::File::open(file)
+            .map_err(|e| RestoreError::Input(format!("cannot read {}: {e}", file.display())))?;
+    }
+    let dir = parent.join(format!(".{name}.restore-{}", std::process::id()));
+    std::fs::create_dir(&dir).map_err(|e| {
+        RestoreError::Input(format!(
+            "cannot create the staging directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    Ok((parent, Staging { dir, done: false }))
+}
+
+/// Verifies the ledger built at `built` as `kaohe verify` will, and records it as verified.
+fn check_built(built: &Path, restored: &Restored) -> Result<(), RestoreError> {
+    let check = crate::ops::verify::ledger(built, Some(&restored.head))
         .map_err(|e| RestoreError::Build(e.to_string()))?;
     if let Some(p) = check.problem {
         return Err(RestoreError::Build(format!(
@@ -184,26 +201,31 @@ pub fn restore_in_chunks(
             p.seq, p.message
         )));
     }
-    Store::open(&built)
+    Store::open(built)
         .and_then(|s| s.put_verified(restored.events - 1, &restored.head, None))
-        .map_err(|e| RestoreError::Build(e.to_string()))?;
-    // 3. Move it into place, never over anything.
+        .map_err(|e| RestoreError::Build(e.to_string()))
+}
+
+/// Renames `built` to `target` (in `parent`), never over anything, and syncs `parent`.
+fn move_into_place(built: &Path, target: &Path, parent: &Path) -> Result<(), RestoreError> {
     if target.exists() || target.symlink_metadata().is_ok() {
         return Err(RestoreError::Exists(target.to_path_buf()));
     }
-    std::fs::rename(&built, target).map_err(|e| {
+    std::fs::rename(built, target).map_err(|e| {
         RestoreError::Build(format!(
             "cannot move the ledger to {}: {e}",
             target.display()
         ))
     })?;
-    std::fs::File::open(&parent)
+    std::fs::File::open(parent)
         .and_then(|d| d.sync_all())
-        .map_err(|e| RestoreError::Build(format!("cannot sync {}: {e}", parent.display())))?;
+        .map_err(|e| RestoreError::Build(format!("cannot sync {}: {e}", parent.display())))
+}
+
+/// Keeps the finished restore: the staging directory (now empty) is removed.
+fn finish(mut staging: Staging) {
     staging.done = true;
     let _ = std::fs::remove_dir_all(&staging.dir);
-    restored.path = target.to_path_buf();
-    Ok(restored)
 }
 
 /// Writes the events of an export to a new store at `path` as they verify, with the tally and
@@ -281,38 +303,7 @@ impl Builder {
             let adjusted = v.audit.last_adjusted().copied();
             let entries = self.expected.entries(&rubric, body, adjusted.as_ref());
             self.commit.logs.extend(entries);
-            let station = match (adjusted, kind) {
-                (Some(a), _) => {
-                    self.aggregates
-                        .entry(a.station)
-                        .or_default()
-                        .adjust(a.position, a.delta);
-                    self.touched.insert(a.station);
-                    Some(a.station)
-                }
-                (None, EventKind::PointsRecorded(p)) => {
-                    let ordinal = self
-                        .expected
-                        .ordinal(&p.station)
-                        .ok_or("a record names an unknown station")?;
-                    let position = rubric
-                        .clause(&p.clause)
-                        .and_then(|(item, _)| rubric.item_position(&item.code))
-                        .ok_or("a record names a clause not in the rubric")?;
-                    self.aggregates
-                        .entry(ordinal)
-                        .or_default()
-                        .add(position as u16, p.computed_points);
-                    self.touched.insert(ordinal);
-                    Some(ordinal)
-                }
-                (None, EventKind::MetricReported(m)) => Some(
-                    self.expected
-                        .ordinal(&m.station)
-                        .ok_or("a report names an unknown station")?,
-                ),
-                _ => None,
-            };
+            let station = self.posted_station(&rubric, adjusted, kind)?;
             if let Some(station) = station {
                 self.commit.index.push((
                     Index::Postings,
@@ -342,6 +333,49 @@ impl Builder {
         self.recorded_at_us = body.v1().recorded_at_us;
         self.next_seq = seq + 1;
         Ok(())
+    }
+
+    /// The station whose postings the event joins (an adjusted record's, a record's or a
+    /// report's), with the sums of the station it changes updated.
+    fn posted_station(
+        &mut self,
+        rubric: &Rubric,
+        adjusted: Option<Adjusted>,
+        kind: &EventKind,
+    ) -> Result<Option<u32>, String> {
+        let station = match (adjusted, kind) {
+            (Some(a), _) => {
+                self.aggregates
+                    .entry(a.station)
+                    .or_default()
+                    .adjust(a.position, a.delta);
+                self.touched.insert(a.station);
+                Some(a.station)
+            }
+            (None, EventKind::PointsRecorded(p)) => {
+                let ordinal = self
+                    .expected
+                    .ordinal(&p.station)
+                    .ok_or("a record names an unknown station")?;
+                let position = rubric
+                    .clause(&p.clause)
+                    .and_then(|(item, _)| rubric.item_position(&item.code))
+                    .ok_or("a record names a clause not in the rubric")?;
+                self.aggregates
+                    .entry(ordinal)
+                    .or_default()
+                    .add(position as u16, p.computed_points);
+                self.touched.insert(ordinal);
+                Some(ordinal)
+            }
+            (None, EventKind::MetricReported(m)) => Some(
+                self.expected
+                    .ordinal(&m.station)
+                    .ok_or("a report names an unknown station")?,
+            ),
+            _ => None,
+        };
+        Ok(station)
     }
 
     /// Commits the gathered chunk with the replaced index entries it changed (aggregates,

@@ -253,17 +253,8 @@ impl Verifier {
             d.take().expect("each stored digest is compared once")
         };
         let aggregate_digest = self.aggregate_digest()?;
-        let mut key_digest = SetDigest::default();
-        for (key, state) in self.audit.keys() {
-            let mut value = state.registered_seq.to_be_bytes().to_vec();
-            value.extend_from_slice(&state.revoked.map_or(u64::MAX, |r| r.0).to_be_bytes());
-            key_digest.add(key, &value);
-        }
-        let mut dispute_digest = SetDigest::default();
-        for (target, seqs) in self.audit.disputes() {
-            let value: Vec<u8> = seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
-            dispute_digest.add(&target.to_be_bytes(), &value);
-        }
+        let key_digest = self.key_digest();
+        let dispute_digest = self.dispute_digest();
         for (index, want) in [
             (Index::Id, &self.id_digest),
             (Index::Dispute, &dispute_digest),
@@ -303,6 +294,33 @@ impl Verifier {
                 ));
             }
         }
+        self.check_unit_counts(store, last)
+    }
+
+    /// The `Key` index the events imply: each key's registration and revocation seqs.
+    fn key_digest(&self) -> SetDigest {
+        let mut digest = SetDigest::default();
+        for (key, state) in self.audit.keys() {
+            let mut value = state.registered_seq.to_be_bytes().to_vec();
+            value.extend_from_slice(&state.revoked.map_or(u64::MAX, |r| r.0).to_be_bytes());
+            digest.add(key, &value);
+        }
+        digest
+    }
+
+    /// The `Dispute` index the events imply: each disputed record's dispute seqs.
+    fn dispute_digest(&self) -> SetDigest {
+        let mut digest = SetDigest::default();
+        for (target, seqs) in self.audit.disputes() {
+            let value: Vec<u8> = seqs.iter().flat_map(|s| s.to_be_bytes()).collect();
+            digest.add(&target.to_be_bytes(), &value);
+        }
+        digest
+    }
+
+    /// Compares the `UnitCount` index with the counts the events imply (damage is blamed on
+    /// the `last` event).
+    fn check_unit_counts(&self, store: &Store, last: u64) -> Result<(), LedgerError> {
         let mut counts = rustc_hash::FxHashMap::default();
         let mut malformed = false;
         store.index_for_each(Index::UnitCount, |k, v| {

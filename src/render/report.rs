@@ -15,7 +15,7 @@ use crate::events::event::{AppealOutcome, EventKind, Hash};
 use crate::ledger::query::View;
 use crate::ledger::{Ledger, LedgerError};
 use crate::ops::appeals::DisputeStory;
-use crate::ops::explain::{self, EventStory, Explanation};
+use crate::ops::explain::{self, EventStory, Explanation, ItemStory};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::collections::{BTreeSet, HashMap};
@@ -70,43 +70,13 @@ pub fn write(
     let rubric = ledger.rubric();
     let scores = crate::ledger::tally::scores(ledger, view)?;
     // Sections in registration order; the ranking table in rank order.
-    let mut order: Vec<(u32, usize)> = Vec::with_capacity(scores.len());
-    for (i, s) in scores.iter().enumerate() {
-        let (_, ordinal) =
-            ledger
-                .station_ordinal(&s.station)?
-                .ok_or_else(|| LedgerError::Damaged {
-                    seq: view.last_seq(),
-                    message: format!("station {} has a score but no registration", s.station),
-                })?;
-        order.push((ordinal, i));
-    }
-    order.sort_unstable();
+    let order = registration_order(ledger, view, &scores)?;
     let anchor: HashMap<&str, usize> = order
         .iter()
         .enumerate()
         .map(|(n, (_, i))| (scores[*i].station.as_str(), n))
         .collect();
-    let wanted: Option<BTreeSet<&str>> = if opts.stations.is_empty() {
-        None
-    } else {
-        let mut set = BTreeSet::new();
-        for code in &opts.stations {
-            if !anchor.contains_key(code.as_str()) {
-                return Err(LedgerError::Refused {
-                    line: None,
-                    field: "station".into(),
-                    message: format!(
-                        "unknown station `{code}` (in this view, up to seq {})",
-                        view.last_seq()
-                    ),
-                }
-                .into());
-            }
-            set.insert(code.as_str());
-        }
-        Some(set)
-    };
+    let wanted = wanted_stations(opts, view, &anchor)?;
     let closing = crate::ops::close::closing(ledger)?;
     let mut w = Counting { out, bytes: 0 };
     let mut h = String::with_capacity(1 << 16);
@@ -142,6 +112,53 @@ pub fn write(
         events,
         bytes: w.bytes,
     })
+}
+
+/// The stations' (registration ordinal, index in `scores`), in registration order.
+fn registration_order(
+    ledger: &Ledger,
+    view: &View,
+    scores: &[StationScore],
+) -> Result<Vec<(u32, usize)>, LedgerError> {
+    let mut order: Vec<(u32, usize)> = Vec::with_capacity(scores.len());
+    for (i, s) in scores.iter().enumerate() {
+        let (_, ordinal) =
+            ledger
+                .station_ordinal(&s.station)?
+                .ok_or_else(|| LedgerError::Damaged {
+                    seq: view.last_seq(),
+                    message: format!("station {} has a score but no registration", s.station),
+                })?;
+        order.push((ordinal, i));
+    }
+    order.sort_unstable();
+    Ok(order)
+}
+
+/// The stations asked for (`None`: every station), refusing one not in view.
+fn wanted_stations<'a>(
+    opts: &'a Options,
+    view: &View,
+    anchor: &HashMap<&str, usize>,
+) -> Result<Option<BTreeSet<&'a str>>, LedgerError> {
+    if opts.stations.is_empty() {
+        return Ok(None);
+    }
+    let mut set = BTreeSet::new();
+    for code in &opts.stations {
+        if !anchor.contains_key(code.as_str()) {
+            return Err(LedgerError::Refused {
+                line: None,
+                field: "station".into(),
+                message: format!(
+                    "unknown station `{code}` (in this view, up to seq {})",
+                    view.last_seq()
+                ),
+            });
+        }
+        set.insert(code.as_str());
+    }
+    Ok(Some(set))
 }
 
 /// The output with a byte count.
@@ -451,22 +468,55 @@ fn num(x: f64) -> String {
     }
 }
 
+/// A chart's geometry (SVG units): the plot area's left edge and width, and the whole
+/// height with the top and bottom margins around the plot area (of height `ph`).
+#[derive(Clone, Copy)]
+struct Frame {
+    left: f64,
+    pw: f64,
+    ht: f64,
+    top: f64,
+    bottom: f64,
+    ph: f64,
+}
+
 fn histogram(h: &mut String, scores: &[StationScore]) {
     let totals: Vec<Decimal> = scores.iter().map(|s| s.total).collect();
     let (lo, width, counts) = bins(&totals);
     let (w, ht) = (760.0, 300.0);
     let (left, right, top, bottom) = (58.0, 16.0, 22.0, 56.0);
     let (pw, ph) = (w - left - right, ht - top - bottom);
+    let frame = Frame {
+        left,
+        pw,
+        ht,
+        top,
+        bottom,
+        ph,
+    };
     let peak = counts.iter().copied().max().unwrap_or(0) as f64;
     let step = nice_step(peak.max(1.0), 5.0).max(1.0);
     let ymax = ((peak.max(1.0) / step).ceil() * step).max(1.0);
-    let n = counts.len().max(1) as f64;
-    let bw = pw / n;
     let _ = writeln!(
         h,
         "<svg class=\"chart\" viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\" \
          aria-label=\"总分分布直方图\"><title>总分分布：各分数段的站点数</title>"
     );
+    histogram_grid(h, frame, ymax, step);
+    histogram_bars(h, frame, &counts, (lo, width), ymax);
+    let end = lo + width * Decimal::from(counts.len());
+    histogram_axes(h, frame, end);
+    let _ = writeln!(
+        h,
+        "<figcaption>每段 {width} 分，含下界不含上界（最后一段含上界）。</figcaption>"
+    );
+}
+
+/// The histogram's horizontal grid lines with their counts, every `step` up to `ymax`.
+fn histogram_grid(h: &mut String, frame: Frame, ymax: f64, step: f64) {
+    let Frame {
+        left, pw, top, ph, ..
+    } = frame;
     let mut y = 0.0;
     while y <= ymax + 1e-9 {
         let py = top + ph - y / ymax * ph;
@@ -481,6 +531,21 @@ fn histogram(h: &mut String, scores: &[StationScore]) {
         );
         y += step;
     }
+}
+
+/// The histogram's bars (bins of `width` from `lo`) and the lower edges under them.
+fn histogram_bars(
+    h: &mut String,
+    frame: Frame,
+    counts: &[usize],
+    (lo, width): (Decimal, Decimal),
+    ymax: f64,
+) {
+    let Frame {
+        left, pw, top, ph, ..
+    } = frame;
+    let n = counts.len().max(1) as f64;
+    let bw = pw / n;
     let every = (counts.len() / 12).max(1);
     for (i, c) in counts.iter().enumerate() {
         let x = left + i as f64 * bw;
@@ -508,7 +573,18 @@ fn histogram(h: &mut String, scores: &[StationScore]) {
             );
         }
     }
-    let end = lo + width * Decimal::from(counts.len());
+}
+
+/// The histogram's last edge (`end`), axes and axis titles; closes the SVG.
+fn histogram_axes(h: &mut String, frame: Frame, end: Decimal) {
+    let Frame {
+        left,
+        pw,
+        ht,
+        top,
+        ph,
+        ..
+    } = frame;
     let _ = write!(
         h,
         "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{end}</text>\n\
@@ -526,10 +602,6 @@ fn histogram(h: &mut String, scores: &[StationScore]) {
         ht - 14.0,
         top + ph / 2.0,
         top + ph / 2.0,
-    );
-    let _ = writeln!(
-        h,
-        "<figcaption>每段 {width} 分，含下界不含上界（最后一段含上界）。</figcaption>"
     );
 }
 
@@ -567,19 +639,19 @@ fn losses(h: &mut String, rubric: &Rubric, scores: &[StationScore], sums: &[Deci
         .iter()
         .map(|(_, c)| format!("{} {}（{} 分）", c.code, c.name, c.points))
         .collect();
-    // Room for the longest label at 12.5 px: a CJK character is about one em, others half.
-    let widest = labels
-        .iter()
-        .map(|l| {
-            l.chars()
-                .map(|c| if c.is_ascii() { 7.0 } else { 12.5 })
-                .sum::<f64>()
-        })
-        .fold(0.0, f64::max);
+    let widest = widest_label(&labels);
     let (row, pw) = (34.0, 400.0);
     let (left, right, top, bottom) = ((widest + 16.0).clamp(100.0, 480.0), 150.0, 14.0, 50.0);
     let w = left + pw + right;
     let ht = top + bottom + row * cats.len() as f64;
+    let frame = Frame {
+        left,
+        pw,
+        ht,
+        top,
+        bottom,
+        ph: ht - top - bottom,
+    };
     let peak = cats.iter().map(|(i, _)| f(sums[*i])).fold(0.0, f64::max);
     let step = nice_step(peak.max(1.0), 5.0);
     let xmax = ((peak.max(1.0) / step).ceil() * step).max(1.0);
@@ -588,19 +660,7 @@ fn losses(h: &mut String, rubric: &Rubric, scores: &[StationScore], sums: &[Deci
         "<svg class=\"chart\" viewBox=\"0 0 {w} {ht}\" width=\"{w}\" height=\"{ht}\" role=\"img\" \
          aria-label=\"各类别扣分合计条形图\"><title>各类别扣分合计（全部站点，封顶后计入的扣分）</title>"
     );
-    let mut x = 0.0;
-    while x <= xmax + 1e-9 {
-        let px = left + x / xmax * pw;
-        let _ = writeln!(
-            h,
-            "<line class=\"grid\" x1=\"{px:.1}\" y1=\"{top}\" x2=\"{px:.1}\" y2=\"{:.1}\"/>\
-             <text x=\"{px:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
-            ht - bottom,
-            ht - bottom + 15.0,
-            num(x)
-        );
-        x += step;
-    }
+    losses_grid(h, frame, xmax, step);
     for (k, (i, c)) in cats.iter().enumerate() {
         let y = top + k as f64 * row;
         let sum = sums[*i];
@@ -623,6 +683,56 @@ fn losses(h: &mut String, rubric: &Rubric, scores: &[StationScore], sums: &[Deci
             y + row / 2.0 + 4.0,
         );
     }
+    losses_axes(h, frame);
+}
+
+/// Room for the longest label at 12.5 px: a CJK character is about one em, others half.
+fn widest_label(labels: &[String]) -> f64 {
+    labels
+        .iter()
+        .map(|l| {
+            l.chars()
+                .map(|c| if c.is_ascii() { 7.0 } else { 12.5 })
+                .sum::<f64>()
+        })
+        .fold(0.0, f64::max)
+}
+
+/// The loss chart's vertical grid lines with their points, every `step` up to `xmax`.
+fn losses_grid(h: &mut String, frame: Frame, xmax: f64, step: f64) {
+    let Frame {
+        left,
+        pw,
+        ht,
+        top,
+        bottom,
+        ..
+    } = frame;
+    let mut x = 0.0;
+    while x <= xmax + 1e-9 {
+        let px = left + x / xmax * pw;
+        let _ = writeln!(
+            h,
+            "<line class=\"grid\" x1=\"{px:.1}\" y1=\"{top}\" x2=\"{px:.1}\" y2=\"{:.1}\"/>\
+             <text x=\"{px:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+            ht - bottom,
+            ht - bottom + 15.0,
+            num(x)
+        );
+        x += step;
+    }
+}
+
+/// The loss chart's axes and axis titles; closes the SVG.
+fn losses_axes(h: &mut String, frame: Frame) {
+    let Frame {
+        left,
+        pw,
+        ht,
+        top,
+        bottom,
+        ..
+    } = frame;
     let base = ht - bottom;
     let _ = write!(
         h,
@@ -723,6 +833,16 @@ fn station(h: &mut String, rubric: &Rubric, x: &Explanation, n: usize) -> usize 
         );
     }
     breakdown(h, rubric, x);
+    let shown = records(h, x);
+    if !x.metrics.is_empty() {
+        metrics(h, rubric, x);
+    }
+    h.push_str("</section>\n");
+    shown
+}
+
+/// A station's recorded deductions and bonuses, item by item; returns how many it shows.
+fn records(h: &mut String, x: &Explanation) -> usize {
     let mut shown = 0;
     let any = x
         .items
@@ -764,35 +884,36 @@ fn station(h: &mut String, rubric: &Rubric, x: &Explanation, n: usize) -> usize 
             }
         }
     }
-    if !x.metrics.is_empty() {
-        h.push_str(
-            "<h3>上报指标</h3>\n<table>\n<thead><tr><th>指标</th><th class=\"n\">数值</th>\
-             <th>发生日期</th><th>上报部门</th><th>编号</th><th class=\"n\">seq</th><th>证据</th><th>哈希</th></tr></thead>\n<tbody>\n",
-        );
-        for m in &x.metrics {
-            let r = &m.report;
-            let label = rubric
-                .metric(&r.metric)
-                .map(|d| format!("{}（{}）", d.label, r.metric))
-                .unwrap_or_else(|| r.metric.clone());
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>\
-                 <td>{}</td><td class=\"hash\">{}</td></tr>",
-                Esc(&label),
-                r.value,
-                r.occurred,
-                Esc(&r.by),
-                Esc(&r.id),
-                m.seq,
-                Esc(&r.evidence.join("；")),
-                hex(&m.hash),
-            );
-        }
-        h.push_str("</tbody>\n</table>\n<p class=\"muted\">每项指标为视图内最后一次上报。</p>\n");
-    }
-    h.push_str("</section>\n");
     shown
+}
+
+/// The table of a station's reported metrics (the last report of each in view).
+fn metrics(h: &mut String, rubric: &Rubric, x: &Explanation) {
+    h.push_str(
+        "<h3>上报指标</h3>\n<table>\n<thead><tr><th>指标</th><th class=\"n\">数值</th>\
+         <th>发生日期</th><th>上报部门</th><th>编号</th><th class=\"n\">seq</th><th>证据</th><th>哈希</th></tr></thead>\n<tbody>\n",
+    );
+    for m in &x.metrics {
+        let r = &m.report;
+        let label = rubric
+            .metric(&r.metric)
+            .map(|d| format!("{}（{}）", d.label, r.metric))
+            .unwrap_or_else(|| r.metric.clone());
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td>\
+             <td>{}</td><td class=\"hash\">{}</td></tr>",
+            Esc(&label),
+            r.value,
+            r.occurred,
+            Esc(&r.by),
+            Esc(&r.id),
+            m.seq,
+            Esc(&r.evidence.join("；")),
+            hex(&m.hash),
+        );
+    }
+    h.push_str("</tbody>\n</table>\n<p class=\"muted\">每项指标为视图内最后一次上报。</p>\n");
 }
 
 /// The category → item table of a station.
@@ -807,71 +928,15 @@ fn breakdown(h: &mut String, rubric: &Rubric, x: &Explanation) {
         let items =
             &x.items[position.min(x.items.len())..(position + cat.items.len()).min(x.items.len())];
         position += cat.items.len();
-        let (mut applied, mut raw, mut count) = (Decimal::ZERO, Decimal::ZERO, 0u32);
-        for it in items {
-            let i = &it.score;
-            applied += if i.bonus { i.awarded } else { i.deducted };
-            raw += if i.bonus {
-                i.raw_awarded
-            } else {
-                i.raw_deducted
-            };
-            count += it
-                .clauses
-                .iter()
-                .map(|c| c.events.len() as u32)
-                .sum::<u32>();
-        }
-        let (applied, raw) = (
-            crate::base::decimal::canonical(applied),
-            crate::base::decimal::canonical(raw),
-        );
-        let (ded, awd) = if cat.bonus {
-            (String::new(), plus(applied))
-        } else {
-            (minus(applied), String::new())
-        };
-        let _ = writeln!(
-            h,
-            "<tr class=\"cat{}\"><td>{} {}</td><td class=\"n\">{}</td><td class=\"n neg\">{ded}</td>\
-             <td class=\"n pos\">{awd}</td><td class=\"n\">{raw}</td><td class=\"n\">{count}</td><td></td><td></td></tr>",
-            if cat.bonus { " bonus-cat" } else { "" },
-            Esc(&cat.code),
-            Esc(&cat.name),
-            cat.points,
-        );
+        category_row(h, cat, items);
         let mut quiet = 0;
         for it in items {
-            let i = &it.score;
             let events: usize = it.clauses.iter().map(|c| c.events.len()).sum();
             if events == 0 {
                 quiet += 1;
                 continue;
             }
-            let (ded, awd, raw) = if i.bonus {
-                (String::new(), plus(i.awarded), i.raw_awarded)
-            } else {
-                (minus(i.deducted), String::new(), i.raw_deducted)
-            };
-            let cap = if i.capped() {
-                format!(
-                    "上限 {} 封顶：{raw}→{}",
-                    i.max,
-                    if i.bonus { i.awarded } else { i.deducted }
-                )
-            } else {
-                String::new()
-            };
-            let _ = writeln!(
-                h,
-                "<tr><td>&nbsp;&nbsp;{} {}</td><td class=\"n\">{}</td><td class=\"n neg\">{ded}</td>\
-                 <td class=\"n pos\">{awd}</td><td class=\"n\">{raw}</td><td class=\"n\">{events}</td><td>{}</td><td>{}</td></tr>",
-                Esc(i.item),
-                Esc(i.name),
-                i.max,
-                Esc(&cap),
-                Esc(&it.item.departments.join("、")),
-            );
+            item_row(h, it, events);
         }
         if quiet > 0 && quiet < items.len() {
             let _ = writeln!(
@@ -886,6 +951,72 @@ fn breakdown(h: &mut String, rubric: &Rubric, x: &Explanation) {
         }
     }
     h.push_str("</tbody>\n</table>\n");
+}
+
+/// A category's row of the breakdown: its items' points summed.
+fn category_row(h: &mut String, cat: &crate::domain::rubric::Category, items: &[ItemStory]) {
+    let (mut applied, mut raw, mut count) = (Decimal::ZERO, Decimal::ZERO, 0u32);
+    for it in items {
+        let i = &it.score;
+        applied += if i.bonus { i.awarded } else { i.deducted };
+        raw += if i.bonus {
+            i.raw_awarded
+        } else {
+            i.raw_deducted
+        };
+        count += it
+            .clauses
+            .iter()
+            .map(|c| c.events.len() as u32)
+            .sum::<u32>();
+    }
+    let (applied, raw) = (
+        crate::base::decimal::canonical(applied),
+        crate::base::decimal::canonical(raw),
+    );
+    let (ded, awd) = if cat.bonus {
+        (String::new(), plus(applied))
+    } else {
+        (minus(applied), String::new())
+    };
+    let _ = writeln!(
+        h,
+        "<tr class=\"cat{}\"><td>{} {}</td><td class=\"n\">{}</td><td class=\"n neg\">{ded}</td>\
+         <td class=\"n pos\">{awd}</td><td class=\"n\">{raw}</td><td class=\"n\">{count}</td><td></td><td></td></tr>",
+        if cat.bonus { " bonus-cat" } else { "" },
+        Esc(&cat.code),
+        Esc(&cat.name),
+        cat.points,
+    );
+}
+
+/// An item's row of the breakdown (an item with `events` records).
+fn item_row(h: &mut String, it: &ItemStory, events: usize) {
+    let i = &it.score;
+    let (ded, awd, raw) = if i.bonus {
+        (String::new(), plus(i.awarded), i.raw_awarded)
+    } else {
+        (minus(i.deducted), String::new(), i.raw_deducted)
+    };
+    let cap = if i.capped() {
+        format!(
+            "上限 {} 封顶：{raw}→{}",
+            i.max,
+            if i.bonus { i.awarded } else { i.deducted }
+        )
+    } else {
+        String::new()
+    };
+    let _ = writeln!(
+        h,
+        "<tr><td>&nbsp;&nbsp;{} {}</td><td class=\"n\">{}</td><td class=\"n neg\">{ded}</td>\
+         <td class=\"n pos\">{awd}</td><td class=\"n\">{raw}</td><td class=\"n\">{events}</td><td>{}</td><td>{}</td></tr>",
+        Esc(i.item),
+        Esc(i.name),
+        i.max,
+        Esc(&cap),
+        Esc(&it.item.departments.join("、")),
+    );
 }
 
 /// One recorded deduction or bonus with its history.
@@ -917,24 +1048,7 @@ fn event(
         clause.rule.kind_name(),
         Esc(&e.working.text),
     );
-    // A figure with its sign; zero has none.
-    let signed = |d: rust_decimal::Decimal| match d.is_zero() {
-        true => "0".to_string(),
-        false => format!("{sign}{d}"),
-    };
-    let mut points = format!("计算 {}", signed(p.computed_points));
-    if e.standing != p.computed_points {
-        points.push_str(&format!("；申诉/更正后现行 {}", signed(e.standing)));
-    } else {
-        points.push_str(&format!("；现行 {}", signed(e.standing)));
-    }
-    if e.applied == e.standing {
-        points.push_str(&format!("；计入 {}", signed(e.applied)));
-    } else if e.applied.is_zero() {
-        points.push_str(&format!("；计入 0（项目上限 {max} 已满）"));
-    } else {
-        points.push_str(&format!("；计入 {sign}{}（达到项目上限 {max}）", e.applied));
-    }
+    let points = points_text(e, sign, max);
     let _ = writeln!(
         h,
         "<tr><th>分值</th><td>{}</td><th>考评部门</th><td>{}</td></tr>\n\
@@ -959,16 +1073,46 @@ fn event(
     evidence(h, &p.evidence);
     h.push_str("</td></tr>\n");
     if !e.disputes.is_empty() {
-        h.push_str("<tr><th>申诉与复核</th><td colspan=\"3\"><ol class=\"disputes\">\n");
-        for (k, d) in e.disputes.iter().enumerate() {
-            let decided_later = e.disputes[k + 1..].iter().any(
-                |later| matches!(&later.kind, EventKind::AppealDecided(x) if x.appeal_seq == d.seq),
-            );
-            dispute(h, d, decided_later);
-        }
-        h.push_str("</ol></td></tr>\n");
+        disputes(h, &e.disputes);
     }
     h.push_str("</table>\n</div>\n");
+}
+
+/// A record's points: computed, standing after appeals and reversals, and applied under the
+/// item's cap of `max`, each with its `sign`.
+fn points_text(e: &EventStory, sign: &str, max: Decimal) -> String {
+    let p = &e.record;
+    // A figure with its sign; zero has none.
+    let signed = |d: rust_decimal::Decimal| match d.is_zero() {
+        true => "0".to_string(),
+        false => format!("{sign}{d}"),
+    };
+    let mut points = format!("计算 {}", signed(p.computed_points));
+    if e.standing != p.computed_points {
+        points.push_str(&format!("；申诉/更正后现行 {}", signed(e.standing)));
+    } else {
+        points.push_str(&format!("；现行 {}", signed(e.standing)));
+    }
+    if e.applied == e.standing {
+        points.push_str(&format!("；计入 {}", signed(e.applied)));
+    } else if e.applied.is_zero() {
+        points.push_str(&format!("；计入 0（项目上限 {max} 已满）"));
+    } else {
+        points.push_str(&format!("；计入 {sign}{}（达到项目上限 {max}）", e.applied));
+    }
+    points
+}
+
+/// The row of a record's appeals, decisions and reversals, oldest first.
+fn disputes(h: &mut String, list: &[DisputeStory]) {
+    h.push_str("<tr><th>申诉与复核</th><td colspan=\"3\"><ol class=\"disputes\">\n");
+    for (k, d) in list.iter().enumerate() {
+        let decided_later = list[k + 1..].iter().any(
+            |later| matches!(&later.kind, EventKind::AppealDecided(x) if x.appeal_seq == d.seq),
+        );
+        dispute(h, d, decided_later);
+    }
+    h.push_str("</ol></td></tr>\n");
 }
 
 fn evidence(h: &mut String, list: &[String]) {
@@ -1080,79 +1224,10 @@ fn verification(
     h.push_str("<section class=\"closing\" id=\"verify\">\n<h2>封账与验证</h2>\n");
     let publish = match closing {
         Some(c) => {
-            let _ = write!(
-                h,
-                "<p>本考核期已封账：封账事件是链上最后一个事件，其哈希即账本的最终链头。</p>\n\
-                 <table class=\"meta\">\n<tr><th>封账事件 seq</th><td>{}</td></tr>\n\
-                 <tr><th>最终链头哈希</th><td class=\"hash\"><b>{}</b></td></tr>\n\
-                 <tr><th>封账时所封链头</th><td class=\"hash\">{}</td></tr>\n\
-                 <tr><th>封账时间</th><td>{}（UTC）</td></tr>\n\
-                 <tr><th>最终得分</th><td>{} 个站点</td></tr>\n",
-                c.seq,
-                hex(&c.hash),
-                hex(&c.closed.head),
-                c.recorded_at,
-                c.closed.scores.len(),
-            );
-            if !c.closed.accepted_gaps.is_empty() {
-                let gaps: Vec<String> = c
-                    .closed
-                    .accepted_gaps
-                    .iter()
-                    .map(|g| {
-                        format!(
-                            "{} {} {} = {}（应扣 {}）",
-                            g.station, g.clause, g.metric, g.value, g.points
-                        )
-                    })
-                    .collect();
-                let _ = writeln!(
-                    h,
-                    "<tr><th>认可的未扣分缺口</th><td>{}<br>理由：{}</td></tr>",
-                    Esc(&gaps.join("；")),
-                    Esc(c.closed.reason.as_deref().unwrap_or("（无）")),
-                );
-            }
-            for r in &c.closed.rankings {
-                let entries: Vec<String> = r
-                    .entries
-                    .iter()
-                    .map(|e| format!("{}. {} {}（+{}）", e.rank, e.station, e.value, e.points))
-                    .collect();
-                let _ = writeln!(
-                    h,
-                    "<tr><th>排名加分 {}</th><td>{} 个站点参加排名：{}</td></tr>",
-                    Esc(&r.clause),
-                    r.qualified,
-                    Esc(&entries.join("；")),
-                );
-            }
-            h.push_str("</table>\n");
+            closed_table(h, c);
             // The sealed scores against the ones this report shows (in the whole view only).
             if view.end == head.next_seq && view.at.is_none() {
-                let shown: HashMap<&str, (Decimal, u32)> = scores
-                    .iter()
-                    .map(|s| (s.station.as_str(), (s.total, s.rank)))
-                    .collect();
-                let differ: Vec<String> = c
-                    .closed
-                    .scores
-                    .iter()
-                    .filter(|f| shown.get(f.station.as_str()) != Some(&(f.total, f.rank)))
-                    .take(20)
-                    .map(|f| format!("{} 封账 {}（第 {} 名）", f.station, f.total, f.rank))
-                    .collect();
-                if differ.is_empty() && c.closed.scores.len() == scores.len() {
-                    h.push_str(
-                        "<p>封账事件所记的每个站点最终得分与名次，与本报告的排名表一致。</p>\n",
-                    );
-                } else {
-                    let _ = writeln!(
-                        h,
-                        "<p class=\"neg\">封账事件所记的最终得分与本报告不一致：{}</p>",
-                        Esc(&differ.join("；"))
-                    );
-                }
+                sealed_against_shown(h, scores, c);
             } else {
                 h.push_str("<p>本报告的视图不是整个账本，排名表是该视图中的分数；封账事件所记为最终得分。</p>\n");
             }
@@ -1170,21 +1245,116 @@ fn verification(
             hex(&head.hash)
         }
     };
-    let mut cut = None;
-    if view.end < head.next_seq {
-        let seq = view.last_seq();
-        let mut hash = [0u8; 32];
-        ledger.replay(seq, seq + 1, |e| {
-            hash = *e.hash;
-            Ok(false)
-        })?;
+    let cut = view_cut(h, ledger, view, head.next_seq)?;
+    how_to_verify(h, &publish, cut.as_ref());
+    Ok(())
+}
+
+/// The closing event's table: seq, hashes, time, accepted gaps and rank bonuses.
+fn closed_table(h: &mut String, c: &crate::ops::close::Closing) {
+    let _ = write!(
+        h,
+        "<p>本考核期已封账：封账事件是链上最后一个事件，其哈希即账本的最终链头。</p>\n\
+         <table class=\"meta\">\n<tr><th>封账事件 seq</th><td>{}</td></tr>\n\
+         <tr><th>最终链头哈希</th><td class=\"hash\"><b>{}</b></td></tr>\n\
+         <tr><th>封账时所封链头</th><td class=\"hash\">{}</td></tr>\n\
+         <tr><th>封账时间</th><td>{}（UTC）</td></tr>\n\
+         <tr><th>最终得分</th><td>{} 个站点</td></tr>\n",
+        c.seq,
+        hex(&c.hash),
+        hex(&c.closed.head),
+        c.recorded_at,
+        c.closed.scores.len(),
+    );
+    if !c.closed.accepted_gaps.is_empty() {
+        let gaps: Vec<String> = c
+            .closed
+            .accepted_gaps
+            .iter()
+            .map(|g| {
+                format!(
+                    "{} {} {} = {}（应扣 {}）",
+                    g.station, g.clause, g.metric, g.value, g.points
+                )
+            })
+            .collect();
         let _ = writeln!(
             h,
-            "<p>本报告的视图截至 seq {seq}，该事件的哈希为 <span class=\"hash\"><b>{}</b></span>。</p>",
-            hex(&hash)
+            "<tr><th>认可的未扣分缺口</th><td>{}<br>理由：{}</td></tr>",
+            Esc(&gaps.join("；")),
+            Esc(c.closed.reason.as_deref().unwrap_or("（无）")),
         );
-        cut = Some((seq, hex(&hash)));
     }
+    for r in &c.closed.rankings {
+        let entries: Vec<String> = r
+            .entries
+            .iter()
+            .map(|e| format!("{}. {} {}（+{}）", e.rank, e.station, e.value, e.points))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<tr><th>排名加分 {}</th><td>{} 个站点参加排名：{}</td></tr>",
+            Esc(&r.clause),
+            r.qualified,
+            Esc(&entries.join("；")),
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+/// Whether the closing event's final scores and ranks are the ones the ranking table shows.
+fn sealed_against_shown(h: &mut String, scores: &[StationScore], c: &crate::ops::close::Closing) {
+    let shown: HashMap<&str, (Decimal, u32)> = scores
+        .iter()
+        .map(|s| (s.station.as_str(), (s.total, s.rank)))
+        .collect();
+    let differ: Vec<String> = c
+        .closed
+        .scores
+        .iter()
+        .filter(|f| shown.get(f.station.as_str()) != Some(&(f.total, f.rank)))
+        .take(20)
+        .map(|f| format!("{} 封账 {}（第 {} 名）", f.station, f.total, f.rank))
+        .collect();
+    if differ.is_empty() && c.closed.scores.len() == scores.len() {
+        h.push_str("<p>封账事件所记的每个站点最终得分与名次，与本报告的排名表一致。</p>\n");
+    } else {
+        let _ = writeln!(
+            h,
+            "<p class=\"neg\">封账事件所记的最终得分与本报告不一致：{}</p>",
+            Esc(&differ.join("；"))
+        );
+    }
+}
+
+/// When the view ends before the ledger's head (`next_seq`): the last event in view and its
+/// hash, written and returned.
+fn view_cut(
+    h: &mut String,
+    ledger: &Ledger,
+    view: &View,
+    next_seq: u64,
+) -> Result<Option<(u64, String)>, LedgerError> {
+    if view.end >= next_seq {
+        return Ok(None);
+    }
+    let seq = view.last_seq();
+    let mut hash = [0u8; 32];
+    ledger.replay(seq, seq + 1, |e| {
+        hash = *e.hash;
+        Ok(false)
+    })?;
+    let _ = writeln!(
+        h,
+        "<p>本报告的视图截至 seq {seq}，该事件的哈希为 <span class=\"hash\"><b>{}</b></span>。</p>",
+        hex(&hash)
+    );
+    Ok(Some((seq, hex(&hash))))
+}
+
+/// How to verify the `publish`ed head (and the view's `cut`, if any); closes the section and
+/// the page.
+fn how_to_verify(h: &mut String, publish: &str, cut: Option<&(u64, String)>) {
     let _ = write!(
         h,
         "<h3>如何验证</h3>\n<ol>\n\
@@ -1196,7 +1366,7 @@ fn verification(
             "kaohe --db 账本目录 export > x.jsonl && kaohe verify --export x.jsonl --head {publish}"
         )),
     );
-    if let Some((seq, hash)) = &cut {
+    if let Some((seq, hash)) = cut {
         let _ = writeln!(
             h,
             "<li>验证本报告视图所依据的前缀：<pre>{}</pre></li>",
@@ -1217,7 +1387,6 @@ fn verification(
         "<footer>由 kaohe {} 根据账本事件生成；同一账本状态与视图生成的报告逐字节相同。</footer>\n</body>\n</html>",
         env!("CARGO_PKG_VERSION")
     );
-    Ok(())
 }
 
 #[cfg(test)]

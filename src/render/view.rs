@@ -213,58 +213,111 @@ pub fn signed_points(rubric: &Rubric, clause: &str, points: &rust_decimal::Decim
     }
 }
 
+/// The cells of a `log` row that depend on the event's kind (empty when it has none).
+#[derive(Default)]
+struct LogCells {
+    station: String,
+    what: String,
+    points: String,
+    occurred: String,
+    by: String,
+    id: String,
+    evidence: String,
+}
+
+impl LogCells {
+    /// Cells with only the "clause/what" column.
+    fn what(what: String) -> Self {
+        LogCells {
+            what,
+            ..LogCells::default()
+        }
+    }
+}
+
 /// One row of `log`.
 pub fn log_row(rubric: &Rubric, body: &Body) -> Vec<String> {
     let e = body.v1();
-    let (station, what, points, occurred, by, id, evidence) = match &e.kind {
-        EventKind::LedgerCreated(g) => (
-            String::new(),
-            format!("rubric {}", &hex::encode(g.rubric_hash)[..16]),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ),
-        EventKind::StationRegistered(s) => (
-            s.code.clone(),
-            format!("{} ({})", s.name, s.kind.label_zh()),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ),
-        EventKind::PointsRecorded(p) => (
-            p.station.clone(),
-            p.clause.clone(),
-            signed_points(rubric, &p.clause, &p.computed_points),
-            p.occurred.to_string(),
-            p.by.clone(),
-            p.id.clone(),
-            p.evidence.join("; "),
-        ),
-        EventKind::MetricReported(m) => (
-            m.station.clone(),
-            format!("{} = {}", m.metric, m.value),
-            String::new(),
-            m.occurred.to_string(),
-            m.by.clone(),
-            m.id.clone(),
-            m.evidence.join("; "),
-        ),
-        EventKind::AppealFiled(a) => (
-            a.station.clone(),
-            format!("appeal against seq {}", a.against),
-            String::new(),
-            String::new(),
-            a.station.clone(),
-            a.id.clone(),
-            a.evidence.join("; "),
-        ),
-        EventKind::AppealDecided(d) => (
-            d.station.clone(),
-            format!(
+    let c = log_cells(rubric, &e.kind);
+    vec![
+        e.seq.to_string(),
+        body.recorded_at().to_string(),
+        e.kind.type_name().to_string(),
+        c.station,
+        c.what,
+        c.points,
+        c.occurred,
+        c.by,
+        c.id,
+        c.evidence,
+    ]
+}
+
+/// The kind's cells of a `log` row; the station events' in [`station_log_cells`].
+fn log_cells(rubric: &Rubric, kind: &EventKind) -> LogCells {
+    match kind {
+        EventKind::LedgerCreated(g) => {
+            LogCells::what(format!("rubric {}", &hex::encode(g.rubric_hash)[..16]))
+        }
+        EventKind::PeriodClosed(c) => LogCells {
+            evidence: c.reason.clone().unwrap_or_default(),
+            ..LogCells::what(format!(
+                "period closed: {} stations, head {}",
+                c.scores.len(),
+                &hex::encode(c.head)[..16]
+            ))
+        },
+        EventKind::KeyRegistered(k) => LogCells::what(format!(
+            "key {} for {}",
+            &hex::encode(k.public_key)[..16],
+            k.actor
+        )),
+        EventKind::KeyRevoked(k) => LogCells::what(format!(
+            "key {} revoked: {}",
+            &hex::encode(k.public_key)[..16],
+            k.reason
+        )),
+        EventKind::SignaturesRequired => LogCells::what("signatures required".into()),
+        other => station_log_cells(rubric, other),
+    }
+}
+
+/// The kind's cells of a `log` row for the events about one station.
+fn station_log_cells(rubric: &Rubric, kind: &EventKind) -> LogCells {
+    match kind {
+        EventKind::StationRegistered(s) => LogCells {
+            station: s.code.clone(),
+            ..LogCells::what(format!("{} ({})", s.name, s.kind.label_zh()))
+        },
+        EventKind::PointsRecorded(p) => LogCells {
+            station: p.station.clone(),
+            what: p.clause.clone(),
+            points: signed_points(rubric, &p.clause, &p.computed_points),
+            occurred: p.occurred.to_string(),
+            by: p.by.clone(),
+            id: p.id.clone(),
+            evidence: p.evidence.join("; "),
+        },
+        EventKind::MetricReported(m) => LogCells {
+            station: m.station.clone(),
+            what: format!("{} = {}", m.metric, m.value),
+            points: String::new(),
+            occurred: m.occurred.to_string(),
+            by: m.by.clone(),
+            id: m.id.clone(),
+            evidence: m.evidence.join("; "),
+        },
+        EventKind::AppealFiled(a) => LogCells {
+            station: a.station.clone(),
+            what: format!("appeal against seq {}", a.against),
+            by: a.station.clone(),
+            id: a.id.clone(),
+            evidence: a.evidence.join("; "),
+            ..LogCells::default()
+        },
+        EventKind::AppealDecided(d) => LogCells {
+            station: d.station.clone(),
+            what: format!(
                 "appeal {} {}{}",
                 d.appeal,
                 d.outcome.as_str(),
@@ -273,78 +326,25 @@ pub fn log_row(rubric: &Rubric, body: &Body) -> Vec<String> {
                     .map(|p| format!(": {p} stand"))
                     .unwrap_or_default()
             ),
-            String::new(),
-            String::new(),
-            d.by.clone(),
-            String::new(),
-            d.evidence.join("; "),
-        ),
-        EventKind::PeriodClosed(c) => (
-            String::new(),
-            format!(
-                "period closed: {} stations, head {}",
-                c.scores.len(),
-                &hex::encode(c.head)[..16]
-            ),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            c.reason.clone().unwrap_or_default(),
-        ),
-        EventKind::KeyRegistered(k) => (
-            String::new(),
-            format!("key {} for {}", &hex::encode(k.public_key)[..16], k.actor),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ),
-        EventKind::KeyRevoked(k) => (
-            String::new(),
-            format!(
-                "key {} revoked: {}",
-                &hex::encode(k.public_key)[..16],
-                k.reason
-            ),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ),
-        EventKind::SignaturesRequired => (
-            String::new(),
-            "signatures required".into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-            String::new(),
-        ),
-        EventKind::RecordReversed(r) => (
-            r.station.clone(),
-            format!("reverses seq {}", r.target),
-            String::new(),
-            String::new(),
-            r.by.clone(),
-            r.id.clone(),
-            r.evidence.join("; "),
-        ),
-    };
-    vec![
-        e.seq.to_string(),
-        body.recorded_at().to_string(),
-        e.kind.type_name().to_string(),
-        station,
-        what,
-        points,
-        occurred,
-        by,
-        id,
-        evidence,
-    ]
+            by: d.by.clone(),
+            evidence: d.evidence.join("; "),
+            ..LogCells::default()
+        },
+        EventKind::RecordReversed(r) => LogCells {
+            station: r.station.clone(),
+            what: format!("reverses seq {}", r.target),
+            by: r.by.clone(),
+            id: r.id.clone(),
+            evidence: r.evidence.join("; "),
+            ..LogCells::default()
+        },
+        // The kinds about no station, in `log_cells` (listed so that a new kind is placed).
+        EventKind::LedgerCreated(_)
+        | EventKind::PeriodClosed(_)
+        | EventKind::KeyRegistered(_)
+        | EventKind::KeyRevoked(_)
+        | EventKind::SignaturesRequired => LogCells::default(),
+    }
 }
 
 pub fn log_table() -> Table {
@@ -470,84 +470,15 @@ pub fn explain_text(x: &crate::ops::explain::Explanation<'_>, rubric: &Rubric) -
         ));
     }
     let mut quiet = 0;
+    // A single item (as `explain --item` shows) is shown even when nothing was recorded.
+    let many = x.items.len() > 1;
     for it in &x.items {
         let events: usize = it.clauses.iter().map(|c| c.events.len()).sum();
-        if events == 0 && x.items.len() > 1 {
+        if events == 0 && many {
             quiet += 1;
             continue;
         }
-        let i = &it.score;
-        let (what, applied, raw) = if i.bonus {
-            ("awarded", i.awarded, i.raw_awarded)
-        } else {
-            ("deducted", i.deducted, i.raw_deducted)
-        };
-        let cap = if applied != raw {
-            format!(" (raw {raw}; the item cap of {} bit)", i.max)
-        } else {
-            String::new()
-        };
-        out.push_str(&format!(
-            "\n{} {} — max {}, {what} {applied}{cap} — {}\n",
-            i.item,
-            i.name,
-            i.max,
-            it.item.departments.join("、")
-        ));
-        for c in &it.clauses {
-            if c.events.is_empty() && x.items.len() > 1 {
-                continue;
-            }
-            out.push_str(&format!(
-                "  {} {}: {}\n      rule: {}\n",
-                c.clause.code,
-                c.clause.rule.kind_name(),
-                c.clause.text,
-                c.clause.rule.describe()
-            ));
-            for e in &c.events {
-                let p = &e.record;
-                let sign = if i.bonus { "+" } else { "-" };
-                let applied = if e.applied == e.standing {
-                    String::new()
-                } else if e.applied.is_zero() {
-                    format!(
-                        " (applied 0: the item cap of {} was already reached)",
-                        i.max
-                    )
-                } else {
-                    format!(
-                        " (applied {sign}{}: the item cap of {} was reached)",
-                        e.applied, i.max
-                    )
-                };
-                let stands = if e.standing.is_zero() {
-                    " (stands at 0)".to_string()
-                } else if e.standing != p.computed_points {
-                    format!(" (stands at {sign}{})", e.standing)
-                } else {
-                    String::new()
-                };
-                out.push_str(&format!(
-                    "    seq {}  {}  {sign}{}{stands}{applied}  {}\n",
-                    e.seq, p.id, p.computed_points, e.working.text
-                ));
-                if let Some(note) = &p.inputs.note {
-                    out.push_str(&format!("        note: {note}\n"));
-                }
-                out.push_str(&format!(
-                    "        occurred {}, recorded {}, assessed by {}\n        evidence: {}\n        hash {}\n",
-                    p.occurred,
-                    e.recorded_at,
-                    p.by,
-                    p.evidence.join("; "),
-                    hex::encode(e.hash)
-                ));
-                for d in &e.disputes {
-                    out.push_str(&dispute_text(d));
-                }
-            }
-        }
+        explain_item_text(&mut out, it, many);
     }
     if quiet > 0 {
         out.push_str(&format!("\n{quiet} other items: nothing recorded\n"));
@@ -569,6 +500,90 @@ pub fn explain_text(x: &crate::ops::explain::Explanation<'_>, rubric: &Rubric) -
         }
     }
     out
+}
+
+/// One item in `explain`: its points and its clauses with their records (clauses with none
+/// are left out when `many` items are shown).
+fn explain_item_text(out: &mut String, it: &crate::ops::explain::ItemStory<'_>, many: bool) {
+    let i = &it.score;
+    let (what, applied, raw) = if i.bonus {
+        ("awarded", i.awarded, i.raw_awarded)
+    } else {
+        ("deducted", i.deducted, i.raw_deducted)
+    };
+    let cap = if applied != raw {
+        format!(" (raw {raw}; the item cap of {} bit)", i.max)
+    } else {
+        String::new()
+    };
+    out.push_str(&format!(
+        "\n{} {} — max {}, {what} {applied}{cap} — {}\n",
+        i.item,
+        i.name,
+        i.max,
+        it.item.departments.join("、")
+    ));
+    for c in &it.clauses {
+        if c.events.is_empty() && many {
+            continue;
+        }
+        out.push_str(&format!(
+            "  {} {}: {}\n      rule: {}\n",
+            c.clause.code,
+            c.clause.rule.kind_name(),
+            c.clause.text,
+            c.clause.rule.describe()
+        ));
+        for e in &c.events {
+            explain_event_text(out, e, i.bonus, i.max);
+        }
+    }
+}
+
+/// One recorded deduction or bonus in `explain`, under an item with the cap `max`.
+fn explain_event_text(
+    out: &mut String,
+    e: &crate::ops::explain::EventStory,
+    bonus: bool,
+    max: rust_decimal::Decimal,
+) {
+    let p = &e.record;
+    let sign = if bonus { "+" } else { "-" };
+    let applied = if e.applied == e.standing {
+        String::new()
+    } else if e.applied.is_zero() {
+        format!(" (applied 0: the item cap of {max} was already reached)")
+    } else {
+        format!(
+            " (applied {sign}{}: the item cap of {max} was reached)",
+            e.applied
+        )
+    };
+    let stands = if e.standing.is_zero() {
+        " (stands at 0)".to_string()
+    } else if e.standing != p.computed_points {
+        format!(" (stands at {sign}{})", e.standing)
+    } else {
+        String::new()
+    };
+    out.push_str(&format!(
+        "    seq {}  {}  {sign}{}{stands}{applied}  {}\n",
+        e.seq, p.id, p.computed_points, e.working.text
+    ));
+    if let Some(note) = &p.inputs.note {
+        out.push_str(&format!("        note: {note}\n"));
+    }
+    out.push_str(&format!(
+        "        occurred {}, recorded {}, assessed by {}\n        evidence: {}\n        hash {}\n",
+        p.occurred,
+        e.recorded_at,
+        p.by,
+        p.evidence.join("; "),
+        hex::encode(e.hash)
+    ));
+    for d in &e.disputes {
+        out.push_str(&dispute_text(d));
+    }
 }
 
 /// One appeal, decision or reversal under its record in `explain`.
