@@ -13,8 +13,8 @@
 //! minus process start. `blake3` is the floor
 //! for `verify`: one thread chaining BLAKE3 over the same stored bytes and nothing else.
 
-use kaohe::domain::projection::Scores;
-use kaohe::ledger::Ledger;
+use kaohe::internals::domain::projection::Scores;
+use kaohe::internals::ledger::Ledger;
 use kaohe::ops::import;
 use std::io::{BufReader, Write};
 use std::path::Path;
@@ -213,10 +213,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t_open.push(t.elapsed());
 
         let t = Instant::now();
-        let mut prev = kaohe::events::chain::GENESIS_PREV;
+        let mut prev = kaohe::internals::events::chain::GENESIS_PREV;
         let mut linked = 0u64;
         ledger.store().for_each_frame(0, u64::MAX, |f| {
-            prev = kaohe::events::chain::link(&prev, f.body);
+            prev = kaohe::internals::events::chain::link(&prev, f.body);
             linked += u64::from(&prev == f.hash);
             Ok(true)
         })?;
@@ -235,8 +235,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let replayed = format!("{scores:?}");
 
         let t = Instant::now();
-        let view = kaohe::ledger::query::View::all(&ledger);
-        let tallied = kaohe::ledger::tally::scores(&ledger, &view)?;
+        let view = kaohe::internals::ledger::query::View::all(&ledger);
+        let tallied = kaohe::internals::ledger::tally::scores(&ledger, &view)?;
         t_tally.push(t.elapsed());
         assert_eq!(
             format!("{tallied:?}"),

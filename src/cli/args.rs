@@ -7,10 +7,10 @@ use super::input::read_limited;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use jiff::Timestamp;
-use kaohe::events::event::Actor;
-use kaohe::ledger::query::Query;
+use kaohe::event::Actor;
 use kaohe::ops::actions::EventName;
 use kaohe::ops::evidence::EvidenceFile;
+use kaohe::Query;
 use serde_json::{json, Map, Value};
 use std::path::PathBuf;
 
@@ -284,7 +284,7 @@ impl TimeArgs {
             .at
             .as_deref()
             .map(|d| {
-                kaohe::events::event::date_text::parse_date(d.trim())
+                kaohe::event::date_text::parse_date(d.trim())
                     .ok_or_else(|| bad(format!("--at `{d}` is not a date YYYY-MM-DD")))
             })
             .transpose()?;
@@ -660,9 +660,9 @@ pub(super) fn decide_request(
 
 /// `key register FILE`: the key file's actor and public key.
 pub(super) fn key_register_request(file: &std::path::Path) -> Result<Request> {
-    let text = read_limited(file, kaohe::base::limits::MAX_KEY_FILE_BYTES, "key file")?;
-    let (actor, public) = kaohe::events::sign::read_public(&text)
-        .map_err(|e| bad(format!("{}: {e}", file.display())))?;
+    let text = read_limited(file, kaohe::limits::MAX_KEY_FILE_BYTES, "key file")?;
+    let (actor, public) =
+        kaohe::sign::read_public(&text).map_err(|e| bad(format!("{}: {e}", file.display())))?;
     let (kind, name) = match actor {
         Actor::Department(d) => ("department", d),
         Actor::Station(s) => ("station", s),
@@ -676,13 +676,13 @@ pub(super) fn key_register_request(file: &std::path::Path) -> Result<Request> {
 
 /// `key revoke KEY`: KEY is 64 hex digits or a key file.
 pub(super) fn key_revoke_request(which: &str, reason: String) -> Result<Request> {
-    let public = match kaohe::events::chain::parse_hash(which.trim()) {
+    let public = match kaohe::parse_hash(which.trim()) {
         Some(h) => hex::encode(h),
         None => {
             let path = std::path::Path::new(which);
-            let text = read_limited(path, kaohe::base::limits::MAX_KEY_FILE_BYTES, "key file")?;
-            let (_, public) = kaohe::events::sign::read_public(&text)
-                .map_err(|e| bad(format!("{which}: {e}")))?;
+            let text = read_limited(path, kaohe::limits::MAX_KEY_FILE_BYTES, "key file")?;
+            let (_, public) =
+                kaohe::sign::read_public(&text).map_err(|e| bad(format!("{which}: {e}")))?;
             hex::encode(public)
         }
     };

@@ -36,7 +36,7 @@ pub(super) fn receipt(
         .map(|p| {
             read_limited(
                 p,
-                kaohe::base::limits::MAX_CHECKPOINT_BYTES as u64,
+                kaohe::limits::MAX_CHECKPOINT_BYTES as u64,
                 "checkpoint file",
             )
         })
@@ -59,7 +59,7 @@ pub(super) fn consistency(db: &Path, old: &str, new: &str, out: &mut impl Write)
 
 pub(super) fn verify_ledger(
     db: &Path,
-    head: Option<&kaohe::events::event::Hash>,
+    head: Option<&kaohe::event::Hash>,
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -91,7 +91,7 @@ pub(super) fn finish_ledger_verify(
 /// `verify --evidence`: the ledger as `verify` checks it, then the stored evidence files.
 pub(super) fn verify_evidence(
     db: &Path,
-    head: Option<&kaohe::events::event::Hash>,
+    head: Option<&kaohe::event::Hash>,
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -119,7 +119,7 @@ pub(super) fn verify_evidence(
 
 pub(super) fn verify_export(
     file: &Path,
-    head: Option<&kaohe::events::event::Hash>,
+    head: Option<&kaohe::event::Hash>,
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -144,7 +144,7 @@ pub(super) fn verify_export(
 
 pub(super) fn finish_verify(
     events: u64,
-    head: &kaohe::events::event::Hash,
+    head: &kaohe::event::Hash,
     expected_head_at: Option<u64>,
     problem: Option<(u64, Option<usize>, String)>,
     as_json: bool,
@@ -195,7 +195,7 @@ pub(super) fn verify(
 ) -> Result<()> {
     let head = head
         .map(|h| {
-            kaohe::events::chain::parse_hash(h.trim())
+            kaohe::parse_hash(h.trim())
                 .ok_or_else(|| bad(format!("--head `{h}` is not 64 hex digits")))
         })
         .transpose()?;
@@ -214,7 +214,7 @@ pub(super) fn verify_receipt(
     out: &mut impl Write,
 ) -> Result<()> {
     let public = pubkey_arg(pubkey)?;
-    let text = read_limited(file, kaohe::base::limits::MAX_RECEIPT_BYTES, "receipt")?;
+    let text = read_limited(file, kaohe::limits::MAX_RECEIPT_BYTES, "receipt")?;
     let r = proofs::verify_receipt(&text, &public)
         .map_err(|e| proof_err(e, "the receipt does not verify"))?;
     let cp = &r.checkpoint;
@@ -246,7 +246,7 @@ pub(super) fn verify_consistency(
     let public = pubkey_arg(pubkey)?;
     let text = read_limited(
         file,
-        kaohe::base::limits::MAX_CONSISTENCY_BYTES,
+        kaohe::limits::MAX_CONSISTENCY_BYTES,
         "consistency file",
     )?;
     let r = proofs::verify_consistency(&text, &public)

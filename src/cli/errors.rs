@@ -3,9 +3,9 @@
 
 use anyhow::anyhow;
 use jiff::Timestamp;
-use kaohe::ledger::LedgerError;
 use kaohe::ops::actions::ActionError;
 use kaohe::ops::proofs;
+use kaohe::LedgerError;
 use std::path::Path;
 
 /// The exit code of a check that found a problem.

@@ -4,8 +4,8 @@
 use super::errors::{bad, ledger_err, proof_err};
 use anyhow::Result;
 use jiff::Timestamp;
-use kaohe::ledger::Ledger;
 use kaohe::ops::proofs;
+use kaohe::Ledger;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 
@@ -30,11 +30,11 @@ pub(super) fn pubkey_arg(arg: &str) -> Result<[u8; 32]> {
     }
     let text = read_limited(
         Path::new(arg),
-        kaohe::base::limits::MAX_KEY_FILE_BYTES,
+        kaohe::limits::MAX_KEY_FILE_BYTES,
         "key file",
     )?;
     let (_, public) =
-        kaohe::events::sign::read_public(&text).map_err(|e| bad(format!("--pubkey {arg}: {e}")))?;
+        kaohe::sign::read_public(&text).map_err(|e| bad(format!("--pubkey {arg}: {e}")))?;
     Ok(public)
 }
 
@@ -49,7 +49,7 @@ pub(super) fn checkpoint_arg(ledger: &Ledger, arg: &str) -> Result<String> {
     }
     read_limited(
         Path::new(arg),
-        kaohe::base::limits::MAX_CHECKPOINT_BYTES as u64,
+        kaohe::limits::MAX_CHECKPOINT_BYTES as u64,
         "checkpoint file",
     )
 }
@@ -82,12 +82,12 @@ pub(super) fn read_limited(path: &Path, limit: u64, what: &str) -> Result<String
 
 /// Applies one command built from flags.
 /// The signing key of `--key` / `KAOHE_KEY`, read and checked.
-pub(super) fn signer(key: Option<&Path>) -> Result<Option<kaohe::events::sign::KeyPair>> {
+pub(super) fn signer(key: Option<&Path>) -> Result<Option<kaohe::sign::KeyPair>> {
     let Some(path) = key else {
         return Ok(None);
     };
-    let text = read_limited(path, kaohe::base::limits::MAX_KEY_FILE_BYTES, "key file")?;
-    kaohe::events::sign::KeyPair::from_file_text(&text)
+    let text = read_limited(path, kaohe::limits::MAX_KEY_FILE_BYTES, "key file")?;
+    kaohe::sign::KeyPair::from_file_text(&text)
         .map(Some)
         .map_err(|e| bad(format!("--key {}: {e}", path.display())))
 }

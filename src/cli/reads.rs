@@ -4,10 +4,10 @@ use super::args::{ExportFormat, TimeArgs};
 use super::errors::{action_err, bad, ledger_err, problem, proof_err};
 use super::input::{open, out_dir};
 use anyhow::Result;
-use kaohe::ledger::query::Query;
 use kaohe::ops::actions::{self, EventName};
 use kaohe::ops::{explain, export, proofs};
 use kaohe::render::{lists, view};
+use kaohe::Query;
 use serde_json::{json, Map, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -397,7 +397,7 @@ pub(super) fn evidence_get(db: &Path, hash: &str, file: &Path, out: &mut impl Wr
     let t = t
         .strip_prefix(kaohe::ops::evidence::REFERENCE_PREFIX)
         .unwrap_or(t);
-    let hash = kaohe::events::chain::parse_hash(t)
+    let hash = kaohe::parse_hash(t)
         .ok_or_else(|| bad(format!("`{hash}` is not a hash of 64 hex digits")))?;
     let name = file.display();
     if file.as_os_str().is_empty() || file.file_name().is_none() {

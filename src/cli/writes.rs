@@ -5,9 +5,9 @@ use super::args::Request;
 use super::errors::{action_err, bad, ledger_err, problem, proof_err};
 use super::input::{now, open, progress_bar, read_limited, signer, write_new};
 use anyhow::Result;
-use kaohe::ledger::LedgerError;
 use kaohe::ops::actions;
 use kaohe::render::{outcome, view};
+use kaohe::LedgerError;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -43,8 +43,8 @@ pub(super) fn init(
     require_signatures: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let text = read_limited(rubric, kaohe::base::limits::MAX_RUBRIC_BYTES, "rubric file")?;
-    let kaohe::ledger::InitOutcome::Created {
+    let text = read_limited(rubric, kaohe::limits::MAX_RUBRIC_BYTES, "rubric file")?;
+    let kaohe::InitOutcome::Created {
         ledger_id,
         rubric_hash,
     } = actions::init(db, &text, now()?, require_signatures).map_err(ledger_err)?;
@@ -162,12 +162,8 @@ pub(super) fn close(
     Ok(())
 }
 
-pub(super) fn key_new(
-    actor: kaohe::events::event::Actor,
-    file: &Path,
-    out: &mut impl Write,
-) -> Result<()> {
-    let pair = kaohe::events::sign::KeyPair::generate(actor).map_err(|e| problem(e.to_string()))?;
+pub(super) fn key_new(actor: kaohe::event::Actor, file: &Path, out: &mut impl Write) -> Result<()> {
+    let pair = kaohe::sign::KeyPair::generate(actor).map_err(|e| problem(e.to_string()))?;
     let public = file.with_file_name(format!(
         "{}.pub",
         file.file_name()

@@ -67,12 +67,19 @@ mod layout;
 mod logs;
 mod segments;
 
-pub use blobs::EvidenceListing;
 pub use checkpoints::Verified;
-pub use commit::{Commit, Packed};
-pub use indices::{Index, INDEX_BUCKETS};
-pub use layout::{
-    panic_is_contained, Head, Store, StoreError, EVENTS_FILE, EVIDENCE_DIR, FORMAT_TAG, TALLY_FILE,
-};
+pub use commit::Commit;
+pub use indices::Index;
+pub use layout::{panic_is_contained, Head, Store, StoreError, EVIDENCE_DIR};
 pub use logs::Log;
-pub use segments::{Frame, Frames, TALLY_ENTRY_BYTES};
+pub use segments::Frames;
+
+/// Names the tests use to reach stored files and entries (through `kaohe::internals`).
+#[cfg(feature = "test-hooks")]
+pub use {
+    blobs::EvidenceListing,
+    commit::Packed,
+    indices::INDEX_BUCKETS,
+    layout::{EVENTS_FILE, FORMAT_TAG, TALLY_FILE},
+    segments::{Frame, TALLY_ENTRY_BYTES},
+};

@@ -14,9 +14,9 @@
 //!   by `kaohe verify --export` at the forged seq.
 
 use crate::harness::{fixture_path, Output, TestLedger, TEST_NOW};
-use kaohe::events::chain::{self, GENESIS_PREV};
-use kaohe::events::codec;
-use kaohe::events::event::{
+use kaohe::internals::events::chain::{self, GENESIS_PREV};
+use kaohe::internals::events::codec;
+use kaohe::internals::events::event::{
     Body, EventKind, EventV1, Gap, Inputs, MetricReported, PeriodClosed, PointsRecorded,
 };
 use rust_decimal::Decimal;

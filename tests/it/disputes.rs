@@ -13,14 +13,14 @@
 
 use jiff::civil::Date;
 use jiff::Timestamp;
-use kaohe::domain::command::parse_line;
-use kaohe::domain::projection::{Scores, StationScore};
-use kaohe::events::chain;
-use kaohe::events::codec;
-use kaohe::events::event::*;
-use kaohe::ledger::query::{Query, View};
-use kaohe::ledger::{Ledger, LedgerError, Numbered, Outcome};
-use kaohe::store::{Index, Log, Store, StoreError};
+use kaohe::internals::domain::command::parse_line;
+use kaohe::internals::domain::projection::{Scores, StationScore};
+use kaohe::internals::events::chain;
+use kaohe::internals::events::codec;
+use kaohe::internals::events::event::*;
+use kaohe::internals::ledger::query::{Query, View};
+use kaohe::internals::ledger::{Ledger, LedgerError, Numbered, Outcome};
+use kaohe::internals::store::{Index, Log, Store, StoreError};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use rust_decimal::Decimal;
@@ -229,7 +229,7 @@ fn station_code(s: usize) -> String {
 
 /// `n / 10^scale` as a canonical decimal.
 fn scaled(n: u64, scale: u32) -> Decimal {
-    kaohe::base::decimal::canonical(Decimal::from_i128_with_scale(i128::from(n), scale))
+    kaohe::internals::base::decimal::canonical(Decimal::from_i128_with_scale(i128::from(n), scale))
 }
 
 /// A decimal's value in hundredths (figures here have at most two places).
@@ -242,7 +242,7 @@ fn hundredths(d: Decimal) -> u64 {
 fn choose(min: &str, max: &str, b: u32) -> Decimal {
     let (min, max) = (dec(min), dec(max));
     let steps = hundredths(max - min) / 10;
-    kaohe::base::decimal::canonical(min + scaled(u64::from(b) % (steps + 1), 1))
+    kaohe::internals::base::decimal::canonical(min + scaled(u64::from(b) % (steps + 1), 1))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -728,7 +728,7 @@ impl Planner {
                 chosen * Decimal::from(count)
             }
         };
-        let points = kaohe::base::decimal::canonical(points);
+        let points = kaohe::internals::base::decimal::canonical(points);
         let reference = if id {
             let id = format!("D{n}");
             o.insert("id".into(), json!(id));
@@ -1152,7 +1152,7 @@ fn check_view(ledger: &Ledger, model: &Model, q: &Query) -> Result<(), TestCaseE
     let view = ledger.view(q).expect("view");
     let end = model.end(q);
     prop_assert_eq!(view.end, end, "{:?}", q);
-    let tallied = kaohe::ledger::tally::scores(ledger, &view).expect("tally");
+    let tallied = kaohe::internals::ledger::tally::scores(ledger, &view).expect("tally");
     let replayed = replayed(ledger, &view);
     prop_assert_eq!(
         format!("{tallied:?}"),
@@ -1174,7 +1174,7 @@ fn check_view(ledger: &Ledger, model: &Model, q: &Query) -> Result<(), TestCaseE
 fn check_explain(ledger: &Ledger, model: &Model, q: &Query) -> Result<(), TestCaseError> {
     let view = ledger.view(q).expect("view");
     let end = model.end(q);
-    let scores = kaohe::ledger::tally::scores(ledger, &view).expect("tally");
+    let scores = kaohe::internals::ledger::tally::scores(ledger, &view).expect("tally");
     let naive = model.scores(end, q.at);
     let records = model.records(end, q.at);
     for s in &scores {
@@ -1624,13 +1624,13 @@ fn the_fixed_disputed_ledger_is_as_described() {
         assert_eq!(
             format!(
                 "{:?}",
-                kaohe::ledger::tally::scores(&ledger, &view).unwrap()
+                kaohe::internals::ledger::tally::scores(&ledger, &view).unwrap()
             ),
             format!("{:?}", replayed(&ledger, &view)),
             "as of seq {n}"
         );
     }
-    let scores = kaohe::ledger::tally::scores(&ledger, &View::all(&ledger)).unwrap();
+    let scores = kaohe::internals::ledger::tally::scores(&ledger, &View::all(&ledger)).unwrap();
     let total = |code: &str| scores.iter().find(|s| s.station == code).unwrap().total;
     // WJ01: D1 3 → 1 (partial), D2 1.5 (rejected), D5 0.5, B1 +2: 100 − 3 + 2.
     assert_eq!(total("WJ01"), dec("99"));
@@ -1645,7 +1645,7 @@ fn the_fixed_disputed_ledger_is_as_described() {
             ..Query::default()
         })
         .unwrap();
-    let scores = kaohe::ledger::tally::scores(&ledger, &before).unwrap();
+    let scores = kaohe::internals::ledger::tally::scores(&ledger, &before).unwrap();
     let total = |code: &str| scores.iter().find(|s| s.station == code).unwrap().total;
     assert_eq!(total("WJ01"), dec("97"));
     assert_eq!(total("WJ02"), dec("95"));
@@ -2181,10 +2181,10 @@ fn damage_to_the_dispute_index_is_caught_by_verify() {
 }
 
 /// The tally row of each dispute event: (entry number, row).
-fn dispute_rows(s: &Store) -> Vec<(u64, kaohe::domain::rows::Row)> {
+fn dispute_rows(s: &Store) -> Vec<(u64, kaohe::internals::domain::rows::Row)> {
     let mut rows = Vec::new();
     s.for_each_log_entry(Log::Tally, 0, |n, e| {
-        let row = kaohe::domain::rows::Row::decode(e).expect("row");
+        let row = kaohe::internals::domain::rows::Row::decode(e).expect("row");
         if row.dispute_item().is_some() {
             rows.push((n, row));
         }
@@ -2195,17 +2195,17 @@ fn dispute_rows(s: &Store) -> Vec<(u64, kaohe::domain::rows::Row)> {
 }
 
 /// Replaces tally entry `n` (block 0) with `row`.
-fn rewrite_row(s: &Store, n: u64, row: &kaohe::domain::rows::Row) {
-    let at = n as usize * (2 + kaohe::domain::rows::ROW_BYTES) + 2;
+fn rewrite_row(s: &Store, n: u64, row: &kaohe::internals::domain::rows::Row) {
+    let at = n as usize * (2 + kaohe::internals::domain::rows::ROW_BYTES) + 2;
     s.tamper_log(Log::Tally, 0, |v| {
-        v[at..at + kaohe::domain::rows::ROW_BYTES].copy_from_slice(&row.encode())
+        v[at..at + kaohe::internals::domain::rows::ROW_BYTES].copy_from_slice(&row.encode())
     })
     .unwrap();
 }
 
 #[test]
 fn damage_to_a_dispute_row_of_the_tally_is_caught_by_verify() {
-    type Damage = fn(&mut kaohe::domain::rows::Row);
+    type Damage = fn(&mut kaohe::internals::domain::rows::Row);
     let cases: [(u64, &str, Damage); 6] = [
         (A3_DECIDED, "an upheld decision's change undone", |r| {
             r.points = Decimal::ZERO
@@ -2216,7 +2216,7 @@ fn damage_to_a_dispute_row_of_the_tally_is_caught_by_verify() {
         (A1, "a filing given a change", |r| r.points = dec("-3")),
         (R1, "a reversal moved to another item", |r| r.item += 1),
         (R1, "a reversal turned into a record row", |r| {
-            r.item -= kaohe::domain::rows::DISPUTE_ROW_BASE
+            r.item -= kaohe::internals::domain::rows::DISPUTE_ROW_BASE
         }),
         (A3_DECIDED, "a decision's occurred date moved", |r| {
             r.occurred = 20180701
@@ -2257,7 +2257,7 @@ fn a_damaged_dispute_row_changes_the_tally_scores() {
     });
     let ledger = crate::props::open_ledger(&path);
     let view = View::all(&ledger);
-    let tallied = kaohe::ledger::tally::scores(&ledger, &view).unwrap();
+    let tallied = kaohe::internals::ledger::tally::scores(&ledger, &view).unwrap();
     let wj02 = tallied.iter().find(|s| s.station == "WJ02").unwrap();
     assert_eq!(wj02.total, dec("96"));
     assert_ne!(
@@ -2274,12 +2274,12 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let path = closed_scenario(&dir);
     with_store(&path, |s| {
-        let key = kaohe::domain::rows::aggregate_key(1);
-        let mut agg = kaohe::domain::rows::Aggregate::decode(
+        let key = kaohe::internals::domain::rows::aggregate_key(1);
+        let mut agg = kaohe::internals::domain::rows::Aggregate::decode(
             &s.index_get(Index::Aggregate, &key).unwrap().unwrap(),
         )
         .unwrap();
-        let position = kaohe::domain::rubric::load(rubric_2018())
+        let position = kaohe::internals::domain::rubric::load(rubric_2018())
             .unwrap()
             .item_position("1.2")
             .unwrap() as u16;
@@ -2293,7 +2293,7 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let path = closed_scenario(&dir);
     with_store(&path, |s| {
-        let key = kaohe::domain::rows::posting_key(1, R1);
+        let key = kaohe::internals::domain::rows::posting_key(1, R1);
         assert!(s.index_get(Index::Postings, &key).unwrap().is_some());
         s.tamper_index(Index::Postings, &key, None).unwrap();
     });
@@ -2303,7 +2303,7 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let path = closed_scenario(&dir);
     with_store(&path, |s| {
-        let key = kaohe::domain::rules::unit_key("WJ03", "5.1.b");
+        let key = kaohe::internals::domain::rules::unit_key("WJ03", "5.1.b");
         assert_eq!(
             s.index_get(Index::UnitCount, &key).unwrap(),
             Some(3u32.to_be_bytes().to_vec())
@@ -2317,7 +2317,7 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
 /// Re-encodes the stored event at `seq` after `edit` and re-chains every later frame and the
 /// head record, as a forger who owns the disk can.
 fn rechain_store(path: &Path, seq: u64, edit: impl FnOnce(&mut Body)) {
-    let per = kaohe::base::limits::EVENTS_PER_BLOCK as usize;
+    let per = kaohe::internals::base::limits::EVENTS_PER_BLOCK as usize;
     let last = with_store(path, |s| {
         let next = s.head().unwrap().unwrap().next_seq;
         let mut frames: Vec<(Vec<u8>, Hash)> = Vec::new();

@@ -37,7 +37,7 @@ fn blob(l: &TestLedger, hash: &str) -> PathBuf {
 }
 
 fn hash_of(bytes: &[u8]) -> String {
-    hex::encode(kaohe::events::chain::file_hash(bytes))
+    hex::encode(kaohe::internals::events::chain::file_hash(bytes))
 }
 
 fn stored(l: &TestLedger) -> Vec<String> {
@@ -209,18 +209,18 @@ fn an_over_limit_file_or_a_directory_is_refused_with_nothing_written() {
     let l = TestLedger::with_stations();
     let big = l.path("big.bin");
     let f = std::fs::File::create(&big).unwrap();
-    f.set_len(kaohe::base::limits::MAX_EVIDENCE_FILE_BYTES + 1)
+    f.set_len(kaohe::internals::base::limits::MAX_EVIDENCE_FILE_BYTES + 1)
         .unwrap();
     drop(f);
     let before = l.event_count();
     let e = l.fails(&record_args("R1", &[big.to_str().unwrap()]), 2);
     assert!(e.contains("big.bin"), "{e}");
     assert!(
-        e.contains(&(kaohe::base::limits::MAX_EVIDENCE_FILE_BYTES + 1).to_string()),
+        e.contains(&(kaohe::internals::base::limits::MAX_EVIDENCE_FILE_BYTES + 1).to_string()),
         "{e}"
     );
     assert!(
-        e.contains(&kaohe::base::limits::MAX_EVIDENCE_FILE_BYTES.to_string()),
+        e.contains(&kaohe::internals::base::limits::MAX_EVIDENCE_FILE_BYTES.to_string()),
         "{e}"
     );
     assert_eq!(l.event_count(), before);

@@ -116,14 +116,14 @@ fn the_seeds_are_accepted_by_their_readers() {
         assert!(!commands.is_empty(), "{}", file.display());
     }
     for file in seeds("event_decode") {
-        kaohe::events::codec::decode(&std::fs::read(&file).unwrap())
+        kaohe::internals::events::codec::decode(&std::fs::read(&file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
     for file in seeds("rubric_load") {
-        kaohe::domain::rubric::load(&std::fs::read_to_string(&file).unwrap())
+        kaohe::internals::domain::rubric::load(&std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
-    let key = kaohe::events::chain::parse_hash(kaohe::fuzzing::SEED_PUBLIC_KEY).unwrap();
+    let key = kaohe::internals::events::chain::parse_hash(kaohe::fuzzing::SEED_PUBLIC_KEY).unwrap();
     let mut verified = 0;
     for file in seeds("receipt_verify") {
         let text = std::fs::read_to_string(&file).unwrap();

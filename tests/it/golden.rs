@@ -9,10 +9,10 @@
 //! The hex was produced once by `codec::encode` and then checked by hand against
 //! schema/EVENTS.md; the two worked examples of that page are checked byte for byte as well.
 
-use kaohe::base::decimal;
-use kaohe::events::chain::{self, GENESIS_PREV};
-use kaohe::events::codec::{self, CodecError};
-use kaohe::events::event::*;
+use kaohe::internals::base::decimal;
+use kaohe::internals::events::chain::{self, GENESIS_PREV};
+use kaohe::internals::events::codec::{self, CodecError};
+use kaohe::internals::events::event::*;
 use rust_decimal::Decimal;
 use std::str::FromStr;
 
@@ -560,8 +560,8 @@ fn equal_decimals_encode_identically_after_normalising() {
 /// the write path normalises every decimal before the codec sees it.
 #[test]
 fn the_write_path_stores_equal_decimals_as_identical_bytes() {
-    use kaohe::domain::command::{Command, MetricCmd, RecordCmd, StationCmd};
-    use kaohe::ledger::{Ledger, Numbered};
+    use kaohe::internals::domain::command::{Command, MetricCmd, RecordCmd, StationCmd};
+    use kaohe::internals::ledger::{Ledger, Numbered};
 
     let rubric = std::fs::read_to_string(crate::harness::rubric_path()).unwrap();
     let now: jiff::Timestamp = crate::harness::TEST_NOW.parse().unwrap();

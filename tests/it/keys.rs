@@ -12,10 +12,12 @@
 //! - The private key file's mode.
 
 use crate::harness::{rubric_path, Output, TestLedger};
-use kaohe::events::chain::{self, GENESIS_PREV};
-use kaohe::events::codec;
-use kaohe::events::event::{Actor, Body, EventKind, EventV1, KeyRegistered, Signature, Signed};
-use kaohe::events::sign::KeyPair;
+use kaohe::internals::events::chain::{self, GENESIS_PREV};
+use kaohe::internals::events::codec;
+use kaohe::internals::events::event::{
+    Actor, Body, EventKind, EventV1, KeyRegistered, Signature, Signed,
+};
+use kaohe::internals::events::sign::KeyPair;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -171,9 +173,10 @@ fn key_new(l: &TestLedger, who: &[&str], name: &str) -> KeyFiles {
     args.extend(["--out", &p]);
     let stdout = ok(l, &args);
     let public = format!("{p}.pub");
-    let (_, key) =
-        kaohe::events::sign::read_public(&std::fs::read_to_string(&public).expect(".pub"))
-            .expect("a public key file");
+    let (_, key) = kaohe::internals::events::sign::read_public(
+        &std::fs::read_to_string(&public).expect(".pub"),
+    )
+    .expect("a public key file");
     let hex = hex::encode(key);
     assert_contains(&stdout, &format!("public key {hex}"));
     KeyFiles {
@@ -503,9 +506,12 @@ fn the_signed_flow_from_the_command_line_verifies() {
                 let sig = signature_of(&body);
                 assert_eq!(hex::encode(sig.public_key), key.hex, "seq {seq}");
                 let kind = codec::encode_kind(body.kind()).unwrap();
-                assert!(kaohe::events::sign::verify(sig, &id, &kind), "seq {seq}");
                 assert!(
-                    !kaohe::events::sign::verify(sig, &[0; 16], &kind),
+                    kaohe::internals::events::sign::verify(sig, &id, &kind),
+                    "seq {seq}"
+                );
+                assert!(
+                    !kaohe::internals::events::sign::verify(sig, &[0; 16], &kind),
                     "seq {seq}"
                 );
             }
@@ -873,7 +879,7 @@ fn key_registration_refusals() {
     // Damaged files.
     let mut not_a_point = None;
     for b in 0..=255u8 {
-        if !kaohe::events::sign::is_public_key(&[b; 32]) {
+        if !kaohe::internals::events::sign::is_public_key(&[b; 32]) {
             not_a_point = Some([b; 32]);
             break;
         }
@@ -882,7 +888,10 @@ fn key_registration_refusals() {
     for (name, content) in [
         (
             "bad-point.pub",
-            kaohe::events::sign::public_text(&Actor::Department("基层科".into()), &not_a_point),
+            kaohe::internals::events::sign::public_text(
+                &Actor::Department("基层科".into()),
+                &not_a_point,
+            ),
         ),
         ("bad-hex.pub", pub_text.replace(&jc.hex, &"zz".repeat(32))),
         (

@@ -1,4 +1,4 @@
-//! The Merkle layer (`kaohe::events::merkle`, `schema/PROOFS.md`):
+//! The Merkle layer (`kaohe::internals::events::merkle`, `schema/PROOFS.md`):
 //!
 //! - the worked vectors of `schema/PROOFS.md`, pinned in hex so that the format never drifts;
 //! - roots, inclusion and consistency proofs agree with a model written here straight from the
@@ -11,9 +11,9 @@
 //! Proofs are generated through a memoised model oracle (`inclusion_proof_with`) so that the
 //! exhaustive checks stay fast; the slice-based generators are compared with it on small trees.
 
-use kaohe::events::chain::{self, merkle_leaf, merkle_node};
-use kaohe::events::event::Hash;
-use kaohe::events::merkle::{self, Frontier};
+use kaohe::internals::events::chain::{self, merkle_leaf, merkle_node};
+use kaohe::internals::events::event::Hash;
+use kaohe::internals::events::merkle::{self, Frontier};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use std::collections::HashMap;

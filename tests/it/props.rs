@@ -10,13 +10,13 @@
 //! Case counts are kept modest so that the suite stays fast.
 
 use jiff::civil::Date;
-use kaohe::base::decimal::canonical;
-use kaohe::domain::command::{Command, MetricCmd, RecordCmd, StationCmd};
-use kaohe::domain::projection::{Scores, StationScore};
-use kaohe::events::chain;
-use kaohe::events::codec;
-use kaohe::events::event::*;
-use kaohe::ledger::{Ledger, Numbered, Outcome};
+use kaohe::internals::base::decimal::canonical;
+use kaohe::internals::domain::command::{Command, MetricCmd, RecordCmd, StationCmd};
+use kaohe::internals::domain::projection::{Scores, StationScore};
+use kaohe::internals::events::chain;
+use kaohe::internals::events::codec;
+use kaohe::internals::events::event::*;
+use kaohe::internals::ledger::{Ledger, Numbered, Outcome};
 use kaohe::ops::export;
 use proptest::prelude::*;
 use proptest::test_runner::Config;
@@ -917,8 +917,8 @@ fn new_ledger(dir: &Path) -> Ledger {
 /// Opens a ledger this process has just closed. A dropped `sled::Db` can hold its lock for a
 /// moment in background threads, so the first attempts may find the ledger "in use".
 pub(crate) fn open_ledger(path: &Path) -> Ledger {
-    use kaohe::ledger::LedgerError;
-    use kaohe::store::StoreError;
+    use kaohe::internals::ledger::LedgerError;
+    use kaohe::internals::store::StoreError;
     for _ in 0..2000 {
         match Ledger::open(path) {
             Err(LedgerError::Store(StoreError::InUse(_))) => {
@@ -991,7 +991,7 @@ proptest! {
         let scores = scores_upto(&ledger, end);
         prop_assert_eq!(figures(&scores), naive(&effects));
         for s in &scores {
-            prop_assert!(kaohe::base::decimal::is_canonical(&s.total), "total {} is canonical", s.total);
+            prop_assert!(kaohe::internals::base::decimal::is_canonical(&s.total), "total {} is canonical", s.total);
         }
 
         // (b) determinism: the same bytes of output, again and after reopening

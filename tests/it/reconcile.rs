@@ -170,7 +170,7 @@ fn malformed_files_exit_2_naming_the_line_and_column() {
     );
     let long = format!(
         "{HEADER}\nWJ07,3.1,7,0\nWJ01,B.1,0,{}\n",
-        "0".repeat(kaohe::base::limits::MAX_TALLY_LINE_BYTES)
+        "0".repeat(kaohe::internals::base::limits::MAX_TALLY_LINE_BYTES)
     );
     refused(&l, &long, &["line 3", "longer than"]);
 }
@@ -256,7 +256,7 @@ fn csv_rows(text: &str) -> Vec<Vec<String>> {
         "\\n line ends"
     );
     text.lines()
-        .map(|l| kaohe::base::csv::split(l).expect("a CSV record"))
+        .map(|l| kaohe::internals::base::csv::split(l).expect("a CSV record"))
         .collect()
 }
 
@@ -386,7 +386,7 @@ fn a_department_keeps_its_items_of_the_scores_export_and_reconcile_agrees() {
     for (i, r) in rows.iter().enumerate() {
         if i == 0 || owned.contains(&r[col("item")]) {
             let cells: Vec<&str> = keep.iter().map(|&k| r[k].as_str()).collect();
-            kaohe::base::csv::write_record(&mut kept, &cells).unwrap();
+            kaohe::internals::base::csv::write_record(&mut kept, &cells).unwrap();
         }
     }
     let text = String::from_utf8(kept).unwrap();
@@ -406,7 +406,7 @@ fn a_department_keeps_its_items_of_the_scores_export_and_reconcile_agrees() {
     let mut kept = Vec::new();
     for r in &rows {
         let cells: Vec<&str> = keep.iter().map(|&k| r[k].as_str()).collect();
-        kaohe::base::csv::write_record(&mut kept, &cells).unwrap();
+        kaohe::internals::base::csv::write_record(&mut kept, &cells).unwrap();
     }
     let text = String::from_utf8(kept).unwrap();
     let file = tally(&l, "june.csv", &text);

@@ -367,30 +367,30 @@ fn a_cut_view_a_station_filter_and_refusals() {
 #[test]
 fn stories_equal_explain_in_every_view() {
     let l = wujin_with_appeals();
-    let ledger = kaohe::ledger::Ledger::open(&l.db).expect("open");
+    let ledger = kaohe::internals::ledger::Ledger::open(&l.db).expect("open");
     let last = ledger.head().next_seq - 1;
-    let mut queries: Vec<kaohe::ledger::query::Query> =
-        vec![kaohe::ledger::query::Query::default()];
+    let mut queries: Vec<kaohe::internals::ledger::query::Query> =
+        vec![kaohe::internals::ledger::query::Query::default()];
     for seq in [20, 100, 250, last - 6, last - 4, last - 2, last - 1] {
-        queries.push(kaohe::ledger::query::Query {
+        queries.push(kaohe::internals::ledger::query::Query {
             as_of_seq: Some(seq),
             ..Default::default()
         });
     }
     for day in ["2018-03-01", "2018-06-30", "2018-12-31"] {
-        queries.push(kaohe::ledger::query::Query {
-            at: kaohe::events::event::date_text::parse_date(day),
+        queries.push(kaohe::internals::ledger::query::Query {
+            at: kaohe::internals::events::event::date_text::parse_date(day),
             ..Default::default()
         });
-        queries.push(kaohe::ledger::query::Query {
-            at: kaohe::events::event::date_text::parse_date(day),
+        queries.push(kaohe::internals::ledger::query::Query {
+            at: kaohe::internals::events::event::date_text::parse_date(day),
             as_of_seq: Some(last - 3),
             ..Default::default()
         });
     }
     for q in queries {
         let view = ledger.view(&q).expect("view");
-        let scores = kaohe::ledger::tally::scores(&ledger, &view).expect("scores");
+        let scores = kaohe::internals::ledger::tally::scores(&ledger, &view).expect("scores");
         for s in &scores {
             let one =
                 kaohe::ops::explain::explain(&ledger, &view, &s.station, None).expect("explain");

@@ -278,7 +278,7 @@ fn a_damaged_ledger_names_its_last_verified_seq_and_how_to_restore() {
 fn verify_records_the_last_full_verification() {
     let l = TestLedger::with_stations();
     l.ok(&["verify"]);
-    let v = kaohe::store::Store::read_last_verified(&l.db)
+    let v = kaohe::internals::store::Store::read_last_verified(&l.db)
         .unwrap()
         .expect("recorded");
     assert_eq!(v.seq, 2);
@@ -295,7 +295,7 @@ fn verify_records_the_last_full_verification() {
     ]);
     damage_event(&l.db, 3);
     l.fails(&["verify"], 1);
-    let v = kaohe::store::Store::read_last_verified(&l.db)
+    let v = kaohe::internals::store::Store::read_last_verified(&l.db)
         .unwrap()
         .expect("recorded");
     assert_eq!(v.seq, 2);

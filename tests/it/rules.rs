@@ -1801,7 +1801,8 @@ fn a_second_process_gets_an_in_use_error() {
     let l = TestLedger::with_stations();
     let before = l.event_count();
     {
-        let _held = kaohe::ledger::Ledger::open(&l.db).expect("the test opens the ledger");
+        let _held =
+            kaohe::internals::ledger::Ledger::open(&l.db).expect("the test opens the ledger");
         let err = l.fails(&["score"], 2);
         assert_contains(&err, "in use");
         let err = l.fails(&record_args("1.1.b", "WJ01", "基层科", &[]), 2);

@@ -2,9 +2,9 @@
 //! events gives, in every view; and verify notices when it disagrees with the events.
 
 use crate::harness::{fixture_path, rubric_path, TestLedger};
-use kaohe::domain::projection::Scores;
-use kaohe::ledger::query::{Query, View};
-use kaohe::ledger::Ledger;
+use kaohe::internals::domain::projection::Scores;
+use kaohe::internals::ledger::query::{Query, View};
+use kaohe::internals::ledger::Ledger;
 use kaohe::ops::import;
 use proptest::prelude::*;
 use std::io::BufReader;
@@ -24,7 +24,7 @@ fn replayed(ledger: &Ledger, view: &View) -> String {
 fn tallied(ledger: &Ledger, view: &View) -> String {
     format!(
         "{:?}",
-        kaohe::ledger::tally::scores(ledger, view).expect("tally")
+        kaohe::internals::ledger::tally::scores(ledger, view).expect("tally")
     )
 }
 
@@ -122,9 +122,9 @@ fn verify_reports_a_tally_row_that_disagrees_with_its_event() {
     l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
     l.ok(&["verify"]);
     {
-        let store = kaohe::store::Store::open(&l.db).expect("store");
+        let store = kaohe::internals::store::Store::open(&l.db).expect("store");
         store
-            .tamper_log(kaohe::store::Log::Tally, 0, |v| {
+            .tamper_log(kaohe::internals::store::Log::Tally, 0, |v| {
                 // The last byte of the first row's points: another figure.
                 v[41] ^= 1;
             })
@@ -142,10 +142,10 @@ fn a_cut_tally_is_refused_on_open() {
     let l = TestLedger::new();
     l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
     {
-        let store = kaohe::store::Store::open(&l.db).expect("store");
+        let store = kaohe::internals::store::Store::open(&l.db).expect("store");
         store
-            .tamper_log(kaohe::store::Log::Tally, 0, |v| {
-                v.truncate(v.len() - kaohe::domain::rows::ROW_BYTES - 2);
+            .tamper_log(kaohe::internals::store::Log::Tally, 0, |v| {
+                v.truncate(v.len() - kaohe::internals::domain::rows::ROW_BYTES - 2);
             })
             .expect("tamper");
     }
@@ -198,18 +198,22 @@ fn verify_reports_a_changed_aggregate() {
     let l = TestLedger::new();
     l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
     {
-        let store = kaohe::store::Store::open(&l.db).expect("store");
-        let key = kaohe::domain::rows::aggregate_key(0);
-        let mut agg = kaohe::domain::rows::Aggregate::decode(
+        let store = kaohe::internals::store::Store::open(&l.db).expect("store");
+        let key = kaohe::internals::domain::rows::aggregate_key(0);
+        let mut agg = kaohe::internals::domain::rows::Aggregate::decode(
             &store
-                .index_get(kaohe::store::Index::Aggregate, &key)
+                .index_get(kaohe::internals::store::Index::Aggregate, &key)
                 .unwrap()
                 .expect("WJ01 has an aggregate"),
         )
         .unwrap();
         agg.add(0, rust_decimal::Decimal::ONE);
         store
-            .tamper_index(kaohe::store::Index::Aggregate, &key, Some(&agg.encode()))
+            .tamper_index(
+                kaohe::internals::store::Index::Aggregate,
+                &key,
+                Some(&agg.encode()),
+            )
             .unwrap();
     }
     let out = l.run(&["verify"]);
@@ -228,9 +232,9 @@ fn score_refuses_a_tally_row_with_impossible_points() {
         let l = TestLedger::new();
         l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
         {
-            let store = kaohe::store::Store::open(&l.db).expect("store");
+            let store = kaohe::internals::store::Store::open(&l.db).expect("store");
             store
-                .tamper_log(kaohe::store::Log::Tally, 0, |v| {
+                .tamper_log(kaohe::internals::store::Log::Tally, 0, |v| {
                     // The first entry: 2 length bytes, then the row; points at row bytes 26..42.
                     v[2 + edit.0] = edit.1;
                 })

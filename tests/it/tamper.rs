@@ -11,11 +11,11 @@
 //! import line (seq = 3 + line index).
 
 use crate::harness::{Output, TestLedger};
-use kaohe::base::limits::EVENTS_PER_BLOCK;
-use kaohe::events::chain::{self, GENESIS_PREV};
-use kaohe::events::codec;
-use kaohe::events::event::{Body, EventKind, Hash};
-use kaohe::store::{Index, Store};
+use kaohe::internals::base::limits::EVENTS_PER_BLOCK;
+use kaohe::internals::events::chain::{self, GENESIS_PREV};
+use kaohe::internals::events::codec;
+use kaohe::internals::events::event::{Body, EventKind, Hash};
+use kaohe::internals::store::{Index, Store};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -507,7 +507,7 @@ fn export_rechained_event_out_of_place_is_caught_at_its_seq() {
             let Body::V1(e) = b else {
                 unreachable!("an unsigned event")
             };
-            e.kind = EventKind::LedgerCreated(kaohe::events::event::LedgerCreated {
+            e.kind = EventKind::LedgerCreated(kaohe::internals::events::event::LedgerCreated {
                 ledger_id: [7; 16],
                 rubric_toml: "x".into(),
                 rubric_hash: chain::plain(b"x"),
@@ -896,7 +896,7 @@ fn rechain(s: &Store, seq: u64, edit: impl FnOnce(&mut Body)) -> Hash {
     prev
 }
 
-fn record_mut(body: &mut Body) -> &mut kaohe::events::event::PointsRecorded {
+fn record_mut(body: &mut Body) -> &mut kaohe::internals::events::event::PointsRecorded {
     let Body::V1(e) = body else {
         unreachable!("an unsigned event")
     };
@@ -1029,7 +1029,7 @@ fn store_rechained_unreplayable_event_does_not_panic_log_or_export() {
     }
 }
 
-fn metric_mut(body: &mut Body) -> &mut kaohe::events::event::MetricReported {
+fn metric_mut(body: &mut Body) -> &mut kaohe::internals::events::event::MetricReported {
     let Body::V1(e) = body else {
         unreachable!("an unsigned event")
     };
@@ -1071,7 +1071,7 @@ fn store_rewritten_event_out_of_place_is_caught_at_its_seq() {
             let Body::V1(e) = b else {
                 unreachable!("an unsigned event")
             };
-            e.kind = EventKind::LedgerCreated(kaohe::events::event::LedgerCreated {
+            e.kind = EventKind::LedgerCreated(kaohe::internals::events::event::LedgerCreated {
                 ledger_id: [7; 16],
                 rubric_toml: "x".into(),
                 rubric_hash: chain::plain(b"x"),
@@ -1271,12 +1271,15 @@ fn store_changed_unit_count_is_caught() {
 fn an_interrupted_commits_tail_is_ignored_and_cut() {
     use std::io::Write;
     let (l, head) = big_ledger();
-    let before = std::fs::metadata(l.db.join(kaohe::store::EVENTS_FILE))
+    let before = std::fs::metadata(l.db.join(kaohe::internals::store::EVENTS_FILE))
         .unwrap()
         .len();
     for (file, junk) in [
-        (kaohe::store::EVENTS_FILE, vec![0xab; 5000]),
-        (kaohe::store::TALLY_FILE, vec![0x2a, 0x00, 0x01, 0x02]),
+        (kaohe::internals::store::EVENTS_FILE, vec![0xab; 5000]),
+        (
+            kaohe::internals::store::TALLY_FILE,
+            vec![0x2a, 0x00, 0x01, 0x02],
+        ),
     ] {
         let mut f = std::fs::OpenOptions::new()
             .append(true)
@@ -1303,7 +1306,7 @@ fn an_interrupted_commits_tail_is_ignored_and_cut() {
     ]);
     let v = assert_ok(&verify(&l));
     assert_eq!(v["events"], EVENTS + 1, "{v}");
-    let after = std::fs::metadata(l.db.join(kaohe::store::EVENTS_FILE))
+    let after = std::fs::metadata(l.db.join(kaohe::internals::store::EVENTS_FILE))
         .unwrap()
         .len();
     assert!(
@@ -1317,7 +1320,7 @@ fn an_interrupted_commits_tail_is_ignored_and_cut() {
 #[test]
 fn a_cut_events_file_is_refused_on_open() {
     let (l, _) = big_ledger();
-    let path = l.db.join(kaohe::store::EVENTS_FILE);
+    let path = l.db.join(kaohe::internals::store::EVENTS_FILE);
     let len = std::fs::metadata(&path).unwrap().len();
     std::fs::OpenOptions::new()
         .write(true)

@@ -18,12 +18,12 @@
 use crate::harness::{fixture_path, rubric_path, TestLedger, TEST_NOW};
 use jiff::civil::Date;
 use jiff::Timestamp;
-use kaohe::base::decimal::canonical;
-use kaohe::domain::command::{Command, MetricCmd, RecordCmd, StationCmd};
-use kaohe::domain::projection::{Scores, StationScore};
-use kaohe::events::event::{Inputs, StationKind};
-use kaohe::ledger::query::{Query, View};
-use kaohe::ledger::{Ledger, LedgerError, Numbered, Outcome};
+use kaohe::internals::base::decimal::canonical;
+use kaohe::internals::domain::command::{Command, MetricCmd, RecordCmd, StationCmd};
+use kaohe::internals::domain::projection::{Scores, StationScore};
+use kaohe::internals::events::event::{Inputs, StationKind};
+use kaohe::internals::ledger::query::{Query, View};
+use kaohe::internals::ledger::{Ledger, LedgerError, Numbered, Outcome};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
 use rust_decimal::Decimal;
