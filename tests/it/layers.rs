@@ -380,3 +380,162 @@ fn the_checker_sees_groups_and_ignores_comments() {
         "domain may not import the ledger"
     );
 }
+
+/// The longest a function may be: one that grows past it is split, or says why it stays long
+/// and is raised here with a reason.
+const MAX_FUNCTION_LINES: usize = 150;
+
+/// Removes comments, and the contents of string and char literals, so that braces can be
+/// counted: what is left keeps the line breaks.
+fn braces_only(text: &str) -> String {
+    let b: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < b.len() && b[i] != '\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if c == 'r' && (next == Some('"') || next == Some('#')) && !ident_before(&b, i) {
+            let hashes = b[i + 1..].iter().take_while(|&&h| h == '#').count();
+            if b.get(i + 1 + hashes) == Some(&'"') {
+                i += 2 + hashes;
+                while i < b.len() {
+                    if b[i] == '"'
+                        && b[i + 1..]
+                            .iter()
+                            .take(hashes)
+                            .filter(|&&h| h == '#')
+                            .count()
+                            == hashes
+                    {
+                        i += 1 + hashes;
+                        break;
+                    }
+                    if b[i] == '\n' {
+                        out.push('\n');
+                    }
+                    i += 1;
+                }
+                continue;
+            }
+        }
+        if c == '"' {
+            i += 1;
+            while i < b.len() && b[i] != '"' {
+                if b[i] == '\\' {
+                    i += 1;
+                }
+                if b.get(i) == Some(&'\n') {
+                    out.push('\n');
+                }
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if c == '\'' {
+            // A char literal ('x', '\n', '\u{..}'), else a lifetime.
+            if next == Some('\\') {
+                i += 2;
+                while i < b.len() && b[i] != '\'' {
+                    i += 1;
+                }
+                i += 1;
+                continue;
+            }
+            if b.get(i + 2) == Some(&'\'') {
+                i += 3;
+                continue;
+            }
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+fn ident_before(b: &[char], i: usize) -> bool {
+    i > 0 && (b[i - 1].is_alphanumeric() || b[i - 1] == '_')
+}
+
+/// Every function with a body: (name, first line, number of lines).
+fn functions(text: &str) -> Vec<(String, usize, usize)> {
+    let code = braces_only(text);
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    for (n, line) in lines.iter().enumerate() {
+        let t = line.trim_start();
+        let Some(at) = t.find("fn ") else { continue };
+        let head = &t[..at];
+        let is_fn = head.split_whitespace().all(|w| {
+            matches!(w, "pub" | "const" | "async" | "unsafe" | "extern") || w.starts_with("pub(")
+        });
+        if !is_fn {
+            continue;
+        }
+        let name: String = t[at + 3..]
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // From the signature to the body's closing brace (a `;` first: no body).
+        let (mut depth, mut opened) = (0i64, false);
+        'scan: for (m, l) in lines.iter().enumerate().skip(n) {
+            for c in l.chars() {
+                match c {
+                    ';' if !opened => break 'scan,
+                    '{' => {
+                        depth += 1;
+                        opened = true;
+                    }
+                    '}' => depth -= 1,
+                    _ => {}
+                }
+                if opened && depth == 0 {
+                    out.push((name.clone(), n + 1, m - n + 1));
+                    break 'scan;
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_function_is_longer_than_a_screenful_and_a_half() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let mut long = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(src().join(file)).expect("read source");
+        for (name, line, lines) in functions(&text) {
+            if lines > MAX_FUNCTION_LINES {
+                long.push(format!(
+                    "{}:{line}: fn {name} is {lines} lines",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FUNCTION_LINES} lines:\n{}",
+        long.join("\n")
+    );
+}
+
+/// The length counter itself: strings, chars and comments with braces do not fool it.
+#[test]
+fn the_length_counter_skips_braces_in_literals() {
+    let text = "fn a() {\n    let s = \"}}}\";\n    let c = '{';\n    // }\n    let r = r#\"{\"#;\n}\nfn b<'x>(v: &'x str) -> &'x str {\n    v\n}\nfn c();\n";
+    let found = functions(text);
+    assert_eq!(
+        found,
+        [("a".to_string(), 1, 6), ("b".to_string(), 7, 3)],
+        "{found:?}"
+    );
+}
