@@ -3,7 +3,7 @@
 
 use crate::base::decimal::canonical;
 use crate::domain::rubric::types::{
-    Amount, Clause, Context, Direction, Rounding, Rubric, Rule, Working,
+    Amount, Clause, Context, Direction, Rounding, Rubric, Rule, Threshold, Working,
 };
 use crate::events::event::{Inputs, StationKind};
 use rust_decimal::Decimal;
@@ -128,6 +128,7 @@ impl Rubric {
         let c = Check {
             rubric: self,
             clause,
+            ctx,
             inputs,
         };
         let points = match &clause.rule {
@@ -136,72 +137,19 @@ impl Rubric {
                     clause: clause.code.clone(),
                 })
             }
-            Rule::Fixed { points } => {
-                c.only(&["points", "count", "note"])?;
-                c.count_is_one()?;
-                c.points_agree(*points)?;
-                *points
-            }
-            Rule::PerUnit { points, max_count } => {
-                c.only(&["points", "count", "note"])?;
-                let count = c.count()?;
-                if let Some(max) = max_count {
-                    if ctx.prior_count.saturating_add(count) > *max {
-                        return Err(RuleError::CountAboveMax {
-                            clause: clause.code.clone(),
-                            count,
-                            already: ctx.prior_count,
-                            max_count: *max,
-                        });
-                    }
-                }
-                c.points_agree(*points)?;
-                *points * Decimal::from(count)
-            }
-            Rule::Range { min, max } => {
-                c.only(&["points", "count", "note"])?;
-                let count = c.count()?;
-                c.chosen_points(*min, *max)? * Decimal::from(count)
-            }
+            Rule::Fixed { points } => c.fixed(*points)?,
+            Rule::PerUnit { points, max_count } => c.per_unit(*points, *max_count)?,
+            Rule::Range { min, max } => c.range(*min, *max)?,
             Rule::Below {
                 metric,
                 threshold,
                 amount,
-            } => {
-                c.only(&["value", "points", "note"])?;
-                let value = c.value(metric)?;
-                let t = threshold.for_kind(ctx.station_kind);
-                if value >= t {
-                    return Err(c.standard_met(metric, value, t, ctx));
-                }
-                match amount {
-                    Amount::Fixed(p) => {
-                        c.points_agree(*p)?;
-                        *p
-                    }
-                    Amount::Range { min, max } => c.chosen_points(*min, *max)?,
-                }
-            }
+            } => c.below(metric, threshold, amount)?,
             Rule::AtLeast {
                 metric,
                 threshold,
                 points,
-            } => {
-                c.only(&["value", "points", "note"])?;
-                let value = c.value(metric)?;
-                let t = threshold.for_kind(ctx.station_kind);
-                if value < t {
-                    return Err(RuleError::NotEarned {
-                        clause: clause.code.clone(),
-                        metric: metric.clone(),
-                        value,
-                        threshold: t,
-                        kind: ctx.station_kind.as_str(),
-                    });
-                }
-                c.points_agree(*points)?;
-                *points
-            }
+            } => c.at_least(metric, threshold, *points)?,
             Rule::Shortfall {
                 metric,
                 threshold,
@@ -209,54 +157,12 @@ impl Rubric {
                 points,
                 direction,
                 rounding,
-            } => {
-                c.only(&["value", "points", "note"])?;
-                let value = c.value(metric)?;
-                let t = threshold.for_kind(ctx.station_kind);
-                let (gap, steps) = shortfall_steps(*direction, *rounding, t, value, *step);
-                if gap <= Decimal::ZERO {
-                    return Err(c.standard_met(metric, value, t, ctx));
-                }
-                if steps <= Decimal::ZERO {
-                    return Err(RuleError::LessThanAStep {
-                        clause: clause.code.clone(),
-                        metric: metric.clone(),
-                        value,
-                        threshold: t,
-                        gap,
-                        step: *step,
-                    });
-                }
-                let total = canonical(steps * *points);
-                c.points_agree(total)?;
-                total
-            }
-            Rule::Missing { required, points } => {
-                c.only(&["done", "points", "note"])?;
-                let done = inputs.done.ok_or_else(|| c.missing("done"))?;
-                if done >= *required {
-                    return Err(RuleError::NothingMissing {
-                        clause: clause.code.clone(),
-                        done,
-                        required: *required,
-                    });
-                }
-                let total = canonical(*points * Decimal::from(required - done));
-                c.points_agree(total)?;
-                total
-            }
+            } => c.shortfall(metric, threshold, *step, *points, *direction, *rounding)?,
+            Rule::Missing { required, points } => c.missing_done(*required, *points)?,
         };
-        // Figures are kept to MAX_DECIMAL_PLACES (only `exact` rounding of a shortfall can
-        // produce more), half away from zero.
-        let points = points.round_dp_with_strategy(
-            crate::base::limits::MAX_DECIMAL_PLACES,
-            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-        );
-        Ok(canonical(points))
+        Ok(kept(points))
     }
-}
 
-impl Rubric {
     /// When a station's figure fails a deduction clause's standard (`below`, `shortfall`): the
     /// points it would deduct (the least, for a range). `None` when the standard is met, or the
     /// clause does not measure a figure.
@@ -288,16 +194,20 @@ impl Rubric {
                     value,
                     *step,
                 );
-                (gap > Decimal::ZERO && steps > Decimal::ZERO).then(|| {
-                    canonical((steps * *points).round_dp_with_strategy(
-                        crate::base::limits::MAX_DECIMAL_PLACES,
-                        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-                    ))
-                })
+                (gap > Decimal::ZERO && steps > Decimal::ZERO).then(|| kept(steps * *points))
             }
             _ => None,
         }
     }
+}
+
+/// A figure as it is kept: to MAX_DECIMAL_PLACES (only `exact` rounding of a shortfall can
+/// produce more), half away from zero, canonical.
+fn kept(points: Decimal) -> Decimal {
+    canonical(points.round_dp_with_strategy(
+        crate::base::limits::MAX_DECIMAL_PLACES,
+        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+    ))
 }
 
 /// How far a value misses a shortfall threshold, and the steps counted from it after the
@@ -321,13 +231,139 @@ fn shortfall_steps(
     (canonical(gap), canonical(steps))
 }
 
-/// The checks shared by the rule kinds.
+/// One clause checking one set of inputs: a method per rule kind, and the checks they share.
 struct Check<'a> {
     rubric: &'a Rubric,
     clause: &'a Clause,
+    ctx: &'a Context,
     inputs: &'a Inputs,
 }
 
+/// The rule kinds (`rank` is computed at year end, never from inputs).
+impl Check<'_> {
+    fn fixed(&self, points: Decimal) -> Result<Decimal, RuleError> {
+        self.only(&["points", "count", "note"])?;
+        self.count_is_one()?;
+        self.points_agree(points)?;
+        Ok(points)
+    }
+
+    fn per_unit(&self, points: Decimal, max_count: Option<u32>) -> Result<Decimal, RuleError> {
+        self.only(&["points", "count", "note"])?;
+        let count = self.count()?;
+        let already = self.ctx.prior_count;
+        if let Some(max) = max_count {
+            if already.saturating_add(count) > max {
+                return Err(RuleError::CountAboveMax {
+                    clause: self.clause.code.clone(),
+                    count,
+                    already,
+                    max_count: max,
+                });
+            }
+        }
+        self.points_agree(points)?;
+        Ok(points * Decimal::from(count))
+    }
+
+    fn range(&self, min: Decimal, max: Decimal) -> Result<Decimal, RuleError> {
+        self.only(&["points", "count", "note"])?;
+        let count = self.count()?;
+        Ok(self.chosen_points(min, max)? * Decimal::from(count))
+    }
+
+    fn below(
+        &self,
+        metric: &str,
+        threshold: &Threshold,
+        amount: &Amount,
+    ) -> Result<Decimal, RuleError> {
+        self.only(&["value", "points", "note"])?;
+        let value = self.value(metric)?;
+        let t = threshold.for_kind(self.ctx.station_kind);
+        if value >= t {
+            return Err(self.standard_met(metric, value, t));
+        }
+        match amount {
+            Amount::Fixed(p) => {
+                self.points_agree(*p)?;
+                Ok(*p)
+            }
+            Amount::Range { min, max } => self.chosen_points(*min, *max),
+        }
+    }
+
+    fn at_least(
+        &self,
+        metric: &str,
+        threshold: &Threshold,
+        points: Decimal,
+    ) -> Result<Decimal, RuleError> {
+        self.only(&["value", "points", "note"])?;
+        let value = self.value(metric)?;
+        let t = threshold.for_kind(self.ctx.station_kind);
+        if value < t {
+            return Err(RuleError::NotEarned {
+                clause: self.clause.code.clone(),
+                metric: metric.to_string(),
+                value,
+                threshold: t,
+                kind: self.ctx.station_kind.as_str(),
+            });
+        }
+        self.points_agree(points)?;
+        Ok(points)
+    }
+
+    fn shortfall(
+        &self,
+        metric: &str,
+        threshold: &Threshold,
+        step: Decimal,
+        points: Decimal,
+        direction: Direction,
+        rounding: Rounding,
+    ) -> Result<Decimal, RuleError> {
+        self.only(&["value", "points", "note"])?;
+        let value = self.value(metric)?;
+        let t = threshold.for_kind(self.ctx.station_kind);
+        let (gap, steps) = shortfall_steps(direction, rounding, t, value, step);
+        if gap <= Decimal::ZERO {
+            return Err(self.standard_met(metric, value, t));
+        }
+        if steps <= Decimal::ZERO {
+            return Err(RuleError::LessThanAStep {
+                clause: self.clause.code.clone(),
+                metric: metric.to_string(),
+                value,
+                threshold: t,
+                gap,
+                step,
+            });
+        }
+        let total = canonical(steps * points);
+        self.points_agree(total)?;
+        Ok(total)
+    }
+
+    /// The `missing` kind: points for each required thing not done.
+    fn missing_done(&self, required: u32, points: Decimal) -> Result<Decimal, RuleError> {
+        self.only(&["done", "points", "note"])?;
+        let done = self.inputs.done.ok_or_else(|| self.missing("done"))?;
+        if done >= required {
+            return Err(RuleError::NothingMissing {
+                clause: self.clause.code.clone(),
+                done,
+                required,
+            });
+        }
+        let total = canonical(points * Decimal::from(required - done));
+        self.points_agree(total)?;
+        Ok(total)
+    }
+}
+
+/// The checks the kinds share.
 impl Check<'_> {
     fn kind(&self) -> &'static str {
         self.clause.rule.kind_name()
@@ -441,13 +477,13 @@ impl Check<'_> {
         Ok(value)
     }
 
-    fn standard_met(&self, metric: &str, value: Decimal, t: Decimal, ctx: &Context) -> RuleError {
+    fn standard_met(&self, metric: &str, value: Decimal, t: Decimal) -> RuleError {
         RuleError::StandardMet {
             clause: self.clause.code.clone(),
             metric: metric.to_string(),
             value,
             threshold: t,
-            kind: ctx.station_kind.as_str(),
+            kind: self.ctx.station_kind.as_str(),
         }
     }
 }
@@ -499,18 +535,9 @@ impl Rule {
             } => {
                 let t = threshold.for_kind(kind);
                 let (gap, steps) = shortfall_steps(*direction, *rounding, t, value, *step);
-                let (op, round) = match rounding {
-                    Rounding::Ceil => ("⌈", "⌉"),
-                    Rounding::Floor => ("⌊", "⌋"),
-                    Rounding::Exact => ("", ""),
-                };
-                w.threshold = Some(t);
-                w.gap = Some(gap);
-                w.steps = Some(steps);
-                let rel = match direction {
-                    Direction::Below => "below",
-                    Direction::Above => "above",
-                };
+                (w.threshold, w.gap, w.steps) = (Some(t), Some(gap), Some(steps));
+                let (op, round) = brackets(*rounding);
+                let rel = direction.name();
                 format!(
                     "{metric} {value} is {gap} {rel} {t}: {op}{gap} / {step}{round} = {steps} steps × {per_step} = {points}"
                 )
@@ -529,5 +556,14 @@ impl Rule {
             Rule::Rank { .. } => format!("rank bonus {points}"),
         };
         w
+    }
+}
+
+/// The brackets around a step count in the working: ⌈ ⌉ for ceil, ⌊ ⌋ for floor, none for exact.
+fn brackets(rounding: Rounding) -> (&'static str, &'static str) {
+    match rounding {
+        Rounding::Ceil => ("⌈", "⌉"),
+        Rounding::Floor => ("⌊", "⌋"),
+        Rounding::Exact => ("", ""),
     }
 }

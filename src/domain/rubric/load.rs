@@ -251,7 +251,8 @@ fn build(raw: RawFile) -> Result<Rubric, RubricError> {
         let category = build_category(&rubric, rc)?;
         rubric.categories.push(category);
     }
-    index_and_check(&mut rubric)?;
+    index(&mut rubric)?;
+    check_totals(&rubric)?;
     Ok(rubric)
 }
 
@@ -323,49 +324,11 @@ fn build_metrics(raw: &[RawMetric]) -> Result<Vec<Metric>, RubricError> {
 fn build_category(rubric: &Rubric, rc: &RawCategory) -> Result<Category, RubricError> {
     let place = format!("category {}", rc.code);
     let points = positive(&place, "points", &rc.points)?;
-    let mut items = Vec::new();
-    for ri in &rc.item {
-        let iplace = format!("item {}", ri.code);
-        if ri.code.split_once('.').map(|(c, _)| c) != Some(rc.code.as_str()) {
-            return Err(invalid(
-                &iplace,
-                format!("is not inside category {}", rc.code),
-            ));
-        }
-        if ri.departments.is_empty() {
-            return Err(invalid(&iplace, "has no department"));
-        }
-        let mut departments = Vec::new();
-        for d in &ri.departments {
-            let canonical = rubric
-                .department(d)
-                .ok_or_else(|| invalid(&iplace, format!("department `{d}` is not declared")))?;
-            departments.push(canonical.to_string());
-        }
-        if ri.clause.is_empty() {
-            return Err(invalid(&iplace, "has no clause"));
-        }
-        let mut clauses = Vec::new();
-        for raw in &ri.clause {
-            if raw.code.rsplit_once('.').map(|(i, _)| i) != Some(ri.code.as_str()) {
-                return Err(invalid(
-                    format!("clause {}", raw.code),
-                    format!("is not inside item {}", ri.code),
-                ));
-            }
-            clauses.push(build_clause(rubric, rc.bonus, raw)?);
-        }
-        items.push(Item {
-            code: ri.code.clone(),
-            name: ri.name.clone(),
-            points: positive(&iplace, "points", &ri.points)?,
-            departments,
-            standard: ri.standard.clone(),
-            deduction_text: ri.deduction_text.clone(),
-            bonus: rc.bonus,
-            clauses,
-        });
-    }
+    let items = rc
+        .item
+        .iter()
+        .map(|ri| build_item(rubric, rc, ri))
+        .collect::<Result<Vec<_>, _>>()?;
     if items.is_empty() {
         return Err(invalid(&place, "has no item"));
     }
@@ -382,6 +345,52 @@ fn build_category(rubric: &Rubric, rc: &RawCategory) -> Result<Category, RubricE
         points,
         bonus: rc.bonus,
         items,
+    })
+}
+
+fn build_item(rubric: &Rubric, rc: &RawCategory, ri: &RawItem) -> Result<Item, RubricError> {
+    let iplace = format!("item {}", ri.code);
+    if ri.code.split_once('.').map(|(c, _)| c) != Some(rc.code.as_str()) {
+        return Err(invalid(
+            &iplace,
+            format!("is not inside category {}", rc.code),
+        ));
+    }
+    if ri.departments.is_empty() {
+        return Err(invalid(&iplace, "has no department"));
+    }
+    let departments = ri
+        .departments
+        .iter()
+        .map(|d| {
+            let canonical = rubric
+                .department(d)
+                .ok_or_else(|| invalid(&iplace, format!("department `{d}` is not declared")))?;
+            Ok(canonical.to_string())
+        })
+        .collect::<Result<Vec<_>, RubricError>>()?;
+    if ri.clause.is_empty() {
+        return Err(invalid(&iplace, "has no clause"));
+    }
+    let mut clauses = Vec::new();
+    for raw in &ri.clause {
+        if raw.code.rsplit_once('.').map(|(i, _)| i) != Some(ri.code.as_str()) {
+            return Err(invalid(
+                format!("clause {}", raw.code),
+                format!("is not inside item {}", ri.code),
+            ));
+        }
+        clauses.push(build_clause(rubric, rc.bonus, raw)?);
+    }
+    Ok(Item {
+        code: ri.code.clone(),
+        name: ri.name.clone(),
+        points: positive(&iplace, "points", &ri.points)?,
+        departments,
+        standard: ri.standard.clone(),
+        deduction_text: ri.deduction_text.clone(),
+        bonus: rc.bonus,
+        clauses,
     })
 }
 
@@ -407,185 +416,28 @@ fn present_fields(r: &RawClause) -> Vec<&'static str> {
     fields.iter().filter(|(_, p)| *p).map(|(f, _)| *f).collect()
 }
 
+/// Builds a clause: its kind's builder makes the rule, then the checks every kind shares (no
+/// field the kind does not take, bonus kinds only in the bonus category and deduction kinds
+/// only outside it, a text).
 fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, RubricError> {
-    let place = format!("clause {}", r.code);
-    let p = place.as_str();
-    let need = |field: &str, v: &Option<String>| -> Result<Decimal, RubricError> {
-        let t = v
-            .as_deref()
-            .ok_or_else(|| invalid(p, format!("kind {} needs `{field}`", r.kind)))?;
-        positive(p, field, t)
+    let c = RawRule {
+        rubric,
+        raw: r,
+        place: format!("clause {}", r.code),
     };
-    let metric = || -> Result<String, RubricError> {
-        let m = r
-            .metric
-            .clone()
-            .ok_or_else(|| invalid(p, format!("kind {} needs `metric`", r.kind)))?;
-        if rubric.metric(&m).is_none() {
-            return Err(invalid(p, format!("metric `{m}` is not declared")));
-        }
-        Ok(m)
+    let (rule, allowed) = match r.kind.as_str() {
+        "fixed" => build_fixed(&c)?,
+        "per_unit" => build_per_unit(&c)?,
+        "range" => build_range(&c)?,
+        "below" => build_below(&c)?,
+        "at_least" => build_at_least(&c)?,
+        "shortfall" => build_shortfall(&c)?,
+        "missing" => build_missing(&c)?,
+        "rank" => build_rank(&c)?,
+        other => return Err(c.invalid(format!("unknown kind `{other}`"))),
     };
-    let threshold = |metric: &str| -> Result<Threshold, RubricError> {
-        let t = match (&r.threshold, &r.threshold_town, &r.threshold_subdistrict) {
-            (Some(t), None, None) => Threshold::All(dec(p, "threshold", t)?),
-            (None, Some(t), Some(s)) => Threshold::ByKind {
-                town: dec(p, "threshold_town", t)?,
-                subdistrict: dec(p, "threshold_subdistrict", s)?,
-            },
-            _ => return Err(invalid(
-                p,
-                "needs either `threshold`, or both `threshold_town` and `threshold_subdistrict`",
-            )),
-        };
-        if let Some(m) = rubric.metric(metric) {
-            for v in [
-                t.for_kind(StationKind::Town),
-                t.for_kind(StationKind::Subdistrict),
-            ] {
-                m.check_bounds(v).map_err(|b| {
-                    invalid(p, format!("threshold {v} is outside {metric}'s bounds {b}"))
-                })?;
-            }
-        }
-        Ok(t)
-    };
-    let range = || -> Result<(Decimal, Decimal), RubricError> {
-        let (min, max) = (need("min", &r.min)?, need("max", &r.max)?);
-        if min > max {
-            return Err(invalid(p, format!("min {min} is above max {max}")));
-        }
-        Ok((min, max))
-    };
-    let th_fields: &[&str] = if r.threshold.is_some() {
-        &["threshold"]
-    } else {
-        &["threshold_town", "threshold_subdistrict"]
-    };
-    let (rule, allowed): (Rule, Vec<&str>) = match r.kind.as_str() {
-        "fixed" => (
-            Rule::Fixed {
-                points: need("points", &r.points)?,
-            },
-            vec!["points"],
-        ),
-        "per_unit" => {
-            if r.max_count == Some(0) {
-                return Err(invalid(p, "max_count must be at least 1"));
-            }
-            (
-                Rule::PerUnit {
-                    points: need("points", &r.points)?,
-                    max_count: r.max_count,
-                },
-                vec!["points", "max_count"],
-            )
-        }
-        "range" => {
-            let (min, max) = range()?;
-            (Rule::Range { min, max }, vec!["min", "max"])
-        }
-        "below" => {
-            let m = metric()?;
-            let threshold = threshold(&m)?;
-            let (amount, mut f) = if r.points.is_some() {
-                (Amount::Fixed(need("points", &r.points)?), vec!["points"])
-            } else {
-                let (min, max) = range()?;
-                (Amount::Range { min, max }, vec!["min", "max"])
-            };
-            f.push("metric");
-            f.extend_from_slice(th_fields);
-            (
-                Rule::Below {
-                    metric: m,
-                    threshold,
-                    amount,
-                },
-                f,
-            )
-        }
-        "at_least" => {
-            let m = metric()?;
-            let threshold = threshold(&m)?;
-            let mut f = vec!["metric", "points"];
-            f.extend_from_slice(th_fields);
-            (
-                Rule::AtLeast {
-                    metric: m,
-                    threshold,
-                    points: need("points", &r.points)?,
-                },
-                f,
-            )
-        }
-        "shortfall" => {
-            let m = metric()?;
-            let threshold = threshold(&m)?;
-            let direction = match r.direction.as_deref() {
-                Some("below") => Direction::Below,
-                Some("above") => Direction::Above,
-                other => {
-                    return Err(invalid(
-                        p,
-                        format!(
-                            "`direction` must be below or above, not `{}`",
-                            other.unwrap_or("")
-                        ),
-                    ))
-                }
-            };
-            let rounding = match r.rounding.as_deref() {
-                Some("ceil") => Rounding::Ceil,
-                Some("floor") => Rounding::Floor,
-                Some("exact") => Rounding::Exact,
-                other => {
-                    return Err(invalid(
-                        p,
-                        format!(
-                            "`rounding` must be ceil, floor or exact, not `{}`",
-                            other.unwrap_or("")
-                        ),
-                    ))
-                }
-            };
-            let mut f = vec!["metric", "step", "points", "direction", "rounding"];
-            f.extend_from_slice(th_fields);
-            (
-                Rule::Shortfall {
-                    metric: m,
-                    threshold,
-                    step: need("step", &r.step)?,
-                    points: need("points", &r.points)?,
-                    direction,
-                    rounding,
-                },
-                f,
-            )
-        }
-        "missing" => {
-            let required = r
-                .required
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| invalid(p, "kind missing needs `required` ≥ 1"))?;
-            (
-                Rule::Missing {
-                    required,
-                    points: need("points", &r.points)?,
-                },
-                vec!["required", "points"],
-            )
-        }
-        "rank" => (
-            build_rank(rubric, r, p)?,
-            vec!["metric", "ties", "qualify", "bands"],
-        ),
-        other => return Err(invalid(p, format!("unknown kind `{other}`"))),
-    };
-    for f in present_fields(r) {
-        if !allowed.contains(&f) {
-            return Err(invalid(p, format!("kind {} does not take `{f}`", r.kind)));
-        }
+    if let Some(f) = present_fields(r).into_iter().find(|f| !allowed.contains(f)) {
+        return Err(c.invalid(format!("kind {} does not take `{f}`", r.kind)));
     }
     let bonus_only = matches!(rule, Rule::Rank { .. } | Rule::AtLeast { .. });
     let deduction_only = matches!(
@@ -593,16 +445,13 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
         Rule::Below { .. } | Rule::Shortfall { .. } | Rule::Missing { .. }
     );
     if bonus_only && !bonus {
-        return Err(invalid(
-            p,
-            format!("kind {} belongs in the bonus category", r.kind),
-        ));
+        return Err(c.invalid(format!("kind {} belongs in the bonus category", r.kind)));
     }
     if deduction_only && bonus {
-        return Err(invalid(p, format!("kind {} cannot give a bonus", r.kind)));
+        return Err(c.invalid(format!("kind {} cannot give a bonus", r.kind)));
     }
     if r.text.trim().is_empty() {
-        return Err(invalid(p, "has no text (the seed's wording)"));
+        return Err(c.invalid("has no text (the seed's wording)"));
     }
     Ok(Clause {
         code: r.code.clone(),
@@ -611,67 +460,260 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
     })
 }
 
-fn build_rank(rubric: &Rubric, r: &RawClause, p: &str) -> Result<Rule, RubricError> {
-    let metric = r
-        .metric
-        .clone()
-        .ok_or_else(|| invalid(p, "kind rank needs `metric`"))?;
-    let declared = |m: &str| {
-        rubric
-            .metric(m)
-            .map(|_| ())
-            .ok_or_else(|| invalid(p, format!("metric `{m}` is not declared")))
+/// What a kind's builder makes: the rule, and the fields that kind takes (any other field the
+/// clause carries is refused).
+type Built = (Rule, Vec<&'static str>);
+
+/// A raw clause on its way to a rule: the readers its kinds share. Every error names the clause.
+struct RawRule<'a> {
+    rubric: &'a Rubric,
+    raw: &'a RawClause,
+    /// `clause <code>`.
+    place: String,
+}
+
+impl RawRule<'_> {
+    fn invalid(&self, message: impl Into<String>) -> RubricError {
+        invalid(&self.place, message)
+    }
+
+    /// A positive figure the kind needs.
+    fn need(&self, field: &str, text: Option<&str>) -> Result<Decimal, RubricError> {
+        let kind = &self.raw.kind;
+        let t = text.ok_or_else(|| self.invalid(format!("kind {kind} needs `{field}`")))?;
+        positive(&self.place, field, t)
+    }
+
+    /// The declared metric the kind measures.
+    fn metric(&self) -> Result<String, RubricError> {
+        let kind = &self.raw.kind;
+        let m = self
+            .raw
+            .metric
+            .clone()
+            .ok_or_else(|| self.invalid(format!("kind {kind} needs `metric`")))?;
+        self.declared(&m)?;
+        Ok(m)
+    }
+
+    fn declared(&self, metric: &str) -> Result<(), RubricError> {
+        match self.rubric.metric(metric) {
+            Some(_) => Ok(()),
+            None => Err(self.invalid(format!("metric `{metric}` is not declared"))),
+        }
+    }
+
+    /// One threshold, or one per station kind; each within the metric's bounds.
+    fn threshold(&self, metric: &str) -> Result<Threshold, RubricError> {
+        let (p, r) = (self.place.as_str(), self.raw);
+        let t = match (&r.threshold, &r.threshold_town, &r.threshold_subdistrict) {
+            (Some(t), None, None) => Threshold::All(dec(p, "threshold", t)?),
+            (None, Some(t), Some(s)) => Threshold::ByKind {
+                town: dec(p, "threshold_town", t)?,
+                subdistrict: dec(p, "threshold_subdistrict", s)?,
+            },
+            _ => return Err(self.invalid(
+                "needs either `threshold`, or both `threshold_town` and `threshold_subdistrict`",
+            )),
+        };
+        if let Some(m) = self.rubric.metric(metric) {
+            for v in [
+                t.for_kind(StationKind::Town),
+                t.for_kind(StationKind::Subdistrict),
+            ] {
+                m.check_bounds(v).map_err(|b| {
+                    self.invalid(format!("threshold {v} is outside {metric}'s bounds {b}"))
+                })?;
+            }
+        }
+        Ok(t)
+    }
+
+    /// The threshold fields the clause carries (the kinds with a threshold take them).
+    fn threshold_fields(&self) -> &'static [&'static str] {
+        if self.raw.threshold.is_some() {
+            &["threshold"]
+        } else {
+            &["threshold_town", "threshold_subdistrict"]
+        }
+    }
+
+    /// `min` and `max`, both positive, in order.
+    fn range(&self) -> Result<(Decimal, Decimal), RubricError> {
+        let min = self.need("min", self.raw.min.as_deref())?;
+        let max = self.need("max", self.raw.max.as_deref())?;
+        if min > max {
+            return Err(self.invalid(format!("min {min} is above max {max}")));
+        }
+        Ok((min, max))
+    }
+
+    fn direction(&self) -> Result<Direction, RubricError> {
+        match self.raw.direction.as_deref() {
+            Some("below") => Ok(Direction::Below),
+            Some("above") => Ok(Direction::Above),
+            other => Err(self.invalid(format!(
+                "`direction` must be below or above, not `{}`",
+                other.unwrap_or("")
+            ))),
+        }
+    }
+
+    fn rounding(&self) -> Result<Rounding, RubricError> {
+        match self.raw.rounding.as_deref() {
+            Some("ceil") => Ok(Rounding::Ceil),
+            Some("floor") => Ok(Rounding::Floor),
+            Some("exact") => Ok(Rounding::Exact),
+            other => Err(self.invalid(format!(
+                "`rounding` must be ceil, floor or exact, not `{}`",
+                other.unwrap_or("")
+            ))),
+        }
+    }
+}
+
+// The builders, one per kind. Each reads its fields in a fixed order, so a clause with several
+// faults is always refused for the same one.
+
+fn build_fixed(c: &RawRule) -> Result<Built, RubricError> {
+    let points = c.need("points", c.raw.points.as_deref())?;
+    Ok((Rule::Fixed { points }, vec!["points"]))
+}
+
+fn build_per_unit(c: &RawRule) -> Result<Built, RubricError> {
+    if c.raw.max_count == Some(0) {
+        return Err(c.invalid("max_count must be at least 1"));
+    }
+    let rule = Rule::PerUnit {
+        points: c.need("points", c.raw.points.as_deref())?,
+        max_count: c.raw.max_count,
     };
-    declared(&metric)?;
-    if r.ties.as_deref() != Some("share_better") {
-        return Err(invalid(p, "kind rank needs `ties = \"share_better\"`"));
+    Ok((rule, vec!["points", "max_count"]))
+}
+
+fn build_range(c: &RawRule) -> Result<Built, RubricError> {
+    let (min, max) = c.range()?;
+    Ok((Rule::Range { min, max }, vec!["min", "max"]))
+}
+
+/// `below`: fixed `points`, or a range `min`–`max` for the assessor to choose from.
+fn build_below(c: &RawRule) -> Result<Built, RubricError> {
+    let metric = c.metric()?;
+    let threshold = c.threshold(&metric)?;
+    let (amount, mut fields) = match c.raw.points.as_deref() {
+        Some(points) => (
+            Amount::Fixed(c.need("points", Some(points))?),
+            vec!["points"],
+        ),
+        None => {
+            let (min, max) = c.range()?;
+            (Amount::Range { min, max }, vec!["min", "max"])
+        }
+    };
+    fields.push("metric");
+    fields.extend_from_slice(c.threshold_fields());
+    let rule = Rule::Below {
+        metric,
+        threshold,
+        amount,
+    };
+    Ok((rule, fields))
+}
+
+fn build_at_least(c: &RawRule) -> Result<Built, RubricError> {
+    let metric = c.metric()?;
+    let threshold = c.threshold(&metric)?;
+    let points = c.need("points", c.raw.points.as_deref())?;
+    let mut fields = vec!["metric", "points"];
+    fields.extend_from_slice(c.threshold_fields());
+    let rule = Rule::AtLeast {
+        metric,
+        threshold,
+        points,
+    };
+    Ok((rule, fields))
+}
+
+fn build_shortfall(c: &RawRule) -> Result<Built, RubricError> {
+    let metric = c.metric()?;
+    let threshold = c.threshold(&metric)?;
+    let direction = c.direction()?;
+    let rounding = c.rounding()?;
+    let step = c.need("step", c.raw.step.as_deref())?;
+    let points = c.need("points", c.raw.points.as_deref())?;
+    let mut fields = vec!["metric", "step", "points", "direction", "rounding"];
+    fields.extend_from_slice(c.threshold_fields());
+    let rule = Rule::Shortfall {
+        metric,
+        threshold,
+        step,
+        points,
+        direction,
+        rounding,
+    };
+    Ok((rule, fields))
+}
+
+fn build_missing(c: &RawRule) -> Result<Built, RubricError> {
+    let required = c
+        .raw
+        .required
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| c.invalid("kind missing needs `required` ≥ 1"))?;
+    let rule = Rule::Missing {
+        required,
+        points: c.need("points", c.raw.points.as_deref())?,
+    };
+    Ok((rule, vec!["required", "points"]))
+}
+
+/// `rank`: ties share the better place; bands ordered, from 1 up, not overlapping.
+fn build_rank(c: &RawRule) -> Result<Built, RubricError> {
+    let metric = c.metric()?;
+    if c.raw.ties.as_deref() != Some("share_better") {
+        return Err(c.invalid("kind rank needs `ties = \"share_better\"`"));
     }
     let mut qualify = Vec::new();
-    for q in r.qualify.as_deref().unwrap_or_default() {
-        declared(&q.metric)?;
+    for q in c.raw.qualify.as_deref().unwrap_or_default() {
+        c.declared(&q.metric)?;
         qualify.push(Qualifier {
             metric: q.metric.clone(),
-            at_least: dec(p, "qualify.at_least", &q.at_least)?,
+            at_least: dec(&c.place, "qualify.at_least", &q.at_least)?,
         });
     }
-    let raw_bands = r
+    let raw_bands = c
+        .raw
         .bands
         .as_deref()
         .filter(|b| !b.is_empty())
-        .ok_or_else(|| invalid(p, "kind rank needs `bands`"))?;
+        .ok_or_else(|| c.invalid("kind rank needs `bands`"))?;
     let mut bands: Vec<Band> = Vec::new();
     for b in raw_bands {
         let after = bands.last().map_or(0, |l| l.to);
         if b.from == 0 || b.from > b.to || b.from <= after {
-            return Err(invalid(
-                p,
-                "bands must be ordered, start at 1 or later, and not overlap",
-            ));
+            return Err(c.invalid("bands must be ordered, start at 1 or later, and not overlap"));
         }
         bands.push(Band {
             from: b.from,
             to: b.to,
-            points: positive(p, "bands.points", &b.points)?,
+            points: positive(&c.place, "bands.points", &b.points)?,
         });
     }
-    Ok(Rule::Rank {
+    let rule = Rule::Rank {
         metric,
         qualify,
         bands,
-    })
+    };
+    Ok((rule, vec!["metric", "ties", "qualify", "bands"]))
 }
 
-fn index_and_check(rubric: &mut Rubric) -> Result<(), RubricError> {
+/// Fills the rubric's indexes by code, refusing a code used twice (categories, items and
+/// clauses share one namespace).
+fn index(rubric: &mut Rubric) -> Result<(), RubricError> {
     let mut codes = BTreeSet::new();
-    let (mut base, mut bonus) = (Decimal::ZERO, Decimal::ZERO);
     for (ci, c) in rubric.categories.iter().enumerate() {
         if !codes.insert(c.code.clone()) {
             return Err(invalid(format!("category {}", c.code), "code used twice"));
-        }
-        if c.bonus {
-            bonus += c.points;
-        } else {
-            base += c.points;
         }
         for (ii, item) in c.items.iter().enumerate() {
             if !codes.insert(item.code.clone()) {
@@ -693,6 +735,20 @@ fn index_and_check(rubric: &mut Rubric) -> Result<(), RubricError> {
             }
         }
     }
+    Ok(())
+}
+
+/// The categories add up to the header's totals, and every declared metric is used.
+fn check_totals(rubric: &Rubric) -> Result<(), RubricError> {
+    let sum = |bonus: bool| -> Decimal {
+        rubric
+            .categories
+            .iter()
+            .filter(|c| c.bonus == bonus)
+            .map(|c| c.points)
+            .sum()
+    };
+    let (base, bonus) = (sum(false), sum(true));
     if base != rubric.base_points {
         return Err(invalid(
             "categories",

@@ -118,6 +118,27 @@ pub enum Rounding {
     Exact,
 }
 
+impl Direction {
+    /// The name the rubric file gives it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Direction::Below => "below",
+            Direction::Above => "above",
+        }
+    }
+}
+
+impl Rounding {
+    /// The name the rubric file gives it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Rounding::Ceil => "ceil",
+            Rounding::Floor => "floor",
+            Rounding::Exact => "exact",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Band {
     pub from: u32,
@@ -248,15 +269,7 @@ impl Rule {
                 direction,
                 rounding,
             } => {
-                let dir = match direction {
-                    Direction::Below => "below",
-                    Direction::Above => "above",
-                };
-                let r = match rounding {
-                    Rounding::Ceil => "ceil",
-                    Rounding::Floor => "floor",
-                    Rounding::Exact => "exact",
-                };
+                let (dir, r) = (direction.name(), rounding.name());
                 format!(
                     "{metric} {dir} {}: {points} per step of {step} ({r})",
                     th(threshold)
