@@ -23,6 +23,9 @@ const LAYERS: &[(&str, &[&str])] = &[
         "domain",
         &[
             "mod",
+            "rubric::types",
+            "rubric::compute",
+            "rubric::load",
             "rubric",
             "command",
             "rules",

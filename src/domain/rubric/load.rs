@@ -1,0 +1,893 @@
+//! Loading a rubric file: parse into raw TOML structs, then check every rule and build the
+//! typed [`Rubric`]; a broken file gets an error naming the clause, item or category.
+
+use crate::base::decimal;
+use crate::domain::rubric::types::{
+    Amount, Band, Category, Clause, Department, Direction, Item, Metric, Qualifier, Rounding,
+    Rubric, Rule, Threshold, Unit,
+};
+use crate::events::event::StationKind;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a rubric file is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RubricError {
+    #[error("rubric file is not valid: {0}")]
+    Toml(String),
+    #[error("rubric {place}: {message}")]
+    Invalid { place: String, message: String },
+}
+
+fn invalid(place: impl Into<String>, message: impl Into<String>) -> RubricError {
+    RubricError::Invalid {
+        place: place.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    rubric: RawHeader,
+    #[serde(default)]
+    department: Vec<RawDepartment>,
+    #[serde(default)]
+    metric: Vec<RawMetric>,
+    #[serde(default)]
+    category: Vec<RawCategory>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHeader {
+    name: String,
+    source: String,
+    period_start: String,
+    period_end: String,
+    base_points: String,
+    bonus_cap: String,
+    appeal_window_days: u32,
+    #[serde(default)]
+    appeal_window_note: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDepartment {
+    name: String,
+    #[serde(default)]
+    aliases: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetric {
+    name: String,
+    label: String,
+    unit: String,
+    min: Option<String>,
+    max: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCategory {
+    code: String,
+    name: String,
+    points: String,
+    #[serde(default)]
+    bonus: bool,
+    #[serde(default)]
+    item: Vec<RawItem>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawItem {
+    code: String,
+    name: String,
+    points: String,
+    departments: Vec<String>,
+    #[serde(default)]
+    standard: String,
+    #[serde(default)]
+    deduction_text: String,
+    #[serde(default)]
+    clause: Vec<RawClause>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawClause {
+    code: String,
+    kind: String,
+    text: String,
+    points: Option<String>,
+    max_count: Option<u32>,
+    min: Option<String>,
+    max: Option<String>,
+    metric: Option<String>,
+    threshold: Option<String>,
+    threshold_town: Option<String>,
+    threshold_subdistrict: Option<String>,
+    step: Option<String>,
+    direction: Option<String>,
+    rounding: Option<String>,
+    required: Option<u32>,
+    ties: Option<String>,
+    qualify: Option<Vec<RawQualifier>>,
+    bands: Option<Vec<RawBand>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQualifier {
+    metric: String,
+    at_least: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBand {
+    from: u32,
+    to: u32,
+    points: String,
+}
+
+/// Parses and validates a rubric file.
+pub fn load(text: &str) -> Result<Rubric, RubricError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let near = e
+            .span()
+            .and_then(|span| nearest_code(text, span.start))
+            .map(|code| format!("near {code}: "))
+            .unwrap_or_default();
+        RubricError::Toml(format!("{near}{e}"))
+    })?;
+    build(raw)
+}
+
+/// The code (`code = "1.6.c"`) of the table that encloses byte `at`, to name the clause, item
+/// or category a syntax or type error is in.
+fn nearest_code(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at.min(text.len()))?;
+    let table = before.rfind("\n[").map_or(0, |i| i + 1);
+    let code_in = |part: &str| {
+        part.lines().find_map(|l| {
+            let v = l
+                .trim()
+                .strip_prefix("code")?
+                .trim()
+                .strip_prefix('=')?
+                .trim();
+            Some(v.trim_matches('"').to_string())
+        })
+    };
+    let kind = if text[table..].starts_with("[[category.item.clause]]") {
+        "clause"
+    } else if text[table..].starts_with("[[category.item]]") {
+        "item"
+    } else if text[table..].starts_with("[[category]]") {
+        "category"
+    } else {
+        return None;
+    };
+    // The table's own code may come after the error, so read the whole table.
+    let end = text[table + 1..]
+        .find("\n[")
+        .map_or(text.len(), |i| table + 1 + i);
+    code_in(&text[table..end]).map(|c| format!("{kind} {c}"))
+}
+
+fn dec(place: &str, field: &str, text: &str) -> Result<Decimal, RubricError> {
+    decimal::parse(text).map_err(|e| invalid(place, format!("`{field}`: {e}")))
+}
+
+fn positive(place: &str, field: &str, text: &str) -> Result<Decimal, RubricError> {
+    let d = dec(place, field, text)?;
+    if d <= Decimal::ZERO {
+        return Err(invalid(
+            place,
+            format!("`{field}` must be positive, not {d}"),
+        ));
+    }
+    Ok(d)
+}
+
+fn date(place: &str, field: &str, text: &str) -> Result<Date, RubricError> {
+    crate::events::event::date_text::parse_date(text).ok_or_else(|| {
+        invalid(
+            place,
+            format!("`{field}` is not a date YYYY-MM-DD: `{text}`"),
+        )
+    })
+}
+
+fn build(raw: RawFile) -> Result<Rubric, RubricError> {
+    let h = &raw.rubric;
+    let period_start = date("[rubric]", "period_start", &h.period_start)?;
+    let period_end = date("[rubric]", "period_end", &h.period_end)?;
+    if period_start > period_end {
+        return Err(invalid("[rubric]", "period_start is after period_end"));
+    }
+    let base_points = positive("[rubric]", "base_points", &h.base_points)?;
+    let bonus_cap = dec("[rubric]", "bonus_cap", &h.bonus_cap)?;
+    if bonus_cap < Decimal::ZERO {
+        return Err(invalid("[rubric]", "bonus_cap must not be negative"));
+    }
+
+    let departments = build_departments(&raw.department)?;
+    let mut department_index = BTreeMap::new();
+    for d in &departments {
+        for n in std::iter::once(&d.name).chain(d.aliases.iter()) {
+            if department_index.insert(n.clone(), d.name.clone()).is_some() {
+                return Err(invalid(format!("department {n}"), "declared twice"));
+            }
+        }
+    }
+    let metrics = build_metrics(&raw.metric)?;
+
+    let mut rubric = Rubric {
+        name: h.name.clone(),
+        source: h.source.clone(),
+        period_start,
+        period_end,
+        base_points,
+        bonus_cap,
+        appeal_window_days: h.appeal_window_days,
+        appeal_window_note: h.appeal_window_note.clone(),
+        departments,
+        metrics,
+        categories: Vec::new(),
+        item_index: BTreeMap::new(),
+        clause_index: BTreeMap::new(),
+        item_position: BTreeMap::new(),
+        department_index,
+    };
+    for rc in &raw.category {
+        let category = build_category(&rubric, rc)?;
+        rubric.categories.push(category);
+    }
+    index(&mut rubric)?;
+    check_totals(&rubric)?;
+    Ok(rubric)
+}
+
+fn build_departments(raw: &[RawDepartment]) -> Result<Vec<Department>, RubricError> {
+    if raw.is_empty() {
+        return Err(invalid("[[department]]", "no departments declared"));
+    }
+    raw.iter()
+        .map(|d| {
+            if d.name.trim().is_empty() {
+                return Err(invalid("[[department]]", "a department has an empty name"));
+            }
+            Ok(Department {
+                name: d.name.clone(),
+                aliases: d.aliases.clone(),
+            })
+        })
+        .collect()
+}
+
+fn build_metrics(raw: &[RawMetric]) -> Result<Vec<Metric>, RubricError> {
+    let mut seen = BTreeSet::new();
+    raw.iter()
+        .map(|m| {
+            let place = format!("metric {}", m.name);
+            let ok_name = !m.name.is_empty()
+                && m.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok_name {
+                return Err(invalid(&place, "a metric name is [a-z0-9_]+"));
+            }
+            if !seen.insert(m.name.clone()) {
+                return Err(invalid(&place, "declared twice"));
+            }
+            let unit = match m.unit.as_str() {
+                "percent" => Unit::Percent,
+                "count" => Unit::Count,
+                "per_person" => Unit::PerPerson,
+                "per_day" => Unit::PerDay,
+                other => return Err(invalid(&place, format!("unknown unit `{other}`"))),
+            };
+            let min = m
+                .min
+                .as_deref()
+                .map(|t| dec(&place, "min", t))
+                .transpose()?;
+            let max = m
+                .max
+                .as_deref()
+                .map(|t| dec(&place, "max", t))
+                .transpose()?;
+            if let (Some(lo), Some(hi)) = (min, max) {
+                if lo > hi {
+                    return Err(invalid(&place, "min is above max"));
+                }
+            }
+            Ok(Metric {
+                name: m.name.clone(),
+                label: m.label.clone(),
+                unit,
+                min,
+                max,
+            })
+        })
+        .collect()
+}
+
+fn build_category(rubric: &Rubric, rc: &RawCategory) -> Result<Category, RubricError> {
+    let place = format!("category {}", rc.code);
+    let points = positive(&place, "points", &rc.points)?;
+    let items = rc
+        .item
+        .iter()
+        .map(|ri| build_item(rubric, rc, ri))
+        .collect::<Result<Vec<_>, _>>()?;
+    if items.is_empty() {
+        return Err(invalid(&place, "has no item"));
+    }
+    let sum: Decimal = items.iter().map(|i| i.points).sum();
+    if sum != points {
+        return Err(invalid(
+            &place,
+            format!("items sum to {sum}, but the category has {points} points"),
+        ));
+    }
+    Ok(Category {
+        code: rc.code.clone(),
+        name: rc.name.clone(),
+        points,
+        bonus: rc.bonus,
+        items,
+    })
+}
+
+fn build_item(rubric: &Rubric, rc: &RawCategory, ri: &RawItem) -> Result<Item, RubricError> {
+    let iplace = format!("item {}", ri.code);
+    if ri.code.split_once('.').map(|(c, _)| c) != Some(rc.code.as_str()) {
+        return Err(invalid(
+            &iplace,
+            format!("is not inside category {}", rc.code),
+        ));
+    }
+    if ri.departments.is_empty() {
+        return Err(invalid(&iplace, "has no department"));
+    }
+    let departments = ri
+        .departments
+        .iter()
+        .map(|d| {
+            let canonical = rubric
+                .department(d)
+                .ok_or_else(|| invalid(&iplace, format!("department `{d}` is not declared")))?;
+            Ok(canonical.to_string())
+        })
+        .collect::<Result<Vec<_>, RubricError>>()?;
+    if ri.clause.is_empty() {
+        return Err(invalid(&iplace, "has no clause"));
+    }
+    let mut clauses = Vec::new();
+    for raw in &ri.clause {
+        if raw.code.rsplit_once('.').map(|(i, _)| i) != Some(ri.code.as_str()) {
+            return Err(invalid(
+                format!("clause {}", raw.code),
+                format!("is not inside item {}", ri.code),
+            ));
+        }
+        clauses.push(build_clause(rubric, rc.bonus, raw)?);
+    }
+    Ok(Item {
+        code: ri.code.clone(),
+        name: ri.name.clone(),
+        points: positive(&iplace, "points", &ri.points)?,
+        departments,
+        standard: ri.standard.clone(),
+        deduction_text: ri.deduction_text.clone(),
+        bonus: rc.bonus,
+        clauses,
+    })
+}
+
+/// The fields a raw clause carries, by name, for the "no others" check.
+fn present_fields(r: &RawClause) -> Vec<&'static str> {
+    let fields = [
+        ("points", r.points.is_some()),
+        ("max_count", r.max_count.is_some()),
+        ("min", r.min.is_some()),
+        ("max", r.max.is_some()),
+        ("metric", r.metric.is_some()),
+        ("threshold", r.threshold.is_some()),
+        ("threshold_town", r.threshold_town.is_some()),
+        ("threshold_subdistrict", r.threshold_subdistrict.is_some()),
+        ("step", r.step.is_some()),
+        ("direction", r.direction.is_some()),
+        ("rounding", r.rounding.is_some()),
+        ("required", r.required.is_some()),
+        ("ties", r.ties.is_some()),
+        ("qualify", r.qualify.is_some()),
+        ("bands", r.bands.is_some()),
+    ];
+    fields.iter().filter(|(_, p)| *p).map(|(f, _)| *f).collect()
+}
+
+/// Builds a clause: its kind's builder makes the rule, then the checks every kind shares (no
+/// field the kind does not take, bonus kinds only in the bonus category and deduction kinds
+/// only outside it, a text).
+fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, RubricError> {
+    let c = RawRule {
+        rubric,
+        raw: r,
+        place: format!("clause {}", r.code),
+    };
+    let (rule, allowed) = match r.kind.as_str() {
+        "fixed" => build_fixed(&c)?,
+        "per_unit" => build_per_unit(&c)?,
+        "range" => build_range(&c)?,
+        "below" => build_below(&c)?,
+        "at_least" => build_at_least(&c)?,
+        "shortfall" => build_shortfall(&c)?,
+        "missing" => build_missing(&c)?,
+        "rank" => build_rank(&c)?,
+        other => return Err(c.invalid(format!("unknown kind `{other}`"))),
+    };
+    if let Some(f) = present_fields(r).into_iter().find(|f| !allowed.contains(f)) {
+        return Err(c.invalid(format!("kind {} does not take `{f}`", r.kind)));
+    }
+    let bonus_only = matches!(rule, Rule::Rank { .. } | Rule::AtLeast { .. });
+    let deduction_only = matches!(
+        rule,
+        Rule::Below { .. } | Rule::Shortfall { .. } | Rule::Missing { .. }
+    );
+    if bonus_only && !bonus {
+        return Err(c.invalid(format!("kind {} belongs in the bonus category", r.kind)));
+    }
+    if deduction_only && bonus {
+        return Err(c.invalid(format!("kind {} cannot give a bonus", r.kind)));
+    }
+    if r.text.trim().is_empty() {
+        return Err(c.invalid("has no text (the seed's wording)"));
+    }
+    Ok(Clause {
+        code: r.code.clone(),
+        text: r.text.clone(),
+        rule,
+    })
+}
+
+/// What a kind's builder makes: the rule, and the fields that kind takes (any other field the
+/// clause carries is refused).
+type Built = (Rule, Vec<&'static str>);
+
+/// A raw clause on its way to a rule: the readers its kinds share. Every error names the clause.
+struct RawRule<'a> {
+    rubric: &'a Rubric,
+    raw: &'a RawClause,
+    /// `clause <code>`.
+    place: String,
+}
+
+impl RawRule<'_> {
+    fn invalid(&self, message: impl Into<String>) -> RubricError {
+        invalid(&self.place, message)
+    }
+
+    /// A positive figure the kind needs.
+    fn need(&self, field: &str, text: Option<&str>) -> Result<Decimal, RubricError> {
+        let kind = &self.raw.kind;
+        let t = text.ok_or_else(|| self.invalid(format!("kind {kind} needs `{field}`")))?;
+        positive(&self.place, field, t)
+    }
+
+    /// The declared metric the kind measures.
+    fn metric(&self) -> Result<String, RubricError> {
+        let kind = &self.raw.kind;
+        let m = self
+            .raw
+            .metric
+            .clone()
+            .ok_or_else(|| self.invalid(format!("kind {kind} needs `metric`")))?;
+        self.declared(&m)?;
+        Ok(m)
+    }
+
+    fn declared(&self, metric: &str) -> Result<(), RubricError> {
+        match self.rubric.metric(metric) {
+            Some(_) => Ok(()),
+            None => Err(self.invalid(format!("metric `{metric}` is not declared"))),
+        }
+    }
+
+    /// One threshold, or one per station kind; each within the metric's bounds.
+    fn threshold(&self, metric: &str) -> Result<Threshold, RubricError> {
+        let (p, r) = (self.place.as_str(), self.raw);
+        let t = match (&r.threshold, &r.threshold_town, &r.threshold_subdistrict) {
+            (Some(t), None, None) => Threshold::All(dec(p, "threshold", t)?),
+            (None, Some(t), Some(s)) => Threshold::ByKind {
+                town: dec(p, "threshold_town", t)?,
+                subdistrict: dec(p, "threshold_subdistrict", s)?,
+            },
+            _ => return Err(self.invalid(
+                "needs either `threshold`, or both `threshold_town` and `threshold_subdistrict`",
+            )),
+        };
+        if let Some(m) = self.rubric.metric(metric) {
+            for v in [
+                t.for_kind(StationKind::Town),
+                t.for_kind(StationKind::Subdistrict),
+            ] {
+                m.check_bounds(v).map_err(|b| {
+                    self.invalid(format!("threshold {v} is outside {metric}'s bounds {b}"))
+                })?;
+            }
+        }
+        Ok(t)
+    }
+
+    /// The threshold fields the clause carries (the kinds with a threshold take them).
+    fn threshold_fields(&self) -> &'static [&'static str] {
+        if self.raw.threshold.is_some() {
+            &["threshold"]
+        } else {
+            &["threshold_town", "threshold_subdistrict"]
+        }
+    }
+
+    /// `min` and `max`, both positive, in order.
+    fn range(&self) -> Result<(Decimal, Decimal), RubricError> {
+        let min = self.need("min", self.raw.min.as_deref())?;
+        let max = self.need("max", self.raw.max.as_deref())?;
+        if min > max {
+            return Err(self.invalid(format!("min {min} is above max {max}")));
+        }
+        Ok((min, max))
+    }
+
+    fn direction(&self) -> Result<Direction, RubricError> {
+        match self.raw.direction.as_deref() {
+            Some("below") => Ok(Direction::Below),
+            Some("above") => Ok(Direction::Above),
+            other => Err(self.invalid(format!(
+                "`direction` must be below or above, not `{}`",
+                other.unwrap_or("")
+            ))),
+        }
+    }
+
+    fn rounding(&self) -> Result<Rounding, RubricError> {
+        match self.raw.rounding.as_deref() {
+            Some("ceil") => Ok(Rounding::Ceil),
+            Some("floor") => Ok(Rounding::Floor),
+            Some("exact") => Ok(Rounding::Exact),
+            other => Err(self.invalid(format!(
+                "`rounding` must be ceil, floor or exact, not `{}`",
+                other.unwrap_or("")
+            ))),
+        }
+    }
+}
+
+// The builders, one per kind. Each reads its fields in a fixed order, so a clause with several
+// faults is always refused for the same one.
+
+fn build_fixed(c: &RawRule) -> Result<Built, RubricError> {
+    let points = c.need("points", c.raw.points.as_deref())?;
+    Ok((Rule::Fixed { points }, vec!["points"]))
+}
+
+fn build_per_unit(c: &RawRule) -> Result<Built, RubricError> {
+    if c.raw.max_count == Some(0) {
+        return Err(c.invalid("max_count must be at least 1"));
+    }
+    let rule = Rule::PerUnit {
+        points: c.need("points", c.raw.points.as_deref())?,
+        max_count: c.raw.max_count,
+    };
+    Ok((rule, vec!["points", "max_count"]))
+}
+
+fn build_range(c: &RawRule) -> Result<Built, RubricError> {
+    let (min, max) = c.range()?;
+    Ok((Rule::Range { min, max }, vec!["min", "max"]))
+}
+
+/// `below`: fixed `points`, or a range `min`–`max` for the assessor to choose from.
+fn build_below(c: &RawRule) -> Result<Built, RubricError> {
+    let metric = c.metric()?;
+    let threshold = c.threshold(&metric)?;
+    let (amount, mut fields) = match c.raw.points.as_deref() {
+        Some(points) => (
+            Amount::Fixed(c.need("points", Some(points))?),
+            vec!["points"],
+        ),
+        None => {
+            let (min, max) = c.range()?;
+            (Amount::Range { min, max }, vec!["min", "max"])
+        }
+    };
+    fields.push("metric");
+    fields.extend_from_slice(c.threshold_fields());
+    let rule = Rule::Below {
+        metric,
+        threshold,
+        amount,
+    };
+    Ok((rule, fields))
+}
+
+fn build_at_least(c: &RawRule) -> Result<Built, RubricError> {
+    let metric = c.metric()?;
+    let threshold = c.threshold(&metric)?;
+    let points = c.need("points", c.raw.points.as_deref())?;
+    let mut fields = vec!["metric", "points"];
+    fields.extend_from_slice(c.threshold_fields());
+    let rule = Rule::AtLeast {
+        metric,
+        threshold,
+        points,
+    };
+    Ok((rule, fields))
+}
+
+fn build_shortfall(c: &RawRule) -> Result<Built, RubricError> {
+    let metric = c.metric()?;
+    let threshold = c.threshold(&metric)?;
+    let direction = c.direction()?;
+    let rounding = c.rounding()?;
+    let step = c.need("step", c.raw.step.as_deref())?;
+    let points = c.need("points", c.raw.points.as_deref())?;
+    let mut fields = vec!["metric", "step", "points", "direction", "rounding"];
+    fields.extend_from_slice(c.threshold_fields());
+    let rule = Rule::Shortfall {
+        metric,
+        threshold,
+        step,
+        points,
+        direction,
+        rounding,
+    };
+    Ok((rule, fields))
+}
+
+fn build_missing(c: &RawRule) -> Result<Built, RubricError> {
+    let required = c
+        .raw
+        .required
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| c.invalid("kind missing needs `required` ≥ 1"))?;
+    let rule = Rule::Missing {
+        required,
+        points: c.need("points", c.raw.points.as_deref())?,
+    };
+    Ok((rule, vec!["required", "points"]))
+}
+
+/// `rank`: ties share the better place; bands ordered, from 1 up, not overlapping.
+fn build_rank(c: &RawRule) -> Result<Built, RubricError> {
+    let metric = c.metric()?;
+    if c.raw.ties.as_deref() != Some("share_better") {
+        return Err(c.invalid("kind rank needs `ties = \"share_better\"`"));
+    }
+    let mut qualify = Vec::new();
+    for q in c.raw.qualify.as_deref().unwrap_or_default() {
+        c.declared(&q.metric)?;
+        qualify.push(Qualifier {
+            metric: q.metric.clone(),
+            at_least: dec(&c.place, "qualify.at_least", &q.at_least)?,
+        });
+    }
+    let raw_bands = c
+        .raw
+        .bands
+        .as_deref()
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| c.invalid("kind rank needs `bands`"))?;
+    let mut bands: Vec<Band> = Vec::new();
+    for b in raw_bands {
+        let after = bands.last().map_or(0, |l| l.to);
+        if b.from == 0 || b.from > b.to || b.from <= after {
+            return Err(c.invalid("bands must be ordered, start at 1 or later, and not overlap"));
+        }
+        bands.push(Band {
+            from: b.from,
+            to: b.to,
+            points: positive(&c.place, "bands.points", &b.points)?,
+        });
+    }
+    let rule = Rule::Rank {
+        metric,
+        qualify,
+        bands,
+    };
+    Ok((rule, vec!["metric", "ties", "qualify", "bands"]))
+}
+
+/// Fills the rubric's indexes by code, refusing a code used twice (categories, items and
+/// clauses share one namespace).
+fn index(rubric: &mut Rubric) -> Result<(), RubricError> {
+    let mut codes = BTreeSet::new();
+    for (ci, c) in rubric.categories.iter().enumerate() {
+        if !codes.insert(c.code.clone()) {
+            return Err(invalid(format!("category {}", c.code), "code used twice"));
+        }
+        for (ii, item) in c.items.iter().enumerate() {
+            if !codes.insert(item.code.clone()) {
+                return Err(invalid(format!("item {}", item.code), "code used twice"));
+            }
+            rubric.item_index.insert(item.code.clone(), (ci, ii));
+            let position = rubric.item_position.len();
+            rubric.item_position.insert(item.code.clone(), position);
+            for (ki, clause) in item.clauses.iter().enumerate() {
+                if !codes.insert(clause.code.clone()) {
+                    return Err(invalid(
+                        format!("clause {}", clause.code),
+                        "code used twice",
+                    ));
+                }
+                rubric
+                    .clause_index
+                    .insert(clause.code.clone(), (ci, ii, ki));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The categories add up to the header's totals, and every declared metric is used.
+fn check_totals(rubric: &Rubric) -> Result<(), RubricError> {
+    let sum = |bonus: bool| -> Decimal {
+        rubric
+            .categories
+            .iter()
+            .filter(|c| c.bonus == bonus)
+            .map(|c| c.points)
+            .sum()
+    };
+    let (base, bonus) = (sum(false), sum(true));
+    if base != rubric.base_points {
+        return Err(invalid(
+            "categories",
+            format!(
+                "non-bonus categories sum to {base}, not base_points {}",
+                rubric.base_points
+            ),
+        ));
+    }
+    if bonus != rubric.bonus_cap {
+        return Err(invalid(
+            "categories",
+            format!(
+                "bonus categories sum to {bonus}, not bonus_cap {}",
+                rubric.bonus_cap
+            ),
+        ));
+    }
+    let used: BTreeSet<&str> = rubric
+        .clauses()
+        .flat_map(|(_, c)| c.rule.metrics())
+        .collect();
+    if let Some(m) = rubric
+        .metrics
+        .iter()
+        .find(|m| !used.contains(m.name.as_str()))
+    {
+        return Err(invalid(
+            format!("metric {}", m.name),
+            "is declared but no clause uses it",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::rubric::types::Context;
+    use crate::events::event::Inputs;
+
+    pub(crate) const TINY: &str = r#"
+[rubric]
+name = "t"
+source = "s"
+period_start = "2018-01-01"
+period_end = "2018-12-31"
+base_points = "10"
+bonus_cap = "1"
+appeal_window_days = 15
+
+[[department]]
+name = "A"
+
+[[metric]]
+name = "rate"
+label = "r"
+unit = "percent"
+min = "0"
+max = "100"
+
+[[category]]
+code = "1"
+name = "c1"
+points = "10"
+
+[[category.item]]
+code = "1.1"
+name = "i"
+points = "10"
+departments = ["A"]
+
+[[category.item.clause]]
+code = "1.1.a"
+kind = "shortfall"
+text = "x"
+metric = "rate"
+threshold = "98"
+step = "1"
+points = "1"
+direction = "below"
+rounding = "ceil"
+
+[[category]]
+code = "B"
+name = "b"
+points = "1"
+bonus = true
+
+[[category.item]]
+code = "B.1"
+name = "bi"
+points = "1"
+departments = ["A"]
+
+[[category.item.clause]]
+code = "B.1.a"
+kind = "fixed"
+text = "y"
+points = "1"
+"#;
+
+    #[test]
+    fn tiny_loads_and_computes() {
+        let r = load(TINY).unwrap();
+        let (_, c) = r.clause("1.1.a").unwrap();
+        let ctx = Context {
+            station_kind: StationKind::Town,
+            prior_count: 0,
+        };
+        let inputs = Inputs {
+            value: Some(decimal::parse("95.5").unwrap()),
+            ..Inputs::default()
+        };
+        assert_eq!(r.compute(c, &ctx, &inputs).unwrap().to_string(), "3");
+    }
+
+    #[test]
+    fn broken_sum_names_the_category() {
+        let bad = TINY.replace(
+            "points = \"10\"\ndepartments",
+            "points = \"9\"\ndepartments",
+        );
+        let err = load(&bad).unwrap_err().to_string();
+        assert!(err.contains("category 1"), "{err}");
+    }
+
+    #[test]
+    fn stray_field_names_the_clause() {
+        let bad = TINY.replace("points = \"1\"\n\"#", "points = \"1\"\nstep = \"1\"\n\"#");
+        let bad = if bad == TINY {
+            TINY.replace(
+                "code = \"B.1.a\"\nkind = \"fixed\"",
+                "code = \"B.1.a\"\nkind = \"fixed\"\nstep = \"1\"",
+            )
+        } else {
+            bad
+        };
+        let err = load(&bad).unwrap_err().to_string();
+        assert!(err.contains("clause B.1.a"), "{err}");
+    }
+}

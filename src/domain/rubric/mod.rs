@@ -1,0 +1,21 @@
+//! The rubric: loading and validating a rubric file, and computing a clause's points.
+//!
+//! The file format is `schema/RUBRIC.md`. Loading parses into raw TOML structs, then checks
+//! every rule and builds the typed [`Rubric`]; a broken file gets an error naming the clause,
+//! item or category. The rubric knows nothing of storage.
+//!
+//! The parts, each importing only those before it: `types` (the typed rubric and its
+//! lookups), `compute` (a clause's points from the inputs, and the working shown to people),
+//! `load` (parsing and validating a file). This file only re-exports them, so every path is
+//! `crate::domain::rubric::X`.
+
+mod compute;
+mod load;
+mod types;
+
+pub use compute::RuleError;
+pub use load::{load, RubricError};
+pub use types::{
+    Amount, Band, Category, Clause, Context, Department, Direction, Item, Metric, Qualifier,
+    Rounding, Rubric, Rule, Threshold, Unit, Working,
+};

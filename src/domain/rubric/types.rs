@@ -1,0 +1,376 @@
+//! The typed rubric: its header, departments, metrics, categories, items and clauses, the rule
+//! kinds with their parameters, what a computation needs ([`Context`]) and shows
+//! ([`Working`]), and the lookups by code.
+
+use crate::events::event::StationKind;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Clone)]
+pub struct Rubric {
+    pub name: String,
+    pub source: String,
+    pub period_start: Date,
+    pub period_end: Date,
+    pub base_points: Decimal,
+    pub bonus_cap: Decimal,
+    pub appeal_window_days: u32,
+    pub appeal_window_note: String,
+    pub departments: Vec<Department>,
+    pub metrics: Vec<Metric>,
+    pub categories: Vec<Category>,
+    /// item code → (category index, item index)
+    pub(super) item_index: BTreeMap<String, (usize, usize)>,
+    /// clause code → (category index, item index, clause index)
+    pub(super) clause_index: BTreeMap<String, (usize, usize, usize)>,
+    /// item code → its place among all items, in rubric order
+    pub(super) item_position: BTreeMap<String, usize>,
+    /// department name or alias → canonical name
+    pub(super) department_index: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Department {
+    pub name: String,
+    pub aliases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    Percent,
+    Count,
+    PerPerson,
+    PerDay,
+}
+
+#[derive(Debug, Clone)]
+pub struct Metric {
+    pub name: String,
+    pub label: String,
+    pub unit: Unit,
+    pub min: Option<Decimal>,
+    pub max: Option<Decimal>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Category {
+    pub code: String,
+    pub name: String,
+    pub points: Decimal,
+    pub bonus: bool,
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub code: String,
+    pub name: String,
+    pub points: Decimal,
+    pub departments: Vec<String>,
+    pub standard: String,
+    pub deduction_text: String,
+    pub bonus: bool,
+    pub clauses: Vec<Clause>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Clause {
+    pub code: String,
+    pub text: String,
+    pub rule: Rule,
+}
+
+/// A threshold, the same for every station kind or one per kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Threshold {
+    All(Decimal),
+    ByKind { town: Decimal, subdistrict: Decimal },
+}
+
+impl Threshold {
+    pub fn for_kind(&self, kind: StationKind) -> Decimal {
+        match (self, kind) {
+            (Threshold::All(t), _) => *t,
+            (Threshold::ByKind { town, .. }, StationKind::Town) => *town,
+            (Threshold::ByKind { subdistrict, .. }, StationKind::Subdistrict) => *subdistrict,
+        }
+    }
+}
+
+/// The points of a threshold clause: fixed, or the assessor's choice within a range.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Amount {
+    Fixed(Decimal),
+    Range { min: Decimal, max: Decimal },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Below,
+    Above,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rounding {
+    Ceil,
+    Floor,
+    Exact,
+}
+
+impl Direction {
+    /// The name the rubric file gives it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Direction::Below => "below",
+            Direction::Above => "above",
+        }
+    }
+}
+
+impl Rounding {
+    /// The name the rubric file gives it.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Rounding::Ceil => "ceil",
+            Rounding::Floor => "floor",
+            Rounding::Exact => "exact",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Band {
+    pub from: u32,
+    pub to: u32,
+    pub points: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qualifier {
+    pub metric: String,
+    pub at_least: Decimal,
+}
+
+/// A clause's rule kind with its parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    Fixed {
+        points: Decimal,
+    },
+    PerUnit {
+        points: Decimal,
+        max_count: Option<u32>,
+    },
+    Range {
+        min: Decimal,
+        max: Decimal,
+    },
+    Below {
+        metric: String,
+        threshold: Threshold,
+        amount: Amount,
+    },
+    AtLeast {
+        metric: String,
+        threshold: Threshold,
+        points: Decimal,
+    },
+    Shortfall {
+        metric: String,
+        threshold: Threshold,
+        step: Decimal,
+        points: Decimal,
+        direction: Direction,
+        rounding: Rounding,
+    },
+    Missing {
+        required: u32,
+        points: Decimal,
+    },
+    Rank {
+        metric: String,
+        qualify: Vec<Qualifier>,
+        bands: Vec<Band>,
+    },
+}
+
+impl Rule {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Rule::Fixed { .. } => "fixed",
+            Rule::PerUnit { .. } => "per_unit",
+            Rule::Range { .. } => "range",
+            Rule::Below { .. } => "below",
+            Rule::AtLeast { .. } => "at_least",
+            Rule::Shortfall { .. } => "shortfall",
+            Rule::Missing { .. } => "missing",
+            Rule::Rank { .. } => "rank",
+        }
+    }
+
+    /// The metric the rule measures, if any.
+    pub fn metric(&self) -> Option<&str> {
+        match self {
+            Rule::Below { metric, .. }
+            | Rule::AtLeast { metric, .. }
+            | Rule::Shortfall { metric, .. }
+            | Rule::Rank { metric, .. } => Some(metric),
+            _ => None,
+        }
+    }
+
+    /// Every metric the rule reads (a rank's qualifiers too).
+    pub fn metrics(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.metric().into_iter().collect();
+        if let Rule::Rank { qualify, .. } = self {
+            out.extend(qualify.iter().map(|q| q.metric.as_str()));
+        }
+        out
+    }
+
+    /// A one-line statement of the parameters, for people.
+    pub fn describe(&self) -> String {
+        fn th(t: &Threshold) -> String {
+            match t {
+                Threshold::All(v) => v.to_string(),
+                Threshold::ByKind { town, subdistrict } => {
+                    format!("{town} (town) / {subdistrict} (subdistrict)")
+                }
+            }
+        }
+        match self {
+            Rule::Fixed { points } => format!("{points}"),
+            Rule::PerUnit { points, max_count } => match max_count {
+                Some(m) => format!("{points} per unit, at most {m} units"),
+                None => format!("{points} per unit"),
+            },
+            Rule::Range { min, max } => format!("{min}–{max} per unit, with a note"),
+            Rule::Below {
+                metric,
+                threshold,
+                amount,
+            } => match amount {
+                Amount::Fixed(p) => format!("{metric} < {} → {p}", th(threshold)),
+                Amount::Range { min, max } => {
+                    format!("{metric} < {} → {min}–{max}, with a note", th(threshold))
+                }
+            },
+            Rule::AtLeast {
+                metric,
+                threshold,
+                points,
+            } => format!("{metric} ≥ {} → {points}", th(threshold)),
+            Rule::Shortfall {
+                metric,
+                threshold,
+                step,
+                points,
+                direction,
+                rounding,
+            } => {
+                let (dir, r) = (direction.name(), rounding.name());
+                format!(
+                    "{metric} {dir} {}: {points} per step of {step} ({r})",
+                    th(threshold)
+                )
+            }
+            Rule::Missing { required, points } => {
+                format!("{required} required, {points} per missing")
+            }
+            Rule::Rank { metric, bands, .. } => {
+                let b: Vec<String> = bands
+                    .iter()
+                    .map(|b| format!("{}–{}: {}", b.from, b.to, b.points))
+                    .collect();
+                format!("rank by {metric}: {}", b.join(", "))
+            }
+        }
+    }
+}
+
+/// What a clause's computation needs besides the inputs.
+pub struct Context {
+    pub station_kind: StationKind,
+    /// Units already recorded for this station under this clause (for `max_count`).
+    pub prior_count: u32,
+}
+
+/// How a recorded figure follows from its inputs, for people and for `explain --json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Working {
+    /// The threshold that applied to the station's kind.
+    pub threshold: Option<Decimal>,
+    /// How far the value missed the threshold (shortfall clauses).
+    pub gap: Option<Decimal>,
+    /// Steps counted from the gap, after the clause's rounding.
+    pub steps: Option<Decimal>,
+    /// Units (per-unit and range clauses).
+    pub units: Option<u32>,
+    /// Required count (missing clauses).
+    pub required: Option<u32>,
+    /// One line: the arithmetic from inputs to points.
+    pub text: String,
+}
+
+impl Metric {
+    /// `Err(bounds text)` when the value lies outside the metric's bounds.
+    pub fn check_bounds(&self, value: Decimal) -> Result<(), String> {
+        let low = self.min.is_some_and(|m| value < m);
+        let high = self.max.is_some_and(|m| value > m);
+        if low || high {
+            let lo = self.min.map(|m| m.to_string()).unwrap_or("−∞".into());
+            let hi = self.max.map(|m| m.to_string()).unwrap_or("∞".into());
+            return Err(format!("{lo}..{hi}"));
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lookups.
+
+impl Rubric {
+    pub fn item(&self, code: &str) -> Option<&Item> {
+        let (c, i) = *self.item_index.get(code)?;
+        Some(&self.categories[c].items[i])
+    }
+
+    /// The clause and the item it belongs to.
+    pub fn clause(&self, code: &str) -> Option<(&Item, &Clause)> {
+        let (c, i, k) = *self.clause_index.get(code)?;
+        let item = &self.categories[c].items[i];
+        Some((item, &item.clauses[k]))
+    }
+
+    /// An item's place among all items, in rubric order (the order of [`Rubric::items`]).
+    pub fn item_position(&self, code: &str) -> Option<usize> {
+        self.item_position.get(code).copied()
+    }
+
+    pub fn metric(&self, name: &str) -> Option<&Metric> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+
+    /// The canonical name of a department or alias.
+    pub fn department(&self, name: &str) -> Option<&str> {
+        self.department_index.get(name.trim()).map(String::as_str)
+    }
+
+    pub fn items(&self) -> impl Iterator<Item = &Item> {
+        self.categories.iter().flat_map(|c| c.items.iter())
+    }
+
+    pub fn clauses(&self) -> impl Iterator<Item = (&Item, &Clause)> {
+        self.items()
+            .flat_map(|i| i.clauses.iter().map(move |c| (i, c)))
+    }
+
+    /// Departments (canonical) that own an item whose clauses read the metric.
+    pub fn metric_departments(&self, metric: &str) -> BTreeSet<&str> {
+        self.clauses()
+            .filter(|(_, c)| c.rule.metrics().contains(&metric))
+            .flat_map(|(i, _)| i.departments.iter().map(String::as_str))
+            .collect()
+    }
+}
