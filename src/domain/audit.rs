@@ -398,6 +398,7 @@ impl Audit {
     fn metric(&mut self, f: &Facts<'_>, m: &MetricReported) -> Result<(), String> {
         self.station_kind(&m.station)?;
         let metric = rules::metric(f.rubric, &m.metric).map_err(|p| p.message)?;
+        rules::department(f.rubric, &m.by).map_err(|p| p.message)?;
         rules::reports(f.rubric, &m.metric, &m.by).map_err(|p| p.message)?;
         rules::within_bounds(metric, m.value).map_err(|p| p.message)?;
         let ordinal = self.station(&m.station)?.1;
@@ -582,6 +583,7 @@ impl Audit {
     fn record(&mut self, f: &Facts<'_>, p: &PointsRecorded) -> Result<(), String> {
         let (station_kind, ordinal) = self.station(&p.station)?;
         let (item, clause) = rules::clause(f.rubric, &p.clause).map_err(|e| e.message)?;
+        rules::department(f.rubric, &p.by).map_err(|e| e.message)?;
         rules::assesses(item, &p.by).map_err(|e| e.message)?;
         rules::occurred(f.period, p.occurred, f.today).map_err(|e| e.message)?;
         let key = rules::counts_units(clause).then(|| unit_key(&p.station, &p.clause));

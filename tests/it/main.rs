@@ -20,6 +20,7 @@ mod reconcile;
 mod regressions;
 mod report;
 mod restore;
+mod rulebook;
 mod rules;
 mod schemas;
 mod tally;
