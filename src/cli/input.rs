@@ -148,3 +148,19 @@ pub(super) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     f.sync_all()?;
     Ok(())
 }
+
+/// Prints an answer as one JSON line (`--json`) or as text for people; only the one asked
+/// for is made.
+pub(super) fn emit<J: std::fmt::Display, T: std::fmt::Display>(
+    out: &mut impl Write,
+    as_json: bool,
+    json: impl FnOnce() -> J,
+    text: impl FnOnce() -> T,
+) -> Result<()> {
+    if as_json {
+        writeln!(out, "{}", json())?;
+    } else {
+        write!(out, "{}", text())?;
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 
 use super::args::{ExportFormat, TimeArgs};
 use super::errors::{action_err, bad, ledger_err, problem, proof_err};
-use super::input::{open, out_dir};
+use super::input::{emit, open, out_dir};
 use anyhow::Result;
 use kaohe::ops::actions::{self, EventName};
 use kaohe::ops::{explain, export, proofs};
@@ -62,12 +62,12 @@ pub(super) fn explain(
     let ledger = open(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let x = explain::explain(&ledger, &view, station, item).map_err(ledger_err)?;
-    if as_json {
-        writeln!(out, "{}", view::explain_json(&x))?;
-    } else {
-        write!(out, "{}", view::explain_text(&x, ledger.rubric()))?;
-    }
-    Ok(())
+    emit(
+        out,
+        as_json,
+        || view::explain_json(&x),
+        || view::explain_text(&x, ledger.rubric()),
+    )
 }
 
 pub(super) fn report(
@@ -180,12 +180,12 @@ pub(super) fn show(
 pub(super) fn key_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
     let ledger = open(db)?;
     let keys = ledger.keys().map_err(ledger_err)?;
-    if as_json {
-        writeln!(out, "{}", lists::keys_json(&keys))?;
-    } else {
-        write!(out, "{}", lists::keys_table(&keys))?;
-    }
-    Ok(())
+    emit(
+        out,
+        as_json,
+        || lists::keys_json(&keys),
+        || lists::keys_table(&keys),
+    )
 }
 
 pub(super) fn appeal_list(
@@ -200,23 +200,23 @@ pub(super) fn appeal_list(
         actions::known_station(&ledger, code).map_err(action_err)?;
     }
     let entries = kaohe::ops::appeals::list(&ledger, station, pending).map_err(ledger_err)?;
-    if as_json {
-        writeln!(out, "{}", view::appeals_json(ledger.rubric(), &entries))?;
-    } else {
-        write!(out, "{}", view::appeals_table(&entries))?;
-    }
-    Ok(())
+    emit(
+        out,
+        as_json,
+        || view::appeals_json(ledger.rubric(), &entries),
+        || view::appeals_table(&entries),
+    )
 }
 
 pub(super) fn stations(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
     let ledger = open(db)?;
     let list = actions::stations(&ledger).map_err(ledger_err)?;
-    if as_json {
-        writeln!(out, "{}", lists::stations_json(&list))?;
-    } else {
-        write!(out, "{}", lists::stations_table(&list))?;
-    }
-    Ok(())
+    emit(
+        out,
+        as_json,
+        || lists::stations_json(&list),
+        || lists::stations_table(&list),
+    )
 }
 
 pub(super) fn log(
@@ -438,12 +438,12 @@ pub(super) fn evidence_get(db: &Path, hash: &str, file: &Path, out: &mut impl Wr
 pub(super) fn evidence_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
     let ledger = open(db)?;
     let list = actions::evidence_list(&ledger).map_err(ledger_err)?;
-    if as_json {
-        writeln!(out, "{}", lists::evidence_json(&list))?;
-    } else {
-        write!(out, "{}", lists::evidence_text(&list))?;
-    }
-    Ok(())
+    emit(
+        out,
+        as_json,
+        || lists::evidence_json(&list),
+        || lists::evidence_text(&list),
+    )
 }
 
 pub(super) fn rubric(db: &Path, as_json: bool, as_toml: bool, out: &mut impl Write) -> Result<()> {

@@ -3,7 +3,7 @@
 
 use super::args::Request;
 use super::errors::{action_err, bad, ledger_err, problem, proof_err};
-use super::input::{now, open, progress_bar, read_limited, signer, write_new};
+use super::input::{emit, now, open, progress_bar, read_limited, signer, write_new};
 use anyhow::Result;
 use kaohe::ops::actions;
 use kaohe::render::{outcome, view};
@@ -127,12 +127,12 @@ pub(super) fn import_file(
         b.finish_and_clear();
     }
     let head = ledger.head().hash;
-    if as_json {
-        writeln!(out, "{}", outcome::import_json(&applied, &head))?;
-    } else {
-        write!(out, "{}", outcome::import_text(&applied, &head))?;
-    }
-    Ok(())
+    emit(
+        out,
+        as_json,
+        || outcome::import_json(&applied, &head),
+        || outcome::import_text(&applied, &head),
+    )
 }
 
 pub(super) fn close(
@@ -154,12 +154,12 @@ pub(super) fn close(
         }
         Err(e) => return Err(ledger_err(e)),
     };
-    if as_json {
-        writeln!(out, "{}", view::closed_json(&closed))?;
-    } else {
-        write!(out, "{}", view::closed_text(ledger.rubric(), &closed))?;
-    }
-    Ok(())
+    emit(
+        out,
+        as_json,
+        || view::closed_json(&closed),
+        || view::closed_text(ledger.rubric(), &closed),
+    )
 }
 
 pub(super) fn key_new(actor: kaohe::event::Actor, file: &Path, out: &mut impl Write) -> Result<()> {
