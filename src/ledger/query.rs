@@ -91,6 +91,14 @@ fn refused(field: &str, message: String) -> LedgerError {
 }
 
 impl Ledger {
+    /// The closing seq when a view shows the final scores: it includes the closing event and
+    /// every occurred date of the period.
+    pub fn final_at(&self, view: &View) -> Option<u64> {
+        let whole_period = view.at.is_none_or(|d| d >= self.genesis().period_end);
+        self.closed_at()
+            .filter(|seq| *seq < view.end && whole_period)
+    }
+
     /// Resolves a query to a view of this ledger.
     pub fn view(&self, q: &Query) -> Result<View, LedgerError> {
         let head = self.head().next_seq;

@@ -27,9 +27,57 @@ fn corrupt(what: &str) -> LedgerError {
 /// Every station's score in a view, from the tally, after checking the chain's links. Gives
 /// exactly what a replay of the view through [`Scores`] gives (tested), without decoding
 /// events.
+///
+/// A view that shows the final scores (it includes the closing event and the whole period)
+/// is checked against the closing event, which seals every station's total and rank in the
+/// chain: a tally that disagrees is damage, never printed as final.
 pub fn scores<'r>(ledger: &'r Ledger, view: &View) -> Result<Vec<StationScore<'r>>, LedgerError> {
     ledger.check_links(view.end)?;
-    scores_unchecked(ledger, view)
+    let scores = scores_unchecked(ledger, view)?;
+    if let Some(seq) = ledger.final_at(view) {
+        check_sealed(ledger, seq, &scores)?;
+    }
+    Ok(scores)
+}
+
+/// The stations whose total or rank differs from the final scores sealed at `seq`.
+fn check_sealed(ledger: &Ledger, seq: u64, scores: &[StationScore<'_>]) -> Result<(), LedgerError> {
+    let mut sealed = None;
+    ledger.replay(seq, seq + 1, |e| {
+        if let EventKind::PeriodClosed(c) = e.body.kind() {
+            sealed = Some(c.scores.clone());
+        }
+        Ok(false)
+    })?;
+    let sealed = sealed.ok_or_else(|| LedgerError::Damaged {
+        seq,
+        message: "the head says the period was closed here, but this is no closing event".into(),
+    })?;
+    let by_station: std::collections::HashMap<&str, (Decimal, u32)> = sealed
+        .iter()
+        .map(|f| (f.station.as_str(), (f.total, f.rank)))
+        .collect();
+    let differ: Vec<String> = scores
+        .iter()
+        .filter_map(|s| match by_station.get(s.station.as_str()) {
+            Some(&(total, rank)) if total == s.total && rank == s.rank => None,
+            Some(&(total, rank)) => Some(format!(
+                "{} (the tally gives {} at place {}, the closing event {} at place {})",
+                s.station, s.total, s.rank, total, rank
+            )),
+            None => Some(format!("{} (not in the closing event)", s.station)),
+        })
+        .collect();
+    if differ.is_empty() && scores.len() == sealed.len() {
+        return Ok(());
+    }
+    Err(LedgerError::Damaged {
+        seq,
+        message: format!(
+            "the tally disagrees with the final scores sealed in the closing event for {}: the tally was damaged or edited",
+            if differ.is_empty() { "the number of stations".to_string() } else { differ.join(", ") }
+        ),
+    })
 }
 
 /// A per (station, item) sum in integer units of 10^-FIXED_SCALE (every computed figure has at
@@ -72,13 +120,10 @@ struct Scan {
 
 fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, LedgerError> {
     let store = ledger.store();
-    let mut stations: Vec<Option<StationEntry>> = Vec::new();
-    store.for_each_log_entry(Log::Stations, 0, |_, e| {
-        let entry =
-            StationEntry::decode(e).ok_or_else(|| StoreError::Corrupt("station entry".into()))?;
-        stations.push((entry.seq < view.end).then_some(entry));
-        Ok(true)
-    })?;
+    let stations: Vec<Option<StationEntry>> = checked_stations(ledger)?
+        .into_iter()
+        .map(|entry| (entry.seq < view.end).then_some(entry))
+        .collect();
     let n_items = ledger.rubric().items().count();
     let mut sums: Vec<Sum> = vec![Sum::default(); stations.len() * n_items];
     let mut watched = Vec::new();
@@ -135,6 +180,101 @@ fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, Ledger
             n_items,
             watched,
         }),
+    }
+}
+
+/// The station log, checked against the chain: an entry's ordinal decides which station a
+/// tally row counts for, so an edited log would move points between stations. Each entry
+/// must be the registration event at its seq, in registration order, one per registered
+/// station. Reads only the registration events (their blocks), not the whole chain.
+fn checked_stations(ledger: &Ledger) -> Result<Vec<StationEntry>, LedgerError> {
+    let mut entries: Vec<StationEntry> = Vec::new();
+    ledger
+        .store()
+        .for_each_log_entry(Log::Stations, 0, |_, e| {
+            let entry = StationEntry::decode(e)
+                .ok_or_else(|| StoreError::Corrupt("station entry".into()))?;
+            entries.push(entry);
+            Ok(true)
+        })?;
+    let head = ledger.head();
+    if entries.len() as u64 != head.stations {
+        return Err(station_log_damaged(
+            head.next_seq.saturating_sub(1),
+            format!(
+                "the station log holds {} entries where the head counts {} stations",
+                entries.len(),
+                head.stations
+            ),
+        ));
+    }
+    if let Some(i) = entries.windows(2).position(|w| w[0].seq >= w[1].seq) {
+        let (a, b) = (&entries[i], &entries[i + 1]);
+        return Err(station_log_damaged(
+            b.seq,
+            format!(
+                "its entries {i} and {} ({} at seq {}, {} at seq {}) are out of registration order",
+                i + 1,
+                a.station.code,
+                a.seq,
+                b.station.code,
+                b.seq
+            ),
+        ));
+    }
+    for_each_registration(ledger, &entries, |entry, kind| match kind {
+        EventKind::StationRegistered(s) if *s == entry.station => Ok(()),
+        _ => Err(station_log_damaged(
+            entry.seq,
+            format!(
+                "it names {} at seq {}, where the chain has no such registration",
+                entry.station.code, entry.seq
+            ),
+        )),
+    })?;
+    Ok(entries)
+}
+
+/// Calls `f` with each entry and the event at its seq, reading the chain in runs of nearby
+/// seqs (entries are in seq order), so each block is read once.
+fn for_each_registration(
+    ledger: &Ledger,
+    entries: &[StationEntry],
+    mut f: impl FnMut(&StationEntry, &EventKind) -> Result<(), LedgerError>,
+) -> Result<(), LedgerError> {
+    let gap = crate::base::limits::EVENTS_PER_BLOCK;
+    let mut start = 0;
+    while start < entries.len() {
+        let mut end = start + 1;
+        while end < entries.len() && entries[end].seq - entries[end - 1].seq <= gap {
+            end += 1;
+        }
+        let run = &entries[start..end];
+        let mut next = 0;
+        ledger.replay(run[0].seq, run[run.len() - 1].seq + 1, |e| {
+            if e.seq == run[next].seq {
+                f(&run[next], e.body.kind())?;
+                next += 1;
+            }
+            Ok(next < run.len())
+        })?;
+        if next < run.len() {
+            return Err(station_log_damaged(
+                run[next].seq,
+                "it names an event the chain does not hold".into(),
+            ));
+        }
+        start = end;
+    }
+    Ok(())
+}
+
+fn station_log_damaged(seq: u64, why: String) -> LedgerError {
+    LedgerError::Damaged {
+        seq,
+        message: format!(
+            "the station log disagrees with the chain: {why}; scores from it would count points for the wrong stations"
+        ),
     }
 }
 

@@ -197,13 +197,9 @@ pub fn scores<'r>(ledger: &'r Ledger, query: &Query) -> Result<ScoreView<'r>, Le
     })
 }
 
-/// The closing seq when a view shows the final scores: it includes the closing event and
-/// every occurred date of the period.
+/// The closing seq when a view shows the final scores ([`Ledger::final_at`]).
 pub fn final_at(ledger: &Ledger, view: &View) -> Option<u64> {
-    let whole_period = view.at.is_none_or(|d| d >= ledger.genesis().period_end);
-    ledger
-        .closed_at()
-        .filter(|seq| *seq < view.end && whole_period)
+    ledger.final_at(view)
 }
 
 /// Refuses a station code the ledger never registered.

@@ -288,9 +288,12 @@ impl Verifier {
                 Log::Stations => log_digest(store, log)?,
             };
             if &have != want {
-                return Err(damaged(
-                    last,
-                    format!("the {log:?} log disagrees with the events ({} entries where the events imply {})", have.count(), want.count()),
+                return Err(locate_log_damage(
+                    store,
+                    log,
+                    next_seq,
+                    have.count(),
+                    want.count(),
                 ));
             }
         }
@@ -436,3 +439,140 @@ fn locate_index_damage(
         ),
     }
 }
+
+/// The slow path, taken only when a tally log is known to be wrong: walks the chain again to
+/// derive the log and names what differs — the station log's entries by place, the tally's
+/// rows by the stations they count for — so that a damaged ledger's user learns which stations'
+/// scores the damage touches.
+fn locate_log_damage(store: &Store, log: Log, next_seq: u64, have: u64, want: u64) -> LedgerError {
+    let last = next_seq.saturating_sub(1);
+    let counts = format!("{have} entries where the events imply {want}");
+    let found = match derive_logs(store, next_seq) {
+        Ok(derived) => match log {
+            Log::Stations => station_log_differences(store, &derived),
+            Log::Tally => tally_differences(store, &derived),
+        },
+        Err(e) => return e,
+    };
+    match found {
+        Ok(what) if !what.is_empty() => damaged(
+            last,
+            format!("the {log:?} log disagrees with the events ({counts}): {what}"),
+        ),
+        Ok(_) => damaged(
+            last,
+            format!("the {log:?} log disagrees with the events ({counts})"),
+        ),
+        Err(e) => LedgerError::from(e),
+    }
+}
+
+/// What the tally logs should hold, derived from the events: station entries in order, and
+/// each station's rows as a digest (by ordinal).
+struct DerivedLogs {
+    stations: Vec<Vec<u8>>,
+    rows: std::collections::BTreeMap<u32, SetDigest>,
+}
+
+fn derive_logs(store: &Store, next_seq: u64) -> Result<DerivedLogs, LedgerError> {
+    let mut disputed = rustc_hash::FxHashSet::default();
+    store.index_for_each(Index::Dispute, |k, _| {
+        if let Ok(seq) = <[u8; 8]>::try_from(k) {
+            disputed.insert(u64::from_be_bytes(seq));
+        }
+        Ok(())
+    })?;
+    let mut audit = Audit::for_store(disputed);
+    let mut expected = crate::ledger::tally::Expected::default();
+    let mut derived = DerivedLogs {
+        stations: Vec::new(),
+        rows: std::collections::BTreeMap::new(),
+    };
+    read_checked(store, 0, next_seq, &chain::GENESIS_PREV, |e| {
+        audit
+            .check(e.seq, e.body, e.prev_hash)
+            .map_err(|f| damaged(f.seq, f.message))?;
+        let Some(rubric) = audit.rubric() else {
+            return Ok(true);
+        };
+        let adjusted = audit.last_adjusted().copied();
+        for (log, entry) in expected.entries(&rubric, e.body, adjusted.as_ref()) {
+            match log {
+                Log::Stations => derived.stations.push(entry),
+                Log::Tally => add_row(&mut derived.rows, expected.rows - 1, &entry),
+            }
+        }
+        Ok(true)
+    })?;
+    Ok(derived)
+}
+
+/// Adds a tally entry to its station's digest (a row that does not decode counts for no
+/// station, under `u32::MAX`).
+fn add_row(rows: &mut std::collections::BTreeMap<u32, SetDigest>, n: u64, entry: &[u8]) {
+    let station = crate::domain::rows::Row::decode(entry).map_or(u32::MAX, |r| r.station);
+    rows.entry(station)
+        .or_default()
+        .add(&n.to_be_bytes(), entry);
+}
+
+/// A station's code by ordinal, from the derived station entries.
+fn station_name(derived: &DerivedLogs, ordinal: u32) -> String {
+    derived
+        .stations
+        .get(ordinal as usize)
+        .and_then(|e| crate::domain::rows::StationEntry::decode(e))
+        .map_or_else(|| format!("station #{ordinal}"), |e| e.station.code)
+}
+
+/// The station log's entries that differ from the events, by place.
+fn station_log_differences(
+    store: &Store,
+    derived: &DerivedLogs,
+) -> Result<String, crate::store::StoreError> {
+    let mut differ = Vec::new();
+    let mut stored = 0usize;
+    store.for_each_log_entry(Log::Stations, 0, |n, e| {
+        stored += 1;
+        if derived.stations.get(n as usize).map(Vec::as_slice) != Some(e) {
+            let held = crate::domain::rows::StationEntry::decode(e)
+                .map_or_else(|| "a malformed entry".to_string(), |s| s.station.code);
+            differ.push(format!(
+                "entry {n} holds {held} where the events register {}",
+                station_name(derived, n as u32)
+            ));
+        }
+        Ok(differ.len() < MAX_NAMED_DIFFERENCES)
+    })?;
+    if stored < derived.stations.len() && differ.len() < MAX_NAMED_DIFFERENCES {
+        differ.push(format!("entries from {stored} on are missing"));
+    }
+    Ok(differ.join("; "))
+}
+
+/// The stations whose tally rows differ from the events.
+fn tally_differences(
+    store: &Store,
+    derived: &DerivedLogs,
+) -> Result<String, crate::store::StoreError> {
+    let mut stored: std::collections::BTreeMap<u32, SetDigest> = std::collections::BTreeMap::new();
+    store.for_each_log_entry(Log::Tally, 0, |n, e| {
+        add_row(&mut stored, n, e);
+        Ok(true)
+    })?;
+    let ordinals: std::collections::BTreeSet<u32> =
+        stored.keys().chain(derived.rows.keys()).copied().collect();
+    let differ: Vec<String> = ordinals
+        .into_iter()
+        .filter(|o| stored.get(o) != derived.rows.get(o))
+        .take(MAX_NAMED_DIFFERENCES)
+        .map(|o| station_name(derived, o))
+        .collect();
+    Ok(match differ.is_empty() {
+        true => String::new(),
+        false => format!("the rows of {} differ", differ.join(", ")),
+    })
+}
+
+/// How many differences a damage report names (the rest are implied: restore the ledger).
+const MAX_NAMED_DIFFERENCES: usize = 20;

@@ -1,5 +1,6 @@
 //! The one integration test binary: kaohe used from the command line, as a user would.
 
+mod agree;
 mod appeals;
 mod close;
 mod crash;
