@@ -188,11 +188,22 @@ pub(super) enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Rebuild a ledger at --db (which must not exist) from an export: the export is verified
-    /// first (as `verify --export`) and refused when it does not verify; the events are written
-    /// byte for byte, the tally and indices derived. Evidence files are not in an export.
+    /// Write a complete backup in one file: the export, every evidence file and every stored
+    /// checkpoint, closed by a BLAKE3 hash of the whole (`schema/BACKUP.md`); `restore FILE`
+    /// takes it back.
+    Backup {
+        /// The backup file to write (it must not exist; written to FILE.tmp, then renamed).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild a ledger at --db (which must not exist) from an export or a backup: it is
+    /// verified first (as `verify --export`) and refused when it does not verify; the events
+    /// are written byte for byte, the tally and indices derived. A backup (`kaohe backup`)
+    /// also brings back the evidence files and checkpoints; an export does not carry them.
     Restore {
-        /// The export (`kaohe export > FILE`); `-` for stdin.
+        /// The export (`kaohe export > FILE`, `-` for stdin) or backup (`kaohe backup`).
         file: PathBuf,
         #[arg(long)]
         json: bool,

@@ -70,6 +70,7 @@ fn run_command(cli: Cli) -> Result<()> {
         Cmd::Evidence(EvidenceSub::Get { hash, out: file }) => reads::evidence_get(db, &hash, &file, out),
         Cmd::Evidence(EvidenceSub::List { json }) => reads::evidence_list(db, json, out),
         Cmd::Verify { export, head, evidence, json } => checks::verify(db, export.as_deref(), head.as_deref(), evidence, json, out),
+        Cmd::Backup { out: file, json } => writes::backup(db, &file, json, out),
         Cmd::Restore { file, json } => writes::restore(db, &file, json, out),
         Cmd::Rubric { json, toml } => reads::rubric(db, json, toml, out),
         Cmd::Checkpoint { list: true, json } => reads::checkpoint_list(db, json, out),

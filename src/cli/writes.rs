@@ -196,7 +196,10 @@ pub(super) fn key_new(actor: kaohe::event::Actor, file: &Path, out: &mut impl Wr
 
 /// `restore FILE`: rebuild a ledger at `--db` from a verified export.
 pub(super) fn restore(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
-    use kaohe::ops::restore::{RestoreError, Source};
+    use kaohe::ops::restore::Source;
+    if file.as_os_str() != "-" && is_backup_file(file) {
+        return restore_backup(db, file, as_json, out);
+    }
     let mut stdin;
     let source = if file.as_os_str() == "-" {
         stdin = std::io::stdin().lock();
@@ -204,11 +207,7 @@ pub(super) fn restore(db: &Path, file: &Path, as_json: bool, out: &mut impl Writ
     } else {
         Source::File(file)
     };
-    let r = kaohe::ops::restore::restore(source, db).map_err(|e| match e {
-        RestoreError::Exists(_) | RestoreError::Input(_) => bad(e.to_string()),
-        e if e.is_problem() => problem(e.to_string()),
-        e => bad(e.to_string()),
-    })?;
+    let r = kaohe::ops::restore::restore(source, db).map_err(restore_err)?;
     let evidence_note = (r.evidence_events > 0).then(|| {
         format!(
             "{} events reference {} evidence files (`blake3:`); an export does not carry the files: copy the `{}` directory of the original ledger (or a backup) into {}, then check with `kaohe --db {} verify --evidence`",
@@ -240,4 +239,107 @@ pub(super) fn restore(db: &Path, file: &Path, as_json: bool, out: &mut impl Writ
         }
     }
     Ok(())
+}
+
+/// Maps a restore's error to its exit code.
+fn restore_err(e: kaohe::ops::restore::RestoreError) -> anyhow::Error {
+    use kaohe::ops::restore::RestoreError;
+    match e {
+        RestoreError::Exists(_) | RestoreError::Input(_) => bad(e.to_string()),
+        e if e.is_problem() => problem(e.to_string()),
+        e => bad(e.to_string()),
+    }
+}
+
+/// True when the file starts with a backup's first line (an export starts with `{`).
+fn is_backup_file(file: &Path) -> bool {
+    let mut head = [0u8; 32];
+    std::fs::File::open(file)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut head))
+        .is_ok_and(|n| kaohe::ops::backup::is_backup(&head[..n]))
+}
+
+/// `restore BACKUP`: the events, evidence files and checkpoints, all verified first.
+fn restore_backup(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let (r, b) = kaohe::ops::backup::restore(file, db).map_err(restore_err)?;
+    if as_json {
+        let v = json!({
+            "ok": true, "db": r.path.display().to_string(), "events": r.events,
+            "head": hex::encode(r.head), "tally_rows": r.tally_rows, "stations": r.stations,
+            "evidence_events": r.evidence_events, "evidence_files": b.evidence_files,
+            "evidence_restored": true, "checkpoints": b.checkpoints, "note": null,
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "restored {} events, {} evidence files and {} checkpoints into {} (verified)\nhead {}",
+            r.events,
+            b.evidence_files,
+            b.checkpoints,
+            r.path.display(),
+            hex::encode(r.head)
+        )?;
+    }
+    Ok(())
+}
+
+/// `backup --out FILE`: written to FILE.tmp (created new, never through a link), synced,
+/// then renamed to FILE, which must not exist.
+pub(super) fn backup(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let name = file.display();
+    if file.as_os_str().is_empty() || file.file_name().is_none() {
+        return Err(bad(format!("--out `{name}` does not name a file")));
+    }
+    if std::fs::symlink_metadata(file).is_ok() {
+        return Err(bad(format!(
+            "--out {name} already exists; kaohe does not overwrite it: choose another path"
+        )));
+    }
+    super::input::out_dir(db, file)?;
+    let ledger = open(db)?;
+    let mut tmp = file.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| bad(format!("cannot create {}: {e}", tmp.display())))?;
+    let written = (|| -> Result<kaohe::ops::backup::BackupSummary> {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
+        let summary = kaohe::ops::backup::write(&ledger, &mut w).map_err(ledger_err)?;
+        let f = w
+            .into_inner()
+            .map_err(|e| bad(format!("cannot write {}: {}", tmp.display(), e.error())))?;
+        f.sync_all()
+            .map_err(|e| bad(format!("cannot write {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, file)
+            .map_err(|e| bad(format!("cannot rename {} to {name}: {e}", tmp.display())))?;
+        Ok(summary)
+    })();
+    let summary = written.inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    emit(
+        out,
+        as_json,
+        || {
+            json!({
+                "ok": true, "file": name.to_string(), "events": summary.events,
+                "evidence_files": summary.evidence_files, "evidence_bytes": summary.evidence_bytes,
+                "checkpoints": summary.checkpoints, "hash": hex::encode(summary.hash),
+            })
+        },
+        || {
+            format!(
+                "wrote {name}: {} events, {} evidence files ({} bytes), {} checkpoints\nblake3 {}\n",
+                summary.events,
+                summary.evidence_files,
+                summary.evidence_bytes,
+                summary.checkpoints,
+                hex::encode(summary.hash)
+            )
+        },
+    )
 }

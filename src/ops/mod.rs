@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod appeals;
+pub mod backup;
 pub mod close;
 pub mod evidence;
 pub mod explain;

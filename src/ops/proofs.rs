@@ -301,6 +301,16 @@ pub fn checkpoint(ledger: &Ledger, key: &KeyPair) -> Result<SignedCheckpoint, Pr
     })
 }
 
+/// Stores a checkpoint made of another copy of this ledger (a backup's), after checking that
+/// it is of this ledger and that its root is this chain's at its size. Its signature is
+/// checked by whoever holds the key (`verify-receipt`, `verify-consistency`).
+pub fn adopt_checkpoint(ledger: &Ledger, note: &str) -> Result<Checkpoint, ProofError> {
+    let cp = read_checkpoint(note).map_err(unreadable)?;
+    check_own(ledger, &cp)?;
+    ledger.store().put_checkpoint(cp.size, note.as_bytes())?;
+    Ok(cp)
+}
+
 /// The stored checkpoints, smallest size first.
 pub fn stored_checkpoints(ledger: &Ledger) -> Result<Vec<SignedCheckpoint>, ProofError> {
     ledger

@@ -78,6 +78,10 @@ pub enum RestoreError {
         line: usize,
         message: String,
     },
+    /// A backup's evidence files, checkpoints or closing hash do not verify: nothing was
+    /// created (exit 1).
+    #[error("the backup does not verify: {0}; nothing was restored")]
+    BackupNotVerified(String),
     /// Building the ledger failed; the partly built directory was removed.
     #[error("restore failed, nothing was left behind: {0}")]
     Build(String),
@@ -90,7 +94,9 @@ impl RestoreError {
     pub fn is_problem(&self) -> bool {
         matches!(
             self,
-            RestoreError::NotVerified { .. } | RestoreError::Build(_)
+            RestoreError::NotVerified { .. }
+                | RestoreError::BackupNotVerified(_)
+                | RestoreError::Build(_)
         ) || matches!(self, RestoreError::Ledger(e) if e.is_damage())
     }
 }
@@ -122,10 +128,29 @@ pub fn restore_in_chunks(
     target: &Path,
     chunk_events: usize,
 ) -> Result<Restored, RestoreError> {
+    complete(build_staged(source, target, chunk_events)?)
+}
+
+/// A ledger built from a verified export in a staging directory, not yet verified whole nor
+/// moved into place ([`complete`]); dropped unfinished, the staging directory is removed.
+pub(crate) struct Staged {
+    /// The ledger's directory inside the staging directory.
+    pub(crate) built: PathBuf,
+    pub(crate) restored: Restored,
+    target: PathBuf,
+    parent: PathBuf,
+    staging: Staging,
+}
+
+/// Step 1 of a restore: one pass over the export, verified exactly as `verify --export`
+/// checks it, each event written as it verifies. An export that does not verify leaves only
+/// the staging directory, which is removed.
+pub(crate) fn build_staged(
+    source: Source<'_>,
+    target: &Path,
+    chunk_events: usize,
+) -> Result<Staged, RestoreError> {
     let (parent, staging) = stage(&source, target)?;
-    // 1. One pass: the export verified exactly as `verify --export` checks it, each event
-    // written as it verifies. An export that does not verify leaves only the staging
-    // directory, which is removed.
     let built = staging.dir.join("ledger");
     let chunk_events = chunk_events.max(1);
     let built_ok = match source {
@@ -141,16 +166,33 @@ pub fn restore_in_chunks(
             chunk_events,
         ),
     };
-    let mut restored = built_ok.map_err(|e| match e {
+    let restored = built_ok.map_err(|e| match e {
         RestoreError::Ledger(e) => RestoreError::Build(e.to_string()),
         e => e,
     })?;
-    // 2. Verify what was built, as `kaohe verify` will, and record it.
+    Ok(Staged {
+        built,
+        restored,
+        target: target.to_path_buf(),
+        parent,
+        staging,
+    })
+}
+
+/// Step 2: verifies what was built, as `kaohe verify` will, records it, and moves it into
+/// place, never over anything.
+pub(crate) fn complete(staged: Staged) -> Result<Restored, RestoreError> {
+    let Staged {
+        built,
+        mut restored,
+        target,
+        parent,
+        staging,
+    } = staged;
     check_built(&built, &restored)?;
-    // 3. Move it into place, never over anything.
-    move_into_place(&built, target, &parent)?;
+    move_into_place(&built, &target, &parent)?;
     finish(staging);
-    restored.path = target.to_path_buf();
+    restored.path = target;
     Ok(restored)
 }
 

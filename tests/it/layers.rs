@@ -67,6 +67,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "verify",
             "restore",
             "proofs",
+            "backup",
             "reconcile",
             "actions",
         ],

@@ -2,6 +2,7 @@
 
 mod agree;
 mod appeals;
+mod backup;
 mod close;
 mod crash;
 mod damage;
