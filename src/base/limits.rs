@@ -64,3 +64,9 @@ pub const MAX_TALLY_BYTES: u64 = 128 * 1024 * 1024;
 pub const MAX_TALLY_LINE_BYTES: usize = 1024;
 /// Most rows (besides the header) in one tally file (room for every item of 40,000 stations).
 pub const MAX_TALLY_ROWS: usize = 2_000_000;
+
+/// The longest a command may be asked to wait for a ledger another process holds
+/// (`--wait SECONDS`).
+pub const MAX_LOCK_WAIT_SECONDS: u64 = 3600;
+/// How long a command waits for a busy ledger unless told otherwise.
+pub const DEFAULT_LOCK_WAIT_SECONDS: u64 = 5;

@@ -33,6 +33,12 @@ pub struct Cli {
     /// event's (the department, or the station for an appeal).
     #[arg(long, global = true, env = "KAOHE_KEY")]
     pub(super) key: Option<PathBuf>,
+    /// How long to wait, in seconds, for a ledger another kaohe process holds, before giving
+    /// up with exit 3 (busy).
+    #[arg(long, global = true, env = "KAOHE_WAIT", value_name = "SECONDS",
+          default_value_t = kaohe::limits::DEFAULT_LOCK_WAIT_SECONDS,
+          value_parser = clap::value_parser!(u64).range(0..=kaohe::limits::MAX_LOCK_WAIT_SECONDS))]
+    pub(super) wait: u64,
     #[command(subcommand)]
     pub(super) command: Cmd,
 }

@@ -12,6 +12,9 @@ use std::path::Path;
 pub const EXIT_PROBLEM: u8 = 1;
 /// The exit code of bad input or usage.
 pub const EXIT_BAD_INPUT: u8 = 2;
+/// The exit code of a ledger another kaohe process holds: nothing is wrong, try again (or
+/// give `--wait SECONDS`).
+pub const EXIT_BUSY: u8 = 3;
 
 /// A run that ended with a definite exit code and message.
 #[derive(Debug)]
@@ -44,6 +47,12 @@ pub(super) fn problem(message: impl Into<String>) -> anyhow::Error {
 
 /// Maps a library error to the exit code its kind deserves.
 pub(super) fn ledger_err(e: LedgerError) -> anyhow::Error {
+    if e.is_busy() {
+        return anyhow!(Exit {
+            code: EXIT_BUSY,
+            message: format!("{e} (`--wait SECONDS` waits longer)"),
+        });
+    }
     if e.is_damage() {
         return anyhow!(Damage(e.to_string()));
     }

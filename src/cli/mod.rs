@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<()> {
         }
     }));
     let db = cli.db.clone();
+    kaohe::ops::actions::set_lock_wait(std::time::Duration::from_secs(cli.wait));
     run_command(cli).map_err(|e| match e.downcast::<Damage>() {
         Ok(Damage(message)) => anyhow!(Exit {
             code: EXIT_PROBLEM,

@@ -47,6 +47,11 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
+    /// True when the ledger is held by another process (its own exit code: try again).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, LedgerError::Store(StoreError::InUse(_)))
+    }
+
     /// True when the error reports damage found in stored data (exit 1), not bad input.
     pub fn is_damage(&self) -> bool {
         matches!(

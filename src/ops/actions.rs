@@ -331,3 +331,8 @@ pub fn panic_is_contained() -> bool {
 
 /// The folder inside a ledger that holds its evidence files.
 pub const EVIDENCE_DIR: &str = crate::store::EVIDENCE_DIR;
+
+/// How long opening a ledger waits for another process to let go of it, for this process.
+pub fn set_lock_wait(wait: std::time::Duration) {
+    crate::store::set_lock_wait(wait)
+}

@@ -5,6 +5,7 @@
 use crate::events::event::Hash;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Identifies a kaohe store and its layout version.
 pub const FORMAT_TAG: &[u8] = b"kaohe-store-v4";
@@ -147,12 +148,22 @@ pub(super) fn has_sled_files(path: &Path) -> bool {
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// How long to wait for a lock that another process, or a just-dropped handle whose background
-/// threads have not finished, still holds: attempts × pause.
-const LOCK_ATTEMPTS: u32 = 250;
+/// threads have not finished, still holds (milliseconds; [`set_lock_wait`]), and the pause
+/// between attempts.
+static LOCK_WAIT_MS: AtomicU64 =
+    AtomicU64::new(crate::base::limits::DEFAULT_LOCK_WAIT_SECONDS * 1000);
 const LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// Sets how long opening a ledger waits for another process to let go of it, for this
+/// process (a command line's `--wait SECONDS`). At least one attempt is always made.
+pub fn set_lock_wait(wait: std::time::Duration) {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX);
+    LOCK_WAIT_MS.store(ms, Ordering::Relaxed);
+}
+
 pub(super) fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
-    let mut attempt = 1;
+    let deadline = std::time::Instant::now()
+        + std::time::Duration::from_millis(LOCK_WAIT_MS.load(Ordering::Relaxed));
     loop {
         // sled reads its files here; damaged ones must be an error, not a panic.
         let opened = contain("open its files", || {
@@ -164,10 +175,9 @@ pub(super) fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
         match opened {
             Ok(db) => return Ok(db),
             Err(sled::Error::Io(ref e)) if is_lock_error(e) => {
-                if attempt == LOCK_ATTEMPTS {
+                if std::time::Instant::now() >= deadline {
                     return Err(StoreError::InUse(path.to_path_buf()));
                 }
-                attempt += 1;
                 std::thread::sleep(LOCK_PAUSE);
             }
             Err(sled::Error::Io(ref e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {

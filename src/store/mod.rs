@@ -70,7 +70,7 @@ mod segments;
 pub use checkpoints::Verified;
 pub use commit::Commit;
 pub use indices::Index;
-pub use layout::{panic_is_contained, Head, Store, StoreError, EVIDENCE_DIR};
+pub use layout::{panic_is_contained, set_lock_wait, Head, Store, StoreError, EVIDENCE_DIR};
 pub use logs::Log;
 pub use segments::Frames;
 

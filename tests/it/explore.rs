@@ -428,10 +428,10 @@ fn two_concurrent_records_both_land() {
 }
 
 /// Guards commands run in parallel on one ledger (a script looping over stations with
-/// `&`, two clerks at once). A command waits only about half a second (25 × 20 ms) for the
-/// ledger's lock, then gives up with "the ledger at … is in use by another kaohe process"
-/// and exit 2, the code for bad input: 8 records at once in the test build, or 40 with the
-/// release binary, lose some of them (nothing is damaged; they must be retried by hand).
+/// `&`, two clerks at once). A command once waited only about half a second for the ledger's
+/// lock, then gave up with "the ledger at … is in use by another kaohe process" and exit 2:
+/// 8 records at once lost some of them. It now waits `--wait SECONDS` (5 by default) and a
+/// busy ledger exits 3 (`busy.rs`).
 #[test]
 fn eight_concurrent_records_all_land() {
     let (results, l) = concurrent_records(8);

@@ -3,6 +3,7 @@
 mod agree;
 mod appeals;
 mod backup;
+mod busy;
 mod close;
 mod crash;
 mod damage;
