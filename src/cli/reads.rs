@@ -247,6 +247,12 @@ pub(super) fn log(
                 }
             } else {
                 table.row(view::log_row(ledger.rubric(), e.body));
+                if table.held() >= LOG_PAGE_ROWS {
+                    if let Err(err) = write!(out, "{}", table.page()) {
+                        io_err = Some(err);
+                        return Ok(false);
+                    }
+                }
             }
             Ok(true)
         })
@@ -255,10 +261,14 @@ pub(super) fn log(
         return Err(e.into());
     }
     if !as_json {
-        write!(out, "{}", table.render())?;
+        write!(out, "{}", table.page())?;
     }
     Ok(())
 }
+
+/// Rows `log` holds before it prints them: a long log streams in pages this long, aligned
+/// within the first page and never narrower after it.
+const LOG_PAGE_ROWS: usize = 4096;
 
 pub(super) fn export_all(db: &Path, q: &Query, out: &mut impl Write) -> Result<()> {
     let ledger = open(db)?;

@@ -12,6 +12,9 @@ pub struct Table {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
     right: Vec<bool>,
+    /// The column widths of the pages already given out ([`Table::page`]); `None` before the
+    /// first.
+    paged: Option<Vec<usize>>,
 }
 
 impl Table {
@@ -21,7 +24,63 @@ impl Table {
             header: header.iter().map(|s| s.to_string()).collect(),
             rows: Vec::new(),
             right: right.to_vec(),
+            paged: None,
         }
+    }
+
+    /// Rows held and not yet given out.
+    pub fn held(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// The rows held so far, as text, and forgets them, so that a long table streams (`log`):
+    /// the first page has the header and rule and is exactly what [`Table::render`] gives;
+    /// later pages continue it, their columns never narrower than earlier ones.
+    pub fn page(&mut self) -> String {
+        let first = self.paged.is_none();
+        let mut widths = self
+            .paged
+            .take()
+            .unwrap_or_else(|| self.header.iter().map(|h| h.width()).collect());
+        for r in &self.rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(c.width());
+            }
+        }
+        let mut out = String::new();
+        if first {
+            out.push_str(&self.line(&widths, &self.header));
+            let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+            out.push_str(&self.line(&widths, &rule));
+        }
+        for r in std::mem::take(&mut self.rows) {
+            out.push_str(&self.line(&widths, &r));
+        }
+        self.paged = Some(widths);
+        out
+    }
+
+    /// One line of cells padded to `widths`, without trailing spaces.
+    fn line(&self, widths: &[usize], cells: &[String]) -> String {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = " ".repeat(widths[i] - c.width());
+            if i > 0 {
+                s.push_str("  ");
+            }
+            if self.right[i] {
+                s.push_str(&pad);
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                if i + 1 < cells.len() {
+                    s.push_str(&pad);
+                }
+            }
+        }
+        let mut line = s.trim_end().to_string();
+        line.push('\n');
+        line
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -36,32 +95,11 @@ impl Table {
                 *w = (*w).max(c.width());
             }
         }
-        let mut out = String::new();
-        let mut line = |cells: &[String]| {
-            let mut s = String::new();
-            for (i, c) in cells.iter().enumerate() {
-                let pad = " ".repeat(widths[i] - c.width());
-                if i > 0 {
-                    s.push_str("  ");
-                }
-                if self.right[i] {
-                    s.push_str(&pad);
-                    s.push_str(c);
-                } else {
-                    s.push_str(c);
-                    if i + 1 < cells.len() {
-                        s.push_str(&pad);
-                    }
-                }
-            }
-            out.push_str(s.trim_end());
-            out.push('\n');
-        };
-        line(&self.header);
+        let mut out = self.line(&widths, &self.header);
         let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-        line(&rule);
+        out.push_str(&self.line(&widths, &rule));
         for r in &self.rows {
-            line(r);
+            out.push_str(&self.line(&widths, r));
         }
         out
     }
@@ -927,4 +965,38 @@ pub fn closed_json(closed: &crate::ops::close::Closed) -> Value {
         .collect();
     m.insert("bonuses".into(), Value::Array(bonuses));
     Value::Object(m)
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::Table;
+
+    fn table(rows: &[(&str, &str)]) -> Table {
+        let mut t = Table::new(&["站点", "n"], &[false, true]);
+        for (a, b) in rows {
+            t.row(vec![a.to_string(), b.to_string()]);
+        }
+        t
+    }
+
+    /// A table given out in one page is exactly the rendered table (so `log` of a small
+    /// ledger prints what it always did).
+    #[test]
+    fn one_page_is_the_rendered_table() {
+        let rows = [("湖塘司法所", "1"), ("WJ2", "12345")];
+        assert_eq!(table(&rows).page(), table(&rows).render());
+        assert_eq!(table(&[]).page(), table(&[]).render());
+    }
+
+    /// Later pages carry no header, and their columns never get narrower.
+    #[test]
+    fn later_pages_continue_the_first() {
+        let mut t = table(&[("长的站点名称", "1")]);
+        let first = t.page();
+        t.row(vec!["a".into(), "22".into()]);
+        let second = t.page();
+        assert_eq!(first.lines().count(), 3);
+        assert_eq!(second, "a             22\n");
+        assert_eq!(t.held(), 0);
+    }
 }

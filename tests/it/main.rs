@@ -26,6 +26,7 @@ mod restore;
 mod rulebook;
 mod rules;
 mod schemas;
+mod streams;
 mod tally;
 mod tamper;
 mod time;
