@@ -36,6 +36,7 @@ pub mod store;
 pub mod ops;
 pub mod render;
 
+pub use base::files;
 pub use base::limits;
 pub use domain::command::{self, Command};
 pub use events::chain::parse_hash;

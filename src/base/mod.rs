@@ -1,8 +1,10 @@
-//! Layer 0, base: bounds on outside input, decimals, bounded lines, CSV records and text
-//! checks. Knows nothing of events, rubrics or storage.
+//! Layer 0, base: bounds on outside input, decimals, bounded lines, CSV records, text
+//! checks and files written whole, never through a link. Knows nothing of events, rubrics or
+//! storage.
 
 pub mod csv;
 pub mod decimal;
+pub mod files;
 pub mod limits;
 pub mod lines;
 pub mod text;

@@ -113,7 +113,8 @@ pub(super) enum Cmd {
     /// every station's deductions and bonuses with clause wording, evidence, appeals and
     /// hashes, and the closing hash with how to verify it.
     Report {
-        /// The HTML file to write (written to FILE.tmp, then renamed).
+        /// The HTML file to write (written to FILE.tmp, created new and never through a link,
+        /// then renamed over FILE; a link at FILE is refused).
         #[arg(long)]
         out: PathBuf,
         /// Only these stations get a detailed section (repeatable); the ranking table and the

@@ -108,8 +108,6 @@ pub(super) fn progress_bar(size: Option<u64>) -> Option<indicatif::ProgressBar> 
     Some(bar)
 }
 
-/// `report --out FILE`: the HTML is written to FILE.tmp, synced, then renamed over FILE, so a
-/// reader never sees half a report.
 /// An `--out` path's directory must exist and lie outside the ledger directory (kaohe has
 /// the ledger open while it writes).
 pub(super) fn out_dir(db: &Path, file: &Path) -> Result<()> {
@@ -135,18 +133,9 @@ pub(super) fn out_dir(db: &Path, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Writes a file that must not exist yet, with the given mode.
-pub(super) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| bad(format!("cannot create {}: {e}", path.display())))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    Ok(())
+/// A file that could not be written (see `kaohe::files`): bad usage, exit 2.
+pub(super) fn file_err(e: kaohe::files::FileError) -> anyhow::Error {
+    bad(e.to_string())
 }
 
 /// Prints an answer as one JSON line (`--json`) or as text for people; only the one asked

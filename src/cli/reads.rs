@@ -2,15 +2,16 @@
 
 use super::args::{ExportFormat, TimeArgs};
 use super::errors::{action_err, bad, ledger_err, problem, proof_err};
-use super::input::{emit, open, out_dir};
+use super::input::{emit, file_err, open, out_dir};
 use anyhow::Result;
+use kaohe::files::{write_whole, Leftover, NewFile, Place};
 use kaohe::ops::actions::{self, EventName};
 use kaohe::ops::{explain, export, proofs};
 use kaohe::render::{lists, view};
 use kaohe::Query;
 use serde_json::{json, Map, Value};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `checkpoint --list`.
 pub(super) fn checkpoint_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
@@ -86,42 +87,24 @@ pub(super) fn report(
             "--out {name} is a directory; give a file name"
         )));
     }
-    if file.exists() && !file.is_file() {
-        return Err(bad(format!(
-            "--out {name} exists and is not a regular file"
-        )));
-    }
     out_dir(db, file)?;
-    let mut tmp = file.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    if tmp.is_dir() {
-        return Err(bad(format!("{} is a directory", tmp.display())));
-    }
+    // FILE.tmp is created exclusively (never through a link), and removed if anything fails;
+    // a link at FILE is refused (see `kaohe::files`).
+    let tmp = NewFile::create(file, 0o666, Leftover::Refuse, Place::Replace).map_err(file_err)?;
+    let tmp_name = tmp.temp().display().to_string();
     let ledger = open(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let opts = kaohe::render::report::Options { stations };
-    let written = (|| -> Result<kaohe::render::report::Summary> {
-        let f = std::fs::File::create(&tmp)
-            .map_err(|e| bad(format!("cannot write {}: {e}", tmp.display())))?;
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        let summary =
-            kaohe::render::report::write(&ledger, &view, &opts, &mut w).map_err(|e| match e {
-                kaohe::render::report::ReportError::Ledger(e) => ledger_err(e),
-                e => bad(format!("{}: {e}", tmp.display())),
-            })?;
-        let f = w
-            .into_inner()
-            .map_err(|e| bad(format!("cannot write {}: {}", tmp.display(), e.error())))?;
-        f.sync_all()
-            .map_err(|e| bad(format!("cannot write {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, file)
-            .map_err(|e| bad(format!("cannot rename {} to {name}: {e}", tmp.display())))?;
-        Ok(summary)
-    })();
-    let summary = written.inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    let summary =
+        kaohe::render::report::write(&ledger, &view, &opts, &mut w).map_err(|e| match e {
+            kaohe::render::report::ReportError::Ledger(e) => ledger_err(e),
+            e => bad(format!("{tmp_name}: {e}")),
+        })?;
+    w.into_inner()
+        .map_err(|e| bad(format!("cannot write {tmp_name}: {}", e.error())))?
+        .finish()
+        .map_err(file_err)?;
     writeln!(
         out,
         "wrote {name}: {} stations ranked, {} station sections, {} records, {} bytes\nview: {}",
@@ -422,19 +405,8 @@ pub(super) fn evidence_get(db: &Path, hash: &str, file: &Path, out: &mut impl Wr
     let ledger = open(db)?;
     let hex_hash = hex::encode(hash);
     let bytes = actions::evidence_file(&ledger, &hash).map_err(action_err)?;
-    let mut tmp = file.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, file)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(bad(format!("cannot write {name}: {e}")));
-    }
+    // Never over anything, never through a link (see `kaohe::files`).
+    write_whole(file, &bytes, 0o666, Leftover::Refuse, Place::New).map_err(file_err)?;
     writeln!(
         out,
         "wrote {name}: {} bytes, blake3 {hex_hash}",

@@ -3,8 +3,9 @@
 
 use super::args::Request;
 use super::errors::{action_err, bad, ledger_err, problem, proof_err};
-use super::input::{emit, now, open, progress_bar, read_limited, signer, write_new};
+use super::input::{emit, file_err, now, open, progress_bar, read_limited, signer};
 use anyhow::Result;
+use kaohe::files::{Leftover, NewFile, Place};
 use kaohe::ops::actions;
 use kaohe::render::{outcome, view};
 use kaohe::LedgerError;
@@ -170,17 +171,29 @@ pub(super) fn key_new(actor: kaohe::event::Actor, file: &Path, out: &mut impl Wr
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     ));
-    if public.exists() {
-        return Err(bad(format!(
-            "{} already exists; choose another --out (a key pair is written as a new FILE and FILE.pub)",
-            public.display()
-        )));
+    for path in [file, public.as_path()] {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(bad(format!(
+                "{} already exists; choose another --out (a key pair is written as a new FILE and FILE.pub)",
+                path.display()
+            )));
+        }
     }
-    write_new(file, pair.to_file_text().as_bytes(), 0o600)?;
-    if let Err(e) = write_new(&public, pair.to_public_text().as_bytes(), 0o644) {
+    // Both halves are written to FILE.tmp and FILE.pub.tmp (created exclusively, never through
+    // a link) before either is put in place, each where nothing exists (see `kaohe::files`).
+    let write = |path: &Path, text: String, mode: u32| -> Result<NewFile> {
+        let mut f = NewFile::create(path, mode, Leftover::Refuse, Place::New).map_err(file_err)?;
+        f.write_all(text.as_bytes())
+            .map_err(|e| bad(format!("cannot write {}: {e}", f.temp().display())))?;
+        Ok(f)
+    };
+    let private = write(file, pair.to_file_text(), 0o600)?;
+    let public_file = write(&public, pair.to_public_text(), 0o644)?;
+    let placed = private.finish().map_err(file_err)?;
+    if let Err(e) = public_file.finish() {
         // Never leave a private key without its public half.
-        let _ = std::fs::remove_file(file);
-        return Err(e);
+        placed.remove();
+        return Err(file_err(e));
     }
     writeln!(
         out,

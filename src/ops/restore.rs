@@ -223,6 +223,8 @@ fn stage(source: &Source<'_>, target: &Path) -> Result<(PathBuf, Staging), Resto
         std::fs::File::open(file)
             .map_err(|e| RestoreError::Input(format!("cannot read {}: {e}", file.display())))?;
     }
+    // `create_dir` fails on any entry at that name, a symbolic link too: the staging
+    // directory is always new and this process's own (what `base::files` does for a file).
     let dir = parent.join(format!(".{name}.restore-{}", std::process::id()));
     std::fs::create_dir(&dir).map_err(|e| {
         RestoreError::Input(format!(
@@ -248,7 +250,10 @@ fn check_built(built: &Path, restored: &Restored) -> Result<(), RestoreError> {
         .map_err(|e| RestoreError::Build(e.to_string()))
 }
 
-/// Renames `built` to `target` (in `parent`), never over anything, and syncs `parent`.
+/// Renames `built` to `target` (in `parent`), never over anything, and syncs `parent`. A
+/// rename never follows a link: an entry that appears at `target` after the check makes it
+/// fail (a file or a link: not a directory; a directory that is not empty), but for an empty
+/// directory, which it replaces with nothing lost.
 fn move_into_place(built: &Path, target: &Path, parent: &Path) -> Result<(), RestoreError> {
     if target.exists() || target.symlink_metadata().is_ok() {
         return Err(RestoreError::Exists(target.to_path_buf()));

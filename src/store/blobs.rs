@@ -1,6 +1,8 @@
 //! Evidence files: blobs in [`EVIDENCE_DIR`] named by the 64 lowercase hex digits of their
-//! BLAKE3 hash, written once (`<hex>.tmp`, synced, renamed, directory synced).
+//! BLAKE3 hash, written once (`base::files`: `<hex>.tmp` created exclusively, synced,
+//! renamed, directory synced).
 
+use crate::base::files::{write_whole, Leftover, Place};
 use crate::base::limits::MAX_EVIDENCE_FILE_BYTES;
 use crate::events::event::Hash;
 use crate::store::layout::{file_error, file_len, Store, StoreError, EVIDENCE_DIR};
@@ -23,26 +25,15 @@ fn sync_dir(d: &Path) -> Result<(), StoreError> {
         .map_err(|e| file_error(&format!("cannot sync {}", d.display()), e))
 }
 
-/// Writes `bytes` to `tmp`, syncs it and renames it to `target`.
-fn write_and_rename(tmp: &Path, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(tmp)?;
-    std::io::Write::write_all(&mut f, bytes)?;
-    f.sync_all()?;
-    std::fs::rename(tmp, target)
-}
-
 impl Store {
     fn evidence_path(&self, hash: &Hash) -> PathBuf {
         self.path.join(EVIDENCE_DIR).join(hex::encode(hash))
     }
 
     /// Stores an evidence file under its hash, once: `false` when it was already stored. The
-    /// caller hashed `bytes`; the blob is written to `<hex>.tmp`, synced and renamed, and the
-    /// directory synced, so a stored blob is whole or absent.
+    /// caller hashed `bytes`; the blob is written to `<hex>.tmp` (created exclusively, never
+    /// through a link), synced and renamed, and the directory synced, so a stored blob is
+    /// whole or absent.
     pub fn put_evidence(&self, hash: &Hash, bytes: &[u8]) -> Result<bool, StoreError> {
         let dir = self.path.join(EVIDENCE_DIR);
         let target = self.evidence_path(hash);
@@ -54,15 +45,13 @@ impl Store {
                 .map_err(|e| file_error(&format!("cannot create {}", dir.display()), e))?;
             sync_dir(&self.path)?;
         }
-        let tmp = dir.join(format!("{}.tmp", hex::encode(hash)));
-        if let Err(e) = write_and_rename(&tmp, &target, bytes) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(file_error(
-                &format!("cannot store evidence file {}", target.display()),
-                e,
-            ));
-        }
-        sync_dir(&dir)?;
+        // A leftover `<hex>.tmp` of an interrupted store is unlinked first: the store is locked.
+        write_whole(&target, bytes, 0o666, Leftover::Remove, Place::Replace).map_err(|e| {
+            StoreError::Io(format!(
+                "cannot store evidence file {}: {e}",
+                target.display()
+            ))
+        })?;
         Ok(true)
     }
 

@@ -115,13 +115,21 @@ impl Head {
     }
 }
 
-/// Opens (or, for a new store, creates empty) one of the store's files.
+/// Opens (or, for a new store, creates empty) one of the store's files. A new store's file is
+/// created exclusively, never through a link: a leftover of an interrupted `init` (no head
+/// was written) is unlinked first, which removes a link itself, never its target.
 fn open_file(path: &Path, name: &str, create: bool) -> Result<File, StoreError> {
     let full = path.join(name);
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true);
     if create {
-        options.create(true).truncate(true);
+        match std::fs::remove_file(&full) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(file_error(&format!("cannot remove {}", full.display()), e))
+            }
+            _ => {}
+        }
+        options.create_new(true);
     }
     options.open(&full).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => StoreError::Corrupt(format!(

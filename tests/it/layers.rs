@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     (
         "base",
-        &["mod", "limits", "decimal", "text", "lines", "csv"],
+        &["mod", "limits", "decimal", "text", "files", "lines", "csv"],
     ),
     (
         "events",
