@@ -297,43 +297,24 @@ fn restore_backup(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -
     Ok(())
 }
 
-/// `backup --out FILE`: written to FILE.tmp (created new, never through a link), synced,
-/// then renamed to FILE, which must not exist.
+/// `backup --out FILE`: written to FILE.tmp (created new, never through a link; mode 0600,
+/// for a backup holds the evidence files), synced, then put at FILE, which must not exist.
 pub(super) fn backup(db: &Path, file: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
     let name = file.display();
     if file.as_os_str().is_empty() || file.file_name().is_none() {
         return Err(bad(format!("--out `{name}` does not name a file")));
     }
-    if std::fs::symlink_metadata(file).is_ok() {
-        return Err(bad(format!(
-            "--out {name} already exists; kaohe does not overwrite it: choose another path"
-        )));
-    }
     super::input::out_dir(db, file)?;
+    let tmp = NewFile::create(file, 0o600, Leftover::Refuse, Place::New)
+        .map_err(super::input::file_err)?;
+    let tmp_name = tmp.temp().display().to_string();
     let ledger = open(db)?;
-    let mut tmp = file.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(|e| bad(format!("cannot create {}: {e}", tmp.display())))?;
-    let written = (|| -> Result<kaohe::ops::backup::BackupSummary> {
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, f);
-        let summary = kaohe::ops::backup::write(&ledger, &mut w).map_err(ledger_err)?;
-        let f = w
-            .into_inner()
-            .map_err(|e| bad(format!("cannot write {}: {}", tmp.display(), e.error())))?;
-        f.sync_all()
-            .map_err(|e| bad(format!("cannot write {}: {e}", tmp.display())))?;
-        std::fs::rename(&tmp, file)
-            .map_err(|e| bad(format!("cannot rename {} to {name}: {e}", tmp.display())))?;
-        Ok(summary)
-    })();
-    let summary = written.inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    let summary = kaohe::ops::backup::write(&ledger, &mut w).map_err(ledger_err)?;
+    w.into_inner()
+        .map_err(|e| bad(format!("cannot write {tmp_name}: {}", e.error())))?
+        .finish()
+        .map_err(super::input::file_err)?;
     emit(
         out,
         as_json,
