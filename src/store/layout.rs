@@ -61,6 +61,8 @@ pub(super) fn bad_key() -> StoreError {
 /// append-only files. The fields are the `store` module's alone.
 pub struct Store {
     pub(super) db: sled::Db,
+    /// The ledger directory, locked exclusively while the store is open ([`open_db`]).
+    pub(super) _lock: File,
     pub(super) path: PathBuf,
     pub(super) events: File,
     pub(super) tally: File,
@@ -169,9 +171,61 @@ pub fn set_lock_wait(wait: std::time::Duration) {
     LOCK_WAIT_MS.store(ms, Ordering::Relaxed);
 }
 
-pub(super) fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+/// Opens sled's database in `path`, holding the ledger directory's own lock first
+/// ([`lock_dir`]): under it, leftovers of a snapshot sled was writing when its process was
+/// killed are removed ([`remove_interrupted_snapshots`]), which sled would otherwise read as
+/// damaged data. Gives the database and the lock, to be held as long as the database.
+pub(super) fn open_db(path: &Path) -> Result<(sled::Db, File), StoreError> {
     let deadline = std::time::Instant::now()
         + std::time::Duration::from_millis(LOCK_WAIT_MS.load(Ordering::Relaxed));
+    let lock = lock_dir(path, deadline)?;
+    remove_interrupted_snapshots(path)?;
+    open_sled(path, deadline).map(|db| (db, lock))
+}
+
+/// Locks the ledger directory exclusively (an advisory lock on the directory itself, so no
+/// file is made for it), waiting until `deadline` for another process to let go.
+fn lock_dir(path: &Path, deadline: std::time::Instant) -> Result<File, StoreError> {
+    std::fs::create_dir_all(path)
+        .map_err(|e| file_error(&format!("cannot create {}", path.display()), e))?;
+    let dir =
+        File::open(path).map_err(|e| file_error(&format!("cannot open {}", path.display()), e))?;
+    loop {
+        match dir.try_lock() {
+            Ok(()) => return Ok(dir),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(StoreError::InUse(path.to_path_buf()));
+                }
+                std::thread::sleep(LOCK_PAUSE);
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(file_error("cannot lock the ledger directory", e))
+            }
+        }
+    }
+}
+
+/// Removes `snap.*.generating` files: a snapshot sled was writing when its process died (a
+/// kill or Ctrl-C in the moment a ledger is opened). sled writes a snapshot to such a file and
+/// renames it when whole, so a leftover is never the snapshot in use; left in place, sled
+/// reads it and reports damaged data. Called only under the directory's lock.
+fn remove_interrupted_snapshots(path: &Path) -> Result<(), StoreError> {
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| file_error(&format!("cannot read {}", path.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| file_error("cannot read the ledger directory", e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())
+                .map_err(|e| file_error(&format!("cannot remove {name}"), e))?;
+        }
+    }
+    Ok(())
+}
+
+fn open_sled(path: &Path, deadline: std::time::Instant) -> Result<sled::Db, StoreError> {
     loop {
         // sled reads its files here; damaged ones must be an error, not a panic.
         let opened = contain("open its files", || {
@@ -273,12 +327,13 @@ impl Store {
                 return Err(StoreError::NotALedger(path.to_path_buf()));
             }
         }
-        let db = open_db(path)?;
+        let (db, lock) = open_db(path)?;
         refuse_taken(&db, path)?;
         let store = Store {
             events: open_file(path, EVENTS_FILE, true)?,
             tally: open_file(path, TALLY_FILE, true)?,
             db,
+            _lock: lock,
             path: path.to_path_buf(),
         };
         // The new files' directory entries must survive a crash like their contents.
@@ -302,7 +357,7 @@ impl Store {
             }
             return Err(StoreError::NotALedger(path.to_path_buf()));
         }
-        let db = open_db(path)?;
+        let (db, lock) = open_db(path)?;
         match db.get(FORMAT_KEY).map_err(io)? {
             Some(tag) if tag.as_ref() == FORMAT_TAG => {}
             Some(tag) if tag.starts_with(b"kaohe-store-") => {
@@ -318,6 +373,7 @@ impl Store {
             events: open_file(path, EVENTS_FILE, false)?,
             tally: open_file(path, TALLY_FILE, false)?,
             db,
+            _lock: lock,
             path: path.to_path_buf(),
         })
     }

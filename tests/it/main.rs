@@ -16,6 +16,7 @@ mod golden;
 mod harness;
 mod keys;
 mod layers;
+mod leftovers;
 mod links;
 mod merkle;
 mod proofs;

@@ -1,0 +1,55 @@
+//! A leftover of an interrupted snapshot is never reported as damage (issue 13). sled rewrites
+//! its snapshot whenever a ledger is opened, even by a read-only command; a kill or Ctrl-C in
+//! that moment leaves a partial `snap.*.generating` file, which sled then read as damaged data:
+//! every command said the store was damaged and sent the user to a backup.
+
+use crate::harness::{fixture_path, TestLedger};
+
+/// A partial snapshot file, as a killed process leaves it: the first bytes of the real
+/// snapshot under a newer name.
+fn leave_a_partial_snapshot(l: &TestLedger) -> String {
+    let snap = std::fs::read_dir(&l.db)
+        .expect("ledger dir")
+        .map(|e| e.expect("entry").path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("snap."))
+        })
+        .expect("sled keeps a snapshot");
+    let bytes = std::fs::read(&snap).expect("read");
+    let name = "snap.00000000FFFFFFFF.generating".to_string();
+    std::fs::write(l.db.join(&name), &bytes[..bytes.len().min(100)]).expect("write");
+    name
+}
+
+#[test]
+fn a_partial_snapshot_left_by_a_kill_is_not_damage() {
+    let l = TestLedger::new();
+    l.ok(&[
+        "import",
+        fixture_path("wujin-2018.jsonl").to_str().expect("path"),
+    ]);
+    let before = l.ok(&["score", "--json"]);
+    let name = leave_a_partial_snapshot(&l);
+    assert_eq!(l.ok(&["score", "--json"]), before);
+    assert!(!l.db.join(&name).exists(), "the leftover stays");
+    l.ok(&["verify"]);
+    l.ok(&[
+        "record",
+        "--clause",
+        "1.6.c",
+        "--station",
+        "WJ01",
+        "--by",
+        "基层科",
+        "--occurred",
+        "2018-06-15",
+        "--value",
+        "95",
+        "--evidence",
+        "通报",
+        "--id",
+        "AFTER",
+    ]);
+    l.ok(&["verify"]);
+}
