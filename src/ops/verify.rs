@@ -54,13 +54,7 @@ fn verify_store(store: &Store, expected_head: Option<&Hash>) -> Result<Report, L
     // The audit keeps the facts of disputed records only, as the Dispute index lists them;
     // the index is compared with the events at the end, and a dispute of a record it does
     // not list is damage found at that dispute.
-    let mut disputed = rustc_hash::FxHashSet::default();
-    store.index_for_each(Index::Dispute, |k, _| {
-        if let Ok(seq) = <[u8; 8]>::try_from(k) {
-            disputed.insert(u64::from_be_bytes(seq));
-        }
-        Ok(())
-    })?;
+    let disputed = disputed_records(store)?;
     let mut v = Verifier {
         expected_head: expected_head.copied(),
         audit: Audit::for_store(disputed),
@@ -467,6 +461,19 @@ fn locate_log_damage(store: &Store, log: Log, next_seq: u64, have: u64, want: u6
     }
 }
 
+/// The records the `Dispute` index lists as disputed: the audit of a stored ledger keeps the
+/// facts of these only (the index is compared with the events at the end).
+fn disputed_records(store: &Store) -> Result<rustc_hash::FxHashSet<u64>, crate::store::StoreError> {
+    let mut disputed = rustc_hash::FxHashSet::default();
+    store.index_for_each(Index::Dispute, |k, _| {
+        if let Ok(seq) = <[u8; 8]>::try_from(k) {
+            disputed.insert(u64::from_be_bytes(seq));
+        }
+        Ok(())
+    })?;
+    Ok(disputed)
+}
+
 /// What the tally logs should hold, derived from the events: station entries in order, and
 /// each station's rows as a digest (by ordinal).
 struct DerivedLogs {
@@ -475,13 +482,7 @@ struct DerivedLogs {
 }
 
 fn derive_logs(store: &Store, next_seq: u64) -> Result<DerivedLogs, LedgerError> {
-    let mut disputed = rustc_hash::FxHashSet::default();
-    store.index_for_each(Index::Dispute, |k, _| {
-        if let Ok(seq) = <[u8; 8]>::try_from(k) {
-            disputed.insert(u64::from_be_bytes(seq));
-        }
-        Ok(())
-    })?;
+    let disputed = disputed_records(store)?;
     let mut audit = Audit::for_store(disputed);
     let mut expected = crate::ledger::tally::Expected::default();
     let mut derived = DerivedLogs {
