@@ -1,6 +1,7 @@
 //! The one integration test binary: kaohe used from the command line, as a user would.
 
 mod appeals;
+mod bounds;
 mod close;
 mod crash;
 mod damage;
