@@ -7,6 +7,13 @@
 //! around a field (outside its quotes) ignored. A quoted field may not span lines (no field
 //! kaohe reads holds a line break), so every record is one line.
 //!
+//! Formula injection: a spreadsheet takes a cell that starts with `=`, `+`, `-` or `@` (or a
+//! tab or carriage return before one) for a formula, so a station named `=HYPERLINK(…)` would
+//! run when the file is opened. Every text cell kaohe writes that starts with one of those
+//! characters is written with a `'` before it ([`neutralise`]), which spreadsheets show as
+//! text; figures are written as they are, so `-1.5` stays a number. [`restore`] undoes it
+//! when kaohe reads a cell back.
+//!
 //! Why not the `csv` crate: its reader is lenient by design and never refuses a line (`a,"b`
 //! reads as `a`,`b`; `b"c` keeps its quote), so it cannot name the field of a broken quote as
 //! `reconcile --tallies` does; it takes a quote after a space as text (` "B.1"` reads as `"B.1"`,
@@ -101,15 +108,63 @@ pub fn field(text: &str) -> Cow<'_, str> {
     }
 }
 
-/// Writes one record and its `\n`.
-pub fn write_record<S: AsRef<str>>(out: &mut impl Write, fields: &[S]) -> std::io::Result<()> {
-    for (i, f) in fields.iter().enumerate() {
+/// The characters that make a spreadsheet take a cell for a formula (OWASP's list).
+pub const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// True when `text`, after any `'`s it starts with, starts a formula.
+fn formula_like(text: &str) -> bool {
+    text.trim_start_matches('\'').starts_with(FORMULA_STARTS)
+}
+
+/// A text cell made safe to open in a spreadsheet: a `'` is put before text that starts with
+/// one of [`FORMULA_STARTS`] (`=SUM(1)` is written `'=SUM(1)`), and before text that already
+/// starts with `'`s followed by one of them, so that [`restore`] gives back exactly the text.
+pub fn neutralise(text: &str) -> Cow<'_, str> {
+    if formula_like(text) {
+        Cow::Owned(format!("'{text}"))
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// The text of a cell [`neutralise`] wrote: one leading `'` taken off when what follows
+/// the `'`s starts a formula; any other text unchanged.
+pub fn restore(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if formula_like(rest) => rest,
+        _ => cell,
+    }
+}
+
+/// One cell of a record to write.
+#[derive(Debug, Clone, Copy)]
+pub enum Cell<'a> {
+    /// Text (a code, a name, an id): neutralised against formula injection.
+    Text(&'a str),
+    /// A figure kaohe computed (`-1.5`, `7`, `true`): written as it is, so that it stays a
+    /// number.
+    Figure(&'a str),
+}
+
+/// Writes one record of cells and its `\n`.
+pub fn write_cells(out: &mut impl Write, cells: &[Cell<'_>]) -> std::io::Result<()> {
+    for (i, c) in cells.iter().enumerate() {
         if i > 0 {
             out.write_all(b",")?;
         }
-        out.write_all(field(f.as_ref()).as_bytes())?;
+        let text = match c {
+            Cell::Text(t) => neutralise(t),
+            Cell::Figure(f) => Cow::Borrowed(*f),
+        };
+        out.write_all(field(&text).as_bytes())?;
     }
     out.write_all(b"\n")
+}
+
+/// Writes one record of text cells (each neutralised) and its `\n`.
+pub fn write_record<S: AsRef<str>>(out: &mut impl Write, fields: &[S]) -> std::io::Result<()> {
+    let cells: Vec<Cell<'_>> = fields.iter().map(|f| Cell::Text(f.as_ref())).collect();
+    write_cells(out, &cells)
 }
 
 #[cfg(test)]
@@ -150,15 +205,45 @@ mod tests {
         assert_eq!(field("ab"), "ab");
     }
 
+    /// Guards against formula injection: text that a spreadsheet would run is written with a
+    /// `'` before it and read back as it was; figures are left alone.
+    #[test]
+    fn text_that_starts_a_formula_is_neutralised_and_restored() {
+        for (text, written) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+            ),
+            ("@SUM(1)", "'@SUM(1)"),
+            ("+1", "'+1"),
+            ("-WJ", "'-WJ"),
+            ("\tx", "'\tx"),
+            ("'=x", "''=x"),
+            ("'x", "'x"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(neutralise(text), written, "{text:?}");
+            assert_eq!(restore(&neutralise(text)), text, "{text:?}");
+        }
+        let mut out = Vec::new();
+        write_cells(
+            &mut out,
+            &[Cell::Text("-1.5"), Cell::Figure("-1.5"), Cell::Figure("7")],
+        )
+        .unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "'-1.5,-1.5,7\n");
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
 
         /// The `csv` crate, a widely used RFC 4180 reader, reads back exactly the fields written
-        /// here, whatever they hold. (Two fields at least: a record of one empty field is an
+        /// here (neutralised), whatever they hold, and [`restore`] gives back the text. (Two fields at least: a record of one empty field is an
         /// empty line, which that reader skips.)
         #[test]
         fn the_csv_crate_reads_back_what_is_written(
-            fields in proptest::collection::vec("[a-z ,\"\t\r\n湖é]{0,6}", 2..6)
+            fields in proptest::collection::vec("[a-z ,\"\t\r\n湖é=+@'-]{0,6}", 2..6)
         ) {
             let mut out = Vec::new();
             write_record(&mut out, &fields).unwrap();
@@ -168,7 +253,10 @@ mod tests {
                 .records()
                 .map(|r| r.unwrap().iter().map(String::from).collect())
                 .collect();
-            proptest::prop_assert_eq!(read, vec![fields], "{:?}", String::from_utf8_lossy(&out));
+            let written: Vec<String> = fields.iter().map(|f| neutralise(f).into_owned()).collect();
+            proptest::prop_assert_eq!(&read, &vec![written], "{:?}", String::from_utf8_lossy(&out));
+            let restored: Vec<&str> = read[0].iter().map(|c| restore(c)).collect();
+            proptest::prop_assert_eq!(restored, fields);
         }
     }
 }

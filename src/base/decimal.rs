@@ -19,36 +19,83 @@ pub enum DecimalError {
 }
 
 /// Parses a decimal the way a user writes it: plain digits, an optional sign and point.
-/// Exponents, `NaN`, thousands separators and blank text are refused.
+/// Exponents, `NaN`, thousands separators and blank text are refused. A figure with more
+/// places than kaohe keeps is [`DecimalError::TooPrecise`] however many digits it has (even
+/// more than a `Decimal` holds), so the message is the same on the command line and in JSON.
 pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
     let t = text.trim();
-    let plain = !t.is_empty()
-        && t.chars()
-            .all(|c| c.is_ascii_digit() || c == '.' || c == '-' || c == '+')
-        && t.chars().any(|c| c.is_ascii_digit());
+    let digits = t.strip_prefix(['-', '+']).unwrap_or(t);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let plain = (!whole.is_empty() || !fraction.is_empty())
+        && whole.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b.is_ascii_digit());
     if !plain {
         return Err(DecimalError::NotANumber(text.to_string()));
     }
+    check_size(text, whole, fraction)?;
     let d = Decimal::from_str_exact(t).map_err(|_| DecimalError::NotANumber(text.to_string()))?;
     let d = d.normalize();
-    if d.scale() > MAX_DECIMAL_PLACES {
-        return Err(DecimalError::TooPrecise(text.to_string()));
-    }
     if d.abs() > Decimal::from(MAX_ABS_VALUE) {
         return Err(DecimalError::TooLarge(text.to_string()));
     }
     Ok(d)
 }
 
-/// Parses a JSON number's text, which may use exponent notation (`9.5e1`, `1e-05`), with the
-/// same limits as [`parse`].
-pub fn parse_json_number(text: &str) -> Result<Decimal, DecimalError> {
-    if !text.contains(['e', 'E']) {
-        return parse(text);
+/// Refuses a figure whose digits (`whole`.`fraction`) say it has too many places or is too
+/// large, before it is parsed (a `Decimal` holds only 28 digits).
+fn check_size(text: &str, whole: &str, fraction: &str) -> Result<(), DecimalError> {
+    let places = fraction.trim_end_matches('0').len();
+    if places > MAX_DECIMAL_PLACES as usize {
+        return Err(DecimalError::TooPrecise(text.to_string()));
     }
-    let d =
-        Decimal::from_scientific(text).map_err(|_| DecimalError::NotANumber(text.to_string()))?;
-    parse(&d.normalize().to_string())
+    let max_digits = MAX_ABS_VALUE.to_string().len();
+    if whole.trim_start_matches('0').len() > max_digits {
+        return Err(DecimalError::TooLarge(text.to_string()));
+    }
+    Ok(())
+}
+
+/// Parses a JSON number's text, which may use exponent notation (`9.5e1`, `1e-05`), with the
+/// same limits and messages as [`parse`] (they name the text as given).
+pub fn parse_json_number(text: &str) -> Result<Decimal, DecimalError> {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return parse(text);
+    };
+    let not_a_number = || DecimalError::NotANumber(text.to_string());
+    let m = parse_unbounded(mantissa).ok_or_else(not_a_number)?;
+    let e: i64 = exponent.parse().map_err(|_| not_a_number())?;
+    if m.is_zero() {
+        return Ok(Decimal::ZERO);
+    }
+    // Places after shifting: the mantissa's own places minus the exponent.
+    let places = i64::from(m.scale()) - e;
+    if places > i64::from(MAX_DECIMAL_PLACES) {
+        return Err(DecimalError::TooPrecise(text.to_string()));
+    }
+    let shifted = if places <= 0 {
+        let whole_digits = m.mantissa().unsigned_abs().to_string().len() as i64 - places;
+        if whole_digits > MAX_ABS_VALUE.to_string().len() as i64 {
+            return Err(DecimalError::TooLarge(text.to_string()));
+        }
+        Decimal::from_i128_with_scale(m.mantissa(), 0)
+            .checked_mul(Decimal::from(
+                10i64.pow(u32::try_from(-places).unwrap_or(0)),
+            ))
+            .ok_or_else(|| DecimalError::TooLarge(text.to_string()))?
+    } else {
+        // 0 < places <= MAX_DECIMAL_PLACES: fits a u32.
+        Decimal::from_i128_with_scale(m.mantissa(), places as u32)
+    };
+    parse(&shifted.normalize().to_string()).map_err(|e| match e {
+        DecimalError::NotANumber(_) => not_a_number(),
+        DecimalError::TooPrecise(_) => DecimalError::TooPrecise(text.to_string()),
+        DecimalError::TooLarge(_) => DecimalError::TooLarge(text.to_string()),
+    })
+}
+
+/// A JSON number's mantissa, normalised, when it holds at most 28 digits.
+fn parse_unbounded(text: &str) -> Option<Decimal> {
+    Decimal::from_str_exact(text).ok().map(|d| d.normalize())
 }
 
 /// The canonical form of a figure: trailing zeros removed, `-0` made `0`.
@@ -106,6 +153,40 @@ mod tests {
         assert_eq!(parse_json_number("1e-05").unwrap().to_string(), "0.00001");
         assert!(parse_json_number("1e-9").is_err());
         assert!(parse_json_number("1e30").is_err());
+    }
+
+    /// Regression: a figure with more digits than a `Decimal` holds was "not a number", and a
+    /// JSON number in exponent form was named by its expanded text; the same too-precise
+    /// figure now has one message wherever it is given.
+    #[test]
+    fn a_too_precise_figure_has_one_message() {
+        for text in [
+            "0.1234567",
+            "0.12345678901234567890123456789012",
+            "-1.00000001",
+        ] {
+            let expected = format!("`{text}` has more than 6 decimal places");
+            assert_eq!(parse(text).unwrap_err().to_string(), expected);
+            assert_eq!(parse_json_number(text).unwrap_err().to_string(), expected);
+        }
+        for text in ["1.1234567e0", "1e-30", "1.5E-7", "123456789e-15"] {
+            assert_eq!(
+                parse_json_number(text).unwrap_err(),
+                DecimalError::TooPrecise(text.into()),
+                "{text}"
+            );
+        }
+        assert_eq!(parse("1.10000000").unwrap().to_string(), "1.1");
+        assert_eq!(
+            parse("123456789012345678901234567890").unwrap_err(),
+            DecimalError::TooLarge("123456789012345678901234567890".into())
+        );
+        assert_eq!(
+            parse_json_number("1e300").unwrap_err(),
+            DecimalError::TooLarge("1e300".into())
+        );
+        assert_eq!(parse_json_number("1.5e2").unwrap().to_string(), "150");
+        assert_eq!(parse_json_number("0e-99").unwrap().to_string(), "0");
     }
 
     #[test]

@@ -54,8 +54,12 @@ pub const MAX_DONE: u32 = 10_000;
 pub const MAX_ABS_VALUE: i64 = 1_000_000_000;
 /// Most decimal places in any figure a user gives.
 pub const MAX_DECIMAL_PLACES: u32 = 6;
-/// Largest encoded event body, in bytes (the genesis carries the rubric).
-pub const MAX_EVENT_BYTES: usize = 2 * MAX_RUBRIC_BYTES as usize;
+/// Largest encoded event body, in bytes. The genesis carries the rubric; the closing event
+/// every station's score and the rank clauses' rankings, which at [`MAX_STATIONS`] with the
+/// longest codes and figures take about 12.3 MiB (every station tied in one rank clause; a test
+/// in `events::codec` builds it). Every other event is bounded by the command limits to a few
+/// KiB.
+pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
 /// Events per stored block. Changing it changes the store layout.
 pub const EVENTS_PER_BLOCK: u64 = 256;
 /// Largest tally file `reconcile --tallies` reads, in bytes.
@@ -70,3 +74,14 @@ pub const MAX_TALLY_ROWS: usize = 2_000_000;
 pub const MAX_LOCK_WAIT_SECONDS: u64 = 3600;
 /// How long a command waits for a busy ledger unless told otherwise.
 pub const DEFAULT_LOCK_WAIT_SECONDS: u64 = 5;
+/// Most a writer's clock may be behind the ledger's last recorded time, in seconds (a day).
+/// Within it the event is stored at the head's time (recorded times never go back); beyond
+/// it the clock is wrong and the write is refused.
+pub const MAX_CLOCK_BEHIND_SECS: i64 = 24 * 60 * 60;
+/// Most days a writer's clock may be past both the ledger's last recorded time and the end of
+/// its period. A ledger may lie idle for months, but its events belong to its period and the
+/// months after it, up to the close; a clock more than a year past both is set wrong.
+pub const MAX_CLOCK_AHEAD_DAYS: i64 = 366;
+/// Most stations one ledger registers (national size, with room: a county has about 20, the
+/// country about 40,000). The closing event holds every station's score and must encode.
+pub const MAX_STATIONS: u32 = 100_000;

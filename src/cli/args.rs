@@ -302,8 +302,12 @@ impl TimeArgs {
             .at
             .as_deref()
             .map(|d| {
-                kaohe::event::date_text::parse_date(d.trim())
-                    .ok_or_else(|| bad(format!("--at `{d}` is not a date YYYY-MM-DD")))
+                kaohe::event::date_text::parse_date(d.trim()).ok_or_else(|| {
+                    bad(format!(
+                        "--at {}",
+                        kaohe::event::date_text::why_not_a_date(d.trim())
+                    ))
+                })
             })
             .transpose()?;
         Ok(Query {
@@ -347,8 +351,10 @@ pub(super) enum StationCmd {
 
 #[derive(Args)]
 pub(super) struct RecordArgs {
+    /// The rubric clause, e.g. 1.3.a (`kaohe rubric` lists them).
     #[arg(long)]
     clause: String,
+    /// The station's code, as registered with `station add`.
     #[arg(long)]
     station: String,
     /// The assessing department.
@@ -367,10 +373,13 @@ pub(super) struct RecordArgs {
     /// The idempotency key (assigned by the ledger when omitted).
     #[arg(long)]
     id: Option<String>,
+    /// The measured figure, for clauses judged on one (a rate, a number of cases).
     #[arg(long, allow_hyphen_values = true)]
     value: Option<String>,
+    /// How many units (cases, people), for per-unit clauses.
     #[arg(long, allow_hyphen_values = true)]
     count: Option<String>,
+    /// How many of the required things were done, for `missing` clauses (points for each not done).
     #[arg(long, allow_hyphen_values = true)]
     done: Option<String>,
     /// Points per unit for range and per-unit clauses, else the whole figure.
@@ -379,6 +388,7 @@ pub(super) struct RecordArgs {
     /// A justification (required for range clauses).
     #[arg(long)]
     note: Option<String>,
+    /// Print the outcome as JSON.
     #[arg(long)]
     pub(super) json: bool,
 }

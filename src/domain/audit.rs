@@ -303,6 +303,7 @@ impl Audit {
 
     fn station_registered(&mut self, s: &StationRegistered) -> Result<(), String> {
         let ordinal = self.station_codes.len() as u32;
+        rules::station_count(ordinal).map_err(|p| p.message)?;
         if self
             .stations
             .insert(s.code.clone(), (s.kind, ordinal))

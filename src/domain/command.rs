@@ -4,7 +4,10 @@
 use crate::base::decimal;
 use crate::base::limits::*;
 use crate::base::text::{has_control, is_invisible};
-use crate::events::event::{date_text::parse_date, Inputs, StationKind};
+use crate::events::event::{
+    date_text::{self, parse_date},
+    Inputs, StationKind,
+};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -448,7 +451,7 @@ impl Fields<'_> {
 
     fn date(&self, name: &str) -> Result<Date, FieldError> {
         let t = self.text(name)?;
-        parse_date(&t).ok_or_else(|| field_error(name, format!("`{t}` is not a date YYYY-MM-DD")))
+        parse_date(&t).ok_or_else(|| field_error(name, date_text::why_not_a_date(&t)))
     }
 
     /// A decimal given as a JSON string or number.
@@ -480,10 +483,7 @@ impl Fields<'_> {
             .parse()
             .map_err(|_| field_error(name, format!("`{text}` is not a whole number ≥ 0")))?;
         if n > max {
-            return Err(field_error(
-                name,
-                format!("{n} is above the limit of {max}"),
-            ));
+            return Err(field_error(name, format!("{n} is more than {max}")));
         }
         Ok(Some(n))
     }

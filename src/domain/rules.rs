@@ -6,6 +6,7 @@
 //! [`Problem`] naming the command field it is about. The write path reports a problem as a
 //! field error (exit 2, with the import line); the audit as a fault at the event's seq.
 
+use crate::base::limits::{MAX_CLOCK_AHEAD_DAYS, MAX_CLOCK_BEHIND_SECS, MAX_STATIONS};
 use crate::domain::command::FieldError;
 use crate::domain::rubric::{Clause, Context, Item, Metric, Rubric, Rule, RuleError};
 use crate::events::event::{AppealOutcome, Inputs};
@@ -44,9 +45,7 @@ pub const LOCAL_OFFSET_HOURS: i8 = 8;
 
 /// The local day of a moment.
 pub fn local_day(at: Timestamp) -> Date {
-    jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS)
-        .to_datetime(at)
-        .date()
+    local_offset().to_datetime(at).date()
 }
 
 /// An occurred date lies in the rubric's period and not after `today`.
@@ -62,6 +61,73 @@ pub fn occurred(period: (Date, Date), occurred: Date, today: Date) -> Result<(),
         return Err(Problem::new(
             "occurred",
             format!("{occurred} is in the future (today is {today}); record what has happened"),
+        ));
+    }
+    Ok(())
+}
+
+/// A writer's clock `now` is close enough to the ledger's time: at most
+/// [`MAX_CLOCK_BEHIND_SECS`] behind the head's recorded time `head`, and at most
+/// [`MAX_CLOCK_AHEAD_DAYS`] past both the head and the end of the period (the local midnight
+/// after `period_end`). A clock far off would be stamped into this event and, since recorded
+/// times never go back, into every event after it.
+pub fn clock(now: Timestamp, head: Timestamp, period_end: Date) -> Result<(), Problem> {
+    let (now_us, head_us) = (now.as_microsecond(), head.as_microsecond());
+    let behind = head_us.saturating_sub(now_us);
+    if behind > MAX_CLOCK_BEHIND_SECS * 1_000_000 {
+        return Err(Problem::new(
+            "clock",
+            format!(
+                "the clock says {now}, {} before the ledger's last event ({head}); a clock more than {} behind is refused: set the clock right",
+                span(behind),
+                span(MAX_CLOCK_BEHIND_SECS * 1_000_000)
+            ),
+        ));
+    }
+    let period_over = period_end
+        .tomorrow()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::fixed(local_offset())))
+        .map_or(head_us, |z| z.timestamp().as_microsecond());
+    let since = head_us.max(period_over);
+    let ahead = now_us.saturating_sub(since);
+    if ahead > MAX_CLOCK_AHEAD_DAYS * DAY_US {
+        return Err(Problem::new(
+            "clock",
+            format!(
+                "the clock says {now}, {} after the ledger's last event ({head}) and after its period ended ({period_end}); a clock more than {MAX_CLOCK_AHEAD_DAYS} days past both is refused: set the clock right",
+                span(ahead)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+const DAY_US: i64 = 24 * 60 * 60 * 1_000_000;
+
+fn local_offset() -> jiff::tz::Offset {
+    jiff::tz::Offset::constant(LOCAL_OFFSET_HOURS)
+}
+
+/// A span of microseconds in days and hours, for messages.
+fn span(us: i64) -> String {
+    let hours = us / (60 * 60 * 1_000_000);
+    match (hours / 24, hours % 24) {
+        (0, h) => format!("{h} hours"),
+        (1, 0) => "1 day".into(),
+        (d, 0) => format!("{d} days"),
+        (d, h) => format!("{d} days {h} hours"),
+    }
+}
+
+/// One more station may be registered where `registered` already are: a ledger holds at most
+/// [`MAX_STATIONS`].
+pub fn station_count(registered: u32) -> Result<(), Problem> {
+    if registered >= MAX_STATIONS {
+        return Err(Problem::new(
+            "code",
+            format!(
+                "the ledger holds {registered} stations; one more would make more than {MAX_STATIONS} stations in one ledger"
+            ),
         ));
     }
     Ok(())

@@ -70,3 +70,58 @@ pub fn decode(bytes: &[u8]) -> Result<Body, CodecError> {
     }
     Ok(body)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::limits::{MAX_DECIMAL_PLACES, MAX_STATIONS, MAX_STATION_CODE_CHARS};
+    use crate::events::event::{EventKind, EventV1, FinalScore, PeriodClosed, RankEntry, Ranking};
+    use rust_decimal::Decimal;
+
+    /// Regression: 1,000,000 stations made the closing event too big to encode, so the year
+    /// could never be closed. At [`MAX_STATIONS`], with every field as long as the write path
+    /// lets it be (the longest codes, totals and figures of the most places, ranks needing
+    /// five bytes) and every station tied in a rank clause (all of them earn its points), the
+    /// closing event encodes and decodes.
+    #[test]
+    fn a_closing_event_at_max_stations_encodes() {
+        // -999999xxx.xxxxx1: the most digits a figure may have, and canonical.
+        let long =
+            |n: u32| Decimal::new(-999_999_000_000_001 - 10 * i64::from(n), MAX_DECIMAL_PLACES);
+        let code = |n: u32| format!("{n:0>width$}", width = MAX_STATION_CODE_CHARS);
+        let scores = (0..MAX_STATIONS)
+            .map(|n| FinalScore {
+                station: code(n),
+                total: long(n),
+                rank: MAX_STATIONS - n,
+            })
+            .collect();
+        let entries = (0..MAX_STATIONS)
+            .map(|n| RankEntry {
+                station: code(n),
+                value: long(n),
+                rank: MAX_STATIONS,
+                points: long(n),
+            })
+            .collect();
+        let closed = PeriodClosed {
+            head: [0xff; 32],
+            scores,
+            rankings: vec![Ranking {
+                clause: "B.6.a".into(),
+                entries,
+                qualified: MAX_STATIONS,
+            }],
+            accepted_gaps: Vec::new(),
+            reason: None,
+        };
+        let body = Body::V1(EventV1 {
+            seq: u64::MAX,
+            recorded_at_us: i64::MAX,
+            kind: EventKind::PeriodClosed(closed),
+        });
+        let bytes = encode(&body).expect("the closing event encodes");
+        assert!(bytes.len() <= MAX_EVENT_BYTES, "{}", bytes.len());
+        assert_eq!(decode(&bytes).expect("and decodes"), body);
+    }
+}

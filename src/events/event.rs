@@ -490,6 +490,22 @@ pub mod date_text {
         let d: Date = text.parse().ok()?;
         (d.to_string() == text).then_some(d)
     }
+
+    /// Why `text` is not a date, for messages: written `YYYY-MM-DD` but a day the calendar
+    /// does not have (`2018-02-29`, `2018-13-01`, or a day and month swapped) is "no such
+    /// day"; anything else is not in the form.
+    pub fn why_not_a_date(text: &str) -> String {
+        let shaped = text.len() == 10
+            && text.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+        if shaped {
+            format!("`{text}`: no such day (read as YYYY-MM-DD)")
+        } else {
+            format!("`{text}` is not a date YYYY-MM-DD")
+        }
+    }
 }
 
 /// Decimals are stored as their canonical text (`"95.5"`, never `"95.50"`, `"+95.5"` or

@@ -36,6 +36,9 @@ pub enum LedgerError {
         field: String,
         message: String,
     },
+    /// The writer's clock is far from the ledger's time (`rules::clock`); nothing was written.
+    #[error("{0}")]
+    Clock(String),
     /// The ledger is not ready for what was asked (`close` with pending appeals or gaps).
     #[error("cannot close the period: {0}")]
     NotReady(String),

@@ -148,7 +148,7 @@ impl Ledger {
             let period = (self.genesis.period_start, self.genesis.period_end);
             return Err(refused(line, rules::after_close(period, seq).into()));
         }
-        let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
+        let recorded_at_us = self.stamp(now)?;
         let mut batch = Batch::new(self, recorded_at_us, now)?;
         batch.signer = signer;
         for c in commands {
@@ -175,7 +175,7 @@ impl Ledger {
             self.closed.is_none(),
             "close checks that the period is open"
         );
-        let recorded_at_us = now.as_microsecond().max(self.head.recorded_at_us);
+        let recorded_at_us = self.stamp(now)?;
         let mut batch = Batch::new(self, recorded_at_us, now)?;
         let mut seqs = Vec::with_capacity(bonuses.len());
         for mut b in bonuses {
@@ -191,6 +191,16 @@ impl Ledger {
         self.head = self.store.commit(commit)?;
         self.closed = Some(self.head.next_seq - 1);
         Ok(seqs)
+    }
+
+    /// The recorded time of what is written at `now`: the clock's, or the head's when the
+    /// clock is a little behind it (recorded times never go back). A clock far from the
+    /// ledger's time is refused ([`rules::clock`]).
+    pub(crate) fn stamp(&self, now: Timestamp) -> Result<i64, LedgerError> {
+        let head = crate::events::event::timestamp_from_us(self.head.recorded_at_us);
+        rules::clock(now, head, self.genesis.period_end)
+            .map_err(|p| LedgerError::Clock(p.message))?;
+        Ok(now.as_microsecond().max(self.head.recorded_at_us))
     }
 
     fn unit_count(&self, station: &str, clause: &str) -> Result<u32, LedgerError> {
@@ -507,6 +517,7 @@ impl<'a> Batch<'a> {
                 ),
             ));
         }
+        rules::station_count(self.stations_before + self.stations_new)?;
         let info = StationInfo {
             seq: self.next_seq,
             ordinal: self.stations_before + self.stations_new,

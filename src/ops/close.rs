@@ -203,7 +203,7 @@ fn check_closable(ledger: &Ledger, now: Timestamp) -> Result<(), LedgerError> {
             message: format!("the period was already closed at seq {seq}"),
         });
     }
-    let stored_at = now.as_microsecond().max(ledger.head().recorded_at_us);
+    let stored_at = ledger.stamp(now)?;
     let today = rules::local_day(crate::events::event::timestamp_from_us(stored_at));
     let period_end = ledger.genesis().period_end;
     if today < period_end {

@@ -6,6 +6,9 @@
 //! shows them); the rows whose figures differ are the mismatches. Items and stations the file
 //! does not list are not checked. Nothing is written.
 //!
+//! A station or item cell that `export --scores` neutralised against formula injection (a `'`
+//! before `=`, `+`, `-`, `@`…) is read as the text it stands for.
+//!
 //! The file is read whole before anything is compared, and a malformed file (a bad header or
 //! figure, a row listed twice, an unknown station or item, a limit passed) is an error that
 //! names its line and column.
@@ -257,6 +260,11 @@ fn parse_row(line: usize, text: &str) -> Result<TallyRow, ReconcileError> {
         column: column.into(),
         message,
     };
+    // A cell kaohe's own export neutralised (`'=1.1`) reads back as the text it was.
+    let (station, item) = (
+        csv::restore(&station).to_string(),
+        csv::restore(&item).to_string(),
+    );
     for (column, value) in [("station", &station), ("item", &item)] {
         if value.is_empty() {
             return Err(cell(column, "is empty".into()));

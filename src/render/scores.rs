@@ -1,6 +1,6 @@
 //! The scores as CSV (`export --scores --format csv`, `schema/scores-csv.md`).
 
-use crate::base::csv::write_record;
+use crate::base::csv::{write_cells, write_record, Cell};
 use crate::domain::projection::StationScore;
 use std::io::Write;
 
@@ -22,28 +22,38 @@ pub const SCORES_HEADER: [&str; 13] = [
 ];
 
 /// Writes scores as CSV: the header, then one row per station and item, stations in rank
-/// order (as [`crate::ledger::tally::scores`] gives them), items in rubric order.
+/// order (as [`crate::ledger::tally::scores`] gives them), items in rubric order. Text cells
+/// (codes and names) are neutralised against formula injection; figures are written as they
+/// are ([`crate::base::csv`]).
 pub fn write_scores(out: &mut impl Write, scores: &[StationScore<'_>]) -> std::io::Result<()> {
     write_record(out, &SCORES_HEADER)?;
     for s in scores {
         let (rank, total) = (s.rank.to_string(), s.total.to_string());
         for i in &s.items {
-            write_record(
+            let figures = [
+                i.max.to_string(),
+                i.deducted.to_string(),
+                i.awarded.to_string(),
+                i.raw_deducted.to_string(),
+                i.raw_awarded.to_string(),
+            ];
+            let [max, deducted, awarded, raw_deducted, raw_awarded] = figures.each_ref();
+            write_cells(
                 out,
                 &[
-                    s.station.as_str(),
-                    s.name.as_str(),
-                    s.kind.as_str(),
-                    &rank,
-                    &total,
-                    i.item,
-                    i.name,
-                    &i.max.to_string(),
-                    &i.deducted.to_string(),
-                    &i.awarded.to_string(),
-                    &i.raw_deducted.to_string(),
-                    &i.raw_awarded.to_string(),
-                    if i.capped() { "true" } else { "false" },
+                    Cell::Text(&s.station),
+                    Cell::Text(&s.name),
+                    Cell::Text(s.kind.as_str()),
+                    Cell::Figure(&rank),
+                    Cell::Figure(&total),
+                    Cell::Text(i.item),
+                    Cell::Text(i.name),
+                    Cell::Figure(max),
+                    Cell::Figure(deducted),
+                    Cell::Figure(awarded),
+                    Cell::Figure(raw_deducted),
+                    Cell::Figure(raw_awarded),
+                    Cell::Figure(if i.capped() { "true" } else { "false" }),
                 ],
             )?;
         }

@@ -2405,11 +2405,13 @@ fn store_rewritten_forged_decisions_are_caught_at_their_seq() {
 fn the_appeal_window_is_judged_by_the_stored_day_when_the_clock_is_behind_the_head() {
     let appeal = r#"{"op":"appeal","id":"A9","against":"D5","station":"WJ01","grounds":"扣分事实认定有误","evidence":["情况说明"]}"#;
     let station = r#"{"op":"station","code":"WJ04","name":"WJ04司法所","kind":"town"}"#;
+    // The clock is 14 hours behind the head: within the day a clock may be behind
+    // (`MAX_CLOCK_BEHIND_SECS`; it was 5½ days before that bound existed).
     for (head_at, clock, accepted) in [
-        // the stored day (local 06-26) is past D5's window (06-25); the clock's is not
-        ("2018-06-25T16:00:00Z", "2018-06-20T02:00:00Z", false),
+        // the stored day (local 06-26) is past D5's window (06-25); the clock's (06-25) is not
+        ("2018-06-25T16:00:00Z", "2018-06-25T02:00:00Z", false),
         // the stored day is the window's last (local 06-25)
-        ("2018-06-25T15:59:59Z", "2018-06-20T02:00:00Z", true),
+        ("2018-06-25T15:59:59Z", "2018-06-25T02:00:00Z", true),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger");

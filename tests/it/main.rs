@@ -3,6 +3,7 @@
 mod agree;
 mod appeals;
 mod backup;
+mod bounds;
 mod busy;
 mod close;
 mod crash;

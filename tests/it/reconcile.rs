@@ -413,3 +413,74 @@ fn a_department_keeps_its_items_of_the_scores_export_and_reconcile_agrees() {
     l.ok(&["reconcile", "--tallies", &file, "--at", "2018-06-30"]);
     l.fails(&["reconcile", "--tallies", &file], 1);
 }
+
+/// Guards against CSV formula injection: station codes and names a spreadsheet would run as a
+/// formula (`=HYPERLINK(…)`, `@SUM(1)`, `-WJ9`) are written with a `'` before them, the
+/// figures are not, and a department's tally kept from that export still reconciles.
+#[test]
+fn export_scores_neutralises_formulas_and_reconcile_reads_them_back() {
+    let l = TestLedger::with_stations();
+    let hyperlink = r#"=HYPERLINK("http://example.com/x","点此")"#;
+    let lines = [
+        json!({"op": "station", "code": "-WJ9", "name": hyperlink, "kind": "town"}),
+        json!({"op": "station", "code": "WJ08", "name": "@SUM(1)", "kind": "town"}),
+        json!({"op": "station", "code": "WJ07", "name": "+1-2", "kind": "subdistrict"}),
+    ];
+    let text: String = lines.iter().map(|j| format!("{j}\n")).collect();
+    let out = l.import(&text);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    l.ok(&[
+        "record",
+        "--clause",
+        "1.3.a",
+        "--station=-WJ9",
+        "--by",
+        "基层科",
+        "--occurred",
+        "2018-06-01",
+        "--evidence",
+        "E",
+    ]);
+
+    let csv = l.ok(&["export", "--scores"]);
+    let rows = csv_rows(&csv);
+    let row = |code: &str| {
+        rows.iter()
+            .find(|r| r[0] == code && r[5] == "1.3")
+            .unwrap_or_else(|| panic!("no row {code}: {csv}"))
+            .clone()
+    };
+    let r = row("'-WJ9");
+    assert_eq!(r[1], format!("'{hyperlink}"));
+    // The figures are written as they are.
+    let score = l.item_score("-WJ9", "1.3");
+    assert_eq!(r[8], score["deducted"].as_str().unwrap());
+    assert_eq!(r[4], l.station_score("-WJ9")["total"].as_str().unwrap());
+    assert_eq!(row("WJ08")[1], "'@SUM(1)");
+    assert_eq!(row("WJ07")[1], "'+1-2");
+    assert_eq!(row("WJ01")[1], "湖塘司法所");
+    assert!(
+        !csv.lines().any(|line| line.split(',').any(|c| {
+            let c = c.trim_start_matches('"');
+            c.starts_with(['=', '+', '@']) || (c.starts_with('-') && c.parse::<f64>().is_err())
+        })),
+        "no cell starts a formula: {csv}"
+    );
+
+    // A department keeps station,item,deducted,awarded as the export wrote them (a
+    // spreadsheet saves the `'` back): the neutralised code reads back as `-WJ9`.
+    let mut tally = String::from("station,item,deducted,awarded\n");
+    for r in &rows[1..] {
+        let cells = [&r[0], &r[5], &r[8], &r[9]];
+        let fields: Vec<String> = cells
+            .iter()
+            .map(|c| kaohe::internals::base::csv::field(c).into_owned())
+            .collect();
+        tally.push_str(&fields.join(","));
+        tally.push('\n');
+    }
+    assert!(tally.contains("\n'-WJ9,1.3,"), "{tally}");
+    let file = self::tally(&l, "dept.csv", &tally);
+    let out = l.ok(&["reconcile", "--tallies", &file]);
+    assert!(out.contains("all agree"), "{out}");
+}

@@ -88,7 +88,7 @@ pub enum RuleError {
         value: Decimal,
         bounds: String,
     },
-    #[error("clause {clause} allows at most {max_count} units per station; {already} already recorded, {count} more would exceed it")]
+    #[error("clause {clause} allows at most {max_count} units per station; {already} already recorded, {count} more would make more than {max_count}")]
     CountAboveMax {
         clause: String,
         count: u32,

@@ -198,12 +198,8 @@ fn positive(place: &str, field: &str, text: &str) -> Result<Decimal, RubricError
 }
 
 fn date(place: &str, field: &str, text: &str) -> Result<Date, RubricError> {
-    crate::events::event::date_text::parse_date(text).ok_or_else(|| {
-        invalid(
-            place,
-            format!("`{field}` is not a date YYYY-MM-DD: `{text}`"),
-        )
-    })
+    use crate::events::event::date_text::{parse_date, why_not_a_date};
+    parse_date(text).ok_or_else(|| invalid(place, format!("`{field}`: {}", why_not_a_date(text))))
 }
 
 fn build(raw: RawFile) -> Result<Rubric, RubricError> {
