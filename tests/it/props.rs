@@ -1140,7 +1140,7 @@ fn cli(db: &Path, args: &[&str]) -> crate::harness::Output {
     };
     for _ in 0..400 {
         let out = l.run(args);
-        if !(out.code == 2 && out.stderr.contains("in use")) {
+        if !(out.code == 3 && out.stderr.contains("in use")) {
             return out;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));

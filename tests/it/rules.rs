@@ -1796,6 +1796,8 @@ fn a_check_that_finds_a_problem_exits_1() {
     l.ok(&["verify"]);
 }
 
+/// A ledger another process holds is busy: exit 3 since issue 13 (it was exit 2, the code for
+/// bad input), after `--wait` (5 s by default).
 #[test]
 fn a_second_process_gets_an_in_use_error() {
     let l = TestLedger::with_stations();
@@ -1803,9 +1805,9 @@ fn a_second_process_gets_an_in_use_error() {
     {
         let _held =
             kaohe::internals::ledger::Ledger::open(&l.db).expect("the test opens the ledger");
-        let err = l.fails(&["score"], 2);
+        let err = l.fails(&["score"], 3);
         assert_contains(&err, "in use");
-        let err = l.fails(&record_args("1.1.b", "WJ01", "基层科", &[]), 2);
+        let err = l.fails(&record_args("1.1.b", "WJ01", "基层科", &[]), 3);
         assert_contains(&err, "in use");
         assert!(!err.contains("panicked"), "{err}");
     }
