@@ -3,10 +3,14 @@
 //! every event through an [`Audit`], so a consistently re-chained forgery that the write path
 //! would have refused is still caught at its seq.
 
+use crate::base::limits::{
+    MAX_GROUNDS_CHARS, MAX_NOTE_CHARS, MAX_REASON_CHARS, MAX_STATION_CODE_CHARS,
+    MAX_STATION_NAME_CHARS,
+};
 use crate::domain::dispute::Standing;
 use crate::domain::rows::Adjusted;
 use crate::domain::rubric::{self, Context, Rubric, Rule};
-use crate::domain::rules::{self, local_day, unit_key, Appealed, LOCAL_OFFSET_HOURS};
+use crate::domain::rules::{self, local_day, unit_key, Appealed, Problem, LOCAL_OFFSET_HOURS};
 use crate::events::chain;
 use crate::events::event::*;
 use jiff::civil::Date;
@@ -248,6 +252,7 @@ impl Audit {
 
     /// The rules of the event's kind.
     fn check_kind(&mut self, f: &Facts<'_>, kind: &EventKind) -> Result<(), String> {
+        text_rules(f.seq, kind).map_err(|p| format!("field `{}`: {}", p.field, p.message))?;
         match kind {
             EventKind::LedgerCreated(_) => unreachable!("checked by check_event"),
             EventKind::StationRegistered(s) => self.station_registered(s),
@@ -257,9 +262,6 @@ impl Audit {
             EventKind::RecordReversed(r) => {
                 let facts = self.record_facts(r.target)?;
                 self.check_owner(f.rubric, &facts, &r.by, &r.station)?;
-                if r.reason.trim().is_empty() {
-                    return Err("a reversal needs a reason".into());
-                }
                 self.dispute(f.rubric, f.seq, r.target, facts, kind)
             }
             EventKind::MetricReported(m) => self.metric(f, m),
@@ -279,9 +281,6 @@ impl Audit {
                     .ok_or("the revoked key was never registered")?;
                 if key.revoked.is_some() {
                     return Err("the key is revoked a second time".into());
-                }
-                if k.reason.trim().is_empty() {
-                    return Err("a revocation needs a reason".into());
                 }
                 key.revoked = Some((f.seq, f.at));
                 Ok(())
@@ -332,9 +331,6 @@ impl Audit {
         };
         rules::appeal(&appealed, &a.station, f.today, f.rubric.appeal_window_days)
             .map_err(|p| p.message)?;
-        if a.evidence.is_empty() || a.grounds.trim().is_empty() {
-            return Err("an appeal needs grounds and evidence".into());
-        }
         self.appeals.insert(f.seq, a.against);
         self.dispute(f.rubric, f.seq, a.against, facts, kind)
     }
@@ -361,9 +357,6 @@ impl Audit {
         }
         let facts = self.record_facts(d.against)?;
         self.check_owner(f.rubric, &facts, &d.by, &d.station)?;
-        if d.evidence.is_empty() || d.reason.trim().is_empty() {
-            return Err("a decision needs a reason and evidence".into());
-        }
         self.dispute(f.rubric, f.seq, d.against, facts, kind)
     }
 
@@ -948,6 +941,49 @@ fn fixed_points(d: rust_decimal::Decimal) -> Result<i128, String> {
         false => Err(format!(
             "points {d} have more than {FIXED_PLACES} decimal places"
         )),
+    }
+}
+
+/// The rules every stored text field of the event at `seq` obeys: the rules the command
+/// parser applies before the write path stores it ([`rules::label`], [`rules::code`],
+/// [`rules::long_text`], [`rules::stored_id`], [`rules::evidence`]). A department, clause,
+/// metric or station an event names is checked against the rubric and the stations instead.
+fn text_rules(seq: u64, kind: &EventKind) -> Result<(), Problem> {
+    let reason = |t: &str| rules::long_text("reason", t, MAX_REASON_CHARS);
+    match kind {
+        EventKind::LedgerCreated(_) | EventKind::SignaturesRequired => Ok(()),
+        EventKind::KeyRegistered(_) => Ok(()),
+        EventKind::StationRegistered(s) => {
+            rules::code("code", &s.code, MAX_STATION_CODE_CHARS)?;
+            rules::label("name", &s.name, MAX_STATION_NAME_CHARS)
+        }
+        EventKind::PointsRecorded(p) => {
+            rules::stored_id(&p.id, seq)?;
+            if let Some(note) = &p.inputs.note {
+                rules::long_text("note", note, MAX_NOTE_CHARS)?;
+            }
+            rules::evidence(&p.evidence, true)
+        }
+        EventKind::MetricReported(m) => {
+            rules::stored_id(&m.id, seq)?;
+            rules::evidence(&m.evidence, true)
+        }
+        EventKind::AppealFiled(a) => {
+            rules::stored_id(&a.id, seq)?;
+            rules::long_text("grounds", &a.grounds, MAX_GROUNDS_CHARS)?;
+            rules::evidence(&a.evidence, true)
+        }
+        EventKind::AppealDecided(d) => {
+            reason(&d.reason)?;
+            rules::evidence(&d.evidence, true)
+        }
+        EventKind::RecordReversed(r) => {
+            rules::stored_id(&r.id, seq)?;
+            reason(&r.reason)?;
+            rules::evidence(&r.evidence, false)
+        }
+        EventKind::KeyRevoked(k) => reason(&k.reason),
+        EventKind::PeriodClosed(c) => c.reason.as_deref().map_or(Ok(()), reason),
     }
 }
 

@@ -471,6 +471,7 @@ impl<'a> Batch<'a> {
     }
 
     fn check(&mut self, command: &Command) -> Result<Outcome, FieldError> {
+        self.check_evidence(command)?;
         match command {
             Command::KeyRegister(k) => self.check_key_register(k),
             Command::KeyRevoke(k) => self.check_key_revoke(k),
@@ -481,6 +482,25 @@ impl<'a> Batch<'a> {
             Command::Decide(d) => self.check_decide(d),
             Command::Reverse(r) => self.check_reverse(r),
         }
+    }
+
+    /// A command's evidence obeys the rulebook ([`rules::evidence`]; attached files are among
+    /// the references by now), and every `blake3:` reference names a file the ledger holds: the
+    /// use case stores a command's attached files before it is checked, so a reference to a
+    /// file neither attached nor stored earlier is refused here.
+    fn check_evidence(&self, command: &Command) -> Result<(), FieldError> {
+        let Some((refs, required)) = command.evidence() else {
+            return Ok(());
+        };
+        rules::evidence(refs, required)?;
+        for (i, r) in refs.iter().enumerate() {
+            if let Some(hash) = rules::stored_file(r) {
+                if !self.ledger.store.has_evidence(&hash) {
+                    return Err(rules::file_not_stored(i + 1, &hash).into());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_station(&mut self, s: &StationCmd) -> Result<Outcome, FieldError> {

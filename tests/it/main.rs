@@ -23,6 +23,7 @@ mod restore;
 mod rulebook;
 mod rules;
 mod schemas;
+mod specified;
 mod tally;
 mod tamper;
 mod time;
