@@ -4,8 +4,8 @@
 //! would have refused is still caught at its seq.
 
 use crate::base::limits::{
-    MAX_GROUNDS_CHARS, MAX_NOTE_CHARS, MAX_REASON_CHARS, MAX_STATION_CODE_CHARS,
-    MAX_STATION_NAME_CHARS,
+    MAX_COUNT, MAX_DONE, MAX_GROUNDS_CHARS, MAX_NOTE_CHARS, MAX_REASON_CHARS,
+    MAX_STATION_CODE_CHARS, MAX_STATION_NAME_CHARS,
 };
 use crate::domain::dispute::Standing;
 use crate::domain::rows::Adjusted;
@@ -252,7 +252,7 @@ impl Audit {
 
     /// The rules of the event's kind.
     fn check_kind(&mut self, f: &Facts<'_>, kind: &EventKind) -> Result<(), String> {
-        text_rules(f.seq, kind).map_err(|p| format!("field `{}`: {}", p.field, p.message))?;
+        text_rules(f.seq, kind).map_err(|p| field_fault(&p))?;
         match kind {
             EventKind::LedgerCreated(_) => unreachable!("checked by check_event"),
             EventKind::StationRegistered(s) => self.station_registered(s),
@@ -590,6 +590,9 @@ impl Audit {
         if let Rule::Rank { .. } = clause.rule {
             self.rank_bonus(f.rubric, f.period, f.seq, p, f.prev)?;
         } else {
+            if let Some(n) = p.inputs.count {
+                rules::whole("count", n, MAX_COUNT).map_err(|p| field_fault(&p))?;
+            }
             recompute(f.rubric, clause, &ctx, p)?;
         }
         let units = rules::units(clause, &p.inputs);
@@ -944,6 +947,11 @@ fn fixed_points(d: rust_decimal::Decimal) -> Result<i128, String> {
     }
 }
 
+/// A field rule's fault, in the words the write path refuses the command with.
+fn field_fault(p: &Problem) -> String {
+    format!("field `{}`: {}", p.field, p.message)
+}
+
 /// The rules every stored text field of the event at `seq` obeys: the rules the command
 /// parser applies before the write path stores it ([`rules::label`], [`rules::code`],
 /// [`rules::long_text`], [`rules::stored_id`], [`rules::evidence`]). A department, clause,
@@ -959,13 +967,12 @@ fn text_rules(seq: u64, kind: &EventKind) -> Result<(), Problem> {
         }
         EventKind::PointsRecorded(p) => {
             rules::stored_id(&p.id, seq)?;
-            if let Some(note) = &p.inputs.note {
-                rules::long_text("note", note, MAX_NOTE_CHARS)?;
-            }
+            inputs(&p.inputs)?;
             rules::evidence(&p.evidence, true)
         }
         EventKind::MetricReported(m) => {
             rules::stored_id(&m.id, seq)?;
+            rules::figure("value", m.value)?;
             rules::evidence(&m.evidence, true)
         }
         EventKind::AppealFiled(a) => {
@@ -974,6 +981,9 @@ fn text_rules(seq: u64, kind: &EventKind) -> Result<(), Problem> {
             rules::evidence(&a.evidence, true)
         }
         EventKind::AppealDecided(d) => {
+            d.outcome
+                .points()
+                .map_or(Ok(()), |p| rules::figure("points", p))?;
             reason(&d.reason)?;
             rules::evidence(&d.evidence, true)
         }
@@ -985,6 +995,18 @@ fn text_rules(seq: u64, kind: &EventKind) -> Result<(), Problem> {
         EventKind::KeyRevoked(k) => reason(&k.reason),
         EventKind::PeriodClosed(c) => c.reason.as_deref().map_or(Ok(()), reason),
     }
+}
+
+/// A record's inputs as the parser bounds them: figures, `done`, the note. (`count` is bounded
+/// where the record checks its clause: a rank bonus's count is its place.)
+fn inputs(i: &Inputs) -> Result<(), Problem> {
+    i.value.map_or(Ok(()), |v| rules::figure("value", v))?;
+    i.points.map_or(Ok(()), |p| rules::figure("points", p))?;
+    i.done
+        .map_or(Ok(()), |n| rules::whole("done", n, MAX_DONE))?;
+    i.note
+        .as_deref()
+        .map_or(Ok(()), |n| rules::long_text("note", n, MAX_NOTE_CHARS))
 }
 
 /// A record's points are what the rubric computes from its inputs, never what it claims.

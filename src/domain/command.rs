@@ -450,7 +450,7 @@ impl Fields<'_> {
     }
 
     /// A whole number ≥ 0 given as a JSON integer or string.
-    fn opt_whole(&self, name: &str, max: u32) -> Result<Option<u32>, FieldError> {
+    fn opt_whole(&self, name: &'static str, max: u32) -> Result<Option<u32>, FieldError> {
         let text = match self.get(name) {
             None => return Ok(None),
             Some(Value::String(s)) => s.trim().to_string(),
@@ -460,12 +460,7 @@ impl Fields<'_> {
         let n: u32 = text
             .parse()
             .map_err(|_| field_error(name, format!("`{text}` is not a whole number ≥ 0")))?;
-        if n > max {
-            return Err(field_error(
-                name,
-                format!("{n} is above the limit of {max}"),
-            ));
-        }
+        rules::whole(name, n, max)?;
         Ok(Some(n))
     }
 

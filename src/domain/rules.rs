@@ -150,6 +150,27 @@ fn reserved_id() -> Problem {
     )
 }
 
+/// A whole number a user gives (`count`, `done`) is at most `max`.
+pub fn whole(field: &'static str, n: u32, max: u32) -> Result<(), Problem> {
+    match n > max {
+        true => Err(Problem::new(
+            field,
+            format!("{n} is above the limit of {max}"),
+        )),
+        false => Ok(()),
+    }
+}
+
+/// A figure a user gives (a value, points) has at most [`MAX_DECIMAL_PLACES`] places and lies
+/// within ±[`MAX_ABS_VALUE`] (the parser's limits, `base::decimal`, with its words).
+///
+/// [`MAX_DECIMAL_PLACES`]: crate::base::limits::MAX_DECIMAL_PLACES
+/// [`MAX_ABS_VALUE`]: crate::base::limits::MAX_ABS_VALUE
+pub fn figure(field: &'static str, d: Decimal) -> Result<(), Problem> {
+    crate::base::decimal::within_limits(d, &d.to_string())
+        .map_err(|e| Problem::new(field, e.to_string()))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Evidence.
 

@@ -218,6 +218,48 @@ fn every_text_rule_is_enforced_by_both_paths() {
     });
 }
 
+/// Guards issue 13: the audit did not bound a record's figures and counts as the parser does
+/// (decimal places, size, `count`, `done`) nor a report's value; now it does, in the same words.
+#[test]
+fn every_figure_rule_is_enforced_by_both_paths() {
+    let l = ledger_ending_with(&record_line("R1"));
+    let precise = rust_decimal::Decimal::new(951_234_567, 7);
+    same_words(
+        &l,
+        &with(record_line("R2"), "value", json!("95.1234567")),
+        |k| points(k).inputs.value = Some(precise),
+    );
+    let huge = rust_decimal::Decimal::from(2_000_000_000i64);
+    same_words(
+        &l,
+        &with(record_line("R2"), "value", json!("2000000000")),
+        |k| points(k).inputs.value = Some(huge),
+    );
+    same_words(&l, &with(record_line("R2"), "done", json!(10_001)), |k| {
+        points(k).inputs.done = Some(10_001)
+    });
+    let c = TestLedger::with_stations();
+    let counted = json!({"op": "record", "id": "C1", "clause": "1.3.a", "station": "WJ01",
+        "by": "基层科", "occurred": "2018-05-10", "evidence": ["通报"]});
+    assert_eq!(c.import(&format!("{counted}\n")).code, 0);
+    same_words(
+        &c,
+        &with(with(counted, "id", json!("C2")), "count", json!(10_001)),
+        |k| points(k).inputs.count = Some(10_001),
+    );
+    let m = ledger_ending_with(&metric_line("M1"));
+    same_words(
+        &m,
+        &with(metric_line("M2"), "value", json!("100.0000001")),
+        |k| {
+            let EventKind::MetricReported(x) = k else {
+                panic!("the last event is the report")
+            };
+            x.value = rust_decimal::Decimal::new(1_000_000_001, 7);
+        },
+    );
+}
+
 /// Guards issue 13: a typed `blake3:` reference to a file the ledger does not hold was
 /// accepted and then failed `verify --evidence` forever. Now the write path refuses it (exit 2,
 /// nothing written) from flags and from an import line; a reference to a file stored earlier
