@@ -3,10 +3,7 @@
 //! every event through an [`Audit`], so a consistently re-chained forgery that the write path
 //! would have refused is still caught at its seq.
 
-use crate::base::limits::{
-    MAX_COUNT, MAX_DONE, MAX_GROUNDS_CHARS, MAX_NOTE_CHARS, MAX_REASON_CHARS,
-    MAX_STATION_CODE_CHARS, MAX_STATION_NAME_CHARS,
-};
+use crate::base::limits::MAX_COUNT;
 use crate::domain::dispute::Standing;
 use crate::domain::rows::Adjusted;
 use crate::domain::rubric::{self, Context, Rubric, Rule};
@@ -252,7 +249,7 @@ impl Audit {
 
     /// The rules of the event's kind.
     fn check_kind(&mut self, f: &Facts<'_>, kind: &EventKind) -> Result<(), String> {
-        text_rules(f.seq, kind).map_err(|p| field_fault(&p))?;
+        rules::event_fields(f.seq, kind).map_err(|p| field_fault(&p))?;
         match kind {
             EventKind::LedgerCreated(_) => unreachable!("checked by check_event"),
             EventKind::StationRegistered(s) => self.station_registered(s),
@@ -950,63 +947,6 @@ fn fixed_points(d: rust_decimal::Decimal) -> Result<i128, String> {
 /// A field rule's fault, in the words the write path refuses the command with.
 fn field_fault(p: &Problem) -> String {
     format!("field `{}`: {}", p.field, p.message)
-}
-
-/// The rules every stored text field of the event at `seq` obeys: the rules the command
-/// parser applies before the write path stores it ([`rules::label`], [`rules::code`],
-/// [`rules::long_text`], [`rules::stored_id`], [`rules::evidence`]). A department, clause,
-/// metric or station an event names is checked against the rubric and the stations instead.
-fn text_rules(seq: u64, kind: &EventKind) -> Result<(), Problem> {
-    let reason = |t: &str| rules::long_text("reason", t, MAX_REASON_CHARS);
-    match kind {
-        EventKind::LedgerCreated(_) | EventKind::SignaturesRequired => Ok(()),
-        EventKind::KeyRegistered(_) => Ok(()),
-        EventKind::StationRegistered(s) => {
-            rules::code("code", &s.code, MAX_STATION_CODE_CHARS)?;
-            rules::label("name", &s.name, MAX_STATION_NAME_CHARS)
-        }
-        EventKind::PointsRecorded(p) => {
-            rules::stored_id(&p.id, seq)?;
-            inputs(&p.inputs)?;
-            rules::evidence(&p.evidence, true)
-        }
-        EventKind::MetricReported(m) => {
-            rules::stored_id(&m.id, seq)?;
-            rules::figure("value", m.value)?;
-            rules::evidence(&m.evidence, true)
-        }
-        EventKind::AppealFiled(a) => {
-            rules::stored_id(&a.id, seq)?;
-            rules::long_text("grounds", &a.grounds, MAX_GROUNDS_CHARS)?;
-            rules::evidence(&a.evidence, true)
-        }
-        EventKind::AppealDecided(d) => {
-            d.outcome
-                .points()
-                .map_or(Ok(()), |p| rules::figure("points", p))?;
-            reason(&d.reason)?;
-            rules::evidence(&d.evidence, true)
-        }
-        EventKind::RecordReversed(r) => {
-            rules::stored_id(&r.id, seq)?;
-            reason(&r.reason)?;
-            rules::evidence(&r.evidence, false)
-        }
-        EventKind::KeyRevoked(k) => reason(&k.reason),
-        EventKind::PeriodClosed(c) => c.reason.as_deref().map_or(Ok(()), reason),
-    }
-}
-
-/// A record's inputs as the parser bounds them: figures, `done`, the note. (`count` is bounded
-/// where the record checks its clause: a rank bonus's count is its place.)
-fn inputs(i: &Inputs) -> Result<(), Problem> {
-    i.value.map_or(Ok(()), |v| rules::figure("value", v))?;
-    i.points.map_or(Ok(()), |p| rules::figure("points", p))?;
-    i.done
-        .map_or(Ok(()), |n| rules::whole("done", n, MAX_DONE))?;
-    i.note
-        .as_deref()
-        .map_or(Ok(()), |n| rules::long_text("note", n, MAX_NOTE_CHARS))
 }
 
 /// A record's points are what the rubric computes from its inputs, never what it claims.

@@ -1,15 +1,21 @@
-//! The rulebook: each rule an event obeys, written once. The write path (`ledger::write`)
-//! checks a command with these rules before it appends anything, and the audit
-//! (`domain::audit`) re-checks every stored event with the same rules on read, so the two
-//! cannot disagree and say the same thing. A rule is pure: it takes the facts it needs (the
-//! rubric, the period, today, the counts so far, the record) and returns `Ok` or a
+//! The rulebook: each rule an event obeys, written once. The command parser
+//! (`domain::command`) checks each field with the text, count and evidence rules (a figure's
+//! limits through `base::decimal::within_limits`, which [`figure`] applies too); the write
+//! path (`ledger::write`) checks a command with these rules before it appends anything; and
+//! the audit (`domain::audit`) re-checks every stored event with the same rules on read. So
+//! they cannot disagree, and they say the same thing. A rule is pure: it takes the facts it
+//! needs (the rubric, the period, today, the counts so far, the record) and returns `Ok` or a
 //! [`Problem`] naming the command field it is about. The write path reports a problem as a
 //! field error (exit 2, with the import line); the audit as a fault at the event's seq.
+//! `schema/EVENTS.md` ("Rules every event obeys") lists them.
 
-use crate::base::limits::{MAX_EVIDENCE_CHARS, MAX_EVIDENCE_COUNT, MAX_ID_CHARS};
+use crate::base::limits::{
+    MAX_DONE, MAX_EVIDENCE_CHARS, MAX_EVIDENCE_COUNT, MAX_GROUNDS_CHARS, MAX_ID_CHARS,
+    MAX_NOTE_CHARS, MAX_REASON_CHARS, MAX_STATION_CODE_CHARS, MAX_STATION_NAME_CHARS,
+};
 use crate::base::text::{has_control, is_invisible};
 use crate::domain::rubric::{Clause, Context, Item, Metric, Rubric, Rule, RuleError};
-use crate::events::event::{AppealOutcome, Inputs};
+use crate::events::event::{AppealOutcome, EventKind, Inputs};
 use jiff::{civil::Date, Timestamp};
 use rust_decimal::Decimal;
 
@@ -169,6 +175,62 @@ pub fn whole(field: &'static str, n: u32, max: u32) -> Result<(), Problem> {
 pub fn figure(field: &'static str, d: Decimal) -> Result<(), Problem> {
     crate::base::decimal::within_limits(d, &d.to_string())
         .map_err(|e| Problem::new(field, e.to_string()))
+}
+
+/// The field rules of the event at `seq`: every text field, figure, `done` and the evidence as
+/// the command parser bounds them ([`label`], [`code`], [`long_text`], [`stored_id`],
+/// [`figure`], [`whole`], [`evidence`]). The write path checks each event it is about to append
+/// with it (a command built in code skips the parser), the audit each stored event. A
+/// department, clause, metric or station an event names is checked against the rubric and the
+/// stations instead; a record's `count` where its clause is known (a rank bonus's is its place).
+pub fn event_fields(seq: u64, kind: &EventKind) -> Result<(), Problem> {
+    let reason = |t: &str| long_text("reason", t, MAX_REASON_CHARS);
+    match kind {
+        EventKind::LedgerCreated(_) | EventKind::SignaturesRequired => Ok(()),
+        EventKind::KeyRegistered(_) => Ok(()),
+        EventKind::StationRegistered(s) => {
+            code("code", &s.code, MAX_STATION_CODE_CHARS)?;
+            label("name", &s.name, MAX_STATION_NAME_CHARS)
+        }
+        EventKind::PointsRecorded(p) => {
+            stored_id(&p.id, seq)?;
+            inputs(&p.inputs)?;
+            evidence(&p.evidence, true)
+        }
+        EventKind::MetricReported(m) => {
+            stored_id(&m.id, seq)?;
+            figure("value", m.value)?;
+            evidence(&m.evidence, true)
+        }
+        EventKind::AppealFiled(a) => {
+            stored_id(&a.id, seq)?;
+            long_text("grounds", &a.grounds, MAX_GROUNDS_CHARS)?;
+            evidence(&a.evidence, true)
+        }
+        EventKind::AppealDecided(d) => {
+            d.outcome.points().map_or(Ok(()), |p| figure("points", p))?;
+            reason(&d.reason)?;
+            evidence(&d.evidence, true)
+        }
+        EventKind::RecordReversed(r) => {
+            stored_id(&r.id, seq)?;
+            reason(&r.reason)?;
+            evidence(&r.evidence, false)
+        }
+        EventKind::KeyRevoked(k) => reason(&k.reason),
+        EventKind::PeriodClosed(c) => c.reason.as_deref().map_or(Ok(()), reason),
+    }
+}
+
+/// A record's inputs as the parser bounds them: figures, `done`, the note. (`count` is bounded
+/// where the record checks its clause: a rank bonus's count is its place.)
+fn inputs(i: &Inputs) -> Result<(), Problem> {
+    i.value.map_or(Ok(()), |v| figure("value", v))?;
+    i.points.map_or(Ok(()), |p| figure("points", p))?;
+    i.done.map_or(Ok(()), |n| whole("done", n, MAX_DONE))?;
+    i.note
+        .as_deref()
+        .map_or(Ok(()), |n| long_text("note", n, MAX_NOTE_CHARS))
 }
 
 // ---------------------------------------------------------------------------------------------

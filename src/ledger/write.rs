@@ -472,7 +472,7 @@ impl<'a> Batch<'a> {
 
     fn check(&mut self, command: &Command) -> Result<Outcome, FieldError> {
         self.check_evidence(command)?;
-        match command {
+        let outcome = match command {
             Command::KeyRegister(k) => self.check_key_register(k),
             Command::KeyRevoke(k) => self.check_key_revoke(k),
             Command::Station(s) => self.check_station(s),
@@ -481,7 +481,14 @@ impl<'a> Batch<'a> {
             Command::Appeal(a) => self.check_appeal(a),
             Command::Decide(d) => self.check_decide(d),
             Command::Reverse(r) => self.check_reverse(r),
+        }?;
+        // The event's fields by the rules the audit applies: a command built in code (the
+        // library's callers) has not been through the parser. A refusal drops the batch.
+        if let Outcome::Appended { seq } = outcome {
+            let first = self.ledger.head.next_seq;
+            rules::event_fields(seq, &self.events[(seq - first) as usize])?;
         }
+        Ok(outcome)
     }
 
     /// A command's evidence obeys the rulebook ([`rules::evidence`]; attached files are among

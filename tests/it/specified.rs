@@ -460,3 +460,51 @@ fn hex_is_lower_case_in_files_and_either_case_when_typed() {
     assert_eq!(out.code, 2, "{}", out.stdout);
     assert!(out.stderr.contains("lower-case hex"), "{}", out.stderr);
 }
+
+/// Guards issue 13: a command built in code (the library's callers, the coming server) skips
+/// the parser; the write path still checks the event's fields by the audit's rules, so it
+/// cannot store what `verify` refuses (a line break in a station name, a note too long).
+#[test]
+fn the_write_path_checks_commands_built_in_code() {
+    use kaohe::internals::domain::command::{Command, RecordCmd, StationCmd};
+    use kaohe::internals::events::event::{Inputs, StationKind};
+    use kaohe::internals::ledger::{Ledger, LedgerError, Numbered};
+    let l = TestLedger::with_stations();
+    let mut ledger = crate::props::open_ledger(&l.db);
+    let now: jiff::Timestamp = l.now.parse().expect("time");
+    let station = Command::Station(StationCmd {
+        code: "WJ09".into(),
+        name: "站\n二".into(),
+        kind: StationKind::Town,
+    });
+    let record = Command::Record(RecordCmd {
+        id: Some("R1".into()),
+        clause: "1.6.c".into(),
+        station: "WJ01".into(),
+        by: "基层科".into(),
+        occurred: jiff::civil::date(2018, 6, 15),
+        inputs: Inputs {
+            value: Some(95.into()),
+            note: Some("注".repeat(2001)),
+            ..Inputs::default()
+        },
+        evidence: vec!["通报".into()],
+    });
+    for (command, words) in [
+        (station, "contains control or invisible characters"),
+        (record, "longer than 2000 characters"),
+    ] {
+        let numbered = [Numbered {
+            line: None,
+            command,
+        }];
+        match ledger.apply(&numbered, now) {
+            Err(LedgerError::Refused { message, .. }) => {
+                assert!(message.contains(words), "{message}")
+            }
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+    drop::<Ledger>(ledger);
+    l.ok(&["verify"]);
+}
