@@ -613,6 +613,10 @@ impl<'a> Batch<'a> {
             Err(unchanged) => return Ok(unchanged),
         };
         let station = self.known_station(&r.station)?;
+        if let Some(n) = inputs.count {
+            // Checked by the parser too; a command built in code has not been through it.
+            rules::whole("count", n, crate::base::limits::MAX_COUNT)?;
+        }
         rules::assesses(item, &by)?;
         self.check_occurred(r.occurred)?;
         let ukey = unit_key(&r.station, &r.clause);
