@@ -39,7 +39,7 @@ pub mod render;
 pub use base::files;
 pub use base::limits;
 pub use domain::command::{self, Command};
-pub use events::chain::parse_hash;
+pub use events::chain::{parse_hash, parse_typed_hash};
 pub use events::event::{self, Actor, Hash};
 pub use events::sign::{self, KeyPair};
 pub use ledger::query::{Query, View};

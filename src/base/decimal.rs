@@ -35,10 +35,20 @@ pub fn parse(text: &str) -> Result<Decimal, DecimalError> {
     check_size(text, whole, fraction)?;
     let d = Decimal::from_str_exact(t).map_err(|_| DecimalError::NotANumber(text.to_string()))?;
     let d = d.normalize();
+    within_limits(d, text)?;
+    Ok(d)
+}
+
+/// A figure (`text` as given, for the message) has at most [`MAX_DECIMAL_PLACES`] places once
+/// normalised and lies within ±[`MAX_ABS_VALUE`].
+pub fn within_limits(d: Decimal, text: &str) -> Result<(), DecimalError> {
+    if d.normalize().scale() > MAX_DECIMAL_PLACES {
+        return Err(DecimalError::TooPrecise(text.to_string()));
+    }
     if d.abs() > Decimal::from(MAX_ABS_VALUE) {
         return Err(DecimalError::TooLarge(text.to_string()));
     }
-    Ok(d)
+    Ok(())
 }
 
 /// Refuses a figure whose digits (`whole`.`fraction`) say it has too many places or is too

@@ -704,7 +704,7 @@ pub(super) fn key_register_request(file: &std::path::Path) -> Result<Request> {
 
 /// `key revoke KEY`: KEY is 64 hex digits or a key file.
 pub(super) fn key_revoke_request(which: &str, reason: String) -> Result<Request> {
-    let public = match kaohe::parse_hash(which.trim()) {
+    let public = match kaohe::parse_typed_hash(which.trim()) {
         Some(h) => hex::encode(h),
         None => {
             let path = std::path::Path::new(which);

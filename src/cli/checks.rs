@@ -195,7 +195,7 @@ pub(super) fn verify(
 ) -> Result<()> {
     let head = head
         .map(|h| {
-            kaohe::parse_hash(h.trim())
+            kaohe::parse_typed_hash(h.trim())
                 .ok_or_else(|| bad(format!("--head `{h}` is not 64 hex digits")))
         })
         .transpose()?;

@@ -390,7 +390,7 @@ pub(super) fn evidence_get(db: &Path, hash: &str, file: &Path, out: &mut impl Wr
     let t = t
         .strip_prefix(kaohe::ops::evidence::REFERENCE_PREFIX)
         .unwrap_or(t);
-    let hash = kaohe::parse_hash(t)
+    let hash = kaohe::parse_typed_hash(t)
         .ok_or_else(|| bad(format!("`{hash}` is not a hash of 64 hex digits")))?;
     let name = file.display();
     if file.as_os_str().is_empty() || file.file_name().is_none() {

@@ -3,10 +3,11 @@
 //! every event through an [`Audit`], so a consistently re-chained forgery that the write path
 //! would have refused is still caught at its seq.
 
+use crate::base::limits::MAX_COUNT;
 use crate::domain::dispute::Standing;
 use crate::domain::rows::Adjusted;
 use crate::domain::rubric::{self, Context, Rubric, Rule};
-use crate::domain::rules::{self, local_day, unit_key, Appealed, LOCAL_OFFSET_HOURS};
+use crate::domain::rules::{self, local_day, unit_key, Appealed, Problem, LOCAL_OFFSET_HOURS};
 use crate::events::chain;
 use crate::events::event::*;
 use jiff::civil::Date;
@@ -248,6 +249,7 @@ impl Audit {
 
     /// The rules of the event's kind.
     fn check_kind(&mut self, f: &Facts<'_>, kind: &EventKind) -> Result<(), String> {
+        rules::event_fields(f.seq, kind).map_err(|p| field_fault(&p))?;
         match kind {
             EventKind::LedgerCreated(_) => unreachable!("checked by check_event"),
             EventKind::StationRegistered(s) => self.station_registered(s),
@@ -257,9 +259,6 @@ impl Audit {
             EventKind::RecordReversed(r) => {
                 let facts = self.record_facts(r.target)?;
                 self.check_owner(f.rubric, &facts, &r.by, &r.station)?;
-                if r.reason.trim().is_empty() {
-                    return Err("a reversal needs a reason".into());
-                }
                 self.dispute(f.rubric, f.seq, r.target, facts, kind)
             }
             EventKind::MetricReported(m) => self.metric(f, m),
@@ -279,9 +278,6 @@ impl Audit {
                     .ok_or("the revoked key was never registered")?;
                 if key.revoked.is_some() {
                     return Err("the key is revoked a second time".into());
-                }
-                if k.reason.trim().is_empty() {
-                    return Err("a revocation needs a reason".into());
                 }
                 key.revoked = Some((f.seq, f.at));
                 Ok(())
@@ -333,9 +329,6 @@ impl Audit {
         };
         rules::appeal(&appealed, &a.station, f.today, f.rubric.appeal_window_days)
             .map_err(|p| p.message)?;
-        if a.evidence.is_empty() || a.grounds.trim().is_empty() {
-            return Err("an appeal needs grounds and evidence".into());
-        }
         self.appeals.insert(f.seq, a.against);
         self.dispute(f.rubric, f.seq, a.against, facts, kind)
     }
@@ -362,9 +355,6 @@ impl Audit {
         }
         let facts = self.record_facts(d.against)?;
         self.check_owner(f.rubric, &facts, &d.by, &d.station)?;
-        if d.evidence.is_empty() || d.reason.trim().is_empty() {
-            return Err("a decision needs a reason and evidence".into());
-        }
         self.dispute(f.rubric, f.seq, d.against, facts, kind)
     }
 
@@ -598,6 +588,9 @@ impl Audit {
         if let Rule::Rank { .. } = clause.rule {
             self.rank_bonus(f.rubric, f.period, f.seq, p, f.prev)?;
         } else {
+            if let Some(n) = p.inputs.count {
+                rules::whole("count", n, MAX_COUNT).map_err(|p| field_fault(&p))?;
+            }
             recompute(f.rubric, clause, &ctx, p)?;
         }
         let units = rules::units(clause, &p.inputs);
@@ -950,6 +943,11 @@ fn fixed_points(d: rust_decimal::Decimal) -> Result<i128, String> {
             "points {d} have more than {FIXED_PLACES} decimal places"
         )),
     }
+}
+
+/// A field rule's fault, in the words the write path refuses the command with.
+fn field_fault(p: &Problem) -> String {
+    format!("field `{}`: {}", p.field, p.message)
 }
 
 /// A record's points are what the rubric computes from its inputs, never what it claims.

@@ -3,7 +3,7 @@
 
 use crate::base::decimal;
 use crate::base::limits::*;
-use crate::base::text::{has_control, is_invisible};
+use crate::domain::rules::{self, Problem};
 use crate::events::event::{
     date_text::{self, parse_date},
     Inputs, StationKind,
@@ -12,8 +12,7 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-/// Ids the ledger assigns start with this; callers may not choose such ids.
-pub const AUTO_ID_PREFIX: &str = "auto-";
+pub use crate::domain::rules::AUTO_ID_PREFIX;
 
 /// A field-level error: which field, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +29,12 @@ pub(crate) fn field_error(field: &str, message: impl Into<String>) -> FieldError
     }
 }
 
+impl From<Problem> for FieldError {
+    fn from(p: Problem) -> FieldError {
+        field_error(p.field, p.message)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Station(StationCmd),
@@ -40,6 +45,21 @@ pub enum Command {
     Reverse(ReverseCmd),
     KeyRegister(KeyRegisterCmd),
     KeyRevoke(KeyRevokeCmd),
+}
+
+impl Command {
+    /// The command's evidence references, and whether its kind requires one
+    /// ([`rules::evidence`]); `None` for a kind that carries no evidence.
+    pub fn evidence(&self) -> Option<(&[String], bool)> {
+        match self {
+            Command::Record(r) => Some((&r.evidence, true)),
+            Command::Metric(m) => Some((&m.evidence, true)),
+            Command::Appeal(a) => Some((&a.evidence, true)),
+            Command::Decide(d) => Some((&d.evidence, true)),
+            Command::Reverse(r) => Some((&r.evidence, false)),
+            Command::Station(_) | Command::KeyRegister(_) | Command::KeyRevoke(_) => None,
+        }
+    }
 }
 
 /// Put a public key in force for an actor.
@@ -388,33 +408,17 @@ impl Fields<'_> {
             .ok_or_else(|| field_error(name, "is required"))
     }
 
-    /// A single-line label of bounded length.
-    fn label(&self, name: &str, max: usize) -> Result<String, FieldError> {
+    /// A single-line label of bounded length ([`rules::label`]).
+    fn label(&self, name: &'static str, max: usize) -> Result<String, FieldError> {
         let t = self.text(name)?;
-        if t.chars().count() > max {
-            return Err(field_error(name, format!("longer than {max} characters")));
-        }
-        if has_control(&t) {
-            return Err(field_error(
-                name,
-                "contains control or invisible characters",
-            ));
-        }
+        rules::label(name, &t, max)?;
         Ok(t)
     }
 
-    /// A code: ASCII letters, digits, `-`, `_`, `.`.
-    fn code(&self, name: &str, max: usize) -> Result<String, FieldError> {
-        let t = self.label(name, max)?;
-        if !t
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        {
-            return Err(field_error(
-                name,
-                format!("`{t}` may hold only ASCII letters, digits, '-', '_' and '.'"),
-            ));
-        }
+    /// A code ([`rules::code`]).
+    fn code(&self, name: &'static str, max: usize) -> Result<String, FieldError> {
+        let t = self.text(name)?;
+        rules::code(name, &t, max)?;
         Ok(t)
     }
 
@@ -422,30 +426,7 @@ impl Fields<'_> {
         let Some(id) = self.opt_text("id")? else {
             return Ok(None);
         };
-        if id.chars().count() > MAX_ID_CHARS {
-            return Err(field_error(
-                "id",
-                format!("longer than {MAX_ID_CHARS} characters"),
-            ));
-        }
-        if id
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
-        {
-            return Err(field_error(
-                "id",
-                "may not contain spaces, control or invisible characters",
-            ));
-        }
-        if id.starts_with(AUTO_ID_PREFIX) {
-            return Err(field_error(
-                "id",
-                format!(
-                    "ids starting with `{}` are reserved for ids the ledger assigns",
-                    AUTO_ID_PREFIX
-                ),
-            ));
-        }
+        rules::caller_id(&id)?;
         Ok(Some(id))
     }
 
@@ -472,7 +453,7 @@ impl Fields<'_> {
     }
 
     /// A whole number ≥ 0 given as a JSON integer or string.
-    fn opt_whole(&self, name: &str, max: u32) -> Result<Option<u32>, FieldError> {
+    fn opt_whole(&self, name: &'static str, max: u32) -> Result<Option<u32>, FieldError> {
         let text = match self.get(name) {
             None => return Ok(None),
             Some(Value::String(s)) => s.trim().to_string(),
@@ -482,9 +463,7 @@ impl Fields<'_> {
         let n: u32 = text
             .parse()
             .map_err(|_| field_error(name, format!("`{text}` is not a whole number ≥ 0")))?;
-        if n > max {
-            return Err(field_error(name, format!("{n} is more than {max}")));
-        }
+        rules::whole(name, n, max)?;
         Ok(Some(n))
     }
 
@@ -492,131 +471,73 @@ impl Fields<'_> {
         self.opt_long_text("note", MAX_NOTE_CHARS)
     }
 
-    /// Free text of bounded length (line breaks allowed).
-    fn opt_long_text(&self, name: &str, max: usize) -> Result<Option<String>, FieldError> {
+    /// Free text of bounded length, line breaks allowed ([`rules::long_text`]).
+    fn opt_long_text(&self, name: &'static str, max: usize) -> Result<Option<String>, FieldError> {
         let Some(t) = self.opt_text(name)? else {
             return Ok(None);
         };
-        if t.chars().count() > max {
-            return Err(field_error(name, format!("longer than {max} characters")));
-        }
-        if t.chars()
-            .any(|c| (c.is_control() && c != '\n') || is_invisible(c))
-        {
-            return Err(field_error(
-                name,
-                "contains control or invisible characters",
-            ));
-        }
+        rules::long_text(name, &t, max)?;
         Ok(Some(t))
     }
 
-    fn long_text(&self, name: &str, max: usize) -> Result<String, FieldError> {
+    fn long_text(&self, name: &'static str, max: usize) -> Result<String, FieldError> {
         self.opt_long_text(name, max)?
             .ok_or_else(|| field_error(name, "is required"))
     }
 
     /// A reference to an event: its id, seq or hash.
-    fn reference(&self, name: &str) -> Result<String, FieldError> {
+    fn reference(&self, name: &'static str) -> Result<String, FieldError> {
         let text = match self.get(name) {
             Some(Value::Number(n)) => n.to_string(),
             _ => self.text(name)?,
         };
-        if text.chars().count() > MAX_REFERENCE_CHARS {
-            return Err(field_error(
-                name,
-                format!("longer than {MAX_REFERENCE_CHARS} characters"),
-            ));
-        }
-        if has_control(&text) {
-            return Err(field_error(
-                name,
-                "contains control or invisible characters",
-            ));
-        }
+        rules::label(name, &text, MAX_REFERENCE_CHARS)?;
         Ok(text)
     }
 
     /// An Ed25519 public key as 64 hex digits.
     fn public_key(&self) -> Result<[u8; 32], FieldError> {
         let t = self.text("public_key")?;
-        let bytes: [u8; 32] = hex::decode(&t)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| field_error("public_key", "is not 64 hex digits"))?;
+        let bytes = crate::events::chain::parse_hash(&t)
+            .ok_or_else(|| field_error("public_key", "is not 64 lower-case hex digits"))?;
         if !crate::events::sign::is_public_key(&bytes) {
             return Err(field_error("public_key", "is not an Ed25519 public key"));
         }
         Ok(bytes)
     }
 
-    /// Evidence references that may be left out.
+    /// Evidence references that may be left out (a reversal's).
     fn opt_evidence(&self) -> Result<Vec<String>, FieldError> {
-        match self.get("evidence") {
-            None => Ok(Vec::new()),
-            Some(Value::Array(a)) if a.is_empty() => Ok(Vec::new()),
-            Some(_) => self.evidence(),
-        }
+        self.references(false)
     }
 
     /// Evidence references: a non-empty array of non-empty strings (a single string is taken
     /// as a list of one).
     fn evidence(&self) -> Result<Vec<String>, FieldError> {
+        self.references(true)
+    }
+
+    /// Evidence references, each trimmed, checked by [`rules::evidence`].
+    fn references(&self, required: bool) -> Result<Vec<String>, FieldError> {
         let items: Vec<&Value> = match self.get("evidence") {
-            None => {
-                return Err(field_error(
-                    "evidence",
-                    "at least one evidence reference is required",
-                ))
-            }
+            None => Vec::new(),
             Some(Value::Array(a)) => a.iter().collect(),
             Some(v @ Value::String(_)) => vec![v],
             Some(_) => return Err(field_error("evidence", "must be an array of strings")),
         };
-        if items.is_empty() {
-            return Err(field_error(
-                "evidence",
-                "at least one evidence reference is required",
-            ));
-        }
-        if items.len() > MAX_EVIDENCE_COUNT {
-            return Err(field_error(
-                "evidence",
-                format!("more than {MAX_EVIDENCE_COUNT} references"),
-            ));
-        }
-        items
+        let refs = items
             .into_iter()
             .enumerate()
-            .map(|(i, v)| {
-                let Value::String(s) = v else {
-                    return Err(field_error(
-                        "evidence",
-                        format!("entry {} is not a string", i + 1),
-                    ));
-                };
-                let t = s.trim();
-                if t.is_empty() {
-                    return Err(field_error("evidence", format!("entry {} is empty", i + 1)));
-                }
-                if t.chars().count() > MAX_EVIDENCE_CHARS {
-                    return Err(field_error(
-                        "evidence",
-                        format!(
-                            "entry {} is longer than {MAX_EVIDENCE_CHARS} characters",
-                            i + 1
-                        ),
-                    ));
-                }
-                if has_control(t) {
-                    return Err(field_error(
-                        "evidence",
-                        format!("entry {} contains control or invisible characters", i + 1),
-                    ));
-                }
-                Ok(t.to_string())
+            .map(|(i, v)| match v {
+                Value::String(s) => Ok(s.trim().to_string()),
+                _ => Err(field_error(
+                    "evidence",
+                    format!("entry {} is not a string", i + 1),
+                )),
             })
-            .collect()
+            .collect::<Result<Vec<String>, FieldError>>()?;
+        rules::evidence(&refs, required)?;
+        Ok(refs)
     }
 }
 

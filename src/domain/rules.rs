@@ -1,15 +1,22 @@
-//! The rulebook: each rule an event obeys, written once. The write path (`ledger::write`)
-//! checks a command with these rules before it appends anything, and the audit
-//! (`domain::audit`) re-checks every stored event with the same rules on read, so the two
-//! cannot disagree and say the same thing. A rule is pure: it takes the facts it needs (the
-//! rubric, the period, today, the counts so far, the record) and returns `Ok` or a
+//! The rulebook: each rule an event obeys, written once. The command parser
+//! (`domain::command`) checks each field with the text, count and evidence rules (a figure's
+//! limits through `base::decimal::within_limits`, which [`figure`] applies too); the write
+//! path (`ledger::write`) checks a command with these rules before it appends anything; and
+//! the audit (`domain::audit`) re-checks every stored event with the same rules on read. So
+//! they cannot disagree, and they say the same thing. A rule is pure: it takes the facts it
+//! needs (the rubric, the period, today, the counts so far, the record) and returns `Ok` or a
 //! [`Problem`] naming the command field it is about. The write path reports a problem as a
 //! field error (exit 2, with the import line); the audit as a fault at the event's seq.
+//! `schema/EVENTS.md` ("Rules every event obeys") lists them.
 
-use crate::base::limits::{MAX_CLOCK_AHEAD_DAYS, MAX_CLOCK_BEHIND_SECS, MAX_STATIONS};
-use crate::domain::command::FieldError;
+use crate::base::limits::{
+    MAX_CLOCK_AHEAD_DAYS, MAX_CLOCK_BEHIND_SECS, MAX_DONE, MAX_EVIDENCE_CHARS, MAX_EVIDENCE_COUNT,
+    MAX_GROUNDS_CHARS, MAX_ID_CHARS, MAX_NOTE_CHARS, MAX_REASON_CHARS, MAX_STATIONS,
+    MAX_STATION_CODE_CHARS, MAX_STATION_NAME_CHARS,
+};
+use crate::base::text::{has_control, is_invisible};
 use crate::domain::rubric::{Clause, Context, Item, Metric, Rubric, Rule, RuleError};
-use crate::events::event::{AppealOutcome, Inputs};
+use crate::events::event::{AppealOutcome, EventKind, Inputs};
 use jiff::{civil::Date, Timestamp};
 use rust_decimal::Decimal;
 
@@ -30,10 +37,283 @@ impl Problem {
     }
 }
 
-impl From<Problem> for FieldError {
-    fn from(p: Problem) -> FieldError {
-        crate::domain::command::field_error(p.field, p.message)
+/// Ids the ledger assigns start with this (`auto-<seq>`); callers may not choose such ids.
+pub const AUTO_ID_PREFIX: &str = "auto-";
+
+/// How an evidence reference to a file stored in the ledger begins (`blake3:<hex> <name>`).
+pub const REFERENCE_PREFIX: &str = "blake3:";
+
+// ---------------------------------------------------------------------------------------------
+// Text: what every stored text field is. The command parser trims what it is given and then
+// applies these; the audit applies them to the stored text, where a space at either end is
+// itself a fault (the parser never stores one).
+
+/// Text as a field stores it: not empty, no white space at either end.
+fn stored_text(field: &'static str, text: &str) -> Result<(), Problem> {
+    if text.trim().is_empty() {
+        return Err(Problem::new(field, "is empty"));
     }
+    if text.trim() != text {
+        return Err(Problem::new(field, "begins or ends with white space"));
+    }
+    Ok(())
+}
+
+fn at_most(field: &'static str, text: &str, max: usize) -> Result<(), Problem> {
+    match text.chars().count() > max {
+        true => Err(Problem::new(field, format!("longer than {max} characters"))),
+        false => Ok(()),
+    }
+}
+
+fn invisible(field: &'static str) -> Problem {
+    Problem::new(field, "contains control or invisible characters")
+}
+
+/// A single-line label (a name, a department): not empty, at most `max` characters, no
+/// control or invisible character.
+pub fn label(field: &'static str, text: &str, max: usize) -> Result<(), Problem> {
+    stored_text(field, text)?;
+    at_most(field, text, max)?;
+    match has_control(text) {
+        true => Err(invisible(field)),
+        false => Ok(()),
+    }
+}
+
+/// A code (a station's): a [`label`] of ASCII letters, digits, `-`, `_` and `.`.
+pub fn code(field: &'static str, text: &str, max: usize) -> Result<(), Problem> {
+    label(field, text, max)?;
+    if !text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(Problem::new(
+            field,
+            format!("`{text}` may hold only ASCII letters, digits, '-', '_' and '.'"),
+        ));
+    }
+    Ok(())
+}
+
+/// Free text (a note, grounds, a reason): not empty, at most `max` characters, no control
+/// character but the line break, no invisible character.
+pub fn long_text(field: &'static str, text: &str, max: usize) -> Result<(), Problem> {
+    stored_text(field, text)?;
+    at_most(field, text, max)?;
+    if text
+        .chars()
+        .any(|c| (c.is_control() && c != '\n') || is_invisible(c))
+    {
+        return Err(invisible(field));
+    }
+    Ok(())
+}
+
+/// An id a caller gives: not empty, at most [`MAX_ID_CHARS`] characters, no space, control
+/// or invisible character, and not in the ledger's own [`AUTO_ID_PREFIX`] form.
+pub fn caller_id(id: &str) -> Result<(), Problem> {
+    id_text(id)?;
+    match id.starts_with(AUTO_ID_PREFIX) {
+        true => Err(reserved_id()),
+        false => Ok(()),
+    }
+}
+
+/// A stored event's id: a caller's ([`caller_id`]), or exactly `auto-<seq>` for the event at
+/// `seq` when the ledger assigned it.
+pub fn stored_id(id: &str, seq: u64) -> Result<(), Problem> {
+    id_text(id)?;
+    match id.starts_with(AUTO_ID_PREFIX) && id != format!("{AUTO_ID_PREFIX}{seq}") {
+        true => Err(reserved_id()),
+        false => Ok(()),
+    }
+}
+
+fn id_text(id: &str) -> Result<(), Problem> {
+    stored_text("id", id)?;
+    if id.chars().count() > MAX_ID_CHARS {
+        return Err(Problem::new(
+            "id",
+            format!("longer than {MAX_ID_CHARS} characters"),
+        ));
+    }
+    if id
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+    {
+        return Err(Problem::new(
+            "id",
+            "may not contain spaces, control or invisible characters",
+        ));
+    }
+    Ok(())
+}
+
+fn reserved_id() -> Problem {
+    Problem::new(
+        "id",
+        format!("ids starting with `{AUTO_ID_PREFIX}` are reserved for ids the ledger assigns"),
+    )
+}
+
+/// A whole number a user gives (`count`, `done`) is at most `max`.
+pub fn whole(field: &'static str, n: u32, max: u32) -> Result<(), Problem> {
+    match n > max {
+        true => Err(Problem::new(field, format!("{n} is more than {max}"))),
+        false => Ok(()),
+    }
+}
+
+/// A figure a user gives (a value, points) has at most [`MAX_DECIMAL_PLACES`] places and lies
+/// within ±[`MAX_ABS_VALUE`] (the parser's limits, `base::decimal`, with its words).
+///
+/// [`MAX_DECIMAL_PLACES`]: crate::base::limits::MAX_DECIMAL_PLACES
+/// [`MAX_ABS_VALUE`]: crate::base::limits::MAX_ABS_VALUE
+pub fn figure(field: &'static str, d: Decimal) -> Result<(), Problem> {
+    crate::base::decimal::within_limits(d, &d.to_string())
+        .map_err(|e| Problem::new(field, e.to_string()))
+}
+
+/// The field rules of the event at `seq`: every text field, figure, `done` and the evidence as
+/// the command parser bounds them ([`label`], [`code`], [`long_text`], [`stored_id`],
+/// [`figure`], [`whole`], [`evidence`]). The write path checks each event it is about to append
+/// with it (a command built in code skips the parser), the audit each stored event. A
+/// department, clause, metric or station an event names is checked against the rubric and the
+/// stations instead; a record's `count` where its clause is known (a rank bonus's is its place).
+pub fn event_fields(seq: u64, kind: &EventKind) -> Result<(), Problem> {
+    let reason = |t: &str| long_text("reason", t, MAX_REASON_CHARS);
+    match kind {
+        EventKind::LedgerCreated(_) | EventKind::SignaturesRequired => Ok(()),
+        EventKind::KeyRegistered(_) => Ok(()),
+        EventKind::StationRegistered(s) => {
+            code("code", &s.code, MAX_STATION_CODE_CHARS)?;
+            label("name", &s.name, MAX_STATION_NAME_CHARS)
+        }
+        EventKind::PointsRecorded(p) => {
+            stored_id(&p.id, seq)?;
+            inputs(&p.inputs)?;
+            evidence(&p.evidence, true)
+        }
+        EventKind::MetricReported(m) => {
+            stored_id(&m.id, seq)?;
+            figure("value", m.value)?;
+            evidence(&m.evidence, true)
+        }
+        EventKind::AppealFiled(a) => {
+            stored_id(&a.id, seq)?;
+            long_text("grounds", &a.grounds, MAX_GROUNDS_CHARS)?;
+            evidence(&a.evidence, true)
+        }
+        EventKind::AppealDecided(d) => {
+            d.outcome.points().map_or(Ok(()), |p| figure("points", p))?;
+            reason(&d.reason)?;
+            evidence(&d.evidence, true)
+        }
+        EventKind::RecordReversed(r) => {
+            stored_id(&r.id, seq)?;
+            reason(&r.reason)?;
+            evidence(&r.evidence, false)
+        }
+        EventKind::KeyRevoked(k) => reason(&k.reason),
+        EventKind::PeriodClosed(c) => c.reason.as_deref().map_or(Ok(()), reason),
+    }
+}
+
+/// A record's inputs as the parser bounds them: figures, `done`, the note. (`count` is bounded
+/// where the record checks its clause: a rank bonus's count is its place.)
+fn inputs(i: &Inputs) -> Result<(), Problem> {
+    i.value.map_or(Ok(()), |v| figure("value", v))?;
+    i.points.map_or(Ok(()), |p| figure("points", p))?;
+    i.done.map_or(Ok(()), |n| whole("done", n, MAX_DONE))?;
+    i.note
+        .as_deref()
+        .map_or(Ok(()), |n| long_text("note", n, MAX_NOTE_CHARS))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evidence.
+
+/// An event's evidence references: at least one where the kind requires evidence (`required`:
+/// a record, a report, an appeal, a decision; a reversal may have none), at most
+/// [`MAX_EVIDENCE_COUNT`], each one an [`evidence_entry`].
+pub fn evidence(refs: &[String], required: bool) -> Result<(), Problem> {
+    if required && refs.is_empty() {
+        return Err(Problem::new(
+            "evidence",
+            "at least one evidence reference is required",
+        ));
+    }
+    if refs.len() > MAX_EVIDENCE_COUNT {
+        return Err(Problem::new(
+            "evidence",
+            format!("more than {MAX_EVIDENCE_COUNT} references"),
+        ));
+    }
+    refs.iter()
+        .enumerate()
+        .try_for_each(|(i, r)| evidence_entry(i + 1, r))
+}
+
+/// Evidence reference number `n` (from 1): not empty, no white space at either end, at most
+/// [`MAX_EVIDENCE_CHARS`] characters, no control or invisible character; one that begins with
+/// [`REFERENCE_PREFIX`] names a stored file ([`stored_file`]) in exactly that form.
+pub fn evidence_entry(n: usize, text: &str) -> Result<(), Problem> {
+    let fault = |what: String| Problem::new("evidence", format!("entry {n} {what}"));
+    if text.trim().is_empty() {
+        return Err(fault("is empty".into()));
+    }
+    if text.trim() != text {
+        return Err(fault("begins or ends with white space".into()));
+    }
+    if text.chars().count() > MAX_EVIDENCE_CHARS {
+        return Err(fault(format!(
+            "is longer than {MAX_EVIDENCE_CHARS} characters"
+        )));
+    }
+    if has_control(text) {
+        return Err(fault("contains control or invisible characters".into()));
+    }
+    if text.starts_with(REFERENCE_PREFIX) && stored_file(text).is_none() {
+        return Err(fault(format!(
+            "begins with `{REFERENCE_PREFIX}` but is not `{REFERENCE_PREFIX}<64 lower-case hex digits>`, alone or followed by a space and a name"
+        )));
+    }
+    Ok(())
+}
+
+/// The file hash a `blake3:<64 lower-case hex digits>[ <name>]` reference names; `None` for
+/// any other text (upper-case hex included: a hash is written in lower case only).
+pub fn stored_file(text: &str) -> Option<[u8; 32]> {
+    let rest = text.strip_prefix(REFERENCE_PREFIX)?;
+    let digits = rest.get(..64)?;
+    if !digits
+        .bytes()
+        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return None;
+    }
+    match rest[64..].chars().next() {
+        None | Some(' ') => {
+            let mut h = [0u8; 32];
+            hex::decode_to_slice(digits, &mut h).ok()?;
+            Some(h)
+        }
+        Some(_) => None,
+    }
+}
+
+/// A typed reference names a file the ledger does not hold (checked by the write path, which
+/// stores a command's attached files first; the audit of an export cannot see the files, and
+/// `verify --evidence` checks them in a store).
+pub fn file_not_stored(n: usize, hash: &[u8; 32]) -> Problem {
+    Problem::new(
+        "evidence",
+        format!(
+            "entry {n} names the file {REFERENCE_PREFIX}{}, which this ledger does not hold: attach the file with --evidence-file FILE",
+            hex::encode(hash)
+        ),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------

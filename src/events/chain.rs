@@ -54,11 +54,22 @@ pub fn ledger_id(seed: &[u8]) -> [u8; 16] {
     id
 }
 
-/// Parses 64 hex digits.
+/// Parses 64 lower-case hex digits: a hash as kaohe writes it in every file it writes and
+/// reads back (exports, receipts, key files, evidence references). Upper case is refused there:
+/// those files are checked byte for byte, so one spelling is the only spelling.
 pub fn parse_hash(text: &str) -> Option<Hash> {
+    if !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
     let mut h = [0u8; 32];
     hex::decode_to_slice(text, &mut h).ok()?;
     Some(h)
+}
+
+/// Parses 64 hex digits in either case: a hash a person types to look something up (`--head`,
+/// `show --hash`, `evidence get`, `--pubkey`, `key revoke KEY`).
+pub fn parse_typed_hash(text: &str) -> Option<Hash> {
+    parse_hash(&text.to_ascii_lowercase())
 }
 
 #[cfg(test)]

@@ -102,7 +102,11 @@ fn parse_actor(text: &str) -> Option<Actor> {
 }
 
 fn hex32(text: &str) -> Option<[u8; 32]> {
-    let bytes = hex::decode(text.trim()).ok()?;
+    let text = text.trim();
+    if !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    let bytes = hex::decode(text).ok()?;
     bytes.try_into().ok()
 }
 
@@ -121,8 +125,14 @@ fn parse_fields(text: &str) -> Result<Fields, SignError> {
             .ok_or_else(|| bad("a line without `name: value`"))?;
         match k.trim() {
             "actor" => actor = Some(parse_actor(v).ok_or_else(|| bad("bad `actor`"))?),
-            "public" => public = Some(hex32(v).ok_or_else(|| bad("bad `public` (64 hex digits)"))?),
-            "secret" => secret = Some(hex32(v).ok_or_else(|| bad("bad `secret` (64 hex digits)"))?),
+            "public" => {
+                public =
+                    Some(hex32(v).ok_or_else(|| bad("bad `public` (64 lower-case hex digits)"))?)
+            }
+            "secret" => {
+                secret =
+                    Some(hex32(v).ok_or_else(|| bad("bad `secret` (64 lower-case hex digits)"))?)
+            }
             other => return Err(bad(&format!("unknown line `{other}`"))),
         }
     }

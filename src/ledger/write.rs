@@ -481,7 +481,8 @@ impl<'a> Batch<'a> {
     }
 
     fn check(&mut self, command: &Command) -> Result<Outcome, FieldError> {
-        match command {
+        self.check_evidence(command)?;
+        let outcome = match command {
             Command::KeyRegister(k) => self.check_key_register(k),
             Command::KeyRevoke(k) => self.check_key_revoke(k),
             Command::Station(s) => self.check_station(s),
@@ -490,7 +491,33 @@ impl<'a> Batch<'a> {
             Command::Appeal(a) => self.check_appeal(a),
             Command::Decide(d) => self.check_decide(d),
             Command::Reverse(r) => self.check_reverse(r),
+        }?;
+        // The event's fields by the rules the audit applies: a command built in code (the
+        // library's callers) has not been through the parser. A refusal drops the batch.
+        if let Outcome::Appended { seq } = outcome {
+            let first = self.ledger.head.next_seq;
+            rules::event_fields(seq, &self.events[(seq - first) as usize])?;
         }
+        Ok(outcome)
+    }
+
+    /// A command's evidence obeys the rulebook ([`rules::evidence`]; attached files are among
+    /// the references by now), and every `blake3:` reference names a file the ledger holds: the
+    /// use case stores a command's attached files before it is checked, so a reference to a
+    /// file neither attached nor stored earlier is refused here.
+    fn check_evidence(&self, command: &Command) -> Result<(), FieldError> {
+        let Some((refs, required)) = command.evidence() else {
+            return Ok(());
+        };
+        rules::evidence(refs, required)?;
+        for (i, r) in refs.iter().enumerate() {
+            if let Some(hash) = rules::stored_file(r) {
+                if !self.ledger.store.has_evidence(&hash) {
+                    return Err(rules::file_not_stored(i + 1, &hash).into());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn check_station(&mut self, s: &StationCmd) -> Result<Outcome, FieldError> {
@@ -597,6 +624,10 @@ impl<'a> Batch<'a> {
             Err(unchanged) => return Ok(unchanged),
         };
         let station = self.known_station(&r.station)?;
+        if let Some(n) = inputs.count {
+            // Checked by the parser too; a command built in code has not been through it.
+            rules::whole("count", n, crate::base::limits::MAX_COUNT)?;
+        }
         rules::assesses(item, &by)?;
         self.check_occurred(r.occurred)?;
         let ukey = unit_key(&r.station, &r.clause);

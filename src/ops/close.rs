@@ -9,6 +9,7 @@
 //! the `PeriodClosed` event with every station's final score. The ranking and gap rules here
 //! are the ones the audit re-checks on read.
 
+use crate::base::limits::MAX_REASON_CHARS;
 use crate::domain::projection::Scores;
 use crate::domain::ranking::{gaps, ranking_evidence, rankings};
 use crate::domain::rubric::Rubric;
@@ -239,7 +240,15 @@ fn check_closable(ledger: &Ledger, now: Timestamp) -> Result<(), LedgerError> {
 /// gaps not accepted, or accepted with no reason.
 fn gaps_reason(gaps: &[Gap], accept_gaps: Option<&str>) -> Result<Option<String>, LedgerError> {
     match rules::accepted_gaps(!gaps.is_empty(), accept_gaps) {
-        Ok(reason) => Ok(reason.map(str::to_string)),
+        Ok(Some(reason)) => match rules::long_text("reason", reason, MAX_REASON_CHARS) {
+            Ok(()) => Ok(Some(reason.to_string())),
+            Err(p) => Err(LedgerError::Refused {
+                line: None,
+                field: p.field.into(),
+                message: p.message,
+            }),
+        },
+        Ok(None) => Ok(None),
         Err(GapRefusal::NotAccepted) => Err(LedgerError::NotReady(
             NotReady::Gaps(gaps.to_vec()).to_string(),
         )),

@@ -7,6 +7,7 @@
 //! chain (and by the signature of a signed event).
 
 use crate::base::limits::{MAX_EVIDENCE_CHARS, MAX_EVIDENCE_FILE_BYTES};
+use crate::domain::rules;
 use crate::events::chain;
 use crate::events::event::{EventKind, Hash};
 use crate::ledger::{read_checked, LedgerError};
@@ -16,7 +17,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// How an evidence reference to a stored file begins.
-pub const REFERENCE_PREFIX: &str = "blake3:";
+pub use crate::domain::rules::REFERENCE_PREFIX;
 
 /// An evidence file read from disk, ready to be stored and referenced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,14 +110,10 @@ pub fn reference(hash: &Hash, name: &str) -> String {
     r
 }
 
-/// The hash a `blake3:<64 hex>[ name]` reference names; `None` for any other reference.
+/// The hash a `blake3:<64 lower-case hex>[ name]` reference names; `None` for any other
+/// reference ([`rules::stored_file`]).
 pub fn parse_reference(text: &str) -> Option<Hash> {
-    let rest = text.trim().strip_prefix(REFERENCE_PREFIX)?;
-    let digits = rest.get(..64)?;
-    match rest[64..].chars().next() {
-        None | Some(' ') => chain::parse_hash(digits),
-        Some(_) => None,
-    }
+    rules::stored_file(text.trim())
 }
 
 /// The evidence references of an event.

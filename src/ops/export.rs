@@ -385,7 +385,7 @@ fn check_line_fields(
         let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
         v.as_str()
             .and_then(chain::parse_hash)
-            .ok_or_else(|| format!("`{name}` is not 64 hex digits"))
+            .ok_or_else(|| format!("`{name}` is not 64 lower-case hex digits"))
     };
     let line_prev = take_hash("prev_hash")?;
     let line_hash = take_hash("hash")?;
@@ -393,7 +393,7 @@ fn check_line_fields(
         .remove("body")
         .and_then(|v| v.as_str().map(str::to_string))
         .ok_or("no `body` hex")?;
-    let bytes = hex::decode(&body_hex).map_err(|_| "`body` is not hex".to_string())?;
+    let bytes = body_bytes(&body_hex)?;
     if &line_prev != prev {
         return Err(format!(
             "prev_hash {} does not link to the previous event's hash {} (an event was removed, inserted or moved)",
@@ -462,6 +462,15 @@ fn check_decoded(obj: &Map<String, Value>, body: &Body) -> Result<(), String> {
     Ok(())
 }
 
+/// The bytes of a line's `body`: lower-case hex only, as kaohe writes it (the line is checked
+/// byte for byte, so an upper-case spelling is a changed line).
+fn body_bytes(text: &str) -> Result<Vec<u8>, String> {
+    if !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return Err("`body` is not lower-case hex".into());
+    }
+    hex::decode(text).map_err(|_| "`body` is not hex".to_string())
+}
+
 /// One event checked alone, as a receipt carries it (an export line's object): its hash is
 /// recomputed from its `prev_hash` and `body`, the body decodes with no byte left, and every
 /// other field is exactly what the body decodes to. Returns (prev_hash, hash, decoded body).
@@ -471,14 +480,15 @@ pub fn check_event(mut obj: Map<String, Value>) -> Result<(Hash, Hash, Body), St
         let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
         v.as_str()
             .and_then(chain::parse_hash)
-            .ok_or_else(|| format!("`{name}` is not 64 hex digits"))
+            .ok_or_else(|| format!("`{name}` is not 64 lower-case hex digits"))
     };
     let prev = take_hash("prev_hash")?;
     let hash = take_hash("hash")?;
-    let bytes = obj
+    let body_hex = obj
         .remove("body")
-        .and_then(|v| v.as_str().and_then(|h| hex::decode(h).ok()))
+        .and_then(|v| v.as_str().map(str::to_string))
         .ok_or("no `body` hex")?;
+    let bytes = body_bytes(&body_hex)?;
     if chain::link(&prev, &bytes) != hash {
         return Err("hash does not match prev_hash and body (the event was changed)".into());
     }

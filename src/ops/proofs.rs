@@ -624,9 +624,9 @@ pub fn verify_consistency(text: &str, public: &[u8; 32]) -> Result<ConsistencyRe
     Ok(ConsistencyReport { old, new })
 }
 
-/// A public key given as 64 hex digits, or `None`.
+/// A public key a person gives as 64 hex digits (either case), or `None`.
 pub fn parse_public_hex(text: &str) -> Option<[u8; 32]> {
-    chain::parse_hash(text.trim()).filter(sign::is_public_key)
+    chain::parse_typed_hash(text.trim()).filter(sign::is_public_key)
 }
 
 #[cfg(test)]

@@ -55,6 +55,11 @@ impl Store {
         Ok(true)
     }
 
+    /// Whether an evidence file is stored under `hash` (its bytes are not read).
+    pub fn has_evidence(&self, hash: &Hash) -> bool {
+        self.evidence_path(hash).is_file()
+    }
+
     /// The stored bytes of an evidence file, or `None` when it is not stored. Not checked
     /// against the hash: the caller re-hashes. A blob larger than
     /// [`MAX_EVIDENCE_FILE_BYTES`] was never stored by kaohe and is reported as damage.

@@ -29,6 +29,7 @@ mod restore;
 mod rulebook;
 mod rules;
 mod schemas;
+mod specified;
 mod streams;
 mod tally;
 mod tamper;

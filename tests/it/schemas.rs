@@ -82,3 +82,148 @@ fn the_export_schema_refuses_a_line_without_its_hash() {
     line.as_object_mut().expect("object").remove("hash");
     assert!(!v.is_valid(&line));
 }
+
+/// Runs `args` in `l` and asserts exit 0.
+fn ok_in(l: &TestLedger, args: &[&str]) {
+    l.ok(args);
+}
+
+/// A ledger that requires signatures: the genesis, `signatures_required`, two stations, a
+/// department key registered, a signed record, the key revoked, and the close (nothing ranked,
+/// no gap: its `reason` is `null`).
+fn signed_ledger() -> TestLedger {
+    let l = TestLedger::empty();
+    let rubric = crate::harness::rubric_path();
+    ok_in(
+        &l,
+        &[
+            "init",
+            "--rubric",
+            rubric.to_str().unwrap(),
+            "--require-signatures",
+        ],
+    );
+    for (code, kind) in [("WJ01", "town"), ("WJ02", "subdistrict")] {
+        ok_in(
+            &l,
+            &["station", "add", code, "--name", "司法所", "--kind", kind],
+        );
+    }
+    let key = l.path("jc.key");
+    let key = key.to_str().unwrap();
+    ok_in(&l, &["key", "new", "--dept", "基层科", "--out", key]);
+    ok_in(&l, &["key", "register", &format!("{key}.pub")]);
+    ok_in(
+        &l,
+        &[
+            "--key",
+            key,
+            "record",
+            "--id",
+            "D1",
+            "--clause",
+            "1.3.a",
+            "--station",
+            "WJ01",
+            "--by",
+            "基层科",
+            "--occurred",
+            "2018-05-10",
+            "--evidence",
+            "通报",
+        ],
+    );
+    ok_in(
+        &l,
+        &["key", "revoke", &format!("{key}.pub"), "--reason", "离职"],
+    );
+    ok_in(&l, &["close"]);
+    l
+}
+
+/// An unsigned ledger with every other kind: records, reports, an appeal decided, a reversal,
+/// rank bonuses and a close that accepts a gap with a reason.
+fn unsigned_ledger() -> TestLedger {
+    let l = TestLedger::with_stations();
+    let line = |v: Value| v.to_string() + "\n";
+    let mut batch = String::new();
+    for (id, metric, value, station) in [
+        ("M1", "mediations_per_mediator", "12", "WJ01"),
+        ("M2", "mediations_per_fulltime_mediator", "20", "WJ01"),
+        ("M3", "dispute_entry_rate", "90", "WJ02"),
+    ] {
+        batch += &line(
+            serde_json::json!({"op": "metric", "id": id, "station": station,
+            "metric": metric, "value": value, "by": "基层科", "occurred": "2018-12-20",
+            "evidence": ["统计表"]}),
+        );
+    }
+    for id in ["D1", "D2"] {
+        batch += &line(
+            serde_json::json!({"op": "record", "id": id, "clause": "1.3.a",
+            "station": "WJ01", "by": "基层科", "occurred": "2018-05-10", "note": "说明",
+            "evidence": ["通报"]}),
+        );
+    }
+    batch += &line(
+        serde_json::json!({"op": "appeal", "id": "A1", "against": "D1",
+        "station": "WJ01", "grounds": "有误", "evidence": ["情况说明"]}),
+    );
+    batch += &line(
+        serde_json::json!({"op": "decide", "appeal": "A1", "outcome": "partial",
+        "points": "0.5", "by": "基层科", "reason": "部分属实", "evidence": ["复核意见书"]}),
+    );
+    batch += &line(
+        serde_json::json!({"op": "reverse", "id": "X1", "target": "D2",
+        "by": "基层科", "reason": "录入错误"}),
+    );
+    let out = l.import(&batch);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    ok_in(&l, &["close", "--accept-gaps", "--reason", "经研究同意"]);
+    l
+}
+
+/// Guards issue 13: `export.schema.json` lacked `period_closed`, `key_registered`,
+/// `key_revoked` and `signatures_required`, so real export lines failed it. Every line of two
+/// ledgers that between them hold every event kind kaohe writes (signed and unsigned, a close
+/// with `"reason": null` and one with a reason) fits the schema.
+#[test]
+fn every_kind_of_export_line_fits_the_export_schema() {
+    let v = schema("export.schema.json");
+    let mut types = std::collections::BTreeSet::new();
+    for l in [signed_ledger(), unsigned_ledger()] {
+        let export = l.ok(&["export"]);
+        for (i, line) in export.lines().enumerate() {
+            let value = parse(line);
+            types.insert(value["type"].as_str().unwrap_or_default().to_string());
+            let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
+            assert!(
+                errors.is_empty(),
+                "export line {}: {errors:?}\n{line}",
+                i + 1
+            );
+        }
+    }
+    let all: std::collections::BTreeSet<String> = v_types();
+    assert_eq!(
+        types, all,
+        "the ledgers hold every event type of the schema"
+    );
+    assert_eq!(
+        all.len(),
+        11,
+        "every EventKind has a type in the schema: {all:?}"
+    );
+}
+
+/// The event types the export schema lists.
+fn v_types() -> std::collections::BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/export.schema.json");
+    let value: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    value["properties"]["type"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap().to_string())
+        .collect()
+}
