@@ -38,25 +38,36 @@ impl Table {
     /// later pages continue it, their columns never narrower than earlier ones.
     pub fn page(&mut self) -> String {
         let first = self.paged.is_none();
-        let mut widths = self
-            .paged
-            .take()
-            .unwrap_or_else(|| self.header.iter().map(|h| h.width()).collect());
+        let paged = self.paged.take();
+        let widths = self.widths(paged);
+        let rows = std::mem::take(&mut self.rows);
+        let text = self.lines(&widths, first, &rows);
+        self.paged = Some(widths);
+        text
+    }
+
+    /// The widths of the columns: at least `from` (a page's), the header's and the rows'.
+    fn widths(&self, from: Option<Vec<usize>>) -> Vec<usize> {
+        let mut widths = from.unwrap_or_else(|| self.header.iter().map(|h| h.width()).collect());
         for r in &self.rows {
             for (w, c) in widths.iter_mut().zip(r) {
                 *w = (*w).max(c.width());
             }
         }
+        widths
+    }
+
+    /// `rows` as lines, after the header and its rule when `header`.
+    fn lines(&self, widths: &[usize], header: bool, rows: &[Vec<String>]) -> String {
         let mut out = String::new();
-        if first {
-            out.push_str(&self.line(&widths, &self.header));
+        if header {
+            out.push_str(&self.line(widths, &self.header));
             let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-            out.push_str(&self.line(&widths, &rule));
+            out.push_str(&self.line(widths, &rule));
         }
-        for r in std::mem::take(&mut self.rows) {
-            out.push_str(&self.line(&widths, &r));
+        for r in rows {
+            out.push_str(&self.line(widths, r));
         }
-        self.paged = Some(widths);
         out
     }
 
@@ -89,19 +100,7 @@ impl Table {
     }
 
     pub fn render(&self) -> String {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.width()).collect();
-        for r in &self.rows {
-            for (w, c) in widths.iter_mut().zip(r) {
-                *w = (*w).max(c.width());
-            }
-        }
-        let mut out = self.line(&widths, &self.header);
-        let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-        out.push_str(&self.line(&widths, &rule));
-        for r in &self.rows {
-            out.push_str(&self.line(&widths, r));
-        }
-        out
+        self.lines(&self.widths(None), true, &self.rows)
     }
 }
 
