@@ -123,7 +123,7 @@ impl Store {
         if !has_sled_files(path) {
             return Err(StoreError::NotALedger(path.to_path_buf()));
         }
-        let (db, _lock) = open_db(path)?;
+        let (db, _lock, _) = open_db(path)?;
         let got = contain("read the last verification", || {
             db.get(VERIFIED_KEY).map_err(io)
         })?;

@@ -174,13 +174,52 @@ pub fn set_lock_wait(wait: std::time::Duration) {
 /// Opens sled's database in `path`, holding the ledger directory's own lock first
 /// ([`lock_dir`]): under it, leftovers of a snapshot sled was writing when its process was
 /// killed are removed ([`remove_interrupted_snapshots`]), which sled would otherwise read as
-/// damaged data. Gives the database and the lock, to be held as long as the database.
-pub(super) fn open_db(path: &Path) -> Result<(sled::Db, File), StoreError> {
+/// damaged data. Gives the database, the lock (to be held as long as the database), and
+/// whether sled's state had to be rebuilt from an older snapshot ([`drop_newest_snapshot`]).
+pub(super) fn open_db(path: &Path) -> Result<(sled::Db, File, bool), StoreError> {
     let deadline = std::time::Instant::now()
         + std::time::Duration::from_millis(LOCK_WAIT_MS.load(Ordering::Relaxed));
     let lock = lock_dir(path, deadline)?;
     remove_interrupted_snapshots(path)?;
-    open_sled(path, deadline).map(|db| (db, lock))
+    let (db, repaired) = match open_sled(path, deadline) {
+        Err(StoreError::Corrupt(_)) if drop_newest_snapshot(path)? => {
+            (open_sled(path, deadline)?, true)
+        }
+        opened => (opened?, false),
+    };
+    Ok((db, lock, repaired))
+}
+
+/// When sled finds damaged data and keeps more than one snapshot, removes the newest: a
+/// process killed while sled wrote it can leave a whole snapshot file that describes log
+/// writes the kill cut off (found by killing `verify` at its first `fsync`,
+/// `tests/it/faults.rs`). A snapshot is only a summary of sled's log, so sled rebuilds the
+/// state from the older one and the log; if the data is really damaged, the second open
+/// reports it. True when a snapshot was removed. Called only under the directory's lock.
+fn drop_newest_snapshot(path: &Path) -> Result<bool, StoreError> {
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| file_error(&format!("cannot read {}", path.display()), e))?;
+    let mut snapshots: Vec<(u64, PathBuf)> = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| file_error("cannot read the ledger directory", e))?;
+        let name = entry.file_name();
+        let lsn = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("snap."))
+            .filter(|hex| hex.len() == 16)
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok());
+        if let Some(lsn) = lsn {
+            snapshots.push((lsn, entry.path()));
+        }
+    }
+    if snapshots.len() < 2 {
+        return Ok(false);
+    }
+    snapshots.sort();
+    let (_, newest) = snapshots.pop().expect("at least two snapshots");
+    std::fs::remove_file(&newest)
+        .map_err(|e| file_error(&format!("cannot remove {}", newest.display()), e))?;
+    Ok(true)
 }
 
 /// Locks the ledger directory exclusively (an advisory lock on the directory itself, so no
@@ -327,7 +366,7 @@ impl Store {
                 return Err(StoreError::NotALedger(path.to_path_buf()));
             }
         }
-        let (db, lock) = open_db(path)?;
+        let (db, lock, _) = open_db(path)?;
         refuse_taken(&db, path)?;
         let store = Store {
             events: open_file(path, EVENTS_FILE, true)?,
@@ -357,7 +396,7 @@ impl Store {
             }
             return Err(StoreError::NotALedger(path.to_path_buf()));
         }
-        let (db, lock) = open_db(path)?;
+        let (db, lock, repaired) = open_db(path)?;
         match db.get(FORMAT_KEY).map_err(io)? {
             Some(tag) if tag.as_ref() == FORMAT_TAG => {}
             Some(tag) if tag.starts_with(b"kaohe-store-") => {
@@ -369,13 +408,31 @@ impl Store {
             Some(_) => return Err(StoreError::NotALedger(path.to_path_buf())),
             None => return Err(StoreError::NotFound(path.to_path_buf())),
         }
-        Ok(Store {
+        let store = Store {
             events: open_file(path, EVENTS_FILE, false)?,
             tally: open_file(path, TALLY_FILE, false)?,
             db,
             _lock: lock,
             path: path.to_path_buf(),
-        })
+        };
+        if repaired {
+            store.refuse_rolled_back()?;
+        }
+        Ok(store)
+    }
+
+    /// After sled's state was rebuilt from an older snapshot: its head must account for every
+    /// byte of the events file. Bytes past the head are read as an interrupted commit's tail
+    /// and cut by the next commit, so a head that went back would lose committed events; it is
+    /// damage instead, never repaired silently.
+    fn refuse_rolled_back(&self) -> Result<(), StoreError> {
+        let head_bytes = self.head()?.map_or(0, |h| h.events_bytes);
+        if file_len(&self.events)? != head_bytes {
+            return Err(StoreError::Corrupt(
+                "the database's state was rebuilt from an older snapshot and no longer accounts for every event in the events file".into(),
+            ));
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {

@@ -11,6 +11,7 @@ mod damage;
 mod disputes;
 mod evidence;
 mod explore;
+mod faults;
 mod fixture;
 mod fuzzcases;
 mod golden;
