@@ -189,17 +189,12 @@ pub struct ScoreView<'r> {
 pub fn scores<'r>(ledger: &'r Ledger, query: &Query) -> Result<ScoreView<'r>, LedgerError> {
     let view = ledger.view(query)?;
     let scores = crate::ledger::tally::scores(ledger, &view)?;
-    let final_at = final_at(ledger, &view);
+    let final_at = ledger.final_at(&view);
     Ok(ScoreView {
         view,
         scores,
         final_at,
     })
-}
-
-/// The closing seq when a view shows the final scores ([`Ledger::final_at`]).
-pub fn final_at(ledger: &Ledger, view: &View) -> Option<u64> {
-    ledger.final_at(view)
 }
 
 /// Refuses a station code the ledger never registered.
