@@ -395,13 +395,10 @@ pub(super) struct RecordArgs {
 
 #[derive(Subcommand)]
 pub(super) enum KeySub {
-    /// Make an Ed25519 key pair for a department or a station: FILE (private, mode 0600) and
-    /// FILE.pub.
+    /// Make an Ed25519 key pair: FILE (private, mode 0600) and FILE.pub.
     New {
-        #[arg(long, conflicts_with = "station", required_unless_present = "station")]
-        dept: Option<String>,
-        #[arg(long)]
-        station: Option<String>,
+        #[command(flatten)]
+        who: KeyFor,
         #[arg(long)]
         out: PathBuf,
     },
@@ -425,6 +422,26 @@ pub(super) enum KeySub {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Whom `key new` makes a key for: exactly one.
+#[derive(Args)]
+#[group(required = true, multiple = false)]
+pub(super) struct KeyFor {
+    /// A department (records, reports, decisions, reversals on its own items).
+    #[arg(long)]
+    dept: Option<String>,
+    /// A station, by code (its appeals).
+    #[arg(long)]
+    station: Option<String>,
+    /// The bureau: the root of trust of a ledger made with `init --require-signatures
+    /// --bureau-key FILE.pub` (registers keys and stations, closes the year, signs
+    /// checkpoints).
+    #[arg(long)]
+    bureau: Option<String>,
+    /// A witness (`kaohe witness`): cosigns a ledger's checkpoints; never registered in it.
+    #[arg(long)]
+    witness: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -691,13 +708,9 @@ pub(super) fn key_register_request(file: &std::path::Path) -> Result<Request> {
     let text = read_limited(file, kaohe::limits::MAX_KEY_FILE_BYTES, "key file")?;
     let (actor, public) =
         kaohe::sign::read_public(&text).map_err(|e| bad(format!("{}: {e}", file.display())))?;
-    let (kind, name) = match actor {
-        Actor::Department(d) => ("department", d),
-        Actor::Station(s) => ("station", s),
-    };
     let mut r = Request::new("key_register");
-    r.set("actor_kind", kind);
-    r.set("actor", name);
+    r.set("actor_kind", actor.kind_str());
+    r.set("actor", actor.name());
     r.set("public_key", hex::encode(public));
     Ok(r)
 }
@@ -720,12 +733,22 @@ pub(super) fn key_revoke_request(which: &str, reason: String) -> Result<Request>
     Ok(r)
 }
 
-/// `key new --dept D | --station S`: the actor the key is for.
-pub(super) fn key_actor(dept: Option<String>, station: Option<String>) -> Result<Actor> {
-    match (dept, station) {
-        (Some(d), _) => Ok(Actor::Department(d)),
-        (None, Some(s)) => Ok(Actor::Station(s)),
-        (None, None) => Err(bad("give --dept DEPARTMENT or --station CODE")),
+/// `key new --dept D | --station S | --bureau NAME | --witness NAME`: the actor the key is for.
+pub(super) fn key_actor(who: KeyFor) -> Result<Actor> {
+    let KeyFor {
+        dept,
+        station,
+        bureau,
+        witness,
+    } = who;
+    match (dept, station, bureau, witness) {
+        (Some(d), _, _, _) => Ok(Actor::Department(d)),
+        (_, Some(s), _, _) => Ok(Actor::Station(s)),
+        (_, _, Some(b), _) => Ok(Actor::Bureau(b)),
+        (_, _, _, Some(w)) => Ok(Actor::Witness(w)),
+        _ => Err(bad(
+            "give --dept DEPARTMENT, --station CODE, --bureau NAME or --witness NAME",
+        )),
     }
 }
 

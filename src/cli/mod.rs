@@ -47,7 +47,7 @@ fn run_command(cli: Cli) -> Result<()> {
     let out = &mut std::io::stdout().lock();
     match cli.command {
         Cmd::Init { rubric, require_signatures } => writes::init(db, &rubric, require_signatures, out),
-        Cmd::Key(KeySub::New { dept, station, out: file }) => writes::key_new(args::key_actor(dept, station)?, &file, out),
+        Cmd::Key(KeySub::New { who, out: file }) => writes::key_new(args::key_actor(who)?, &file, out),
         Cmd::Key(KeySub::Register { file, json }) => writes::submit(db, None, args::key_register_request(&file)?, json, out),
         Cmd::Key(KeySub::Revoke { which, reason, json }) => writes::submit(db, None, args::key_revoke_request(&which, reason)?, json, out),
         Cmd::Key(KeySub::List { json }) => reads::key_list(db, json, out),

@@ -370,6 +370,7 @@ impl Audit {
             Actor::Station(st) => {
                 self.station_kind(st)?;
             }
+            other => rules::registrable(other, false).map_err(|p| p.message)?,
         }
         if !crate::events::sign::is_public_key(&k.public_key) {
             return Err("the registered key is not an Ed25519 public key".into());

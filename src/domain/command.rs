@@ -309,13 +309,13 @@ fn key_register(f: &Fields<'_>) -> Result<Command, FieldError> {
     Ok(Command::KeyRegister(KeyRegisterCmd {
         actor: {
             let name = f.label("actor", MAX_DEPARTMENT_CHARS.max(MAX_STATION_CODE_CHARS))?;
-            match f.text("actor_kind")?.as_str() {
-                "department" => crate::events::event::Actor::Department(name),
-                "station" => crate::events::event::Actor::Station(name),
-                other => {
+            let kind = f.text("actor_kind")?;
+            match crate::events::event::Actor::from_parts(&kind, name) {
+                Some(actor) => actor,
+                None => {
                     return Err(field_error(
                         "actor_kind",
-                        format!("`{other}` is not department or station"),
+                        format!("`{kind}` is not department, station or bureau"),
                     ))
                 }
             }

@@ -16,7 +16,7 @@ use crate::base::limits::{
 };
 use crate::base::text::{has_control, is_invisible};
 use crate::domain::rubric::{Clause, Context, Item, Metric, Rubric, Rule, RuleError};
-use crate::events::event::{AppealOutcome, EventKind, Inputs};
+use crate::events::event::{Actor, AppealOutcome, EventKind, Inputs};
 use jiff::{civil::Date, Timestamp};
 use rust_decimal::Decimal;
 
@@ -428,6 +428,24 @@ pub fn after_close(period: (Date, Date), seq: u64) -> Problem {
 // The rubric's names and owners.
 
 /// The canonical name of a department of the rubric (an alias is accepted).
+/// Which actors' keys a ledger registers: departments and stations; bureau keys only in a
+/// ledger rooted in a bureau key (`init --bureau-key`), where they are signed by a bureau key
+/// in force; never a witness's (witnesses cosign checkpoints outside the ledger).
+pub fn registrable(actor: &Actor, bureau_rooted: bool) -> Result<(), Problem> {
+    match actor {
+        Actor::Department(_) | Actor::Station(_) => Ok(()),
+        Actor::Bureau(_) if bureau_rooted => Ok(()),
+        Actor::Bureau(_) => Err(Problem::new(
+            "actor_kind",
+            "this ledger has no bureau key in its genesis, so it registers no bureau keys (make one with `init --require-signatures --bureau-key FILE.pub`)",
+        )),
+        Actor::Witness(_) => Err(Problem::new(
+            "actor_kind",
+            "a witness key is not registered in a ledger: a witness cosigns checkpoints with it (`kaohe witness`)",
+        )),
+    }
+}
+
 pub fn department<'r>(rubric: &'r Rubric, by: &str) -> Result<&'r str, Problem> {
     rubric.department(by).ok_or_else(|| {
         let names: Vec<&str> = rubric.departments.iter().map(|d| d.name.as_str()).collect();

@@ -65,19 +65,53 @@ pub enum EventKind {
     SignaturesRequired,
 }
 
-/// Who acts: a department (records, reports, decisions, reversals) or a station (appeals).
+/// Who acts: a department (records, reports, decisions, reversals), a station (appeals), the
+/// bureau (the root of trust: keys, stations, the close, checkpoints), or a witness (cosigns
+/// checkpoints outside the ledger; never registered in one).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Actor {
     Department(String),
     Station(String),
+    Bureau(String),
+    Witness(String),
+}
+
+impl Actor {
+    /// The kinds' names, as key files, exports and import lines spell them.
+    pub const KINDS: [&'static str; 4] = ["department", "station", "bureau", "witness"];
+
+    /// The kind's name: `department`, `station`, `bureau` or `witness`.
+    pub fn kind_str(&self) -> &'static str {
+        match self {
+            Actor::Department(_) => "department",
+            Actor::Station(_) => "station",
+            Actor::Bureau(_) => "bureau",
+            Actor::Witness(_) => "witness",
+        }
+    }
+
+    /// The department's name, the station's code, the bureau's or the witness's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::Department(n) | Actor::Station(n) | Actor::Bureau(n) | Actor::Witness(n) => n,
+        }
+    }
+
+    /// An actor from its kind's name and its name; `None` for an unknown kind.
+    pub fn from_parts(kind: &str, name: String) -> Option<Actor> {
+        match kind {
+            "department" => Some(Actor::Department(name)),
+            "station" => Some(Actor::Station(name)),
+            "bureau" => Some(Actor::Bureau(name)),
+            "witness" => Some(Actor::Witness(name)),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for Actor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Actor::Department(d) => write!(f, "department {d}"),
-            Actor::Station(s) => write!(f, "station {s}"),
-        }
+        write!(f, "{} {}", self.kind_str(), self.name())
     }
 }
 
@@ -360,7 +394,7 @@ impl EventKind {
             EventKind::RecordReversed(r) => Some(&r.station),
             EventKind::KeyRegistered(k) => match &k.actor {
                 Actor::Station(s) => Some(s),
-                Actor::Department(_) => None,
+                _ => None,
             },
             EventKind::PeriodClosed(_)
             | EventKind::KeyRevoked(_)

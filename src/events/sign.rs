@@ -85,20 +85,16 @@ pub struct KeyPair {
 }
 
 fn actor_text(actor: &Actor) -> String {
-    match actor {
-        Actor::Department(d) => format!("department {d}"),
-        Actor::Station(s) => format!("station {s}"),
-    }
+    actor.to_string()
 }
 
 fn parse_actor(text: &str) -> Option<Actor> {
     let (kind, name) = text.trim().split_once(' ')?;
     let name = name.trim().to_string();
-    match kind {
-        "department" if !name.is_empty() => Some(Actor::Department(name)),
-        "station" if !name.is_empty() => Some(Actor::Station(name)),
-        _ => None,
+    if name.is_empty() {
+        return None;
     }
+    Actor::from_parts(kind, name)
 }
 
 fn hex32(text: &str) -> Option<[u8; 32]> {

@@ -439,6 +439,10 @@ impl<'a> Batch<'a> {
                 self.known_station(s).map_err(|e| err("actor", e.message))?;
                 Actor::Station(s.clone())
             }
+            other => {
+                rules::registrable(other, false).map_err(|p| err(p.field, p.message))?;
+                other.clone()
+            }
         };
         if let Some((seq, registered, _)) = self.key(&k.public_key)? {
             if registered == actor {

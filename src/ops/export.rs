@@ -61,12 +61,8 @@ pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
         EventKind::AppealDecided(d) => decided_fields(&mut m, d),
         EventKind::PeriodClosed(c) => closed_fields(&mut m, c),
         EventKind::KeyRegistered(k) => {
-            let (kind, who) = match &k.actor {
-                Actor::Department(d) => ("department", d),
-                Actor::Station(s) => ("station", s),
-            };
-            m.insert("actor_kind".into(), json!(kind));
-            m.insert("actor".into(), json!(who));
+            m.insert("actor_kind".into(), json!(k.actor.kind_str()));
+            m.insert("actor".into(), json!(k.actor.name()));
             m.insert("public_key".into(), json!(hex::encode(k.public_key)));
         }
         EventKind::KeyRevoked(k) => {
