@@ -85,3 +85,9 @@ pub const MAX_CLOCK_AHEAD_DAYS: i64 = 366;
 /// Most stations one ledger registers (national size, with room: a county has about 20, the
 /// country about 40,000). The closing event holds every station's score and must encode.
 pub const MAX_STATIONS: u32 = 100_000;
+
+/// How far behind the event a signer's head may be, in events: a signed event binds the head
+/// its signer saw (`After`), and may follow it by at most this many events. It bounds what a
+/// verifier keeps to check the binding (the last hashes: 32 MB), and how stale a prepared,
+/// signed command may be; sign again against a newer head.
+pub const MAX_SIGNED_HEAD_LAG: u64 = 1_000_000;

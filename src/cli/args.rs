@@ -50,9 +50,14 @@ pub(super) enum Cmd {
         #[arg(long)]
         rubric: PathBuf,
         /// Every record, report, appeal, decision and reversal must be signed by its actor's
-        /// registered key.
-        #[arg(long)]
+        /// registered key; key registrations and revocations, station registrations and the
+        /// close by a bureau key in force. Needs --bureau-key.
+        #[arg(long, requires = "bureau_key")]
         require_signatures: bool,
+        /// The bureau's public key (`kaohe key new --bureau NAME --out FILE` makes FILE.pub):
+        /// the root of trust, named at seq 1.
+        #[arg(long, value_name = "FILE.pub", requires = "require_signatures")]
+        bureau_key: Option<PathBuf>,
     },
     /// Signing keys: make one, register it in the ledger, revoke it, list them.
     #[command(subcommand)]

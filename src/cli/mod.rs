@@ -46,10 +46,10 @@ fn run_command(cli: Cli) -> Result<()> {
     let key = cli.key.as_deref();
     let out = &mut std::io::stdout().lock();
     match cli.command {
-        Cmd::Init { rubric, require_signatures } => writes::init(db, &rubric, require_signatures, out),
+        Cmd::Init { rubric, require_signatures: _, bureau_key } => writes::init(db, &rubric, bureau_key.as_deref(), out),
         Cmd::Key(KeySub::New { who, out: file }) => writes::key_new(args::key_actor(who)?, &file, out),
-        Cmd::Key(KeySub::Register { file, json }) => writes::submit(db, None, args::key_register_request(&file)?, json, out),
-        Cmd::Key(KeySub::Revoke { which, reason, json }) => writes::submit(db, None, args::key_revoke_request(&which, reason)?, json, out),
+        Cmd::Key(KeySub::Register { file, json }) => writes::submit(db, key, args::key_register_request(&file)?, json, out),
+        Cmd::Key(KeySub::Revoke { which, reason, json }) => writes::submit(db, key, args::key_revoke_request(&which, reason)?, json, out),
         Cmd::Key(KeySub::List { json }) => reads::key_list(db, json, out),
         Cmd::Station(StationCmd::Add { code, name, kind, json }) => writes::submit(db, key, args::station_request(code, name, kind), json, out),
         Cmd::Station(StationCmd::List { json }) => reads::stations(db, json, out),
@@ -59,7 +59,7 @@ fn run_command(cli: Cli) -> Result<()> {
         Cmd::Appeal(AppealSub::Decide { appeal, outcome, points, by, reason, evidence, evidence_file, json }) => writes::submit(db, key, args::decide_request(appeal, outcome, points, (by, reason), (evidence, evidence_file))?, json, out),
         Cmd::Appeal(AppealSub::List { station, pending, json }) => reads::appeal_list(db, station.as_deref(), pending, json, out),
         Cmd::Reverse(a) => { let json = a.json; writes::submit(db, key, a.request()?, json, out) }
-        Cmd::Close { accept_gaps, reason, json } => writes::close(db, accept_gaps.then_some(reason).flatten(), json, out),
+        Cmd::Close { accept_gaps, reason, json } => writes::close(db, key, accept_gaps.then_some(reason).flatten(), json, out),
         Cmd::Import { file, json } => writes::import_file(db, key, &file, json, out),
         Cmd::Score { time, json } => reads::score(db, &time.query()?, json, out),
         Cmd::Explain { station, item, time, json } => reads::explain(db, &station, item.as_deref(), &time.query()?, json, out),

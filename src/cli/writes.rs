@@ -41,14 +41,15 @@ pub(super) fn checkpoint(
 pub(super) fn init(
     db: &Path,
     rubric: &Path,
-    require_signatures: bool,
+    bureau_key: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<()> {
     let text = read_limited(rubric, kaohe::limits::MAX_RUBRIC_BYTES, "rubric file")?;
+    let root = bureau_key.map(read_bureau_key).transpose()?;
     let kaohe::InitOutcome::Created {
         ledger_id,
         rubric_hash,
-    } = actions::init(db, &text, now()?, require_signatures).map_err(ledger_err)?;
+    } = actions::init(db, &text, now()?, root).map_err(ledger_err)?;
     writeln!(
         out,
         "created ledger {} at {}\nrubric {} (blake3 {})",
@@ -136,14 +137,31 @@ pub(super) fn import_file(
     )
 }
 
+/// `init --bureau-key FILE.pub`: the bureau's actor and public key.
+fn read_bureau_key(path: &Path) -> Result<(kaohe::Actor, [u8; 32])> {
+    let text = read_limited(path, kaohe::limits::MAX_KEY_FILE_BYTES, "key file")?;
+    let (actor, public) =
+        kaohe::sign::read_public(&text).map_err(|e| bad(format!("{}: {e}", path.display())))?;
+    if !matches!(actor, kaohe::Actor::Bureau(_)) {
+        return Err(bad(format!(
+            "{}: --bureau-key takes a bureau's key (`kaohe key new --bureau NAME --out FILE`); this one is {actor}'s",
+            path.display()
+        )));
+    }
+    Ok((actor, public))
+}
+
 pub(super) fn close(
     db: &Path,
+    key: Option<&Path>,
     accept_gaps: Option<String>,
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
+    let signer = signer(key)?;
     let mut ledger = open(db)?;
-    let closed = match actions::close(&mut ledger, now()?, accept_gaps.as_deref()) {
+    let closed = match actions::close(&mut ledger, now()?, accept_gaps.as_deref(), signer.as_ref())
+    {
         Ok(closed) => closed,
         Err(e @ LedgerError::NotReady(_)) => {
             let message = e.to_string().trim_end().to_string();

@@ -3,7 +3,7 @@
 //! every event through an [`Audit`], so a consistently re-chained forgery that the write path
 //! would have refused is still caught at its seq.
 
-use crate::base::limits::MAX_COUNT;
+use crate::base::limits::{MAX_COUNT, MAX_SIGNED_HEAD_LAG};
 use crate::domain::dispute::Standing;
 use crate::domain::rows::Adjusted;
 use crate::domain::rubric::{self, Context, Rubric, Rule};
@@ -47,6 +47,39 @@ pub struct KeyState {
     pub registered_seq: u64,
     pub registered_us: i64,
     pub revoked: Option<(u64, i64)>,
+}
+
+/// The hashes of the last [`MAX_SIGNED_HEAD_LAG`] events, by seq: what a signed event's head
+/// is checked against.
+#[derive(Default)]
+struct RecentHashes {
+    /// `hashes[seq % MAX_SIGNED_HEAD_LAG]`, for the seqs before `next` it still holds.
+    hashes: Vec<Hash>,
+    next: u64,
+}
+
+impl RecentHashes {
+    const CAPACITY: u64 = MAX_SIGNED_HEAD_LAG;
+
+    /// Keeps the hash of the event at `seq` (the seq after the last one kept).
+    fn push(&mut self, seq: u64, hash: Hash) {
+        // Invariant: the audit checks events in seq order, from the genesis.
+        assert_eq!(seq, self.next, "hashes are kept in seq order");
+        let i = (seq % Self::CAPACITY) as usize;
+        match self.hashes.get_mut(i) {
+            Some(slot) => *slot = hash,
+            None => self.hashes.push(hash),
+        }
+        self.next = seq + 1;
+    }
+
+    /// The hash of the event at `seq`, if it is one of the last kept.
+    fn get(&self, seq: u64) -> Option<&Hash> {
+        if seq >= self.next || self.next - seq > Self::CAPACITY {
+            return None;
+        }
+        self.hashes.get((seq % Self::CAPACITY) as usize)
+    }
 }
 
 /// A rule an event breaks.
@@ -108,8 +141,12 @@ pub struct Audit {
     blame: Option<u64>,
     /// The genesis' ledger id (signatures cover it).
     ledger_id: [u8; 16],
-    /// Whether actors must sign (`SignaturesRequired` at seq 1).
+    /// Whether actors must sign (`SignaturesRequired` or `RootKey` at seq 1).
     signatures_required: bool,
+    /// Whether a bureau key is the root of trust (`RootKey` at seq 1).
+    bureau_rooted: bool,
+    /// The last hashes, for the heads signed events bind.
+    recent: RecentHashes,
     /// public key → who it is for, and when it was in force.
     keys: HashMap<[u8; 32], KeyState>,
     /// 64-bit hashes of the ids seen (a collision could only raise a false alarm); not kept
@@ -208,6 +245,9 @@ impl Audit {
                 None => format!("an event after the period was closed at seq {closed}"),
             });
         }
+        if seq > 0 {
+            self.recent.push(seq - 1, *prev);
+        }
         let at = body.v1().recorded_at_us;
         if self.last_recorded_us.is_some_and(|last| at < last) {
             return Err("recorded_at goes back in time".into());
@@ -270,18 +310,19 @@ impl Audit {
                 self.signatures_required = true;
                 Ok(())
             }
-            EventKind::KeyRegistered(k) => self.key_registered(f, k),
-            EventKind::KeyRevoked(k) => {
-                let key = self
-                    .keys
-                    .get_mut(&k.public_key)
-                    .ok_or("the revoked key was never registered")?;
-                if key.revoked.is_some() {
-                    return Err("the key is revoked a second time".into());
+            EventKind::RootKey(k) => {
+                if f.seq != 1 {
+                    return Err("the root key is named only at seq 1, by init".into());
                 }
-                key.revoked = Some((f.seq, f.at));
-                Ok(())
+                if !matches!(k.actor, Actor::Bureau(_)) {
+                    return Err(format!("the root key is {}'s, not a bureau's", k.actor));
+                }
+                self.signatures_required = true;
+                self.bureau_rooted = true;
+                self.key_registered(f, k)
             }
+            EventKind::KeyRegistered(k) => self.key_registered(f, k),
+            EventKind::KeyRevoked(k) => self.key_revoked(f, k),
         }
     }
 
@@ -370,7 +411,7 @@ impl Audit {
             Actor::Station(st) => {
                 self.station_kind(st)?;
             }
-            other => rules::registrable(other, false).map_err(|p| p.message)?,
+            other => rules::registrable(other, self.bureau_rooted).map_err(|p| p.message)?,
         }
         if !crate::events::sign::is_public_key(&k.public_key) {
             return Err("the registered key is not an Ed25519 public key".into());
@@ -387,6 +428,35 @@ impl Audit {
         Ok(())
     }
 
+    fn key_revoked(&mut self, f: &Facts<'_>, k: &KeyRevoked) -> Result<(), String> {
+        let key = self
+            .keys
+            .get(&k.public_key)
+            .ok_or("the revoked key was never registered")?;
+        if key.revoked.is_some() {
+            return Err("the key is revoked a second time".into());
+        }
+        let bureau = matches!(key.actor, Actor::Bureau(_));
+        let others = self.bureau_keys_in_force(f.seq, &k.public_key);
+        rules::keeps_a_bureau_key(bureau, others).map_err(|p| p.message)?;
+        if let Some(key) = self.keys.get_mut(&k.public_key) {
+            key.revoked = Some((f.seq, f.at));
+        }
+        Ok(())
+    }
+
+    /// Bureau keys in force at `seq`, other than `except`.
+    fn bureau_keys_in_force(&self, seq: u64, except: &[u8; 32]) -> usize {
+        self.keys
+            .iter()
+            .filter(|(public, k)| {
+                *public != except
+                    && matches!(k.actor, Actor::Bureau(_))
+                    && rules::key_in_force(k.registered_seq, k.revoked.map(|r| r.0), seq)
+            })
+            .count()
+    }
+
     fn metric(&mut self, f: &Facts<'_>, m: &MetricReported) -> Result<(), String> {
         self.station_kind(&m.station)?;
         let metric = rules::metric(f.rubric, &m.metric).map_err(|p| p.message)?;
@@ -398,37 +468,47 @@ impl Audit {
         rules::occurred(f.period, m.occurred, f.today).map_err(|p| p.message)
     }
 
-    /// A signed event is signed by its actor's key in force when it was recorded, over this
-    /// ledger; an unsigned one is allowed only where signatures are not required.
+    /// A signed event is signed by a key in force at its place in the chain (its actor's, or a
+    /// bureau's for the bureau's kinds), over this ledger and, in version 3, the head its
+    /// signer saw; an unsigned one is allowed only where signatures are not required.
     fn signature(&self, seq: u64, body: &Body, computed: bool) -> Result<(), String> {
         let kind = body.kind();
+        let signer = kind.signer(self.bureau_rooted).filter(|_| !computed);
         let Some(sig) = body.signature() else {
-            if self.signatures_required && kind.actor().is_some() && !computed {
+            if self.signatures_required && signer.is_some() {
                 return Err(format!(
                     "seq {seq} is not signed, and this ledger requires signatures"
                 ));
             }
             return Ok(());
         };
-        let actor = kind
-            .actor()
-            .ok_or("a signed event of a kind no actor signs")?;
-        let at = body.v1().recorded_at_us;
+        let signer = signer.ok_or("a signed event of a kind no one signs")?;
         let key = self
             .keys
             .get(&sig.public_key)
             .ok_or("signed by a key never registered")?;
-        if key.registered_us > at || key.revoked.is_some_and(|(_, r)| r <= at) {
-            return Err("signed by a key not in force when it was recorded".into());
+        if !rules::key_in_force(key.registered_seq, key.revoked.map(|r| r.0), seq) {
+            return Err("signed by a key not in force at its place in the chain (after its registration, up to its revocation)".into());
         }
-        if key.actor != actor {
-            return Err(format!(
-                "signed by {}'s key, but its actor is {actor}",
-                key.actor
-            ));
-        }
+        rules::signer_matches(&signer, &key.actor).map_err(|p| p.message)?;
         let bytes = crate::events::codec::encode_kind(kind).map_err(|e| e.to_string())?;
-        if !crate::events::sign::verify(sig, &self.ledger_id, &bytes) {
+        let message = match body.after() {
+            None if self.bureau_rooted => {
+                return Err("signed without the head it follows (version 2): a ledger rooted in a bureau key takes version 3 signatures only".into())
+            }
+            None => crate::events::sign::message(&self.ledger_id, &bytes),
+            Some(after) => {
+                rules::signed_after(seq, after.seq).map_err(|p| p.message)?;
+                if self.recent.get(after.seq) != Some(&after.hash) {
+                    return Err(format!(
+                        "signed after seq {} with a hash this chain does not have there: the signer saw another history",
+                        after.seq
+                    ));
+                }
+                crate::events::sign::message_after(&self.ledger_id, &after, &bytes)
+            }
+        };
+        if !crate::events::sign::verify(sig, &message) {
             return Err("the signature does not verify".into());
         }
         Ok(())

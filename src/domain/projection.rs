@@ -179,7 +179,8 @@ impl<'r> Scores<'r> {
             | EventKind::PeriodClosed(_)
             | EventKind::KeyRegistered(_)
             | EventKind::KeyRevoked(_)
-            | EventKind::SignaturesRequired => {}
+            | EventKind::SignaturesRequired
+            | EventKind::RootKey(_) => {}
         }
         Ok(())
     }

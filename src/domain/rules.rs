@@ -11,12 +11,12 @@
 
 use crate::base::limits::{
     MAX_CLOCK_AHEAD_DAYS, MAX_CLOCK_BEHIND_SECS, MAX_DONE, MAX_EVIDENCE_CHARS, MAX_EVIDENCE_COUNT,
-    MAX_GROUNDS_CHARS, MAX_ID_CHARS, MAX_NOTE_CHARS, MAX_REASON_CHARS, MAX_STATIONS,
-    MAX_STATION_CODE_CHARS, MAX_STATION_NAME_CHARS,
+    MAX_GROUNDS_CHARS, MAX_ID_CHARS, MAX_NOTE_CHARS, MAX_REASON_CHARS, MAX_SIGNED_HEAD_LAG,
+    MAX_STATIONS, MAX_STATION_CODE_CHARS, MAX_STATION_NAME_CHARS,
 };
 use crate::base::text::{has_control, is_invisible};
 use crate::domain::rubric::{Clause, Context, Item, Metric, Rubric, Rule, RuleError};
-use crate::events::event::{Actor, AppealOutcome, EventKind, Inputs};
+use crate::events::event::{Actor, AppealOutcome, EventKind, Inputs, Signer};
 use jiff::{civil::Date, Timestamp};
 use rust_decimal::Decimal;
 
@@ -185,7 +185,7 @@ pub fn event_fields(seq: u64, kind: &EventKind) -> Result<(), Problem> {
     let reason = |t: &str| long_text("reason", t, MAX_REASON_CHARS);
     match kind {
         EventKind::LedgerCreated(_) | EventKind::SignaturesRequired => Ok(()),
-        EventKind::KeyRegistered(_) => Ok(()),
+        EventKind::KeyRegistered(_) | EventKind::RootKey(_) => Ok(()),
         EventKind::StationRegistered(s) => {
             code("code", &s.code, MAX_STATION_CODE_CHARS)?;
             label("name", &s.name, MAX_STATION_NAME_CHARS)
@@ -443,6 +443,59 @@ pub fn registrable(actor: &Actor, bureau_rooted: bool) -> Result<(), Problem> {
             "actor_kind",
             "a witness key is not registered in a ledger: a witness cosigns checkpoints with it (`kaohe witness`)",
         )),
+    }
+}
+
+/// A key signs the events after its registration, up to and including its revocation (a key
+/// may sign its own revocation): chain order decides, not recorded times, which events of one
+/// commit share.
+pub fn key_in_force(registered_seq: u64, revoked_seq: Option<u64>, seq: u64) -> bool {
+    registered_seq < seq && revoked_seq.is_none_or(|r| seq <= r)
+}
+
+/// The key that signs an event is its actor's, or a bureau's for the bureau's kinds.
+pub fn signer_matches(signer: &Signer, key_actor: &Actor) -> Result<(), Problem> {
+    let ok = match signer {
+        Signer::Actor(actor) => actor == key_actor,
+        Signer::Bureau => matches!(key_actor, Actor::Bureau(_)),
+    };
+    match ok {
+        true => Ok(()),
+        false => Err(Problem::new(
+            "key",
+            format!("the key is {key_actor}'s; this event is signed by {signer}"),
+        )),
+    }
+}
+
+/// The head a signer saw comes before the event, by at most [`MAX_SIGNED_HEAD_LAG`] events.
+pub fn signed_after(seq: u64, after_seq: u64) -> Result<(), Problem> {
+    if after_seq >= seq {
+        return Err(Problem::new(
+            "after",
+            format!("the signed head (seq {after_seq}) does not come before the event (seq {seq})"),
+        ));
+    }
+    if seq - after_seq > MAX_SIGNED_HEAD_LAG {
+        return Err(Problem::new(
+            "after",
+            format!("the signed head (seq {after_seq}) is more than {MAX_SIGNED_HEAD_LAG} events before the event (seq {seq}): sign again against a newer head"),
+        ));
+    }
+    Ok(())
+}
+
+/// A ledger rooted in a bureau key keeps one in force: its last is not revoked.
+pub fn keeps_a_bureau_key(
+    revoking_bureau_key: bool,
+    others_in_force: usize,
+) -> Result<(), Problem> {
+    match revoking_bureau_key && others_in_force == 0 {
+        true => Err(Problem::new(
+            "public_key",
+            "this is the last bureau key in force: register another bureau key first, or the ledger could register, revoke and close no more",
+        )),
+        false => Ok(()),
     }
 }
 

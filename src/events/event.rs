@@ -17,8 +17,30 @@ pub type Hash = [u8; 32];
 pub enum Body {
     /// Format version 1.
     V1(EventV1),
-    /// An event signed by its actor's key (`Signed`).
+    /// An event signed by its actor's key (`Signed`): the signature covers the ledger and the
+    /// kind. Written by kaohe before the bureau key; still read and verified.
     V2(Signed),
+    /// An event signed by its actor's key over the ledger, the head the signer saw, and the
+    /// kind (`SignedAfter`). Every signature kaohe writes now.
+    V3(SignedAfter),
+}
+
+/// A version 1 event, the head its signer saw, and the signer's signature over both (see
+/// `sign::message_after`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedAfter {
+    pub event: EventV1,
+    /// The event the signer saw as the chain's head: this event follows it, in a chain that
+    /// holds it (its seq is smaller, and the event at that seq has that hash).
+    pub after: After,
+    pub signature: Signature,
+}
+
+/// A place in the chain a signer saw: an event's seq and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct After {
+    pub seq: u64,
+    pub hash: Hash,
 }
 
 /// A version 1 event and its actor's signature over it (see [`Signed::message`]).
@@ -63,6 +85,10 @@ pub enum EventKind {
     /// Set at seq 1 by `init --require-signatures`: every record, metric report, appeal,
     /// decision and reversal must be signed by its actor's key in force.
     SignaturesRequired,
+    /// Set at seq 1 by `init --require-signatures --bureau-key FILE.pub`: every actor must
+    /// sign, and this bureau key is the root of trust. Bureau keys in force sign key
+    /// registrations and revocations, station registrations and the close.
+    RootKey(KeyRegistered),
 }
 
 /// Who acts: a department (records, reports, decisions, reversals), a station (appeals), the
@@ -112,6 +138,22 @@ impl Actor {
 impl std::fmt::Display for Actor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", self.kind_str(), self.name())
+    }
+}
+
+/// Who signs an event: its actor's key, or any bureau key in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    Actor(Actor),
+    Bureau,
+}
+
+impl std::fmt::Display for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Signer::Actor(a) => a.fmt(f),
+            Signer::Bureau => f.write_str("the bureau"),
+        }
     }
 }
 
@@ -379,6 +421,7 @@ impl EventKind {
             EventKind::KeyRegistered(_) => "key_registered",
             EventKind::KeyRevoked(_) => "key_revoked",
             EventKind::SignaturesRequired => "signatures_required",
+            EventKind::RootKey(_) => "root_key",
         }
     }
 
@@ -398,7 +441,8 @@ impl EventKind {
             },
             EventKind::PeriodClosed(_)
             | EventKind::KeyRevoked(_)
-            | EventKind::SignaturesRequired => None,
+            | EventKind::SignaturesRequired
+            | EventKind::RootKey(_) => None,
         }
     }
 
@@ -421,6 +465,26 @@ impl EventKind {
             EventKind::AppealDecided(d) => Some(Actor::Department(d.by.clone())),
             EventKind::RecordReversed(r) => Some(Actor::Department(r.by.clone())),
             EventKind::AppealFiled(a) => Some(Actor::Station(a.station.clone())),
+            _ => None,
+        }
+    }
+
+    /// Who must sign the event where signatures are required: its actor, or a bureau key in
+    /// force (in a ledger rooted in a bureau key). `None`: the ledger writes it unsigned (the
+    /// genesis, seq 1, and the rank bonuses close computes, which the closing event covers).
+    pub fn signer(&self, bureau_rooted: bool) -> Option<Signer> {
+        if let Some(actor) = self.actor() {
+            return Some(Signer::Actor(actor));
+        }
+        match self {
+            EventKind::StationRegistered(_)
+            | EventKind::KeyRegistered(_)
+            | EventKind::KeyRevoked(_)
+            | EventKind::PeriodClosed(_)
+                if bureau_rooted =>
+            {
+                Some(Signer::Bureau)
+            }
             _ => None,
         }
     }
@@ -467,18 +531,28 @@ impl Body {
         match self {
             Body::V1(e) => e,
             Body::V2(s) => &s.event,
+            Body::V3(s) => &s.event,
         }
     }
     pub fn v1_mut(&mut self) -> &mut EventV1 {
         match self {
             Body::V1(e) => e,
             Body::V2(s) => &mut s.event,
+            Body::V3(s) => &mut s.event,
         }
     }
     pub fn signature(&self) -> Option<&Signature> {
         match self {
             Body::V1(_) => None,
             Body::V2(s) => Some(&s.signature),
+            Body::V3(s) => Some(&s.signature),
+        }
+    }
+    /// The head a `V3` signature binds.
+    pub fn after(&self) -> Option<After> {
+        match self {
+            Body::V3(s) => Some(s.after),
+            _ => None,
         }
     }
     pub fn seq(&self) -> u64 {

@@ -1,20 +1,24 @@
 //! Signatures: the only module that knows Ed25519.
 //!
-//! An actor (a department, or a station for its appeals) signs the events it records:
-//! `Ed25519(secret, "kaohe signed event v1" || ledger_id (16 bytes) || kind)`, where `kind` is
-//! the event kind's encoding (`codec::encode_kind`). The ledger id ties a signature to one
-//! ledger; seq and recorded time are the ledger's, so they are not signed (the chain's hash
-//! covers them, signature included).
+//! An actor (a department, a station for its appeals, the bureau for keys, stations and the
+//! close) signs the events it records:
+//! `Ed25519(secret, "kaohe signed event v2" || ledger_id (16 bytes) || after_seq (8 bytes, big
+//! endian) || after_hash (32 bytes) || kind)`, where `kind` is the event kind's encoding
+//! (`codec::encode_kind`) and `after` the chain's head the signer saw. The ledger id ties a
+//! signature to one ledger, the head to one history: the event must follow that head in a
+//! chain that holds it. Seq and recorded time are the ledger's, so they are not signed (the
+//! chain's hash covers them, signature included). Version 1 (no head) is still verified.
 //!
 //! A key file is text: `kaohe-key v1`, `actor: department 基层科` (or `station WJ02`),
 //! `public: <64 hex>`, `secret: <64 hex>`; its `.pub` companion has no secret line and the
 //! tag `kaohe-public-key v1`.
 
-use crate::events::event::{Actor, Signature};
+use crate::events::event::{Actor, After, Signature};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use sha2::{Digest as _, Sha256};
 
 const DOMAIN: &[u8] = b"kaohe signed event v1";
+const DOMAIN_AFTER: &[u8] = b"kaohe signed event v2";
 /// The first line of a private key file.
 pub const KEY_FILE_TAG: &str = "kaohe-key v1";
 /// The first line of a public key file.
@@ -37,8 +41,21 @@ pub fn message(ledger_id: &[u8; 16], kind: &[u8]) -> Vec<u8> {
     m
 }
 
-/// True when `sig` is its key's valid signature of the kind in this ledger.
-pub fn verify(sig: &Signature, ledger_id: &[u8; 16], kind: &[u8]) -> bool {
+/// The bytes an actor signs for an event kind that follows `after` (a `V3` body): what
+/// `commands/prepare` hands a signer as `to_sign`.
+pub fn message_after(ledger_id: &[u8; 16], after: &After, kind: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(DOMAIN_AFTER.len() + 16 + 8 + 32 + kind.len());
+    m.extend_from_slice(DOMAIN_AFTER);
+    m.extend_from_slice(ledger_id);
+    m.extend_from_slice(&after.seq.to_be_bytes());
+    m.extend_from_slice(&after.hash);
+    m.extend_from_slice(kind);
+    m
+}
+
+/// True when `sig` is its key's valid signature of `message` (from [`message`] or
+/// [`message_after`]).
+pub fn verify(sig: &Signature, message: &[u8]) -> bool {
     let Ok(key) = VerifyingKey::from_bytes(&sig.public_key) else {
         return false;
     };
@@ -46,8 +63,16 @@ pub fn verify(sig: &Signature, ledger_id: &[u8; 16], kind: &[u8]) -> bool {
     bytes[..32].copy_from_slice(&sig.r);
     bytes[32..].copy_from_slice(&sig.s);
     let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-    key.verify_strict(&message(ledger_id, kind), &signature)
-        .is_ok()
+    key.verify_strict(message, &signature).is_ok()
+}
+
+/// A signature from its key and the 64 bytes Ed25519 made (R then S).
+pub fn signature_from(public_key: [u8; 32], bytes: &[u8; 64]) -> Signature {
+    let mut r = [0u8; 32];
+    let mut s = [0u8; 32];
+    r.copy_from_slice(&bytes[..32]);
+    s.copy_from_slice(&bytes[32..]);
+    Signature { public_key, r, s }
 }
 
 /// True when the bytes are a valid Ed25519 public key.
@@ -190,18 +215,9 @@ impl KeyPair {
         self.key.sign(message).to_bytes()
     }
 
-    /// Signs an event kind's encoding for a ledger.
-    pub fn sign(&self, ledger_id: &[u8; 16], kind: &[u8]) -> Signature {
-        let bytes = self.key.sign(&message(ledger_id, kind)).to_bytes();
-        let mut r = [0u8; 32];
-        let mut s = [0u8; 32];
-        r.copy_from_slice(&bytes[..32]);
-        s.copy_from_slice(&bytes[32..]);
-        Signature {
-            public_key: self.public_key(),
-            r,
-            s,
-        }
+    /// Signs the bytes of an event ([`message`], [`message_after`]).
+    pub fn sign(&self, message: &[u8]) -> Signature {
+        signature_from(self.public_key(), &self.key.sign(message).to_bytes())
     }
 }
 
@@ -234,10 +250,18 @@ mod tests {
     fn a_signature_verifies_only_for_its_ledger_and_kind() {
         let k = KeyPair::generate(Actor::Department("基层科".into())).unwrap();
         let id = [1u8; 16];
-        let sig = k.sign(&id, b"kind");
-        assert!(verify(&sig, &id, b"kind"));
-        assert!(!verify(&sig, &[2u8; 16], b"kind"));
-        assert!(!verify(&sig, &id, b"kine"));
+        let sig = k.sign(&message(&id, b"kind"));
+        assert!(verify(&sig, &message(&id, b"kind")));
+        assert!(!verify(&sig, &message(&[2u8; 16], b"kind")));
+        assert!(!verify(&sig, &message(&id, b"kine")));
+        let after = After {
+            seq: 7,
+            hash: [3u8; 32],
+        };
+        let sig = k.sign(&message_after(&id, &after, b"kind"));
+        assert!(verify(&sig, &message_after(&id, &after, b"kind")));
+        let moved = After { seq: 8, ..after };
+        assert!(!verify(&sig, &message_after(&id, &moved, b"kind")));
         let back = KeyPair::from_file_text(&k.to_file_text()).unwrap();
         assert_eq!(back.public_key(), k.public_key());
         assert_eq!(read_public(&k.to_public_text()).unwrap().1, k.public_key());

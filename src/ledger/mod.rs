@@ -132,6 +132,8 @@ pub struct Ledger {
     closed: Option<u64>,
     /// Whether actors must sign what they record (seq 1 says so).
     signatures_required: bool,
+    /// Whether seq 1 names a bureau key, the root of trust (`RootKey`).
+    bureau_rooted: bool,
 }
 
 /// What `init` did.
@@ -150,18 +152,32 @@ impl Ledger {
         rubric_toml: &str,
         now: Timestamp,
     ) -> Result<InitOutcome, LedgerError> {
-        Self::init_with(path, rubric_toml, now, false)
+        Self::init_with(path, rubric_toml, now, None)
     }
 
-    /// [`Ledger::init`]; with `require_signatures`, seq 1 says that every record, report,
-    /// appeal, decision and reversal must be signed by its actor's registered key.
+    /// [`Ledger::init`]; with a bureau key, seq 1 (`RootKey`) names it the root of trust:
+    /// every record, report, appeal, decision and reversal must then be signed by its actor's
+    /// registered key, and every key registration and revocation, station registration and
+    /// the close by a bureau key in force.
     pub fn init_with(
         path: &Path,
         rubric_toml: &str,
         now: Timestamp,
-        require_signatures: bool,
+        bureau_key: Option<KeyRegistered>,
     ) -> Result<InitOutcome, LedgerError> {
         let rubric = rubric::load(rubric_toml)?;
+        if let Some(k) = &bureau_key {
+            if !matches!(k.actor, Actor::Bureau(_)) {
+                return Err(LedgerError::Refused {
+                    line: None,
+                    field: "bureau_key".into(),
+                    message: format!(
+                        "the root key must be a bureau's (`kaohe key new --bureau NAME`), not {}'s",
+                        k.actor
+                    ),
+                });
+            }
+        }
         let store = Store::create(path)?;
         let seed = format!(
             "{}|{}|{}",
@@ -184,11 +200,17 @@ impl Ledger {
         let bytes = codec::encode(&body).map_err(|e| LedgerError::Io(e.to_string()))?;
         let mut hash = chain::link(&chain::GENESIS_PREV, &bytes);
         let mut frames = vec![(bytes, hash)];
-        if require_signatures {
+        let mut commit = Commit::default();
+        if let Some(root) = bureau_key {
+            commit.index.push((
+                Index::Key,
+                root.public_key.to_vec(),
+                write::key_value(1, None),
+            ));
             let policy = Body::V1(EventV1 {
                 seq: 1,
                 recorded_at_us: now.as_microsecond(),
-                kind: EventKind::SignaturesRequired,
+                kind: EventKind::RootKey(root),
             });
             let bytes = codec::encode(&policy).map_err(|e| LedgerError::Io(e.to_string()))?;
             hash = chain::link(&hash, &bytes);
@@ -198,19 +220,16 @@ impl Ledger {
         for frame in frames {
             packed.push(frame);
         }
-        store.commit(Commit {
-            logs: Default::default(),
-            head: Some(Head {
-                next_seq: packed.len() as u64,
-                hash,
-                recorded_at_us: now.as_microsecond(),
-                tally_rows: 0,
-                stations: 0,
-                events_bytes: 0,
-            }),
-            frames: packed,
-            index: Default::default(),
-        })?;
+        commit.head = Some(Head {
+            next_seq: packed.len() as u64,
+            hash,
+            recorded_at_us: now.as_microsecond(),
+            tally_rows: 0,
+            stations: 0,
+            events_bytes: 0,
+        });
+        commit.frames = packed;
+        store.commit(commit)?;
         Ok(InitOutcome::Created {
             ledger_id: genesis.ledger_id,
             rubric_hash: genesis.rubric_hash,
@@ -243,10 +262,13 @@ impl Ledger {
             head,
             closed: None,
             signatures_required: false,
+            bureau_rooted: false,
         };
         ledger.check_tail()?;
         if let Some(body) = ledger.event(1)? {
-            ledger.signatures_required = matches!(body.kind(), EventKind::SignaturesRequired);
+            ledger.bureau_rooted = matches!(body.kind(), EventKind::RootKey(_));
+            ledger.signatures_required =
+                ledger.bureau_rooted || matches!(body.kind(), EventKind::SignaturesRequired);
         }
         let last = ledger.head.next_seq.saturating_sub(1);
         if let Some(body) = ledger.event(last)? {
@@ -279,6 +301,21 @@ impl Ledger {
         self.signatures_required
     }
 
+    /// The head as a signer sees it: what a signature made now binds.
+    pub fn head_after(&self) -> After {
+        // Invariant: a ledger holds its genesis, so the head is an event.
+        debug_assert!(self.head.next_seq > 0, "an open ledger has a genesis");
+        After {
+            seq: self.head.next_seq.saturating_sub(1),
+            hash: self.head.hash,
+        }
+    }
+
+    /// Whether a bureau key is the root of trust (seq 1 names it).
+    pub fn bureau_rooted(&self) -> bool {
+        self.bureau_rooted
+    }
+
     /// Every registered key, by registration.
     pub fn keys(&self) -> Result<Vec<KeyInfo>, LedgerError> {
         let mut publics = Vec::new();
@@ -294,7 +331,9 @@ impl Ledger {
                 continue;
             };
             match self.event(registered_seq)?.map(|b| b.kind().clone()) {
-                Some(EventKind::KeyRegistered(k)) if k.public_key == public_key => {
+                Some(EventKind::KeyRegistered(k) | EventKind::RootKey(k))
+                    if k.public_key == public_key =>
+                {
                     out.push(KeyInfo {
                         public_key,
                         actor: k.actor,

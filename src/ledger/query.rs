@@ -59,7 +59,8 @@ impl View {
             | EventKind::PeriodClosed(_)
             | EventKind::KeyRegistered(_)
             | EventKind::KeyRevoked(_)
-            | EventKind::SignaturesRequired => true,
+            | EventKind::SignaturesRequired
+            | EventKind::RootKey(_) => true,
         }
     }
 

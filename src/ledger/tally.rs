@@ -426,7 +426,8 @@ impl Expected {
             | EventKind::PeriodClosed(_)
             | EventKind::KeyRegistered(_)
             | EventKind::KeyRevoked(_)
-            | EventKind::SignaturesRequired => Vec::new(),
+            | EventKind::SignaturesRequired
+            | EventKind::RootKey(_) => Vec::new(),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::domain::rules::{self, local_day, unit_key, Appealed};
 use crate::events::chain;
 use crate::events::codec;
 use crate::events::event::*;
-use crate::events::sign::KeyPair;
+use crate::events::sign::{self, KeyPair};
 use crate::ledger::{damaged, refused, Ledger, LedgerError, Numbered, Outcome, AUTO_ID_PREFIX};
 use crate::store::{Commit, Head, Index, Log, Store, StoreError};
 use jiff::{civil::Date, Timestamp};
@@ -80,7 +80,7 @@ fn aggregate_for<'m>(
 }
 
 /// A `Key` index value: the registration's seq and the revocation's (`u64::MAX`: none).
-fn key_value(registered: u64, revoked: Option<u64>) -> Vec<u8> {
+pub(super) fn key_value(registered: u64, revoked: Option<u64>) -> Vec<u8> {
     let mut v = registered.to_be_bytes().to_vec();
     v.extend_from_slice(&revoked.unwrap_or(u64::MAX).to_be_bytes());
     v
@@ -170,6 +170,7 @@ impl Ledger {
         bonuses: Vec<PointsRecorded>,
         closed: PeriodClosed,
         now: Timestamp,
+        signer: Option<&KeyPair>,
     ) -> Result<Vec<u64>, LedgerError> {
         assert!(
             self.closed.is_none(),
@@ -177,6 +178,7 @@ impl Ledger {
         );
         let recorded_at_us = self.stamp(now)?;
         let mut batch = Batch::new(self, recorded_at_us, now)?;
+        batch.signer = signer;
         let mut seqs = Vec::with_capacity(bonuses.len());
         for mut b in bonuses {
             batch
@@ -186,7 +188,11 @@ impl Ledger {
             seqs.push(batch.next_seq);
             batch.push(EventKind::PointsRecorded(b));
         }
-        batch.push(EventKind::PeriodClosed(closed));
+        // The rank bonuses are computed, unsigned: the closing event, signed by the bureau
+        // where the ledger is rooted in its key, lists them.
+        batch
+            .push_signed(EventKind::PeriodClosed(closed))
+            .map_err(|e| refused(None, e))?;
         let (commit, _) = batch.into_commit()?;
         self.head = self.store.commit(commit)?;
         self.closed = Some(self.head.next_seq - 1);
@@ -376,7 +382,7 @@ impl<'a> Batch<'a> {
             return Ok(None);
         };
         match self.kind_at(seq)?.0 {
-            EventKind::KeyRegistered(k) if &k.public_key == public_key => {
+            EventKind::KeyRegistered(k) | EventKind::RootKey(k) if &k.public_key == public_key => {
                 Ok(Some((seq, k.actor, revoked)))
             }
             _ => Err(Self::ledger_err(damaged(
@@ -386,48 +392,52 @@ impl<'a> Batch<'a> {
         }
     }
 
-    /// Pushes an event an actor records: signed by the batch's key, which must be that
-    /// actor's and in force; unsigned only where the ledger does not require signatures.
-    fn push_by_actor(&mut self, kind: EventKind) -> Result<Outcome, FieldError> {
-        // Invariant: only kinds with an actor come here.
-        let actor = kind.actor().expect("an actor's event");
+    /// Pushes an event that its signer signs where signatures are required (its actor, or a
+    /// bureau key for the bureau's kinds): signed by the batch's key, which must be the
+    /// signer's and in force at the event's place; unsigned only where the ledger does not
+    /// require signatures. Kinds no one signs are pushed unsigned.
+    fn push_signed(&mut self, kind: EventKind) -> Result<Outcome, FieldError> {
+        let Some(signer) = kind.signer(self.ledger.bureau_rooted) else {
+            return Ok(self.push(kind));
+        };
         match self.signer {
             None if self.ledger.signatures_required => {
+                let how = match &signer {
+                    Signer::Bureau => "with a bureau key in force".to_string(),
+                    Signer::Actor(a) => format!("as {a}"),
+                };
                 return Err(err(
                     "key",
-                    format!("this ledger requires signatures: sign as {actor} with --key FILE (or KAOHE_KEY)"),
-                ))
+                    format!("this ledger requires signatures: sign {how} with --key FILE (or KAOHE_KEY)"),
+                ));
             }
             None => {}
-            Some(signer) => {
-                let public = signer.public_key();
-                let hex = hex::encode(public);
-                match self.key(&public)? {
-                    None => {
-                        return Err(err(
-                            "key",
-                            format!("key {hex} is not registered in this ledger (`kaohe key register FILE.pub`)"),
-                        ))
-                    }
-                    Some((_, _, Some(revoked))) => {
-                        return Err(err(
-                            "key",
-                            format!("key {hex} was revoked ({})", self.place(revoked)),
-                        ))
-                    }
-                    Some((_, registered, None)) if registered != actor => {
-                        return Err(err(
-                            "key",
-                            format!("key {hex} is {registered}'s; this event's actor is {actor}"),
-                        ))
-                    }
-                    Some(_) => {
-                        self.signed.insert(self.next_seq);
-                    }
-                }
+            Some(key) => {
+                self.check_signing_key(&key.public_key(), &signer)?;
+                self.signed.insert(self.next_seq);
             }
         }
         Ok(self.push(kind))
+    }
+
+    /// The batch's key may sign the next event for `signer`: registered, in force, the
+    /// signer's.
+    fn check_signing_key(&self, public: &[u8; 32], signer: &Signer) -> Result<(), FieldError> {
+        let hex = hex::encode(public);
+        let Some((registered, actor, revoked)) = self.key(public)? else {
+            return Err(err(
+                "key",
+                format!(
+                    "key {hex} is not registered in this ledger (`kaohe key register FILE.pub`)"
+                ),
+            ));
+        };
+        if !rules::key_in_force(registered, revoked, self.next_seq) {
+            let when = revoked.map(|r| self.place(r)).unwrap_or_default();
+            return Err(err("key", format!("key {hex} was revoked ({when})")));
+        }
+        rules::signer_matches(signer, &actor)
+            .map_err(|p| err(p.field, format!("key {hex}: {}", p.message)))
     }
 
     fn check_key_register(&mut self, k: &KeyRegisterCmd) -> Result<Outcome, FieldError> {
@@ -440,7 +450,8 @@ impl<'a> Batch<'a> {
                 Actor::Station(s.clone())
             }
             other => {
-                rules::registrable(other, false).map_err(|p| err(p.field, p.message))?;
+                rules::registrable(other, self.ledger.bureau_rooted)
+                    .map_err(|p| err(p.field, p.message))?;
                 other.clone()
             }
         };
@@ -457,11 +468,12 @@ impl<'a> Batch<'a> {
             ));
         }
         let seq = self.next_seq;
-        self.keys.insert(k.public_key, (seq, actor.clone(), None));
-        Ok(self.push(EventKind::KeyRegistered(KeyRegistered {
-            actor,
+        let outcome = self.push_signed(EventKind::KeyRegistered(KeyRegistered {
+            actor: actor.clone(),
             public_key: k.public_key,
-        })))
+        }))?;
+        self.keys.insert(k.public_key, (seq, actor, None));
+        Ok(outcome)
     }
 
     fn check_key_revoke(&mut self, k: &KeyRevokeCmd) -> Result<Outcome, FieldError> {
@@ -473,15 +485,37 @@ impl<'a> Batch<'a> {
                 format!("key {hex} was already revoked ({})", self.place(revoked)),
             )),
             Some((registered, actor, None)) => {
+                let bureau = matches!(actor, Actor::Bureau(_));
+                let others = self.bureau_keys_in_force(&k.public_key)?;
+                rules::keeps_a_bureau_key(bureau, others).map_err(|p| err(p.field, p.message))?;
                 let seq = self.next_seq;
-                self.keys
-                    .insert(k.public_key, (registered, actor, Some(seq)));
-                Ok(self.push(EventKind::KeyRevoked(KeyRevoked {
+                let outcome = self.push_signed(EventKind::KeyRevoked(KeyRevoked {
                     public_key: k.public_key,
                     reason: k.reason.clone(),
-                })))
+                }))?;
+                self.keys
+                    .insert(k.public_key, (registered, actor, Some(seq)));
+                Ok(outcome)
             }
         }
+    }
+
+    /// Bureau keys in force at the next event, other than `except`: the ledger's, as this
+    /// batch changes them.
+    fn bureau_keys_in_force(&self, except: &[u8; 32]) -> Result<usize, FieldError> {
+        let mut keys: BTreeMap<[u8; 32], (u64, Actor, Option<u64>)> = BTreeMap::new();
+        for k in self.ledger.keys().map_err(Self::ledger_err)? {
+            keys.insert(k.public_key, (k.registered_seq, k.actor, k.revoked_seq));
+        }
+        keys.extend(self.keys.iter().map(|(k, v)| (*k, v.clone())));
+        Ok(keys
+            .iter()
+            .filter(|(public, (registered, actor, revoked))| {
+                *public != except
+                    && matches!(actor, Actor::Bureau(_))
+                    && rules::key_in_force(*registered, *revoked, self.next_seq)
+            })
+            .count())
     }
 
     fn check(&mut self, command: &Command) -> Result<Outcome, FieldError> {
@@ -555,8 +589,9 @@ impl<'a> Batch<'a> {
             reg: reg.clone(),
         };
         self.stations_new += 1;
+        let outcome = self.push_signed(EventKind::StationRegistered(reg))?;
         self.stations.insert(s.code.clone(), Some(info));
-        Ok(self.push(EventKind::StationRegistered(reg)))
+        Ok(outcome)
     }
 
     /// The id to use, or the outcome when the same command was applied before.
@@ -645,7 +680,7 @@ impl<'a> Batch<'a> {
             let units = rules::units(clause, &inputs);
             self.unit_counts.insert(ukey, prior_count + units);
         }
-        self.push_by_actor(EventKind::PointsRecorded(PointsRecorded {
+        self.push_signed(EventKind::PointsRecorded(PointsRecorded {
             id,
             station: r.station.clone(),
             clause: r.clause.clone(),
@@ -681,7 +716,7 @@ impl<'a> Batch<'a> {
         rules::reports(rubric, &m.metric, &by)?;
         rules::within_bounds(metric, value)?;
         self.check_occurred(m.occurred)?;
-        self.push_by_actor(EventKind::MetricReported(MetricReported {
+        self.push_signed(EventKind::MetricReported(MetricReported {
             id,
             station: m.station.clone(),
             metric: m.metric.clone(),
@@ -830,7 +865,7 @@ impl<'a> Batch<'a> {
                 delta: effect.delta,
             },
         );
-        self.push_by_actor(kind)
+        self.push_signed(kind)
     }
 
     fn check_appeal(&mut self, a: &AppealCmd) -> Result<Outcome, FieldError> {
@@ -1049,6 +1084,7 @@ impl<'a> Batch<'a> {
             EventKind::KeyRegistered(k) => self.index_key(commit, &k.public_key, seq, false),
             EventKind::KeyRevoked(k) => self.index_key(commit, &k.public_key, seq, true),
             EventKind::PeriodClosed(_) | EventKind::SignaturesRequired => {}
+            EventKind::RootKey(_) => unreachable!("a batch never holds seq 1"),
             EventKind::LedgerCreated(_) => unreachable!("a batch never holds a genesis"),
         }
         if let Some(id) = kind.id() {
@@ -1084,8 +1120,15 @@ impl<'a> Batch<'a> {
         let body = match self.signer.filter(|_| self.signed.contains(&seq)) {
             Some(signer) => {
                 let kind_bytes = codec::encode_kind(&event.kind)?;
-                let signature = signer.sign(&self.ledger.genesis.ledger_id, &kind_bytes);
-                Body::V2(Signed { event, signature })
+                let after = self.ledger.head_after();
+                let message =
+                    sign::message_after(&self.ledger.genesis.ledger_id, &after, &kind_bytes);
+                let signature = signer.sign(&message);
+                Body::V3(SignedAfter {
+                    event,
+                    after,
+                    signature,
+                })
             }
             None => Body::V1(event),
         };

@@ -13,7 +13,7 @@
 //! and revoke) has one shape, the import line (`domain::command`), and one entry, [`submit`].
 
 use crate::domain::command::{self, Command};
-use crate::events::event::{Body, Hash, StationRegistered};
+use crate::events::event::{Actor, Body, Hash, KeyRegistered, StationRegistered};
 use crate::events::sign::KeyPair;
 use crate::ledger::query::{Query, View};
 use crate::ledger::{Applied, InitOutcome, Ledger, LedgerError, Numbered, Outcome};
@@ -53,13 +53,16 @@ pub struct Written {
 }
 
 /// Creates a ledger with its rubric (validated; its exact bytes go into the genesis event).
+/// With a bureau key (the actor and public key of a `kaohe key new --bureau` file), seq 1
+/// names it the root of trust and every event that someone signs must be signed.
 pub fn init(
     path: &Path,
     rubric_toml: &str,
     now: Timestamp,
-    require_signatures: bool,
+    bureau_key: Option<(Actor, [u8; 32])>,
 ) -> Result<InitOutcome, LedgerError> {
-    Ledger::init_with(path, rubric_toml, now, require_signatures)
+    let root = bureau_key.map(|(actor, public_key)| KeyRegistered { actor, public_key });
+    Ledger::init_with(path, rubric_toml, now, root)
 }
 
 /// Adds each evidence file's `blake3:<hex> <name>` reference to a command's evidence (an
@@ -131,8 +134,9 @@ pub fn close(
     ledger: &mut Ledger,
     now: Timestamp,
     accept_gaps: Option<&str>,
+    signer: Option<&KeyPair>,
 ) -> Result<Closed, LedgerError> {
-    crate::ops::close::close(ledger, now, accept_gaps)
+    crate::ops::close::close(ledger, now, accept_gaps, signer)
 }
 
 /// Signs and stores a checkpoint of the head.

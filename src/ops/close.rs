@@ -18,6 +18,7 @@ use crate::events::event::{
     Body, EventKind, EventV1, FinalScore, Gap, Hash, Inputs, PeriodClosed, PointsRecorded, Ranking,
     StationKind,
 };
+use crate::events::sign::KeyPair;
 use crate::ledger::{Ledger, LedgerError};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -143,6 +144,7 @@ pub fn close(
     ledger: &mut Ledger,
     now: Timestamp,
     accept_gaps: Option<&str>,
+    signer: Option<&KeyPair>,
 ) -> Result<Closed, LedgerError> {
     check_closable(ledger, now)?;
     let rubric = ledger.rubric().clone();
@@ -191,7 +193,7 @@ pub fn close(
         accepted_gaps: if reason.is_some() { gaps } else { Vec::new() },
         reason,
     };
-    let seqs = ledger.append_closing(bonuses, closed, now)?;
+    let seqs = ledger.append_closing(bonuses, closed, now, signer)?;
     read_back(ledger, seqs)
 }
 

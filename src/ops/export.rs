@@ -60,7 +60,7 @@ pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
         }
         EventKind::AppealDecided(d) => decided_fields(&mut m, d),
         EventKind::PeriodClosed(c) => closed_fields(&mut m, c),
-        EventKind::KeyRegistered(k) => {
+        EventKind::KeyRegistered(k) | EventKind::RootKey(k) => {
             m.insert("actor_kind".into(), json!(k.actor.kind_str()));
             m.insert("actor".into(), json!(k.actor.name()));
             m.insert("public_key".into(), json!(hex::encode(k.public_key)));

@@ -106,6 +106,11 @@ pub fn outcome_text(rubric: &Rubric, seq: u64, appended: bool, kind: &EventKind)
         }
         EventKind::KeyRevoked(k) => format!("key {} revoked", hex::encode(k.public_key)),
         EventKind::SignaturesRequired => "signatures required".into(),
+        EventKind::RootKey(k) => format!(
+            "signatures required; root key {} of {}",
+            hex::encode(k.public_key),
+            k.actor
+        ),
         EventKind::LedgerCreated(_) => "genesis".into(),
     };
     if unchanged {

@@ -315,6 +315,11 @@ fn log_cells(rubric: &Rubric, kind: &EventKind) -> LogCells {
             k.reason
         )),
         EventKind::SignaturesRequired => LogCells::what("signatures required".into()),
+        EventKind::RootKey(k) => LogCells::what(format!(
+            "signatures required; root key {} of {}",
+            &hex::encode(k.public_key)[..16],
+            k.actor
+        )),
         other => station_log_cells(rubric, other),
     }
 }
@@ -380,7 +385,8 @@ fn station_log_cells(rubric: &Rubric, kind: &EventKind) -> LogCells {
         | EventKind::PeriodClosed(_)
         | EventKind::KeyRegistered(_)
         | EventKind::KeyRevoked(_)
-        | EventKind::SignaturesRequired => LogCells::default(),
+        | EventKind::SignaturesRequired
+        | EventKind::RootKey(_) => LogCells::default(),
     }
 }
 

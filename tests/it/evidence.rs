@@ -2,7 +2,7 @@
 //! a `blake3:<hex> <name>` reference, given back by `evidence get`, checked by
 //! `verify --evidence`.
 
-use crate::harness::{rubric_path, TestLedger};
+use crate::harness::TestLedger;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -238,18 +238,15 @@ fn an_over_limit_file_or_a_directory_is_refused_with_nothing_written() {
 
 #[test]
 fn evidence_files_work_on_every_kind_and_with_signatures() {
-    let l = TestLedger::empty();
-    l.ok(&[
-        "init",
-        "--rubric",
-        rubric_path().to_str().unwrap(),
-        "--require-signatures",
-    ]);
+    let l = TestLedger::rooted();
+    let bureau = l.bureau_key();
     for (code, name, kind) in [
         ("WJ01", "湖塘司法所", "town"),
         ("WJ02", "南夏墅街道司法所", "subdistrict"),
     ] {
-        l.ok(&["station", "add", code, "--name", name, "--kind", kind]);
+        l.ok(&[
+            "--key", &bureau, "station", "add", code, "--name", name, "--kind", kind,
+        ]);
     }
     let dept = l.path("jc.key");
     let st = l.path("wj02.key");
@@ -269,8 +266,15 @@ fn evidence_files_work_on_every_kind_and_with_signatures() {
         "--out",
         st.to_str().unwrap(),
     ]);
-    l.ok(&["key", "register", &format!("{}.pub", dept.display())]);
-    l.ok(&["key", "register", &format!("{}.pub", st.display())]);
+    for key in [&dept, &st] {
+        l.ok(&[
+            "--key",
+            &bureau,
+            "key",
+            "register",
+            &format!("{}.pub", key.display()),
+        ]);
+    }
     let dk = dept.to_str().unwrap();
     let sk = st.to_str().unwrap();
     let f1 = write(&l, "scan1.pdf", b"scan one");

@@ -254,7 +254,44 @@ fn signatures_required() -> Body {
     v1(13, EventKind::SignaturesRequired)
 }
 
-/// (name, event, its body as hex). The events form the chain 0..=13 in this order.
+/// A version 3 signed event: signed after the head at seq 12 (placeholder signature bytes).
+fn signed_after_station() -> Body {
+    let Body::V1(event) = v1(
+        14,
+        EventKind::StationRegistered(StationRegistered {
+            code: "WJ03".into(),
+            name: "N".into(),
+            kind: StationKind::Town,
+        }),
+    ) else {
+        unreachable!("v1 builds unsigned events")
+    };
+    Body::V3(SignedAfter {
+        event,
+        after: After {
+            seq: 12,
+            hash: [0x44; 32],
+        },
+        signature: Signature {
+            public_key: [0x55; 32],
+            r: [0x66; 32],
+            s: [0x77; 32],
+        },
+    })
+}
+
+/// The root key, as seq 1 of a ledger rooted in a bureau key names it (here at seq 15).
+fn root_key() -> Body {
+    v1(
+        15,
+        EventKind::RootKey(KeyRegistered {
+            actor: Actor::Bureau("局".into()),
+            public_key: [0x55; 32],
+        }),
+    )
+}
+
+/// (name, event, its body as hex). The events form the chain 0..=15 in this order.
 fn golden() -> Vec<(&'static str, Body, &'static str)> {
     vec![
         ("genesis", genesis(), GENESIS_HEX),
@@ -279,6 +316,12 @@ fn golden() -> Vec<(&'static str, Body, &'static str)> {
             signatures_required(),
             SIGNATURES_REQUIRED_HEX,
         ),
+        (
+            "signed_after_station",
+            signed_after_station(),
+            SIGNED_AFTER_STATION_HEX,
+        ),
+        ("root_key", root_key(), ROOT_KEY_HEX),
     ]
 }
 
@@ -301,10 +344,12 @@ const SIGNED_METRIC_HEX: &str = "010bfd00c02bee2bfe0a0003024d3204574a3031016d013
 const KEY_REVOKED_HEX: &str =
     "000cfd00c02bee2bfe0a000911111111111111111111111111111111111111111111111111111111111111110152";
 const SIGNATURES_REQUIRED_HEX: &str = "000dfd00c02bee2bfe0a000a";
+const SIGNED_AFTER_STATION_HEX: &str = "020efd00c02bee2bfe0a000104574a3033014e000c4444444444444444444444444444444444444444444444444444444444444444555555555555555555555555555555555555555555555555555555555555555566666666666666666666666666666666666666666666666666666666666666667777777777777777777777777777777777777777777777777777777777777777";
+const ROOT_KEY_HEX: &str = "000ffd00c02bee2bfe0a000b0203e5b1805555555555555555555555555555555555555555555555555555555555555555";
 
-/// hash_n of the chain genesis → station_town → … → signatures_required, from the all-zero
+/// hash_n of the chain genesis → station_town → … → root_key, from the all-zero
 /// prev.
-const CHAIN_HEX: [&str; 14] = [
+const CHAIN_HEX: [&str; 16] = [
     "31dbff5198a7dc0d6aae5c8b10797fe6a199afef970f25b5e4c1de3fe6c17e6e",
     "c60fed2e4cb4ebecff115b4fd72ef5f4b44e4c692698e788e8e57ccc6093935d",
     "3da7928b7a3e22102b913b62342716ed808888a334af9d3ac9a4d9edc5a00c56",
@@ -319,6 +364,8 @@ const CHAIN_HEX: [&str; 14] = [
     "12f89a344714f4ce1e3e482b06fe8c764c858cd5a5923c83b6289ef6714a53de",
     "91d9228dde23e0acf5ce79fcd1afbd815066a5e9e6c9d06d4a7a9a3f1be978e9",
     "6b9eb521211db4a5e19def9f9d118b3b2c7ad2e4311f777ef2a290f2c8fbe435",
+    "d95f4b521ca8214d64b18449c0224e92cc3f9864776138d6df14cdec415a1f30",
+    "9a7c86bb6db040ec97eb6f0bd69c30a484a336975deaed973630d7f18f881b76",
 ];
 
 #[test]

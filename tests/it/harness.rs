@@ -61,6 +61,31 @@ impl TestLedger {
         l
     }
 
+    /// A ledger rooted in a bureau key (`init --require-signatures --bureau-key`), whose key
+    /// files are at [`TestLedger::bureau_key`] and `….pub`.
+    pub fn rooted() -> Self {
+        let l = Self::empty();
+        let key = l.bureau_key();
+        l.ok(&["key", "new", "--bureau", "武进区司法局", "--out", &key]);
+        l.ok(&[
+            "init",
+            "--rubric",
+            rubric_path().to_str().unwrap(),
+            "--require-signatures",
+            "--bureau-key",
+            &format!("{key}.pub"),
+        ]);
+        l
+    }
+
+    /// The bureau's private key file of a [`TestLedger::rooted`] ledger.
+    pub fn bureau_key(&self) -> String {
+        self.path("bureau.key")
+            .to_str()
+            .expect("a UTF-8 path")
+            .to_string()
+    }
+
     /// A ledger with a town (WJ01) and a subdistrict (WJ02).
     pub fn with_stations() -> Self {
         Self::with_stations_at(TEST_NOW)

@@ -1,5 +1,6 @@
 //! Signed events (issue 6): `kaohe key new/register/revoke/list`, `--key` / `KAOHE_KEY`, and
-//! `init --require-signatures`.
+//! `init --require-signatures --bureau-key` (issue 13: the bureau's key is the root of trust and
+//! signs keys, stations and the close; signatures bind the head their signer saw).
 //!
 //! - The whole flow from the command line on a ledger that requires signatures: keys for a
 //!   department and a station, every actor's kind of event signed by its actor's key, `log`,
@@ -15,9 +16,9 @@ use crate::harness::{rubric_path, Output, TestLedger};
 use kaohe::internals::events::chain::{self, GENESIS_PREV};
 use kaohe::internals::events::codec;
 use kaohe::internals::events::event::{
-    Actor, Body, EventKind, EventV1, KeyRegistered, Signature, Signed,
+    Actor, After, Body, EventKind, EventV1, KeyRegistered, Signature, SignedAfter,
 };
-use kaohe::internals::events::sign::KeyPair;
+use kaohe::internals::events::sign::{self, KeyPair};
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -31,14 +32,27 @@ const REVERSE_REASON: &str = "录入错误：应记入其他司法所";
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
+/// The bureau's commands: signed by a bureau key in a ledger rooted in one.
+fn is_bureau_command(args: &[&str]) -> bool {
+    matches!(
+        args,
+        ["station", "add", ..] | ["key", "register", ..] | ["key", "revoke", ..] | ["close", ..]
+    )
+}
+
 /// Runs `kaohe --db <ledger> args…` at the ledger's clock, in the ledger's temp directory, with
-/// `KAOHE_DB` and `KAOHE_KEY` cleared and then `env` set.
+/// `KAOHE_DB` and `KAOHE_KEY` cleared and then `env` set. In a ledger rooted in a bureau key
+/// ([`requiring`] leaves it at `bureau.key`), the bureau's commands are signed with it unless
+/// the test gives a key.
 fn run_env(l: &TestLedger, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kaohe"));
-    cmd.current_dir(l.dir.path())
-        .arg("--db")
-        .arg(&l.db)
-        .args(args)
+    cmd.current_dir(l.dir.path()).arg("--db").arg(&l.db);
+    let bureau = l.path("bureau.key");
+    let keyed = args.contains(&"--key") || env.iter().any(|(k, _)| *k == "KAOHE_KEY");
+    if bureau.exists() && is_bureau_command(args) && !keyed {
+        cmd.arg("--key").arg(&bureau);
+    }
+    cmd.args(args)
         .env("KAOHE_NOW", &l.now)
         .env_remove("KAOHE_DB")
         .env_remove("KAOHE_KEY")
@@ -163,6 +177,21 @@ impl KeyFiles {
     }
 }
 
+impl KeyFiles {
+    /// The key files at `<dir>/<name>` and `….pub`.
+    fn at(l: &TestLedger, name: &str) -> KeyFiles {
+        let private = l.path(name).to_str().unwrap().to_string();
+        let public = format!("{private}.pub");
+        let (_, key) =
+            sign::read_public(&std::fs::read_to_string(&public).expect(".pub")).expect("a key");
+        KeyFiles {
+            private,
+            public,
+            hex: hex::encode(key),
+        }
+    }
+}
+
 /// `kaohe key new <who…> --out <dir>/<name>`.
 #[track_caller]
 fn key_new(l: &TestLedger, who: &[&str], name: &str) -> KeyFiles {
@@ -278,21 +307,32 @@ fn reverse_args<'a>(id: &'a str, target: &'a str, by: &'a str) -> Vec<&'a str> {
     ]
 }
 
-/// A ledger with `init --require-signatures` (seq 1) and WJ01 (town, seq 2) and WJ02
-/// (subdistrict, seq 3).
+/// A ledger with `init --require-signatures --bureau-key` (the root key at seq 1, its files at
+/// `bureau.key`) and WJ01 (town, seq 2) and WJ02 (subdistrict, seq 3).
 fn requiring() -> TestLedger {
     let l = TestLedger::empty();
-    ok(
-        &l,
+    init_rooted(&l);
+    add_stations(&l);
+    l
+}
+
+/// `key new --bureau 武进区司法局 --out bureau.key` and `init --require-signatures
+/// --bureau-key bureau.key.pub`; returns the bureau's key files.
+fn init_rooted(l: &TestLedger) -> KeyFiles {
+    let bureau = key_new(l, &["--bureau", "武进区司法局"], "bureau.key");
+    let out = ok(
+        l,
         &[
             "init",
             "--rubric",
             rubric_path().to_str().unwrap(),
             "--require-signatures",
+            "--bureau-key",
+            &bureau.public,
         ],
     );
-    add_stations(&l);
-    l
+    assert_contains(&out, "created ledger");
+    bureau
 }
 
 fn add_stations(l: &TestLedger) {
@@ -355,19 +395,11 @@ fn signature_of(body: &Body) -> &Signature {
 #[test]
 fn the_signed_flow_from_the_command_line_verifies() {
     let l = TestLedger::empty();
-    let out = ok(
-        &l,
-        &[
-            "init",
-            "--rubric",
-            rubric_path().to_str().unwrap(),
-            "--require-signatures",
-        ],
-    );
-    assert_contains(&out, "created ledger");
+    let bureau = init_rooted(&l);
     let jc = key_new(&l, &["--dept", "基层科"], "jiceng.key");
-    // Station registration is never signed, even with a key at hand.
-    ok_json_env(
+    // Station registration is the bureau's: a key the ledger does not know cannot sign it
+    // (nor a department's: below).
+    refused_env(
         &l,
         &[
             "station",
@@ -379,6 +411,20 @@ fn the_signed_flow_from_the_command_line_verifies() {
             "town",
         ],
         &[("KAOHE_KEY", &jc.private)],
+        "not registered",
+    );
+    ok_json_env(
+        &l,
+        &[
+            "station",
+            "add",
+            "WJ01",
+            "--name",
+            "湖塘司法所",
+            "--kind",
+            "town",
+        ],
+        &[("KAOHE_KEY", &bureau.private)],
     );
     ok(
         &l,
@@ -410,6 +456,14 @@ fn the_signed_flow_from_the_command_line_verifies() {
         assert_eq!(again["status"], "unchanged", "{again}");
         assert_eq!(again["seq"], 4, "{again}");
     }
+    // Registering keys is the bureau's too: a department's key registers nothing.
+    let more = key_new(&l, &["--dept", "公律科"], "gonglv.key");
+    refused_env(
+        &l,
+        &["key", "register", &more.public],
+        &[("KAOHE_KEY", &jc.private)],
+        "signed by the bureau",
+    );
 
     // A record signed with --key, one with KAOHE_KEY, one through import with KAOHE_KEY.
     let r1 = signed(&l, &jc, &record_args("R1", "1.1.b", "WJ02", "基层科"));
@@ -455,7 +509,7 @@ fn the_signed_flow_from_the_command_line_verifies() {
     // log --json and export show the events, in order.
     let types = [
         "ledger_created",
-        "signatures_required",
+        "root_key",
         "station_registered",
         "station_registered",
         "key_registered",
@@ -492,11 +546,14 @@ fn the_signed_flow_from_the_command_line_verifies() {
         .collect();
     assert_eq!(exported, types);
 
-    // Actor events are signed by their actor's key, over this ledger; the others are not.
+    // Actor events are signed by their actor's key, the bureau's by the bureau's key, over
+    // this ledger and the head the signer saw (the event before the command's); the genesis
+    // and the root key are not.
     let id = ledger_id(&lines);
     for (seq, line) in lines.iter().enumerate() {
         let body = body_of(line);
         let expected = match seq {
+            2..=5 => Some(&bureau),
             6..=9 | 11 | 12 => Some(&jc),
             10 => Some(&st),
             _ => None,
@@ -505,15 +562,18 @@ fn the_signed_flow_from_the_command_line_verifies() {
             Some(key) => {
                 let sig = signature_of(&body);
                 assert_eq!(hex::encode(sig.public_key), key.hex, "seq {seq}");
+                let after = body.after().expect("a version 3 signature");
+                assert_eq!(
+                    after.seq,
+                    seq as u64 - 1,
+                    "seq {seq}: one command, one event"
+                );
+                assert_eq!(after.hash, hash_of(&lines[seq - 1]), "seq {seq}");
                 let kind = codec::encode_kind(body.kind()).unwrap();
-                assert!(
-                    kaohe::internals::events::sign::verify(sig, &id, &kind),
-                    "seq {seq}"
-                );
-                assert!(
-                    !kaohe::internals::events::sign::verify(sig, &[0; 16], &kind),
-                    "seq {seq}"
-                );
+                let message = sign::message_after(&id, &after, &kind);
+                assert!(sign::verify(sig, &message), "seq {seq}");
+                let other_ledger = sign::message_after(&[0; 16], &after, &kind);
+                assert!(!sign::verify(sig, &other_ledger), "seq {seq}");
             }
             None => assert!(matches!(body, Body::V1(_)), "seq {seq} is signed"),
         }
@@ -535,6 +595,7 @@ fn the_signed_flow_from_the_command_line_verifies() {
     assert_eq!(
         list,
         json!({"keys": [
+            {"public_key": bureau.hex, "actor": "bureau 武进区司法局", "registered_seq": 1, "revoked_seq": null},
             {"public_key": jc.hex, "actor": "department 基层科", "registered_seq": 4, "revoked_seq": null},
             {"public_key": st.hex, "actor": "station WJ02", "registered_seq": 5, "revoked_seq": null},
         ]})
@@ -548,16 +609,24 @@ fn the_signed_flow_from_the_command_line_verifies() {
         json!({"status": "appended", "seq": 13, "type": "key_revoked"})
     );
     let list = ok_json(&l, &["key", "list"]);
-    assert_eq!(list["keys"][1]["revoked_seq"], 13, "{list}");
-    assert_eq!(list["keys"][0]["revoked_seq"], Value::Null, "{list}");
+    assert_eq!(list["keys"][2]["revoked_seq"], 13, "{list}");
+    assert_eq!(list["keys"][1]["revoked_seq"], Value::Null, "{list}");
 
-    // Close is not signed, and the closed ledger and its export verify.
+    // The close is the bureau's: a department's key cannot sign it; the bureau's key signs
+    // the closing event (the rank bonuses before it are computed, unsigned); the closed
+    // ledger and its export verify.
+    refused_env(
+        &l,
+        &["close"],
+        &[("KAOHE_KEY", &jc.private)],
+        "signed by the bureau",
+    );
     let closed = run(&l, &["close", "--json"]);
     assert_eq!(closed.code, 0, "{}{}", closed.stdout, closed.stderr);
     let lines = export_lines(&l);
     let last = body_of(lines.last().unwrap());
     assert!(matches!(last.kind(), EventKind::PeriodClosed(_)));
-    assert!(matches!(last, Body::V1(_)));
+    assert_eq!(hex::encode(signature_of(&last).public_key), bureau.hex);
     assert_eq!(ok_json(&l, &["verify"])["ok"], true);
     std::fs::write(&file, export(&l)).unwrap();
     let v = ok_json(&l, &["verify", "--export", file.to_str().unwrap()]);
@@ -574,7 +643,7 @@ fn a_key_made_for_an_alias_serves_the_canonical_department() {
     let r = register(&l, &sj.public);
     assert_eq!(r["status"], "appended");
     let list = ok_json(&l, &["key", "list"]);
-    assert_eq!(list["keys"][0]["actor"], "department 社矫科", "{list}");
+    assert_eq!(list["keys"][1]["actor"], "department 社矫科", "{list}");
     // The same key under the canonical name is the same registration.
     let canonical = l.path("canonical.pub");
     std::fs::write(
@@ -689,55 +758,51 @@ fn only_the_actors_key_in_force_can_sign() {
     assert_eq!(ok_json(&l, &["verify"])["ok"], true);
 }
 
-/// Guards keys within one import batch: a key registered by an earlier line signs the lines
-/// after it, and a key revoked by an earlier line is refused (field `key`, `line 2`), writing
-/// nothing.
+/// Guards keys within one import batch, and the last bureau key: a bureau key registered by
+/// an earlier line lets a later line revoke the signer's own key (a key may sign its own
+/// revocation); a line after that revocation, signed by the revoked key, is refused (field
+/// `key`, `line 3`), writing nothing; the last bureau key in force cannot be revoked.
 #[test]
 fn an_import_batch_sees_its_own_registrations_and_revocations() {
     let l = requiring();
-    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
-    let record = |id: &str, clause: &str| {
-        json!({"op": "record", "id": id, "clause": clause, "station": "WJ01", "by": "基层科",
-               "occurred": "2018-06-02", "evidence": [EV]})
-    };
-    let batch = l.path("batch.jsonl");
-    std::fs::write(
-        &batch,
-        format!(
-            "{}\n{}\n",
-            json!({"op": "key_register", "actor_kind": "department", "actor": "基层科",
-                   "public_key": jc.hex}),
-            record("R1", "1.1.b")
-        ),
-    )
-    .unwrap();
-    let out = run(
-        &l,
-        &keyed(&jc.private, &["import", batch.to_str().unwrap()]),
-    );
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    let lines = export_lines(&l);
-    assert_eq!(lines.len(), 6);
-    assert_eq!(
-        hex::encode(signature_of(&body_of(&lines[5])).public_key),
-        jc.hex
-    );
-    std::fs::write(
-        &batch,
-        format!(
-            "{}\n{}\n",
-            json!({"op": "key_revoke", "public_key": jc.hex, "reason": "遗失"}),
-            record("R2", "1.3.a")
-        ),
-    )
-    .unwrap();
+    let first = KeyFiles::at(&l, "bureau.key");
+    let second = key_new(&l, &["--bureau", "武进区司法局"], "bureau2.key");
     let e = refused(
         &l,
-        &keyed(&jc.private, &["import", batch.to_str().unwrap()]),
+        &["key", "revoke", &first.hex, "--reason", "轮换"],
+        "public_key",
+    );
+    assert_contains(&e, "last bureau key");
+    let register = json!({"op": "key_register", "actor_kind": "bureau", "actor": "武进区司法局",
+                          "public_key": second.hex});
+    let revoke = json!({"op": "key_revoke", "public_key": first.hex, "reason": "轮换"});
+    let station = json!({"op": "station", "code": "WJ03", "name": "牛塘司法所", "kind": "town"});
+    let batch = l.path("batch.jsonl");
+    std::fs::write(&batch, format!("{register}\n{revoke}\n{station}\n")).unwrap();
+    let e = refused(
+        &l,
+        &keyed(&first.private, &["import", batch.to_str().unwrap()]),
         "key",
     );
-    assert_contains(&e, "line 2");
+    assert_contains(&e, "line 3");
     assert_contains(&e, "revoked");
+    std::fs::write(&batch, format!("{register}\n{revoke}\n")).unwrap();
+    let out = run(
+        &l,
+        &keyed(&first.private, &["import", batch.to_str().unwrap()]),
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let add = [
+        "station",
+        "add",
+        "WJ03",
+        "--name",
+        "牛塘司法所",
+        "--kind",
+        "town",
+    ];
+    refused(&l, &keyed(&first.private, &add), "key");
+    signed(&l, &second, &add);
     assert_eq!(ok_json(&l, &["verify"])["ok"], true);
 }
 
@@ -1097,21 +1162,34 @@ fn insert(lines: &mut Vec<String>, i: usize, kind: EventKind) {
     put(lines, i, &body);
 }
 
-fn signed_mut(body: &mut Body) -> &mut Signed {
+fn signed_mut(body: &mut Body) -> &mut SignedAfter {
     match body {
-        Body::V2(s) => s,
-        Body::V1(e) => panic!("seq {} is not signed", e.seq),
+        Body::V3(s) => s,
+        other => panic!("seq {} is not signed (version 3)", other.seq()),
     }
 }
 
-/// Signs line `i`'s event with `key` (a private key file's text), in place of any signature,
-/// and re-chains.
+/// Signs line `i`'s event with `key` (a private key file's text) after the line before it, in
+/// place of any signature, and re-chains.
 fn resign(lines: &mut [String], i: usize, key: &str) {
     let id = ledger_id(lines);
     let pair = KeyPair::from_file_text(key).unwrap();
     let event = body_of(&lines[i]).v1().clone();
-    let signature = pair.sign(&id, &codec::encode_kind(&event.kind).unwrap());
-    put(lines, i, &Body::V2(Signed { event, signature }));
+    let after = After {
+        seq: i as u64 - 1,
+        hash: hash_of(&lines[i - 1]),
+    };
+    let kind = codec::encode_kind(&event.kind).unwrap();
+    let signature = pair.sign(&sign::message_after(&id, &after, &kind));
+    put(
+        lines,
+        i,
+        &Body::V3(SignedAfter {
+            event,
+            after,
+            signature,
+        }),
+    );
 }
 
 fn run_verify_export(lines: &[String]) -> Output {
@@ -1152,6 +1230,8 @@ fn assert_verifies(lines: &[String], what: &str) {
 /// A signed ledger's export and the key files that made it (see [`base`]).
 struct Base {
     lines: Vec<String>,
+    /// The bureau's key (the root key, seq 1).
+    bureau: String,
     /// 基层科's first key (registered at seq 4, revoked at seq 9).
     jc: String,
     /// 基层科's second key (registered at seq 10).
@@ -1208,6 +1288,7 @@ fn base() -> &'static Base {
         assert_eq!(signed(&l, &st, &appeal_args("A1", "R3", "WJ01"))["seq"], A1);
         Base {
             lines: export_lines(&l),
+            bureau: KeyFiles::at(&l, "bureau.key").text(),
             jc: jc.text(),
             jc2: jc2.text(),
             gl: gl.text(),
@@ -1275,7 +1356,8 @@ fn content_changed_after_signing_is_caught_at_its_seq() {
     let pair = KeyPair::from_file_text(&b.jc2).unwrap();
     edit_body(&mut lines, R3, |body| {
         let kind = codec::encode_kind(body.kind()).unwrap();
-        signed_mut(body).signature = pair.sign(&[7; 16], &kind);
+        let after = body.after().expect("signed after a head");
+        signed_mut(body).signature = pair.sign(&sign::message_after(&[7; 16], &after, &kind));
     });
     assert_forgery_at(&lines, R3 as u64, "signed for another ledger");
 }
@@ -1324,21 +1406,34 @@ fn a_signature_by_another_actors_key_is_caught_at_its_seq() {
     assert_forgery_at(&lines, R1 as u64, "a record signed by the station");
 }
 
-/// Guards that only actor kinds are signed: a station registration or a key registration
-/// wrapped in a signed body is caught at its seq.
+/// Guards who signs the bureau's kinds and that the genesis and the root key are not signed:
+/// a station registration, a key registration or a revocation signed by a department's key,
+/// and a signed root key, are caught at their seqs.
 #[test]
-fn a_signed_event_of_a_kind_without_actor_is_caught_at_its_seq() {
+fn the_bureaus_kinds_signed_by_another_key_are_caught_at_their_seqs() {
     let b = base();
     let mut lines = b.lines.clone();
-    resign(&mut lines, 3, &b.jc);
-    let p = assert_forgery_at(&lines, 3, "a signed station registration");
-    assert_contains(&p, "no actor");
-    let mut lines = b.lines.clone();
-    resign(&mut lines, JC2_REGISTERED, &b.jc2);
-    assert_forgery_at(&lines, JC2_REGISTERED as u64, "a signed key registration");
+    resign(&mut lines, JC2_REGISTERED, &b.gl);
+    let p = assert_forgery_at(
+        &lines,
+        JC2_REGISTERED as u64,
+        "a key registration by 公律科",
+    );
+    assert_contains(&p, "signed by the bureau");
     let mut lines = b.lines.clone();
     resign(&mut lines, REVOKED, &b.gl);
-    assert_forgery_at(&lines, REVOKED as u64, "a signed revocation");
+    assert_forgery_at(&lines, REVOKED as u64, "a revocation by 公律科");
+    let mut lines = b.lines.clone();
+    resign(&mut lines, 3, &b.jc);
+    assert_forgery_at(
+        &lines,
+        3,
+        "a station registration by a key not yet registered",
+    );
+    let mut lines = b.lines.clone();
+    resign(&mut lines, 1, &b.bureau);
+    let p = assert_forgery_at(&lines, 1, "a signed root key");
+    assert_contains(&p, "no one signs");
 }
 
 /// Guards required signatures: a signed record replaced by its unsigned body (re-chained) in a
@@ -1355,22 +1450,27 @@ fn an_unsigned_record_in_a_requiring_ledger_is_caught_at_its_seq() {
     }
 }
 
-/// Guards that signatures are required only from seq 1: `signatures_required` moved to seq 2 or
-/// repeated later is caught at its seq.
+/// Guards that the root key (and the legacy `signatures_required`) stand only at seq 1: moved
+/// to seq 2, or added later, each is caught at its seq.
 #[test]
-fn signatures_required_elsewhere_than_seq_1_is_caught() {
+fn the_root_key_elsewhere_than_seq_1_is_caught() {
     let b = base();
-    // Swapped with the first station registration.
+    // Swapped with the first station registration, which is then signed before any key.
     let mut lines = b.lines.clone();
     lines.swap(1, 2);
     rechain(&mut lines, 1);
-    let p = assert_forgery_at(&lines, 2, "signatures_required at seq 2");
-    assert_contains(&p, "seq 1");
-    // A second one at the end.
-    let mut lines = b.lines.clone();
-    let n = lines.len();
-    insert(&mut lines, n, EventKind::SignaturesRequired);
-    assert_forgery_at(&lines, n as u64, "a second signatures_required");
+    assert_forgery_at(&lines, 1, "root_key at seq 2");
+    let n = b.lines.len();
+    let root = match body_of(&b.lines[1]).kind() {
+        EventKind::RootKey(k) => k.clone(),
+        other => panic!("seq 1 is {other:?}"),
+    };
+    for kind in [EventKind::RootKey(root), EventKind::SignaturesRequired] {
+        let mut lines = b.lines.clone();
+        insert(&mut lines, n, kind.clone());
+        let p = assert_forgery_at(&lines, n as u64, &format!("{kind:?} at the end"));
+        assert_contains(&p, "seq 1");
+    }
 }
 
 /// Guards that a key serves one registration: the same key registered again (same actor or
@@ -1396,6 +1496,7 @@ fn a_second_registration_of_a_key_is_caught_at_its_seq() {
                 public_key: key,
             }),
         );
+        resign(&mut lines, n, &b.bureau);
         let p = assert_forgery_at(
             &lines,
             n as u64,

@@ -88,31 +88,35 @@ fn ok_in(l: &TestLedger, args: &[&str]) {
     l.ok(args);
 }
 
-/// A ledger that requires signatures: the genesis, `signatures_required`, two stations, a
+/// A ledger rooted in a bureau key: the genesis, `root_key`, two stations, a
 /// department key registered, a signed record, the key revoked, and the close (nothing ranked,
 /// no gap: its `reason` is `null`).
 fn signed_ledger() -> TestLedger {
-    let l = TestLedger::empty();
-    let rubric = crate::harness::rubric_path();
-    ok_in(
-        &l,
-        &[
-            "init",
-            "--rubric",
-            rubric.to_str().unwrap(),
-            "--require-signatures",
-        ],
-    );
+    let l = TestLedger::rooted();
+    let bureau = l.bureau_key();
     for (code, kind) in [("WJ01", "town"), ("WJ02", "subdistrict")] {
         ok_in(
             &l,
-            &["station", "add", code, "--name", "司法所", "--kind", kind],
+            &[
+                "--key",
+                &bureau,
+                "station",
+                "add",
+                code,
+                "--name",
+                "司法所",
+                "--kind",
+                kind,
+            ],
         );
     }
     let key = l.path("jc.key");
     let key = key.to_str().unwrap();
     ok_in(&l, &["key", "new", "--dept", "基层科", "--out", key]);
-    ok_in(&l, &["key", "register", &format!("{key}.pub")]);
+    ok_in(
+        &l,
+        &["--key", &bureau, "key", "register", &format!("{key}.pub")],
+    );
     ok_in(
         &l,
         &[
@@ -135,9 +139,17 @@ fn signed_ledger() -> TestLedger {
     );
     ok_in(
         &l,
-        &["key", "revoke", &format!("{key}.pub"), "--reason", "离职"],
+        &[
+            "--key",
+            &bureau,
+            "key",
+            "revoke",
+            &format!("{key}.pub"),
+            "--reason",
+            "离职",
+        ],
     );
-    ok_in(&l, &["close"]);
+    ok_in(&l, &["--key", &bureau, "close"]);
     l
 }
 
@@ -183,6 +195,18 @@ fn unsigned_ledger() -> TestLedger {
     l
 }
 
+/// The export line of a legacy `signatures_required` at seq 1.
+fn legacy_signatures_required_line() -> String {
+    use kaohe::internals::events::{codec, event::*};
+    let body = Body::V1(EventV1 {
+        seq: 1,
+        recorded_at_us: 1_546_329_600_000_000,
+        kind: EventKind::SignaturesRequired,
+    });
+    let bytes = codec::encode(&body).expect("encodes");
+    kaohe::ops::export::line(&body, &bytes, &[1; 32], &[2; 32])
+}
+
 /// Guards issue 13: `export.schema.json` lacked `period_closed`, `key_registered`,
 /// `key_revoked` and `signatures_required`, so real export lines failed it. Every line of two
 /// ledgers that between them hold every event kind kaohe writes (signed and unsigned, a close
@@ -204,6 +228,15 @@ fn every_kind_of_export_line_fits_the_export_schema() {
             );
         }
     }
+    // Ledgers made before the bureau key (issue 13) hold `signatures_required` at seq 1;
+    // kaohe no longer writes it, but still exports and verifies such ledgers.
+    let legacy = legacy_signatures_required_line();
+    let errors: Vec<String> = v
+        .iter_errors(&parse(&legacy))
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "legacy line: {errors:?}\n{legacy}");
+    types.insert("signatures_required".into());
     let all: std::collections::BTreeSet<String> = v_types();
     assert_eq!(
         types, all,
@@ -211,7 +244,7 @@ fn every_kind_of_export_line_fits_the_export_schema() {
     );
     assert_eq!(
         all.len(),
-        11,
+        12,
         "every EventKind has a type in the schema: {all:?}"
     );
 }
