@@ -25,7 +25,10 @@ pub(super) fn checkpoint(
         ));
     };
     let ledger = open(db)?;
-    let s = actions::checkpoint(&ledger, &signer).map_err(|e| proof_err(e, "cannot checkpoint"))?;
+    let s = actions::checkpoint(&ledger, &signer).map_err(|e| match e {
+        actions::ActionError::Proof(e) => proof_err(e, "cannot checkpoint"),
+        other => action_err(other),
+    })?;
     if as_json {
         writeln!(
             out,
@@ -213,14 +216,27 @@ pub(super) fn key_new(actor: kaohe::event::Actor, file: &Path, out: &mut impl Wr
         placed.remove();
         return Err(file_err(e));
     }
+    let next = match pair.actor {
+        kaohe::event::Actor::Bureau(_) => format!(
+            "name it the root of trust with `kaohe init --require-signatures --bureau-key {}`, or register it in a ledger rooted in another bureau key",
+            public.display()
+        ),
+        kaohe::event::Actor::Witness(_) => {
+            "give FILE to `kaohe witness --key`, and FILE.pub to those who check its cosignatures"
+                .into()
+        }
+        _ => format!(
+            "put it in force with `kaohe key register {}` (signed by the bureau's key where the ledger is rooted in one)",
+            public.display()
+        ),
+    };
     writeln!(
         out,
-        "made a key for {}: {} (private, mode 0600) and {}\npublic key {}\nput it in force with `kaohe key register {}`",
+        "made a key for {}: {} (private, mode 0600) and {}\npublic key {}\n{next}",
         pair.actor,
         file.display(),
         public.display(),
         hex::encode(pair.public_key()),
-        public.display()
     )?;
     Ok(())
 }

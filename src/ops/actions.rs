@@ -139,9 +139,22 @@ pub fn close(
     crate::ops::close::close(ledger, now, accept_gaps, signer)
 }
 
-/// Signs and stores a checkpoint of the head.
-pub fn checkpoint(ledger: &Ledger, signer: &KeyPair) -> Result<SignedCheckpoint, ProofError> {
-    crate::ops::proofs::checkpoint(ledger, signer)
+/// Signs and stores a checkpoint of the head. In a ledger rooted in a bureau key, the bureau
+/// publishes its heads: the signer must be a bureau key in force.
+pub fn checkpoint(ledger: &Ledger, signer: &KeyPair) -> Result<SignedCheckpoint, ActionError> {
+    if ledger.bureau_rooted() {
+        let public = signer.public_key();
+        let in_force = ledger.keys()?.into_iter().any(|k| {
+            k.public_key == public && matches!(k.actor, Actor::Bureau(_)) && k.revoked_seq.is_none()
+        });
+        if !in_force {
+            return Err(ActionError::Input(format!(
+                "this ledger is rooted in a bureau key: its checkpoints are signed by a bureau key in force, and key {} is not one",
+                hex::encode(public)
+            )));
+        }
+    }
+    Ok(crate::ops::proofs::checkpoint(ledger, signer)?)
 }
 
 /// Verifies a stored ledger in full; a success is recorded as its last full verification, at

@@ -68,13 +68,13 @@ fn run_env(l: &TestLedger, args: &[&str], env: &[(&str, &str)]) -> Output {
     }
 }
 
-fn run(l: &TestLedger, args: &[&str]) -> Output {
+pub(crate) fn run(l: &TestLedger, args: &[&str]) -> Output {
     run_env(l, args, &[])
 }
 
 /// Runs and asserts exit 0; returns stdout.
 #[track_caller]
-fn ok(l: &TestLedger, args: &[&str]) -> String {
+pub(crate) fn ok(l: &TestLedger, args: &[&str]) -> String {
     let out = run(l, args);
     assert_eq!(
         out.code, 0,
@@ -99,13 +99,13 @@ fn ok_json_env(l: &TestLedger, args: &[&str], env: &[(&str, &str)]) -> Value {
 }
 
 #[track_caller]
-fn ok_json(l: &TestLedger, args: &[&str]) -> Value {
+pub(crate) fn ok_json(l: &TestLedger, args: &[&str]) -> Value {
     ok_json_env(l, args, &[])
 }
 
 /// `--key FILE args…` with `--json`; must be appended; returns the outcome.
 #[track_caller]
-fn signed(l: &TestLedger, key: &KeyFiles, args: &[&str]) -> Value {
+pub(crate) fn signed(l: &TestLedger, key: &KeyFiles, args: &[&str]) -> Value {
     let v = ok_json(l, &keyed(&key.private, args));
     assert_eq!(v["status"], "appended", "{args:?}: {v}");
     v
@@ -120,17 +120,17 @@ fn unsigned(l: &TestLedger, args: &[&str]) -> Value {
 }
 
 /// `--key FILE` followed by `args`.
-fn keyed<'a>(key: &'a str, args: &[&'a str]) -> Vec<&'a str> {
+pub(crate) fn keyed<'a>(key: &'a str, args: &[&'a str]) -> Vec<&'a str> {
     let mut a = vec!["--key", key];
     a.extend_from_slice(args);
     a
 }
 
-fn export(l: &TestLedger) -> String {
+pub(crate) fn export(l: &TestLedger) -> String {
     ok(l, &["export"])
 }
 
-fn export_lines(l: &TestLedger) -> Vec<String> {
+pub(crate) fn export_lines(l: &TestLedger) -> Vec<String> {
     export(l).lines().map(str::to_string).collect()
 }
 
@@ -142,7 +142,12 @@ fn assert_contains(text: &str, part: &str) {
 /// Runs `args` with `env`, which must be refused with exit 2 and a message containing
 /// `needle`, writing nothing; returns stderr.
 #[track_caller]
-fn refused_env(l: &TestLedger, args: &[&str], env: &[(&str, &str)], needle: &str) -> String {
+pub(crate) fn refused_env(
+    l: &TestLedger,
+    args: &[&str],
+    env: &[(&str, &str)],
+    needle: &str,
+) -> String {
     let before = export(l);
     let out = run_env(l, args, env);
     assert_eq!(
@@ -157,19 +162,19 @@ fn refused_env(l: &TestLedger, args: &[&str], env: &[(&str, &str)], needle: &str
 
 /// [`refused_env`] naming ``field `field` ``.
 #[track_caller]
-fn refused(l: &TestLedger, args: &[&str], field: &str) -> String {
+pub(crate) fn refused(l: &TestLedger, args: &[&str], field: &str) -> String {
     refused_env(l, args, &[], &format!("field `{field}`"))
 }
 
 /// A key pair made by `kaohe key new`.
-struct KeyFiles {
-    private: String,
-    public: String,
-    hex: String,
+pub(crate) struct KeyFiles {
+    pub(crate) private: String,
+    pub(crate) public: String,
+    pub(crate) hex: String,
 }
 
 impl KeyFiles {
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         std::fs::read_to_string(&self.private).expect("key file")
     }
     fn pair(&self) -> KeyPair {
@@ -179,7 +184,7 @@ impl KeyFiles {
 
 impl KeyFiles {
     /// The key files at `<dir>/<name>` and `….pub`.
-    fn at(l: &TestLedger, name: &str) -> KeyFiles {
+    pub(crate) fn at(l: &TestLedger, name: &str) -> KeyFiles {
         let private = l.path(name).to_str().unwrap().to_string();
         let public = format!("{private}.pub");
         let (_, key) =
@@ -194,7 +199,7 @@ impl KeyFiles {
 
 /// `kaohe key new <who…> --out <dir>/<name>`.
 #[track_caller]
-fn key_new(l: &TestLedger, who: &[&str], name: &str) -> KeyFiles {
+pub(crate) fn key_new(l: &TestLedger, who: &[&str], name: &str) -> KeyFiles {
     let private = l.path(name);
     let mut args = vec!["key", "new"];
     args.extend_from_slice(who);
@@ -217,11 +222,16 @@ fn key_new(l: &TestLedger, who: &[&str], name: &str) -> KeyFiles {
 
 /// `kaohe key register FILE --json`; returns the outcome.
 #[track_caller]
-fn register(l: &TestLedger, file: &str) -> Value {
+pub(crate) fn register(l: &TestLedger, file: &str) -> Value {
     ok_json(l, &["key", "register", file])
 }
 
-fn record_args<'a>(id: &'a str, clause: &'a str, station: &'a str, by: &'a str) -> Vec<&'a str> {
+pub(crate) fn record_args<'a>(
+    id: &'a str,
+    clause: &'a str,
+    station: &'a str,
+    by: &'a str,
+) -> Vec<&'a str> {
     vec![
         "record",
         "--id",
@@ -259,7 +269,7 @@ fn metric_args<'a>(id: &'a str, station: &'a str, by: &'a str) -> Vec<&'a str> {
     ]
 }
 
-fn appeal_args<'a>(id: &'a str, against: &'a str, station: &'a str) -> Vec<&'a str> {
+pub(crate) fn appeal_args<'a>(id: &'a str, against: &'a str, station: &'a str) -> Vec<&'a str> {
     vec![
         "appeal",
         "file",
@@ -276,7 +286,7 @@ fn appeal_args<'a>(id: &'a str, against: &'a str, station: &'a str) -> Vec<&'a s
     ]
 }
 
-fn decide_args<'a>(appeal: &'a str, by: &'a str) -> Vec<&'a str> {
+pub(crate) fn decide_args<'a>(appeal: &'a str, by: &'a str) -> Vec<&'a str> {
     vec![
         "appeal",
         "decide",
@@ -309,7 +319,7 @@ fn reverse_args<'a>(id: &'a str, target: &'a str, by: &'a str) -> Vec<&'a str> {
 
 /// A ledger with `init --require-signatures --bureau-key` (the root key at seq 1, its files at
 /// `bureau.key`) and WJ01 (town, seq 2) and WJ02 (subdistrict, seq 3).
-fn requiring() -> TestLedger {
+pub(crate) fn requiring() -> TestLedger {
     let l = TestLedger::empty();
     init_rooted(&l);
     add_stations(&l);
@@ -362,17 +372,17 @@ fn add_stations(l: &TestLedger) {
     );
 }
 
-fn body_of(line: &str) -> Body {
+pub(crate) fn body_of(line: &str) -> Body {
     let v: Value = serde_json::from_str(line).unwrap();
     codec::decode(&hex::decode(v["body"].as_str().unwrap()).unwrap()).unwrap()
 }
 
-fn hash_of(line: &str) -> [u8; 32] {
+pub(crate) fn hash_of(line: &str) -> [u8; 32] {
     let v: Value = serde_json::from_str(line).unwrap();
     chain::parse_hash(v["hash"].as_str().unwrap()).unwrap()
 }
 
-fn ledger_id(lines: &[String]) -> [u8; 16] {
+pub(crate) fn ledger_id(lines: &[String]) -> [u8; 16] {
     match body_of(&lines[0]).kind() {
         EventKind::LedgerCreated(g) => g.ledger_id,
         other => panic!("not the genesis: {other:?}"),
@@ -381,7 +391,7 @@ fn ledger_id(lines: &[String]) -> [u8; 16] {
 
 /// The signature of a body that must be signed.
 #[track_caller]
-fn signature_of(body: &Body) -> &Signature {
+pub(crate) fn signature_of(body: &Body) -> &Signature {
     body.signature()
         .unwrap_or_else(|| panic!("seq {} is not signed", body.seq()))
 }
@@ -1120,7 +1130,7 @@ fn signatures_are_optional_but_checked_without_require_signatures() {
 // 4. Forgeries in an export.
 
 /// Re-encodes every line from `from` on, with seq = its place, each linked to the line before.
-fn rechain(lines: &mut [String], from: usize) {
+pub(crate) fn rechain(lines: &mut [String], from: usize) {
     let mut prev = if from == 0 {
         GENESIS_PREV
     } else {
@@ -1137,14 +1147,14 @@ fn rechain(lines: &mut [String], from: usize) {
 }
 
 /// Puts `body` at line `i` and re-chains from it.
-fn put(lines: &mut [String], i: usize, body: &Body) {
+pub(crate) fn put(lines: &mut [String], i: usize, body: &Body) {
     // Placeholder hashes: `rechain` re-links the line from its body.
     lines[i] = kaohe::ops::export::line(body, &codec::encode(body).unwrap(), &[0; 32], &[0; 32]);
     rechain(lines, i);
 }
 
 /// Edits the body of line `i` and re-chains from it.
-fn edit_body(lines: &mut [String], i: usize, f: impl FnOnce(&mut Body)) {
+pub(crate) fn edit_body(lines: &mut [String], i: usize, f: impl FnOnce(&mut Body)) {
     let mut body = body_of(&lines[i]);
     f(&mut body);
     put(lines, i, &body);
@@ -1162,7 +1172,7 @@ fn insert(lines: &mut Vec<String>, i: usize, kind: EventKind) {
     put(lines, i, &body);
 }
 
-fn signed_mut(body: &mut Body) -> &mut SignedAfter {
+pub(crate) fn signed_mut(body: &mut Body) -> &mut SignedAfter {
     match body {
         Body::V3(s) => s,
         other => panic!("seq {} is not signed (version 3)", other.seq()),
@@ -1171,7 +1181,7 @@ fn signed_mut(body: &mut Body) -> &mut SignedAfter {
 
 /// Signs line `i`'s event with `key` (a private key file's text) after the line before it, in
 /// place of any signature, and re-chains.
-fn resign(lines: &mut [String], i: usize, key: &str) {
+pub(crate) fn resign(lines: &mut [String], i: usize, key: &str) {
     let id = ledger_id(lines);
     let pair = KeyPair::from_file_text(key).unwrap();
     let event = body_of(&lines[i]).v1().clone();
@@ -1192,7 +1202,7 @@ fn resign(lines: &mut [String], i: usize, key: &str) {
     );
 }
 
-fn run_verify_export(lines: &[String]) -> Output {
+pub(crate) fn run_verify_export(lines: &[String]) -> Output {
     let l = TestLedger::empty();
     let file = l.path("export.jsonl");
     let mut text = lines.join("\n");
@@ -1206,7 +1216,7 @@ fn run_verify_export(lines: &[String]) -> Output {
 
 /// `verify --export` fails (exit 1) naming `seq` as the first bad one; returns the problem.
 #[track_caller]
-fn assert_forgery_at(lines: &[String], seq: u64, what: &str) -> String {
+pub(crate) fn assert_forgery_at(lines: &[String], seq: u64, what: &str) -> String {
     let out = run_verify_export(lines);
     assert_eq!(
         out.code, 1,
@@ -1221,7 +1231,7 @@ fn assert_forgery_at(lines: &[String], seq: u64, what: &str) -> String {
 }
 
 #[track_caller]
-fn assert_verifies(lines: &[String], what: &str) {
+pub(crate) fn assert_verifies(lines: &[String], what: &str) {
     let out = run_verify_export(lines);
     assert_eq!(out.code, 0, "{what}: {}{}", out.stdout, out.stderr);
     assert_eq!(out.json()["events"], lines.len() as u64, "{what}");
