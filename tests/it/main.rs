@@ -35,3 +35,4 @@ mod streams;
 mod tally;
 mod tamper;
 mod time;
+mod witness;
