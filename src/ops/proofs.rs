@@ -6,7 +6,9 @@
 //! - A **checkpoint** is a C2SP `tlog-checkpoint` in a C2SP `signed-note`: the text
 //!   `kaohe/<ledger id hex>\n<size>\n<base64 root>\n`, a blank line, and one Ed25519 signature
 //!   line `— <origin> <base64(key hash (4) || signature (64))>\n`. It is stored in the ledger
-//!   (`Store::put_checkpoint`) but is not an event: the chain does not change.
+//!   (`Store::put_checkpoint`) but is not an event: the chain does not change. Witnesses append
+//!   their cosignature lines (`ops::witness`); every reader of a note takes them, finds the
+//!   log's line by its key hash and keeps the others byte for byte.
 //! - A **receipt** is one event (as an export line's object), its inclusion proof, and the
 //!   checkpoint the proof leads to.
 //! - A **consistency file** is two checkpoints and the proof that the newer tree extends the
