@@ -14,8 +14,14 @@ pub const MAX_EXPORT_BYTES: u64 = 64 * 1024 * 1024 * 1024;
 /// Longest export line, in bytes: an event's body as hex (2×) plus its decoded fields (the
 /// genesis carries the rubric; a closing event every station's final score).
 pub const MAX_EXPORT_LINE_BYTES: usize = 8 * MAX_EVENT_BYTES;
-/// Largest signed checkpoint note kaohe reads (its own are about 200 bytes).
-pub const MAX_CHECKPOINT_BYTES: usize = 4096;
+/// Largest signed checkpoint note kaohe reads: its own are about 200 bytes, and each witness's
+/// cosignature line adds about 110 bytes and the witness's name.
+pub const MAX_CHECKPOINT_BYTES: usize = 16 * 1024;
+/// Most signature lines read from one checkpoint note: the log's and the witnesses'
+/// cosignatures (as the Go reference implementation of C2SP signed notes).
+pub const MAX_NOTE_SIGNATURES: usize = 100;
+/// Most witness keys one check takes (`--witness`, repeatable).
+pub const MAX_WITNESSES: usize = 32;
 /// Largest receipt file, in bytes: one event as an export line, a proof and a checkpoint.
 pub const MAX_RECEIPT_BYTES: u64 = MAX_EXPORT_LINE_BYTES as u64 + 64 * 1024;
 /// Largest consistency file, in bytes: two checkpoints and a proof.

@@ -197,6 +197,15 @@ pub(super) enum Cmd {
         /// reference has its file.
         #[arg(long, conflicts_with = "export")]
         evidence: bool,
+        /// With --export: a checkpoint note (signed by --pubkey) whose root must be the root
+        /// of the export's first events (as many as the checkpoint's size).
+        #[arg(long, requires_all = ["export", "pubkey"], value_name = "NOTE")]
+        checkpoint: Option<PathBuf>,
+        /// With --checkpoint: the checkpoint key (a key file, its .pub, or 64 hex digits).
+        #[arg(long, requires = "checkpoint", value_name = "KEY")]
+        pubkey: Option<String>,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
         #[arg(long)]
         json: bool,
     },
@@ -230,6 +239,11 @@ pub(super) enum Cmd {
         /// List the stored checkpoints instead (no key needed).
         #[arg(long)]
         list: bool,
+        /// Add the signature lines (witnesses' cosignatures, `kaohe witness`) of a copy of a
+        /// stored checkpoint to it (no key needed): the copy must carry the stored note's text
+        /// and signature byte for byte.
+        #[arg(long, value_name = "FILE", conflicts_with = "list")]
+        add: Option<PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -253,6 +267,8 @@ pub(super) enum Cmd {
         /// The checkpoint key: a key file, its .pub, or the public key's 64 hex digits.
         #[arg(long)]
         pubkey: String,
+        #[command(flatten)]
+        witnesses: WitnessArgs,
         #[arg(long)]
         json: bool,
     },
@@ -266,6 +282,30 @@ pub(super) enum Cmd {
         /// The checkpoint key: a key file, its .pub, or the public key's 64 hex digits.
         #[arg(long)]
         pubkey: String,
+        /// Witnesses whose cosignatures the NEW checkpoint must carry.
+        #[command(flatten)]
+        witnesses: WitnessArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Act as a witness, with no ledger (--db is not opened): check a ledger's checkpoint
+    /// against the key that signs them and against the last checkpoint this witness cosigned
+    /// of that ledger, then cosign it with the global --key (a witness key, `key new --witness
+    /// NAME`; C2SP tlog-cosignature) and print the note with the cosignature appended. Exit 1
+    /// for a fork, a rollback, a proof or signature that does not verify; nothing is
+    /// written then.
+    Witness {
+        /// The witness's state directory: the last checkpoint it cosigned of each ledger, one
+        /// file per ledger (made when missing).
+        #[arg(long, value_name = "DIR")]
+        state: PathBuf,
+        /// The key that signs the ledger's checkpoints: a key file, its .pub, or 64 hex digits.
+        #[arg(long, value_name = "LOGKEY")]
+        log_key: String,
+        /// A checkpoint note (the first the witness sees of a ledger, or its last one again),
+        /// or a consistency file (`kaohe consistency OLD NEW`) whose OLD is the last checkpoint
+        /// the witness cosigned; `-` for stdin.
+        input: PathBuf,
         #[arg(long)]
         json: bool,
     },
@@ -277,6 +317,19 @@ pub(super) enum Cmd {
         #[arg(long, conflicts_with = "json")]
         toml: bool,
     },
+}
+
+/// The witnesses a checkpoint must be cosigned by (`verify-receipt`, `verify-consistency`,
+/// `verify --export --checkpoint`).
+#[derive(Args, Default)]
+pub(super) struct WitnessArgs {
+    /// A witness's key file or .pub (`kaohe key new --witness NAME`; its name is the key
+    /// file's); repeatable. The checkpoint must carry valid cosignatures from --quorum of them.
+    #[arg(long = "witness", value_name = "WKEY")]
+    pub(super) witness: Vec<PathBuf>,
+    /// How many of the witnesses given must have cosigned (default: all of them).
+    #[arg(long, requires = "witness", value_name = "N")]
+    pub(super) quorum: Option<usize>,
 }
 
 /// What `export` writes.

@@ -1,8 +1,10 @@
 //! Commands that check: verification of a ledger, an export, evidence files, receipts and
 //! consistency proofs. Exit 1 when a check fails.
 
+use super::args::WitnessArgs;
 use super::errors::{bad, ledger_err, problem, proof_err, Damage, Exit, EXIT_PROBLEM};
 use super::input::{checkpoint_arg, now, open, pubkey_arg, read_limited};
+use super::witness;
 use anyhow::{anyhow, Context as _, Result};
 use kaohe::ops::{actions, export, proofs, verify};
 use kaohe::render::checks;
@@ -117,21 +119,24 @@ pub(super) fn verify_evidence(
     }
 }
 
+/// An export file, or stdin for `-`.
+fn export_input(file: &Path) -> Result<Box<dyn BufRead>> {
+    if file.as_os_str() == "-" {
+        return Ok(Box::new(BufReader::new(std::io::stdin())));
+    }
+    let f = std::fs::File::open(file)
+        .with_context(|| format!("cannot read {}", file.display()))
+        .map_err(|e| bad(e.to_string()))?;
+    Ok(Box::new(BufReader::with_capacity(1 << 20, f)))
+}
+
 pub(super) fn verify_export(
     file: &Path,
     head: Option<&kaohe::event::Hash>,
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin()))
-    } else {
-        let f = std::fs::File::open(file)
-            .with_context(|| format!("cannot read {}", file.display()))
-            .map_err(|e| bad(e.to_string()))?;
-        Box::new(BufReader::with_capacity(1 << 20, f))
-    };
-    let report = export::verify(input, head).map_err(|e| bad(e.to_string()))?;
+    let report = export::verify(export_input(file)?, head).map_err(|e| bad(e.to_string()))?;
     finish_verify(
         report.events,
         &report.head,
@@ -183,13 +188,23 @@ pub(super) fn finish_verify(
     }
 }
 
+/// What `verify --export` checks the export against besides its own chain: a signed
+/// checkpoint (`--checkpoint NOTE --pubkey KEY`) and its witnesses.
+pub(super) struct Against<'a> {
+    pub(super) checkpoint: Option<&'a Path>,
+    pub(super) pubkey: Option<&'a str>,
+    pub(super) witnesses: &'a WitnessArgs,
+}
+
 /// `verify`: a stored ledger, an export (`--export FILE`), or the ledger and its evidence
-/// files (`--evidence`), optionally against a published head.
+/// files (`--evidence`), optionally against a published head; an export also against a
+/// signed checkpoint and its witnesses.
 pub(super) fn verify(
     db: &Path,
     export: Option<&Path>,
     head: Option<&str>,
     evidence: bool,
+    against: &Against<'_>,
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
@@ -199,31 +214,98 @@ pub(super) fn verify(
                 .ok_or_else(|| bad(format!("--head `{h}` is not 64 hex digits")))
         })
         .transpose()?;
-    match export {
-        Some(file) => verify_export(file, head.as_ref(), as_json, out),
-        None if evidence => verify_evidence(db, head.as_ref(), as_json, out),
-        None => verify_ledger(db, head.as_ref(), as_json, out),
+    if !against.witnesses.witness.is_empty() && against.checkpoint.is_none() {
+        return Err(bad(
+            "--witness needs the checkpoint they cosigned: verify --export FILE --checkpoint NOTE --pubkey KEY --witness WKEY",
+        ));
     }
+    match (export, against.checkpoint, against.pubkey) {
+        (Some(file), Some(note), Some(key)) => {
+            let checkpoint = (note, key, against.witnesses);
+            verify_export_checkpoint(file, head.as_ref(), checkpoint, as_json, out)
+        }
+        (Some(file), _, _) => verify_export(file, head.as_ref(), as_json, out),
+        (None, _, _) if evidence => verify_evidence(db, head.as_ref(), as_json, out),
+        (None, _, _) => verify_ledger(db, head.as_ref(), as_json, out),
+    }
+}
+
+/// `verify --export FILE --checkpoint NOTE --pubkey KEY [--witness WKEY… --quorum N]`: the
+/// export as `verify --export` checks it, the checkpoint's signature, its witnesses, and the
+/// export's root at the checkpoint's size.
+fn verify_export_checkpoint(
+    file: &Path,
+    head: Option<&kaohe::event::Hash>,
+    (note_file, pubkey, witnesses): (&Path, &str, &WitnessArgs),
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let public = pubkey_arg(pubkey)?;
+    let quorum = witness::quorum(witnesses)?;
+    let limit = kaohe::limits::MAX_CHECKPOINT_BYTES as u64;
+    let note = read_limited(note_file, limit, "checkpoint file")?;
+    proofs::read_checkpoint(&note)
+        .map_err(|m| bad(format!("--checkpoint {}: {m}", note_file.display())))?;
+    let cp = proofs::verify_checkpoint(&note, &public)
+        .map_err(|e| proof_err(e, "the checkpoint does not verify"))?;
+    let witnessed = witness::check(quorum.as_ref(), &note, "the checkpoint is not witnessed")?;
+    let er =
+        proofs::export_root(export_input(file)?, head, cp.size).map_err(|e| bad(e.to_string()))?;
+    let r = &er.report;
+    if let Some(p) = &r.problem {
+        let problem = Some((p.seq, Some(p.line), p.message.clone()));
+        return finish_verify(r.events, &r.head, r.expected_head_at, problem, as_json, out);
+    }
+    proofs::check_export_root(&er, &cp)
+        .map_err(|e| proof_err(e, "the export does not match the checkpoint"))?;
+    if as_json {
+        let mut v = json!({
+            "ok": true, "events": r.events, "head": hex::encode(r.head),
+            "expected_head_at": r.expected_head_at,
+            "checkpoint": {
+                "origin": cp.origin, "size": cp.size, "root": hex::encode(cp.root),
+                "public_key": hex::encode(public),
+            },
+        });
+        if let Some(w) = &witnessed {
+            v["witnesses"] = checks::quorum_json(w);
+        }
+        writeln!(out, "{v}")?;
+    } else {
+        write!(
+            out,
+            "ok: {} events verified\nhead {}\ncheckpoint: the first {} events of {} have root {}, signed by key {}\n{}",
+            r.events, hex::encode(r.head), cp.size, cp.origin, hex::encode(cp.root),
+            hex::encode(public), witness::text(witnessed.as_ref())
+        )?;
+    }
+    Ok(())
 }
 
 /// `verify-receipt FILE --pubkey KEY`: offline, with no ledger.
 pub(super) fn verify_receipt(
     file: &Path,
     pubkey: &str,
+    witnesses: &WitnessArgs,
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
     let public = pubkey_arg(pubkey)?;
+    let quorum = witness::quorum(witnesses)?;
     let text = read_limited(file, kaohe::limits::MAX_RECEIPT_BYTES, "receipt")?;
-    let r = proofs::verify_receipt(&text, &public)
-        .map_err(|e| proof_err(e, "the receipt does not verify"))?;
+    let failing = "the receipt does not verify";
+    let r = proofs::verify_receipt(&text, &public).map_err(|e| proof_err(e, failing))?;
+    let witnessed = witness::check(quorum.as_ref(), &r.note, failing)?;
     let cp = &r.checkpoint;
     if as_json {
-        let v = json!({
+        let mut v = json!({
             "ok": true, "seq": r.seq, "hash": hex::encode(r.hash), "type": r.event_type,
             "origin": cp.origin, "tree_size": cp.size, "root": hex::encode(cp.root),
             "public_key": hex::encode(public),
         });
+        if let Some(w) = &witnessed {
+            v["witnesses"] = checks::quorum_json(w);
+        }
         writeln!(out, "{v}")?;
     } else {
         writeln!(
@@ -232,6 +314,7 @@ pub(super) fn verify_receipt(
             r.seq, r.event_type, hex::encode(r.hash), r.seq, cp.size, cp.origin,
             hex::encode(cp.root), hex::encode(public)
         )?;
+        write!(out, "{}", witness::text(witnessed.as_ref()))?;
     }
     Ok(())
 }
@@ -240,24 +323,30 @@ pub(super) fn verify_receipt(
 pub(super) fn verify_consistency(
     file: &Path,
     pubkey: &str,
+    witnesses: &WitnessArgs,
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
     let public = pubkey_arg(pubkey)?;
+    let quorum = witness::quorum(witnesses)?;
     let text = read_limited(
         file,
         kaohe::limits::MAX_CONSISTENCY_BYTES,
         "consistency file",
     )?;
-    let r = proofs::verify_consistency(&text, &public)
-        .map_err(|e| proof_err(e, "the consistency proof does not verify"))?;
+    let failing = "the consistency proof does not verify";
+    let r = proofs::verify_consistency(&text, &public).map_err(|e| proof_err(e, failing))?;
+    let witnessed = witness::check(quorum.as_ref(), &r.new_note, failing)?;
     if as_json {
-        let v = json!({
+        let mut v = json!({
             "ok": true, "origin": r.new.origin,
             "old": {"size": r.old.size, "root": hex::encode(r.old.root)},
             "new": {"size": r.new.size, "root": hex::encode(r.new.root)},
             "public_key": hex::encode(public),
         });
+        if let Some(w) = &witnessed {
+            v["witnesses"] = checks::quorum_json(w);
+        }
         writeln!(out, "{v}")?;
     } else {
         writeln!(
@@ -266,6 +355,7 @@ pub(super) fn verify_consistency(
             r.new.size, hex::encode(r.new.root), r.old.size, hex::encode(r.old.root),
             r.new.origin, hex::encode(public)
         )?;
+        write!(out, "{}", witness::text(witnessed.as_ref()))?;
     }
     Ok(())
 }

@@ -25,6 +25,11 @@ pub(super) fn open(db: &Path) -> Result<Ledger> {
 
 /// `--pubkey`: 64 hex digits, or a key file (private or public).
 pub(super) fn pubkey_arg(arg: &str) -> Result<[u8; 32]> {
+    public_key_arg("--pubkey", arg)
+}
+
+/// A public key given with `flag`: 64 hex digits, or a key file (private or public).
+pub(super) fn public_key_arg(flag: &str, arg: &str) -> Result<[u8; 32]> {
     if let Some(public) = proofs::parse_public_hex(arg) {
         return Ok(public);
     }
@@ -34,7 +39,7 @@ pub(super) fn pubkey_arg(arg: &str) -> Result<[u8; 32]> {
         "key file",
     )?;
     let (_, public) =
-        kaohe::sign::read_public(&text).map_err(|e| bad(format!("--pubkey {arg}: {e}")))?;
+        kaohe::sign::read_public(&text).map_err(|e| bad(format!("{flag} {arg}: {e}")))?;
     Ok(public)
 }
 

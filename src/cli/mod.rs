@@ -9,6 +9,7 @@ mod checks;
 mod errors;
 mod input;
 mod reads;
+mod witness;
 mod writes;
 
 pub use args::Cli;
@@ -70,15 +71,17 @@ fn run_command(cli: Cli) -> Result<()> {
         Cmd::Reconcile { tallies, time, json } => reads::reconcile_tallies(db, &tallies, &time.query()?, json, out),
         Cmd::Evidence(EvidenceSub::Get { hash, out: file }) => reads::evidence_get(db, &hash, &file, out),
         Cmd::Evidence(EvidenceSub::List { json }) => reads::evidence_list(db, json, out),
-        Cmd::Verify { export, head, evidence, json } => checks::verify(db, export.as_deref(), head.as_deref(), evidence, json, out),
+        Cmd::Verify { export, head, evidence, checkpoint, pubkey, witnesses, json } => checks::verify(db, export.as_deref(), head.as_deref(), evidence, &checks::Against { checkpoint: checkpoint.as_deref(), pubkey: pubkey.as_deref(), witnesses: &witnesses }, json, out),
         Cmd::Backup { out: file, json } => writes::backup(db, &file, json, out),
         Cmd::Restore { file, json } => writes::restore(db, &file, json, out),
         Cmd::Rubric { json, toml } => reads::rubric(db, json, toml, out),
-        Cmd::Checkpoint { list: true, json } => reads::checkpoint_list(db, json, out),
-        Cmd::Checkpoint { list: false, json } => writes::checkpoint(db, key, json, out),
+        Cmd::Checkpoint { list: true, json, .. } => reads::checkpoint_list(db, json, out),
+        Cmd::Checkpoint { add: Some(file), json, .. } => writes::checkpoint_add(db, &file, json, out),
+        Cmd::Checkpoint { json, .. } => writes::checkpoint(db, key, json, out),
         Cmd::Receipt { event, seq, checkpoint } => checks::receipt(db, event.as_deref(), seq, checkpoint.as_deref(), out),
-        Cmd::VerifyReceipt { file, pubkey, json } => checks::verify_receipt(&file, &pubkey, json, out),
+        Cmd::VerifyReceipt { file, pubkey, witnesses, json } => checks::verify_receipt(&file, &pubkey, &witnesses, json, out),
         Cmd::Consistency { old, new } => checks::consistency(db, &old, &new, out),
-        Cmd::VerifyConsistency { file, pubkey, json } => checks::verify_consistency(&file, &pubkey, json, out),
+        Cmd::VerifyConsistency { file, pubkey, witnesses, json } => checks::verify_consistency(&file, &pubkey, &witnesses, json, out),
+        Cmd::Witness { state, log_key, input, json } => witness::witness(&state, key, &log_key, &input, json, out),
     }
 }

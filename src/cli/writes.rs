@@ -41,6 +41,29 @@ pub(super) fn checkpoint(
     Ok(())
 }
 
+/// `checkpoint --add FILE`: a cosigned copy of a stored checkpoint.
+pub(super) fn checkpoint_add(
+    db: &Path,
+    file: &Path,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let note = read_limited(
+        file,
+        kaohe::limits::MAX_CHECKPOINT_BYTES as u64,
+        "checkpoint file",
+    )?;
+    let ledger = open(db)?;
+    let s = actions::add_checkpoint_signatures(&ledger, &note)
+        .map_err(|e| proof_err(e, "cannot add the checkpoint"))?;
+    if as_json {
+        writeln!(out, "{}", kaohe::render::lists::checkpoint_json(&s, None))?;
+    } else {
+        write!(out, "{}", s.note)?;
+    }
+    Ok(())
+}
+
 pub(super) fn init(
     db: &Path,
     rubric: &Path,

@@ -242,6 +242,20 @@ pub fn read_public(text: &str) -> Result<(Actor, [u8; 32]), SignError> {
     Ok((actor, public))
 }
 
+/// The signature type byte of Ed25519 cosignatures (C2SP tlog-cosignature, `cosignature/v1`).
+const COSIGNATURE_ED25519: u8 = 0x04;
+
+/// The key ID of a witness's Ed25519 cosignatures (C2SP tlog-cosignature): the first 4 bytes
+/// of `SHA-256(name || 0x0A || 0x04 || public_key)`.
+pub fn cosignature_key_hash(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([b'\n', COSIGNATURE_ED25519]);
+    h.update(public);
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -157,6 +157,14 @@ pub fn checkpoint(ledger: &Ledger, signer: &KeyPair) -> Result<SignedCheckpoint,
     Ok(crate::ops::proofs::checkpoint(ledger, signer)?)
 }
 
+/// Adds the witnesses' cosignatures of a copy of a stored checkpoint to it.
+pub fn add_checkpoint_signatures(
+    ledger: &Ledger,
+    note: &str,
+) -> Result<SignedCheckpoint, ProofError> {
+    crate::ops::proofs::add_signatures(ledger, note)
+}
+
 /// Verifies a stored ledger in full; a success is recorded as its last full verification, at
 /// `now` when the clock is known.
 pub fn verify(

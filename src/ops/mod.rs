@@ -1,5 +1,6 @@
 //! Layer 5, operations: what people do with a ledger, on top of `ledger` — evidence files,
-//! import, export, appeals, explain, the close, verify, restore, proofs and reconciliation.
+//! import, export, appeals, explain, the close, verify, restore, proofs, witnesses and
+//! reconciliation.
 
 pub mod actions;
 pub mod appeals;
@@ -13,3 +14,4 @@ pub mod proofs;
 pub mod reconcile;
 pub mod restore;
 pub mod verify;
+pub mod witness;

@@ -6,7 +6,9 @@
 //! - A **checkpoint** is a C2SP `tlog-checkpoint` in a C2SP `signed-note`: the text
 //!   `kaohe/<ledger id hex>\n<size>\n<base64 root>\n`, a blank line, and one Ed25519 signature
 //!   line `— <origin> <base64(key hash (4) || signature (64))>\n`. It is stored in the ledger
-//!   (`Store::put_checkpoint`) but is not an event: the chain does not change.
+//!   (`Store::put_checkpoint`) but is not an event: the chain does not change. Witnesses append
+//!   their cosignature lines (`ops::witness`); every reader of a note takes them, finds the
+//!   log's line by its key hash and keeps the others byte for byte.
 //! - A **receipt** is one event (as an export line's object), its inclusion proof, and the
 //!   checkpoint the proof leads to.
 //! - A **consistency file** is two checkpoints and the proof that the newer tree extends the
@@ -20,7 +22,7 @@
 //! event: 320 MB at 10M events) and hashed again (`merkle`'s slice generators). A store that
 //! kept subtree roots could serve `merkle::inclusion_proof_with` instead.
 
-use crate::base::limits::{MAX_CHECKPOINT_BYTES, MAX_PROOF_HASHES};
+use crate::base::limits::{MAX_CHECKPOINT_BYTES, MAX_NOTE_SIGNATURES, MAX_PROOF_HASHES};
 use crate::events::chain;
 use crate::events::event::{EventKind, Hash};
 use crate::events::merkle;
@@ -38,9 +40,7 @@ pub const CONSISTENCY_FORMAT: &str = "kaohe-consistency-v1";
 /// The origin's prefix; the ledger id (32 lowercase hex digits) follows.
 pub const ORIGIN_PREFIX: &str = "kaohe/";
 /// A signature line starts with an em dash (U+2014) and a space.
-const SIGNATURE_LINE_START: &str = "\u{2014} ";
-/// Most signature lines read from a note (as the Go reference implementation).
-const MAX_SIGNATURES: usize = 100;
+pub const SIGNATURE_LINE_START: &str = "\u{2014} ";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProofError {
@@ -159,15 +159,25 @@ pub fn sign_checkpoint(cp: &Checkpoint, key: &KeyPair) -> String {
     )
 }
 
-/// One signature line of a note.
-struct NoteSignature {
-    name: String,
-    key_hash: [u8; 4],
-    signature: Vec<u8>,
+/// One signature line of a note: the log's, or a witness's cosignature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteSignature {
+    /// The key name.
+    pub name: String,
+    /// The key hash (the key ID of a cosignature).
+    pub key_hash: [u8; 4],
+    /// What follows the key hash: an Ed25519 signature, or a cosignature's timestamp and
+    /// signature.
+    pub signature: Vec<u8>,
+    /// The whole line as read, without its newline (kept byte for byte when a note is
+    /// cosigned or merged).
+    pub line: String,
 }
 
-/// Splits a signed note into its text and its signature lines, checking the note's syntax.
-fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), String> {
+/// Splits a signed note into its text (with its final newline) and its signature lines,
+/// checking the note's syntax: at most [`MAX_CHECKPOINT_BYTES`], no control character but the
+/// newline, at most [`MAX_NOTE_SIGNATURES`] lines of the form `— <name> <base64>`.
+pub fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), String> {
     if note.len() > MAX_CHECKPOINT_BYTES {
         return Err(format!(
             "the checkpoint is longer than {MAX_CHECKPOINT_BYTES} bytes"
@@ -185,9 +195,9 @@ fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), String> {
         .ok_or("the checkpoint's signatures do not end with a newline")?;
     let mut out = Vec::new();
     for line in sigs.split('\n') {
-        if out.len() == MAX_SIGNATURES {
+        if out.len() == MAX_NOTE_SIGNATURES {
             return Err(format!(
-                "the checkpoint has more than {MAX_SIGNATURES} signatures"
+                "the checkpoint has more than {MAX_NOTE_SIGNATURES} signatures"
             ));
         }
         let rest = line
@@ -196,7 +206,7 @@ fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), String> {
         let (name, b64) = rest
             .split_once(' ')
             .ok_or("a signature line has no key name")?;
-        if name.is_empty() || name.contains('+') || name.chars().any(char::is_whitespace) {
+        if !is_key_name(name) {
             return Err(format!("a signature line has a bad key name `{name}`"));
         }
         let bytes = Base64::decode_vec(b64)
@@ -209,9 +219,15 @@ fn split_note(note: &str) -> Result<(&str, Vec<NoteSignature>), String> {
             name: name.to_string(),
             key_hash,
             signature: bytes[4..].to_vec(),
+            line: line.to_string(),
         });
     }
     Ok((text, out))
+}
+
+/// True when `name` can name a key in a signed note: not empty, no `+`, no white space.
+pub fn is_key_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('+') && !name.chars().any(char::is_whitespace)
 }
 
 /// Reads a signed checkpoint without checking its signature (the ledger's own view of a
@@ -278,8 +294,9 @@ pub struct SignedCheckpoint {
 }
 
 /// Signs the checkpoint of the whole ledger at its current size and stores it (replacing one
-/// stored for the same size). The chain's links are checked first, so a damaged chain is
-/// never signed.
+/// stored for the same size, unless that one is the same checkpoint with this very signature
+/// and more lines, witnesses' cosignatures, which it keeps). The chain's links are checked
+/// first, so a damaged chain is never signed.
 pub fn checkpoint(ledger: &Ledger, key: &KeyPair) -> Result<SignedCheckpoint, ProofError> {
     let size = ledger.head().next_seq;
     ledger.check_links(size)?;
@@ -294,10 +311,76 @@ pub fn checkpoint(ledger: &Ledger, key: &KeyPair) -> Result<SignedCheckpoint, Pr
         root: frontier.root(),
     };
     let note = sign_checkpoint(&cp, key);
+    if let Some(bytes) = ledger.store().checkpoint(cp.size)? {
+        let kept = stored(cp.size, bytes)?;
+        if kept.checkpoint == cp && carries_lines(&kept.note, &note) {
+            return Ok(kept);
+        }
+    }
     ledger.store().put_checkpoint(cp.size, note.as_bytes())?;
     Ok(SignedCheckpoint {
         checkpoint: cp,
         note,
+    })
+}
+
+/// True when `note` carries every signature line of `of`, byte for byte.
+fn carries_lines(note: &str, of: &str) -> bool {
+    match (split_note(note), split_note(of)) {
+        (Ok((_, have)), Ok((_, need))) => {
+            need.iter().all(|n| have.iter().any(|h| h.line == n.line))
+        }
+        _ => false,
+    }
+}
+
+/// Adds the signature lines of a copy of a stored checkpoint (the witnesses' cosignatures,
+/// `kaohe witness`) to the stored note. The copy's text must be the stored checkpoint's and it
+/// must carry the stored note's signature lines named by the origin (the log's) byte for byte,
+/// so the log's signature is the one the ledger already holds. The stored lines are kept first, then the copy's other
+/// lines, each line once. Cosignatures are not checked here: a verifier checks them against
+/// the witnesses' keys (`verify-receipt --witness`).
+pub fn add_signatures(ledger: &Ledger, note: &str) -> Result<SignedCheckpoint, ProofError> {
+    let (text, sigs) = split_note(note).map_err(unreadable)?;
+    let cp = Checkpoint::parse_text(text).map_err(unreadable)?;
+    let own = origin(&ledger.genesis().ledger_id);
+    if cp.origin != own {
+        return Err(ProofError::Refused(format!(
+            "the checkpoint is of ledger `{}`, not of this one (`{own}`)",
+            cp.origin
+        )));
+    }
+    let kept = stored_checkpoint(ledger, cp.size)?;
+    if kept.checkpoint != cp {
+        return Err(failed(format!(
+            "the checkpoint's root is not the root of the checkpoint of size {} this ledger holds (a forged checkpoint, or one of another history)",
+            cp.size
+        )));
+    }
+    let (_, kept_sigs) = split_note(&kept.note)
+        .map_err(|m| StoreError::Corrupt(format!("stored checkpoint of size {}: {m}", cp.size)))?;
+    if kept_sigs
+        .iter()
+        .filter(|k| k.name == cp.origin)
+        .any(|k| !sigs.iter().any(|n| n.line == k.line))
+    {
+        return Err(failed(format!(
+            "the checkpoint does not carry the stored checkpoint's signature by `{}` byte for byte: it is not a copy of the checkpoint of size {} this ledger holds",
+            cp.origin, cp.size
+        )));
+    }
+    let mut lines: Vec<&str> = Vec::new();
+    for s in kept_sigs.iter().chain(sigs.iter()) {
+        if !lines.contains(&s.line.as_str()) {
+            lines.push(&s.line);
+        }
+    }
+    let merged = format!("{text}\n{}\n", lines.join("\n"));
+    split_note(&merged).map_err(|m| ProofError::Refused(format!("the merged checkpoint: {m}")))?;
+    ledger.store().put_checkpoint(cp.size, merged.as_bytes())?;
+    Ok(SignedCheckpoint {
+        checkpoint: cp,
+        note: merged,
     })
 }
 
@@ -522,6 +605,8 @@ pub struct ReceiptReport {
     pub seq: u64,
     pub hash: Hash,
     pub event_type: String,
+    /// The checkpoint note as the receipt carries it (with any witnesses' cosignatures).
+    pub note: String,
 }
 
 /// Verifies a receipt offline against the checkpoint key.
@@ -581,6 +666,7 @@ pub fn verify_receipt(text: &str, public: &[u8; 32]) -> Result<ReceiptReport, Pr
         hash,
         event_type: body.kind().type_name().to_string(),
         checkpoint: cp,
+        note: note.to_string(),
     })
 }
 
@@ -590,18 +676,38 @@ pub fn verify_receipt(text: &str, public: &[u8; 32]) -> Result<ReceiptReport, Pr
 pub struct ConsistencyReport {
     pub old: Checkpoint,
     pub new: Checkpoint,
+    /// The two checkpoint notes as the file carries them (with any witnesses' cosignatures).
+    pub old_note: String,
+    pub new_note: String,
+}
+
+/// A consistency file's fields, read but not verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsistencyFile {
+    pub old: String,
+    pub new: String,
+    pub proof: Vec<Hash>,
+}
+
+/// Reads a consistency file's shape (exactly its four fields, `format`, the proof's hashes);
+/// nothing is verified.
+pub fn read_consistency(text: &str) -> Result<ConsistencyFile, ProofError> {
+    let fields = ["format", "old", "new", "proof"];
+    let obj = read_object(text, &fields, CONSISTENCY_FORMAT, "kaohe consistency file")?;
+    Ok(ConsistencyFile {
+        old: string_field(&obj, "old")?.to_string(),
+        new: string_field(&obj, "new")?.to_string(),
+        proof: proof_field(&obj, "proof")?,
+    })
 }
 
 /// Verifies a consistency file offline against the checkpoint key.
 pub fn verify_consistency(text: &str, public: &[u8; 32]) -> Result<ConsistencyReport, ProofError> {
-    let fields = ["format", "old", "new", "proof"];
-    let obj = read_object(text, &fields, CONSISTENCY_FORMAT, "kaohe consistency file")?;
-    let old_note = string_field(&obj, "old")?;
-    let new_note = string_field(&obj, "new")?;
-    let proof = proof_field(&obj, "proof")?;
-    let old = verify_checkpoint(old_note, public)
+    let file = read_consistency(text)?;
+    let (old_note, new_note, proof) = (file.old, file.new, file.proof);
+    let old = verify_checkpoint(&old_note, public)
         .map_err(|e| failed(format!("the old checkpoint: {e}")))?;
-    let new = verify_checkpoint(new_note, public)
+    let new = verify_checkpoint(&new_note, public)
         .map_err(|e| failed(format!("the new checkpoint: {e}")))?;
     if old.origin != new.origin {
         return Err(failed(format!(
@@ -621,7 +727,64 @@ pub fn verify_consistency(text: &str, public: &[u8; 32]) -> Result<ConsistencyRe
             new.size, old.size
         )));
     }
-    Ok(ConsistencyReport { old, new })
+    Ok(ConsistencyReport {
+        old,
+        new,
+        old_note,
+        new_note,
+    })
+}
+
+/// An export verified as `verify --export` verifies it, with the Merkle root of its first
+/// `size` events (a checkpoint's size).
+#[derive(Debug, Clone)]
+pub struct ExportRoot {
+    pub report: export::ExportReport,
+    pub size: u64,
+    /// The root of the first `size` events; `None` when the export stopped before them.
+    pub root: Option<Hash>,
+}
+
+/// Verifies an export (as [`export::verify`]) and computes the root of its first `size` events
+/// on the way, in O(log n) memory.
+pub fn export_root(
+    input: impl std::io::BufRead,
+    expected_head: Option<&Hash>,
+    size: u64,
+) -> Result<ExportRoot, export::ExportError> {
+    let mut frontier = merkle::Frontier::new();
+    let each = |v: export::Verified<'_>| {
+        if v.seq < size {
+            frontier.push(v.hash);
+        }
+        Ok::<(), std::convert::Infallible>(())
+    };
+    let audit = &mut crate::domain::audit::Audit::new();
+    let report = match export::verify_each(input, expected_head, audit, each)? {
+        Ok(report) => report,
+        Err(never) => match never {},
+    };
+    let root = (frontier.size() == size).then(|| frontier.root());
+    Ok(ExportRoot { report, size, root })
+}
+
+/// Checks that a verified checkpoint's root is the export's root at the checkpoint's size.
+pub fn check_export_root(export: &ExportRoot, cp: &Checkpoint) -> Result<(), ProofError> {
+    match export.root {
+        _ if export.size != cp.size => Err(failed(format!(
+            "the export's root was computed at size {}, not at the checkpoint's {}",
+            export.size, cp.size
+        ))),
+        None => Err(failed(format!(
+            "the export holds {} events; the checkpoint is of the first {}",
+            export.report.events, cp.size
+        ))),
+        Some(root) if root != cp.root => Err(failed(format!(
+            "the root of the export's first {} events is not the checkpoint's root: the export is not the history the checkpoint signed",
+            cp.size
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
 /// A public key a person gives as 64 hex digits (either case), or `None`.

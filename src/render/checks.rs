@@ -1,7 +1,8 @@
-//! What the checks found, as `verify --evidence` prints it.
+//! What the checks found: `verify --evidence`, and the witnesses of a checkpoint.
 
 use crate::ops::evidence::Check;
 use crate::ops::verify::Report;
+use crate::ops::witness::{Cosigned, QuorumReport};
 use serde_json::{json, Value};
 
 /// What an evidence check found: problems (a damaged or missing file: the check fails) and
@@ -78,4 +79,66 @@ pub fn evidence_text(report: &Report, check: &Check, notes: &[String]) -> String
         text.push_str(&format!("note: {n}\n"));
     }
     text
+}
+
+/// A cosignature's time for people: RFC 3339 in UTC (the raw seconds when out of range).
+fn cosigned_at(timestamp: u64) -> String {
+    i64::try_from(timestamp)
+        .ok()
+        .and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| timestamp.to_string())
+}
+
+/// The witnesses a quorum check found, as the `--json` outputs carry them.
+pub fn quorum_json(r: &QuorumReport) -> Value {
+    let cosigned: Vec<Value> = r
+        .cosigned
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.witness.name, "public_key": hex::encode(c.witness.public),
+                "timestamp": c.timestamp, "time": cosigned_at(c.timestamp),
+            })
+        })
+        .collect();
+    let missing: Vec<Value> = r
+        .missing
+        .iter()
+        .map(|w| json!({"name": w.name, "public_key": hex::encode(w.public)}))
+        .collect();
+    json!({"quorum": r.quorum, "cosigned": cosigned, "missing": missing})
+}
+
+/// The witnesses a quorum check found, for people (one line, two when some did not cosign).
+pub fn quorum_text(r: &QuorumReport) -> String {
+    let names: Vec<String> = r
+        .cosigned
+        .iter()
+        .map(|c| format!("`{}` at {}", c.witness.name, cosigned_at(c.timestamp)))
+        .collect();
+    let mut text = format!(
+        "cosigned by {} of {} witnesses (quorum {}): {}\n",
+        r.cosigned.len(),
+        r.cosigned.len() + r.missing.len(),
+        r.quorum,
+        names.join(", ")
+    );
+    if !r.missing.is_empty() {
+        let missing: Vec<String> = r.missing.iter().map(|w| format!("`{}`", w.name)).collect();
+        text.push_str(&format!("not cosigned by: {}\n", missing.join(", ")));
+    }
+    text
+}
+
+/// What a witness cosigned (`kaohe witness --json`).
+pub fn cosigned_json(c: &Cosigned) -> Value {
+    let cp = &c.checkpoint;
+    json!({
+        "origin": cp.origin, "size": cp.size, "root": hex::encode(cp.root),
+        "previous_size": c.previous.as_ref().map(|p| p.size),
+        "witness": c.witness.name, "public_key": hex::encode(c.witness.public),
+        "timestamp": c.timestamp, "time": cosigned_at(c.timestamp),
+        "state_file": c.state_file.display().to_string(), "note": c.note,
+    })
 }

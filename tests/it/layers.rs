@@ -67,6 +67,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "verify",
             "restore",
             "proofs",
+            "witness",
             "backup",
             "reconcile",
             "actions",

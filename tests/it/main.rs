@@ -36,3 +36,4 @@ mod tally;
 mod tamper;
 mod time;
 mod trust;
+mod witness;
