@@ -124,10 +124,30 @@ pub fn is_canonical(d: &Decimal) -> bool {
     c.scale() == d.scale() && c == *d && !(d.is_zero() && d.is_sign_negative())
 }
 
-/// Parses a decimal that must already be canonical text (as in stored events and exports).
+/// Parses a decimal that must already be canonical text (as in stored events and exports):
+/// [`is_canonical_text`], and a value a `Decimal` holds exactly (at most 28 places, and the
+/// digits without the point less than 2^96), so that it prints back as the same text.
 pub fn parse_canonical(text: &str) -> Option<Decimal> {
+    if !is_canonical_text(text) {
+        return None;
+    }
     let d = Decimal::from_str(text).ok()?;
     (is_canonical(&d) && d.to_string() == text).then_some(d)
+}
+
+/// The canonical text of a figure (`schema/EVENTS.md`): `-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?`
+/// and not `-0`: no `+`, no leading zero, no exponent, no trailing fractional zero, no point
+/// without a digit on each side.
+pub fn is_canonical_text(text: &str) -> bool {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = match digits.split_once('.') {
+        Some((w, f)) => (w, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let whole_ok = all_digits(whole) && (whole == "0" || !whole.starts_with('0'));
+    let fraction_ok = fraction.is_none_or(|f| all_digits(f) && !f.ends_with('0'));
+    whole_ok && fraction_ok && text != "-0"
 }
 
 #[cfg(test)]
@@ -204,5 +224,36 @@ mod tests {
         assert!(parse_canonical("1.5").is_some());
         assert!(parse_canonical("1.50").is_none());
         assert!(parse_canonical("01").is_none());
+    }
+
+    /// The grammar of schema/EVENTS.md, "Canonical bodies", and the range a `Decimal` holds.
+    #[test]
+    fn canonical_text_is_the_documented_grammar() {
+        for good in [
+            "0",
+            "3",
+            "-3",
+            "95.5",
+            "-0.5",
+            "0.000001",
+            "1000000000",
+            "10.01",
+        ] {
+            assert!(parse_canonical(good).is_some(), "{good}");
+        }
+        for bad in [
+            "-0", "+1", "01", "00", "1.", ".5", "1.50", "1.0", "-0.0", "1e1", "1_0", " 1", "1 ",
+            "", "-", "0x1", "１",
+        ] {
+            assert!(!is_canonical_text(bad), "{bad}");
+            assert!(parse_canonical(bad).is_none(), "{bad}");
+        }
+        // The most a Decimal holds: 28 places, and 2^96 - 1 as the digits without the point.
+        assert!(parse_canonical("0.0000000000000000000000000001").is_some());
+        assert!(parse_canonical("0.00000000000000000000000000001").is_none());
+        assert!(parse_canonical("79228162514264337593543950335").is_some());
+        assert!(parse_canonical("79228162514264337593543950336").is_none());
+        assert!(parse_canonical("7922816251426433759354395033.5").is_some());
+        assert!(parse_canonical("7922816251426433759354395033.55").is_none());
     }
 }

@@ -66,6 +66,12 @@ pub const MAX_DECIMAL_PLACES: u32 = 6;
 /// in `events::codec` builds it). Every other event is bounded by the command limits to a few
 /// KiB.
 pub const MAX_EVENT_BYTES: usize = 16 * 1024 * 1024;
+/// The earliest `recorded_at_us` a body may hold: 0000-01-01T00:00:00Z, in microseconds.
+/// Every recorded time from it to [`RECORDED_US_END`] is written in an export line as a
+/// four-digit year (`schema/EVENTS.md`, "The export line").
+pub const RECORDED_US_START: i64 = -62_167_219_200_000_000;
+/// The first `recorded_at_us` past the range a body may hold: 9999-01-01T00:00:00Z.
+pub const RECORDED_US_END: i64 = 253_370_764_800_000_000;
 /// Events per stored block. Changing it changes the store layout.
 pub const EVENTS_PER_BLOCK: u64 = 256;
 /// Largest tally file `reconcile --tallies` reads, in bytes.

@@ -5,7 +5,8 @@ use std::io::BufRead;
 /// One line as read.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
-    /// The line's text, without its line ending (and without a UTF-8 byte-order mark).
+    /// The line's text, without its line ending (LF, or CR LF); the first line's without a
+    /// UTF-8 byte-order mark (one anywhere else is part of its line).
     Text(String),
     /// The line is longer than the bound; the rest of the input is not read.
     TooLong,
@@ -67,7 +68,10 @@ impl<R: BufRead> Lines<R> {
             return Ok(Some((self.number, Line::TooLong)));
         }
         let line = match std::str::from_utf8(&self.buf) {
-            Ok(text) => Line::Text(text.strip_prefix('\u{feff}').unwrap_or(text).to_string()),
+            Ok(text) if self.number == 1 => {
+                Line::Text(text.strip_prefix('\u{feff}').unwrap_or(text).to_string())
+            }
+            Ok(text) => Line::Text(text.to_string()),
             Err(_) => Line::NotUtf8,
         };
         Ok(Some((self.number, line)))
@@ -86,6 +90,16 @@ mod tests {
         assert_eq!(l.next_line().unwrap(), Some((3, Line::Text(String::new()))));
         assert_eq!(l.next_line().unwrap(), Some((4, Line::TooLong)));
         assert_eq!(l.next_line().unwrap(), None);
+    }
+
+    #[test]
+    fn only_the_first_line_may_begin_with_a_byte_order_mark() {
+        let mut l = Lines::new("\u{feff}a\n\u{feff}b\n".as_bytes(), 10);
+        assert_eq!(l.next_line().unwrap(), Some((1, Line::Text("a".into()))));
+        assert_eq!(
+            l.next_line().unwrap(),
+            Some((2, Line::Text("\u{feff}b".into())))
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::args::WitnessArgs;
 use super::errors::{bad, ledger_err, problem, proof_err, Damage, Exit, EXIT_PROBLEM};
-use super::input::{checkpoint_arg, now, open, pubkey_arg, read_limited};
+use super::input::{checkpoint_arg, now, open_read, pubkey_arg, read_limited};
 use super::witness;
 use anyhow::{anyhow, Context as _, Result};
 use kaohe::ops::{actions, export, proofs, verify};
@@ -19,7 +19,7 @@ pub(super) fn receipt(
     checkpoint: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let last = ledger.head().next_seq - 1;
     let (found, asked) = match (event, seq) {
         (_, Some(n)) => ((n <= last).then_some(n), n.to_string()),
@@ -50,7 +50,7 @@ pub(super) fn receipt(
 }
 
 pub(super) fn consistency(db: &Path, old: &str, new: &str, out: &mut impl Write) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let old = checkpoint_arg(&ledger, old)?;
     let new = checkpoint_arg(&ledger, new)?;
     let r = proofs::consistency(&ledger, &old, &new)

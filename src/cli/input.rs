@@ -19,8 +19,15 @@ pub(super) fn now() -> Result<Timestamp> {
     }
 }
 
+/// Opens the ledger to write to it: the command holds it alone.
 pub(super) fn open(db: &Path) -> Result<Ledger> {
     Ledger::open(db).map_err(ledger_err)
+}
+
+/// Opens the ledger to read it: nothing in it is written, and other commands may read it
+/// meanwhile (`Ledger::open_read`).
+pub(super) fn open_read(db: &Path) -> Result<Ledger> {
+    Ledger::open_read(db).map_err(ledger_err)
 }
 
 /// `--pubkey`: 64 hex digits, or a key file (private or public).

@@ -2,7 +2,7 @@
 
 use super::args::{ExportFormat, TimeArgs};
 use super::errors::{action_err, bad, ledger_err, problem, proof_err};
-use super::input::{emit, file_err, open, out_dir};
+use super::input::{emit, file_err, open_read, out_dir};
 use anyhow::Result;
 use kaohe::files::{write_whole, Leftover, NewFile, Place};
 use kaohe::ops::actions::{self, EventName};
@@ -15,7 +15,7 @@ use std::path::Path;
 
 /// `checkpoint --list`.
 pub(super) fn checkpoint_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let all = proofs::stored_checkpoints(&ledger).map_err(|e| proof_err(e, "checkpoints"))?;
     if as_json {
         let v: Vec<Value> = all
@@ -30,7 +30,7 @@ pub(super) fn checkpoint_list(db: &Path, as_json: bool, out: &mut impl Write) ->
 }
 
 pub(super) fn score(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let s = actions::scores(&ledger, q).map_err(ledger_err)?;
     if as_json {
         let mut w = std::io::BufWriter::new(out);
@@ -60,7 +60,7 @@ pub(super) fn explain(
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let x = explain::explain(&ledger, &view, station, item).map_err(ledger_err)?;
     emit(
@@ -92,7 +92,7 @@ pub(super) fn report(
     // a link at FILE is refused (see `kaohe::files`).
     let tmp = NewFile::create(file, 0o666, Leftover::Refuse, Place::Replace).map_err(file_err)?;
     let tmp_name = tmp.temp().display().to_string();
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let opts = kaohe::render::report::Options { stations };
     let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp);
@@ -123,7 +123,7 @@ pub(super) fn show(
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let last = ledger.head().next_seq - 1;
     let seq = actions::find_event(&ledger, name).map_err(action_err)?;
     let (line, next_hash) = actions::event_line(&ledger, seq).map_err(action_err)?;
@@ -161,7 +161,7 @@ pub(super) fn show(
 }
 
 pub(super) fn key_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let keys = ledger.keys().map_err(ledger_err)?;
     emit(
         out,
@@ -178,7 +178,7 @@ pub(super) fn appeal_list(
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     if let Some(code) = station {
         actions::known_station(&ledger, code).map_err(action_err)?;
     }
@@ -192,7 +192,7 @@ pub(super) fn appeal_list(
 }
 
 pub(super) fn stations(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let list = actions::stations(&ledger).map_err(ledger_err)?;
     emit(
         out,
@@ -209,7 +209,7 @@ pub(super) fn log(
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     if let Some(s) = station {
         actions::known_station(&ledger, s).map_err(action_err)?;
@@ -254,7 +254,7 @@ pub(super) fn log(
 const LOG_PAGE_ROWS: usize = 4096;
 
 pub(super) fn export_all(db: &Path, q: &Query, out: &mut impl Write) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let mut w = std::io::BufWriter::new(out);
     let mut io_err = None;
@@ -282,7 +282,7 @@ pub(super) fn export_scores(
     as_json: bool,
     out: &mut impl Write,
 ) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let s = actions::scores(&ledger, q).map_err(ledger_err)?;
     let mut w = std::io::BufWriter::new(out);
     if as_json {
@@ -341,7 +341,7 @@ pub(super) fn reconcile_tallies(
         e => bad(format!("{name}: {e}")),
     };
     let rows = reconcile::read(input).map_err(in_file)?;
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let mismatches = reconcile::reconcile(&ledger, &view, &rows).map_err(in_file)?;
     let rows_text = format!(
@@ -402,7 +402,7 @@ pub(super) fn evidence_get(db: &Path, hash: &str, file: &Path, out: &mut impl Wr
         )));
     }
     out_dir(db, file)?;
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let hex_hash = hex::encode(hash);
     let bytes = actions::evidence_file(&ledger, &hash).map_err(action_err)?;
     // Never over anything, never through a link (see `kaohe::files`).
@@ -418,7 +418,7 @@ pub(super) fn evidence_get(db: &Path, hash: &str, file: &Path, out: &mut impl Wr
 /// `evidence list`: each stored file with the events that reference it, then references
 /// whose file is not stored.
 pub(super) fn evidence_list(db: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let list = actions::evidence_list(&ledger).map_err(ledger_err)?;
     emit(
         out,
@@ -429,7 +429,7 @@ pub(super) fn evidence_list(db: &Path, as_json: bool, out: &mut impl Write) -> R
 }
 
 pub(super) fn rubric(db: &Path, as_json: bool, as_toml: bool, out: &mut impl Write) -> Result<()> {
-    let ledger = open(db)?;
+    let ledger = open_read(db)?;
     let hash = hex::encode(ledger.genesis().rubric_hash);
     if as_toml {
         write!(out, "{}", ledger.genesis().rubric_toml)?;

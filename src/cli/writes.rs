@@ -365,7 +365,7 @@ pub(super) fn backup(db: &Path, file: &Path, as_json: bool, out: &mut impl Write
     let tmp = NewFile::create(file, 0o600, Leftover::Refuse, Place::New)
         .map_err(super::input::file_err)?;
     let tmp_name = tmp.temp().display().to_string();
-    let ledger = open(db)?;
+    let ledger = super::input::open_read(db)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp);
     let summary = kaohe::ops::backup::write(&ledger, &mut w).map_err(ledger_err)?;
     w.into_inner()

@@ -1,9 +1,11 @@
 //! The one bincode configuration, and the only place that knows bincode.
 //!
 //! `encode` asserts the event is canonical (decimals normalised) before writing bytes;
-//! `decode` refuses trailing bytes and non-canonical bodies, so one event has exactly one body.
+//! `decode` refuses trailing bytes, a recorded time outside the range a body may hold, and any
+//! body that is not byte for byte the encoding of the event it decodes to, so one event has
+//! exactly one body (`schema/EVENTS.md`, "Canonical bodies").
 
-use crate::base::limits::MAX_EVENT_BYTES;
+use crate::base::limits::{MAX_EVENT_BYTES, RECORDED_US_END, RECORDED_US_START};
 use crate::events::event::Body;
 
 /// The fixed configuration: little endian, variable-length integers, bounded allocation.
@@ -18,8 +20,10 @@ pub enum CodecError {
     Malformed(String),
     #[error("body has {trailing} trailing bytes after the event")]
     TrailingBytes { trailing: usize },
-    #[error("body is not in canonical form ({len} bytes where the event encodes in {canonical})")]
-    NotCanonical { len: usize, canonical: usize },
+    #[error("body is not the canonical encoding of the event it decodes to: it differs from that encoding at byte offset {offset} (an integer, length or variant index written in more bytes than it needs)")]
+    NotCanonical { offset: usize },
+    #[error("body's recorded_at_us {0} is outside 0000-01-01T00:00:00Z .. 9999-01-01T00:00:00Z")]
+    TimeOutOfRange(i64),
     #[error("event does not encode: {0}")]
     Encode(String),
 }
@@ -46,29 +50,89 @@ pub fn encode(body: &Body) -> Result<Vec<u8>, CodecError> {
     Ok(bytes)
 }
 
-/// Decodes an event body, consuming every byte.
+/// Decodes an event body, consuming every byte; the body must be the event's one encoding.
 pub fn decode(bytes: &[u8]) -> Result<Body, CodecError> {
     let (body, used): (Body, usize) = bincode::serde::decode_from_slice(bytes, config())
-        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+        .map_err(|e| CodecError::Malformed(describe(&e)))?;
     if used != bytes.len() {
         return Err(CodecError::TrailingBytes {
             trailing: bytes.len() - used,
         });
     }
-    // One event, one body. Decimal and date text are checked strictly as they decode; every
-    // other non-canonical spelling (a varint written in more bytes than needed) makes the body
-    // longer than the event's encoding, which a size-only encoding pass measures without
-    // allocating.
-    let mut size = bincode::enc::write::SizeWriter::default();
-    bincode::serde::encode_into_writer(&body, &mut size, config())
-        .map_err(|e| CodecError::Malformed(e.to_string()))?;
-    if size.bytes_written != bytes.len() {
-        return Err(CodecError::NotCanonical {
-            len: bytes.len(),
-            canonical: size.bytes_written,
-        });
+    let at = body.v1().recorded_at_us;
+    if !(RECORDED_US_START..RECORDED_US_END).contains(&at) {
+        return Err(CodecError::TimeOutOfRange(at));
     }
-    Ok(body)
+    // One event, one body. Decimal and date text are checked strictly as they decode; the
+    // event is then encoded again into a writer that compares each byte with the stored ones
+    // (nothing is allocated), which finds every other spelling (a varint written in more
+    // bytes than it needs). The hash is still over the stored bytes: this only checks them.
+    let mut same = Compare {
+        stored: bytes,
+        at: 0,
+        first_difference: None,
+    };
+    bincode::serde::encode_into_writer(&body, &mut same, config())
+        .map_err(|e| CodecError::Malformed(e.to_string()))?;
+    match same.first_difference {
+        None if same.at == bytes.len() => Ok(body),
+        difference => Err(CodecError::NotCanonical {
+            offset: difference.unwrap_or(same.at),
+        }),
+    }
+}
+
+/// A bincode writer that compares what is written with stored bytes.
+struct Compare<'a> {
+    stored: &'a [u8],
+    /// Bytes written so far.
+    at: usize,
+    /// The offset of the first byte that differs from the stored one (or lies past them).
+    first_difference: Option<usize>,
+}
+
+impl bincode::enc::write::Writer for Compare<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        if self.first_difference.is_none() {
+            let stored = self.stored.get(self.at..).unwrap_or_default();
+            let same = bytes.iter().zip(stored).take_while(|(a, b)| a == b).count();
+            if same < bytes.len() {
+                self.first_difference = Some(self.at + same);
+            }
+        }
+        self.at += bytes.len();
+        Ok(())
+    }
+}
+
+/// Why bincode refused bytes, in the words of `schema/EVENTS.md`.
+fn describe(e: &bincode::error::DecodeError) -> String {
+    use bincode::error::{DecodeError as D, IntegerType as I};
+    match e {
+        D::OtherString(message) => message.clone(),
+        D::InvalidIntegerType { expected, found } => {
+            let marker = match found {
+                I::U16 => "251 (u16)",
+                I::U32 => "252 (u32)",
+                I::U64 => "253 (u64)",
+                I::U128 => "254 (u128)",
+                _ => "255 (reserved)",
+            };
+            let field = format!("{expected:?}").to_lowercase();
+            format!("a {field} field carries the varint marker {marker}, wider than a {field}")
+        }
+        D::UnexpectedEnd { .. } => "the bytes end before the event does".into(),
+        D::Utf8 { .. } => "a string is not UTF-8".into(),
+        D::LimitExceeded => {
+            format!("a length claims more than the {MAX_EVENT_BYTES} bytes a body may hold")
+        }
+        D::UnexpectedVariant {
+            type_name, found, ..
+        } => {
+            format!("{found} is not a tag of {type_name}")
+        }
+        other => other.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -117,7 +181,7 @@ mod tests {
         };
         let body = Body::V1(EventV1 {
             seq: u64::MAX,
-            recorded_at_us: i64::MAX,
+            recorded_at_us: RECORDED_US_END - 1,
             kind: EventKind::PeriodClosed(closed),
         });
         let bytes = encode(&body).expect("the closing event encodes");

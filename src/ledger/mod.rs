@@ -238,7 +238,17 @@ impl Ledger {
 
     /// Opens a ledger: reads the genesis and its rubric, and checks the head against the tail.
     pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
-        let store = Store::open(path)?;
+        Self::opened(path, Store::open(path)?)
+    }
+
+    /// Opens a ledger to read it: nothing in `path` is written, other readers may read it at
+    /// the same time, and a writer waits only while it opens ([`Store::open_read`]). It shows
+    /// the ledger as it stood when opened; writing through it fails.
+    pub fn open_read(path: &Path) -> Result<Ledger, LedgerError> {
+        Self::opened(path, Store::open_read(path)?)
+    }
+
+    fn opened(path: &Path, store: Store) -> Result<Ledger, LedgerError> {
         let head = store
             .head()?
             .ok_or_else(|| StoreError::NotFound(path.to_path_buf()))?;

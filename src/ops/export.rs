@@ -1,9 +1,11 @@
 //! Export lines (JSON Lines, one event per line) and their offline verification.
 //!
 //! Each line holds `seq`, `recorded_at`, `prev_hash`, `hash`, `body` (hex of the stored bytes),
-//! `type`, and the decoded fields under the names import uses. Verifying an export needs only
-//! the decoder: every hash is recomputed from `prev_hash` and the body, every link checked, and
-//! the decoded fields compared with what the body decodes to.
+//! `type`, and the decoded fields under the names import uses; an absent field is left out.
+//! Verifying an export needs only the decoder: every hash is recomputed from `prev_hash` and
+//! the body, every link checked, and each line compared byte for byte with the line written for
+//! what its body decodes to (`schema/EVENTS.md`, "The export line"; older exports' `"reason":
+//! null` on a closing line is the one other spelling read).
 
 use crate::base::limits::{MAX_EXPORT_BYTES, MAX_EXPORT_LINE_BYTES};
 use crate::base::lines::{Line, Lines};
@@ -155,7 +157,23 @@ fn closed_fields(m: &mut Map<String, Value>, c: &PeriodClosed) {
         .map(|g| json!({"station": g.station, "clause": g.clause, "metric": g.metric, "value": g.value.to_string(), "points": g.points.to_string()}))
         .collect();
     m.insert("accepted_gaps".into(), Value::Array(gaps));
-    m.insert("reason".into(), json!(c.reason));
+    if let Some(reason) = &c.reason {
+        m.insert("reason".into(), json!(reason));
+    }
+}
+
+/// The one other spelling `verify --export` and `verify-receipt` accept: exports written before
+/// `reason` was left out when absent carry `"reason":null` as the last member of a closing
+/// event without accepted gaps (`schema/EVENTS.md`, "The export line").
+fn legacy_null_reason(body: &Body) -> bool {
+    matches!(body.kind(), EventKind::PeriodClosed(c) if c.reason.is_none())
+}
+
+/// The canonical line of a closing event without a reason, as kaohe wrote it before: with
+/// `,"reason":null` before its closing brace.
+fn legacy_line(canonical: &str) -> String {
+    let open = canonical.strip_suffix('}').unwrap_or(canonical);
+    format!("{open},\"reason\":null}}")
 }
 
 /// One export line for an event.
@@ -426,7 +444,7 @@ fn check_canonical(
     hash: &Hash,
 ) -> Result<(), String> {
     let canonical = line(body, bytes, prev, hash);
-    if text == canonical {
+    if text == canonical || (legacy_null_reason(body) && text == legacy_line(&canonical)) {
         return Ok(());
     }
     let at = text
@@ -443,7 +461,10 @@ fn check_canonical(
 /// The decoded fields of a line (without `prev_hash`, `hash`, `body`) must be exactly what the
 /// body decodes to.
 fn check_decoded(obj: &Map<String, Value>, body: &Body) -> Result<(), String> {
-    let expected = decoded(body);
+    let mut expected = decoded(body);
+    if legacy_null_reason(body) && obj.get("reason") == Some(&Value::Null) {
+        expected.insert("reason".into(), Value::Null);
+    }
     if obj != &expected {
         let differing = expected
             .iter()

@@ -31,7 +31,7 @@ pub struct Report {
 /// `expected_head` (a head published earlier) when one is given. Returns `Err` only when the
 /// ledger cannot be opened at all (missing, in use); damage is a finding.
 pub fn ledger(path: &Path, expected_head: Option<&Hash>) -> Result<Report, LedgerError> {
-    let store = Store::open(path)?;
+    let store = Store::open_read(path)?;
     verify_store(&store, expected_head)
 }
 
@@ -41,7 +41,7 @@ pub fn ledger_with_evidence(
     path: &Path,
     expected_head: Option<&Hash>,
 ) -> Result<(Report, Option<crate::ops::evidence::Check>), LedgerError> {
-    let store = Store::open(path)?;
+    let store = Store::open_read(path)?;
     let report = verify_store(&store, expected_head)?;
     if report.problem.is_some() {
         return Ok((report, None));

@@ -2,7 +2,7 @@
 //! size) and the record of the last full verification (`V`).
 
 use crate::events::event::Hash;
-use crate::store::layout::{bad_key, contain, has_sled_files, io, open_db, Store, StoreError};
+use crate::store::layout::{bad_key, contain, has_sled_files, io, open_db_copy, Store, StoreError};
 use std::path::Path;
 
 /// The sled key prefix of a stored checkpoint.
@@ -123,7 +123,7 @@ impl Store {
         if !has_sled_files(path) {
             return Err(StoreError::NotALedger(path.to_path_buf()));
         }
-        let (db, _lock, _) = open_db(path)?;
+        let (db, _lock, _copy, _) = open_db_copy(path)?;
         let got = contain("read the last verification", || {
             db.get(VERIFIED_KEY).map_err(io)
         })?;

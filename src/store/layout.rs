@@ -61,11 +61,29 @@ pub(super) fn bad_key() -> StoreError {
 /// append-only files. The fields are the `store` module's alone.
 pub struct Store {
     pub(super) db: sled::Db,
-    /// The ledger directory, locked exclusively while the store is open ([`open_db`]).
-    pub(super) _lock: File,
+    /// A writer's exclusive lock on the ledger directory ([`open_db`]), or a reader's copy of
+    /// sled's files ([`Store::open_read`]), held as long as the store is open.
+    pub(super) _hold: Hold,
     pub(super) path: PathBuf,
     pub(super) events: File,
     pub(super) tally: File,
+}
+
+/// What an open store holds on to: a writer the directory's exclusive lock, a reader its
+/// private copy of sled's files (removed when the store is dropped).
+pub(super) enum Hold {
+    Lock(#[allow(dead_code)] File),
+    Copy(#[allow(dead_code)] Scratch),
+}
+
+/// A reader's private directory (see [`Store::open_read`]), removed on drop.
+pub(super) struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // Best effort: a leftover in the temporary directory holds no one up.
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Where the chain ends, and how long the derived logs are at that point.
@@ -121,9 +139,14 @@ impl Head {
 /// created exclusively, never through a link: a leftover of an interrupted `init` (no head
 /// was written) is unlinked first, which removes a link itself, never its target.
 fn open_file(path: &Path, name: &str, create: bool) -> Result<File, StoreError> {
+    open_file_as(path, name, create, true)
+}
+
+/// [`open_file`], read-only unless `write`.
+fn open_file_as(path: &Path, name: &str, create: bool, write: bool) -> Result<File, StoreError> {
     let full = path.join(name);
     let mut options = std::fs::OpenOptions::new();
-    options.read(true).write(true);
+    options.read(true).write(write);
     if create {
         match std::fs::remove_file(&full) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -177,17 +200,99 @@ pub fn set_lock_wait(wait: std::time::Duration) {
 /// damaged data. Gives the database, the lock (to be held as long as the database), and
 /// whether sled's state had to be rebuilt from an older snapshot ([`drop_newest_snapshot`]).
 pub(super) fn open_db(path: &Path) -> Result<(sled::Db, File, bool), StoreError> {
-    let deadline = std::time::Instant::now()
-        + std::time::Duration::from_millis(LOCK_WAIT_MS.load(Ordering::Relaxed));
-    let lock = lock_dir(path, deadline)?;
+    let deadline = lock_deadline();
+    let lock = lock_dir(path, deadline, Lock::Exclusive)?;
     remove_interrupted_snapshots(path)?;
-    let (db, repaired) = match open_sled(path, deadline) {
-        Err(StoreError::Corrupt(_)) if drop_newest_snapshot(path)? => {
-            (open_sled(path, deadline)?, true)
-        }
-        opened => (opened?, false),
-    };
+    let (db, repaired) = open_sled_repairing(path, deadline)?;
     Ok((db, lock, repaired))
+}
+
+fn lock_deadline() -> std::time::Instant {
+    std::time::Instant::now()
+        + std::time::Duration::from_millis(LOCK_WAIT_MS.load(Ordering::Relaxed))
+}
+
+/// Opens sled's database in `dir`; when sled finds damaged data, once more without the
+/// newest snapshot ([`drop_newest_snapshot`]). Gives whether it had to.
+fn open_sled_repairing(
+    dir: &Path,
+    deadline: std::time::Instant,
+) -> Result<(sled::Db, bool), StoreError> {
+    match open_sled(dir, deadline) {
+        Err(StoreError::Corrupt(_)) if drop_newest_snapshot(dir)? => {
+            Ok((open_sled(dir, deadline)?, true))
+        }
+        opened => Ok((opened?, false)),
+    }
+}
+
+/// Opens a copy of the ledger's sled files for a reader, nothing in `path` written: under a
+/// shared lock on the directory (writers hold it exclusively, so no process has sled open
+/// there), sled's files are copied into a private directory, where sled opens them (and
+/// rewrites its snapshot). A snapshot sled was writing when its process died
+/// (`snap.*.generating`) is not copied. Gives the database, the shared lock (to hold until the
+/// store's checks are done), the copy, and whether sled's state had to be rebuilt.
+pub(super) fn open_db_copy(path: &Path) -> Result<(sled::Db, File, Scratch, bool), StoreError> {
+    let deadline = lock_deadline();
+    let lock = lock_dir(path, deadline, Lock::Shared)?;
+    let scratch = copy_sled_files(path)?;
+    let (db, repaired) = open_sled_repairing(&scratch.0, deadline)?;
+    Ok((db, lock, scratch, repaired))
+}
+
+/// Copies sled's files (`conf`, `db`, its snapshots and `blobs/`) into a new private
+/// directory under the system's temporary directory.
+fn copy_sled_files(path: &Path) -> Result<Scratch, StoreError> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = format!(
+        "kaohe-read-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let dir = std::env::temp_dir().join(name);
+    std::fs::create_dir(&dir)
+        .map_err(|e| file_error(&format!("cannot create {}", dir.display()), e))?;
+    let scratch = Scratch(dir);
+    copy_tree(path, &scratch.0, &|name| {
+        name == "conf"
+            || name == "db"
+            || name == "blobs"
+            || (name.starts_with("snap.") && !name.ends_with(".generating"))
+    })?;
+    Ok(scratch)
+}
+
+/// Copies the entries of `from` that `keep` names (directories whole) into `to`.
+fn copy_tree(from: &Path, to: &Path, keep: &dyn Fn(&str) -> bool) -> Result<(), StoreError> {
+    let entries = std::fs::read_dir(from)
+        .map_err(|e| file_error(&format!("cannot read {}", from.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| file_error("cannot read the ledger directory", e))?;
+        let name = entry.file_name();
+        if !keep(&name.to_string_lossy()) {
+            continue;
+        }
+        let (source, target) = (entry.path(), to.join(&name));
+        let kind = entry
+            .file_type()
+            .map_err(|e| file_error(&format!("cannot read {}", source.display()), e))?;
+        if kind.is_dir() {
+            std::fs::create_dir(&target)
+                .map_err(|e| file_error(&format!("cannot create {}", target.display()), e))?;
+            copy_tree(&source, &target, &|_| true)?;
+        } else if kind.is_file() {
+            std::fs::copy(&source, &target)
+                .map_err(|e| file_error(&format!("cannot copy {}", source.display()), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// How a process holds the ledger directory: writers alone, readers together.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    Exclusive,
+    Shared,
 }
 
 /// When sled finds damaged data and keeps more than one snapshot, removes the newest: a
@@ -222,15 +327,22 @@ fn drop_newest_snapshot(path: &Path) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-/// Locks the ledger directory exclusively (an advisory lock on the directory itself, so no
-/// file is made for it), waiting until `deadline` for another process to let go.
-fn lock_dir(path: &Path, deadline: std::time::Instant) -> Result<File, StoreError> {
-    std::fs::create_dir_all(path)
-        .map_err(|e| file_error(&format!("cannot create {}", path.display()), e))?;
+/// Locks the ledger directory (an advisory lock on the directory itself, so no file is made
+/// for it), waiting until `deadline` for another process to let go: exclusively for a writer,
+/// shared for a reader.
+fn lock_dir(path: &Path, deadline: std::time::Instant, how: Lock) -> Result<File, StoreError> {
+    if how == Lock::Exclusive {
+        std::fs::create_dir_all(path)
+            .map_err(|e| file_error(&format!("cannot create {}", path.display()), e))?;
+    }
     let dir =
         File::open(path).map_err(|e| file_error(&format!("cannot open {}", path.display()), e))?;
     loop {
-        match dir.try_lock() {
+        let tried = match how {
+            Lock::Exclusive => dir.try_lock(),
+            Lock::Shared => dir.try_lock_shared(),
+        };
+        match tried {
             Ok(()) => return Ok(dir),
             Err(std::fs::TryLockError::WouldBlock) => {
                 if std::time::Instant::now() >= deadline {
@@ -354,6 +466,23 @@ fn refuse_taken(db: &sled::Db, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Refuses a path that holds no ledger, or a ledger's events without sled's files.
+fn check_ledger_files(path: &Path) -> Result<(), StoreError> {
+    if !path.exists() {
+        return Err(StoreError::NotFound(path.to_path_buf()));
+    }
+    if !has_sled_files(path) {
+        if path.join(EVENTS_FILE).is_file() {
+            return Err(StoreError::Corrupt(format!(
+                "{} holds a ledger's events but its database files (db, conf) are missing",
+                path.display()
+            )));
+        }
+        return Err(StoreError::NotALedger(path.to_path_buf()));
+    }
+    Ok(())
+}
+
 impl Store {
     /// Creates a new, empty store. Refuses a path that already holds a ledger.
     pub fn create(path: &Path) -> Result<Store, StoreError> {
@@ -372,7 +501,7 @@ impl Store {
             events: open_file(path, EVENTS_FILE, true)?,
             tally: open_file(path, TALLY_FILE, true)?,
             db,
-            _lock: lock,
+            _hold: Hold::Lock(lock),
             path: path.to_path_buf(),
         };
         // The new files' directory entries must survive a crash like their contents.
@@ -382,21 +511,35 @@ impl Store {
         Ok(store)
     }
 
-    /// Opens an existing store.
+    /// Opens an existing store to write to it (and read): the ledger is this process's alone
+    /// until the store is dropped.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::NotFound(path.to_path_buf()));
-        }
-        if !has_sled_files(path) {
-            if path.join(EVENTS_FILE).is_file() {
-                return Err(StoreError::Corrupt(format!(
-                    "{} holds a ledger's events but its database files (db, conf) are missing",
-                    path.display()
-                )));
-            }
-            return Err(StoreError::NotALedger(path.to_path_buf()));
-        }
+        check_ledger_files(path)?;
         let (db, lock, repaired) = open_db(path)?;
+        Self::opened(path, db, Hold::Lock(lock), repaired, true)
+    }
+
+    /// Opens an existing store to read it, writing nothing in `path`, beside other readers and
+    /// without holding up a writer for longer than the opening: sled works on a private copy
+    /// of its files ([`open_db_copy`]); the events and tally files, which are only ever
+    /// appended to, are read in place up to the lengths the copied head records. Nothing
+    /// committed after the opening is seen.
+    pub fn open_read(path: &Path) -> Result<Store, StoreError> {
+        check_ledger_files(path)?;
+        let (db, lock, scratch, repaired) = open_db_copy(path)?;
+        let store = Self::opened(path, db, Hold::Copy(scratch), repaired, false);
+        // Held until the files' lengths were checked against the copied head.
+        drop(lock);
+        store
+    }
+
+    fn opened(
+        path: &Path,
+        db: sled::Db,
+        hold: Hold,
+        repaired: bool,
+        write: bool,
+    ) -> Result<Store, StoreError> {
         match db.get(FORMAT_KEY).map_err(io)? {
             Some(tag) if tag.as_ref() == FORMAT_TAG => {}
             Some(tag) if tag.starts_with(b"kaohe-store-") => {
@@ -409,10 +552,10 @@ impl Store {
             None => return Err(StoreError::NotFound(path.to_path_buf())),
         }
         let store = Store {
-            events: open_file(path, EVENTS_FILE, false)?,
-            tally: open_file(path, TALLY_FILE, false)?,
+            events: open_file_as(path, EVENTS_FILE, false, write)?,
+            tally: open_file_as(path, TALLY_FILE, false, write)?,
             db,
-            _lock: lock,
+            _hold: hold,
             path: path.to_path_buf(),
         };
         if repaired {

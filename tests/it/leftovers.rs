@@ -31,8 +31,11 @@ fn a_partial_snapshot_left_by_a_kill_is_not_damage() {
     ]);
     let before = l.ok(&["score", "--json"]);
     let name = leave_a_partial_snapshot(&l);
+    // Readers neither read the leftover (they copy sled's files without it) nor remove it:
+    // they write nothing in the ledger.
     assert_eq!(l.ok(&["score", "--json"]), before);
-    assert!(!l.db.join(&name).exists(), "the leftover stays");
+    l.ok(&["log"]);
+    assert!(l.db.join(&name).exists(), "a reader removed the leftover");
     l.ok(&["verify"]);
     l.ok(&[
         "record",
@@ -51,5 +54,10 @@ fn a_partial_snapshot_left_by_a_kill_is_not_damage() {
         "--id",
         "AFTER",
     ]);
+    // A writer, which holds the ledger alone, removes it.
+    assert!(
+        !l.db.join(&name).exists(),
+        "the leftover stays after a write"
+    );
     l.ok(&["verify"]);
 }

@@ -5,6 +5,7 @@ mod appeals;
 mod backup;
 mod bounds;
 mod busy;
+mod canonical;
 mod close;
 mod crash;
 mod damage;

@@ -143,8 +143,14 @@ fn event_kind() -> impl Strategy<Value = EventKind> {
     prop_oneof![3 => points, 2 => metric, 2 => station, 1 => genesis]
 }
 
+/// A recorded time a body may hold (schema/EVENTS.md, "Canonical bodies", 3).
+fn recorded_us() -> std::ops::Range<i64> {
+    use kaohe::internals::base::limits::{RECORDED_US_END, RECORDED_US_START};
+    RECORDED_US_START..RECORDED_US_END
+}
+
 fn body() -> impl Strategy<Value = Body> {
-    (any::<u64>(), any::<i64>(), event_kind()).prop_map(|(seq, recorded_at_us, kind)| {
+    (any::<u64>(), recorded_us(), event_kind()).prop_map(|(seq, recorded_at_us, kind)| {
         Body::V1(EventV1 {
             seq,
             recorded_at_us,
@@ -209,6 +215,19 @@ proptest! {
             prop_assert_eq!(p.computed_points.to_string(), q.computed_points.to_string());
             prop_assert_eq!(p.inputs.value.map(|v| v.to_string()), q.inputs.value.map(|v| v.to_string()));
         }
+    }
+
+    /// Guards "Canonical bodies", 3: a recorded time outside the range encodes (the write
+    /// path never makes one) but never decodes.
+    #[test]
+    fn prop_a_recorded_time_outside_the_range_is_refused(
+        body in body(),
+        at in prop_oneof![i64::MIN..recorded_us().start, recorded_us().end..=i64::MAX],
+    ) {
+        let mut body = body;
+        body.v1_mut().recorded_at_us = at;
+        let bytes = codec::encode(&body).expect("encodes");
+        prop_assert_eq!(codec::decode(&bytes), Err(codec::CodecError::TimeOutOfRange(at)));
     }
 
     /// Arbitrary bytes decode to an event or an error, never a panic.

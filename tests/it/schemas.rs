@@ -88,10 +88,12 @@ fn ok_in(l: &TestLedger, args: &[&str]) {
     l.ok(args);
 }
 
-/// A ledger rooted in a bureau key: the genesis, `root_key`, two stations, a
-/// department key registered, a signed record, the key revoked, and the close (nothing ranked,
-/// no gap: its `reason` is `null`).
-fn signed_ledger() -> TestLedger {
+/// A ledger rooted in a bureau key, where every kind someone signs is signed: the genesis,
+/// `root_key`, two stations, a department's and a station's key registered, signed records, a
+/// signed report, a signed appeal (the station's key) and decision, a signed reversal, the
+/// department's key revoked, and the close (nothing ranked, no gap: no `reason`); the bureau's
+/// events signed by its key.
+pub(crate) fn signed_ledger() -> TestLedger {
     let l = TestLedger::rooted();
     let bureau = l.bureau_key();
     for (code, kind) in [("WJ01", "town"), ("WJ02", "subdistrict")] {
@@ -117,25 +119,54 @@ fn signed_ledger() -> TestLedger {
         &l,
         &["--key", &bureau, "key", "register", &format!("{key}.pub")],
     );
+    let station_key = l.path("wj01.key");
+    let station_key = station_key.to_str().unwrap();
+    ok_in(
+        &l,
+        &["key", "new", "--station", "WJ01", "--out", station_key],
+    );
     ok_in(
         &l,
         &[
             "--key",
-            key,
-            "record",
-            "--id",
-            "D1",
-            "--clause",
-            "1.3.a",
-            "--station",
-            "WJ01",
-            "--by",
-            "基层科",
-            "--occurred",
-            "2018-05-10",
-            "--evidence",
-            "通报",
+            &bureau,
+            "key",
+            "register",
+            &format!("{station_key}.pub"),
         ],
+    );
+    let signed = |key: &str, line: Value| {
+        let file = l.path("signed.jsonl");
+        std::fs::write(&file, format!("{line}\n")).unwrap();
+        ok_in(&l, &["--key", key, "import", file.to_str().unwrap()]);
+    };
+    for id in ["D1", "D2"] {
+        signed(
+            key,
+            serde_json::json!({"op": "record", "id": id, "clause": "1.3.a", "station": "WJ01",
+                "by": "基层科", "occurred": "2018-05-10", "evidence": ["通报"]}),
+        );
+    }
+    signed(
+        key,
+        serde_json::json!({"op": "metric", "id": "M1", "station": "WJ01",
+            "metric": "dispute_entry_rate", "value": "100", "by": "基层科",
+            "occurred": "2018-12-20", "evidence": ["统计表"]}),
+    );
+    signed(
+        station_key,
+        serde_json::json!({"op": "appeal", "id": "A1", "against": "D1", "station": "WJ01",
+            "grounds": "有误", "evidence": ["情况说明"]}),
+    );
+    signed(
+        key,
+        serde_json::json!({"op": "decide", "appeal": "A1", "outcome": "upheld", "by": "基层科",
+            "reason": "属实", "evidence": ["复核意见书"]}),
+    );
+    signed(
+        key,
+        serde_json::json!({"op": "reverse", "id": "X1", "target": "D2", "by": "基层科",
+            "reason": "录入错误"}),
     );
     ok_in(
         &l,
@@ -155,7 +186,7 @@ fn signed_ledger() -> TestLedger {
 
 /// An unsigned ledger with every other kind: records, reports, an appeal decided, a reversal,
 /// rank bonuses and a close that accepts a gap with a reason.
-fn unsigned_ledger() -> TestLedger {
+pub(crate) fn unsigned_ledger() -> TestLedger {
     let l = TestLedger::with_stations();
     let line = |v: Value| v.to_string() + "\n";
     let mut batch = String::new();
@@ -215,11 +246,15 @@ fn legacy_signatures_required_line() -> String {
 fn every_kind_of_export_line_fits_the_export_schema() {
     let v = schema("export.schema.json");
     let mut types = std::collections::BTreeSet::new();
+    let mut signed = std::collections::BTreeSet::new();
     for l in [signed_ledger(), unsigned_ledger()] {
         let export = l.ok(&["export"]);
         for (i, line) in export.lines().enumerate() {
             let value = parse(line);
             types.insert(value["type"].as_str().unwrap_or_default().to_string());
+            if value["body"].as_str().unwrap_or_default().starts_with("02") {
+                signed.insert(value["type"].as_str().unwrap_or_default().to_string());
+            }
             let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
             assert!(
                 errors.is_empty(),
@@ -247,6 +282,87 @@ fn every_kind_of_export_line_fits_the_export_schema() {
         12,
         "every EventKind has a type in the schema: {all:?}"
     );
+    let signable = [
+        "appeal_decided",
+        "appeal_filed",
+        "key_registered",
+        "key_revoked",
+        "metric_reported",
+        "period_closed",
+        "points_recorded",
+        "record_reversed",
+        "station_registered",
+    ];
+    assert_eq!(
+        signed,
+        signable.iter().map(|t| t.to_string()).collect(),
+        "every kind someone signs appears signed"
+    );
+}
+
+/// The closing line of `l`'s export.
+fn closing_line(l: &TestLedger) -> Value {
+    let export = l.ok(&["export"]);
+    let value = parse(export.lines().last().expect("a line"));
+    assert_eq!(value["type"], "period_closed");
+    value
+}
+
+/// Guards what export.schema.json states besides the members: a close's `reason` is a string
+/// exactly when gaps were accepted, absent otherwise (or `null`, in older exports); a
+/// `recorded_at`, a decimal and a date have their one spelling.
+#[test]
+fn the_export_schema_states_the_reason_and_the_value_forms() {
+    let v = schema("export.schema.json");
+    let without = closing_line(&signed_ledger());
+    let with = closing_line(&unsigned_ledger());
+    assert!(v.is_valid(&without) && v.is_valid(&with));
+    assert!(without.get("reason").is_none() && with["reason"].is_string());
+    let edited = |line: &Value, key: &str, value: Option<Value>| {
+        let mut line = line.clone();
+        let m = line.as_object_mut().expect("object");
+        match value {
+            Some(value) => m.insert(key.into(), value),
+            None => m.remove(key),
+        };
+        line
+    };
+    assert!(v.is_valid(&edited(&without, "reason", Some(Value::Null))));
+    assert!(!v.is_valid(&edited(&without, "reason", Some("理由".into()))));
+    assert!(!v.is_valid(&edited(&with, "reason", None)));
+    assert!(!v.is_valid(&edited(&with, "reason", Some(Value::Null))));
+    for (key, bad) in [
+        ("recorded_at", "2019-01-10T08:00:00.000Z"),
+        ("recorded_at", "2019-01-10T08:00:00+00:00"),
+        ("recorded_at", "2019-01-10T08:00:00.5000Z"),
+    ] {
+        assert!(!v.is_valid(&edited(&with, key, Some(bad.into()))), "{bad}");
+    }
+    let scores = |total: &str| {
+        let mut line = with.clone();
+        line["scores"][0]["total"] = total.into();
+        line
+    };
+    for good in ["100", "-3", "0", "0.5", "99.000001"] {
+        assert!(v.is_valid(&scores(good)), "{good}");
+    }
+    for bad in ["1.50", "-0", "01", "+1", "1e2", ".5", "1.", "0.0000001"] {
+        assert!(!v.is_valid(&scores(bad)), "{bad}");
+    }
+    let genesis = parse(
+        signed_ledger()
+            .ok(&["export"])
+            .lines()
+            .next()
+            .expect("genesis"),
+    );
+    assert!(v.is_valid(&genesis));
+    for bad in ["2018-13-01", "2018-1-01", "2018-00-10", "2018-01-32"] {
+        assert!(
+            !v.is_valid(&edited(&genesis, "period_end", Some(bad.into()))),
+            "{bad}"
+        );
+    }
 }
 
 /// The event types the export schema lists.
