@@ -186,6 +186,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let (mut t_import, mut t_verify, mut t_score, mut t_open) = (vec![], vec![], vec![], vec![]);
     let (mut t_tally, mut t_explain, mut t_blake3) = (vec![], vec![], vec![]);
+    let mut t_open_read = vec![];
     let mut disk = 0;
     for run in 0..runs {
         let db = dir.path().join(format!("ledger-{run}"));
@@ -207,6 +208,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let report = kaohe::ops::verify::ledger(&db, None)?;
         t_verify.push(t.elapsed());
         assert!(report.problem.is_none(), "generated ledger verifies");
+
+        let t = Instant::now();
+        let reader = Ledger::open_read(&db)?;
+        t_open_read.push(t.elapsed());
+        drop(reader);
 
         let t = Instant::now();
         let ledger = Ledger::open(&db)?;
@@ -272,6 +278,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "open    (genesis+rubric+tail)      {:>9.3} ms",
         o.as_secs_f64() * 1e3
+    );
+    println!(
+        "open    (a reader: sled's files copied) {:>6.3} ms",
+        median(t_open_read).as_secs_f64() * 1e3
     );
     println!(
         "score   (replay all, all stations) {:>9.3} s  {:>10.0} events/s",

@@ -249,6 +249,7 @@ fn copy_sled_files(path: &Path) -> Result<Scratch, StoreError> {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
+    remove_orphaned_copies();
     let dir = std::env::temp_dir().join(name);
     std::fs::create_dir(&dir)
         .map_err(|e| file_error(&format!("cannot create {}", dir.display()), e))?;
@@ -260,6 +261,30 @@ fn copy_sled_files(path: &Path) -> Result<Scratch, StoreError> {
             || (name.starts_with("snap.") && !name.ends_with(".generating"))
     })?;
     Ok(scratch)
+}
+
+/// Removes the copies of readers that died before they could remove their own (a kill): each
+/// is named after its process, and a process that no longer exists (`/proc/PID`) holds none.
+/// Best effort; a copy left behind holds no one up.
+fn remove_orphaned_copies() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("kaohe-read-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && Path::new("/proc/self").exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Copies the entries of `from` that `keep` names (directories whole) into `to`.

@@ -24,6 +24,7 @@ mod links;
 mod merkle;
 mod proofs;
 mod props;
+mod readers;
 mod reconcile;
 mod regressions;
 mod report;
