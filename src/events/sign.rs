@@ -86,9 +86,14 @@ const NOTE_ED25519: u8 = 0x01;
 /// The key hash of a signed-note verifier key (C2SP signed-note, Ed25519): the first 4 bytes of
 /// `SHA-256(name || 0x0A || 0x01 || public_key)`.
 pub fn note_key_hash(name: &str, public: &[u8; 32]) -> [u8; 4] {
+    key_id(name, NOTE_ED25519, public)
+}
+
+/// A C2SP key ID: the first 4 bytes of `SHA-256(name || 0x0A || type || public_key)`.
+fn key_id(name: &str, signature_type: u8, public: &[u8; 32]) -> [u8; 4] {
     let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update([b'\n', NOTE_ED25519]);
+    h.update([b'\n', signature_type]);
     h.update(public);
     let d = h.finalize();
     [d[0], d[1], d[2], d[3]]
@@ -248,12 +253,7 @@ const COSIGNATURE_ED25519: u8 = 0x04;
 /// The key ID of a witness's Ed25519 cosignatures (C2SP tlog-cosignature): the first 4 bytes
 /// of `SHA-256(name || 0x0A || 0x04 || public_key)`.
 pub fn cosignature_key_hash(name: &str, public: &[u8; 32]) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([b'\n', COSIGNATURE_ED25519]);
-    h.update(public);
-    let d = h.finalize();
-    [d[0], d[1], d[2], d[3]]
+    key_id(name, COSIGNATURE_ED25519, public)
 }
 
 #[cfg(test)]
