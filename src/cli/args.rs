@@ -500,6 +500,9 @@ pub(super) struct KeyFor {
     /// A witness (`kaohe witness`): cosigns a ledger's checkpoints; never registered in it.
     #[arg(long)]
     witness: Option<String>,
+    /// An auditor: signs in to `kaohe serve` and reads everything, at any time; writes nothing.
+    #[arg(long)]
+    auditor: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -798,16 +801,18 @@ pub(super) fn key_actor(who: KeyFor) -> Result<Actor> {
         station,
         bureau,
         witness,
+        auditor,
     } = who;
-    match (dept, station, bureau, witness) {
-        (Some(d), _, _, _) => Ok(Actor::Department(d)),
-        (_, Some(s), _, _) => Ok(Actor::Station(s)),
-        (_, _, Some(b), _) => Ok(Actor::Bureau(b)),
-        (_, _, _, Some(w)) => Ok(Actor::Witness(w)),
-        _ => Err(bad(
-            "give --dept DEPARTMENT, --station CODE, --bureau NAME or --witness NAME",
-        )),
-    }
+    let pick = [
+        dept.map(Actor::Department),
+        station.map(Actor::Station),
+        bureau.map(Actor::Bureau),
+        witness.map(Actor::Witness),
+        auditor.map(Actor::Auditor),
+    ];
+    pick.into_iter().flatten().next().ok_or_else(|| {
+        bad("give --dept DEPARTMENT, --station CODE, --bureau NAME, --witness NAME or --auditor NAME")
+    })
 }
 
 /// `show`'s event: `--seq`, else `--hash`, else the id (or seq) given.

@@ -428,12 +428,12 @@ pub fn after_close(period: (Date, Date), seq: u64) -> Problem {
 // The rubric's names and owners.
 
 /// The canonical name of a department of the rubric (an alias is accepted).
-/// Which actors' keys a ledger registers: departments and stations; bureau keys only in a
+/// Which actors' keys a ledger registers: departments, stations and auditors; bureau keys only in a
 /// ledger rooted in a bureau key (`init --bureau-key`), where they are signed by a bureau key
 /// in force; never a witness's (witnesses cosign checkpoints outside the ledger).
 pub fn registrable(actor: &Actor, bureau_rooted: bool) -> Result<(), Problem> {
     match actor {
-        Actor::Department(_) | Actor::Station(_) => Ok(()),
+        Actor::Department(_) | Actor::Station(_) | Actor::Auditor(_) => Ok(()),
         Actor::Bureau(_) if bureau_rooted => Ok(()),
         Actor::Bureau(_) => Err(Problem::new(
             "actor_kind",

@@ -92,19 +92,21 @@ pub enum EventKind {
 }
 
 /// Who acts: a department (records, reports, decisions, reversals), a station (appeals), the
-/// bureau (the root of trust: keys, stations, the close, checkpoints), or a witness (cosigns
-/// checkpoints outside the ledger; never registered in one).
+/// bureau (the root of trust: keys, stations, the close, checkpoints), a witness (cosigns
+/// checkpoints outside the ledger; never registered in one), or an auditor (reads everything,
+/// signs nothing).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Actor {
     Department(String),
     Station(String),
     Bureau(String),
     Witness(String),
+    Auditor(String),
 }
 
 impl Actor {
     /// The kinds' names, as key files, exports and import lines spell them.
-    pub const KINDS: [&'static str; 4] = ["department", "station", "bureau", "witness"];
+    pub const KINDS: [&'static str; 5] = ["department", "station", "bureau", "witness", "auditor"];
 
     /// The kind's name: `department`, `station`, `bureau` or `witness`.
     pub fn kind_str(&self) -> &'static str {
@@ -113,13 +115,18 @@ impl Actor {
             Actor::Station(_) => "station",
             Actor::Bureau(_) => "bureau",
             Actor::Witness(_) => "witness",
+            Actor::Auditor(_) => "auditor",
         }
     }
 
     /// The department's name, the station's code, the bureau's or the witness's name.
     pub fn name(&self) -> &str {
         match self {
-            Actor::Department(n) | Actor::Station(n) | Actor::Bureau(n) | Actor::Witness(n) => n,
+            Actor::Department(n)
+            | Actor::Station(n)
+            | Actor::Bureau(n)
+            | Actor::Witness(n)
+            | Actor::Auditor(n) => n,
         }
     }
 
@@ -130,6 +137,7 @@ impl Actor {
             "station" => Some(Actor::Station(name)),
             "bureau" => Some(Actor::Bureau(name)),
             "witness" => Some(Actor::Witness(name)),
+            "auditor" => Some(Actor::Auditor(name)),
             _ => None,
         }
     }

@@ -21,7 +21,7 @@ use std::path::Path;
 
 pub use crate::domain::command::AUTO_ID_PREFIX;
 pub(crate) use read::{read_checked, read_checked_owned};
-pub use write::Applied;
+pub use write::{Applied, Attached, Prepared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -246,6 +246,21 @@ impl Ledger {
     /// the ledger as it stood when opened; writing through it fails.
     pub fn open_read(path: &Path) -> Result<Ledger, LedgerError> {
         Self::opened(path, Store::open_read(path)?)
+    }
+
+    /// A reader of this ledger as it stands now, for another thread of this process (the
+    /// service's readers): it shares the store and keeps today's head, so that it never
+    /// waits for the writer and shows one state.
+    pub fn reader(&self) -> Result<Ledger, LedgerError> {
+        Ok(Ledger {
+            store: self.store.share()?,
+            rubric: self.rubric.clone(),
+            genesis: self.genesis.clone(),
+            head: self.head,
+            closed: self.closed,
+            signatures_required: self.signatures_required,
+            bureau_rooted: self.bureau_rooted,
+        })
     }
 
     fn opened(path: &Path, store: Store) -> Result<Ledger, LedgerError> {

@@ -114,7 +114,7 @@ impl Ledger {
         self.replay(0, self.head.next_seq, f)
     }
 
-    fn hash_at(&self, seq: u64) -> Result<Hash, LedgerError> {
+    pub(crate) fn hash_at(&self, seq: u64) -> Result<Hash, LedgerError> {
         let mut out = None;
         self.store.for_each_frame(seq, seq + 1, |f| {
             out = Some(*f.hash);

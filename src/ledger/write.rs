@@ -132,16 +132,79 @@ impl Ledger {
         Ok(applied)
     }
 
+    /// [`Ledger::apply`] of commands that come with their signer's signature, made elsewhere
+    /// over the `to_sign` bytes [`Ledger::prepare`] gave (the service's commit): each is
+    /// checked against the ledger as it now stands, and its signature must cover the event
+    /// the ledger computes now, after the head the signer saw. On any refusal nothing is
+    /// written.
+    pub fn apply_attached(
+        &mut self,
+        commands: &[(Numbered, Option<Attached>)],
+        now: Timestamp,
+    ) -> Result<Vec<Outcome>, LedgerError> {
+        let mut outcomes = Vec::with_capacity(commands.len());
+        self.apply_batch(
+            commands
+                .iter()
+                .map(|(c, a)| Ok((Cow::Borrowed(c), a.clone()))),
+            now,
+            None,
+            |_, o| outcomes.push(o),
+        )?;
+        Ok(outcomes)
+    }
+
+    /// What a command would append, checked as [`Ledger::apply`] checks it with nothing
+    /// written and no signature asked for: the event, who must sign it, the head a signer
+    /// signs after, and the bytes to sign (`sign::message_after`). A command that would
+    /// change nothing (the same id and content already recorded) gives its seq instead.
+    pub fn prepare(&self, command: &Command, now: Timestamp) -> Result<Prepared, LedgerError> {
+        if let Some(seq) = self.closed {
+            let period = (self.genesis.period_start, self.genesis.period_end);
+            return Err(refused(None, rules::after_close(period, seq).into()));
+        }
+        let recorded_at_us = self.stamp(now)?;
+        let mut batch = Batch::new(self, recorded_at_us, now)?;
+        batch.preparing = true;
+        match batch.check(command).map_err(|e| refused(None, e))? {
+            Outcome::Unchanged { seq } => Ok(Prepared::Unchanged { seq }),
+            Outcome::Appended { .. } => {
+                // Invariant: every command a service prepares appends exactly one event.
+                let [kind] = <[EventKind; 1]>::try_from(std::mem::take(&mut batch.events))
+                    .map_err(|_| LedgerError::Io("a command appends one event".into()))?;
+                let after = self.head_after();
+                let bytes = codec::encode_kind(&kind)?;
+                let to_sign = sign::message_after(&self.genesis.ledger_id, &after, &bytes);
+                Ok(Prepared::Event {
+                    signer: kind.signer(self.bureau_rooted),
+                    kind: Box::new(kind),
+                    after,
+                    to_sign,
+                })
+            }
+        }
+    }
+
     fn apply_each<'c>(
         &mut self,
         commands: impl Iterator<Item = Result<Cow<'c, Numbered>, LedgerError>>,
+        now: Timestamp,
+        signer: Option<&KeyPair>,
+        outcome: impl FnMut(&Command, Outcome),
+    ) -> Result<(), LedgerError> {
+        self.apply_batch(commands.map(|c| c.map(|c| (c, None))), now, signer, outcome)
+    }
+
+    fn apply_batch<'c>(
+        &mut self,
+        commands: impl Iterator<Item = Result<(Cow<'c, Numbered>, Option<Attached>), LedgerError>>,
         now: Timestamp,
         signer: Option<&KeyPair>,
         mut outcome: impl FnMut(&Command, Outcome),
     ) -> Result<(), LedgerError> {
         let mut commands = commands.peekable();
         let first_line = match commands.peek() {
-            Some(Ok(c)) => Some(c.line),
+            Some(Ok((c, _))) => Some(c.line),
             _ => None,
         };
         if let (Some(seq), Some(line)) = (self.closed, first_line) {
@@ -152,7 +215,8 @@ impl Ledger {
         let mut batch = Batch::new(self, recorded_at_us, now)?;
         batch.signer = signer;
         for c in commands {
-            let c = c?;
+            let (c, attached) = c?;
+            batch.attached = attached;
             let o = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
             outcome(&c.command, o);
         }
@@ -226,6 +290,28 @@ impl Ledger {
     }
 }
 
+/// A signature made elsewhere for a command's event: the head its signer saw and the
+/// signature over `sign::message_after` (the service's prepare and commit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    pub after: After,
+    pub signature: Signature,
+}
+
+/// What [`Ledger::prepare`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Prepared {
+    /// The command would append this event; `signer` must sign `to_sign`.
+    Event {
+        kind: Box<EventKind>,
+        signer: Option<Signer>,
+        after: After,
+        to_sign: Vec<u8>,
+    },
+    /// The same command was applied before, at `seq`: nothing to sign.
+    Unchanged { seq: u64 },
+}
+
 /// A registered station as a batch knows it.
 #[derive(Debug, Clone)]
 struct StationInfo {
@@ -258,6 +344,12 @@ struct Batch<'a> {
     /// The key that signs this batch's actors' events, and which of its events it signs.
     signer: Option<&'a KeyPair>,
     signed: BTreeSet<u64>,
+    /// The signature that came with the command being checked, and those of the events
+    /// pushed so far, by seq.
+    attached: Option<Attached>,
+    signed_elsewhere: BTreeMap<u64, Attached>,
+    /// Checking for `prepare`: no signature is asked for.
+    preparing: bool,
     /// Keys this batch registers or revokes: public key → (registered seq, actor, revoked seq).
     keys: BTreeMap<[u8; 32], (u64, Actor, Option<u64>)>,
 }
@@ -285,6 +377,9 @@ impl<'a> Batch<'a> {
             adjusted: BTreeMap::new(),
             signer: None,
             signed: Default::default(),
+            attached: None,
+            signed_elsewhere: BTreeMap::new(),
+            preparing: false,
             keys: BTreeMap::new(),
         })
     }
@@ -400,7 +495,13 @@ impl<'a> Batch<'a> {
         let Some(signer) = kind.signer(self.ledger.bureau_rooted) else {
             return Ok(self.push(kind));
         };
+        if let Some(attached) = self.attached.take() {
+            self.check_attached(&attached, &signer, &kind)?;
+            self.signed_elsewhere.insert(self.next_seq, attached);
+            return Ok(self.push(kind));
+        }
         match self.signer {
+            None if self.preparing => {}
             None if self.ledger.signatures_required => {
                 let how = match &signer {
                     Signer::Bureau => "with a bureau key in force".to_string(),
@@ -418,6 +519,38 @@ impl<'a> Batch<'a> {
             }
         }
         Ok(self.push(kind))
+    }
+
+    /// A signature made elsewhere for the next event: by a key that may sign it, after a head
+    /// this chain holds, over the event as this batch computed it.
+    fn check_attached(
+        &self,
+        attached: &Attached,
+        signer: &Signer,
+        kind: &EventKind,
+    ) -> Result<(), FieldError> {
+        self.check_signing_key(&attached.signature.public_key, signer)?;
+        let after = attached.after;
+        rules::signed_after(self.next_seq, after.seq).map_err(|p| err(p.field, p.message))?;
+        let held = match after.seq + 1 == self.ledger.head.next_seq {
+            true => self.ledger.head.hash,
+            false => self.ledger.hash_at(after.seq).map_err(Self::ledger_err)?,
+        };
+        if held != after.hash {
+            return Err(err(
+                "after",
+                format!("this ledger's event at seq {} has another hash: the signer saw another history", after.seq),
+            ));
+        }
+        let bytes = codec::encode_kind(kind).map_err(|e| err("signature", e.to_string()))?;
+        let message = sign::message_after(&self.ledger.genesis.ledger_id, &after, &bytes);
+        match sign::verify(&attached.signature, &message) {
+            true => Ok(()),
+            false => Err(err(
+                "signature",
+                "the signature does not cover this event as the ledger computes it now: prepare it again and sign what is shown",
+            )),
+        }
     }
 
     /// The batch's key may sign the next event for `signer`: registered, in force, the
@@ -1117,6 +1250,14 @@ impl<'a> Batch<'a> {
             recorded_at_us: self.recorded_at_us,
             kind,
         };
+        if let Some(a) = self.signed_elsewhere.get(&seq) {
+            let body = Body::V3(SignedAfter {
+                event,
+                after: a.after,
+                signature: a.signature.clone(),
+            });
+            return Ok(codec::encode(&body)?);
+        }
         let body = match self.signer.filter(|_| self.signed.contains(&seq)) {
             Some(signer) => {
                 let kind_bytes = codec::encode_kind(&event.kind)?;

@@ -74,6 +74,9 @@ pub struct Store {
 pub(super) enum Hold {
     Lock(#[allow(dead_code)] File),
     Copy(#[allow(dead_code)] Scratch),
+    /// A handle that shares an open store in this process ([`Store::share`]), which holds
+    /// the lock.
+    Shared,
 }
 
 /// A reader's private directory (see [`Store::open_read`]), removed on drop.
@@ -556,6 +559,19 @@ impl Store {
         // Held until the files' lengths were checked against the copied head.
         drop(lock);
         store
+    }
+
+    /// Another handle on this open store, for reading beside its writer in the same process
+    /// (the service): sled's database is shared, the files are opened again read-only. It
+    /// reads what was committed up to the head it is given, which a writer never changes.
+    pub fn share(&self) -> Result<Store, StoreError> {
+        Ok(Store {
+            db: self.db.clone(),
+            _hold: Hold::Shared,
+            events: open_file_as(&self.path, EVENTS_FILE, false, false)?,
+            tally: open_file_as(&self.path, TALLY_FILE, false, false)?,
+            path: self.path.clone(),
+        })
     }
 
     fn opened(
