@@ -35,6 +35,8 @@ pub mod store;
 
 pub mod ops;
 pub mod render;
+pub mod service;
+pub mod web;
 
 pub use base::files;
 pub use base::limits;

@@ -103,3 +103,22 @@ pub const MAX_STATIONS: u32 = 100_000;
 /// verifier keeps to check the binding (the last hashes: 32 MB), and how stale a prepared,
 /// signed command may be; sign again against a newer head.
 pub const MAX_SIGNED_HEAD_LAG: u64 = 1_000_000;
+
+/// How long a sign-in challenge may be answered, in seconds (`kaohe serve`).
+pub const CHALLENGE_TTL_SECS: i64 = 120;
+/// How long a session lasts, in seconds (`kaohe serve`): a working day.
+pub const SESSION_TTL_SECS: i64 = 10 * 3600;
+/// Challenges outstanding at once, in all.
+pub const MAX_CHALLENGES: usize = 100_000;
+/// Sessions open at once, in all.
+pub const MAX_SESSIONS: usize = 100_000;
+/// Sign-in challenges one key may ask for within a minute (then 429).
+pub const MAX_SIGN_IN_ATTEMPTS_PER_MINUTE: u32 = 10;
+/// Prepared commands waiting for their signature, in all.
+pub const MAX_PREPARED: usize = 100_000;
+/// How long a prepared command waits for its signature, in seconds.
+pub const PREPARED_TTL_SECS: i64 = 15 * 60;
+/// The largest request body `kaohe serve` reads, but for evidence uploads.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// Requests `kaohe serve` works on at once (more wait).
+pub const MAX_CONCURRENT_REQUESTS: usize = 256;

@@ -309,6 +309,21 @@ pub(super) enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the ledger over HTTP to every party at once (`/api/v1/…`): sign-in by key
+    /// challenge, reads by role, writes prepared by the server and signed by their actor.
+    /// Prints `listening on http(s)://ADDR` once ready; SIGTERM or Ctrl-C stops it after what
+    /// was accepted is durable.
+    Serve {
+        /// The address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8018")]
+        listen: std::net::SocketAddr,
+        /// HTTPS: the certificate chain (PEM).
+        #[arg(long, requires = "tls_key", value_name = "FILE")]
+        tls_cert: Option<PathBuf>,
+        /// HTTPS: the certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert", value_name = "FILE")]
+        tls_key: Option<PathBuf>,
+    },
     /// The rubric in force.
     Rubric {
         #[arg(long)]

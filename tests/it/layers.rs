@@ -86,6 +86,8 @@ const LAYERS: &[(&str, &[&str])] = &[
             "checks",
         ],
     ),
+    ("service", &["sessions", "mod"]),
+    ("web", &["mod"]),
     ("fuzzing", &[]),
 ];
 
@@ -98,6 +100,10 @@ const OWNERS: &[(&str, &[&str])] = &[
     ("sled", &["store/"]),
     ("bincode", &["events/codec.rs"]),
     ("clap", &["cli/", "main.rs"]),
+    ("axum", &["web/"]),
+    ("axum_server", &["web/"]),
+    ("tokio", &["web/"]),
+    ("rustls", &["web/"]),
 ];
 
 fn src() -> PathBuf {

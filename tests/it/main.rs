@@ -32,6 +32,7 @@ mod restore;
 mod rulebook;
 mod rules;
 mod schemas;
+mod serve;
 mod specified;
 mod streams;
 mod tally;

@@ -1,0 +1,650 @@
+//! The ledger as a service, without HTTP (`src/web/` maps requests onto it): one writer and
+//! many readers in one process; sign-in by key challenge; what each actor may read; and writes
+//! in two steps: the service prepares the event and the bytes its signer signs, the signer
+//! signs them where they are (a browser, a script), and the service commits with that
+//! signature, re-checked against the ledger as it then stands. The service never holds an
+//! actor's private key.
+
+pub mod sessions;
+
+use crate::base::limits::{MAX_PREPARED, PREPARED_TTL_SECS};
+use crate::domain::rules;
+use crate::events::event::{Actor, After, EventKind, Signer};
+use crate::events::sign;
+use crate::ledger::query::Query;
+use crate::ledger::{Attached, Ledger, LedgerError, Numbered, Outcome, Prepared};
+use crate::ops::{actions, explain, export};
+use crate::render::{outcome, view};
+use serde_json::{json, Map, Value};
+use sessions::{Session, Sessions, SignInError};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+pub use sessions::sign_in_message;
+
+/// What the service refuses, with the HTTP status it maps to (`ServiceError::status`).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Bad input: a field named, the CLI's message (400).
+    #[error("field `{field}`: {message}")]
+    Bad { field: String, message: String },
+    /// No session, or it ended (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in, but this actor may not (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such thing (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The ledger holds something else under this id, or moved on since prepare (409).
+    #[error("field `{field}`: {message}")]
+    Conflict { field: String, message: String },
+    /// Too many sign-in attempts (429).
+    #[error("{0}")]
+    TooMany(String),
+    /// Full (too many sessions, challenges or prepared commands) (503).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The ledger is damaged or cannot be read or written (500).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            ServiceError::Bad { .. } => 400,
+            ServiceError::Unauthorized(_) => 401,
+            ServiceError::Forbidden(_) => 403,
+            ServiceError::NotFound(_) => 404,
+            ServiceError::Conflict { .. } => 409,
+            ServiceError::TooMany(_) => 429,
+            ServiceError::Unavailable(_) => 503,
+            ServiceError::Internal(_) => 500,
+        }
+    }
+
+    /// The field a refusal names, if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ServiceError::Bad { field, .. } | ServiceError::Conflict { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// The error as the service's JSON body: `{"error": …, "field": …}`.
+    pub fn json(&self) -> Value {
+        let message = match self {
+            ServiceError::Bad { message, .. } | ServiceError::Conflict { message, .. } => {
+                message.clone()
+            }
+            other => other.to_string(),
+        };
+        let mut m = Map::new();
+        m.insert("error".into(), json!(message));
+        if let Some(f) = self.field() {
+            m.insert("field".into(), json!(f));
+        }
+        Value::Object(m)
+    }
+
+    pub fn bad(field: &str, message: impl Into<String>) -> ServiceError {
+        ServiceError::Bad {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<LedgerError> for ServiceError {
+    fn from(e: LedgerError) -> ServiceError {
+        match e {
+            LedgerError::Refused { field, message, .. } => {
+                let conflict = matches!(field.as_str(), "signature" | "after")
+                    || (field == "id" && message.contains("already"));
+                match conflict {
+                    true => ServiceError::Conflict { field, message },
+                    false => ServiceError::Bad { field, message },
+                }
+            }
+            LedgerError::NotReady(m) => ServiceError::Conflict {
+                field: "period".into(),
+                message: m,
+            },
+            e if e.is_busy() => ServiceError::Unavailable(e.to_string()),
+            e => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<actions::ActionError> for ServiceError {
+    fn from(e: actions::ActionError) -> ServiceError {
+        match e {
+            actions::ActionError::Ledger(e) => e.into(),
+            actions::ActionError::Input(m) => input_error(&m),
+            actions::ActionError::Problem(m) => ServiceError::NotFound(m),
+            actions::ActionError::Proof(e) => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// A parser's "field `F`: message" as a refusal naming F.
+fn input_error(text: &str) -> ServiceError {
+    let named = text
+        .strip_prefix("field `")
+        .and_then(|rest| rest.split_once("`: "));
+    match named {
+        Some((field, message)) => ServiceError::bad(field, message),
+        None => ServiceError::bad("body", text),
+    }
+}
+
+/// Counters for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub commits: AtomicU64,
+    pub commit_us_total: AtomicU64,
+    pub prepared: AtomicU64,
+    pub sign_ins: AtomicU64,
+}
+
+/// A command prepared for its signer: held until it is committed or expires.
+struct Pending {
+    public_key: [u8; 32],
+    numbered: Numbered,
+    after: After,
+    expires_us: i64,
+}
+
+/// The service: a ledger opened to write, the readers' view of it, sessions and prepared
+/// commands.
+pub struct Service {
+    writer: Mutex<Ledger>,
+    /// The ledger as of the last commit: readers take it and never wait for the writer.
+    reader: RwLock<Arc<Ledger>>,
+    ledger_id: [u8; 16],
+    sessions: Mutex<Sessions>,
+    prepared: Mutex<HashMap<String, Pending>>,
+    clock: Box<dyn Fn() -> jiff::Timestamp + Send + Sync>,
+    pub metrics: Metrics,
+}
+
+fn poisoned() -> ServiceError {
+    ServiceError::Internal("a request failed while it held the ledger; restart the service".into())
+}
+
+impl Service {
+    /// Opens the ledger at `path` for the service (it holds it alone); `clock` tells the time
+    /// (the command line's, which `KAOHE_NOW` fixes in tests).
+    pub fn open(
+        path: &Path,
+        clock: Box<dyn Fn() -> jiff::Timestamp + Send + Sync>,
+    ) -> Result<Service, LedgerError> {
+        let writer = Ledger::open(path)?;
+        let reader = Arc::new(writer.reader()?);
+        Ok(Service {
+            ledger_id: writer.genesis().ledger_id,
+            writer: Mutex::new(writer),
+            reader: RwLock::new(reader),
+            sessions: Mutex::new(Sessions::default()),
+            prepared: Mutex::new(HashMap::new()),
+            clock,
+            metrics: Metrics::default(),
+        })
+    }
+
+    pub fn ledger_id(&self) -> [u8; 16] {
+        self.ledger_id
+    }
+
+    fn now(&self) -> jiff::Timestamp {
+        (self.clock)()
+    }
+
+    fn now_us(&self) -> i64 {
+        self.now().as_microsecond()
+    }
+
+    /// The ledger as of the last commit.
+    pub fn ledger(&self) -> Result<Arc<Ledger>, ServiceError> {
+        Ok(self.reader.read().map_err(|_| poisoned())?.clone())
+    }
+
+    fn sessions(&self) -> Result<std::sync::MutexGuard<'_, Sessions>, ServiceError> {
+        self.sessions.lock().map_err(|_| poisoned())
+    }
+
+    /// Open sessions (for `/metrics`).
+    pub fn session_count(&self) -> usize {
+        self.sessions().map(|s| s.open_count()).unwrap_or(0)
+    }
+
+    /// The registered actor of a key in force, or a refusal.
+    fn actor_in_force(&self, public_key: &[u8; 32]) -> Result<Actor, ServiceError> {
+        let ledger = self.ledger()?;
+        let keys = ledger.keys()?;
+        let key = keys.iter().find(|k| &k.public_key == public_key);
+        match key {
+            Some(k) if k.revoked_seq.is_none() => Ok(k.actor.clone()),
+            Some(_) => Err(ServiceError::Unauthorized(format!(
+                "key {} was revoked",
+                hex::encode(public_key)
+            ))),
+            None => Err(ServiceError::Unauthorized(format!(
+                "key {} is not registered in this ledger",
+                hex::encode(public_key)
+            ))),
+        }
+    }
+
+    /// `POST /api/v1/session/challenge`: a one-use challenge for a key in force, and the
+    /// bytes to sign (`sign_in_message`).
+    pub fn challenge(&self, public_hex: &str) -> Result<Value, ServiceError> {
+        let public = hex32("public_key", public_hex)?;
+        self.actor_in_force(&public)?;
+        let challenge = self
+            .sessions()?
+            .challenge(public, self.now_us())
+            .map_err(session_error)?;
+        Ok(json!({
+            "challenge": hex::encode(challenge),
+            "to_sign": hex::encode(sign_in_message(&self.ledger_id, &challenge)),
+        }))
+    }
+
+    /// `POST /api/v1/session`: the challenge's signature opens a session; gives the token and
+    /// `{"token", "actor", "expires_at"}`.
+    pub fn sign_in(
+        &self,
+        public_hex: &str,
+        challenge_hex: &str,
+        signature_hex: &str,
+    ) -> Result<(String, Value), ServiceError> {
+        let public = hex32("public_key", public_hex)?;
+        let challenge = hex32("challenge", challenge_hex)?;
+        let signature = hex64("signature", signature_hex)?;
+        let actor = self.actor_in_force(&public)?;
+        let (token, session) = self
+            .sessions()?
+            .sign_in(
+                &self.ledger_id,
+                public,
+                challenge,
+                &signature,
+                actor,
+                self.now_us(),
+            )
+            .map_err(session_error)?;
+        self.metrics.sign_ins.fetch_add(1, Ordering::Relaxed);
+        let expires = jiff::Timestamp::from_microsecond(session.expires_us)
+            .map(|t| t.to_string())
+            .unwrap_or_default();
+        let body = json!({
+            "token": token,
+            "actor": session.actor.to_string(),
+            "actor_kind": session.actor.kind_str(),
+            "actor_name": session.actor.name(),
+            "public_key": hex::encode(session.public_key),
+            "expires_at": expires,
+        });
+        Ok((token, body))
+    }
+
+    /// The session of a token: open, and its key still in force (a revoked key's sessions
+    /// end at once).
+    pub fn session(&self, token: &str) -> Result<Session, ServiceError> {
+        let now = self.now_us();
+        let session = self.sessions()?.get(token, now).ok_or_else(|| {
+            ServiceError::Unauthorized("sign in first (no session, or it ended)".into())
+        })?;
+        if let Err(e) = self.actor_in_force(&session.public_key) {
+            self.sessions()?.end_key(&session.public_key);
+            return Err(e);
+        }
+        Ok(session)
+    }
+
+    /// Ends a session (sign out).
+    pub fn sign_out(&self, token: &str) -> Result<(), ServiceError> {
+        self.sessions()?.end(token);
+        Ok(())
+    }
+
+    /// `GET /api/v1/score`: every station's score (a station sees only its own row until the
+    /// period is closed, then the whole ranking).
+    pub fn score(&self, who: &Session, q: &Query) -> Result<Value, ServiceError> {
+        let ledger = self.ledger()?;
+        let mut s = actions::scores(&ledger, q)?;
+        if let Actor::Station(code) = &who.actor {
+            if s.final_at.is_none() {
+                s.scores.retain(|x| &x.station == code);
+            }
+        }
+        serde_json::to_value(view::score_json(&s.scores, &s.view, s.final_at))
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
+    /// `GET /api/v1/stations/{code}/explain`.
+    pub fn explain(
+        &self,
+        who: &Session,
+        station: &str,
+        item: Option<&str>,
+        q: &Query,
+    ) -> Result<Value, ServiceError> {
+        may_read_station(who, station)?;
+        let ledger = self.ledger()?;
+        actions::known_station(&ledger, station)?;
+        let view = ledger.view(q)?;
+        let x = explain::explain(&ledger, &view, station, item)?;
+        Ok(view::explain_json(&x))
+    }
+
+    /// `GET /api/v1/log`: the events in view as JSON Lines (`log --json`); a station's own
+    /// only.
+    pub fn log(
+        &self,
+        who: &Session,
+        station: Option<&str>,
+        q: &Query,
+    ) -> Result<String, ServiceError> {
+        let own = match &who.actor {
+            Actor::Station(code) => Some(code.as_str()),
+            _ => None,
+        };
+        if let (Some(own), Some(asked)) = (own, station) {
+            may_read_station(who, asked).map(|_| own)?;
+        }
+        let station = own.or(station);
+        let ledger = self.ledger()?;
+        if let Some(s) = station {
+            actions::known_station(&ledger, s)?;
+        }
+        let view = ledger.view(q)?;
+        let mut out = String::new();
+        ledger.replay_view(&view, |e| {
+            if station.is_some() && e.body.kind().station() != station {
+                return Ok(true);
+            }
+            let mut m = export::decoded(e.body);
+            m.insert("hash".into(), json!(hex::encode(e.hash)));
+            out.push_str(&Value::Object(m).to_string());
+            out.push('\n');
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// `GET /api/v1/rubric`.
+    pub fn rubric(&self) -> Result<Value, ServiceError> {
+        let ledger = self.ledger()?;
+        let hash = hex::encode(ledger.genesis().rubric_hash);
+        Ok(view::rubric_json(ledger.rubric(), &hash))
+    }
+
+    /// `GET /api/v1/appeals`: a station's own; everyone else's all.
+    pub fn appeals(&self, who: &Session, pending: bool) -> Result<Value, ServiceError> {
+        let ledger = self.ledger()?;
+        let own = match &who.actor {
+            Actor::Station(code) => Some(code.as_str()),
+            _ => None,
+        };
+        let entries = crate::ops::appeals::list(&ledger, own, pending)?;
+        Ok(view::appeals_json(ledger.rubric(), &entries))
+    }
+
+    /// `POST /api/v1/commands/prepare`: a command in the import-line shape, checked fully
+    /// with nothing written; its id fixed when it has none; the event and the bytes its
+    /// signer signs. Only the event's signer may prepare it.
+    pub fn prepare(&self, who: &Session, body: &Value) -> Result<Value, ServiceError> {
+        let Value::Object(object) = body else {
+            return Err(ServiceError::bad("body", "a command is a JSON object"));
+        };
+        let object = with_id(object)?;
+        let command = actions::parse(&object)?;
+        let ledger = self.ledger()?;
+        let prepared = ledger.prepare(&command, self.now())?;
+        let (kind, signer, after, to_sign) = match prepared {
+            Prepared::Unchanged { seq } => {
+                let body = ledger
+                    .event(seq)?
+                    .ok_or_else(|| ServiceError::Internal(format!("event {seq} is missing")))?;
+                return Ok(outcome::outcome_json(
+                    ledger.rubric(),
+                    seq,
+                    false,
+                    body.kind(),
+                ));
+            }
+            Prepared::Event {
+                kind,
+                signer,
+                after,
+                to_sign,
+            } => (kind, signer, after, to_sign),
+        };
+        may_sign(who, signer.as_ref())?;
+        let id = hex::encode(
+            &sessions::random32().map_err(|e| ServiceError::Internal(e.to_string()))?[..16],
+        );
+        self.hold(&id, who, command, after)?;
+        self.metrics.prepared.fetch_add(1, Ordering::Relaxed);
+        let mut event = Map::new();
+        event.insert("type".into(), json!(kind.type_name()));
+        event.extend(export::decoded_kind(&kind));
+        Ok(json!({
+            "prepared": id,
+            "to_sign": hex::encode(to_sign),
+            "after": {"seq": after.seq, "hash": hex::encode(after.hash)},
+            "signer": who.actor.to_string(),
+            "event": Value::Object(event),
+        }))
+    }
+
+    fn hold(
+        &self,
+        id: &str,
+        who: &Session,
+        command: crate::domain::command::Command,
+        after: After,
+    ) -> Result<(), ServiceError> {
+        let now = self.now_us();
+        let mut held = self.prepared.lock().map_err(|_| poisoned())?;
+        held.retain(|_, p| p.expires_us > now);
+        if held.len() >= MAX_PREPARED {
+            return Err(ServiceError::Unavailable(format!(
+                "more than {MAX_PREPARED} commands wait for their signatures; try again later"
+            )));
+        }
+        held.insert(
+            id.to_string(),
+            Pending {
+                public_key: who.public_key,
+                numbered: Numbered {
+                    line: None,
+                    command,
+                },
+                after,
+                expires_us: now + PREPARED_TTL_SECS * 1_000_000,
+            },
+        );
+        Ok(())
+    }
+
+    /// `POST /api/v1/commands/commit`: the signer's signature of a prepared command's
+    /// `to_sign`; the command is checked again against the ledger as it stands and committed
+    /// durably. Committing it again gives `unchanged`.
+    pub fn commit(
+        &self,
+        who: &Session,
+        prepared: &str,
+        signature_hex: &str,
+    ) -> Result<Value, ServiceError> {
+        let signature = hex64("signature", signature_hex)?;
+        let (numbered, after) = {
+            let held = self.prepared.lock().map_err(|_| poisoned())?;
+            let p = held.get(prepared).filter(|p| p.expires_us > self.now_us()).ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "no prepared command `{prepared}` (it expired after {PREPARED_TTL_SECS} s, or never was): prepare it again"
+                ))
+            })?;
+            if p.public_key != who.public_key {
+                return Err(ServiceError::Forbidden(
+                    "only the key that prepared a command commits it".into(),
+                ));
+            }
+            (p.numbered.clone(), p.after)
+        };
+        let attached = Attached {
+            after,
+            signature: sign::signature_from(who.public_key, &signature),
+        };
+        let started = std::time::Instant::now();
+        let mut writer = self.writer.lock().map_err(|_| poisoned())?;
+        let outcomes = writer.apply_attached(&[(numbered, Some(attached))], self.now())?;
+        let fresh = Arc::new(writer.reader()?);
+        *self.reader.write().map_err(|_| poisoned())? = fresh;
+        let o = outcomes
+            .first()
+            .ok_or_else(|| ServiceError::Internal("a commit gave no outcome".into()))?;
+        let (seq, appended) = match o {
+            Outcome::Appended { seq } => (*seq, true),
+            Outcome::Unchanged { seq } => (*seq, false),
+        };
+        let body = writer
+            .event(seq)?
+            .ok_or_else(|| ServiceError::Internal(format!("event {seq} is missing")))?;
+        let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.metrics.commits.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .commit_us_total
+            .fetch_add(elapsed, Ordering::Relaxed);
+        if let EventKind::KeyRevoked(k) = body.kind() {
+            self.sessions()?.end_key(&k.public_key);
+        }
+        Ok(outcome::outcome_json(
+            writer.rubric(),
+            seq,
+            appended,
+            body.kind(),
+        ))
+    }
+}
+
+/// The time views of a read, from its query parameters: `at` (a day), `known_at` (an RFC 3339
+/// time) and `as_of_seq`.
+pub fn parse_query(
+    at: Option<&str>,
+    known_at: Option<&str>,
+    as_of_seq: Option<&str>,
+) -> Result<Query, ServiceError> {
+    use crate::events::event::date_text;
+    let at = at
+        .map(|d| {
+            date_text::parse_date(d.trim())
+                .ok_or_else(|| ServiceError::bad("at", date_text::why_not_a_date(d.trim())))
+        })
+        .transpose()?;
+    let known_at = known_at
+        .map(|t| {
+            t.trim().parse::<jiff::Timestamp>().map_err(|_| {
+                ServiceError::bad(
+                    "known_at",
+                    format!("`{t}` is not an RFC 3339 time such as 2018-11-01T08:00:00Z"),
+                )
+            })
+        })
+        .transpose()?;
+    let as_of_seq = as_of_seq
+        .map(|n| {
+            n.trim()
+                .parse::<u64>()
+                .map_err(|_| ServiceError::bad("as_of_seq", format!("`{n}` is not a seq")))
+        })
+        .transpose()?;
+    Ok(Query {
+        as_of_seq,
+        known_at,
+        at,
+    })
+}
+
+/// A station reads only its own records; everyone else reads every station.
+fn may_read_station(who: &Session, station: &str) -> Result<(), ServiceError> {
+    match &who.actor {
+        Actor::Station(own) if own != station => Err(ServiceError::Forbidden(format!(
+            "station {own} reads only its own records, not {station}'s"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Only the event's signer prepares it: its actor, or a bureau key for the bureau's kinds.
+fn may_sign(who: &Session, signer: Option<&Signer>) -> Result<(), ServiceError> {
+    let Some(signer) = signer else {
+        return Err(ServiceError::Forbidden(
+            "this ledger writes that event without a signature: it cannot be prepared".into(),
+        ));
+    };
+    if let Actor::Auditor(_) = who.actor {
+        return Err(ServiceError::Forbidden(
+            "an auditor reads everything and writes nothing".into(),
+        ));
+    }
+    rules::signer_matches(signer, &who.actor)
+        .map_err(|p| ServiceError::Forbidden(format!("signed in as {}: {}", who.actor, p.message)))
+}
+
+/// The ops whose events carry an id the caller may leave out.
+const OPS_WITH_IDS: [&str; 4] = ["record", "metric", "appeal", "reverse"];
+
+/// The command with an id fixed when it has none: random, so that it does not depend on the
+/// seq the event will get (`auto-<seq>` would change if another commit comes first, and the
+/// signature covers the id).
+fn with_id(object: &Map<String, Value>) -> Result<Map<String, Value>, ServiceError> {
+    let mut object = object.clone();
+    let op = object.get("op").and_then(Value::as_str).unwrap_or_default();
+    if OPS_WITH_IDS.contains(&op) && !object.contains_key("id") {
+        let r = sessions::random32().map_err(|e| ServiceError::Internal(e.to_string()))?;
+        object.insert("id".into(), json!(format!("w-{}", hex::encode(&r[..8]))));
+    }
+    Ok(object)
+}
+
+fn session_error(e: SignInError) -> ServiceError {
+    match e {
+        SignInError::TooMany => {
+            ServiceError::TooMany("too many sign-in attempts for this key: wait a minute".into())
+        }
+        SignInError::Full => {
+            ServiceError::Unavailable("too many sign-ins at once: try again later".into())
+        }
+        SignInError::BadChallenge => ServiceError::Unauthorized(
+            "the challenge is unknown, spent or expired, or was made for another key: ask for a new one".into(),
+        ),
+        SignInError::BadSignature => ServiceError::Unauthorized(
+            "the signature does not verify: sign the `to_sign` bytes with the key's secret".into(),
+        ),
+    }
+}
+
+fn hex32(field: &str, text: &str) -> Result<[u8; 32], ServiceError> {
+    hex_n::<32>(field, text)
+}
+
+fn hex64(field: &str, text: &str) -> Result<[u8; 64], ServiceError> {
+    hex_n::<64>(field, text)
+}
+
+/// Exactly N bytes as 2N lower-case hex digits.
+fn hex_n<const N: usize>(field: &str, text: &str) -> Result<[u8; N], ServiceError> {
+    let lower = text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let bytes = hex::decode(text).ok().filter(|_| lower);
+    bytes
+        .and_then(|b| <[u8; N]>::try_from(b).ok())
+        .ok_or_else(|| ServiceError::bad(field, format!("not {} lower-case hex digits", 2 * N)))
+}

@@ -1,0 +1,446 @@
+//! `kaohe serve`: the service over HTTP (the only module that knows HTTP). Every route maps a
+//! request onto a `service::Service` use case and its outcome onto a status and a JSON body
+//! (`{"error", "field"}` when refused). Requests from another site are refused; every body is
+//! bounded; one access-log line per request goes to stderr, outside the chain.
+
+use crate::base::limits::{MAX_CONCURRENT_REQUESTS, MAX_REQUEST_BYTES, SESSION_TTL_SECS};
+use crate::service::{parse_query, Service, ServiceError};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, Query as UrlQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "kaohe_session";
+
+/// How `kaohe serve` runs.
+pub struct Config {
+    pub listen: SocketAddr,
+    /// PEM files of the certificate chain and its key, for HTTPS.
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("cannot listen on {0}: {1}")]
+    Listen(SocketAddr, String),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("the server failed: {0}")]
+    Run(String),
+}
+
+struct App {
+    service: Service,
+    requests: AtomicU64,
+    limit: tokio::sync::Semaphore,
+    secure: bool,
+}
+
+type Shared = Arc<App>;
+
+/// Serves `service` until SIGTERM or Ctrl-C: then it stops accepting, finishes what was
+/// accepted (every commit is durable before its response) and returns. `ready` is called with
+/// the address once the server listens.
+pub fn serve(service: Service, config: Config, ready: impl FnOnce(&str)) -> Result<(), WebError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| WebError::Run(e.to_string()))?;
+    runtime.block_on(run(service, config, ready))
+}
+
+async fn run(service: Service, config: Config, ready: impl FnOnce(&str)) -> Result<(), WebError> {
+    let app = Arc::new(App {
+        service,
+        requests: AtomicU64::new(0),
+        limit: tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS),
+        secure: config.tls.is_some(),
+    });
+    let router = routes(app.clone());
+    match config.tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .map_err(|e| WebError::Listen(config.listen, e.to_string()))?;
+            let addr = listener
+                .local_addr()
+                .map_err(|e| WebError::Listen(config.listen, e.to_string()))?;
+            ready(&format!("http://{addr}"));
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .map_err(|e| WebError::Run(e.to_string()))
+        }
+        Some((cert, key)) => serve_tls(router, config.listen, &cert, &key, ready).await,
+    }
+}
+
+async fn serve_tls(
+    router: Router,
+    listen: SocketAddr,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    ready: impl FnOnce(&str),
+) -> Result<(), WebError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| WebError::Tls(e.to_string()))?;
+    let listener =
+        std::net::TcpListener::bind(listen).map_err(|e| WebError::Listen(listen, e.to_string()))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| WebError::Listen(listen, e.to_string()))?;
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stopper.graceful_shutdown(None);
+    });
+    ready(&format!("https://{addr}"));
+    axum_server::from_tcp_rustls(listener, tls)
+        .handle(handle)
+        .serve(router.into_make_service())
+        .await
+        .map_err(|e| WebError::Run(e.to_string()))
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn routes(app: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/session/challenge", post(challenge))
+        .route("/api/v1/session", post(sign_in).delete(sign_out))
+        .route("/api/v1/score", get(score))
+        .route("/api/v1/stations/{code}/explain", get(explain))
+        .route("/api/v1/log", get(log))
+        .route("/api/v1/appeals", get(appeals))
+        .route("/api/v1/rubric", get(rubric))
+        .route("/api/v1/commands/prepare", post(prepare))
+        .route("/api/v1/commands/commit", post(commit))
+        .fallback(|| async { refusal(ServiceError::NotFound("no such page".into())) })
+        .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app)
+}
+
+/// Around every request: the concurrency bound, cross-site refusal, and the access log.
+async fn guard(State(app): State<Shared>, request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let who = token(request.headers())
+        .and_then(|t| app.service.session(&t).ok())
+        .map(|s| s.actor.to_string())
+        .unwrap_or_else(|| "-".into());
+    let response = match cross_site(&method, request.headers()) {
+        true => refusal(ServiceError::Forbidden(
+            "requests from another site are refused".into(),
+        )),
+        false => match app.limit.acquire().await {
+            Ok(_permit) => next.run(request).await,
+            Err(_) => refusal(ServiceError::Unavailable("shutting down".into())),
+        },
+    };
+    app.requests.fetch_add(1, Ordering::Relaxed);
+    let line = serde_json::json!({
+        "at": jiff::Timestamp::now().to_string(), "who": who, "method": method.as_str(),
+        "path": path, "status": response.status().as_u16(),
+        "ms": started.elapsed().as_secs_f64() * 1e3,
+    });
+    eprintln!("{line}");
+    response
+}
+
+/// A request that changes something, sent by a page of another site (the browser says so:
+/// `Sec-Fetch-Site`, or an `Origin` that is not this host).
+fn cross_site(method: &Method, headers: &HeaderMap) -> bool {
+    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return false;
+    }
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if matches!(fetch_site, Some("cross-site") | Some("same-site")) {
+        return true;
+    }
+    let (Some(origin), Some(host)) = (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) else {
+        return false;
+    };
+    let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+    origin_host != host
+}
+
+/// The session token: `Authorization: Bearer T`, else the session cookie.
+fn token(headers: &HeaderMap) -> Option<String> {
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return v.strip_prefix("Bearer ").map(|t| t.trim().to_string());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+fn refusal(e: ServiceError) -> Response {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    (status, axum::Json(e.json())).into_response()
+}
+
+fn json_ok(v: Value) -> Response {
+    axum::Json(v).into_response()
+}
+
+/// Runs a use case off the async workers (it reads files and waits for disks).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?
+}
+
+/// The request's session, or 401.
+fn session_of(
+    app: &App,
+    headers: &HeaderMap,
+) -> Result<crate::service::sessions::Session, ServiceError> {
+    let t = token(headers).ok_or_else(|| {
+        ServiceError::Unauthorized("sign in first: POST /api/v1/session/challenge".into())
+    })?;
+    app.service.session(&t)
+}
+
+/// A JSON object body, at most [`MAX_REQUEST_BYTES`].
+async fn json_body(body: Body) -> Result<Value, ServiceError> {
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| too_large())?;
+    serde_json::from_slice(&bytes).map_err(|e| ServiceError::bad("body", format!("not JSON: {e}")))
+}
+
+fn too_large() -> ServiceError {
+    ServiceError::Bad {
+        field: "body".into(),
+        message: format!("larger than {MAX_REQUEST_BYTES} bytes"),
+    }
+}
+
+fn text_field<'a>(v: &'a Value, field: &str) -> Result<&'a str, ServiceError> {
+    v.get(field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ServiceError::bad(field, "is required (a string)"))
+}
+
+async fn challenge(State(app): State<Shared>, body: Body) -> Response {
+    let result = async {
+        let v = json_body(body).await?;
+        let public = text_field(&v, "public_key")?.to_string();
+        blocking(move || app.service.challenge(&public)).await
+    };
+    result.await.map(json_ok).unwrap_or_else(refusal_of)
+}
+
+async fn sign_in(State(app): State<Shared>, body: Body) -> Response {
+    let secure = app.secure;
+    let result = async {
+        let v = json_body(body).await?;
+        let (p, c, s) = (
+            text_field(&v, "public_key")?.to_string(),
+            text_field(&v, "challenge")?.to_string(),
+            text_field(&v, "signature")?.to_string(),
+        );
+        blocking(move || app.service.sign_in(&p, &c, &s)).await
+    };
+    match result.await {
+        Ok((token, body)) => {
+            let cookie = format!(
+                "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_TTL_SECS}{}",
+                if secure { "; Secure" } else { "" }
+            );
+            let mut r = json_ok(body);
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => refusal_of(e),
+    }
+}
+
+async fn sign_out(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    if let Some(t) = token(&headers) {
+        let _ = app.service.sign_out(&t);
+    }
+    let mut r = json_ok(serde_json::json!({"status": "signed out"}));
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+type Params = UrlQuery<HashMap<String, String>>;
+
+fn query_of(p: &HashMap<String, String>) -> Result<crate::ledger::query::Query, ServiceError> {
+    parse_query(
+        p.get("at").map(String::as_str),
+        p.get("known_at").map(String::as_str),
+        p.get("as_of_seq").map(String::as_str),
+    )
+}
+
+async fn score(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
+    blocking(move || {
+        let who = session_of(&app, &headers)?;
+        app.service.score(&who, &query_of(&p)?)
+    })
+    .await
+    .map(json_ok)
+    .unwrap_or_else(refusal_of)
+}
+
+async fn explain(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(code): UrlPath<String>,
+    UrlQuery(p): Params,
+) -> Response {
+    blocking(move || {
+        let who = session_of(&app, &headers)?;
+        let item = p.get("item").map(String::as_str);
+        app.service.explain(&who, &code, item, &query_of(&p)?)
+    })
+    .await
+    .map(json_ok)
+    .unwrap_or_else(refusal_of)
+}
+
+async fn log(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
+    let result = blocking(move || {
+        let who = session_of(&app, &headers)?;
+        let station = p.get("station").map(String::as_str);
+        app.service.log(&who, station, &query_of(&p)?)
+    })
+    .await;
+    match result {
+        Ok(lines) => (
+            [(header::CONTENT_TYPE, "application/x-ndjson; charset=utf-8")],
+            lines,
+        )
+            .into_response(),
+        Err(e) => refusal_of(e),
+    }
+}
+
+async fn appeals(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
+    blocking(move || {
+        let who = session_of(&app, &headers)?;
+        let pending = p.get("pending").is_some_and(|v| v == "true" || v == "1");
+        app.service.appeals(&who, pending)
+    })
+    .await
+    .map(json_ok)
+    .unwrap_or_else(refusal_of)
+}
+
+async fn rubric(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    blocking(move || {
+        session_of(&app, &headers)?;
+        app.service.rubric()
+    })
+    .await
+    .map(json_ok)
+    .unwrap_or_else(refusal_of)
+}
+
+async fn prepare(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let v = json_body(body).await?;
+        blocking(move || {
+            let who = session_of(&app, &headers)?;
+            app.service.prepare(&who, &v)
+        })
+        .await
+    };
+    result.await.map(json_ok).unwrap_or_else(refusal_of)
+}
+
+async fn commit(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let v = json_body(body).await?;
+        let prepared = text_field(&v, "prepared")?.to_string();
+        let signature = text_field(&v, "signature")?.to_string();
+        blocking(move || {
+            let who = session_of(&app, &headers)?;
+            app.service.commit(&who, &prepared, &signature)
+        })
+        .await
+    };
+    result.await.map(json_ok).unwrap_or_else(refusal_of)
+}
+
+/// `/metrics`, in the Prometheus text format.
+async fn metrics(State(app): State<Shared>) -> Response {
+    let m = &app.service.metrics;
+    let commits = m.commits.load(Ordering::Relaxed);
+    let commit_s = m.commit_us_total.load(Ordering::Relaxed) as f64 / 1e6;
+    let events = app.service.ledger().map(|l| l.head().next_seq).unwrap_or(0);
+    let text = format!(
+        "# TYPE kaohe_requests_total counter\nkaohe_requests_total {}\n\
+         # TYPE kaohe_commits_total counter\nkaohe_commits_total {commits}\n\
+         # TYPE kaohe_commit_seconds_total counter\nkaohe_commit_seconds_total {commit_s}\n\
+         # TYPE kaohe_prepared_total counter\nkaohe_prepared_total {}\n\
+         # TYPE kaohe_sign_ins_total counter\nkaohe_sign_ins_total {}\n\
+         # TYPE kaohe_events gauge\nkaohe_events {events}\n\
+         # TYPE kaohe_sessions gauge\nkaohe_sessions {}\n",
+        app.requests.load(Ordering::Relaxed),
+        m.prepared.load(Ordering::Relaxed),
+        m.sign_ins.load(Ordering::Relaxed),
+        app.service.session_count(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+fn refusal_of(e: ServiceError) -> Response {
+    let too_large = matches!(&e, ServiceError::Bad { field, message } if field == "body" && message.starts_with("larger than"));
+    if too_large {
+        let status = StatusCode::PAYLOAD_TOO_LARGE;
+        return (status, axum::Json(e.json())).into_response();
+    }
+    refusal(e)
+}
