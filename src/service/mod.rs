@@ -5,6 +5,7 @@
 //! signature, re-checked against the ledger as it then stands. The service never holds an
 //! actor's private key.
 
+pub mod group;
 pub mod sessions;
 
 use crate::base::limits::{MAX_PREPARED, PREPARED_TTL_SECS};
@@ -169,6 +170,8 @@ pub struct Service {
     ledger_id: [u8; 16],
     sessions: Mutex<Sessions>,
     prepared: Mutex<HashMap<String, Pending>>,
+    /// Commits waiting for the writer, applied together.
+    group: group::Group,
     clock: Box<dyn Fn() -> jiff::Timestamp + Send + Sync>,
     pub metrics: Metrics,
 }
@@ -192,6 +195,7 @@ impl Service {
             reader: RwLock::new(reader),
             sessions: Mutex::new(Sessions::default()),
             prepared: Mutex::new(HashMap::new()),
+            group: group::Group::default(),
             clock,
             metrics: Metrics::default(),
         })
@@ -504,18 +508,21 @@ impl Service {
             signature: sign::signature_from(who.public_key, &signature),
         };
         let started = std::time::Instant::now();
-        let mut writer = self.writer.lock().map_err(|_| poisoned())?;
-        let outcomes = writer.apply_attached(&[(numbered, Some(attached))], self.now())?;
-        let fresh = Arc::new(writer.reader()?);
-        *self.reader.write().map_err(|_| poisoned())? = fresh;
-        let o = outcomes
-            .first()
-            .ok_or_else(|| ServiceError::Internal("a commit gave no outcome".into()))?;
+        let o = self
+            .group
+            .commit(&self.writer, numbered, attached, self.now(), |w| {
+                // Readers see the group's events from now on; if a reader cannot be made,
+                // they keep the last one (older, never wrong).
+                if let (Ok(fresh), Ok(mut slot)) = (w.reader(), self.reader.write()) {
+                    *slot = Arc::new(fresh);
+                }
+            })?;
         let (seq, appended) = match o {
-            Outcome::Appended { seq } => (*seq, true),
-            Outcome::Unchanged { seq } => (*seq, false),
+            Outcome::Appended { seq } => (seq, true),
+            Outcome::Unchanged { seq } => (seq, false),
         };
-        let body = writer
+        let reader = self.ledger()?;
+        let body = reader
             .event(seq)?
             .ok_or_else(|| ServiceError::Internal(format!("event {seq} is missing")))?;
         let elapsed = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -527,7 +534,7 @@ impl Service {
             self.sessions()?.end_key(&k.public_key);
         }
         Ok(outcome::outcome_json(
-            writer.rubric(),
+            reader.rubric(),
             seq,
             appended,
             body.kind(),

@@ -86,7 +86,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "checks",
         ],
     ),
-    ("service", &["sessions", "mod"]),
+    ("service", &["sessions", "group", "mod"]),
     ("web", &["mod"]),
     ("fuzzing", &[]),
 ];

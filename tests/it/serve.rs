@@ -428,3 +428,62 @@ fn refusals_have_their_status_and_write_nothing() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(jc.get("/api/v1/score").status, 401);
 }
+
+/// Guards group commit: commits that arrive together are applied together, and a refused one
+/// (an id taken with other content) is answered alone while the others in its group are
+/// appended; every acknowledged record is in the ledger and it verifies.
+#[test]
+fn concurrent_commits_each_get_their_own_outcome() {
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    assert_eq!(
+        jc.write(&record("TAKEN", "1.3.a", "WJ01", "基层科")).status,
+        200
+    );
+    let prepared: Vec<Reply> = (0..12)
+        .map(|i| {
+            let cmd = match i {
+                5 => record("TAKEN", "1.1.b", "WJ02", "基层科"),
+                i => record(&format!("C{i}"), "1.3.a", ["WJ01", "WJ02"][i % 2], "基层科"),
+            };
+            let p = jc.post("/api/v1/commands/prepare", &cmd);
+            if i == 5 {
+                assert_eq!(p.status, 409, "{}", p.text);
+            } else {
+                assert_eq!(p.status, 200, "{}", p.text);
+            }
+            p
+        })
+        .collect();
+    // The clash is refused at prepare; make one at commit too: prepare twice, commit both.
+    let twin = record("TWIN", "1.3.a", "WJ01", "基层科");
+    let a = jc.post("/api/v1/commands/prepare", &twin);
+    let b = jc.post("/api/v1/commands/prepare", &twin);
+    let outcomes: Vec<Reply> = std::thread::scope(|s| {
+        let handles: Vec<_> = prepared
+            .iter()
+            .filter(|p| p.status == 200)
+            .chain([&a, &b])
+            .map(|p| s.spawn(|| jc.commit(p)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for o in &outcomes {
+        assert_eq!(o.status, 200, "{}", o.text);
+    }
+    let appended = outcomes
+        .iter()
+        .filter(|o| o.body["status"] == "appended")
+        .count();
+    assert_eq!(
+        appended, 12,
+        "11 records and one TWIN; the other TWIN is unchanged"
+    );
+    assert_eq!(server.stop(), 0);
+    for i in (0..12).filter(|i| *i != 5) {
+        l.ok(&["show", &format!("C{i}")]);
+    }
+    let v = l.ok(&["verify", "--json"]);
+    assert!(v.contains("\"ok\":true"), "{v}");
+}
