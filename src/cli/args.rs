@@ -323,6 +323,15 @@ pub(super) enum Cmd {
         /// HTTPS: the certificate's private key (PEM).
         #[arg(long, requires = "tls_cert", value_name = "FILE")]
         tls_key: Option<PathBuf>,
+        /// Sign a checkpoint of the head with this log key on a schedule, and when stopping:
+        /// a key made with `kaohe key new` that the ledger does not register (a server holds
+        /// no actor's key); verifiers pin its public key.
+        #[arg(long, value_name = "FILE")]
+        checkpoint_key: Option<PathBuf>,
+        /// Seconds between scheduled checkpoints (when the head moved).
+        #[arg(long, value_name = "SECONDS", default_value_t = 3600, requires = "checkpoint_key",
+              value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        checkpoint_every: u64,
     },
     /// The rubric in force.
     Rubric {

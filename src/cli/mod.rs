@@ -76,7 +76,7 @@ fn run_command(cli: Cli) -> Result<()> {
         Cmd::Backup { out: file, json } => writes::backup(db, &file, json, out),
         Cmd::Restore { file, json } => writes::restore(db, &file, json, out),
         Cmd::Rubric { json, toml } => reads::rubric(db, json, toml, out),
-        Cmd::Serve { listen, tls_cert, tls_key } => serve::serve(db, listen, tls_cert.zip(tls_key), out),
+        Cmd::Serve { listen, tls_cert, tls_key, checkpoint_key, checkpoint_every } => serve::serve(db, listen, tls_cert.zip(tls_key), checkpoint_key.map(|k| (k, checkpoint_every)), out),
         Cmd::Checkpoint { list: true, json, .. } => reads::checkpoint_list(db, json, out),
         Cmd::Checkpoint { add: Some(file), json, .. } => writes::checkpoint_add(db, &file, json, out),
         Cmd::Checkpoint { json, .. } => writes::checkpoint(db, key, json, out),

@@ -142,19 +142,39 @@ pub fn close(
 /// Signs and stores a checkpoint of the head. In a ledger rooted in a bureau key, the bureau
 /// publishes its heads: the signer must be a bureau key in force.
 pub fn checkpoint(ledger: &Ledger, signer: &KeyPair) -> Result<SignedCheckpoint, ActionError> {
-    if ledger.bureau_rooted() {
-        let public = signer.public_key();
-        let in_force = ledger.keys()?.into_iter().any(|k| {
-            k.public_key == public && matches!(k.actor, Actor::Bureau(_)) && k.revoked_seq.is_none()
-        });
-        if !in_force {
-            return Err(ActionError::Input(format!(
-                "this ledger is rooted in a bureau key: its checkpoints are signed by a bureau key in force, and key {} is not one",
-                hex::encode(public)
-            )));
-        }
-    }
+    checkpoint_key_allowed(ledger, &signer.public_key(), true)?;
     Ok(crate::ops::proofs::checkpoint(ledger, signer)?)
+}
+
+/// Who signs a rooted ledger's checkpoints: a bureau key in force (`kaohe checkpoint`), or a
+/// log key the ledger does not register at all (the service's `--checkpoint-key`, which
+/// holds no one's power to act); never a department's, station's or auditor's key, nor a
+/// revoked one. A server must not hold any actor's key: `bureau_allowed` is false there.
+pub fn checkpoint_key_allowed(
+    ledger: &Ledger,
+    public: &[u8; 32],
+    bureau_allowed: bool,
+) -> Result<(), ActionError> {
+    let Some(k) = ledger.keys()?.into_iter().find(|k| &k.public_key == public) else {
+        return Ok(());
+    };
+    // A ledger not rooted in a bureau key lets whoever checkpoints choose the key.
+    if !ledger.bureau_rooted() && bureau_allowed {
+        return Ok(());
+    }
+    let bureau = matches!(k.actor, Actor::Bureau(_));
+    let refused = match (k.revoked_seq.is_some(), bureau, bureau_allowed) {
+        (true, _, _) => "a revoked key",
+        (false, true, true) => return Ok(()),
+        (false, true, false) => {
+            "a bureau key, which a server must not hold (it could register keys in anyone's name)"
+        }
+        (false, false, _) => "an actor's key",
+    };
+    Err(ActionError::Input(format!(
+        "key {} is {refused}: checkpoints are signed by a bureau key in force, or by a log key the ledger does not register",
+        hex::encode(public)
+    )))
 }
 
 /// Adds the witnesses' cosignatures of a copy of a stored checkpoint to it.

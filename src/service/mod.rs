@@ -172,6 +172,8 @@ pub struct Service {
     prepared: Mutex<HashMap<String, Pending>>,
     /// Commits waiting for the writer, applied together.
     group: group::Group,
+    /// The log key that signs the scheduled checkpoints, if any.
+    checkpoint_key: Option<sign::KeyPair>,
     clock: Box<dyn Fn() -> jiff::Timestamp + Send + Sync>,
     pub metrics: Metrics,
 }
@@ -196,9 +198,42 @@ impl Service {
             sessions: Mutex::new(Sessions::default()),
             prepared: Mutex::new(HashMap::new()),
             group: group::Group::default(),
+            checkpoint_key: None,
             clock,
             metrics: Metrics::default(),
         })
+    }
+
+    /// Signs checkpoints with `key` on the service's schedule ([`Service::checkpoint_now`]):
+    /// a log key the ledger does not register (or, in a ledger not rooted in a bureau key,
+    /// any key but an actor's in force) — a server never holds an actor's key.
+    pub fn with_checkpoint_key(mut self, key: sign::KeyPair) -> Result<Service, ServiceError> {
+        let ledger = self.ledger()?;
+        actions::checkpoint_key_allowed(&ledger, &key.public_key(), false)?;
+        drop(ledger);
+        self.checkpoint_key = Some(key);
+        Ok(self)
+    }
+
+    /// Signs and stores a checkpoint of the head with the service's log key when the head
+    /// moved since the last stored checkpoint; gives its size (`None`: nothing to do).
+    pub fn checkpoint_now(&self) -> Result<Option<u64>, ServiceError> {
+        let Some(key) = &self.checkpoint_key else {
+            return Ok(None);
+        };
+        let writer = self.writer.lock().map_err(|_| poisoned())?;
+        let size = writer.head().next_seq;
+        let latest = crate::ops::proofs::stored_checkpoints(&writer)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?
+            .iter()
+            .map(|c| c.checkpoint.size)
+            .max();
+        if latest == Some(size) {
+            return Ok(None);
+        }
+        crate::ops::proofs::checkpoint(&writer, key)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok(Some(size))
     }
 
     pub fn ledger_id(&self) -> [u8; 16] {

@@ -24,6 +24,9 @@ pub const SESSION_COOKIE: &str = "kaohe_session";
 /// How `kaohe serve` runs.
 pub struct Config {
     pub listen: SocketAddr,
+    /// How often the service signs a checkpoint of the head (when it moved), if it has a log
+    /// key (`Service::with_checkpoint_key`); and once more when it stops.
+    pub checkpoint_every: Option<std::time::Duration>,
     /// PEM files of the certificate chain and its key, for HTTPS.
     pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
@@ -66,7 +69,10 @@ async fn run(service: Service, config: Config, ready: impl FnOnce(&str)) -> Resu
         secure: config.tls.is_some(),
     });
     let router = routes(app.clone());
-    match config.tls {
+    if let Some(every) = config.checkpoint_every {
+        tokio::spawn(checkpoints(app.clone(), every));
+    }
+    let served = match config.tls {
         None => {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
@@ -81,7 +87,36 @@ async fn run(service: Service, config: Config, ready: impl FnOnce(&str)) -> Resu
                 .map_err(|e| WebError::Run(e.to_string()))
         }
         Some((cert, key)) => serve_tls(router, config.listen, &cert, &key, ready).await,
+    };
+    if config.checkpoint_every.is_some() {
+        checkpoint_once(&app).await;
     }
+    served
+}
+
+/// Signs a checkpoint every `every` while the head moves.
+async fn checkpoints(app: Shared, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        checkpoint_once(&app).await;
+    }
+}
+
+async fn checkpoint_once(app: &Shared) {
+    let app = app.clone();
+    let done = blocking(move || app.service.checkpoint_now()).await;
+    let line = match done {
+        Ok(Some(size)) => {
+            serde_json::json!({"at": jiff::Timestamp::now().to_string(), "checkpoint": size})
+        }
+        Ok(None) => return,
+        Err(e) => {
+            serde_json::json!({"at": jiff::Timestamp::now().to_string(), "checkpoint_error": e.to_string()})
+        }
+    };
+    eprintln!("{line}");
 }
 
 async fn serve_tls(

@@ -19,6 +19,11 @@ impl Server {
     /// Starts `kaohe serve --db <ledger> --listen 127.0.0.1:0` at the ledger's clock and waits
     /// for its `listening on` line.
     pub(crate) fn start(l: &TestLedger) -> Server {
+        Self::start_with(l, &[])
+    }
+
+    /// [`Server::start`] with more `serve` flags.
+    pub(crate) fn start_with(l: &TestLedger, flags: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kaohe"))
             .args([
                 "--db",
@@ -27,6 +32,7 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
             ])
+            .args(flags)
             .env("KAOHE_NOW", &l.now)
             .env_remove("KAOHE_DB")
             .env_remove("KAOHE_KEY")
@@ -486,4 +492,51 @@ fn concurrent_commits_each_get_their_own_outcome() {
     }
     let v = l.ok(&["verify", "--json"]);
     assert!(v.contains("\"ok\":true"), "{v}");
+}
+
+/// Guards the service's scheduled checkpoints (issue 13: publish heads while the year runs):
+/// a server refuses to hold a bureau's or any actor's key as its checkpoint key (exit 2); with
+/// an unregistered log key it signs a checkpoint of the head when it moved, and once more
+/// when it stops, so the last commit is always covered.
+#[test]
+fn the_service_checkpoints_on_a_schedule_with_a_log_key() {
+    let l = served_ledger();
+    for actor_key in [l.bureau_key(), key(&l, "jc.key")] {
+        let out = l.run(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--checkpoint-key",
+            &actor_key,
+        ]);
+        assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains("checkpoint"), "{}", out.stderr);
+    }
+    let log_key = key(&l, "log.key");
+    l.ok(&["key", "new", "--dept", "日志", "--out", &log_key]);
+    let server = Server::start_with(
+        &l,
+        &["--checkpoint-key", &log_key, "--checkpoint-every", "1"],
+    );
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    assert_eq!(
+        jc.write(&record("R1", "1.3.a", "WJ01", "基层科")).status,
+        200
+    );
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(
+        jc.write(&record("R2", "1.3.a", "WJ02", "基层科")).status,
+        200
+    );
+    assert_eq!(server.stop(), 0);
+    let listed: Value = serde_json::from_str(&l.ok(&["checkpoint", "--list", "--json"])).unwrap();
+    let sizes: Vec<u64> = listed
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|c| c["size"].as_u64().unwrap())
+        .collect();
+    let head = l.event_count() as u64;
+    assert!(sizes.contains(&(head - 1)), "the scheduled one: {sizes:?}");
+    assert!(sizes.contains(&head), "the one at stop: {sizes:?}");
 }
