@@ -235,6 +235,7 @@ impl Ledger {
         closed: PeriodClosed,
         now: Timestamp,
         signer: Option<&KeyPair>,
+        attached: Option<Attached>,
     ) -> Result<Vec<u64>, LedgerError> {
         assert!(
             self.closed.is_none(),
@@ -254,6 +255,7 @@ impl Ledger {
         }
         // The rank bonuses are computed, unsigned: the closing event, signed by the bureau
         // where the ledger is rooted in its key, lists them.
+        batch.attached = attached;
         batch
             .push_signed(EventKind::PeriodClosed(closed))
             .map_err(|e| refused(None, e))?;

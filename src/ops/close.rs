@@ -14,12 +14,13 @@ use crate::domain::projection::Scores;
 use crate::domain::ranking::{gaps, ranking_evidence, rankings};
 use crate::domain::rubric::Rubric;
 use crate::domain::rules::{self, GapRefusal};
+use crate::events::event::After;
 use crate::events::event::{
     Body, EventKind, EventV1, FinalScore, Gap, Hash, Inputs, PeriodClosed, PointsRecorded, Ranking,
     StationKind,
 };
 use crate::events::sign::KeyPair;
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::{Attached, Ledger, LedgerError};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
@@ -146,6 +147,47 @@ pub fn close(
     accept_gaps: Option<&str>,
     signer: Option<&KeyPair>,
 ) -> Result<Closed, LedgerError> {
+    let (bonuses, closed) = plan(ledger, now, accept_gaps)?;
+    let seqs = ledger.append_closing(bonuses, closed, now, signer, None)?;
+    read_back(ledger, seqs)
+}
+
+/// [`close`] with the closing event signed elsewhere (the service: the bureau signed the
+/// `to_sign` of [`prepare`] in its browser). The close is planned again against the ledger
+/// as it stands; the signature must cover the closing event it gives now.
+pub fn close_attached(
+    ledger: &mut Ledger,
+    now: Timestamp,
+    accept_gaps: Option<&str>,
+    attached: Attached,
+) -> Result<Closed, LedgerError> {
+    let (bonuses, closed) = plan(ledger, now, accept_gaps)?;
+    let seqs = ledger.append_closing(bonuses, closed, now, None, Some(attached))?;
+    read_back(ledger, seqs)
+}
+
+/// What a close would append, with nothing written: the closing event, and the bytes the
+/// bureau signs for it after the ledger's head (`sign::message_after`).
+pub fn prepare(
+    ledger: &Ledger,
+    now: Timestamp,
+    accept_gaps: Option<&str>,
+) -> Result<(EventKind, After, Vec<u8>), LedgerError> {
+    let (_, closed) = plan(ledger, now, accept_gaps)?;
+    let kind = EventKind::PeriodClosed(closed);
+    let after = ledger.head_after();
+    let bytes = crate::events::codec::encode_kind(&kind)?;
+    let to_sign = crate::events::sign::message_after(&ledger.genesis().ledger_id, &after, &bytes);
+    Ok((kind, after, to_sign))
+}
+
+/// The rank bonuses and the closing event a close appends now (checked: closable, gaps
+/// accepted or none).
+fn plan(
+    ledger: &Ledger,
+    now: Timestamp,
+    accept_gaps: Option<&str>,
+) -> Result<(Vec<PointsRecorded>, PeriodClosed), LedgerError> {
     check_closable(ledger, now)?;
     let rubric = ledger.rubric().clone();
     let mut state = State::default();
@@ -193,8 +235,7 @@ pub fn close(
         accepted_gaps: if reason.is_some() { gaps } else { Vec::new() },
         reason,
     };
-    let seqs = ledger.append_closing(bonuses, closed, now, signer)?;
-    read_back(ledger, seqs)
+    Ok((bonuses, closed))
 }
 
 /// Refuses to close a closed period, before the period's last day, or with appeals pending.

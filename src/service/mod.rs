@@ -156,9 +156,17 @@ pub struct Metrics {
 /// A command prepared for its signer: held until it is committed or expires.
 struct Pending {
     public_key: [u8; 32],
-    numbered: Numbered,
+    what: What,
     after: After,
     expires_us: i64,
+}
+
+/// What a prepared write does.
+#[derive(Clone)]
+enum What {
+    Command(Numbered),
+    /// The close, with the reason to accept gaps if any.
+    Close(Option<String>),
 }
 
 /// The service: a ledger opened to write, the readers' view of it, sessions and prepared
@@ -467,10 +475,14 @@ impl Service {
             } => (kind, signer, after, to_sign),
         };
         may_sign(who, signer.as_ref())?;
-        let id = hex::encode(
-            &sessions::random32().map_err(|e| ServiceError::Internal(e.to_string()))?[..16],
-        );
-        self.hold(&id, who, command, after)?;
+        let id = self.hold(
+            who,
+            What::Command(Numbered {
+                line: None,
+                command,
+            }),
+            after,
+        )?;
         self.metrics.prepared.fetch_add(1, Ordering::Relaxed);
         let mut event = Map::new();
         event.insert("type".into(), json!(kind.type_name()));
@@ -484,13 +496,10 @@ impl Service {
         }))
     }
 
-    fn hold(
-        &self,
-        id: &str,
-        who: &Session,
-        command: crate::domain::command::Command,
-        after: After,
-    ) -> Result<(), ServiceError> {
+    /// Holds a prepared write for its signer; gives its id.
+    fn hold(&self, who: &Session, what: What, after: After) -> Result<String, ServiceError> {
+        let random = sessions::random32().map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let id = hex::encode(&random[..16]);
         let now = self.now_us();
         let mut held = self.prepared.lock().map_err(|_| poisoned())?;
         held.retain(|_, p| p.expires_us > now);
@@ -500,18 +509,39 @@ impl Service {
             )));
         }
         held.insert(
-            id.to_string(),
+            id.clone(),
             Pending {
                 public_key: who.public_key,
-                numbered: Numbered {
-                    line: None,
-                    command,
-                },
+                what,
                 after,
                 expires_us: now + PREPARED_TTL_SECS * 1_000_000,
             },
         );
-        Ok(())
+        Ok(id)
+    }
+
+    /// `POST /api/v1/close/prepare`: the bureau's close, checked (pending appeals and gaps
+    /// refuse it, 409) with nothing written: the closing event and the bytes the bureau signs;
+    /// committed like any prepared command.
+    pub fn prepare_close(
+        &self,
+        who: &Session,
+        accept_gaps: Option<&str>,
+    ) -> Result<Value, ServiceError> {
+        may_sign(who, Some(&Signer::Bureau))?;
+        let ledger = self.ledger()?;
+        let (kind, after, to_sign) = crate::ops::close::prepare(&ledger, self.now(), accept_gaps)?;
+        let id = self.hold(who, What::Close(accept_gaps.map(str::to_string)), after)?;
+        let mut event = Map::new();
+        event.insert("type".into(), json!(kind.type_name()));
+        event.extend(export::decoded_kind(&kind));
+        Ok(json!({
+            "prepared": id,
+            "to_sign": hex::encode(to_sign),
+            "after": {"seq": after.seq, "hash": hex::encode(after.hash)},
+            "signer": who.actor.to_string(),
+            "event": Value::Object(event),
+        }))
     }
 
     /// `POST /api/v1/commands/commit`: the signer's signature of a prepared command's
@@ -524,7 +554,7 @@ impl Service {
         signature_hex: &str,
     ) -> Result<Value, ServiceError> {
         let signature = hex64("signature", signature_hex)?;
-        let (numbered, after) = {
+        let (what, after) = {
             let held = self.prepared.lock().map_err(|_| poisoned())?;
             let p = held.get(prepared).filter(|p| p.expires_us > self.now_us()).ok_or_else(|| {
                 ServiceError::NotFound(format!(
@@ -536,11 +566,15 @@ impl Service {
                     "only the key that prepared a command commits it".into(),
                 ));
             }
-            (p.numbered.clone(), p.after)
+            (p.what.clone(), p.after)
         };
         let attached = Attached {
             after,
             signature: sign::signature_from(who.public_key, &signature),
+        };
+        let numbered = match what {
+            What::Command(numbered) => numbered,
+            What::Close(reason) => return self.commit_close(reason.as_deref(), attached),
         };
         let started = std::time::Instant::now();
         let o = self
@@ -613,6 +647,23 @@ pub fn parse_query(
         known_at,
         at,
     })
+}
+
+impl Service {
+    /// Commits a prepared close: planned again against the ledger as it stands, the
+    /// signature must cover the closing event it gives now. Replies as `close --json`.
+    fn commit_close(
+        &self,
+        reason: Option<&str>,
+        attached: Attached,
+    ) -> Result<Value, ServiceError> {
+        let mut writer = self.writer.lock().map_err(|_| poisoned())?;
+        let closed = crate::ops::close::close_attached(&mut writer, self.now(), reason, attached)?;
+        let fresh = Arc::new(writer.reader()?);
+        *self.reader.write().map_err(|_| poisoned())? = fresh;
+        self.metrics.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(view::closed_json(&closed))
+    }
 }
 
 /// A station reads only its own records; everyone else reads every station.

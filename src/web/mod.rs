@@ -181,6 +181,7 @@ fn routes(app: Shared) -> Router {
         .route("/api/v1/rubric", get(rubric))
         .route("/api/v1/commands/prepare", post(prepare))
         .route("/api/v1/commands/commit", post(commit))
+        .route("/api/v1/close/prepare", post(prepare_close))
         .fallback(|| async { refusal(ServiceError::NotFound("no such page".into())) })
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
@@ -443,6 +444,23 @@ async fn commit(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Re
         blocking(move || {
             let who = session_of(&app, &headers)?;
             app.service.commit(&who, &prepared, &signature)
+        })
+        .await
+    };
+    result.await.map(json_ok).unwrap_or_else(refusal_of)
+}
+
+async fn prepare_close(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let v = json_body(body).await?;
+        let reason = match v.get("accept_gaps_reason") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(_) => return Err(ServiceError::bad("accept_gaps_reason", "a string")),
+        };
+        blocking(move || {
+            let who = session_of(&app, &headers)?;
+            app.service.prepare_close(&who, reason.as_deref())
         })
         .await
     };

@@ -540,3 +540,57 @@ fn the_service_checkpoints_on_a_schedule_with_a_log_key() {
     assert!(sizes.contains(&(head - 1)), "the scheduled one: {sizes:?}");
     assert!(sizes.contains(&head), "the one at stop: {sizes:?}");
 }
+
+/// Guards the bureau's close through the service: only the bureau prepares it; a commit made
+/// between its prepare and its commit changes the closing event, so the old signature is
+/// refused (409) and nothing is written; prepared again and signed, the period closes, and
+/// from then on a station sees the whole ranking.
+#[test]
+fn the_bureau_closes_the_year_through_the_service() {
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    let wj01 = Client::sign_in(&server, &key(&l, "wj01.key"));
+    let bureau = Client::sign_in(&server, &l.bureau_key());
+    assert_eq!(
+        jc.write(&record("R1", "1.3.a", "WJ01", "基层科")).status,
+        200
+    );
+    assert_eq!(jc.post("/api/v1/close/prepare", &json!({})).status, 403);
+    let stale = bureau.post("/api/v1/close/prepare", &json!({}));
+    assert_eq!(stale.status, 200, "{}", stale.text);
+    assert_eq!(
+        stale.body["event"]["type"], "period_closed",
+        "{}",
+        stale.text
+    );
+    assert_eq!(
+        jc.write(&record("R2", "1.3.a", "WJ02", "基层科")).status,
+        200
+    );
+    let refused = bureau.commit(&stale);
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(
+        wj01.get("/api/v1/score")
+            .text
+            .matches("\"station\"")
+            .count(),
+        1
+    );
+    let fresh = bureau.post("/api/v1/close/prepare", &json!({}));
+    let closed = bureau.commit(&fresh);
+    assert_eq!(closed.status, 200, "{}", closed.text);
+    let score = wj01.get("/api/v1/score");
+    assert_eq!(
+        score.text.matches("\"station\"").count(),
+        2,
+        "{}",
+        score.text
+    );
+    assert_eq!(
+        jc.write(&record("R3", "1.3.a", "WJ01", "基层科")).status,
+        400
+    );
+    assert_eq!(server.stop(), 0);
+    assert!(l.ok(&["verify", "--json"]).contains("\"ok\":true"));
+}
