@@ -3,6 +3,8 @@
 //! (`{"error", "field"}` when refused). Requests from another site are refused; every body is
 //! bounded; one access-log line per request goes to stderr, outside the chain.
 
+mod pages;
+
 use crate::base::limits::{MAX_CONCURRENT_REQUESTS, MAX_REQUEST_BYTES, SESSION_TTL_SECS};
 use crate::service::{parse_query, Service, ServiceError};
 use axum::body::{Body, Bytes};
@@ -41,14 +43,14 @@ pub enum WebError {
     Run(String),
 }
 
-struct App {
-    service: Service,
+pub(super) struct App {
+    pub(super) service: Service,
     requests: AtomicU64,
     limit: tokio::sync::Semaphore,
     secure: bool,
 }
 
-type Shared = Arc<App>;
+pub(super) type Shared = Arc<App>;
 
 /// Serves `service` until SIGTERM or Ctrl-C: then it stops accepting, finishes what was
 /// accepted (every commit is durable before its response) and returns. `ready` is called with
@@ -182,6 +184,7 @@ fn routes(app: Shared) -> Router {
         .route("/api/v1/commands/prepare", post(prepare))
         .route("/api/v1/commands/commit", post(commit))
         .route("/api/v1/close/prepare", post(prepare_close))
+        .merge(pages::routes())
         .fallback(|| async { refusal(ServiceError::NotFound("no such page".into())) })
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
@@ -235,7 +238,7 @@ fn cross_site(method: &Method, headers: &HeaderMap) -> bool {
 }
 
 /// The session token: `Authorization: Bearer T`, else the session cookie.
-fn token(headers: &HeaderMap) -> Option<String> {
+pub(super) fn token(headers: &HeaderMap) -> Option<String> {
     if let Some(v) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -262,7 +265,7 @@ fn json_ok(v: Value) -> Response {
 }
 
 /// Runs a use case off the async workers (it reads files and waits for disks).
-async fn blocking<T: Send + 'static>(
+pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
 ) -> Result<T, ServiceError> {
     tokio::task::spawn_blocking(f)

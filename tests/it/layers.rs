@@ -87,7 +87,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("service", &["sessions", "group", "mod"]),
-    ("web", &["mod"]),
+    ("web", &["mod", "pages"]),
     ("fuzzing", &[]),
 ];
 
@@ -104,6 +104,7 @@ const OWNERS: &[(&str, &[&str])] = &[
     ("axum_server", &["web/"]),
     ("tokio", &["web/"]),
     ("rustls", &["web/"]),
+    ("maud", &["web/"]),
 ];
 
 fn src() -> PathBuf {
