@@ -3,9 +3,9 @@
 //! forms that `assets/app.js` signs in the browser; every asset is in the binary, and the
 //! Content-Security-Policy allows nothing from elsewhere and no inline script.
 
-use crate::web::{blocking, token, Shared};
 use crate::service::sessions::Session;
 use crate::service::{parse_query, ServiceError};
+use crate::web::{blocking, token, Shared};
 use axum::extract::{Path as UrlPath, Query as UrlQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -28,12 +28,25 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/desk", get(desk))
         .route("/audit", get(audit))
         .route("/bureau", get(bureau))
-        .route("/assets/app.js", get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }))
-        .route("/assets/style.css", get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }))
+        .route(
+            "/assets/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/assets/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
 }
 
 fn asset(kind: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// An HTML page with the security headers every page carries.
@@ -61,6 +74,8 @@ fn layout(title: &str, who: Option<&Session>, body: Markup) -> Markup {
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · 考核" }
                 link rel="stylesheet" href="/assets/style.css";
+                // No icon to fetch: the browser would ask for /favicon.ico otherwise.
+                link rel="icon" href="data:,";
                 script src="/assets/app.js" defer {}
             }
             body {
@@ -178,7 +193,11 @@ fn sign_in_page() -> Markup {
 type Params = UrlQuery<HashMap<String, String>>;
 
 fn view_query(p: &HashMap<String, String>) -> Result<crate::ledger::query::Query, ServiceError> {
-    let nonempty = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.trim().is_empty());
+    let nonempty = |k: &str| {
+        p.get(k)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    };
     parse_query(nonempty("at"), nonempty("known_at"), nonempty("as_of_seq"))
 }
 
@@ -254,7 +273,7 @@ fn station_body(
                             h3 { (text(&clause["clause"])) " " (text(&clause["text"])) }
                             ul.events {
                                 @for e in clause["events"].as_array().into_iter().flatten() {
-                                    li { (event_item(e, own, window)) }
+                                    li { (event_item(e, own.then(|| text(&x["station"])), window)) }
                                 }
                             }
                         }
@@ -308,7 +327,9 @@ fn view_form(p: &HashMap<String, String>) -> Markup {
     }
 }
 
-fn event_item(e: &Value, own: bool, window_days: u64) -> Markup {
+/// One record with its story; `own_station` when the person reading is its station (who may
+/// appeal a deduction not yet disputed).
+fn event_item(e: &Value, own_station: Option<String>, window_days: u64) -> Markup {
     let deduction = e["direction"] == "deduction";
     let class = if deduction { "deduction" } else { "bonus" };
     html! {
@@ -323,8 +344,8 @@ fn event_item(e: &Value, own: bool, window_days: u64) -> Markup {
         @for h in e["history"].as_array().into_iter().flatten() {
             div.muted { (text(&h["type"])) " " (text(&h["id"])) " " (text(&h["outcome"])) " " (text(&h["reason"])) (text(&h["grounds"])) }
         }
-        @if own && deduction && e["history"].as_array().is_none_or(|h| h.is_empty()) {
-            (appeal_form(e, window_days))
+        @if let Some(station) = own_station.filter(|_| deduction && e["history"].as_array().is_none_or(|h| h.is_empty())) {
+            (appeal_form(e, &station, window_days))
         }
     }
 }
@@ -342,7 +363,7 @@ fn evidence_list(v: &Value) -> Markup {
     }
 }
 
-fn appeal_form(e: &Value, window_days: u64) -> Markup {
+fn appeal_form(e: &Value, station: &str, window_days: u64) -> Markup {
     let seq = text(&e["seq"]);
     let id = format!("appeal-{seq}");
     html! {
@@ -350,6 +371,7 @@ fn appeal_form(e: &Value, window_days: u64) -> Markup {
             summary { "对此扣分申诉（申诉期 " (window_days) " 天，自记录之日起）" }
             form.stack data-op="appeal" id=(id) {
                 input type="hidden" name="against" value=(seq) data-kind="int";
+                input type="hidden" name="station" value=(station);
                 label { "理由" textarea name="grounds" required {} }
                 p.error data-error-for="grounds" hidden {}
                 label { "证据说明" span.hint { "每行一条" } textarea name="evidence" data-kind="lines" {} }
@@ -368,19 +390,28 @@ async fn desk(State(app): State<Shared>, headers: HeaderMap) -> Response {
         return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
     };
     let crate::events::event::Actor::Department(dept) = session.actor.clone() else {
-        return error_page(who.as_ref(), &ServiceError::Forbidden("部门工作台只供部门使用。".into()));
+        return error_page(
+            who.as_ref(),
+            &ServiceError::Forbidden("部门工作台只供部门使用。".into()),
+        );
     };
     let result = blocking(move || {
         let rubric = app.service.rubric()?;
         let appeals = app.service.appeals(&session, true)?;
-        let stations = app.service.score(&session, &crate::ledger::query::Query::default())?;
+        let stations = app
+            .service
+            .score(&session, &crate::ledger::query::Query::default())?;
         Ok((rubric, appeals, stations))
     })
     .await;
     match result {
         Ok((rubric, appeals, scores)) => page(
             StatusCode::OK,
-            layout("部门工作台", who.as_ref(), desk_body(&dept, &rubric, &appeals, &scores)),
+            layout(
+                "部门工作台",
+                who.as_ref(),
+                desk_body(&dept, &rubric, &appeals, &scores),
+            ),
         ),
         Err(e) => error_page(who.as_ref(), &e),
     }
@@ -391,7 +422,9 @@ fn own_clauses(rubric: &Value, dept: &str) -> Vec<(String, String, String)> {
     let mut out = Vec::new();
     for c in rubric["categories"].as_array().into_iter().flatten() {
         for i in c["items"].as_array().into_iter().flatten() {
-            let owned = i["departments"].as_array().is_some_and(|d| d.iter().any(|x| x == dept));
+            let owned = i["departments"]
+                .as_array()
+                .is_some_and(|d| d.iter().any(|x| x == dept));
             if !owned {
                 continue;
             }
@@ -510,7 +543,14 @@ async fn audit(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Param
     })
     .await;
     match result {
-        Ok((scores, p)) => page(StatusCode::OK, layout("审计", who.as_ref(), scores_body("各司法所得分", &scores, &p))),
+        Ok((scores, p)) => page(
+            StatusCode::OK,
+            layout(
+                "审计",
+                who.as_ref(),
+                scores_body("各司法所得分", &scores, &p),
+            ),
+        ),
         Err(e) => error_page(who.as_ref(), &e),
     }
 }
@@ -547,7 +587,11 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
 }
 
 fn scores_body(title: &str, scores: &Value, p: &HashMap<String, String>) -> Markup {
-    let rows = scores["stations"].as_array().or_else(|| scores.as_array()).cloned().unwrap_or_default();
+    let rows = scores["stations"]
+        .as_array()
+        .or_else(|| scores.as_array())
+        .cloned()
+        .unwrap_or_default();
     let qs = |code: &str| {
         let mut q = Vec::new();
         for k in ["at", "known_at"] {

@@ -1,0 +1,172 @@
+//! The pages of `kaohe serve` in a real headless browser (issue 15): a department signs in with
+//! its key file and records a deduction (signed in the browser by WebCrypto); the station signs
+//! in, sees it and appeals; the department decides; the station sees its new score; an auditor
+//! opens the station as it stood before the decision; a station cannot open another station's
+//! records by URL. No console errors, nothing loaded from elsewhere; screenshots of each page
+//! at desktop and phone width go to `target/tmp/screenshots/`.
+
+use crate::serve::{served_ledger, Server};
+use crate::webdriver::{tools_or_skip, Browser};
+use std::path::PathBuf;
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshots dir");
+    dir
+}
+
+/// Screenshots of the current page at desktop and phone width.
+fn snap(b: &Browser, name: &str) {
+    for (w, h) in [(1280, 900), (390, 844)] {
+        b.resize(w, h);
+        b.screenshot(&shots().join(format!("{name}-{w}.png")));
+    }
+    b.resize(1280, 900);
+}
+
+/// Signs in with a key file through the sign-in page; waits for the home page of the role.
+fn sign_in(b: &Browser, server: &Server, key_file: &str, lands_on: &str) {
+    b.goto(&server.url("/"));
+    // Whoever was signed in signs out first (the session cookie is HttpOnly).
+    b.run("fetch('/api/v1/session', {method: 'DELETE'}).then(() => { window.__out = true; }); indexedDB.deleteDatabase('kaohe'); return true;");
+    b.wait_for("return window.__out === true;", "signing out");
+    b.goto(&server.url("/"));
+    b.find("#signin");
+    b.type_in("#keyfile", key_file);
+    b.click("#signin button[type=submit]");
+    b.wait_for(
+        &format!("return location.pathname.startsWith('{lands_on}');"),
+        &format!("landing on {lands_on}"),
+    );
+}
+
+/// Nothing the page loaded came from another origin, and the console has no errors.
+#[track_caller]
+fn clean(b: &Browser, server: &Server, page: &str) {
+    let foreign = b.run(&format!(
+        "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('{}'));",
+        server.base
+    ));
+    assert_eq!(
+        foreign,
+        serde_json::json!([]),
+        "{page} loaded from elsewhere"
+    );
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "{page}: console errors {errors:?}");
+}
+
+/// Sets a form control's value as a person choosing it would, and tells the page.
+fn choose(b: &Browser, css: &str, value: &str) {
+    b.find(css);
+    b.run(&format!(
+        "const e = document.querySelector({css:?}); e.value = {value:?}; e.dispatchEvent(new Event('change', {{bubbles: true}})); return true;"
+    ));
+}
+
+/// Submits a signed form and confirms the event in the dialog; waits for the page to reload.
+fn submit_and_sign(b: &Browser, form: &str) {
+    b.run("window.__before = performance.timeOrigin; return true;");
+    b.click(&format!("{form} button[type=submit]"));
+    b.wait_for(
+        "return document.getElementById('confirm').open === true;",
+        "the confirmation",
+    );
+    b.click("#confirm button[value=sign]");
+    b.wait_for(
+        "return window.__before === undefined;",
+        "the page to reload after the commit",
+    );
+}
+
+/// Guards the issue's browser flow end to end (see the module comment).
+#[test]
+fn every_party_works_in_the_browser() {
+    let Some(tools) = tools_or_skip("the pages") else {
+        return;
+    };
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let key = |n: &str| l.path(n).to_str().unwrap().to_string();
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+
+    // The sign-in page.
+    b.goto(&server.url("/"));
+    b.find("#signin");
+    snap(&b, "sign-in");
+    clean(&b, &server, "sign-in");
+
+    // The department records a deduction.
+    sign_in(&b, &server, &key("jc.key"), "/desk");
+    snap(&b, "desk");
+    choose(&b, "#clause", "1.1.b");
+    choose(&b, "#station", "WJ01");
+    choose(&b, "#occurred", "2018-06-02");
+    b.type_in("#evidence", "常武司基〔2018〕21号 通报");
+    submit_and_sign(&b, "#record");
+    clean(&b, &server, "desk after recording");
+    let log =
+        crate::serve::Client::sign_in(&server, &key("audit.key")).get("/api/v1/log?station=WJ01");
+    assert!(log.text.contains("\"clause\":\"1.1.b\""), "{}", log.text);
+
+    // The station sees it and appeals.
+    sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
+    let before = b.text("#total");
+    assert!(b.text("main").contains("1.1.b"), "{}", b.text("main"));
+    snap(&b, "station");
+    clean(&b, &server, "station");
+    b.click("details summary");
+    b.type_in(
+        "form[data-op=appeal] textarea[name=grounds]",
+        "抽查记录有误，已按时录入",
+    );
+    b.type_in(
+        "form[data-op=appeal] textarea[name=evidence]",
+        "系统录入日志截图",
+    );
+    submit_and_sign(&b, "form[data-op=appeal]");
+    assert!(b.text("main").contains("pending"), "{}", b.text("main"));
+
+    // A station cannot open another's records by URL.
+    b.goto(&server.url("/station/WJ02"));
+    assert!(!b.text("#page-error").is_empty(), "{}", b.text("body"));
+    snap(&b, "forbidden");
+    // The refusal is the console's only complaint.
+    let errors = b.console_errors();
+    assert!(errors.iter().all(|e| e.contains("403")), "{errors:?}");
+
+    // The department decides: upheld.
+    sign_in(&b, &server, &key("jc.key"), "/desk");
+    choose(&b, "form[data-op=decide] select[name=outcome]", "upheld");
+    b.type_in(
+        "form[data-op=decide] textarea[name=reason]",
+        "经核实，录入及时",
+    );
+    b.type_in("form[data-op=decide] textarea[name=evidence]", "复核意见书");
+    snap(&b, "desk-appeal");
+    submit_and_sign(&b, "form[data-op=decide]");
+    assert!(b.text("#no-appeals").contains("没有"), "{}", b.text("main"));
+
+    // The station sees its new score.
+    sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
+    let after = b.text("#total");
+    assert_ne!(before, after, "the decision changed the score");
+
+    // The auditor opens the station as it stood before the decision.
+    let audit = crate::serve::Client::sign_in(&server, &key("audit.key"));
+    let appeals = audit.get("/api/v1/appeals");
+    let decided_at = appeals.body["appeals"][0]["decision"]["seq"]
+        .as_u64()
+        .expect("decided");
+    sign_in(&b, &server, &key("audit.key"), "/audit");
+    snap(&b, "audit");
+    b.goto(&server.url(&format!("/station/WJ01?as_of_seq={}", decided_at - 1)));
+    assert_eq!(b.text("#total"), before, "the view before the decision");
+    snap(&b, "audit-station-before");
+    clean(&b, &server, "auditor's station view");
+
+    // The bureau's page.
+    sign_in(&b, &server, &l.bureau_key(), "/bureau");
+    snap(&b, "bureau");
+    clean(&b, &server, "bureau");
+}
