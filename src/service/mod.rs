@@ -5,6 +5,7 @@
 //! signature, re-checked against the ledger as it then stands. The service never holds an
 //! actor's private key.
 
+pub mod reads;
 pub mod sessions;
 
 use crate::base::limits::{MAX_PREPARED, PREPARED_TTL_SECS};

@@ -86,7 +86,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "checks",
         ],
     ),
-    ("service", &["sessions", "mod"]),
+    ("service", &["sessions", "mod", "reads"]),
     ("web", &["mod"]),
     ("fuzzing", &[]),
 ];
@@ -104,6 +104,7 @@ const OWNERS: &[(&str, &[&str])] = &[
     ("axum_server", &["web/"]),
     ("tokio", &["web/"]),
     ("rustls", &["web/"]),
+    ("futures_core", &["web/"]),
 ];
 
 fn src() -> PathBuf {
