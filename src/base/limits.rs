@@ -122,3 +122,13 @@ pub const PREPARED_TTL_SECS: i64 = 15 * 60;
 pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
 /// Requests `kaohe serve` works on at once (more wait).
 pub const MAX_CONCURRENT_REQUESTS: usize = 256;
+/// Evidence files `kaohe serve` holds in memory at once, uploads and downloads together (more
+/// wait): each is at most [`MAX_EVIDENCE_FILE_BYTES`], so they take at most 512 MiB.
+pub const MAX_CONCURRENT_EVIDENCE_FILES: usize = 8;
+/// `kaohe serve` sends an export in chunks of whole lines, each closed once it holds this many
+/// bytes…
+pub const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
+/// …and its producer runs at most this many chunks ahead of the client: a slow client holds
+/// about a MiB of the export in memory (more only while a line is longer than a chunk), never
+/// the whole export.
+pub const EXPORT_CHUNKS_AHEAD: usize = 16;

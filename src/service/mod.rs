@@ -6,6 +6,7 @@
 //! actor's private key.
 
 pub mod group;
+pub mod reads;
 pub mod sessions;
 
 use crate::base::limits::{MAX_PREPARED, PREPARED_TTL_SECS};

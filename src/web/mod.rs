@@ -5,7 +5,10 @@
 
 mod pages;
 
-use crate::base::limits::{MAX_CONCURRENT_REQUESTS, MAX_REQUEST_BYTES, SESSION_TTL_SECS};
+use crate::base::limits::{
+    EXPORT_CHUNKS_AHEAD, EXPORT_CHUNK_BYTES, MAX_CONCURRENT_EVIDENCE_FILES,
+    MAX_CONCURRENT_REQUESTS, MAX_EVIDENCE_FILE_BYTES, MAX_REQUEST_BYTES, SESSION_TTL_SECS,
+};
 use crate::service::{parse_query, Service, ServiceError};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path as UrlPath, Query as UrlQuery, Request, State};
@@ -72,7 +75,7 @@ async fn run(service: Service, config: Config, ready: impl FnOnce(&str)) -> Resu
     });
     let router = routes(app.clone());
     if let Some(every) = config.checkpoint_every {
-        tokio::spawn(checkpoints(app.clone(), every));
+        tokio::spawn(scheduled_checkpoints(app.clone(), every));
     }
     let served = match config.tls {
         None => {
@@ -97,7 +100,7 @@ async fn run(service: Service, config: Config, ready: impl FnOnce(&str)) -> Resu
 }
 
 /// Signs a checkpoint every `every` while the head moves.
-async fn checkpoints(app: Shared, every: std::time::Duration) {
+async fn scheduled_checkpoints(app: Shared, every: std::time::Duration) {
     let mut tick = tokio::time::interval(every);
     tick.tick().await;
     loop {
@@ -184,6 +187,12 @@ fn routes(app: Shared) -> Router {
         .route("/api/v1/commands/prepare", post(prepare))
         .route("/api/v1/commands/commit", post(commit))
         .route("/api/v1/close/prepare", post(prepare_close))
+        .route("/api/v1/events/{name}", get(event))
+        .route("/api/v1/receipt/{name}", get(receipt))
+        .route("/api/v1/export", get(export))
+        .route("/api/v1/checkpoints", get(checkpoints))
+        .route("/api/v1/evidence", post(upload_evidence))
+        .route("/api/v1/evidence/{hash}", get(download_evidence))
         .merge(pages::routes())
         .fallback(|| async { refusal(ServiceError::NotFound("no such page".into())) })
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
@@ -499,4 +508,231 @@ fn refusal_of(e: ServiceError) -> Response {
         return (status, axum::Json(e.json())).into_response();
     }
     refusal(e)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads and evidence (`service::reads`).
+
+/// Evidence files held in memory at once, uploads and downloads together (a permit is held
+/// until the file is stored or sent).
+static EVIDENCE_FILES: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(MAX_CONCURRENT_EVIDENCE_FILES);
+
+/// A response body fed through a channel (the export's producer thread, or one evidence
+/// file), holding its permit while it is sent.
+struct Feed {
+    chunks: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    _permit: Option<tokio::sync::SemaphorePermit<'static>>,
+}
+
+impl futures_core::Stream for Feed {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.chunks.poll_recv(cx)
+    }
+}
+
+async fn event(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    blocking(move || {
+        let who = session_of(&app, &headers)?;
+        app.service.event(&who, &name)
+    })
+    .await
+    .map(json_ok)
+    .unwrap_or_else(refusal_of)
+}
+
+async fn receipt(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(name): UrlPath<String>,
+) -> Response {
+    let result = blocking(move || {
+        let who = session_of(&app, &headers)?;
+        app.service.receipt(&who, &name)
+    })
+    .await;
+    match result {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(e) => refusal_of(e),
+    }
+}
+
+async fn checkpoints(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    blocking(move || {
+        session_of(&app, &headers)?;
+        app.service.checkpoints()
+    })
+    .await
+    .map(json_ok)
+    .unwrap_or_else(refusal_of)
+}
+
+/// `GET /api/v1/export`: checked first (a refusal has its status), then streamed: a blocking
+/// thread reads the chain and sends whole lines in chunks, a bounded number ahead of the
+/// client. A failure after the first byte breaks the response off (the client sees an
+/// incomplete body, never a short export that looks whole).
+async fn export(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
+    let checked = blocking(move || {
+        let who = session_of(&app, &headers)?;
+        app.service.export(&who, &query_of(&p)?)
+    })
+    .await;
+    let export = match checked {
+        Ok(e) => e,
+        Err(e) => return refusal_of(e),
+    };
+    let (tx, chunks) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(EXPORT_CHUNK_BYTES);
+        let result = export.lines(|line| {
+            chunk.extend_from_slice(line.as_bytes());
+            if chunk.len() < EXPORT_CHUNK_BYTES {
+                return true;
+            }
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(EXPORT_CHUNK_BYTES));
+            tx.blocking_send(Ok(Bytes::from(full))).is_ok()
+        });
+        let last = match result {
+            Ok(()) if chunk.is_empty() => return,
+            Ok(()) => Ok(Bytes::from(chunk)),
+            Err(e) => {
+                eprintln!("{}", serde_json::json!({"export_failed": e.to_string()}));
+                Err(std::io::Error::other(e.to_string()))
+            }
+        };
+        let _ = tx.blocking_send(last);
+    });
+    let feed = Feed {
+        chunks,
+        _permit: None,
+    };
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson; charset=utf-8")],
+        Body::from_stream(feed),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/evidence?name=FILE`: the raw body is the file. Who asks is checked, and a
+/// declared length over the limit refused, before a byte of it is read; the body is read up
+/// to the limit and no further.
+async fn upload_evidence(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlQuery(p): Params,
+    body: Body,
+) -> Response {
+    let result = async {
+        let checker = app.clone();
+        let who = blocking(move || {
+            let who = session_of(&checker, &headers)?;
+            crate::service::reads::may_upload(&who)?;
+            Ok((who, declared_length(&headers)))
+        })
+        .await;
+        let (who, declared) = who?;
+        let limit = usize::try_from(MAX_EVIDENCE_FILE_BYTES).unwrap_or(usize::MAX);
+        if declared.is_some_and(|n| n > MAX_EVIDENCE_FILE_BYTES) {
+            return Err(crate::service::reads::evidence_too_large());
+        }
+        let _permit = EVIDENCE_FILES
+            .acquire()
+            .await
+            .map_err(|_| ServiceError::Unavailable("shutting down".into()))?;
+        let bytes = axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| crate::service::reads::evidence_too_large())?;
+        let name = p.get("name").cloned();
+        blocking(move || app.service.put_evidence(&who, name.as_deref(), &bytes)).await
+    };
+    result.await.map(json_ok).unwrap_or_else(refusal_of)
+}
+
+/// The request's `Content-Length`, when it declares one.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// `GET /api/v1/evidence/{hash}`: the file's bytes as an attachment, never cached.
+async fn download_evidence(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlPath(hash): UrlPath<String>,
+) -> Response {
+    let permit = match EVIDENCE_FILES.acquire().await {
+        Ok(p) => p,
+        Err(_) => return refusal(ServiceError::Unavailable("shutting down".into())),
+    };
+    let result = blocking(move || {
+        let who = session_of(&app, &headers)?;
+        app.service.evidence(&who, &hash)
+    })
+    .await;
+    let file = match result {
+        Ok(f) => f,
+        Err(e) => return refusal_of(e),
+    };
+    let length = file.bytes.len();
+    let (tx, chunks) = tokio::sync::mpsc::channel(1);
+    let _ = tx.try_send(Ok(Bytes::from(file.bytes)));
+    let feed = Feed {
+        chunks,
+        _permit: Some(permit),
+    };
+    let mut r = Body::from_stream(feed).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&attachment(file.name.as_deref())) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}
+
+/// `Content-Disposition: attachment`, with the name when known (RFC 6266: an ASCII
+/// `filename` for old clients, the UTF-8 `filename*` percent-encoded).
+fn attachment(name: Option<&str>) -> String {
+    let Some(name) = name.filter(|n| !n.is_empty()) else {
+        return "attachment".into();
+    };
+    let ascii: String = name
+        .chars()
+        .map(|c| match c {
+            ' ' | '!' | '#'..='[' | ']'..='~' if c != '%' => c,
+            _ => '_',
+        })
+        .collect();
+    let mut encoded = String::new();
+    for b in name.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                encoded.push(char::from(b))
+            }
+            _ => encoded.push_str(&format!("%{b:02X}")),
+        }
+    }
+    format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{encoded}")
 }

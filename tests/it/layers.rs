@@ -86,7 +86,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "checks",
         ],
     ),
-    ("service", &["sessions", "group", "mod"]),
+    ("service", &["sessions", "group", "mod", "reads"]),
     ("web", &["mod", "pages"]),
     ("fuzzing", &[]),
 ];
@@ -105,6 +105,7 @@ const OWNERS: &[(&str, &[&str])] = &[
     ("tokio", &["web/"]),
     ("rustls", &["web/"]),
     ("maud", &["web/"]),
+    ("futures_core", &["web/"]),
 ];
 
 fn src() -> PathBuf {

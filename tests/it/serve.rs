@@ -162,6 +162,29 @@ impl<'s> Client<'s> {
         self.commit(&p)
     }
 
+    /// Uploads an evidence file: `POST /api/v1/evidence?name=NAME` with the raw bytes.
+    pub(crate) fn upload(&self, name: &str, bytes: &[u8]) -> Reply {
+        reply(
+            self.request("POST", "/api/v1/evidence")
+                .query("name", name)
+                .send_bytes(bytes),
+        )
+    }
+
+    /// A response's status, `Content-Disposition` and raw bytes (an evidence file).
+    pub(crate) fn get_bytes(&self, path: &str) -> (u16, Option<String>, Vec<u8>) {
+        let response = match self.request("GET", path).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("no response: {e}"),
+        };
+        let status = response.status();
+        let disposition = response.header("Content-Disposition").map(str::to_string);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut response.into_reader(), &mut bytes).expect("a body");
+        (status, disposition, bytes)
+    }
+
     pub(crate) fn commit(&self, prepared: &Reply) -> Reply {
         let to_sign = hex::decode(prepared.body["to_sign"].as_str().unwrap()).unwrap();
         let sig = hex::encode(self.key.as_ref().expect("signed in").sign_message(&to_sign));
@@ -593,4 +616,280 @@ fn the_bureau_closes_the_year_through_the_service() {
     );
     assert_eq!(server.stop(), 0);
     assert!(l.ok(&["verify", "--json"]).contains("\"ok\":true"));
+}
+
+/// Imports one command signed by a key file, from the command line (no server holds the
+/// ledger).
+fn import_signed(l: &TestLedger, key_file: &str, command: &Value) {
+    let f = l.path("one.jsonl");
+    std::fs::write(&f, format!("{command}\n")).unwrap();
+    l.ok(&["--key", key_file, "import", f.to_str().unwrap()]);
+}
+
+/// Guards the reads of whole things against the command line's own output: an event by id,
+/// seq and hash is `kaohe show --json`; its receipt is `kaohe receipt`; the checkpoints are
+/// `checkpoint --list --json`; the export (now and as of a seq) is `kaohe export`, byte for
+/// byte. And who reads what: a station reads only the events about itself (403 for another
+/// station's, and for events about no station) and cannot export (403); unknown events are 404;
+/// a receipt for an event no stored checkpoint covers is 409.
+#[test]
+fn events_receipts_checkpoints_and_the_export_read_as_the_command_line() {
+    let l = served_ledger();
+    import_signed(
+        &l,
+        &key(&l, "jc.key"),
+        &record("R1", "1.3.a", "WJ01", "基层科"),
+    );
+    import_signed(
+        &l,
+        &key(&l, "jc.key"),
+        &record("R2", "1.1.b", "WJ02", "基层科"),
+    );
+    // Enough events that the export is sent in several chunks.
+    let stations: String = (0..400)
+        .map(|i| format!("{}\n", json!({"op": "station", "code": format!("S{i:03}"), "name": format!("所{i:03}"), "kind": "town"})))
+        .collect();
+    let f = l.path("stations.jsonl");
+    std::fs::write(&f, stations).unwrap();
+    l.ok(&["--key", &l.bureau_key(), "import", f.to_str().unwrap()]);
+    l.ok(&["--key", &l.bureau_key(), "checkpoint"]);
+    let show: Value = serde_json::from_str(&l.ok(&["show", "R1", "--json"])).unwrap();
+    let receipt = l.ok(&["receipt", "R1"]);
+    let checkpoints: Value =
+        serde_json::from_str(&l.ok(&["checkpoint", "--list", "--json"])).unwrap();
+    let export = l.ok(&["export"]);
+    assert!(
+        export.len() > 3 * kaohe::limits::EXPORT_CHUNK_BYTES,
+        "{}",
+        export.len()
+    );
+    let r1_seq = show["seq"].as_u64().unwrap();
+    let export_before = l.ok(&["export", "--as-of-seq", &r1_seq.to_string()]);
+    assert_ne!(export, export_before);
+
+    let server = Server::start(&l);
+    let wj01 = Client::sign_in(&server, &key(&l, "wj01.key"));
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    let audit = Client::sign_in(&server, &key(&l, "audit.key"));
+    let bureau = Client::sign_in(&server, &l.bureau_key());
+
+    let hash = show["hash"].as_str().unwrap();
+    for name in ["R1", &r1_seq.to_string(), hash] {
+        let e = wj01.get(&format!("/api/v1/events/{name}"));
+        assert_eq!(e.status, 200, "{name}: {}", e.text);
+        assert_eq!(e.body, show, "{name}: as `kaohe show --json`");
+    }
+    let other = wj01.get("/api/v1/events/R2");
+    assert_eq!(other.status, 403, "{}", other.text);
+    assert_eq!(
+        wj01.get("/api/v1/events/0").status,
+        403,
+        "the genesis is about no station"
+    );
+    assert_eq!(jc.get("/api/v1/events/R2").status, 200);
+    assert_eq!(audit.get("/api/v1/events/0").status, 200);
+    let none = audit.get("/api/v1/events/NOPE");
+    assert_eq!(none.status, 404, "{}", none.text);
+    assert_eq!(audit.get("/api/v1/events/99999").status, 404);
+
+    let r = wj01.get("/api/v1/receipt/R1");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.text, receipt, "as `kaohe receipt`");
+    assert_eq!(wj01.get("/api/v1/receipt/R2").status, 403);
+    assert_eq!(audit.get("/api/v1/receipt/NOPE").status, 404);
+
+    let c = wj01.get("/api/v1/checkpoints");
+    assert_eq!(c.status, 200, "{}", c.text);
+    assert_eq!(c.body, checkpoints, "as `checkpoint --list --json`");
+    assert_eq!(
+        Client::anonymous(&server).get("/api/v1/checkpoints").status,
+        401
+    );
+
+    for who in [&audit, &jc, &bureau] {
+        let x = who.get("/api/v1/export");
+        assert_eq!(x.status, 200, "{}", x.text);
+        assert_eq!(x.text, export, "as `kaohe export`, byte for byte");
+    }
+    let x = audit.get(&format!("/api/v1/export?as_of_seq={r1_seq}"));
+    assert_eq!(x.text, export_before, "as `kaohe export --as-of-seq`");
+    let x = wj01.get("/api/v1/export");
+    assert_eq!(x.status, 403, "a station does not export: {}", x.text);
+    let bad = audit.get("/api/v1/export?known_at=yesterday");
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(bad.body["field"], "known_at");
+    let cut = audit.get("/api/v1/export?at=2018-06-01");
+    assert_eq!(
+        cut.status, 400,
+        "an occurred date would break the chain: {}",
+        cut.text
+    );
+    assert_eq!(cut.body["field"], "at");
+
+    // An event after the stored checkpoint has no receipt yet.
+    let r3 = jc.write(&record("R3", "1.3.b", "WJ01", "基层科"));
+    assert_eq!(r3.status, 200, "{}", r3.text);
+    let late = wj01.get("/api/v1/receipt/R3");
+    assert_eq!(late.status, 409, "{}", late.text);
+    let e = wj01.get("/api/v1/events/R3");
+    assert_eq!(e.status, 200, "a commit is read at once: {}", e.text);
+    assert_eq!(e.body["next_hash"], Value::Null, "R3 is the head");
+}
+
+/// Guards the evidence files end to end: a department uploads a file (binary, a Chinese name
+/// sent with folders), uses its reference in a record through prepare and commit; the station
+/// concerned downloads it byte for byte, with its name; the bureau and the auditors read it;
+/// another department and another station may not (403), nor anyone the file of a record they
+/// have no part in; a station's appeal evidence reaches the department that must decide it;
+/// an auditor cannot upload (403); an unknown file is 404; and the ledger then verifies with
+/// its evidence.
+#[test]
+fn evidence_is_stored_and_served_only_to_those_it_concerns() {
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    let gl = Client::sign_in(&server, &key(&l, "gl.key"));
+    let wj01 = Client::sign_in(&server, &key(&l, "wj01.key"));
+    let audit = Client::sign_in(&server, &key(&l, "audit.key"));
+    let bureau = Client::sign_in(&server, &l.bureau_key());
+
+    let file: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let up = jc.upload("材料/谈话笔录.pdf", &file);
+    assert_eq!(up.status, 200, "{}", up.text);
+    let hash = hex::encode(kaohe::internals::events::chain::file_hash(&file));
+    assert_eq!(up.body["hash"], hash.as_str());
+    assert_eq!(up.body["bytes"], file.len());
+    let reference = up.body["reference"].as_str().unwrap().to_string();
+    assert_eq!(reference, format!("blake3:{hash} 谈话笔录.pdf"));
+
+    // Before any event references it, only the bureau and the auditors read it.
+    let path = format!("/api/v1/evidence/{hash}");
+    assert_eq!(jc.get_bytes(&path).0, 403);
+    assert_eq!(audit.get_bytes(&path).0, 200);
+
+    let mut r1 = record("R1", "1.3.a", "WJ01", "基层科");
+    r1["evidence"] = json!([reference]);
+    let w = jc.write(&r1);
+    assert_eq!(w.status, 200, "{}", w.text);
+
+    let (status, disposition, bytes) = wj01.get_bytes(&path);
+    assert_eq!(status, 200);
+    assert!(
+        bytes == file,
+        "the station concerned gets the file byte for byte"
+    );
+    let disposition = disposition.expect("Content-Disposition");
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert!(
+        disposition.contains("filename*=UTF-8''%E8%B0%88%E8%AF%9D%E7%AC%94%E5%BD%95.pdf"),
+        "{disposition}"
+    );
+    for who in [&jc, &bureau, &audit] {
+        let (status, _, bytes) = who.get_bytes(&format!("/api/v1/evidence/blake3:{hash}"));
+        assert_eq!(status, 200);
+        assert!(bytes == file);
+    }
+    let (status, _, bytes) = gl.get_bytes(&path);
+    assert_eq!(status, 403, "a department with no part in the record");
+    assert!(
+        !bytes.windows(16).any(|w| w == &file[..16]),
+        "nothing of it"
+    );
+
+    // A file of a record about WJ02: WJ01 may not read it.
+    let other = jc.upload("WJ02.txt", "南夏墅的谈话记录".as_bytes());
+    assert_eq!(other.status, 200, "{}", other.text);
+    let mut r2 = record("R2", "1.1.b", "WJ02", "基层科");
+    r2["evidence"] = json!([other.body["reference"]]);
+    assert_eq!(jc.write(&r2).status, 200);
+    let other_path = format!("/api/v1/evidence/{}", other.body["hash"].as_str().unwrap());
+    assert_eq!(wj01.get_bytes(&other_path).0, 403, "another station's file");
+    assert_eq!(jc.get_bytes(&other_path).0, 200);
+
+    // The station's appeal evidence reaches the department whose record it appeals.
+    let note = wj01.upload("情况说明.txt", "扣分事实认定有误".as_bytes());
+    assert_eq!(note.status, 200, "{}", note.text);
+    let appeal = json!({"op": "appeal", "id": "A1", "against": "R1", "station": "WJ01",
+                        "grounds": "扣分事实认定有误", "evidence": [note.body["reference"]]});
+    let w = wj01.write(&appeal);
+    assert_eq!(w.status, 200, "{}", w.text);
+    let note_path = format!("/api/v1/evidence/{}", note.body["hash"].as_str().unwrap());
+    let (status, _, bytes) = jc.get_bytes(&note_path);
+    assert_eq!(status, 200);
+    assert_eq!(bytes, "扣分事实认定有误".as_bytes());
+    assert_eq!(gl.get_bytes(&note_path).0, 403);
+
+    // Refusals.
+    let denied = audit.upload("x.txt", b"x");
+    assert_eq!(
+        denied.status, 403,
+        "an auditor writes nothing: {}",
+        denied.text
+    );
+    let unknown = format!("/api/v1/evidence/{}", "ab".repeat(32));
+    assert_eq!(audit.get_bytes(&unknown).0, 404);
+    assert_eq!(audit.get_bytes("/api/v1/evidence/xyz").0, 400);
+    assert_eq!(Client::anonymous(&server).get_bytes(&path).0, 401);
+    let anon = Client::anonymous(&server).upload("x.txt", b"x");
+    assert_eq!(anon.status, 401);
+
+    assert_eq!(server.stop(), 0);
+    let v = l.ok(&["verify", "--evidence", "--json"]);
+    assert!(v.contains("\"ok\":true"), "{v}");
+}
+
+/// Guards the upload's bound: a body that declares more than MAX_EVIDENCE_FILE_BYTES is
+/// refused with 413 before any of it is read (so the test need not send 64 MiB), and the
+/// refusal names the limit; nothing is stored.
+#[test]
+fn an_upload_over_the_limit_is_413() {
+    use std::io::{Read, Write};
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    let limit = kaohe::limits::MAX_EVIDENCE_FILE_BYTES;
+    let host = server.base.strip_prefix("http://").unwrap();
+    let mut tcp = std::net::TcpStream::connect(host).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        tcp,
+        "POST /api/v1/evidence?name=big.bin HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        jc.token.as_ref().unwrap(),
+        limit + 1
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).unwrap() == 1 {
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_string();
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|h| {
+            h.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("a Content-Length");
+    let mut body = vec![0u8; length];
+    tcp.read_exact(&mut body).unwrap();
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains(&limit.to_string()),
+        "the refusal names the limit: {body}"
+    );
+    drop(tcp);
+    // A small file from the same client is stored.
+    let ok = jc.upload("small.bin", b"small");
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(server.stop(), 0);
+    let listed = l.ok(&["evidence", "list", "--json"]);
+    assert_eq!(
+        listed.matches("\"hash\"").count(),
+        1,
+        "only small.bin: {listed}"
+    );
 }
