@@ -124,6 +124,12 @@ fn every_party_works_in_the_browser() {
         "form[data-op=appeal] textarea[name=evidence]",
         "系统录入日志截图",
     );
+    let scan = l.path("录入日志.pdf");
+    std::fs::write(&scan, b"%PDF-1.4 entry log").unwrap();
+    b.type_in(
+        "form[data-op=appeal] input[type=file]",
+        scan.to_str().unwrap(),
+    );
     submit_and_sign(&b, "form[data-op=appeal]");
     assert!(b.text("main").contains("pending"), "{}", b.text("main"));
 
@@ -146,6 +152,23 @@ fn every_party_works_in_the_browser() {
     snap(&b, "desk-appeal");
     submit_and_sign(&b, "form[data-op=decide]");
     assert!(b.text("#no-appeals").contains("没有"), "{}", b.text("main"));
+    // The uploaded file went with the appeal, and its department may fetch it.
+    let appeals = crate::serve::Client::sign_in(&server, &key("audit.key")).get("/api/v1/appeals");
+    let reference = appeals.body["appeals"][0]["evidence"]
+        .as_array()
+        .and_then(|e| {
+            e.iter()
+                .find_map(|r| r.as_str().filter(|r| r.starts_with("blake3:")))
+        })
+        .unwrap_or_else(|| panic!("no uploaded file: {}", appeals.text))
+        .to_string();
+    assert!(reference.ends_with("录入日志.pdf"), "{reference}");
+    let jc = crate::serve::Client::sign_in(&server, &key("jc.key"));
+    let (status, _, bytes) = jc.get_bytes(&format!("/api/v1/evidence/{}", &reference[7..71]));
+    assert_eq!(
+        (status, bytes.as_slice()),
+        (200, &b"%PDF-1.4 entry log"[..])
+    );
 
     // The station sees its new score.
     sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
