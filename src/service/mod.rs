@@ -249,7 +249,8 @@ impl Service {
         self.ledger_id
     }
 
-    fn now(&self) -> jiff::Timestamp {
+    /// The service's clock (the command line's: `KAOHE_NOW` fixes it in tests).
+    pub fn now(&self) -> jiff::Timestamp {
         (self.clock)()
     }
 

@@ -213,19 +213,20 @@ async fn station(
     };
     let result = blocking(move || {
         let q = view_query(&p)?;
+        let today = crate::domain::rules::local_day(app.service.now()).to_string();
         let x = app.service.explain(&session, &code, None, &q)?;
         let appeals = app.service.appeals(&session, false)?;
         let rubric = app.service.rubric()?;
-        Ok((x, appeals, rubric, p))
+        Ok((x, appeals, rubric, p, today))
     })
     .await;
     match result {
-        Ok((x, appeals, rubric, p)) => page(
+        Ok((x, appeals, rubric, p, today)) => page(
             StatusCode::OK,
             layout(
                 "司法所",
                 who.as_ref(),
-                station_body(who.as_ref(), &x, &appeals, &rubric, &p),
+                station_body(who.as_ref(), &x, &appeals, &rubric, &p, &today),
             ),
         ),
         Err(e) => error_page(who.as_ref(), &e),
@@ -246,6 +247,7 @@ fn station_body(
     appeals: &Value,
     rubric: &Value,
     p: &HashMap<String, String>,
+    today: &str,
 ) -> Markup {
     let own = who.is_some_and(|s| {
         matches!(&s.actor, crate::events::event::Actor::Station(c) if Value::String(c.clone()) == x["station"])
@@ -273,7 +275,7 @@ fn station_body(
                             h3 { (text(&clause["clause"])) " " (text(&clause["text"])) }
                             ul.events {
                                 @for e in clause["events"].as_array().into_iter().flatten() {
-                                    li { (event_item(e, own.then(|| text(&x["station"])), window)) }
+                                    li { (event_item(e, own.then(|| text(&x["station"])), window, today)) }
                                 }
                             }
                         }
@@ -329,7 +331,7 @@ fn view_form(p: &HashMap<String, String>) -> Markup {
 
 /// One record with its story; `own_station` when the person reading is its station (who may
 /// appeal a deduction not yet disputed).
-fn event_item(e: &Value, own_station: Option<String>, window_days: u64) -> Markup {
+fn event_item(e: &Value, own_station: Option<String>, window_days: u64, today: &str) -> Markup {
     let deduction = e["direction"] == "deduction";
     let class = if deduction { "deduction" } else { "bonus" };
     html! {
@@ -345,7 +347,7 @@ fn event_item(e: &Value, own_station: Option<String>, window_days: u64) -> Marku
             div.muted { (text(&h["type"])) " " (text(&h["id"])) " " (text(&h["outcome"])) " " (text(&h["reason"])) (text(&h["grounds"])) }
         }
         @if let Some(station) = own_station.filter(|_| deduction && e["history"].as_array().is_none_or(|h| h.is_empty())) {
-            (appeal_form(e, &station, window_days))
+            (appeal_form(e, &station, days_left(e, window_days, today)))
         }
     }
 }
@@ -363,12 +365,29 @@ fn evidence_list(v: &Value) -> Markup {
     }
 }
 
-fn appeal_form(e: &Value, station: &str, window_days: u64) -> Markup {
+/// Days left to appeal a record: its deadline (`rules::appeal_deadline` from the local day it
+/// was recorded) less today; `None` when either is unknown.
+fn days_left(e: &Value, window_days: u64, today: &str) -> Option<i64> {
+    use crate::domain::rules;
+    let recorded: jiff::Timestamp = e["recorded_at"].as_str()?.parse().ok()?;
+    let today: jiff::civil::Date = today.parse().ok()?;
+    let window = u32::try_from(window_days).ok()?;
+    let deadline = rules::appeal_deadline(rules::local_day(recorded), window);
+    Some(i64::from((deadline - today).get_days()))
+}
+
+fn appeal_form(e: &Value, station: &str, days_left: Option<i64>) -> Markup {
     let seq = text(&e["seq"]);
     let id = format!("appeal-{seq}");
     html! {
         details {
-            summary { "对此扣分申诉（申诉期 " (window_days) " 天，自记录之日起）" }
+            summary {
+                @match days_left {
+                    Some(d) if d >= 0 => { "对此扣分申诉（申诉期还剩 " strong.days-left { (d) } " 天）" },
+                    Some(_) => { "申诉期已过" },
+                    None => { "对此扣分申诉" },
+                }
+            }
             form.stack data-op="appeal" id=(id) {
                 input type="hidden" name="against" value=(seq) data-kind="int";
                 input type="hidden" name="station" value=(station);
@@ -493,6 +512,51 @@ fn desk_body(dept: &str, rubric: &Value, appeals: &Value, scores: &Value) -> Mar
                 label for="evidence-files" { "证据文件" }
                 input #evidence-files type="file" data-evidence-files multiple;
                 p.error data-error-for="evidence" hidden {}
+                p.error data-error-for="form" hidden {}
+                button type="submit" { "核对并签名" }
+            }
+        }
+        section.card {
+            h2 { "报送指标数值" }
+            form.stack #metric data-op="metric" {
+                input type="hidden" name="by" value=(dept);
+                label for="metric-name" { "指标" }
+                select #metric-name name="metric" required {
+                    @for m in rubric["metrics"].as_array().into_iter().flatten() {
+                        option value=(text(&m["metric"])) { (text(&m["label"])) }
+                    }
+                }
+                p.error data-error-for="metric" hidden {}
+                label for="metric-station" { "司法所" }
+                select #metric-station name="station" required {
+                    @for (code, name) in &stations { option value=(code) { (code) " " (name) } }
+                }
+                label for="metric-value" { "数值" }
+                input #metric-value type="text" name="value" inputmode="decimal" required;
+                p.error data-error-for="value" hidden {}
+                label for="metric-occurred" { "统计日期" }
+                input #metric-occurred type="date" name="occurred" required;
+                p.error data-error-for="occurred" hidden {}
+                label for="metric-evidence" { "证据" span.hint { "每行一条，如统计表名称" } }
+                textarea #metric-evidence name="evidence" data-kind="lines" required {}
+                p.error data-error-for="evidence" hidden {}
+                p.error data-error-for="form" hidden {}
+                button type="submit" { "核对并签名" }
+            }
+        }
+        section.card {
+            h2 { "撤销误录的记录" }
+            p.muted { "录错司法所或条款时使用：原记录从此不计分，再按正确内容重新记录。" }
+            form.stack #reverse data-op="reverse" {
+                input type="hidden" name="by" value=(dept);
+                label for="reverse-target" { "要撤销的记录编号" }
+                input #reverse-target type="text" name="target" required;
+                p.error data-error-for="target" hidden {}
+                label for="reverse-reason" { "撤销理由" }
+                textarea #reverse-reason name="reason" required {}
+                p.error data-error-for="reason" hidden {}
+                label for="reverse-evidence" { "证据" span.hint { "可不填" } }
+                textarea #reverse-evidence name="evidence" data-kind="lines" {}
                 p.error data-error-for="form" hidden {}
                 button type="submit" { "核对并签名" }
             }

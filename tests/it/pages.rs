@@ -112,6 +112,11 @@ fn every_party_works_in_the_browser() {
     // The station sees it and appeals.
     sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
     let before = b.text("#total");
+    assert_eq!(
+        b.text(".days-left"),
+        "15",
+        "days left to appeal, recorded today"
+    );
     assert!(b.text("main").contains("1.1.b"), "{}", b.text("main"));
     snap(&b, "station");
     clean(&b, &server, "station");
