@@ -34,6 +34,7 @@ mod rulebook;
 mod rules;
 mod schemas;
 mod serve;
+mod serve_crash;
 mod specified;
 mod streams;
 mod tally;

@@ -64,6 +64,16 @@ impl Server {
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// Kills the server with SIGKILL, at once, whatever it is doing (the process is reaped
+    /// when the `Server` is dropped).
+    pub(crate) fn kill(&self) {
+        let killed = Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(killed.success(), "SIGKILL was sent");
+    }
 }
 
 fn terminate(child: &Child) {
@@ -87,15 +97,20 @@ pub(crate) struct Reply {
 }
 
 fn reply(r: Result<ureq::Response, ureq::Error>) -> Reply {
+    try_reply(r).unwrap_or_else(|e| panic!("no response: {e}"))
+}
+
+/// A response, or what kept it from coming (the connection refused or cut, the body cut).
+fn try_reply(r: Result<ureq::Response, ureq::Error>) -> Result<Reply, String> {
     let response = match r {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("no response: {e}"),
+        Err(e) => return Err(e.to_string()),
     };
     let status = response.status();
-    let text = response.into_string().expect("a body");
+    let text = response.into_string().map_err(|e| e.to_string())?;
     let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-    Reply { status, body, text }
+    Ok(Reply { status, body, text })
 }
 
 /// A client signed in (or not) to a server.
@@ -186,12 +201,30 @@ impl<'s> Client<'s> {
     }
 
     pub(crate) fn commit(&self, prepared: &Reply) -> Reply {
+        self.post("/api/v1/commands/commit", &self.signed(prepared))
+    }
+
+    /// The commit request of a prepared command: its `to_sign` signed by this client's key.
+    fn signed(&self, prepared: &Reply) -> Value {
         let to_sign = hex::decode(prepared.body["to_sign"].as_str().unwrap()).unwrap();
         let sig = hex::encode(self.key.as_ref().expect("signed in").sign_message(&to_sign));
-        self.post(
-            "/api/v1/commands/commit",
-            &json!({"prepared": prepared.body["prepared"], "signature": sig}),
-        )
+        json!({"prepared": prepared.body["prepared"], "signature": sig})
+    }
+
+    /// [`Client::post`] that gives the transport's error rather than panicking (the server
+    /// may be gone).
+    pub(crate) fn try_post(&self, path: &str, body: &Value) -> Result<Reply, String> {
+        try_reply(self.request("POST", path).send_json(body.clone()))
+    }
+
+    /// [`Client::write`] that gives the transport's error rather than panicking: the reply
+    /// of the commit (or of the prepare, when it refused), or why none came.
+    pub(crate) fn try_write(&self, command: &Value) -> Result<Reply, String> {
+        let p = self.try_post("/api/v1/commands/prepare", command)?;
+        if p.status != 200 || p.body.get("prepared").is_none() {
+            return Ok(p);
+        }
+        self.try_post("/api/v1/commands/commit", &self.signed(&p))
     }
 }
 
@@ -225,12 +258,12 @@ pub(crate) fn served_ledger() -> TestLedger {
     l
 }
 
-fn record(id: &str, clause: &str, station: &str, by: &str) -> Value {
+pub(crate) fn record(id: &str, clause: &str, station: &str, by: &str) -> Value {
     json!({"op": "record", "id": id, "clause": clause, "station": station, "by": by,
            "occurred": "2018-06-02", "evidence": ["常武司基〔2018〕61号"]})
 }
 
-fn key(l: &TestLedger, name: &str) -> String {
+pub(crate) fn key(l: &TestLedger, name: &str) -> String {
     l.path(name).to_str().unwrap().to_string()
 }
 
