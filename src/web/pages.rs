@@ -603,19 +603,57 @@ async fn audit(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Param
     };
     let result = blocking(move || {
         let q = view_query(&p)?;
-        Ok((app.service.score(&session, &q)?, p))
+        let scores = app.service.score(&session, &q)?;
+        let ledger = app.service.ledger()?;
+        let head = ledger.head();
+        let verified = ledger.store().last_verified().ok().flatten();
+        let checkpoints = app.service.checkpoints()?;
+        let head = (head.next_seq, hex::encode(head.hash));
+        Ok((scores, p, head, verified, checkpoints))
     })
     .await;
     match result {
-        Ok((scores, p)) => page(
-            StatusCode::OK,
-            layout(
-                "审计",
-                who.as_ref(),
-                scores_body("各司法所得分", &scores, &p),
-            ),
-        ),
+        Ok((scores, p, head, verified, checkpoints)) => {
+            let body = html! {
+                (scores_body("各司法所得分", &scores, &p))
+                (chain_card(&head, verified.as_ref(), &checkpoints))
+            };
+            page(StatusCode::OK, layout("审计", who.as_ref(), body))
+        }
         Err(e) => error_page(who.as_ref(), &e),
+    }
+}
+
+/// The chain's head, the last full verification, the checkpoints and the downloads.
+fn chain_card(
+    head: &(u64, String),
+    verified: Option<&crate::store::Verified>,
+    checkpoints: &Value,
+) -> Markup {
+    html! {
+        section.card #chain {
+            h2 { "台账链" }
+            p { "事件数 " strong #head-size { (head.0) } " · 链头哈希 " span.hash #head-hash { (head.1) } }
+            @match verified {
+                Some(v) => p { "最近一次完整校验（kaohe verify）：至第 " (v.seq) " 号事件无误，链头 " span.hash { (hex::encode(v.hash)) } },
+                None => p.muted { "尚无完整校验记录（在服务停止时运行 kaohe verify）。" },
+            }
+            h3 { "检查点" }
+            @let list = checkpoints.as_array().cloned().unwrap_or_default();
+            @if list.is_empty() { p.muted { "尚无检查点。" } }
+            @else {
+                table {
+                    thead { tr { th.num { "事件数" } th { "根哈希" } } }
+                    tbody { @for c in &list { tr { td.num { (text(&c["size"])) } td.hash { (text(&c["root"])) } } } }
+                }
+            }
+            h3 { "下载" }
+            ul {
+                li { a href="/api/v1/export" download="kaohe-export.jsonl" { "全部事件（JSON Lines，可离线用 kaohe verify --export 校验）" } }
+                li { a href="/api/v1/log" { "事件日志（JSON Lines）" } }
+                li { a href="/api/v1/checkpoints" { "检查点（JSON）" } }
+            }
+        }
     }
 }
 

@@ -54,6 +54,14 @@ fn clean(b: &Browser, server: &Server, page: &str) {
     );
     let errors = b.console_errors();
     assert!(errors.is_empty(), "{page}: console errors {errors:?}");
+    let unlabelled = b.run(
+        "return Array.from(document.querySelectorAll('input:not([type=hidden]), select, textarea')).filter(e => e.labels.length === 0).map(e => e.name || e.id);",
+    );
+    assert_eq!(
+        unlabelled,
+        serde_json::json!([]),
+        "{page}: fields without a label"
+    );
 }
 
 /// Sets a form control's value as a person choosing it would, and tells the page.

@@ -102,10 +102,11 @@ function clearErrors(form) {
   for (const i of form.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
 }
 
+// A refusal in Chinese: which field, then the ledger's own message (the command line's).
 function refusal(data) {
   const field = data && data.field;
-  const label = field ? '「' + field + '」：' : '';
-  return { field, message: '未通过检查' + label + ((data && data.error) || '') };
+  const label = field ? '「' + (LABELS[field] || field) + '」' : '';
+  return { field, message: '未通过检查' + label + '：' + ((data && data.error) || '') };
 }
 
 // Sign-in: read the key file, keep the key non-extractable, answer the challenge.
