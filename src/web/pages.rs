@@ -28,6 +28,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/desk", get(desk))
         .route("/audit", get(audit))
         .route("/bureau", get(bureau))
+        .route("/report", get(report))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
@@ -664,26 +665,79 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
     };
     let result = blocking(move || {
         let q = view_query(&p)?;
-        Ok((app.service.score(&session, &q)?, p))
+        let pending = app.service.appeals(&session, true)?;
+        Ok((app.service.score(&session, &q)?, p, pending))
     })
     .await;
     match result {
-        Ok((scores, p)) => {
+        Ok((scores, p, pending)) => {
+            let closed = !scores["closed_at_seq"].is_null();
             let body = html! {
                 (scores_body("排名", &scores, &p))
-                section.card {
+                section.card #year-end {
                     h2 { "年终结算" }
-                    p { "结算前须处理完所有申诉；未达标准而未扣分的情形须说明理由后接受。" }
-                    form.stack data-op="close" {
-                        label { "接受未扣分情形的理由（如有）" textarea name="reason" {} }
-                        p.error data-error-for="period" hidden {}
-                        p.error data-error-for="form" hidden {}
-                        button type="submit" { "结算并签名" }
+                    @if closed {
+                        p #closed { "本年度已于第 " (text(&scores["closed_at_seq"])) " 号事件结算，以上为最终得分。" }
+                    } @else {
+                        p { "结算前须处理完所有申诉；未达标准而未扣分的情形须说明理由后接受。" }
+                        @let list = pending["appeals"].as_array().cloned().unwrap_or_default();
+                        @if list.is_empty() { p.muted #no-pending { "没有待复核的申诉。" } }
+                        @else {
+                            p { "待复核的申诉：" }
+                            ul #pending { @for a in &list { li { (text(&a["id"])) " · " (text(&a["station"])) " · " (text(&a["against"]["by"])) } } }
+                        }
+                        form.stack data-op="close" {
+                            label { "接受未扣分情形的理由（如有）" textarea name="reason" {} }
+                            p.error data-error-for="period" hidden {}
+                            p.error data-error-for="form" hidden {}
+                            button type="submit" { "结算并签名" }
+                        }
                     }
+                    p { a href="/report" download="kaohe-report.html" { "下载考核报告（HTML，可打印）" } }
                 }
             };
             page(StatusCode::OK, layout("司法局", who.as_ref(), body))
         }
+        Err(e) => error_page(who.as_ref(), &e),
+    }
+}
+
+/// The HTML report (`kaohe report`), as a download: its own inline styles are not this site's
+/// pages', so it is never shown inline here.
+async fn report(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
+    let who = session_from(&app, &headers);
+    let Some(session) = who.clone() else {
+        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+    };
+    if let crate::events::event::Actor::Station(_) = session.actor {
+        return error_page(
+            who.as_ref(),
+            &ServiceError::Forbidden("报告含各司法所的记录：司法所不能下载。".into()),
+        );
+    }
+    let result = blocking(move || {
+        let q = view_query(&p)?;
+        let ledger = app.service.ledger()?;
+        let view = ledger.view(&q)?;
+        let opts = crate::render::report::Options {
+            stations: Vec::new(),
+        };
+        crate::render::report::render(&ledger, &view, &opts).map_err(ServiceError::from)
+    })
+    .await;
+    match result {
+        Ok(html) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"kaohe-report.html\"",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            html,
+        )
+            .into_response(),
         Err(e) => error_page(who.as_ref(), &e),
     }
 }

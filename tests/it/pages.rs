@@ -205,4 +205,13 @@ fn every_party_works_in_the_browser() {
     sign_in(&b, &server, &l.bureau_key(), "/bureau");
     snap(&b, "bureau");
     clean(&b, &server, "bureau");
+    // The bureau closes the year in the browser: the closing event signed with its key.
+    submit_and_sign(&b, "form[data-op=close]");
+    assert!(b.text("#closed").contains("结算"), "{}", b.text("main"));
+    snap(&b, "bureau-closed");
+    clean(&b, &server, "bureau after the close");
+    drop(b);
+    assert_eq!(server.stop(), 0);
+    let v = l.ok(&["verify", "--json"]);
+    assert!(v.contains("\"ok\":true"), "{v}");
 }
