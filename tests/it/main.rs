@@ -40,3 +40,4 @@ mod tamper;
 mod time;
 mod trust;
 mod witness;
+mod xlsx;
