@@ -1,9 +1,10 @@
 //! CSV (RFC 4180) for the files people exchange with kaohe: reading one record from one line
 //! (`reconcile --tallies`) and writing records (`export --scores`).
 //!
-//! Writing: fields separated by `,`, records ended by `\n`, UTF-8; a field that holds a comma,
-//! a double quote, a line break or surrounding spaces is enclosed in double quotes, with each
-//! quote doubled. Reading accepts what spreadsheet programs write: quoted or bare fields, spaces
+//! Writing: a file starts with the UTF-8 byte-order mark ([`BOM`], [`write_bom`]), so that a
+//! spreadsheet reads its Chinese text as UTF-8; fields separated by `,`, records ended by `\n`,
+//! UTF-8; a field that holds a comma, a double quote, a line break or surrounding spaces is
+//! enclosed in double quotes, with each quote doubled. Reading accepts what spreadsheet programs write: quoted or bare fields, spaces
 //! around a field (outside its quotes) ignored. A quoted field may not span lines (no field
 //! kaohe reads holds a line break), so every record is one line.
 //!
@@ -146,6 +147,16 @@ pub enum Cell<'a> {
     Figure(&'a str),
 }
 
+/// The UTF-8 byte-order mark (U+FEFF, bytes EF BB BF) that starts every CSV file kaohe writes:
+/// without it Excel reads a CSV file in the computer's legacy code page (GBK on a Chinese
+/// Windows) and shows its Chinese text garbled. Readers take it off ([`crate::base::lines`]).
+pub const BOM: &[u8; 3] = b"\xEF\xBB\xBF";
+
+/// Writes the byte-order mark a CSV file starts with, before its first record.
+pub fn write_bom(out: &mut impl Write) -> std::io::Result<()> {
+    out.write_all(BOM)
+}
+
 /// Writes one record of cells and its `\n`.
 pub fn write_cells(out: &mut impl Write, cells: &[Cell<'_>]) -> std::io::Result<()> {
     for (i, c) in cells.iter().enumerate() {
@@ -189,6 +200,14 @@ mod tests {
         assert_eq!(split(r#"a,"b"#), Err(SplitError::Unterminated { field: 2 }));
         assert_eq!(split(r#""b"x,c"#), Err(SplitError::AfterQuote { field: 1 }));
         assert_eq!(split(r#"a,b"c"#), Err(SplitError::StrayQuote { field: 2 }));
+    }
+
+    #[test]
+    fn the_byte_order_mark_is_utf8_for_u_feff() {
+        assert_eq!(BOM, "\u{feff}".as_bytes());
+        let mut out = Vec::new();
+        write_bom(&mut out).unwrap();
+        assert_eq!(out, [0xEF, 0xBB, 0xBF]);
     }
 
     #[test]

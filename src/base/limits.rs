@@ -80,6 +80,15 @@ pub const MAX_TALLY_BYTES: u64 = 128 * 1024 * 1024;
 pub const MAX_TALLY_LINE_BYTES: usize = 1024;
 /// Most rows (besides the header) in one tally file (room for every item of 40,000 stations).
 pub const MAX_TALLY_ROWS: usize = 2_000_000;
+/// Most cells that hold a value in the first sheet of a tally workbook (`.xlsx`): the header and
+/// [`MAX_TALLY_ROWS`] rows of four cells. It also bounds the strings the workbook's shared-string
+/// table may declare.
+pub const MAX_TALLY_XLSX_CELLS: usize = 4 * (MAX_TALLY_ROWS + 1);
+/// Most parts (files inside the zip archive) of a tally workbook; a workbook has about a dozen.
+pub const MAX_TALLY_XLSX_PARTS: usize = 1000;
+/// Most bytes the parts of a tally workbook may unpack to, in all (their declared sizes, which
+/// the reader holds each part to): room for [`MAX_TALLY_XLSX_CELLS`] cells of XML.
+pub const MAX_TALLY_XLSX_UNPACKED_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// The longest a command may be asked to wait for a ledger another process holds
 /// (`--wait SECONDS`).

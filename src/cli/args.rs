@@ -153,7 +153,8 @@ pub(super) enum Cmd {
         json: bool,
     },
     /// Every event as JSON Lines, with hashes and stored bytes; with `--scores`, the scores per
-    /// station and item as CSV (`schema/scores-csv.md`) or JSON.
+    /// station and item as CSV (`schema/scores-csv.md`), JSON, or an Excel workbook (--format
+    /// xlsx --out FILE).
     Export {
         /// Export the chain as it stood at this seq.
         #[arg(long)]
@@ -164,19 +165,26 @@ pub(super) enum Cmd {
         /// Export the scores (per station and item, in rank order) instead of the events.
         #[arg(long)]
         scores: bool,
-        /// jsonl (events, the default); csv (the default with --scores) or json (as `score
-        /// --json`) with --scores.
+        /// jsonl (events, the default); csv (the default with --scores), json (as `score
+        /// --json`) or xlsx (an Excel workbook: a sheet of totals and ranks, one per category;
+        /// needs --out) with --scores.
         #[arg(long, value_enum)]
         format: Option<ExportFormat>,
         /// With --scores: count only what occurred on or before this day (YYYY-MM-DD).
         #[arg(long, requires = "scores")]
         at: Option<String>,
+        /// With --scores: the file to write instead of stdout (written to FILE.tmp, created new
+        /// and never through a link, then renamed over FILE). Required with --format xlsx.
+        #[arg(long, requires = "scores", value_name = "FILE")]
+        out: Option<PathBuf>,
     },
-    /// Check the ledger against a department's own tally: a CSV file with the header
-    /// `station,item,deducted,awarded`. Lists the rows whose figures differ from the ledger's
-    /// applied figures (exit 1); writes nothing.
+    /// Check the ledger against a department's own tally: a CSV file or an Excel workbook
+    /// (.xlsx, its first sheet) with the header `station,item,deducted,awarded` (or
+    /// `司法所,项目,扣分,加分`). Lists the rows whose figures differ from the ledger's applied
+    /// figures (exit 1); writes nothing.
     Reconcile {
-        /// The department's tally (`-` for stdin).
+        /// The department's tally (`-` for stdin): a workbook when its name ends in .xlsx or it
+        /// starts as a zip archive does, else CSV.
         #[arg(long)]
         tallies: PathBuf,
         #[command(flatten)]
@@ -362,6 +370,7 @@ pub(super) enum ExportFormat {
     Jsonl,
     Csv,
     Json,
+    Xlsx,
 }
 
 /// The two times: valid time (`--at`) and transaction time (`--known-at`, `--as-of-seq`).

@@ -68,7 +68,7 @@ fn run_command(cli: Cli) -> Result<()> {
         Cmd::Report { out: file, station, time } => reads::report(db, &file, station, &time.query()?, out),
         Cmd::Show { event, seq, hash, json } => reads::show(db, args::event_name(event.as_deref(), seq, hash.as_deref())?, json, out),
         Cmd::Log { station, time, json } => reads::log(db, station.as_deref(), &time.query()?, json, out),
-        Cmd::Export { as_of_seq, known_at, scores, format, at } => reads::export(db, &args::TimeArgs { at, known_at, as_of_seq }, scores, format, out),
+        Cmd::Export { as_of_seq, known_at, scores, format, at, out: file } => reads::export(db, &args::TimeArgs { at, known_at, as_of_seq }, scores, format, file.as_deref(), out),
         Cmd::Reconcile { tallies, time, json } => reads::reconcile_tallies(db, &tallies, &time.query()?, json, out),
         Cmd::Evidence(EvidenceSub::Get { hash, out: file }) => reads::evidence_get(db, &hash, &file, out),
         Cmd::Evidence(EvidenceSub::List { json }) => reads::evidence_list(db, json, out),

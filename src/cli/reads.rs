@@ -10,7 +10,7 @@ use kaohe::ops::{explain, export, proofs};
 use kaohe::render::{lists, view};
 use kaohe::Query;
 use serde_json::{json, Map, Value};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::path::Path;
 
 /// `checkpoint --list`.
@@ -71,13 +71,10 @@ pub(super) fn explain(
     )
 }
 
-pub(super) fn report(
-    db: &Path,
-    file: &Path,
-    stations: Vec<String>,
-    q: &Query,
-    out: &mut impl Write,
-) -> Result<()> {
+/// The file an `--out FILE` names, opened to be written: a file name (not a directory) outside
+/// the ledger directory. FILE.tmp is created exclusively (never through a link), and removed if
+/// anything fails; a link at FILE is refused (see `kaohe::files`).
+fn out_file(db: &Path, file: &Path) -> Result<NewFile> {
     let name = file.display();
     if file.as_os_str().is_empty() || file.file_name().is_none() {
         return Err(bad(format!("--out `{name}` does not name a file")));
@@ -88,9 +85,18 @@ pub(super) fn report(
         )));
     }
     out_dir(db, file)?;
-    // FILE.tmp is created exclusively (never through a link), and removed if anything fails;
-    // a link at FILE is refused (see `kaohe::files`).
-    let tmp = NewFile::create(file, 0o666, Leftover::Refuse, Place::Replace).map_err(file_err)?;
+    NewFile::create(file, 0o666, Leftover::Refuse, Place::Replace).map_err(file_err)
+}
+
+pub(super) fn report(
+    db: &Path,
+    file: &Path,
+    stations: Vec<String>,
+    q: &Query,
+    out: &mut impl Write,
+) -> Result<()> {
+    let name = file.display();
+    let tmp = out_file(db, file)?;
     let tmp_name = tmp.temp().display().to_string();
     let ledger = open_read(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
@@ -275,43 +281,98 @@ pub(super) fn export_all(db: &Path, q: &Query, out: &mut impl Write) -> Result<(
     Ok(())
 }
 
-/// `export --scores`: every station's score per item, as CSV or as `score --json`.
+/// `export --scores`: every station's score per item, as CSV, as `score --json`, or as an
+/// Excel workbook; to stdout, or with `--out FILE` to that file (a workbook only to a file).
 pub(super) fn export_scores(
     db: &Path,
     q: &Query,
-    as_json: bool,
+    format: ExportFormat,
+    file: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<()> {
+    let file = file.filter(|f| f.as_os_str() != "-");
+    if format == ExportFormat::Xlsx && file.is_none() {
+        return Err(bad(
+            "--format xlsx writes an Excel workbook, which is binary: give --out FILE.xlsx \
+             (it is never written to a terminal or stdout)",
+        ));
+    }
+    let tmp = file.map(|f| out_file(db, f)).transpose()?;
     let ledger = open_read(db)?;
     let s = actions::scores(&ledger, q).map_err(ledger_err)?;
-    let mut w = std::io::BufWriter::new(out);
-    if as_json {
-        serde_json::to_writer(&mut w, &view::score_json(&s.scores, &s.view, s.final_at))?;
-        writeln!(w)?;
-    } else {
-        kaohe::render::scores::write_scores(&mut w, &s.scores)?;
-    }
-    w.flush()?;
+    let render = |w: &mut dyn Write| -> Result<()> {
+        match format {
+            ExportFormat::Json => {
+                serde_json::to_writer(&mut *w, &view::score_json(&s.scores, &s.view, s.final_at))?;
+                writeln!(w)?;
+            }
+            ExportFormat::Xlsx => {
+                let about = match s.final_at {
+                    Some(seq) => format!(
+                        "{}; final scores: the period was closed at seq {seq}",
+                        s.view.describe()
+                    ),
+                    None => s.view.describe(),
+                };
+                let bytes = kaohe::render::xlsx::workbook(&s.scores, ledger.rubric(), &about)
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                w.write_all(&bytes)?;
+            }
+            // (jsonl is refused with --scores before this.)
+            ExportFormat::Csv | ExportFormat::Jsonl => {
+                kaohe::render::scores::write_scores(&mut &mut *w, &s.scores)?
+            }
+        }
+        Ok(())
+    };
+    let (Some(tmp), Some(file)) = (tmp, file) else {
+        let mut w = std::io::BufWriter::new(out);
+        render(&mut w)?;
+        w.flush()?;
+        return Ok(());
+    };
+    let tmp_name = tmp.temp().display().to_string();
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, tmp);
+    render(&mut w).map_err(|e| bad(format!("cannot write {tmp_name}: {e}")))?;
+    w.into_inner()
+        .map_err(|e| bad(format!("cannot write {tmp_name}: {}", e.error())))?
+        .finish()
+        .map_err(file_err)?;
+    let bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+    writeln!(
+        out,
+        "wrote {}: {} stations, {bytes} bytes\nview: {}",
+        file.display(),
+        s.scores.len(),
+        s.view.describe()
+    )?;
     Ok(())
 }
 
-/// `export`: the events as JSON Lines, or with `--scores` the scores as CSV or JSON.
+/// `export`: the events as JSON Lines, or with `--scores` the scores as CSV, JSON or a workbook.
 pub(super) fn export(
     db: &Path,
     time: &TimeArgs,
     scores: bool,
     format: Option<ExportFormat>,
+    file: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<()> {
     match (scores, format) {
         (false, None | Some(ExportFormat::Jsonl)) => export_all(db, &time.query()?, out),
         (false, Some(_)) => Err(bad(
-            "--format csv or json needs --scores (events export only as jsonl)",
+            "--format csv, json or xlsx needs --scores (events export only as jsonl)",
         )),
-        (true, Some(ExportFormat::Jsonl)) => {
-            Err(bad("--scores exports --format csv or json, not jsonl"))
-        }
-        (true, f) => export_scores(db, &time.query()?, f == Some(ExportFormat::Json), out),
+        (true, Some(ExportFormat::Jsonl)) => Err(bad(
+            "--scores exports --format csv, json or xlsx, not jsonl",
+        )),
+        (true, f) => export_scores(
+            db,
+            &time.query()?,
+            f.unwrap_or(ExportFormat::Csv),
+            file,
+            out,
+        ),
     }
 }
 
@@ -330,17 +391,21 @@ pub(super) fn reconcile_tallies(
     } else {
         file.display().to_string()
     };
-    let input: Box<dyn BufRead> = if file.as_os_str() == "-" {
-        Box::new(BufReader::new(std::io::stdin()))
+    let input: Box<dyn Read> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
     } else {
         let f = std::fs::File::open(file).map_err(|e| bad(format!("cannot read {name}: {e}")))?;
-        Box::new(BufReader::new(f))
+        Box::new(f)
     };
+    // A workbook by its name, or (stdin too) by its first bytes: see `reconcile::read_any`.
+    let named_xlsx = file
+        .extension()
+        .is_some_and(|x| x.eq_ignore_ascii_case("xlsx"));
     let in_file = |e: ReconcileError| match e {
         ReconcileError::Ledger(e) => ledger_err(e),
         e => bad(format!("{name}: {e}")),
     };
-    let rows = reconcile::read(input).map_err(in_file)?;
+    let rows = reconcile::read_any(input, named_xlsx).map_err(in_file)?;
     let ledger = open_read(db)?;
     let view = ledger.view(q).map_err(ledger_err)?;
     let mismatches = reconcile::reconcile(&ledger, &view, &rows).map_err(in_file)?;

@@ -1,49 +1,104 @@
 //! Reconciliation: checks the ledger against what a department tallied by hand.
 //!
-//! The department's tally is a CSV file (RFC 4180, see [`crate::base::csv`]) with the header
-//! `station,item,deducted,awarded` and one row per station and item it tallied. Each row is
-//! compared with the item's applied figures in a view (after the item caps, as `score --json`
-//! shows them); the rows whose figures differ are the mismatches. Items and stations the file
-//! does not list are not checked. Nothing is written.
+//! The department's tally is a CSV file (RFC 4180, see [`crate::base::csv`]) or an Excel
+//! workbook (`.xlsx`, its first worksheet, see [`crate::base::xlsx`]) with the header
+//! `station,item,deducted,awarded` (or the same columns in Chinese, `司法所,项目,扣分,加分`) and
+//! one row per station and item it tallied. Each row is compared with the item's applied figures
+//! in a view (after the item caps, as `score --json` shows them); the rows whose figures differ
+//! are the mismatches. Items and stations the file does not list are not checked. Nothing is
+//! written.
 //!
 //! A station or item cell that `export --scores` neutralised against formula injection (a `'`
 //! before `=`, `+`, `-`, `@`…) is read as the text it stands for.
 //!
 //! The file is read whole before anything is compared, and a malformed file (a bad header or
 //! figure, a row listed twice, an unknown station or item, a limit passed) is an error that
-//! names its line and column.
+//! names its line (a CSV file) or row (a workbook, with the cell: `C5`) and column. The two
+//! kinds are read by the same rules: blank rows are skipped, blanks around a cell ignored, an
+//! empty figure is 0.
 
 use crate::base::csv::{self, SplitError};
-use crate::base::limits::{MAX_TALLY_BYTES, MAX_TALLY_LINE_BYTES, MAX_TALLY_ROWS};
+use crate::base::limits::{
+    MAX_TALLY_BYTES, MAX_TALLY_LINE_BYTES, MAX_TALLY_ROWS, MAX_TALLY_XLSX_CELLS,
+    MAX_TALLY_XLSX_PARTS, MAX_TALLY_XLSX_UNPACKED_BYTES,
+};
 use crate::base::lines::{Line, Lines};
+use crate::base::xlsx::{self, Kind, XlsxError};
 use crate::domain::projection::StationScore;
 use crate::domain::rubric::Rubric;
 use crate::ledger::query::View;
 use crate::ledger::{Ledger, LedgerError};
 use rust_decimal::Decimal;
 use std::collections::HashMap;
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 /// The columns of a tally file, in order.
 pub const HEADER: [&str; 4] = ["station", "item", "deducted", "awarded"];
 
+/// The same columns in Chinese (司法所 station, 项目 item, 扣分 deducted, 加分 awarded), accepted
+/// as the header too.
+pub const HEADER_ZH: [&str; 4] = ["司法所", "项目", "扣分", "加分"];
+
+/// Where a row is in a tally file: a CSV file's line, or a workbook sheet's row (both from 1,
+/// counting the header and blank ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum At {
+    Line(usize),
+    Row(usize),
+}
+
+impl At {
+    /// The line's or row's number.
+    pub fn number(self) -> usize {
+        match self {
+            At::Line(n) | At::Row(n) => n,
+        }
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            At::Line(n) => write!(f, "line {n}"),
+            At::Row(n) => write!(f, "row {n}"),
+        }
+    }
+}
+
+/// A column named for a message: ``column `deducted` `` (in a workbook with its cell:
+/// ``column `deducted` (cell C5)``), or `field 5` past the four columns. `field` counts from 1.
+fn column_text(at: &At, field: &usize) -> String {
+    let name = HEADER
+        .get(field.wrapping_sub(1))
+        .map_or_else(|| format!("field {field}"), |c| format!("column `{c}`"));
+    match at {
+        At::Line(_) => name,
+        At::Row(row) => {
+            let column = u32::try_from(field.saturating_sub(1)).unwrap_or(u32::MAX);
+            format!("{name} (cell {}{row})", xlsx::column_letters(column))
+        }
+    }
+}
+
 /// One row of a tally file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TallyRow {
-    /// The file's line number (from 1).
-    pub line: usize,
+    pub at: At,
     pub station: String,
     pub item: String,
     /// Canonical; an empty cell is 0.
     pub deducted: Decimal,
     /// Canonical; an empty cell is 0.
     pub awarded: Decimal,
+    /// The item cell was a workbook's number (`1.1`), not text: what was typed there may have
+    /// been `1.10`, which a spreadsheet keeps as the same number.
+    pub item_was_number: bool,
 }
 
 /// A row whose figures differ from the ledger's applied figures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mismatch {
-    pub line: usize,
+    pub at: At,
     pub station: String,
     pub item: String,
     pub ledger_deducted: Decimal,
@@ -52,75 +107,80 @@ pub struct Mismatch {
     pub tally_awarded: Decimal,
 }
 
-/// Why a tally file cannot be reconciled. Every variant about the file names its line.
+/// Why a tally file cannot be reconciled. Every variant about a row names its line or row.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     #[error("cannot read the tally: {0}")]
     Io(String),
-    #[error("the file is empty: it needs the header `station,item,deducted,awarded`")]
+    #[error("the file is empty: it needs the header `station,item,deducted,awarded` (or `司法所,项目,扣分,加分`)")]
     Empty,
-    #[error("line {line}: the header must be `station,item,deducted,awarded`: {message}")]
-    Header { line: usize, message: String },
-    #[error("line {line}: longer than {limit} bytes")]
-    LineTooLong { line: usize, limit: usize },
+    #[error("{at}: the header must be `station,item,deducted,awarded` (or `司法所,项目,扣分,加分`): {message}")]
+    Header { at: At, message: String },
+    #[error("{at}: longer than {limit} bytes")]
+    LineTooLong { at: At, limit: usize },
     #[error("line {line}: not UTF-8")]
     NotUtf8 { line: usize },
     #[error("line {line}: the file is larger than {limit} bytes")]
     FileTooLarge { line: usize, limit: u64 },
-    #[error("line {line}: more than {limit} rows in one file")]
-    TooManyRows { line: usize, limit: usize },
-    #[error("line {line}: {found} fields; a row has 4 (station,item,deducted,awarded)")]
-    FieldCount { line: usize, found: usize },
-    /// A cell that is not what its column takes (a bad figure, an empty station, a quote).
-    #[error("line {line}, column `{column}`: {message}")]
+    /// A workbook larger than the bound (it is read whole before it is unpacked).
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("{at}: more than {limit} rows in one file")]
+    TooManyRows { at: At, limit: usize },
+    #[error("{at}: {found} fields; a row has 4 (station,item,deducted,awarded)")]
+    FieldCount { at: At, found: usize },
+    /// A cell that is not what its column takes (a bad figure, an empty station, a quote, a
+    /// date). `field` counts from 1.
+    #[error("{at}, {}: {message}", column_text(.at, .field))]
     Cell {
-        line: usize,
-        column: String,
+        at: At,
+        field: usize,
         message: String,
     },
-    #[error(
-        "line {line}: station `{station}` item `{item}` is listed twice (first on line {first})"
-    )]
+    #[error("{at}: station `{station}` item `{item}` is listed twice (first on {first})")]
     Duplicate {
-        line: usize,
-        first: usize,
+        at: At,
+        first: At,
         station: String,
         item: String,
     },
-    #[error("line {line}, column `station`: unknown station `{station}`{hint}")]
+    #[error("{at}, {}: unknown station `{station}`{hint}", column_text(.at, &1))]
     UnknownStation {
-        line: usize,
+        at: At,
         station: String,
         hint: String,
     },
-    #[error("line {line}, column `item`: unknown item `{item}`{hint}")]
-    UnknownItem {
-        line: usize,
-        item: String,
-        hint: String,
-    },
+    #[error("{at}, {}: unknown item `{item}`{hint}", column_text(.at, &2))]
+    UnknownItem { at: At, item: String, hint: String },
+    /// A workbook that cannot be read (not a workbook, a bound passed).
+    #[error(transparent)]
+    Xlsx(#[from] XlsxError),
     /// Reading the ledger failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
 
 impl ReconcileError {
-    /// The file's line the error is about, if it is about one.
-    pub fn line(&self) -> Option<usize> {
+    /// The file's line or row the error is about, if it is about one.
+    pub fn at(&self) -> Option<At> {
         use ReconcileError::*;
         match self {
-            Io(_) | Empty | Ledger(_) => None,
-            Header { line, .. }
-            | LineTooLong { line, .. }
-            | NotUtf8 { line }
-            | FileTooLarge { line, .. }
-            | TooManyRows { line, .. }
-            | FieldCount { line, .. }
-            | Cell { line, .. }
-            | Duplicate { line, .. }
-            | UnknownStation { line, .. }
-            | UnknownItem { line, .. } => Some(*line),
+            Io(_) | Empty | TooLarge { .. } | Xlsx(_) | Ledger(_) => None,
+            NotUtf8 { line } | FileTooLarge { line, .. } => Some(At::Line(*line)),
+            Header { at, .. }
+            | LineTooLong { at, .. }
+            | TooManyRows { at, .. }
+            | FieldCount { at, .. }
+            | Cell { at, .. }
+            | Duplicate { at, .. }
+            | UnknownStation { at, .. }
+            | UnknownItem { at, .. } => Some(*at),
         }
+    }
+
+    /// The number of the file's line or row the error is about, if it is about one.
+    pub fn line(&self) -> Option<usize> {
+        self.at().map(At::number)
     }
 }
 
@@ -128,8 +188,11 @@ impl ReconcileError {
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
     pub bytes: u64,
+    /// Bytes of one line (a CSV file), or of the text of one row's cells (a workbook).
     pub line_bytes: usize,
     pub rows: usize,
+    /// A workbook's bounds before its rows are read: parts, unpacked bytes, cells.
+    pub xlsx: xlsx::Bounds,
 }
 
 impl Default for Bounds {
@@ -138,11 +201,46 @@ impl Default for Bounds {
             bytes: MAX_TALLY_BYTES,
             line_bytes: MAX_TALLY_LINE_BYTES,
             rows: MAX_TALLY_ROWS,
+            xlsx: xlsx::Bounds {
+                parts: MAX_TALLY_XLSX_PARTS,
+                unpacked_bytes: MAX_TALLY_XLSX_UNPACKED_BYTES,
+                cells: MAX_TALLY_XLSX_CELLS,
+            },
         }
     }
 }
 
-/// Reads a tally file within the named limits. Blank lines are skipped (line numbers count
+/// Reads a tally file within the named limits: a workbook when it starts with a zip archive's
+/// magic bytes (`PK\x03\x04`) or `named_xlsx` (its name ends in `.xlsx`), else CSV.
+pub fn read_any(input: impl Read, named_xlsx: bool) -> Result<Vec<TallyRow>, ReconcileError> {
+    read_any_bounded(input, named_xlsx, Bounds::default())
+}
+
+/// [`read_any`] within `bounds`.
+pub fn read_any_bounded(
+    mut input: impl Read,
+    named_xlsx: bool,
+    bounds: Bounds,
+) -> Result<Vec<TallyRow>, ReconcileError> {
+    let io = |e: std::io::Error| ReconcileError::Io(e.to_string());
+    let mut head = Vec::with_capacity(xlsx::ZIP_MAGIC.len());
+    (&mut input)
+        .take(xlsx::ZIP_MAGIC.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let rest = std::io::Cursor::new(head).chain(input);
+    if named_xlsx || rest.get_ref().0.get_ref().starts_with(&xlsx::ZIP_MAGIC) {
+        let mut bytes = Vec::new();
+        rest.take(bounds.bytes.saturating_add(1))
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        read_xlsx_bounded(&bytes, bounds)
+    } else {
+        read_bounded(std::io::BufReader::new(rest), bounds)
+    }
+}
+
+/// Reads a CSV tally file within the named limits. Blank lines are skipped (line numbers count
 /// them); a UTF-8 byte-order mark and CRLF line ends are accepted.
 pub fn read(input: impl BufRead) -> Result<Vec<TallyRow>, ReconcileError> {
     read_bounded(input, Bounds::default())
@@ -151,13 +249,12 @@ pub fn read(input: impl BufRead) -> Result<Vec<TallyRow>, ReconcileError> {
 /// [`read`] within `bounds`.
 pub fn read_bounded(input: impl BufRead, bounds: Bounds) -> Result<Vec<TallyRow>, ReconcileError> {
     let mut lines = Lines::new(input, bounds.line_bytes);
-    let mut header_seen = false;
-    let mut rows: Vec<TallyRow> = Vec::new();
-    let mut first_line: HashMap<(String, String), usize> = HashMap::new();
+    let mut rows = Collector::new(bounds);
     while let Some((n, line)) = lines
         .next_line()
         .map_err(|e| ReconcileError::Io(e.to_string()))?
     {
+        let at = At::Line(n);
         if lines.bytes_read() > bounds.bytes {
             return Err(ReconcileError::FileTooLarge {
                 line: n,
@@ -168,7 +265,7 @@ pub fn read_bounded(input: impl BufRead, bounds: Bounds) -> Result<Vec<TallyRow>
             Line::Text(t) => t,
             Line::TooLong => {
                 return Err(ReconcileError::LineTooLong {
-                    line: n,
+                    at,
                     limit: bounds.line_bytes,
                 })
             }
@@ -177,118 +274,227 @@ pub fn read_bounded(input: impl BufRead, bounds: Bounds) -> Result<Vec<TallyRow>
         if text.trim().is_empty() {
             continue;
         }
-        if !header_seen {
-            check_header(n, &text)?;
-            header_seen = true;
-            continue;
-        }
-        if rows.len() >= bounds.rows {
-            return Err(ReconcileError::TooManyRows {
-                line: n,
-                limit: bounds.rows,
+        let fields = csv::split(&text).map_err(|e: SplitError| {
+            if rows.header_seen {
+                ReconcileError::Cell {
+                    at,
+                    field: e.field(),
+                    message: e.to_string(),
+                }
+            } else {
+                ReconcileError::Header {
+                    at,
+                    message: e.to_string(),
+                }
+            }
+        })?;
+        rows.take(at, fields, false)?;
+    }
+    rows.finish()
+}
+
+/// Reads a workbook's first worksheet as a tally within the named limits.
+pub fn read_xlsx(bytes: &[u8]) -> Result<Vec<TallyRow>, ReconcileError> {
+    read_xlsx_bounded(bytes, Bounds::default())
+}
+
+/// [`read_xlsx`] within `bounds`. The rows are those of the sheet that hold a value; their
+/// cells run from column A, so a row's fields are its cells A, B, C, D (an empty cell is an
+/// empty field), and a value further right is a fifth field.
+pub fn read_xlsx_bounded(bytes: &[u8], bounds: Bounds) -> Result<Vec<TallyRow>, ReconcileError> {
+    if bytes.len() as u64 > bounds.bytes {
+        return Err(ReconcileError::TooLarge {
+            limit: bounds.bytes,
+        });
+    }
+    let sheet = xlsx::first_sheet(bytes, bounds.xlsx)?;
+    let mut rows = Collector::new(bounds);
+    for row in sheet.rows {
+        let at = At::Row(row.number);
+        let text_bytes: usize = row.cells.iter().map(|c| c.text.len()).sum();
+        if text_bytes > bounds.line_bytes {
+            return Err(ReconcileError::LineTooLong {
+                at,
+                limit: bounds.line_bytes,
             });
         }
-        let row = parse_row(n, &text)?;
+        let width = row.cells.last().map_or(0, |c| c.column as usize + 1);
+        if rows.header_seen && width > HEADER.len() {
+            return Err(ReconcileError::FieldCount { at, found: width });
+        }
+        // Cells left empty at the row's end are empty fields, as a CSV file's `WJ07,3.1,7,`.
+        let mut fields = vec![String::new(); width.max(HEADER.len())];
+        let mut item_was_number = false;
+        for cell in row.cells {
+            let field = cell.column as usize + 1;
+            let wrong = match cell.kind {
+                Kind::Text => None,
+                Kind::Number => {
+                    item_was_number |= field == 2;
+                    None
+                }
+                Kind::Date => Some(
+                    "holds a date or time, not text or a figure (a spreadsheet takes an item \
+                     such as 3.1 for a date: format the column as text and type it again)"
+                        .to_string(),
+                ),
+                Kind::Bool => Some(format!("holds `{}`, not text or a figure", cell.text)),
+                Kind::Error => Some(format!("holds the formula error `{}`", cell.text)),
+            };
+            if let Some(message) = wrong {
+                return Err(if rows.header_seen {
+                    ReconcileError::Cell { at, field, message }
+                } else {
+                    ReconcileError::Header {
+                        at,
+                        message: format!("{}: {message}", column_text(&at, &field)),
+                    }
+                });
+            }
+            if let Some(slot) = fields.get_mut(field - 1) {
+                // Blanks around a cell's text are not part of it, as in a CSV file.
+                *slot = cell.text.trim_matches([' ', '\t']).to_string();
+            }
+        }
+        rows.take(at, fields, item_was_number)?;
+    }
+    rows.finish()
+}
+
+/// The rows of a tally as they are read, the same for a CSV file and a workbook: the header
+/// first, then rows, each station and item once.
+struct Collector {
+    bounds: Bounds,
+    header_seen: bool,
+    rows: Vec<TallyRow>,
+    first: HashMap<(String, String), At>,
+}
+
+impl Collector {
+    fn new(bounds: Bounds) -> Self {
+        Collector {
+            bounds,
+            header_seen: false,
+            rows: Vec::new(),
+            first: HashMap::new(),
+        }
+    }
+
+    /// Takes the fields of a row that is not blank.
+    fn take(
+        &mut self,
+        at: At,
+        fields: Vec<String>,
+        item_was_number: bool,
+    ) -> Result<(), ReconcileError> {
+        // A row of empty cells (`,,,`, as spreadsheets write a blank row) is blank.
+        if fields.iter().all(String::is_empty) {
+            return Ok(());
+        }
+        if !self.header_seen {
+            check_header(at, &fields)?;
+            self.header_seen = true;
+            return Ok(());
+        }
+        if self.rows.len() >= self.bounds.rows {
+            return Err(ReconcileError::TooManyRows {
+                at,
+                limit: self.bounds.rows,
+            });
+        }
+        let mut row = parse_row(at, fields)?;
+        row.item_was_number = item_was_number;
         let key = (row.station.clone(), row.item.clone());
-        if let Some(first) = first_line.insert(key, n) {
+        if let Some(first) = self.first.insert(key, at) {
             return Err(ReconcileError::Duplicate {
-                line: n,
+                at,
                 first,
                 station: row.station,
                 item: row.item,
             });
         }
-        rows.push(row);
+        self.rows.push(row);
+        Ok(())
     }
-    if !header_seen {
-        return Err(ReconcileError::Empty);
+
+    fn finish(self) -> Result<Vec<TallyRow>, ReconcileError> {
+        if !self.header_seen {
+            return Err(ReconcileError::Empty);
+        }
+        Ok(self.rows)
     }
-    Ok(rows)
 }
 
-/// The name of a field's column (`field` from 1), for messages.
-fn column_name(field: usize) -> String {
-    HEADER
-        .get(field.wrapping_sub(1))
-        .map_or_else(|| format!("field {field}"), |c| c.to_string())
-}
-
-fn check_header(line: usize, text: &str) -> Result<(), ReconcileError> {
-    let header = |message: String| ReconcileError::Header { line, message };
-    let fields = csv::split(text).map_err(|e| header(e.to_string()))?;
-    if fields == HEADER {
+fn check_header(at: At, fields: &[String]) -> Result<(), ReconcileError> {
+    let header = |message: String| ReconcileError::Header { at, message };
+    if fields == HEADER || fields == HEADER_ZH {
         return Ok(());
     }
+    // The Chinese names when the first column is in Chinese, else the English ones.
+    let expected = if fields.first().is_some_and(|f| f == HEADER_ZH[0]) {
+        HEADER_ZH
+    } else {
+        HEADER
+    };
     let found = fields.join(",");
-    if fields.len() > HEADER.len() && HEADER.iter().all(|c| fields.contains(&c.to_string())) {
+    if fields.len() > expected.len() && expected.iter().all(|c| fields.iter().any(|f| f == c)) {
         return Err(header(format!(
-            "found {} columns `{found}`; keep only station,item,deducted,awarded, in that order",
-            fields.len()
+            "found {} columns `{found}`; keep only {}, in that order",
+            fields.len(),
+            expected.join(",")
         )));
     }
     let differs = fields
         .iter()
-        .zip(HEADER)
+        .zip(expected)
         .position(|(f, h)| f != h)
         .map(|i| {
             format!(
                 " (column {} is `{}`, expected `{}`)",
                 i + 1,
                 fields[i],
-                HEADER[i]
+                expected[i]
             )
         })
         .unwrap_or_default();
     Err(header(format!("found `{found}`{differs}")))
 }
 
-fn parse_row(line: usize, text: &str) -> Result<TallyRow, ReconcileError> {
-    let fields = csv::split(text).map_err(|e: SplitError| ReconcileError::Cell {
-        line,
-        column: column_name(e.field()),
-        message: e.to_string(),
-    })?;
-    let [station, item, deducted, awarded]: [String; 4] =
-        fields
-            .try_into()
-            .map_err(|f: Vec<String>| ReconcileError::FieldCount {
-                line,
-                found: f.len(),
-            })?;
-    let cell = |column: &str, message: String| ReconcileError::Cell {
-        line,
-        column: column.into(),
-        message,
-    };
+fn parse_row(at: At, fields: Vec<String>) -> Result<TallyRow, ReconcileError> {
+    let [station, item, deducted, awarded]: [String; 4] = fields
+        .try_into()
+        .map_err(|f: Vec<String>| ReconcileError::FieldCount { at, found: f.len() })?;
+    let cell = |field: usize, message: String| ReconcileError::Cell { at, field, message };
     // A cell kaohe's own export neutralised (`'=1.1`) reads back as the text it was.
     let (station, item) = (
         csv::restore(&station).to_string(),
         csv::restore(&item).to_string(),
     );
-    for (column, value) in [("station", &station), ("item", &item)] {
+    for (field, value) in [(1, &station), (2, &item)] {
         if value.is_empty() {
-            return Err(cell(column, "is empty".into()));
+            return Err(cell(field, "is empty".into()));
         }
     }
-    let figure = |column: &str, value: &str| -> Result<Decimal, ReconcileError> {
+    let figure = |field: usize, value: &str| -> Result<Decimal, ReconcileError> {
         if value.is_empty() {
             return Ok(Decimal::ZERO);
         }
-        let d = crate::base::decimal::parse(value).map_err(|e| cell(column, e.to_string()))?;
+        let d = crate::base::decimal::parse(value).map_err(|e| cell(field, e.to_string()))?;
         if d.is_sign_negative() && !d.is_zero() {
             return Err(cell(
-                column,
+                field,
                 format!("`{value}` is negative; give the points deducted or awarded as a positive figure"),
             ));
         }
         Ok(crate::base::decimal::canonical(d))
     };
     Ok(TallyRow {
-        line,
-        deducted: figure("deducted", &deducted)?,
-        awarded: figure("awarded", &awarded)?,
+        at,
+        deducted: figure(3, &deducted)?,
+        awarded: figure(4, &awarded)?,
         station,
         item,
+        item_was_number: false,
     })
 }
 
@@ -310,24 +516,27 @@ pub fn compare(
                 .map(|s| format!(" (did you mean `{}`?)", s.station))
                 .unwrap_or_default();
             return Err(ReconcileError::UnknownStation {
-                line: row.line,
+                at: row.at,
                 station: row.station.clone(),
                 hint,
             });
         };
+        if row.item_was_number {
+            number_item_is_plain(row, rubric)?;
+        }
         let Some(item) = rubric
             .item_position(&row.item)
             .and_then(|p| station.items.get(p))
         else {
             return Err(ReconcileError::UnknownItem {
-                line: row.line,
+                at: row.at,
                 item: row.item.clone(),
                 hint: item_hint(rubric, &row.item),
             });
         };
         if item.deducted != row.deducted || item.awarded != row.awarded {
             mismatches.push(Mismatch {
-                line: row.line,
+                at: row.at,
                 station: row.station.clone(),
                 item: row.item.clone(),
                 ledger_deducted: item.deducted,
@@ -338,6 +547,37 @@ pub fn compare(
         }
     }
     Ok(mismatches)
+}
+
+/// Refuses an item a workbook holds as a number when another item of the rubric is the same
+/// number written otherwise (`1.1` and `1.10`): which was typed cannot be told.
+fn number_item_is_plain(row: &TallyRow, rubric: &Rubric) -> Result<(), ReconcileError> {
+    let value = |code: &str| {
+        crate::base::decimal::parse(code)
+            .ok()
+            .map(|d| d.normalize())
+    };
+    let Some(number) = value(&row.item) else {
+        return Ok(());
+    };
+    let alike: Vec<&str> = rubric
+        .items()
+        .filter(|i| i.code != row.item && value(&i.code) == Some(number))
+        .map(|i| i.code.as_str())
+        .collect();
+    if alike.is_empty() {
+        return Ok(());
+    }
+    Err(ReconcileError::Cell {
+        at: row.at,
+        field: 2,
+        message: format!(
+            "the item is the number {} in the workbook, which is also item `{}` written \
+             otherwise: format the column as text and type the items again",
+            row.item,
+            alike.join("`, `")
+        ),
+    })
 }
 
 fn item_hint(rubric: &Rubric, code: &str) -> String {
@@ -362,13 +602,11 @@ pub fn reconcile(
 ) -> Result<Vec<Mismatch>, ReconcileError> {
     let scores = crate::ledger::tally::scores(ledger, view)?;
     match compare(rows, &scores, ledger.rubric()) {
-        Err(ReconcileError::UnknownStation {
-            line,
-            station,
-            hint,
-        }) if hint.is_empty() && ledger.find_station(&station)?.is_some() => {
+        Err(ReconcileError::UnknownStation { at, station, hint })
+            if hint.is_empty() && ledger.find_station(&station)?.is_some() =>
+        {
             Err(ReconcileError::UnknownStation {
-                line,
+                at,
                 hint: format!(" (it is registered after this view: {})", view.describe()),
                 station,
             })
@@ -389,7 +627,10 @@ mod tests {
     fn reads_rows_with_empty_cells_as_zero() {
         let r = rows("station,item,deducted,awarded\nWJ01,1.1,1.50,\nWJ01,B.1,,2\n").unwrap();
         assert_eq!(r.len(), 2);
-        assert_eq!((r[0].line, r[0].deducted.to_string()), (2, "1.5".into()));
+        assert_eq!(
+            (r[0].at, r[0].deducted.to_string()),
+            (At::Line(2), "1.5".into())
+        );
         assert_eq!(r[0].awarded, Decimal::ZERO);
         assert_eq!(r[1].awarded.to_string(), "2");
     }
@@ -399,19 +640,32 @@ mod tests {
         let text =
             "\u{feff} station , item ,\"deducted\",awarded\r\n\r\n\"WJ01\", \"1.1\" ,\"1\",0\r\n";
         let r = rows(text).unwrap();
-        assert_eq!((r[0].line, r[0].station.as_str()), (3, "WJ01"));
+        assert_eq!((r[0].at, r[0].station.as_str()), (At::Line(3), "WJ01"));
     }
 
     #[test]
     fn names_the_line_and_column_of_a_bad_cell() {
         let e = rows("station,item,deducted,awarded\nWJ01,1.1,1,5,0\n").unwrap_err();
         assert!(
-            matches!(e, ReconcileError::FieldCount { line: 2, found: 5 }),
+            matches!(
+                e,
+                ReconcileError::FieldCount {
+                    at: At::Line(2),
+                    found: 5
+                }
+            ),
             "{e}"
         );
         let e = rows("station,item,deducted,awarded\nWJ01,1.1,x,0\n").unwrap_err();
         assert!(
-            matches!(&e, ReconcileError::Cell { line: 2, column, .. } if column == "deducted"),
+            matches!(
+                &e,
+                ReconcileError::Cell {
+                    at: At::Line(2),
+                    field: 3,
+                    ..
+                }
+            ),
             "{e}"
         );
         let e = rows("station,item,deducted,awarded\nWJ01,1.1,0,-1\n").unwrap_err();
@@ -433,6 +687,52 @@ mod tests {
         assert!(e.to_string().contains("first on line 2"), "{e}");
     }
 
+    /// Guards the Chinese header and the rows of empty cells spreadsheets write for a blank
+    /// row: both read as the CSV path reads the English header and a blank line.
+    #[test]
+    fn accepts_the_chinese_header_and_rows_of_empty_cells() {
+        let r = rows(",,,\n司法所,项目,扣分,加分\n,,,\nWJ01,1.1,1,\n").unwrap();
+        assert_eq!((r[0].at, r[0].station.as_str()), (At::Line(4), "WJ01"));
+        let e = rows("司法所,项目,加分,扣分\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("column 3 is `加分`, expected `扣分`"),
+            "{e}"
+        );
+        let e = rows("司法所,名称,项目,扣分,加分\n").unwrap_err();
+        assert!(
+            e.to_string().contains("keep only 司法所,项目,扣分,加分"),
+            "{e}"
+        );
+    }
+
+    /// Guards an item a workbook holds as a number: `1.1` may have been typed `1.10`, so it is
+    /// refused where the rubric has both; where it has one, the number is that item.
+    #[test]
+    fn a_number_item_that_two_items_share_is_refused() {
+        let text = include_str!("../../schema/rubric-2018.toml")
+            .replace("code = \"1.7\"", "code = \"1.10\"")
+            .replace("code = \"1.7.", "code = \"1.10.");
+        let rubric = crate::domain::rubric::load(&text).expect("a rubric with item 1.10");
+        let row = |item: &str, number: bool| TallyRow {
+            at: At::Row(2),
+            station: "WJ01".into(),
+            item: item.into(),
+            deducted: Decimal::ZERO,
+            awarded: Decimal::ZERO,
+            item_was_number: number,
+        };
+        let e = number_item_is_plain(&row("1.1", true), &rubric).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("row 2, column `item` (cell B2): the item is the number 1.1"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("`1.10`"), "{e}");
+        number_item_is_plain(&row("1.2", true), &rubric).unwrap();
+        number_item_is_plain(&row("B.1", true), &rubric).unwrap();
+    }
+
     #[test]
     fn bounds_rows_lines_and_bytes() {
         let text = "station,item,deducted,awarded\nA,1.1,1,0\nB,1.1,1,0\n";
@@ -442,7 +742,13 @@ mod tests {
         };
         let e = read_bounded(text.as_bytes(), small).unwrap_err();
         assert!(
-            matches!(e, ReconcileError::TooManyRows { line: 3, limit: 1 }),
+            matches!(
+                e,
+                ReconcileError::TooManyRows {
+                    at: At::Line(3),
+                    limit: 1
+                }
+            ),
             "{e}"
         );
         let short = Bounds {
@@ -451,7 +757,13 @@ mod tests {
         };
         let e = read_bounded(text.as_bytes(), short).unwrap_err();
         assert!(
-            matches!(e, ReconcileError::LineTooLong { line: 1, limit: 20 }),
+            matches!(
+                e,
+                ReconcileError::LineTooLong {
+                    at: At::Line(1),
+                    limit: 20
+                }
+            ),
             "{e}"
         );
         let tiny = Bounds {

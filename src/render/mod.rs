@@ -1,5 +1,5 @@
-//! Layer 6, rendering: text tables, JSON shapes, CSV of scores and the HTML report. Reads the
-//! outcomes of operations; decides nothing.
+//! Layer 6, rendering: text tables, JSON shapes, CSV and the Excel workbook of scores, and the
+//! HTML report. Reads the outcomes of operations; decides nothing.
 
 pub mod checks;
 pub mod lists;
@@ -8,3 +8,4 @@ pub mod reconcile;
 pub mod report;
 pub mod scores;
 pub mod view;
+pub mod xlsx;

@@ -1,6 +1,6 @@
 //! The scores as CSV (`export --scores --format csv`, `schema/scores-csv.md`).
 
-use crate::base::csv::{write_cells, write_record, Cell};
+use crate::base::csv::{write_bom, write_cells, write_record, Cell};
 use crate::domain::projection::StationScore;
 use std::io::Write;
 
@@ -21,11 +21,12 @@ pub const SCORES_HEADER: [&str; 13] = [
     "capped",
 ];
 
-/// Writes scores as CSV: the header, then one row per station and item, stations in rank
-/// order (as [`crate::ledger::tally::scores`] gives them), items in rubric order. Text cells
+/// Writes scores as CSV: the byte-order mark, the header, then one row per station and item,
+/// stations in rank order (as [`crate::ledger::tally::scores`] gives them), items in rubric order. Text cells
 /// (codes and names) are neutralised against formula injection; figures are written as they
 /// are ([`crate::base::csv`]).
 pub fn write_scores(out: &mut impl Write, scores: &[StationScore<'_>]) -> std::io::Result<()> {
+    write_bom(out)?;
     write_record(out, &SCORES_HEADER)?;
     for s in scores {
         let (rank, total) = (s.rank.to_string(), s.total.to_string());

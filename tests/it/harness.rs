@@ -128,6 +128,11 @@ impl TestLedger {
     }
 
     pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run_with_input(args, stdin.map(str::as_bytes))
+    }
+
+    /// Runs with these bytes (text or not) on stdin.
+    pub fn run_with_input(&self, args: &[&str], stdin: Option<&[u8]>) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kaohe"));
         cmd.arg("--db")
             .arg(&self.db)
@@ -142,13 +147,13 @@ impl TestLedger {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("kaohe runs");
-        if let Some(text) = stdin {
+        if let Some(bytes) = stdin {
             use std::io::Write;
             child
                 .stdin
                 .take()
                 .expect("stdin")
-                .write_all(text.as_bytes())
+                .write_all(bytes)
                 .expect("write stdin");
         }
         let out = child.wait_with_output().expect("kaohe finishes");

@@ -43,3 +43,4 @@ mod time;
 mod trust;
 mod webdriver;
 mod witness;
+mod xlsx;

@@ -1,5 +1,6 @@
 //! `reconcile --tallies FILE` (the ledger against a department's own tally) and
-//! `export --scores` (the scores per station and item as CSV), on the bundled Wujin year.
+//! `export --scores` (the scores per station and item as CSV), on the bundled Wujin year. The
+//! workbooks (`--format xlsx`, a tally in `.xlsx`) are tested in `xlsx.rs`.
 //! Figures worked out by hand are in `fixtures/README.md` (the "Caps" and "Scores" tables).
 
 use crate::harness::{fixture_path, TestLedger};
@@ -249,8 +250,12 @@ fn the_time_flags_reconcile_against_that_view() {
     assert!(err.contains("registered after this view"), "{err}");
 }
 
-/// The rows of a CSV text, split by the library's RFC 4180 reader.
+/// The rows of `export --scores` CSV text, split by the library's RFC 4180 reader after the
+/// UTF-8 byte-order mark the file starts with (for Excel, `schema/scores-csv.md`).
 fn csv_rows(text: &str) -> Vec<Vec<String>> {
+    let text = text
+        .strip_prefix('\u{feff}')
+        .unwrap_or_else(|| panic!("the CSV starts with a byte-order mark: {text:.40}"));
     assert!(
         text.ends_with('\n') && !text.contains('\r'),
         "\\n line ends"
