@@ -141,3 +141,5 @@ pub const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
 /// about a MiB of the export in memory (more only while a line is longer than a chunk), never
 /// the whole export.
 pub const EXPORT_CHUNKS_AHEAD: usize = 16;
+/// Lines of an import file the service prepares at once (more: `kaohe import`).
+pub const MAX_SERVICE_BATCH_LINES: usize = 10_000;

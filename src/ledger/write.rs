@@ -159,30 +159,56 @@ impl Ledger {
     /// signs after, and the bytes to sign (`sign::message_after`). A command that would
     /// change nothing (the same id and content already recorded) gives its seq instead.
     pub fn prepare(&self, command: &Command, now: Timestamp) -> Result<Prepared, LedgerError> {
+        let numbered = [Numbered {
+            line: None,
+            command: command.clone(),
+        }];
+        let mut all = self.prepare_many(&numbered, now)?;
+        // Invariant: one outcome per command.
+        all.pop()
+            .ok_or_else(|| LedgerError::Io("a command was not prepared".into()))?
+    }
+
+    /// [`Ledger::prepare`] of several commands as one batch would apply them, each checked
+    /// against the ledger and the commands before it, nothing written: one outcome per
+    /// command, a refusal naming its line. Every event is signed after the same head.
+    pub fn prepare_many(
+        &self,
+        commands: &[Numbered],
+        now: Timestamp,
+    ) -> Result<Vec<Result<Prepared, LedgerError>>, LedgerError> {
         if let Some(seq) = self.closed {
             let period = (self.genesis.period_start, self.genesis.period_end);
-            return Err(refused(None, rules::after_close(period, seq).into()));
+            let line = commands.first().and_then(|c| c.line);
+            return Err(refused(line, rules::after_close(period, seq).into()));
         }
         let recorded_at_us = self.stamp(now)?;
         let mut batch = Batch::new(self, recorded_at_us, now)?;
         batch.preparing = true;
-        match batch.check(command).map_err(|e| refused(None, e))? {
-            Outcome::Unchanged { seq } => Ok(Prepared::Unchanged { seq }),
-            Outcome::Appended { .. } => {
-                // Invariant: every command a service prepares appends exactly one event.
-                let [kind] = <[EventKind; 1]>::try_from(std::mem::take(&mut batch.events))
-                    .map_err(|_| LedgerError::Io("a command appends one event".into()))?;
-                let after = self.head_after();
-                let bytes = codec::encode_kind(&kind)?;
-                let to_sign = sign::message_after(&self.genesis.ledger_id, &after, &bytes);
-                Ok(Prepared::Event {
-                    signer: kind.signer(self.bureau_rooted),
-                    kind: Box::new(kind),
-                    after,
-                    to_sign,
-                })
-            }
+        let after = self.head_after();
+        let mut out = Vec::with_capacity(commands.len());
+        for c in commands {
+            let pushed = batch.events.len();
+            let prepared = match batch.check(&c.command) {
+                Err(e) => Err(refused(c.line, e)),
+                Ok(Outcome::Unchanged { seq }) => Ok(Prepared::Unchanged { seq }),
+                Ok(Outcome::Appended { .. }) => match batch.events.get(pushed) {
+                    // Invariant: a command the service prepares appends exactly one event.
+                    Some(kind) if batch.events.len() == pushed + 1 => {
+                        let bytes = codec::encode_kind(kind)?;
+                        Ok(Prepared::Event {
+                            signer: kind.signer(self.bureau_rooted),
+                            kind: Box::new(kind.clone()),
+                            after,
+                            to_sign: sign::message_after(&self.genesis.ledger_id, &after, &bytes),
+                        })
+                    }
+                    _ => Err(LedgerError::Io("a command appends one event".into())),
+                },
+            };
+            out.push(prepared);
         }
+        Ok(out)
     }
 
     fn apply_each<'c>(

@@ -168,6 +168,9 @@ enum What {
     Command(Numbered),
     /// The close, with the reason to accept gaps if any.
     Close(Option<String>),
+    /// An import file's commands, each with whether its event needs a signature (false:
+    /// already applied, unchanged).
+    Batch(Vec<(Numbered, bool)>),
 }
 
 /// The service: a ledger opened to write, the readers' view of it, sessions and prepared
@@ -556,20 +559,7 @@ impl Service {
         signature_hex: &str,
     ) -> Result<Value, ServiceError> {
         let signature = hex64("signature", signature_hex)?;
-        let (what, after) = {
-            let held = self.prepared.lock().map_err(|_| poisoned())?;
-            let p = held.get(prepared).filter(|p| p.expires_us > self.now_us()).ok_or_else(|| {
-                ServiceError::NotFound(format!(
-                    "no prepared command `{prepared}` (it expired after {PREPARED_TTL_SECS} s, or never was): prepare it again"
-                ))
-            })?;
-            if p.public_key != who.public_key {
-                return Err(ServiceError::Forbidden(
-                    "only the key that prepared a command commits it".into(),
-                ));
-            }
-            (p.what.clone(), p.after)
-        };
+        let (what, after) = self.pending(who, prepared)?;
         let attached = Attached {
             after,
             signature: sign::signature_from(who.public_key, &signature),
@@ -577,6 +567,12 @@ impl Service {
         let numbered = match what {
             What::Command(numbered) => numbered,
             What::Close(reason) => return self.commit_close(reason.as_deref(), attached),
+            What::Batch(_) => {
+                return Err(ServiceError::bad(
+                    "signatures",
+                    "a prepared import is committed with `signatures`, one per event",
+                ))
+            }
         };
         let started = std::time::Instant::now();
         let o = self
@@ -652,6 +648,158 @@ pub fn parse_query(
 }
 
 impl Service {
+    /// `POST /api/v1/commands/prepare-batch`: an import file's lines (JSON Lines, the
+    /// import-line shape), checked together as `kaohe import` checks them, nothing written.
+    /// Every refused line is listed with its reason (`{"refused": [...]}`); otherwise the
+    /// events and their `to_sign`, all signed after the same head by the session's key, and
+    /// committed together (all or nothing) with one signature each.
+    pub fn prepare_batch(&self, who: &Session, lines: &str) -> Result<Value, ServiceError> {
+        let mut commands = Vec::new();
+        let mut refused = Vec::new();
+        for (i, line) in lines
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            if commands.len() + refused.len() >= crate::base::limits::MAX_SERVICE_BATCH_LINES {
+                return Err(ServiceError::bad(
+                    "lines",
+                    format!(
+                        "more than {} lines: import a larger file with `kaohe import`",
+                        crate::base::limits::MAX_SERVICE_BATCH_LINES
+                    ),
+                ));
+            }
+            let parsed = serde_json::from_str::<Value>(line)
+                .map_err(|e| ServiceError::bad("line", format!("not JSON: {e}")))
+                .and_then(|v| match v {
+                    Value::Object(o) => Ok(o),
+                    _ => Err(ServiceError::bad("line", "a command is a JSON object")),
+                })
+                .and_then(|o| with_id(&o))
+                .and_then(|o| actions::parse(&o).map_err(ServiceError::from));
+            match parsed {
+                Ok(command) => commands.push(Numbered {
+                    line: Some(i + 1),
+                    command,
+                }),
+                Err(e) => refused.push(refusal_json(i + 1, &e)),
+            }
+        }
+        let ledger = self.ledger()?;
+        let prepared = ledger.prepare_many(&commands, self.now())?;
+        let mut events = Vec::new();
+        let mut held = Vec::new();
+        for (numbered, p) in commands.into_iter().zip(prepared) {
+            let line = numbered.line.unwrap_or(0);
+            match p.map_err(ServiceError::from) {
+                Err(e) => refused.push(refusal_json(line, &e)),
+                Ok(Prepared::Unchanged { seq }) => {
+                    events.push(json!({"line": line, "status": "unchanged", "seq": seq}));
+                    held.push((numbered, false));
+                }
+                Ok(Prepared::Event {
+                    kind,
+                    signer,
+                    to_sign,
+                    ..
+                }) => {
+                    if let Err(e) = may_sign(who, signer.as_ref()) {
+                        refused.push(refusal_json(line, &e));
+                        continue;
+                    }
+                    let mut event = Map::new();
+                    event.insert("type".into(), json!(kind.type_name()));
+                    event.extend(export::decoded_kind(&kind));
+                    events.push(json!({"line": line, "to_sign": hex::encode(to_sign), "event": Value::Object(event)}));
+                    held.push((numbered, true));
+                }
+            }
+        }
+        if !refused.is_empty() {
+            refused.sort_by_key(|r| r["line"].as_u64());
+            return Ok(json!({"refused": refused, "lines": events.len() + refused.len()}));
+        }
+        let id = self.hold(who, What::Batch(held), ledger.head_after())?;
+        Ok(json!({"prepared": id, "events": events, "signer": who.actor.to_string()}))
+    }
+
+    /// Commits a prepared import with one signature per event needing one, in order: all
+    /// together, or nothing (the first refusal names its line).
+    pub fn commit_batch(
+        &self,
+        who: &Session,
+        prepared: &str,
+        signatures: &[String],
+    ) -> Result<Value, ServiceError> {
+        let (what, after) = self.pending(who, prepared)?;
+        let What::Batch(held) = what else {
+            return Err(ServiceError::bad(
+                "signature",
+                "this prepared command takes one `signature`",
+            ));
+        };
+        let needed = held.iter().filter(|(_, signed)| *signed).count();
+        if signatures.len() != needed {
+            return Err(ServiceError::bad(
+                "signatures",
+                format!(
+                    "{needed} signatures are needed, one per event, in order; {} were given",
+                    signatures.len()
+                ),
+            ));
+        }
+        let mut sigs = signatures.iter();
+        let mut commands = Vec::with_capacity(held.len());
+        for (numbered, signed) in held {
+            let attached = match signed {
+                false => None,
+                true => {
+                    let hex = sigs.next().map(String::as_str).unwrap_or_default();
+                    Some(Attached {
+                        after,
+                        signature: sign::signature_from(who.public_key, &hex64("signatures", hex)?),
+                    })
+                }
+            };
+            commands.push((numbered, attached));
+        }
+        let mut writer = self.writer.lock().map_err(|_| poisoned())?;
+        let outcomes = writer.apply_attached(&commands, self.now())?;
+        let fresh = Arc::new(writer.reader()?);
+        *self.reader.write().map_err(|_| poisoned())? = fresh;
+        self.metrics.commits.fetch_add(1, Ordering::Relaxed);
+        let appended = outcomes
+            .iter()
+            .filter(|o| matches!(o, Outcome::Appended { .. }))
+            .count();
+        Ok(json!({
+            "status": "applied",
+            "appended": appended,
+            "unchanged": outcomes.len() - appended,
+            "head": hex::encode(writer.head().hash),
+        }))
+    }
+
+    /// A prepared write of this session's key, not expired.
+    fn pending(&self, who: &Session, prepared: &str) -> Result<(What, After), ServiceError> {
+        let held = self.prepared.lock().map_err(|_| poisoned())?;
+        let p = held
+            .get(prepared)
+            .filter(|p| p.expires_us > self.now_us())
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "no prepared command `{prepared}` (it expired after {PREPARED_TTL_SECS} s, or never was): prepare it again"
+                ))
+            })?;
+        if p.public_key != who.public_key {
+            return Err(ServiceError::Forbidden(
+                "only the key that prepared a command commits it".into(),
+            ));
+        }
+        Ok((p.what.clone(), p.after))
+    }
+
     /// Commits a prepared close: planned again against the ledger as it stands, the
     /// signature must cover the closing event it gives now. Replies as `close --json`.
     fn commit_close(
@@ -666,6 +814,14 @@ impl Service {
         self.metrics.commits.fetch_add(1, Ordering::Relaxed);
         Ok(view::closed_json(&closed))
     }
+}
+
+/// A refused line of a prepared import: `{"line", "field", "error", "status"}`.
+fn refusal_json(line: usize, e: &ServiceError) -> Value {
+    let mut v = e.json();
+    v["line"] = json!(line);
+    v["status"] = json!(e.status());
+    v
 }
 
 /// A station reads only its own records; everyone else reads every station.

@@ -187,6 +187,7 @@ fn routes(app: Shared) -> Router {
         .route("/api/v1/commands/prepare", post(prepare))
         .route("/api/v1/commands/commit", post(commit))
         .route("/api/v1/close/prepare", post(prepare_close))
+        .route("/api/v1/commands/prepare-batch", post(prepare_batch))
         .route("/api/v1/events/{name}", get(event))
         .route("/api/v1/receipt/{name}", get(receipt))
         .route("/api/v1/export", get(export))
@@ -452,10 +453,37 @@ async fn commit(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Re
     let result = async {
         let v = json_body(body).await?;
         let prepared = text_field(&v, "prepared")?.to_string();
+        if let Some(list) = v.get("signatures") {
+            let signatures: Vec<String> = list
+                .as_array()
+                .ok_or_else(|| ServiceError::bad("signatures", "a list of hex signatures"))?
+                .iter()
+                .map(|s| s.as_str().map(str::to_string))
+                .collect::<Option<_>>()
+                .ok_or_else(|| ServiceError::bad("signatures", "a list of hex signatures"))?;
+            return blocking(move || {
+                let who = session_of(&app, &headers)?;
+                app.service.commit_batch(&who, &prepared, &signatures)
+            })
+            .await;
+        }
         let signature = text_field(&v, "signature")?.to_string();
         blocking(move || {
             let who = session_of(&app, &headers)?;
             app.service.commit(&who, &prepared, &signature)
+        })
+        .await
+    };
+    result.await.map(json_ok).unwrap_or_else(refusal_of)
+}
+
+async fn prepare_batch(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    let result = async {
+        let v = json_body(body).await?;
+        let lines = text_field(&v, "lines")?.to_string();
+        blocking(move || {
+            let who = session_of(&app, &headers)?;
+            app.service.prepare_batch(&who, &lines)
         })
         .await
     };

@@ -546,6 +546,17 @@ fn desk_body(dept: &str, rubric: &Value, appeals: &Value, scores: &Value) -> Mar
             }
         }
         section.card {
+            h2 { "导入文件" }
+            p.muted { "JSON Lines 格式，每行一条命令（与 kaohe import 相同）。全部通过检查后逐条签名，一并写入；有一行未通过则什么也不写。" }
+            form.stack #import {
+                label for="import-file" { "导入文件" }
+                input #import-file type="file" accept=".jsonl,.json,.txt";
+                p.error data-error-for="lines" hidden {}
+                button type="submit" { "检查" }
+            }
+            div #import-result aria-live="polite" {}
+        }
+        section.card {
             h2 { "撤销误录的记录" }
             p.muted { "录错司法所或条款时使用：原记录从此不计分，再按正确内容重新记录。" }
             form.stack #reverse data-op="reverse" {

@@ -113,6 +113,48 @@ fn every_party_works_in_the_browser() {
     b.type_in("#evidence", "常武司基〔2018〕21号 通报");
     submit_and_sign(&b, "#record");
     clean(&b, &server, "desk after recording");
+    // An import file: a refused line is listed with its line and nothing is written; a clean
+    // file is signed event by event and written together.
+    let line = |id: &str, clause: &str| {
+        serde_json::json!({"op": "record", "id": id, "clause": clause, "station": "WJ02",
+            "by": "基层科", "occurred": "2018-07-01", "evidence": ["抽查记录"]})
+        .to_string()
+    };
+    let bad = l.path("bad.jsonl");
+    std::fs::write(
+        &bad,
+        format!("{}\n{}\n", line("F1", "1.3.a"), line("F2", "9.9.z")),
+    )
+    .unwrap();
+    b.type_in("#import-file", bad.to_str().unwrap());
+    b.click("#import button[type=submit]");
+    b.find("#import-refused");
+    assert!(
+        b.text("#import-refused").contains("第 2 行"),
+        "{}",
+        b.text("#import-result")
+    );
+    snap(&b, "desk-import-refused");
+    let good = l.path("good.jsonl");
+    std::fs::write(
+        &good,
+        format!("{}\n{}\n", line("F1", "1.3.a"), line("F3", "1.3.b")),
+    )
+    .unwrap();
+    b.run("document.getElementById('import-file').value = ''; return true;");
+    b.type_in("#import-file", good.to_str().unwrap());
+    b.click("#import button[type=submit]");
+    b.wait_for(
+        "return document.getElementById('confirm').open === true;",
+        "the import's confirmation",
+    );
+    b.click("#confirm button[value=sign]");
+    b.find("#import-applied");
+    assert!(
+        b.text("#import-applied").contains("2"),
+        "{}",
+        b.text("#import-result")
+    );
     let log =
         crate::serve::Client::sign_in(&server, &key("audit.key")).get("/api/v1/log?station=WJ01");
     assert!(log.text.contains("\"clause\":\"1.1.b\""), "{}", log.text);

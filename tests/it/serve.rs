@@ -926,3 +926,62 @@ fn an_upload_over_the_limit_is_413() {
         "only small.bin: {listed}"
     );
 }
+
+/// Guards a department's import through the service: every refused line is listed with its
+/// line, field and reason, and nothing is written; a clean file is prepared event by event,
+/// signed once per event and committed together; a wrong number of signatures is refused.
+#[test]
+fn an_import_file_is_prepared_line_by_line_and_committed_together() {
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    let good = record("I1", "1.3.a", "WJ01", "基层科");
+    let bad_clause = record("I2", "9.9.z", "WJ01", "基层科");
+    let not_theirs = record("I3", "2.1.a", "WJ01", "公律科");
+    let lines = format!("{good}\n{bad_clause}\n\n{not_theirs}\nnot json\n");
+    let r = jc.post("/api/v1/commands/prepare-batch", &json!({"lines": lines}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let refused: Vec<(u64, Value)> = r.body["refused"]
+        .as_array()
+        .expect("refusals")
+        .iter()
+        .map(|x| (x["line"].as_u64().unwrap(), x["field"].clone()))
+        .collect();
+    assert_eq!(
+        refused,
+        vec![(2, json!("clause")), (4, Value::Null), (5, json!("line"))],
+        "{}",
+        r.text
+    );
+    let before = jc.get("/api/v1/log").text.lines().count();
+    let clean = format!("{good}\n{}\n", record("I4", "1.1.b", "WJ02", "基层科"));
+    let p = jc.post("/api/v1/commands/prepare-batch", &json!({"lines": clean}));
+    assert_eq!(p.status, 200, "{}", p.text);
+    let events = p.body["events"].as_array().expect("events").clone();
+    assert_eq!(events.len(), 2);
+    let key =
+        KeyPair::from_file_text(&std::fs::read_to_string(key(&l, "jc.key")).unwrap()).unwrap();
+    let sigs: Vec<String> = events
+        .iter()
+        .map(|e| {
+            hex::encode(key.sign_message(&hex::decode(e["to_sign"].as_str().unwrap()).unwrap()))
+        })
+        .collect();
+    let short = jc.post(
+        "/api/v1/commands/commit",
+        &json!({"prepared": p.body["prepared"], "signatures": [sigs[0]]}),
+    );
+    assert_eq!(short.status, 400, "{}", short.text);
+    assert_eq!(
+        jc.get("/api/v1/log").text.lines().count(),
+        before,
+        "nothing written"
+    );
+    let c = jc.post(
+        "/api/v1/commands/commit",
+        &json!({"prepared": p.body["prepared"], "signatures": sigs}),
+    );
+    assert_eq!(c.status, 200, "{}", c.text);
+    assert_eq!(c.body["appended"], 2, "{}", c.text);
+    assert_eq!(jc.get("/api/v1/log").text.lines().count(), before + 2);
+}

@@ -228,6 +228,45 @@ function showInputs(select) {
   }
 }
 
+// An import file: every line checked together; refusals listed by line, or every event
+// shown, signed here one by one, and committed together.
+async function importFile(event) {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const out = document.getElementById('import-result');
+  out.textContent = '';
+  const file = form.querySelector('input[type=file]').files[0];
+  if (!file) { showError(form, 'lines', '请选择导入文件'); return; }
+  const p = await post('/api/v1/commands/prepare-batch', { lines: await file.text() });
+  if (!p.ok) { const r = refusal(p.data); showError(form, 'lines', r.message); return; }
+  if (p.data.refused) {
+    const head = document.createElement('p');
+    head.className = 'error';
+    head.textContent = '共 ' + p.data.lines + ' 行，以下 ' + p.data.refused.length + ' 行未通过检查，未写入任何内容：';
+    const list = document.createElement('ul');
+    list.id = 'import-refused';
+    for (const r of p.data.refused) {
+      const li = document.createElement('li');
+      li.textContent = '第 ' + r.line + ' 行' + (r.field ? '「' + (LABELS[r.field] || r.field) + '」' : '') + '：' + r.error;
+      list.append(li);
+    }
+    out.append(head, list);
+    return;
+  }
+  const toSign = p.data.events.filter((e) => e.to_sign);
+  const summary = { prepared: p.data.prepared, signer: p.data.signer, event: { type: toSign.length + ' 个事件待签名', id: toSign.map((e) => e.event.id || e.event.type).join('，') } };
+  if (!(await confirmEvent(summary))) return;
+  const signatures = [];
+  for (const e of toSign) signatures.push(await signHex(e.to_sign));
+  const c = await post('/api/v1/commands/commit', { prepared: p.data.prepared, signatures });
+  if (!c.ok) { const r = refusal(c.data); showError(form, 'lines', r.message); return; }
+  const done = document.createElement('p');
+  done.id = 'import-applied';
+  done.textContent = '已写入 ' + c.data.appended + ' 条，未变 ' + c.data.unchanged + ' 条。';
+  out.append(done);
+}
+
 async function signOut(event) {
   event.preventDefault();
   await fetch('/api/v1/session', { method: 'DELETE', credentials: 'same-origin' });
@@ -250,6 +289,8 @@ document.addEventListener('DOMContentLoaded', () => {
     showInputs(s);
   }
   for (const i of document.querySelectorAll('input[data-filters]')) i.addEventListener('input', () => filterClauses(i));
+  const imp = document.getElementById('import');
+  if (imp) imp.addEventListener('submit', importFile);
   const out = document.getElementById('signout');
   if (out) out.addEventListener('submit', signOut);
 });
