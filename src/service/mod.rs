@@ -781,6 +781,32 @@ impl Service {
         }))
     }
 
+    /// `POST /api/v1/reconcile`: a department's tally (CSV or .xlsx, as `kaohe reconcile`
+    /// reads it) compared with the ledger's applied figures in a view: the rows that differ.
+    /// Not for stations (it covers every station).
+    pub fn reconcile(
+        &self,
+        who: &Session,
+        bytes: &[u8],
+        named_xlsx: bool,
+        q: &Query,
+    ) -> Result<Value, ServiceError> {
+        if let Actor::Station(_) = who.actor {
+            return Err(ServiceError::Forbidden(
+                "reconciliation covers every station: not for a station".into(),
+            ));
+        }
+        let rows = crate::ops::reconcile::read_any(bytes, named_xlsx)
+            .map_err(|e| ServiceError::bad("tallies", e.to_string()))?;
+        let ledger = self.ledger()?;
+        let view = ledger.view(q)?;
+        let mismatches = crate::ops::reconcile::reconcile(&ledger, &view, &rows)
+            .map_err(|e| ServiceError::bad("tallies", e.to_string()))?;
+        let mut v = crate::render::reconcile::mismatches_json(&mismatches);
+        v["rows"] = json!(rows.len());
+        Ok(v)
+    }
+
     /// A prepared write of this session's key, not expired.
     fn pending(&self, who: &Session, prepared: &str) -> Result<(What, After), ServiceError> {
         let held = self.prepared.lock().map_err(|_| poisoned())?;

@@ -188,6 +188,7 @@ fn routes(app: Shared) -> Router {
         .route("/api/v1/commands/commit", post(commit))
         .route("/api/v1/close/prepare", post(prepare_close))
         .route("/api/v1/commands/prepare-batch", post(prepare_batch))
+        .route("/api/v1/reconcile", post(reconcile))
         .route("/api/v1/events/{name}", get(event))
         .route("/api/v1/receipt/{name}", get(receipt))
         .route("/api/v1/export", get(export))
@@ -471,6 +472,30 @@ async fn commit(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Re
         blocking(move || {
             let who = session_of(&app, &headers)?;
             app.service.commit(&who, &prepared, &signature)
+        })
+        .await
+    };
+    result.await.map(json_ok).unwrap_or_else(refusal_of)
+}
+
+async fn reconcile(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlQuery(p): Params,
+    body: Body,
+) -> Response {
+    let limit = usize::try_from(crate::base::limits::MAX_TALLY_BYTES).unwrap_or(usize::MAX);
+    let result = async {
+        let bytes = axum::body::to_bytes(body, limit)
+            .await
+            .map_err(|_| too_large())?;
+        let named_xlsx = p
+            .get("name")
+            .is_some_and(|n| n.to_lowercase().ends_with(".xlsx"));
+        blocking(move || {
+            let who = session_of(&app, &headers)?;
+            app.service
+                .reconcile(&who, &bytes, named_xlsx, &query_of(&p)?)
         })
         .await
     };

@@ -706,6 +706,17 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
                     }
                     p { a href="/report" download="kaohe-report.html" { "下载考核报告（HTML，可打印）" } }
                 }
+                section.card {
+                    h2 { "对账" }
+                    p.muted { "上传部门的台账（CSV 或 Excel .xlsx，表头 司法所,项目,扣分,加分 或 station,item,deducted,awarded），与本台账各项的扣分、加分核对。" }
+                    form.stack #reconcile {
+                        label for="tallies" { "部门台账文件" }
+                        input #tallies type="file" accept=".csv,.xlsx";
+                        p.error data-error-for="tallies" hidden {}
+                        button type="submit" { "核对" }
+                    }
+                    div #reconcile-result aria-live="polite" {}
+                }
             };
             page(StatusCode::OK, layout("司法局", who.as_ref(), body))
         }

@@ -247,6 +247,29 @@ fn every_party_works_in_the_browser() {
     sign_in(&b, &server, &l.bureau_key(), "/bureau");
     snap(&b, "bureau");
     clean(&b, &server, "bureau");
+    // Reconciliation of a department's CSV: the row that differs is shown.
+    let tally = l.path("基层科台账.csv");
+    std::fs::write(
+        &tally,
+        "司法所,项目,扣分,加分\nWJ01,1.3,5,0\nWJ02,1.3,3,0\n",
+    )
+    .unwrap();
+    b.type_in("#tallies", tally.to_str().unwrap());
+    b.click("#reconcile button[type=submit]");
+    b.find("#reconcile-summary");
+    let rows = b.run("return document.querySelectorAll('#mismatches tbody tr').length;");
+    assert_eq!(
+        rows,
+        serde_json::json!(1),
+        "{}",
+        b.text("#reconcile-result")
+    );
+    assert!(
+        b.text("#mismatches").contains("WJ01"),
+        "{}",
+        b.text("#reconcile-result")
+    );
+    snap(&b, "bureau-reconcile");
     // The bureau closes the year in the browser: the closing event signed with its key.
     submit_and_sign(&b, "form[data-op=close]");
     assert!(b.text("#closed").contains("结算"), "{}", b.text("main"));

@@ -252,6 +252,7 @@ async function importFile(event) {
       list.append(li);
     }
     out.append(head, list);
+    out.scrollIntoView({ block: 'nearest' });
     return;
   }
   const toSign = p.data.events.filter((e) => e.to_sign);
@@ -265,6 +266,41 @@ async function importFile(event) {
   done.id = 'import-applied';
   done.textContent = '已写入 ' + c.data.appended + ' 条，未变 ' + c.data.unchanged + ' 条。';
   out.append(done);
+  out.scrollIntoView({ block: 'nearest' });
+}
+
+// A department's tally compared with the ledger: the rows that differ, in a table.
+async function reconcileFile(event) {
+  event.preventDefault();
+  const form = event.target;
+  clearErrors(form);
+  const out = document.getElementById('reconcile-result');
+  out.textContent = '';
+  const file = form.querySelector('input[type=file]').files[0];
+  if (!file) { showError(form, 'tallies', '请选择对账文件'); return; }
+  const res = await fetch('/api/v1/reconcile?name=' + encodeURIComponent(file.name), { method: 'POST', credentials: 'same-origin', body: file });
+  const data = await res.json();
+  if (!res.ok) { showError(form, 'tallies', refusal(data).message); return; }
+  const p = document.createElement('p');
+  p.id = 'reconcile-summary';
+  p.textContent = '共 ' + data.rows + ' 行，' + (data.mismatches.length ? data.mismatches.length + ' 行与台账不符：' : '全部与台账相符。');
+  out.append(p);
+  if (!data.mismatches.length) return;
+  const table = document.createElement('table');
+  table.id = 'mismatches';
+  const head = table.createTHead().insertRow();
+  for (const h of ['行', '司法所', '项目', '台账扣分', '对账扣分', '台账加分', '对账加分']) {
+    const th = document.createElement('th'); th.textContent = h; head.append(th);
+  }
+  const body = table.createTBody();
+  for (const m of data.mismatches) {
+    const row = body.insertRow();
+    for (const v of [m.line, m.station, m.item, m.ledger_deducted, m.tally_deducted, m.ledger_awarded, m.tally_awarded]) {
+      row.insertCell().textContent = String(v);
+    }
+  }
+  out.append(table);
+  out.scrollIntoView({ block: 'nearest' });
 }
 
 async function signOut(event) {
@@ -289,6 +325,8 @@ document.addEventListener('DOMContentLoaded', () => {
     showInputs(s);
   }
   for (const i of document.querySelectorAll('input[data-filters]')) i.addEventListener('input', () => filterClauses(i));
+  const rec = document.getElementById('reconcile');
+  if (rec) rec.addEventListener('submit', reconcileFile);
   const imp = document.getElementById('import');
   if (imp) imp.addEventListener('submit', importFile);
   const out = document.getElementById('signout');
