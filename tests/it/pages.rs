@@ -280,3 +280,57 @@ fn every_party_works_in_the_browser() {
     let v = l.ok(&["verify", "--json"]);
     assert!(v.contains("\"ok\":true"), "{v}");
 }
+
+/// Guards keyboard-only use of a signed form: from the appeal's summary, Enter opens it, Tab
+/// moves through its labelled fields, typing fills them, Enter on the submit button prepares
+/// the appeal and Enter in the dialog signs it: the appeal is filed, no mouse involved.
+#[test]
+fn the_appeal_form_works_from_the_keyboard_alone() {
+    use crate::webdriver::{ENTER, TAB};
+    let Some(tools) = tools_or_skip("keyboard use of the pages") else {
+        return;
+    };
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let key = |n: &str| l.path(n).to_str().unwrap().to_string();
+    let jc = crate::serve::Client::sign_in(&server, &key("jc.key"));
+    let r = jc.write(
+        &serde_json::json!({"op": "record", "id": "K1", "clause": "1.1.b",
+        "station": "WJ01", "by": "基层科", "occurred": "2018-06-02", "evidence": ["通报"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+    sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
+    b.run("document.querySelector('details summary').focus(); return true;");
+    b.keys(ENTER);
+    b.keys(TAB);
+    b.keys("抽查有误");
+    b.keys(TAB);
+    b.keys("录入日志");
+    // The file input, then the submit button.
+    b.keys(TAB);
+    b.keys(TAB);
+    let focused = b.run("return document.activeElement.type;");
+    assert_eq!(
+        focused,
+        serde_json::json!("submit"),
+        "Tab reaches the button"
+    );
+    b.run("window.__before = 1; return true;");
+    b.keys(ENTER);
+    b.wait_for(
+        "return document.getElementById('confirm').open === true;",
+        "the confirmation",
+    );
+    b.keys(ENTER);
+    b.wait_for(
+        "return window.__before === undefined;",
+        "the page to reload",
+    );
+    let appeals = jc.get("/api/v1/appeals");
+    assert_eq!(
+        appeals.body["appeals"][0]["grounds"], "抽查有误",
+        "{}",
+        appeals.text
+    );
+}

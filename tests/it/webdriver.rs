@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The Tab and Enter keys of the W3C protocol.
+pub(crate) const TAB: &str = "\u{E004}";
+pub(crate) const ENTER: &str = "\u{E007}";
+
 /// The element key of the W3C protocol.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -168,6 +172,25 @@ impl Browser {
             "POST",
             &self.url(&format!("/element/{id}/value")),
             Some(json!({"text": text})),
+        );
+    }
+
+    /// Presses keys as a keyboard does (W3C actions): text, and keys such as [`TAB`], [`ENTER`].
+    pub(crate) fn keys(&self, keys: &str) {
+        let actions: Vec<Value> = keys
+            .chars()
+            .flat_map(|c| {
+                let k = c.to_string();
+                [
+                    json!({"type": "keyDown", "value": k}),
+                    json!({"type": "keyUp", "value": k}),
+                ]
+            })
+            .collect();
+        call(
+            "POST",
+            &self.url("/actions"),
+            Some(json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})),
         );
     }
 
