@@ -29,6 +29,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/audit", get(audit))
         .route("/bureau", get(bureau))
         .route("/report", get(report))
+        .route("/scores.xlsx", get(scores_xlsx))
         .route(
             "/assets/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
@@ -724,6 +725,50 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
     }
 }
 
+/// The scores as an Excel workbook (`kaohe export --scores --format xlsx`), in a view; a
+/// station's own row only until the period is closed, as `score`.
+async fn scores_xlsx(
+    State(app): State<Shared>,
+    headers: HeaderMap,
+    UrlQuery(p): Params,
+) -> Response {
+    let who = session_from(&app, &headers);
+    let Some(session) = who.clone() else {
+        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+    };
+    let result = blocking(move || {
+        let q = view_query(&p)?;
+        let ledger = app.service.ledger()?;
+        let mut s = crate::ops::actions::scores(&ledger, &q)?;
+        if let crate::events::event::Actor::Station(code) = &session.actor {
+            if s.final_at.is_none() {
+                s.scores.retain(|x| &x.station == code);
+            }
+        }
+        crate::render::xlsx::workbook(&s.scores, ledger.rubric(), &s.view.describe())
+            .map_err(|e| ServiceError::Internal(e.to_string()))
+    })
+    .await;
+    match result {
+        Ok(bytes) => (
+            [
+                (
+                    header::CONTENT_TYPE,
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                ),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"kaohe-scores.xlsx\"",
+                ),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => error_page(who.as_ref(), &e),
+    }
+}
+
 /// The HTML report (`kaohe report`), as a download: its own inline styles are not this site's
 /// pages', so it is never shown inline here.
 async fn report(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
@@ -764,28 +809,49 @@ async fn report(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
     }
 }
 
+/// A query value percent-encoded where it would change the query's meaning.
+fn url_value(v: &str) -> String {
+    v.chars()
+        .map(|c| match c {
+            '+' => "%2B".to_string(),
+            '&' => "%26".to_string(),
+            '#' => "%23".to_string(),
+            '%' => "%25".to_string(),
+            ' ' => "%20".to_string(),
+            '=' => "%3D".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// `?at=…&known_at=…` of the view in `p`, or nothing.
+fn view_suffix(p: &HashMap<String, String>) -> String {
+    let q: Vec<String> = ["at", "known_at", "as_of_seq"]
+        .iter()
+        .filter_map(|k| {
+            p.get(*k)
+                .filter(|v| !v.is_empty())
+                .map(|v| format!("{k}={}", url_value(v)))
+        })
+        .collect();
+    match q.is_empty() {
+        true => String::new(),
+        false => format!("?{}", q.join("&")),
+    }
+}
+
 fn scores_body(title: &str, scores: &Value, p: &HashMap<String, String>) -> Markup {
     let rows = scores["stations"]
         .as_array()
         .or_else(|| scores.as_array())
         .cloned()
         .unwrap_or_default();
-    let qs = |code: &str| {
-        let mut q = Vec::new();
-        for k in ["at", "known_at"] {
-            if let Some(v) = p.get(k).filter(|v| !v.is_empty()) {
-                q.push(format!("{k}={v}"));
-            }
-        }
-        match q.is_empty() {
-            true => format!("/station/{code}"),
-            false => format!("/station/{code}?{}", q.join("&")),
-        }
-    };
+    let qs = |code: &str| format!("/station/{code}{}", view_suffix(p));
     html! {
         section.card {
             h1 { (title) }
             (view_form(p))
+            p { a #scores-xlsx href={ "/scores.xlsx" (view_suffix(p)) } download="kaohe-scores.xlsx" { "下载得分表（Excel）" } }
             table #scores {
                 thead { tr { th.num { "名次" } th { "司法所" } th.num { "总分" } th.num.wide { "扣分" } th.num.wide { "加分" } } }
                 tbody {

@@ -238,6 +238,14 @@ fn every_party_works_in_the_browser() {
         .expect("decided");
     sign_in(&b, &server, &key("audit.key"), "/audit");
     snap(&b, "audit");
+    // The scores as an Excel workbook, from the link on the page.
+    let href = b.run("return document.getElementById('scores-xlsx').getAttribute('href');");
+    let (status, disposition, bytes) = audit.get_bytes(href.as_str().unwrap());
+    assert_eq!(status, 200);
+    assert!(bytes.starts_with(b"PK\x03\x04"), "an xlsx (zip) file");
+    assert!(disposition
+        .unwrap_or_default()
+        .contains("kaohe-scores.xlsx"));
     b.goto(&server.url(&format!("/station/WJ01?as_of_seq={}", decided_at - 1)));
     assert_eq!(b.text("#total"), before, "the view before the decision");
     snap(&b, "audit-station-before");
