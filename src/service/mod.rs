@@ -489,16 +489,7 @@ impl Service {
             after,
         )?;
         self.metrics.prepared.fetch_add(1, Ordering::Relaxed);
-        let mut event = Map::new();
-        event.insert("type".into(), json!(kind.type_name()));
-        event.extend(export::decoded_kind(&kind));
-        Ok(json!({
-            "prepared": id,
-            "to_sign": hex::encode(to_sign),
-            "after": {"seq": after.seq, "hash": hex::encode(after.hash)},
-            "signer": who.actor.to_string(),
-            "event": Value::Object(event),
-        }))
+        Ok(prepared_json(&id, &to_sign, &after, who, &kind))
     }
 
     /// Holds a prepared write for its signer; gives its id.
@@ -537,16 +528,7 @@ impl Service {
         let ledger = self.ledger()?;
         let (kind, after, to_sign) = crate::ops::close::prepare(&ledger, self.now(), accept_gaps)?;
         let id = self.hold(who, What::Close(accept_gaps.map(str::to_string)), after)?;
-        let mut event = Map::new();
-        event.insert("type".into(), json!(kind.type_name()));
-        event.extend(export::decoded_kind(&kind));
-        Ok(json!({
-            "prepared": id,
-            "to_sign": hex::encode(to_sign),
-            "after": {"seq": after.seq, "hash": hex::encode(after.hash)},
-            "signer": who.actor.to_string(),
-            "event": Value::Object(event),
-        }))
+        Ok(prepared_json(&id, &to_sign, &after, who, &kind))
     }
 
     /// `POST /api/v1/commands/commit`: the signer's signature of a prepared command's
@@ -708,10 +690,7 @@ impl Service {
                         refused.push(refusal_json(line, &e));
                         continue;
                     }
-                    let mut event = Map::new();
-                    event.insert("type".into(), json!(kind.type_name()));
-                    event.extend(export::decoded_kind(&kind));
-                    events.push(json!({"line": line, "to_sign": hex::encode(to_sign), "event": Value::Object(event)}));
+                    events.push(json!({"line": line, "to_sign": hex::encode(to_sign), "event": event_json(&kind)}));
                     held.push((numbered, true));
                 }
             }
@@ -840,6 +819,31 @@ impl Service {
         self.metrics.commits.fetch_add(1, Ordering::Relaxed);
         Ok(view::closed_json(&closed))
     }
+}
+
+/// What prepare replies: `{"prepared", "to_sign", "after", "signer", "event"}`.
+fn prepared_json(
+    id: &str,
+    to_sign: &[u8],
+    after: &After,
+    who: &Session,
+    kind: &EventKind,
+) -> Value {
+    json!({
+        "prepared": id,
+        "to_sign": hex::encode(to_sign),
+        "after": {"seq": after.seq, "hash": hex::encode(after.hash)},
+        "signer": who.actor.to_string(),
+        "event": event_json(kind),
+    })
+}
+
+/// An event's kind as export shows it: `type` and the decoded fields.
+fn event_json(kind: &EventKind) -> Value {
+    let mut event = Map::new();
+    event.insert("type".into(), json!(kind.type_name()));
+    event.extend(export::decoded_kind(kind));
+    Value::Object(event)
 }
 
 /// A refused line of a prepared import: `{"line", "field", "error", "status"}`.

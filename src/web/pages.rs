@@ -725,6 +725,20 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
     }
 }
 
+/// A file to download: its type and name, never shown inline.
+fn download(kind: &'static str, name: &str, body: impl IntoResponse) -> Response {
+    let disposition = format!("attachment; filename=\"{name}\"");
+    (
+        [
+            (header::CONTENT_TYPE, kind.to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 /// The scores as an Excel workbook (`kaohe export --scores --format xlsx`), in a view; a
 /// station's own row only until the period is closed, as `score`.
 async fn scores_xlsx(
@@ -750,21 +764,11 @@ async fn scores_xlsx(
     })
     .await;
     match result {
-        Ok(bytes) => (
-            [
-                (
-                    header::CONTENT_TYPE,
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                ),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"kaohe-scores.xlsx\"",
-                ),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
+        Ok(bytes) => download(
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "kaohe-scores.xlsx",
             bytes,
-        )
-            .into_response(),
+        ),
         Err(e) => error_page(who.as_ref(), &e),
     }
 }
@@ -793,18 +797,7 @@ async fn report(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
     })
     .await;
     match result {
-        Ok(html) => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (
-                    header::CONTENT_DISPOSITION,
-                    "attachment; filename=\"kaohe-report.html\"",
-                ),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            ],
-            html,
-        )
-            .into_response(),
+        Ok(html) => download("text/html; charset=utf-8", "kaohe-report.html", html),
         Err(e) => error_page(who.as_ref(), &e),
     }
 }
