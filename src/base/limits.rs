@@ -143,3 +143,13 @@ pub const EXPORT_CHUNK_BYTES: usize = 64 * 1024;
 pub const EXPORT_CHUNKS_AHEAD: usize = 16;
 /// Lines of an import file the service prepares at once (more: `kaohe import`).
 pub const MAX_SERVICE_BATCH_LINES: usize = 10_000;
+/// Evidence files the service remembers the uploaders of until an event cites them.
+pub const MAX_UPLOADS_REMEMBERED: usize = 100_000;
+/// Prepared commands one key may hold at once (then 429).
+pub const MAX_PREPARED_PER_KEY: usize = 1_000;
+/// Seconds a client may take to send a request's body (then 408).
+pub const REQUEST_BODY_TIMEOUT_SECS: u64 = 30;
+/// Seconds the service waits, once told to stop, for requests still running.
+pub const SHUTDOWN_GRACE_SECS: u64 = 10;
+/// Sign-in challenges one client address may ask for within a minute (then 429).
+pub const MAX_CHALLENGES_PER_ADDRESS_PER_MINUTE: u32 = 60;

@@ -44,9 +44,12 @@ pub enum ServiceError {
     /// The ledger holds something else under this id, or moved on since prepare (409).
     #[error("field `{field}`: {message}")]
     Conflict { field: String, message: String },
-    /// Too many sign-in attempts (429).
+    /// Too many sign-in attempts, or prepared commands for one key (429).
     #[error("{0}")]
     TooMany(String),
+    /// The request's body did not arrive in time (408).
+    #[error("{0}")]
+    Timeout(String),
     /// Full (too many sessions, challenges or prepared commands) (503).
     #[error("{0}")]
     Unavailable(String),
@@ -65,6 +68,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => 404,
             ServiceError::Conflict { .. } => 409,
             ServiceError::TooMany(_) => 429,
+            ServiceError::Timeout(_) => 408,
             ServiceError::Unavailable(_) => 503,
             ServiceError::Internal(_) => 500,
         }
@@ -184,6 +188,8 @@ pub struct Service {
     prepared: Mutex<HashMap<String, Pending>>,
     /// Commits waiting for the writer, applied together.
     group: group::Group,
+    /// Who uploaded each evidence file through this service (they may cite it).
+    uploads: Mutex<HashMap<crate::events::event::Hash, std::collections::BTreeSet<[u8; 32]>>>,
     /// The log key that signs the scheduled checkpoints, if any.
     checkpoint_key: Option<sign::KeyPair>,
     clock: Box<dyn Fn() -> jiff::Timestamp + Send + Sync>,
@@ -211,6 +217,7 @@ impl Service {
             prepared: Mutex::new(HashMap::new()),
             group: group::Group::default(),
             checkpoint_key: None,
+            uploads: Mutex::new(HashMap::new()),
             clock,
             metrics: Metrics::default(),
         })
@@ -371,13 +378,22 @@ impl Service {
     pub fn score(&self, who: &Session, q: &Query) -> Result<Value, ServiceError> {
         let ledger = self.ledger()?;
         let mut s = actions::scores(&ledger, q)?;
+        let hide_rank = matches!(who.actor, Actor::Station(_)) && s.final_at.is_none();
         if let Actor::Station(code) = &who.actor {
             if s.final_at.is_none() {
                 s.scores.retain(|x| &x.station == code);
             }
         }
-        serde_json::to_value(view::score_json(&s.scores, &s.view, s.final_at))
-            .map_err(|e| ServiceError::Internal(e.to_string()))
+        let mut v = serde_json::to_value(view::score_json(&s.scores, &s.view, s.final_at))
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        if hide_rank {
+            for row in v["stations"].as_array_mut().into_iter().flatten() {
+                if let Value::Object(m) = row {
+                    m.remove("rank");
+                }
+            }
+        }
+        Ok(v)
     }
 
     /// `GET /api/v1/stations/{code}/explain`.
@@ -393,7 +409,15 @@ impl Service {
         actions::known_station(&ledger, station)?;
         let view = ledger.view(q)?;
         let x = explain::explain(&ledger, &view, station, item)?;
-        Ok(view::explain_json(&x))
+        let mut v = view::explain_json(&x);
+        // A station learns the ranking (its place, how many compete) only once it is final.
+        if matches!(who.actor, Actor::Station(_)) && ledger.closed_at().is_none() {
+            if let Value::Object(m) = &mut v {
+                m.remove("rank");
+                m.remove("stations");
+            }
+        }
+        Ok(v)
     }
 
     /// `GET /api/v1/log`: the events in view as JSON Lines (`log --json`); a station's own
@@ -465,6 +489,8 @@ impl Service {
                 let body = ledger
                     .event(seq)?
                     .ok_or_else(|| ServiceError::Internal(format!("event {seq} is missing")))?;
+                // Only its signer learns that an event with this content exists.
+                may_sign(who, body.kind().signer(ledger.bureau_rooted()).as_ref())?;
                 return Ok(outcome::outcome_json(
                     ledger.rubric(),
                     seq,
@@ -480,6 +506,7 @@ impl Service {
             } => (kind, signer, after, to_sign),
         };
         may_sign(who, signer.as_ref())?;
+        self.may_cite(who, crate::ops::evidence::references_of(&kind))?;
         let id = self.hold(
             who,
             What::Command(Numbered {
@@ -499,6 +526,15 @@ impl Service {
         let now = self.now_us();
         let mut held = self.prepared.lock().map_err(|_| poisoned())?;
         held.retain(|_, p| p.expires_us > now);
+        let mine = held
+            .values()
+            .filter(|p| p.public_key == who.public_key)
+            .count();
+        if mine >= crate::base::limits::MAX_PREPARED_PER_KEY {
+            return Err(ServiceError::TooMany(format!(
+                "this key holds {mine} prepared commands: commit them, or wait {PREPARED_TTL_SECS} s for them to expire"
+            )));
+        }
         if held.len() >= MAX_PREPARED {
             return Err(ServiceError::Unavailable(format!(
                 "more than {MAX_PREPARED} commands wait for their signatures; try again later"
@@ -677,6 +713,13 @@ impl Service {
             match p.map_err(ServiceError::from) {
                 Err(e) => refused.push(refusal_json(line, &e)),
                 Ok(Prepared::Unchanged { seq }) => {
+                    let signer = ledger
+                        .event(seq)?
+                        .and_then(|b| b.kind().signer(ledger.bureau_rooted()));
+                    if let Err(e) = may_sign(who, signer.as_ref()) {
+                        refused.push(refusal_json(line, &e));
+                        continue;
+                    }
                     events.push(json!({"line": line, "status": "unchanged", "seq": seq}));
                     held.push((numbered, false));
                 }
@@ -686,7 +729,10 @@ impl Service {
                     to_sign,
                     ..
                 }) => {
-                    if let Err(e) = may_sign(who, signer.as_ref()) {
+                    let allowed = may_sign(who, signer.as_ref()).and_then(|_| {
+                        self.may_cite(who, crate::ops::evidence::references_of(&kind))
+                    });
+                    if let Err(e) = allowed {
                         refused.push(refusal_json(line, &e));
                         continue;
                     }
@@ -698,6 +744,10 @@ impl Service {
         if !refused.is_empty() {
             refused.sort_by_key(|r| r["line"].as_u64());
             return Ok(json!({"refused": refused, "lines": events.len() + refused.len()}));
+        }
+        if held.iter().all(|(_, signed)| !signed) {
+            // Nothing to sign: every line was applied before; nothing is held.
+            return Ok(json!({"status": "unchanged", "events": events}));
         }
         let id = self.hold(who, What::Batch(held), ledger.head_after())?;
         Ok(json!({"prepared": id, "events": events, "signer": who.actor.to_string()}))

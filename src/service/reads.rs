@@ -134,6 +134,7 @@ impl Service {
             .put_evidence(&hash, bytes)
             .map_err(LedgerError::from)?;
         drop(writer);
+        self.note_upload(&hash, who)?;
         Ok(json!({
             "reference": reference,
             "hash": hex::encode(hash),
@@ -164,6 +165,47 @@ impl Service {
             bytes,
             name: concerned.name,
         })
+    }
+}
+
+impl Service {
+    /// Remembers who uploaded a file: they may cite it before any event does.
+    fn note_upload(&self, hash: &Hash, who: &Session) -> Result<(), ServiceError> {
+        let mut up = self.uploads.lock().map_err(|_| poisoned())?;
+        if up.len() >= crate::base::limits::MAX_UPLOADS_REMEMBERED && !up.contains_key(hash) {
+            return Err(ServiceError::Unavailable(
+                "too many files wait to be cited: cite or drop some first".into(),
+            ));
+        }
+        up.entry(*hash).or_default().insert(who.public_key);
+        Ok(())
+    }
+
+    /// A command may cite a stored file (`blake3:` evidence) only when its signer uploaded it
+    /// through this service, or may already download it: citing a file makes it readable by
+    /// the event's parties, so citing another's file would read it.
+    pub(super) fn may_cite(&self, who: &Session, evidence: &[String]) -> Result<(), ServiceError> {
+        let ledger = self.ledger()?;
+        for r in evidence {
+            let Some(hash) = evidence::parse_reference(r) else {
+                continue;
+            };
+            let uploaded = self
+                .uploads
+                .lock()
+                .map_err(|_| poisoned())?
+                .get(&hash)
+                .is_some_and(|keys| keys.contains(&who.public_key));
+            if uploaded || matches!(who.actor, Actor::Bureau(_)) {
+                continue;
+            }
+            may_download(who, &concerned(&ledger, &hash)?).map_err(|_| {
+                ServiceError::Forbidden(format!(
+                    "evidence `{r}`: cite only files you uploaded or may read (upload the file yourself)"
+                ))
+            })?;
+        }
+        Ok(())
     }
 }
 

@@ -86,10 +86,29 @@ async fn run(service: Service, config: Config, ready: impl FnOnce(&str)) -> Resu
                 .local_addr()
                 .map_err(|e| WebError::Listen(config.listen, e.to_string()))?;
             ready(&format!("http://{addr}"));
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .map_err(|e| WebError::Run(e.to_string()))
+            // Once told to stop: stop accepting, let running requests finish, but wait no
+            // longer than SHUTDOWN_GRACE_SECS for a client that never finishes sending.
+            let (tx, rx) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = tx.send(true);
+            });
+            let mut stopping = rx.clone();
+            let graceful = async move {
+                let mut rx = rx;
+                let _ = rx.wait_for(|stop| *stop).await;
+            };
+            let deadline = async move {
+                let _ = stopping.wait_for(|stop| *stop).await;
+                let grace = crate::base::limits::SHUTDOWN_GRACE_SECS;
+                tokio::time::sleep(std::time::Duration::from_secs(grace)).await;
+            };
+            tokio::select! {
+                served = axum::serve(listener, router).with_graceful_shutdown(graceful) => {
+                    served.map_err(|e| WebError::Run(e.to_string()))
+                }
+                _ = deadline => Ok(()),
+            }
         }
         Some((cert, key)) => serve_tls(router, config.listen, &cert, &key, ready).await,
     };
@@ -218,6 +237,13 @@ async fn guard(State(app): State<Shared>, request: Request, next: Next) -> Respo
             Err(_) => refusal(ServiceError::Unavailable("shutting down".into())),
         },
     };
+    let mut response = response;
+    if !response.headers().contains_key(header::CACHE_CONTROL) {
+        // Nothing a signed-in person reads may be kept by a browser or a proxy.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     app.requests.fetch_add(1, Ordering::Relaxed);
     let line = serde_json::json!({
         "at": jiff::Timestamp::now().to_string(), "who": who, "method": method.as_str(),
@@ -297,10 +323,26 @@ fn session_of(
 
 /// A JSON object body, at most [`MAX_REQUEST_BYTES`].
 async fn json_body(body: Body) -> Result<Value, ServiceError> {
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_REQUEST_BYTES)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes: Bytes = read_body(body, MAX_REQUEST_BYTES, too_large).await?;
     serde_json::from_slice(&bytes).map_err(|e| ServiceError::bad("body", format!("not JSON: {e}")))
+}
+
+/// A request's body, at most `limit` bytes, within [`REQUEST_BODY_TIMEOUT_SECS`]: a client that
+/// stops sending holds a request slot no longer than that (408).
+async fn read_body(
+    body: Body,
+    limit: usize,
+    too_large: fn() -> ServiceError,
+) -> Result<Bytes, ServiceError> {
+    let wait = std::time::Duration::from_secs(crate::base::limits::REQUEST_BODY_TIMEOUT_SECS);
+    match tokio::time::timeout(wait, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ServiceError::Timeout(format!(
+            "the request's body did not arrive within {} s",
+            crate::base::limits::REQUEST_BODY_TIMEOUT_SECS
+        ))),
+        Ok(Err(_)) => Err(too_large()),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
 }
 
 fn too_large() -> ServiceError {
@@ -486,9 +528,7 @@ async fn reconcile(
 ) -> Response {
     let limit = usize::try_from(crate::base::limits::MAX_TALLY_BYTES).unwrap_or(usize::MAX);
     let result = async {
-        let bytes = axum::body::to_bytes(body, limit)
-            .await
-            .map_err(|_| too_large())?;
+        let bytes = read_body(body, limit, too_large).await?;
         let named_xlsx = p
             .get("name")
             .is_some_and(|n| n.to_lowercase().ends_with(".xlsx"));
@@ -701,9 +741,7 @@ async fn upload_evidence(
             .acquire()
             .await
             .map_err(|_| ServiceError::Unavailable("shutting down".into()))?;
-        let bytes = axum::body::to_bytes(body, limit)
-            .await
-            .map_err(|_| crate::service::reads::evidence_too_large())?;
+        let bytes = read_body(body, limit, crate::service::reads::evidence_too_large).await?;
         let name = p.get("name").cloned();
         blocking(move || app.service.put_evidence(&who, name.as_deref(), &bytes)).await
     };

@@ -614,6 +614,12 @@ async fn audit(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Param
     let Some(session) = who.clone() else {
         return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
     };
+    if let crate::events::event::Actor::Station(_) = session.actor {
+        return error_page(
+            who.as_ref(),
+            &ServiceError::Forbidden("审计页含各司法所的记录：司法所不能查看。".into()),
+        );
+    }
     let result = blocking(move || {
         let q = view_query(&p)?;
         let scores = app.service.score(&session, &q)?;
@@ -675,6 +681,12 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
     let Some(session) = who.clone() else {
         return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
     };
+    if !matches!(session.actor, crate::events::event::Actor::Bureau(_)) {
+        return error_page(
+            who.as_ref(),
+            &ServiceError::Forbidden("年终结算页只供司法局使用。".into()),
+        );
+    }
     let result = blocking(move || {
         let q = view_query(&p)?;
         let pending = app.service.appeals(&session, true)?;
@@ -753,10 +765,12 @@ async fn scores_xlsx(
     let result = blocking(move || {
         let q = view_query(&p)?;
         let ledger = app.service.ledger()?;
-        let mut s = crate::ops::actions::scores(&ledger, &q)?;
-        if let crate::events::event::Actor::Station(code) = &session.actor {
+        let s = crate::ops::actions::scores(&ledger, &q)?;
+        if let crate::events::event::Actor::Station(_) = &session.actor {
             if s.final_at.is_none() {
-                s.scores.retain(|x| &x.station == code);
+                return Err(ServiceError::Forbidden(
+                    "得分表含名次：结算前司法所只能查看本所得分。".into(),
+                ));
             }
         }
         crate::render::xlsx::workbook(&s.scores, ledger.rubric(), &s.view.describe())

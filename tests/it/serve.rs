@@ -985,3 +985,61 @@ fn an_import_file_is_prepared_line_by_line_and_committed_together() {
     assert_eq!(c.body["appended"], 2, "{}", c.text);
     assert_eq!(jc.get("/api/v1/log").text.lines().count(), before + 2);
 }
+
+/// Guards against reading a file by citing it (found by attacking the service): citing a
+/// stored file made it readable by the citing event's parties, so a department could cite
+/// another's file about another station and download it. Now a command cites only files its
+/// signer uploaded or may already read (403 otherwise), and the file stays unreadable.
+#[test]
+fn nobody_reads_a_file_by_citing_it() {
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let gl = Client::sign_in(&server, &key(&l, "gl.key"));
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    let up = gl.upload("谈话笔录.pdf", b"personal data of WJ02");
+    assert_eq!(up.status, 200, "{}", up.text);
+    let reference = up.body["reference"].as_str().unwrap().to_string();
+    let hash = up.body["hash"].as_str().unwrap().to_string();
+    let mut cite = record("G1", "2.1.a", "WJ02", "公律科");
+    cite["evidence"] = json!([reference]);
+    assert_eq!(
+        gl.write(&cite).status,
+        200,
+        "the uploader cites its own file"
+    );
+    let mut steal = record("S1", "1.1.b", "WJ01", "基层科");
+    steal["evidence"] = json!([format!("blake3:{hash} 随便")]);
+    let refused = jc.post("/api/v1/commands/prepare", &steal);
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    let (status, _, _) = jc.get_bytes(&format!("/api/v1/evidence/{hash}"));
+    assert_eq!(status, 403, "the file stays unreadable to 基层科");
+}
+
+/// Guards that a station learns the ranking only once it is final: before the close its own
+/// score row and explanation carry no rank and no count of stations; the workbook of scores
+/// (which has ranks) is refused; after the close all of it is there.
+#[test]
+fn a_station_sees_no_rank_before_the_close() {
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let wj01 = Client::sign_in(&server, &key(&l, "wj01.key"));
+    let score = wj01.get("/api/v1/score");
+    assert!(
+        score.body["stations"][0].get("rank").is_none(),
+        "{}",
+        score.text
+    );
+    let x = wj01.get("/api/v1/stations/WJ01/explain");
+    assert!(
+        x.body.get("rank").is_none() && x.body.get("stations").is_none(),
+        "{}",
+        x.text
+    );
+    assert_eq!(wj01.get_bytes("/scores.xlsx").0, 403);
+    let bureau = Client::sign_in(&server, &l.bureau_key());
+    let p = bureau.post("/api/v1/close/prepare", &json!({}));
+    assert_eq!(bureau.commit(&p).status, 200);
+    let x = wj01.get("/api/v1/stations/WJ01/explain");
+    assert!(x.body["rank"].is_u64(), "{}", x.text);
+    assert_eq!(wj01.get_bytes("/scores.xlsx").0, 200);
+}
