@@ -151,5 +151,3 @@ pub const MAX_PREPARED_PER_KEY: usize = 1_000;
 pub const REQUEST_BODY_TIMEOUT_SECS: u64 = 30;
 /// Seconds the service waits, once told to stop, for requests still running.
 pub const SHUTDOWN_GRACE_SECS: u64 = 10;
-/// Sign-in challenges one client address may ask for within a minute (then 429).
-pub const MAX_CHALLENGES_PER_ADDRESS_PER_MINUTE: u32 = 60;
