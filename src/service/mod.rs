@@ -285,18 +285,29 @@ impl Service {
     /// The registered actor of a key in force, or a refusal.
     fn actor_in_force(&self, public_key: &[u8; 32]) -> Result<Actor, ServiceError> {
         let ledger = self.ledger()?;
-        let keys = ledger.keys()?;
-        let key = keys.iter().find(|k| &k.public_key == public_key);
-        match key {
-            Some(k) if k.revoked_seq.is_none() => Ok(k.actor.clone()),
-            Some(_) => Err(ServiceError::Unauthorized(format!(
+        let seq = self.in_force(&ledger, public_key)?;
+        match ledger.event(seq)?.map(|b| b.kind().clone()) {
+            Some(EventKind::KeyRegistered(k) | EventKind::RootKey(k))
+                if &k.public_key == public_key =>
+            {
+                Ok(k.actor)
+            }
+            Some(_) => Err(ServiceError::Internal(format!(
+                "the key index points at seq {seq}, which registers another key: run kaohe verify"
+            ))),
+            None => Err(not_registered(public_key)),
+        }
+    }
+
+    /// The seq that registered a key in force (one index lookup: every request checks it).
+    fn in_force(&self, ledger: &Ledger, public_key: &[u8; 32]) -> Result<u64, ServiceError> {
+        match ledger.key_state(public_key)? {
+            Some((seq, None)) => Ok(seq),
+            Some((_, Some(_))) => Err(ServiceError::Unauthorized(format!(
                 "key {} was revoked",
                 hex::encode(public_key)
             ))),
-            None => Err(ServiceError::Unauthorized(format!(
-                "key {} is not registered in this ledger",
-                hex::encode(public_key)
-            ))),
+            None => Err(not_registered(public_key)),
         }
     }
 
@@ -360,11 +371,17 @@ impl Service {
         let session = self.sessions()?.get(token, now).ok_or_else(|| {
             ServiceError::Unauthorized("sign in first (no session, or it ended)".into())
         })?;
-        if let Err(e) = self.actor_in_force(&session.public_key) {
+        if let Err(e) = self.in_force(&*self.ledger()?, &session.public_key) {
             self.sessions()?.end_key(&session.public_key);
             return Err(e);
         }
         Ok(session)
+    }
+
+    /// Who a token's session is for, without checking its key (the access log's `who`).
+    pub fn session_actor(&self, token: &str) -> Option<Actor> {
+        let now = self.now_us();
+        self.sessions().ok()?.get(token, now).map(|s| s.actor)
     }
 
     /// Ends a session (sign out).
@@ -418,41 +435,6 @@ impl Service {
             }
         }
         Ok(v)
-    }
-
-    /// `GET /api/v1/log`: the events in view as JSON Lines (`log --json`); a station's own
-    /// only.
-    pub fn log(
-        &self,
-        who: &Session,
-        station: Option<&str>,
-        q: &Query,
-    ) -> Result<String, ServiceError> {
-        let own = match &who.actor {
-            Actor::Station(code) => Some(code.as_str()),
-            _ => None,
-        };
-        if let (Some(own), Some(asked)) = (own, station) {
-            may_read_station(who, asked).map(|_| own)?;
-        }
-        let station = own.or(station);
-        let ledger = self.ledger()?;
-        if let Some(s) = station {
-            actions::known_station(&ledger, s)?;
-        }
-        let view = ledger.view(q)?;
-        let mut out = String::new();
-        ledger.replay_view(&view, |e| {
-            if station.is_some() && e.body.kind().station() != station {
-                return Ok(true);
-            }
-            let mut m = export::decoded(e.body);
-            m.insert("hash".into(), json!(hex::encode(e.hash)));
-            out.push_str(&Value::Object(m).to_string());
-            out.push('\n');
-            Ok(true)
-        })?;
-        Ok(out)
     }
 
     /// `GET /api/v1/rubric`.
@@ -905,7 +887,7 @@ fn refusal_json(line: usize, e: &ServiceError) -> Value {
 }
 
 /// A station reads only its own records; everyone else reads every station.
-fn may_read_station(who: &Session, station: &str) -> Result<(), ServiceError> {
+pub(super) fn may_read_station(who: &Session, station: &str) -> Result<(), ServiceError> {
     match &who.actor {
         Actor::Station(own) if own != station => Err(ServiceError::Forbidden(format!(
             "station {own} reads only its own records, not {station}'s"
@@ -944,6 +926,13 @@ fn with_id(object: &Map<String, Value>) -> Result<Map<String, Value>, ServiceErr
         object.insert("id".into(), json!(format!("w-{}", hex::encode(&r[..8]))));
     }
     Ok(object)
+}
+
+fn not_registered(public_key: &[u8; 32]) -> ServiceError {
+    ServiceError::Unauthorized(format!(
+        "key {} is not registered in this ledger",
+        hex::encode(public_key)
+    ))
 }
 
 fn session_error(e: SignInError) -> ServiceError {

@@ -26,18 +26,38 @@ use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-/// The export of a view, checked and ready to be sent line by line ([`Export::lines`]).
-pub struct Export {
+/// The events of a view, checked and ready to be sent line by line ([`Lines::lines`]): the
+/// export's lines, or the log's (one station's, or all).
+pub struct Lines {
     ledger: Arc<Ledger>,
     view: View,
+    form: Form,
+    station: Option<String>,
 }
 
-impl Export {
-    /// Each export line (`kaohe export`'s, with its newline), in order, to `each`, until it
-    /// returns false (the client went away).
+/// Which lines: `kaohe export`'s, or `kaohe log --json`'s.
+enum Form {
+    Export,
+    Log,
+}
+
+impl Lines {
+    /// Each line (with its newline), in order, to `each`, until it returns false (the client
+    /// went away): never the whole in memory.
     pub fn lines(&self, mut each: impl FnMut(String) -> bool) -> Result<(), ServiceError> {
+        let station = self.station.as_deref();
         self.ledger.replay_view(&self.view, |e| {
-            let mut line = export::line(e.body, e.bytes, e.prev_hash, e.hash);
+            if station.is_some() && e.body.kind().station() != station {
+                return Ok(true);
+            }
+            let mut line = match self.form {
+                Form::Export => export::line(e.body, e.bytes, e.prev_hash, e.hash),
+                Form::Log => {
+                    let mut m = export::decoded(e.body);
+                    m.insert("hash".into(), json!(hex::encode(e.hash)));
+                    Value::Object(m).to_string()
+                }
+            };
             line.push('\n');
             Ok(each(line))
         })?;
@@ -93,7 +113,37 @@ impl Service {
     /// seq or a time (`at`, an occurred date, is refused: as `kaohe export` without
     /// `--scores`). It holds every station's records: the bureau, the departments and the
     /// auditors only.
-    pub fn export(&self, who: &Session, q: &Query) -> Result<Export, ServiceError> {
+    /// `GET /api/v1/log`: the events in view as `log --json` prints them (JSON Lines); a
+    /// station's own only.
+    pub fn log(
+        &self,
+        who: &Session,
+        station: Option<&str>,
+        q: &Query,
+    ) -> Result<Lines, ServiceError> {
+        let station = match (&who.actor, station) {
+            (Actor::Station(own), asked) => {
+                if let Some(asked) = asked {
+                    super::may_read_station(who, asked)?;
+                }
+                Some(own.as_str())
+            }
+            (_, asked) => asked,
+        };
+        let ledger = self.ledger()?;
+        if let Some(s) = station {
+            actions::known_station(&ledger, s)?;
+        }
+        let view = ledger.view(q)?;
+        Ok(Lines {
+            ledger,
+            view,
+            form: Form::Log,
+            station: station.map(str::to_string),
+        })
+    }
+
+    pub fn export(&self, who: &Session, q: &Query) -> Result<Lines, ServiceError> {
         match &who.actor {
             Actor::Bureau(_) | Actor::Department(_) | Actor::Auditor(_) => {}
             other => {
@@ -110,7 +160,12 @@ impl Service {
         }
         let ledger = self.ledger()?;
         let view = ledger.view(q)?;
-        Ok(Export { ledger, view })
+        Ok(Lines {
+            ledger,
+            view,
+            form: Form::Export,
+            station: None,
+        })
     }
 
     /// `POST /api/v1/evidence`: stores an evidence file (at most [`MAX_EVIDENCE_FILE_BYTES`])

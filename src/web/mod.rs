@@ -225,8 +225,8 @@ async fn guard(State(app): State<Shared>, request: Request, next: Next) -> Respo
     let started = std::time::Instant::now();
     let (method, path) = (request.method().clone(), request.uri().path().to_string());
     let who = token(request.headers())
-        .and_then(|t| app.service.session(&t).ok())
-        .map(|s| s.actor.to_string())
+        .and_then(|t| app.service.session_actor(&t))
+        .map(|a| a.to_string())
         .unwrap_or_else(|| "-".into());
     let response = match cross_site(&method, request.headers()) {
         true => refusal(ServiceError::Forbidden(
@@ -443,18 +443,14 @@ async fn explain(
 }
 
 async fn log(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
-    let result = blocking(move || {
+    let checked = blocking(move || {
         let who = session_of(&app, &headers)?;
         let station = p.get("station").map(String::as_str);
         app.service.log(&who, station, &query_of(&p)?)
     })
     .await;
-    match result {
-        Ok(lines) => (
-            [(header::CONTENT_TYPE, "application/x-ndjson; charset=utf-8")],
-            lines,
-        )
-            .into_response(),
+    match checked {
+        Ok(lines) => stream_lines(lines),
         Err(e) => refusal_of(e),
     }
 }
@@ -683,10 +679,16 @@ async fn export(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
         Ok(e) => e,
         Err(e) => return refusal_of(e),
     };
+    stream_lines(export)
+}
+
+/// JSON Lines sent as they are read, in chunks of about [`EXPORT_CHUNK_BYTES`], at most
+/// [`EXPORT_CHUNKS_AHEAD`] ahead of the client: never the whole in memory.
+fn stream_lines(lines: crate::service::reads::Lines) -> Response {
     let (tx, chunks) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_AHEAD);
     tokio::task::spawn_blocking(move || {
         let mut chunk = Vec::with_capacity(EXPORT_CHUNK_BYTES);
-        let result = export.lines(|line| {
+        let result = lines.lines(|line| {
             chunk.extend_from_slice(line.as_bytes());
             if chunk.len() < EXPORT_CHUNK_BYTES {
                 return true;
