@@ -134,11 +134,18 @@ fn session_from(app: &Shared, headers: &HeaderMap) -> Option<Session> {
 
 fn error_page(who: Option<&Session>, e: &ServiceError) -> Response {
     let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let title = match e.status() {
-        401 => "请先登录",
-        403 => "无权查看",
-        404 => "没有找到",
-        _ => "出错了",
+    let (title, explain) = match e.status() {
+        401 => (
+            "请先登录",
+            "会话不存在或已结束（密钥被撤销时会话随即结束）。请重新登录。",
+        ),
+        403 => (
+            "无权查看",
+            "您的身份不能查看或办理此项：司法所只能查看本所的记录。",
+        ),
+        404 => ("没有找到", "没有这一页或这一事件。"),
+        400 => ("请求有误", "请检查所填的日期、时点或编号。"),
+        _ => ("出错了", "服务器未能完成请求，请稍后再试或联系管理员。"),
     };
     page(
         status,
@@ -148,7 +155,8 @@ fn error_page(who: Option<&Session>, e: &ServiceError) -> Response {
             html! {
                 section.card {
                     h1 { (title) }
-                    p.error #page-error { (e.to_string()) }
+                    p.error #page-error { (explain) }
+                    p.muted { "详情：" (e.to_string()) }
                     p { a href="/" { "返回首页" } }
                 }
             },
@@ -264,7 +272,7 @@ fn station_body(
                     " · 第 " strong #rank { (rank) } " 名（共 " (text(&x["stations"])) " 个司法所）"
                 }
             }
-            p.muted { "扣分 " (text(&x["deducted"])) " · 加分 " (text(&x["awarded"])) " · 视图：" (view_text(&x["view"])) }
+            p.muted { "扣分 " (text(&x["deducted"])) " · 加分 " (text(&x["awarded"])) " · 视图：" (view_text(&x["view"], p)) }
             (view_form(p))
         }
         @for item in x["items"].as_array().into_iter().flatten() {
@@ -295,7 +303,7 @@ fn station_body(
                     tbody {
                         @for a in &list {
                             @if a["station"] == x["station"] {
-                                tr { td { (text(&a["id"])) } td { (text(&a["against"]["id"])) } td.status { (text(&a["status"])) } td.wide { (text(&a["grounds"])) } }
+                                tr { td { (text(&a["id"])) } td { (text(&a["against"]["id"])) } td.status { (status_zh(&text(&a["status"]))) } td.wide { (text(&a["grounds"])) } }
                             }
                         }
                     }
@@ -305,8 +313,26 @@ fn station_body(
     }
 }
 
-fn view_text(v: &Value) -> String {
+/// An appeal's status as people read it.
+fn status_zh(status: &str) -> &str {
+    match status {
+        "pending" => "待复核",
+        "upheld" => "申诉成立",
+        "partial" => "部分成立",
+        "rejected" => "维持扣分",
+        "reversed" => "记录已撤销",
+        other => other,
+    }
+}
+
+fn view_text(v: &Value, p: &HashMap<String, String>) -> String {
     let mut parts = Vec::new();
+    if p.get("as_of_seq").is_some_and(|s| !s.trim().is_empty()) {
+        parts.push(format!(
+            "台账截至第 {} 号事件时的状态",
+            text(&v["as_of_seq"])
+        ));
+    }
     if let Some(at) = v["at"].as_str() {
         parts.push(format!("截至 {at} 发生的事项"));
     }

@@ -20,6 +20,15 @@ fn snap(b: &Browser, name: &str) {
     for (w, h) in [(1280, 900), (390, 844)] {
         b.resize(w, h);
         b.screenshot(&shots().join(format!("{name}-{w}.png")));
+        // Nothing wider than the screen: a phone never scrolls sideways.
+        let wide = b.run(
+            "return Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && getComputedStyle(e).position !== 'fixed' && !e.closest('dialog')).map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 40));",
+        );
+        assert_eq!(
+            wide,
+            serde_json::json!([]),
+            "{name} at {w} px: wider than the screen"
+        );
     }
     b.resize(1280, 900);
 }
@@ -186,7 +195,7 @@ fn every_party_works_in_the_browser() {
         scan.to_str().unwrap(),
     );
     submit_and_sign(&b, "form[data-op=appeal]");
-    assert!(b.text("main").contains("pending"), "{}", b.text("main"));
+    assert!(b.text("main").contains("待复核"), "{}", b.text("main"));
 
     // A station cannot open another's records by URL.
     b.goto(&server.url("/station/WJ02"));
@@ -248,6 +257,10 @@ fn every_party_works_in_the_browser() {
         .contains("kaohe-scores.xlsx"));
     b.goto(&server.url(&format!("/station/WJ01?as_of_seq={}", decided_at - 1)));
     assert_eq!(b.text("#total"), before, "the view before the decision");
+    assert!(
+        b.text("main").contains("台账截至第"),
+        "the page says which view it shows"
+    );
     snap(&b, "audit-station-before");
     clean(&b, &server, "auditor's station view");
 
