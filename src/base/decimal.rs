@@ -18,6 +18,19 @@ pub enum DecimalError {
     TooLarge(String),
 }
 
+impl DecimalError {
+    /// The message in Chinese, saying what the English one says.
+    pub fn zh(&self) -> String {
+        match self {
+            DecimalError::NotANumber(t) => format!("“{t}”不是数字"),
+            DecimalError::TooPrecise(t) => {
+                format!("“{t}”的小数超过 {MAX_DECIMAL_PLACES} 位")
+            }
+            DecimalError::TooLarge(t) => format!("“{t}”太大（上限为 {MAX_ABS_VALUE}）"),
+        }
+    }
+}
+
 /// Parses a decimal the way a user writes it: plain digits, an optional sign and point.
 /// Exponents, `NaN`, thousands separators and blank text are refused. A figure with more
 /// places than kaohe keeps is [`DecimalError::TooPrecise`] however many digits it has (even

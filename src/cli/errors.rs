@@ -115,7 +115,8 @@ pub(super) fn action_err(e: ActionError) -> anyhow::Error {
     match e {
         ActionError::Ledger(e) => ledger_err(e),
         ActionError::Proof(e) => proof_err(e, "the check failed"),
-        ActionError::Input(m) => bad(m),
-        ActionError::Problem(m) => problem(m),
+        ActionError::Field(e) => bad(e.to_string()),
+        ActionError::Input(m, _) => bad(m),
+        ActionError::Problem(m, _) => problem(m),
     }
 }

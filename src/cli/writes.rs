@@ -189,7 +189,7 @@ pub(super) fn close(
     let closed = match actions::close(&mut ledger, now()?, accept_gaps.as_deref(), signer.as_ref())
     {
         Ok(closed) => closed,
-        Err(e @ LedgerError::NotReady(_)) => {
+        Err(e @ LedgerError::NotReady(..)) => {
             let message = e.to_string().trim_end().to_string();
             if as_json {
                 // Scripts get the refusal on stdout too.

@@ -14,24 +14,31 @@ use serde_json::{Map, Value};
 
 pub use crate::domain::rules::AUTO_ID_PREFIX;
 
-/// A field-level error: which field, and what is wrong with it.
+/// A field-level error: which field, and what is wrong with it, in English (the command
+/// line's words) and in Chinese (the pages'), saying the same thing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("field `{field}`: {message}")]
 pub struct FieldError {
     pub field: String,
     pub message: String,
+    pub zh: String,
 }
 
-pub(crate) fn field_error(field: &str, message: impl Into<String>) -> FieldError {
+pub(crate) fn field_error(
+    field: &str,
+    message: impl Into<String>,
+    zh: impl Into<String>,
+) -> FieldError {
     FieldError {
         field: field.to_string(),
         message: message.into(),
+        zh: zh.into(),
     }
 }
 
 impl From<Problem> for FieldError {
     fn from(p: Problem) -> FieldError {
-        field_error(p.field, p.message)
+        field_error(p.field, p.message, p.zh)
     }
 }
 
@@ -166,9 +173,10 @@ pub fn parse_line(line: &str) -> Result<Command, FieldError> {
         return Err(field_error(
             "line",
             format!("longer than {MAX_LINE_BYTES} bytes"),
+            format!("一行超过 {MAX_LINE_BYTES} 字节"),
         ));
     }
-    let obj = parse_object(line).map_err(|m| field_error("line", m))?;
+    let obj = parse_object(line).map_err(|m| field_error("line", &m, json_error_zh(&m)))?;
     from_object(&obj)
 }
 
@@ -179,7 +187,11 @@ pub fn from_object(obj: &Map<String, Value>) -> Result<Command, FieldError> {
     let op = f.text("op")?;
     let allowed = allowed_fields(&op)?;
     if let Some(k) = obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(field_error(k, format!("is not a field of op `{op}`")));
+        return Err(field_error(
+            k,
+            format!("is not a field of op `{op}`"),
+            format!("“{op}”命令没有“{k}”这一项"),
+        ));
     }
     match op.as_str() {
         "station" => station(&f),
@@ -217,6 +229,9 @@ fn allowed_fields(op: &str) -> Result<&'static [&'static str], FieldError> {
                 format!(
                     "unknown op `{other}` (station, record, metric, appeal, decide, reverse, key_register or key_revoke)"
                 ),
+                format!(
+                    "没有“{other}”这种命令（可用：station、record、metric、appeal、decide、reverse、key_register、key_revoke）"
+                ),
             ))
         }
     })
@@ -228,8 +243,13 @@ fn station(f: &Fields<'_>) -> Result<Command, FieldError> {
         name: f.label("name", MAX_STATION_NAME_CHARS)?,
         kind: {
             let k = f.text("kind")?;
-            StationKind::parse(&k)
-                .ok_or_else(|| field_error("kind", format!("`{k}` is not town or subdistrict")))?
+            StationKind::parse(&k).ok_or_else(|| {
+                field_error(
+                    "kind",
+                    format!("`{k}` is not town or subdistrict"),
+                    format!("“{k}”不是 镇（town）或 街道（subdistrict）"),
+                )
+            })?
         },
     }))
 }
@@ -259,7 +279,7 @@ fn metric(f: &Fields<'_>) -> Result<Command, FieldError> {
         metric: f.text("metric")?,
         value: f
             .opt_decimal("value")?
-            .ok_or_else(|| field_error("value", "is required"))?,
+            .ok_or_else(|| field_error("value", "is required", "必须填写"))?,
         by: f.label("by", MAX_DEPARTMENT_CHARS)?,
         occurred: f.date("occurred")?,
         evidence: f.evidence()?,
@@ -285,6 +305,7 @@ fn decide(f: &Fields<'_>) -> Result<Command, FieldError> {
                 field_error(
                     "outcome",
                     format!("`{o}` is not upheld, partial or rejected (or 成立, 部分成立, 不成立 / 驳回)"),
+                    format!("“{o}”不是 成立、部分成立、不成立（驳回）之一"),
                 )
             })?
         },
@@ -316,6 +337,9 @@ fn key_register(f: &Fields<'_>) -> Result<Command, FieldError> {
                     return Err(field_error(
                         "actor_kind",
                         format!("`{kind}` is not department, station or bureau"),
+                        format!(
+                            "“{kind}”不是 部门（department）、司法所（station）或 司法局（bureau）"
+                        ),
                     ))
                 }
             }
@@ -370,6 +394,17 @@ pub(crate) fn parse_object(line: &str) -> Result<Map<String, Value>, String> {
         .map_err(|e| json_error(&e))
 }
 
+/// [`json_error`]'s message in Chinese: what is wrong, with the parser's own words beneath.
+pub(crate) fn json_error_zh(message: &str) -> String {
+    match message.strip_prefix("not JSON (column ") {
+        Some(rest) => {
+            let (column, what) = rest.split_once("): ").unwrap_or((rest, ""));
+            format!("不是有效的 JSON（第 {column} 列）：{what}")
+        }
+        None => format!("不是所需的 JSON 对象：{message}"),
+    }
+}
+
 /// A JSON syntax error located by column: the line number is the import's, not the parser's.
 pub(crate) fn json_error(e: &serde_json::Error) -> String {
     let text = e.to_string();
@@ -395,17 +430,17 @@ impl Fields<'_> {
             Some(Value::String(s)) => {
                 let t = s.trim();
                 if t.is_empty() {
-                    return Err(field_error(name, "is empty"));
+                    return Err(field_error(name, "is empty", "不能为空"));
                 }
                 Ok(Some(t.to_string()))
             }
-            Some(_) => Err(field_error(name, "must be a string")),
+            Some(_) => Err(field_error(name, "must be a string", "应为文字")),
         }
     }
 
     fn text(&self, name: &str) -> Result<String, FieldError> {
         self.opt_text(name)?
-            .ok_or_else(|| field_error(name, "is required"))
+            .ok_or_else(|| field_error(name, "is required", "必须填写"))
     }
 
     /// A single-line label of bounded length ([`rules::label`]).
@@ -432,7 +467,13 @@ impl Fields<'_> {
 
     fn date(&self, name: &str) -> Result<Date, FieldError> {
         let t = self.text(name)?;
-        parse_date(&t).ok_or_else(|| field_error(name, date_text::why_not_a_date(&t)))
+        parse_date(&t).ok_or_else(|| {
+            field_error(
+                name,
+                date_text::why_not_a_date(&t),
+                date_text::why_not_a_date_zh(&t),
+            )
+        })
     }
 
     /// A decimal given as a JSON string or number.
@@ -443,13 +484,13 @@ impl Fields<'_> {
             Some(Value::Number(n)) => {
                 return decimal::parse_json_number(&n.to_string())
                     .map(Some)
-                    .map_err(|e| field_error(name, e.to_string()))
+                    .map_err(|e| field_error(name, e.to_string(), e.zh()))
             }
-            Some(_) => return Err(field_error(name, "must be a number")),
+            Some(_) => return Err(field_error(name, "must be a number", "应为数字")),
         };
         decimal::parse(&text)
             .map(Some)
-            .map_err(|e| field_error(name, e.to_string()))
+            .map_err(|e| field_error(name, e.to_string(), e.zh()))
     }
 
     /// A whole number ≥ 0 given as a JSON integer or string.
@@ -458,11 +499,21 @@ impl Fields<'_> {
             None => return Ok(None),
             Some(Value::String(s)) => s.trim().to_string(),
             Some(Value::Number(n)) => n.to_string(),
-            Some(_) => return Err(field_error(name, "must be a whole number")),
+            Some(_) => {
+                return Err(field_error(
+                    name,
+                    "must be a whole number",
+                    "应为不小于 0 的整数",
+                ))
+            }
         };
-        let n: u32 = text
-            .parse()
-            .map_err(|_| field_error(name, format!("`{text}` is not a whole number ≥ 0")))?;
+        let n: u32 = text.parse().map_err(|_| {
+            field_error(
+                name,
+                format!("`{text}` is not a whole number ≥ 0"),
+                format!("“{text}”不是不小于 0 的整数"),
+            )
+        })?;
         rules::whole(name, n, max)?;
         Ok(Some(n))
     }
@@ -482,7 +533,7 @@ impl Fields<'_> {
 
     fn long_text(&self, name: &'static str, max: usize) -> Result<String, FieldError> {
         self.opt_long_text(name, max)?
-            .ok_or_else(|| field_error(name, "is required"))
+            .ok_or_else(|| field_error(name, "is required", "必须填写"))
     }
 
     /// A reference to an event: its id, seq or hash.
@@ -498,10 +549,19 @@ impl Fields<'_> {
     /// An Ed25519 public key as 64 hex digits.
     fn public_key(&self) -> Result<[u8; 32], FieldError> {
         let t = self.text("public_key")?;
-        let bytes = crate::events::chain::parse_hash(&t)
-            .ok_or_else(|| field_error("public_key", "is not 64 lower-case hex digits"))?;
+        let bytes = crate::events::chain::parse_hash(&t).ok_or_else(|| {
+            field_error(
+                "public_key",
+                "is not 64 lower-case hex digits",
+                "不是 64 位小写十六进制数",
+            )
+        })?;
         if !crate::events::sign::is_public_key(&bytes) {
-            return Err(field_error("public_key", "is not an Ed25519 public key"));
+            return Err(field_error(
+                "public_key",
+                "is not an Ed25519 public key",
+                "不是 Ed25519 公钥",
+            ));
         }
         Ok(bytes)
     }
@@ -523,7 +583,13 @@ impl Fields<'_> {
             None => Vec::new(),
             Some(Value::Array(a)) => a.iter().collect(),
             Some(v @ Value::String(_)) => vec![v],
-            Some(_) => return Err(field_error("evidence", "must be an array of strings")),
+            Some(_) => {
+                return Err(field_error(
+                    "evidence",
+                    "must be an array of strings",
+                    "应为一组文字",
+                ))
+            }
         };
         let refs = items
             .into_iter()
@@ -533,6 +599,7 @@ impl Fields<'_> {
                 _ => Err(field_error(
                     "evidence",
                     format!("entry {} is not a string", i + 1),
+                    format!("第 {} 条证据应为文字", i + 1),
                 )),
             })
             .collect::<Result<Vec<String>, FieldError>>()?;

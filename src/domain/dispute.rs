@@ -61,9 +61,9 @@ pub struct Effect {
 }
 
 /// Why a dispute event cannot apply to a record (the write path refuses such a command; on
-/// read it is damage).
+/// read it is damage): in English, and in Chinese saying the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conflict(pub String);
+pub struct Conflict(pub String, pub String);
 
 impl Standing {
     pub fn new(original: Decimal) -> Standing {
@@ -102,27 +102,40 @@ impl Standing {
     }
 
     /// Why the record cannot be appealed or reversed now, if it cannot.
-    fn closed(&self, what: &str) -> Result<(), Conflict> {
+    fn closed(&self, what: &str, what_zh: &str) -> Result<(), Conflict> {
         if let Some((seq, id)) = &self.reversed {
-            return Err(Conflict(format!(
-                "it was reversed by {id} (seq {seq}); {what}"
-            )));
+            return Err(Conflict(
+                format!("it was reversed by {id} (seq {seq}); {what}"),
+                format!("该记录已被 {id}（第 {seq} 号事件）撤销；{what_zh}"),
+            ));
         }
         if let Some(a) = self.removing_appeal() {
-            let how = match &a.decided {
-                Some((_, AppealOutcome::Upheld)) => "was upheld",
-                _ => "was decided partial with 0 points standing",
+            let (how, how_zh) = match &a.decided {
+                Some((_, AppealOutcome::Upheld)) => ("was upheld", "申诉成立"),
+                _ => (
+                    "was decided partial with 0 points standing",
+                    "部分成立且保留 0 分",
+                ),
             };
-            return Err(Conflict(format!(
-                "appeal {} (seq {}) {how} and removed it; {what}",
-                a.id, a.seq
-            )));
+            return Err(Conflict(
+                format!(
+                    "appeal {} (seq {}) {how} and removed it; {what}",
+                    a.id, a.seq
+                ),
+                format!(
+                    "申诉 {}（第 {} 号事件）{how_zh}，该记录已不计分；{what_zh}",
+                    a.id, a.seq
+                ),
+            ));
         }
         if let Some(a) = self.open_appeal() {
-            return Err(Conflict(format!(
-                "it is already under appeal {} (seq {}), not yet decided",
-                a.id, a.seq
-            )));
+            return Err(Conflict(
+                format!(
+                    "it is already under appeal {} (seq {}), not yet decided",
+                    a.id, a.seq
+                ),
+                format!("该记录已有申诉 {}（第 {} 号事件）尚未复核", a.id, a.seq),
+            ));
         }
         Ok(())
     }
@@ -134,7 +147,7 @@ impl Standing {
         let was_removed = self.removed();
         match kind {
             EventKind::AppealFiled(a) => {
-                self.closed("there is nothing left to appeal")?;
+                self.closed("there is nothing left to appeal", "没有可申诉的了")?;
                 self.appeals.push(AppealState {
                     seq,
                     id: a.id.clone(),
@@ -148,36 +161,47 @@ impl Standing {
                     .iter_mut()
                     .find(|a| a.seq == d.appeal_seq)
                     .ok_or_else(|| {
-                        Conflict(format!(
-                            "seq {} is not an appeal against this record",
-                            d.appeal_seq
-                        ))
+                        Conflict(
+                            format!("seq {} is not an appeal against this record", d.appeal_seq),
+                            format!("第 {} 号事件不是对该记录的申诉", d.appeal_seq),
+                        )
                     })?;
                 if let Some((at, outcome)) = &appeal.decided {
                     let p = already_decided(&appeal.id, outcome, &format!("seq {at}"));
-                    return Err(Conflict(p.message));
+                    return Err(Conflict(p.message, p.zh));
                 }
                 if let AppealOutcome::Partial(p) = &d.outcome {
                     if *p < Decimal::ZERO || *p > original {
-                        return Err(Conflict(format!(
-                            "partial points {p} are not between 0 and the original {original}"
-                        )));
+                        return Err(Conflict(
+                            format!(
+                                "partial points {p} are not between 0 and the original {original}"
+                            ),
+                            format!("部分成立保留的分值 {p} 不在 0 与原扣分 {original} 之间"),
+                        ));
                     }
                     if p.scale() > MAX_DECIMAL_PLACES {
-                        return Err(Conflict(format!(
-                            "partial points {p} have more than {MAX_DECIMAL_PLACES} decimal places"
-                        )));
+                        return Err(Conflict(
+                            format!(
+                                "partial points {p} have more than {MAX_DECIMAL_PLACES} decimal places"
+                            ),
+                            format!("部分成立保留的分值 {p} 的小数超过 {MAX_DECIMAL_PLACES} 位"),
+                        ));
                     }
                 }
                 appeal.decided = Some((seq, d.outcome.clone()));
                 self.points = points_after(kind, current);
             }
             EventKind::RecordReversed(r) => {
-                self.closed("it counts for nothing already")?;
+                self.closed("it counts for nothing already", "它已经不计分")?;
                 self.reversed = Some((seq, r.id.clone()));
                 self.points = points_after(kind, self.points);
             }
-            _ => return Err(Conflict("not an appeal, decision or reversal".into())),
+            _ => {
+                return Err(Conflict(
+                    "not an appeal, decision or reversal".into(),
+                    "不是申诉、复核或撤销".into(),
+                ))
+            }
         }
         self.seqs.push(seq);
         Ok(Effect {

@@ -20,19 +20,23 @@ use crate::events::event::{Actor, AppealOutcome, EventKind, Inputs, Signer};
 use jiff::{civil::Date, Timestamp};
 use rust_decimal::Decimal;
 
-/// A rule broken: the command field it is about, and why.
+/// A rule broken: the command field it is about, and why, in English (the command line's
+/// words) and in Chinese (the pages' words, saying the same thing). Every rule writes both
+/// where it writes one, so no message reaches a page untranslated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct Problem {
     pub field: &'static str,
     pub message: String,
+    pub zh: String,
 }
 
 impl Problem {
-    fn new(field: &'static str, message: impl Into<String>) -> Problem {
+    fn new(field: &'static str, message: impl Into<String>, zh: impl Into<String>) -> Problem {
         Problem {
             field,
             message: message.into(),
+            zh: zh.into(),
         }
     }
 }
@@ -51,23 +55,35 @@ pub const REFERENCE_PREFIX: &str = "blake3:";
 /// Text as a field stores it: not empty, no white space at either end.
 fn stored_text(field: &'static str, text: &str) -> Result<(), Problem> {
     if text.trim().is_empty() {
-        return Err(Problem::new(field, "is empty"));
+        return Err(Problem::new(field, "is empty", "不能为空"));
     }
     if text.trim() != text {
-        return Err(Problem::new(field, "begins or ends with white space"));
+        return Err(Problem::new(
+            field,
+            "begins or ends with white space",
+            "开头或结尾有空白",
+        ));
     }
     Ok(())
 }
 
 fn at_most(field: &'static str, text: &str, max: usize) -> Result<(), Problem> {
     match text.chars().count() > max {
-        true => Err(Problem::new(field, format!("longer than {max} characters"))),
+        true => Err(Problem::new(
+            field,
+            format!("longer than {max} characters"),
+            format!("超过 {max} 个字符"),
+        )),
         false => Ok(()),
     }
 }
 
 fn invisible(field: &'static str) -> Problem {
-    Problem::new(field, "contains control or invisible characters")
+    Problem::new(
+        field,
+        "contains control or invisible characters",
+        "含有控制字符或不可见字符",
+    )
 }
 
 /// A single-line label (a name, a department): not empty, at most `max` characters, no
@@ -91,6 +107,7 @@ pub fn code(field: &'static str, text: &str, max: usize) -> Result<(), Problem> 
         return Err(Problem::new(
             field,
             format!("`{text}` may hold only ASCII letters, digits, '-', '_' and '.'"),
+            format!("“{text}”只能由英文字母、数字和 - _ . 组成"),
         ));
     }
     Ok(())
@@ -136,6 +153,7 @@ fn id_text(id: &str) -> Result<(), Problem> {
         return Err(Problem::new(
             "id",
             format!("longer than {MAX_ID_CHARS} characters"),
+            format!("超过 {MAX_ID_CHARS} 个字符"),
         ));
     }
     if id
@@ -145,6 +163,7 @@ fn id_text(id: &str) -> Result<(), Problem> {
         return Err(Problem::new(
             "id",
             "may not contain spaces, control or invisible characters",
+            "不能含有空格、控制字符或不可见字符",
         ));
     }
     Ok(())
@@ -154,13 +173,18 @@ fn reserved_id() -> Problem {
     Problem::new(
         "id",
         format!("ids starting with `{AUTO_ID_PREFIX}` are reserved for ids the ledger assigns"),
+        format!("以“{AUTO_ID_PREFIX}”开头的编号由台账自动分配，不能自行使用"),
     )
 }
 
 /// A whole number a user gives (`count`, `done`) is at most `max`.
 pub fn whole(field: &'static str, n: u32, max: u32) -> Result<(), Problem> {
     match n > max {
-        true => Err(Problem::new(field, format!("{n} is more than {max}"))),
+        true => Err(Problem::new(
+            field,
+            format!("{n} is more than {max}"),
+            format!("{n} 超过上限 {max}"),
+        )),
         false => Ok(()),
     }
 }
@@ -172,7 +196,7 @@ pub fn whole(field: &'static str, n: u32, max: u32) -> Result<(), Problem> {
 /// [`MAX_ABS_VALUE`]: crate::base::limits::MAX_ABS_VALUE
 pub fn figure(field: &'static str, d: Decimal) -> Result<(), Problem> {
     crate::base::decimal::within_limits(d, &d.to_string())
-        .map_err(|e| Problem::new(field, e.to_string()))
+        .map_err(|e| Problem::new(field, e.to_string(), e.zh()))
 }
 
 /// The field rules of the event at `seq`: every text field, figure, `done` and the evidence as
@@ -242,12 +266,14 @@ pub fn evidence(refs: &[String], required: bool) -> Result<(), Problem> {
         return Err(Problem::new(
             "evidence",
             "at least one evidence reference is required",
+            "至少需要一条证据",
         ));
     }
     if refs.len() > MAX_EVIDENCE_COUNT {
         return Err(Problem::new(
             "evidence",
             format!("more than {MAX_EVIDENCE_COUNT} references"),
+            format!("证据超过 {MAX_EVIDENCE_COUNT} 条"),
         ));
     }
     refs.iter()
@@ -259,25 +285,39 @@ pub fn evidence(refs: &[String], required: bool) -> Result<(), Problem> {
 /// [`MAX_EVIDENCE_CHARS`] characters, no control or invisible character; one that begins with
 /// [`REFERENCE_PREFIX`] names a stored file ([`stored_file`]) in exactly that form.
 pub fn evidence_entry(n: usize, text: &str) -> Result<(), Problem> {
-    let fault = |what: String| Problem::new("evidence", format!("entry {n} {what}"));
+    let fault = |what: String, zh: String| {
+        Problem::new(
+            "evidence",
+            format!("entry {n} {what}"),
+            format!("第 {n} 条证据{zh}"),
+        )
+    };
     if text.trim().is_empty() {
-        return Err(fault("is empty".into()));
+        return Err(fault("is empty".into(), "为空".into()));
     }
     if text.trim() != text {
-        return Err(fault("begins or ends with white space".into()));
+        return Err(fault(
+            "begins or ends with white space".into(),
+            "开头或结尾有空白".into(),
+        ));
     }
     if text.chars().count() > MAX_EVIDENCE_CHARS {
-        return Err(fault(format!(
-            "is longer than {MAX_EVIDENCE_CHARS} characters"
-        )));
+        return Err(fault(
+            format!("is longer than {MAX_EVIDENCE_CHARS} characters"),
+            format!("超过 {MAX_EVIDENCE_CHARS} 个字符"),
+        ));
     }
     if has_control(text) {
-        return Err(fault("contains control or invisible characters".into()));
+        return Err(fault(
+            "contains control or invisible characters".into(),
+            "含有控制字符或不可见字符".into(),
+        ));
     }
     if text.starts_with(REFERENCE_PREFIX) && stored_file(text).is_none() {
-        return Err(fault(format!(
-            "begins with `{REFERENCE_PREFIX}` but is not `{REFERENCE_PREFIX}<64 lower-case hex digits>`, alone or followed by a space and a name"
-        )));
+        return Err(fault(
+            format!("begins with `{REFERENCE_PREFIX}` but is not `{REFERENCE_PREFIX}<64 lower-case hex digits>`, alone or followed by a space and a name"),
+            format!("以“{REFERENCE_PREFIX}”开头，却不是“{REFERENCE_PREFIX}<64 位小写十六进制数>”（其后可有一个空格和文件名）"),
+        ));
     }
     Ok(())
 }
@@ -307,11 +347,14 @@ pub fn stored_file(text: &str) -> Option<[u8; 32]> {
 /// stores a command's attached files first; the audit of an export cannot see the files, and
 /// `verify --evidence` checks them in a store).
 pub fn file_not_stored(n: usize, hash: &[u8; 32]) -> Problem {
+    let hash = hex::encode(hash);
     Problem::new(
         "evidence",
         format!(
-            "entry {n} names the file {REFERENCE_PREFIX}{}, which this ledger does not hold: attach the file with --evidence-file FILE",
-            hex::encode(hash)
+            "entry {n} names the file {REFERENCE_PREFIX}{hash}, which this ledger does not hold: attach the file with --evidence-file FILE"
+        ),
+        format!(
+            "第 {n} 条证据指向文件 {REFERENCE_PREFIX}{hash}，台账中没有这个文件：请先上传该文件"
         ),
     )
 }
@@ -335,12 +378,14 @@ pub fn occurred(period: (Date, Date), occurred: Date, today: Date) -> Result<(),
         return Err(Problem::new(
             "occurred",
             format!("{occurred} is outside the rubric's period {start} to {end}"),
+            format!("{occurred} 不在考核期 {start} 至 {end} 之内"),
         ));
     }
     if occurred > today {
         return Err(Problem::new(
             "occurred",
             format!("{occurred} is in the future (today is {today}); record what has happened"),
+            format!("{occurred} 晚于今天（{today}）：只能记录已经发生的事"),
         ));
     }
     Ok(())
@@ -362,6 +407,11 @@ pub fn clock(now: Timestamp, head: Timestamp, period_end: Date) -> Result<(), Pr
                 span(behind),
                 span(MAX_CLOCK_BEHIND_SECS * 1_000_000)
             ),
+            format!(
+                "服务器时钟为 {now}，比台账最后一个事件（{head}）早 {}；早于 {} 以上的时钟不予接受：请校正时钟",
+                span_zh(behind),
+                span_zh(MAX_CLOCK_BEHIND_SECS * 1_000_000)
+            ),
         ));
     }
     let period_over = period_end
@@ -376,6 +426,10 @@ pub fn clock(now: Timestamp, head: Timestamp, period_end: Date) -> Result<(), Pr
             format!(
                 "the clock says {now}, {} after the ledger's last event ({head}) and after its period ended ({period_end}); a clock more than {MAX_CLOCK_AHEAD_DAYS} days past both is refused: set the clock right",
                 span(ahead)
+            ),
+            format!(
+                "服务器时钟为 {now}，比台账最后一个事件（{head}）及考核期结束（{period_end}）都晚 {}；超过 {MAX_CLOCK_AHEAD_DAYS} 天的时钟不予接受：请校正时钟",
+                span_zh(ahead)
             ),
         ));
     }
@@ -399,6 +453,16 @@ fn span(us: i64) -> String {
     }
 }
 
+/// [`span`] in Chinese.
+fn span_zh(us: i64) -> String {
+    let hours = us / (60 * 60 * 1_000_000);
+    match (hours / 24, hours % 24) {
+        (0, h) => format!("{h} 小时"),
+        (d, 0) => format!("{d} 天"),
+        (d, h) => format!("{d} 天 {h} 小时"),
+    }
+}
+
 /// One more station may be registered where `registered` already are: a ledger holds at most
 /// [`MAX_STATIONS`].
 pub fn station_count(registered: u32) -> Result<(), Problem> {
@@ -407,6 +471,9 @@ pub fn station_count(registered: u32) -> Result<(), Problem> {
             "code",
             format!(
                 "the ledger holds {registered} stations; one more would make more than {MAX_STATIONS} stations in one ledger"
+            ),
+            format!(
+                "台账已有 {registered} 个司法所；一个台账最多 {MAX_STATIONS} 个司法所"
             ),
         ));
     }
@@ -420,6 +487,9 @@ pub fn after_close(period: (Date, Date), seq: u64) -> Problem {
         "op",
         format!(
             "the period {start} to {end} was closed at seq {seq}; nothing can be recorded, appealed or decided after it"
+        ),
+        format!(
+            "考核期 {start} 至 {end} 已于第 {seq} 号事件结算；此后不能再记录、申诉或复核"
         ),
     )
 }
@@ -438,10 +508,12 @@ pub fn registrable(actor: &Actor, bureau_rooted: bool) -> Result<(), Problem> {
         Actor::Bureau(_) => Err(Problem::new(
             "actor_kind",
             "this ledger has no bureau key in its genesis, so it registers no bureau keys (make one with `init --require-signatures --bureau-key FILE.pub`)",
+            "本台账创建时没有司法局根密钥，因此不能登记司法局密钥（用 init --require-signatures --bureau-key 文件.pub 创建台账）",
         )),
         Actor::Witness(_) => Err(Problem::new(
             "actor_kind",
             "a witness key is not registered in a ledger: a witness cosigns checkpoints with it (`kaohe witness`)",
+            "见证方密钥不在台账中登记：见证方用它为检查点联署（kaohe witness）",
         )),
     }
 }
@@ -464,6 +536,7 @@ pub fn signer_matches(signer: &Signer, key_actor: &Actor) -> Result<(), Problem>
         false => Err(Problem::new(
             "key",
             format!("the key is {key_actor}'s; this event is signed by {signer}"),
+            format!("这把密钥属于 {key_actor}，而此事件应由 {signer} 签名"),
         )),
     }
 }
@@ -474,12 +547,14 @@ pub fn signed_after(seq: u64, after_seq: u64) -> Result<(), Problem> {
         return Err(Problem::new(
             "after",
             format!("the signed head (seq {after_seq}) does not come before the event (seq {seq})"),
+            format!("签名所依据的链头（第 {after_seq} 号）不在此事件（第 {seq} 号）之前"),
         ));
     }
     if seq - after_seq > MAX_SIGNED_HEAD_LAG {
         return Err(Problem::new(
             "after",
             format!("the signed head (seq {after_seq}) is more than {MAX_SIGNED_HEAD_LAG} events before the event (seq {seq}): sign again against a newer head"),
+            format!("签名所依据的链头（第 {after_seq} 号）比此事件（第 {seq} 号）早 {MAX_SIGNED_HEAD_LAG} 个事件以上：请按新的链头重新签名"),
         ));
     }
     Ok(())
@@ -494,6 +569,7 @@ pub fn keeps_a_bureau_key(
         true => Err(Problem::new(
             "public_key",
             "this is the last bureau key in force: register another bureau key first, or the ledger could register, revoke and close no more",
+            "这是最后一把有效的司法局密钥：请先登记另一把，否则台账将无法再登记、撤销密钥或结算",
         )),
         false => Ok(()),
     }
@@ -508,15 +584,23 @@ pub fn department<'r>(rubric: &'r Rubric, by: &str) -> Result<&'r str, Problem> 
                 "`{by}` is not a department of this rubric ({})",
                 names.join(", ")
             ),
+            format!(
+                "“{by}”不是本考核细则中的部门（部门有：{}）",
+                names.join("、")
+            ),
         )
     })
 }
 
 /// A clause of the rubric, with its item.
 pub fn clause<'r>(rubric: &'r Rubric, code: &str) -> Result<(&'r Item, &'r Clause), Problem> {
-    rubric
-        .clause(code)
-        .ok_or_else(|| Problem::new("clause", format!("unknown clause `{code}`")))
+    rubric.clause(code).ok_or_else(|| {
+        Problem::new(
+            "clause",
+            format!("unknown clause `{code}`"),
+            format!("考核细则中没有条款“{code}”"),
+        )
+    })
 }
 
 /// A metric of the rubric.
@@ -529,6 +613,7 @@ pub fn metric<'r>(rubric: &'r Rubric, name: &str) -> Result<&'r Metric, Problem>
                 "unknown metric `{name}` (the rubric's metrics: {})",
                 names.join(", ")
             ),
+            format!("考核细则中没有指标“{name}”（指标有：{}）", names.join("、")),
         )
     })
 }
@@ -536,7 +621,11 @@ pub fn metric<'r>(rubric: &'r Rubric, name: &str) -> Result<&'r Metric, Problem>
 /// A station must be registered before anything names it. (The write path adds how to
 /// register it; the audit reports it as it is.)
 pub fn unknown_station(code: &str) -> Problem {
-    Problem::new("station", format!("unknown station `{code}`"))
+    Problem::new(
+        "station",
+        format!("unknown station `{code}`"),
+        format!("没有登记司法所“{code}”"),
+    )
 }
 
 /// Only a department that assesses an item records under its clauses.
@@ -550,6 +639,11 @@ pub fn assesses(item: &Item, by: &str) -> Result<(), Problem> {
             "{by} does not assess item {} (assessed by {})",
             item.code,
             item.departments.join(", ")
+        ),
+        format!(
+            "{by} 不负责考核项目 {}（由 {} 考核）",
+            item.code,
+            item.departments.join("、")
         ),
     ))
 }
@@ -567,6 +661,7 @@ pub fn reports(rubric: &Rubric, metric: &str, by: &str) -> Result<(), Problem> {
             "{by} does not report {metric} (reported by {})",
             owners.join(", ")
         ),
+        format!("{by} 不报送指标 {metric}（由 {} 报送）", owners.join("、")),
     ))
 }
 
@@ -576,6 +671,7 @@ pub fn within_bounds(metric: &Metric, value: Decimal) -> Result<(), Problem> {
         Problem::new(
             "value",
             format!("{value} is outside the bounds of {} ({b})", metric.name),
+            format!("{value} 超出指标 {} 的取值范围（{b}）", metric.name),
         )
     })
 }
@@ -591,6 +687,11 @@ pub fn owner(item: &Item, by: &str) -> Result<(), Problem> {
             "{by} does not own item {} (owned by {}); only its owner decides or reverses",
             item.code,
             item.departments.join(", ")
+        ),
+        format!(
+            "项目 {} 不归 {by} 负责（由 {} 负责）；只有负责部门能复核或撤销",
+            item.code,
+            item.departments.join("、")
         ),
     ))
 }
@@ -637,7 +738,7 @@ pub fn points(
 ) -> Result<Decimal, Problem> {
     rubric
         .compute(clause, ctx, inputs)
-        .map_err(|e: RuleError| Problem::new(e.field(), e.to_string()))
+        .map_err(|e: RuleError| Problem::new(e.field(), e.to_string(), e.zh()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -674,6 +775,10 @@ pub fn appeal(
                 "{} is a bonus (item {}); only deductions can be appealed",
                 record.id, record.item.code
             ),
+            format!(
+                "{} 是加分（项目 {}）；只能对扣分申诉",
+                record.id, record.item.code
+            ),
         ));
     }
     if record.station != station {
@@ -681,6 +786,10 @@ pub fn appeal(
             "station",
             format!(
                 "{} is a deduction of station {}, not of {station}; a station appeals only its own deductions",
+                record.id, record.station
+            ),
+            format!(
+                "{} 是司法所 {} 的扣分，不是 {station} 的；司法所只能对本所的扣分申诉",
                 record.id, record.station
             ),
         ));
@@ -691,6 +800,10 @@ pub fn appeal(
             "against",
             format!(
                 "the appeal window for {} closed on {deadline}: it was recorded on {} and the rubric allows {window_days} days; today is {filed_day}",
+                record.id, record.recorded_day
+            ),
+            format!(
+                "{} 的申诉期已于 {deadline} 结束：它记录于 {}，考核细则允许 {window_days} 天内申诉；今天是 {filed_day}",
                 record.id, record.recorded_day
             ),
         ));
@@ -705,6 +818,10 @@ pub fn already_decided(appeal: &str, outcome: &AppealOutcome, place: &str) -> Pr
         format!(
             "appeal {appeal} was already decided ({}, {place}); a decision is final",
             outcome.as_str()
+        ),
+        format!(
+            "申诉 {appeal} 已经复核（{}，{place}）；复核结果是最终的",
+            outcome.zh()
         ),
     )
 }
@@ -724,7 +841,11 @@ pub enum GapRefusal {
 impl GapRefusal {
     /// The problem of [`GapRefusal::NoReason`] (the other is reported with the gaps listed).
     pub fn no_reason() -> Problem {
-        Problem::new("reason", "accepting gaps needs a reason")
+        Problem::new(
+            "reason",
+            "accepting gaps needs a reason",
+            "接受未扣分情形须说明理由",
+        )
     }
 }
 

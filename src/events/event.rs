@@ -211,6 +211,14 @@ impl StationKind {
         }
     }
 
+    /// The kind as the pages name it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            StationKind::Town => "镇",
+            StationKind::Subdistrict => "街道",
+        }
+    }
+
     /// Accepts `town` / `subdistrict` and the Chinese 镇 / 街道.
     pub fn parse(text: &str) -> Option<StationKind> {
         match text.trim() {
@@ -314,6 +322,15 @@ impl AppealOutcome {
             AppealOutcome::Upheld => "upheld",
             AppealOutcome::Partial(_) => "partial",
             AppealOutcome::Rejected => "rejected",
+        }
+    }
+
+    /// The outcome as the pages name it.
+    pub fn zh(&self) -> &'static str {
+        match self {
+            AppealOutcome::Upheld => "申诉成立",
+            AppealOutcome::Partial(_) => "部分成立",
+            AppealOutcome::Rejected => "维持扣分",
         }
     }
 
@@ -620,6 +637,14 @@ pub mod date_text {
             format!("`{text}`: no such day (read as YYYY-MM-DD)")
         } else {
             format!("`{text}` is not a date YYYY-MM-DD")
+        }
+    }
+
+    /// [`why_not_a_date`] in Chinese.
+    pub fn why_not_a_date_zh(text: &str) -> String {
+        match why_not_a_date(text).contains("no such day") {
+            true => format!("没有“{text}”这一天（按 年-月-日 读）"),
+            false => format!("“{text}”不是 年-月-日（YYYY-MM-DD）格式的日期"),
         }
     }
 }

@@ -35,13 +35,15 @@ pub enum LedgerError {
         line: Option<usize>,
         field: String,
         message: String,
+        /// The message in Chinese (the pages'), saying what `message` says.
+        zh: String,
     },
     /// The writer's clock is far from the ledger's time (`rules::clock`); nothing was written.
     #[error("{0}")]
-    Clock(String),
+    Clock(String, String),
     /// The ledger is not ready for what was asked (`close` with pending appeals or gaps).
     #[error("cannot close the period: {0}")]
-    NotReady(String),
+    NotReady(String, String),
     /// Stored data breaks an invariant: the ledger is damaged.
     #[error("ledger damaged at seq {seq}: {message}")]
     Damaged { seq: u64, message: String },
@@ -69,6 +71,7 @@ fn refused(line: Option<usize>, e: FieldError) -> LedgerError {
         line,
         field: e.field,
         message: e.message,
+        zh: e.zh,
     }
 }
 
@@ -175,6 +178,7 @@ impl Ledger {
                         "the root key must be a bureau's (`kaohe key new --bureau NAME`), not {}'s",
                         k.actor
                     ),
+                    zh: format!("根密钥必须是司法局的密钥，而不是 {} 的", k.actor),
                 });
             }
         }

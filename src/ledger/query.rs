@@ -83,11 +83,12 @@ impl View {
     }
 }
 
-fn refused(field: &str, message: String) -> LedgerError {
+fn refused(field: &str, message: String, zh: String) -> LedgerError {
     LedgerError::Refused {
         line: None,
         field: field.into(),
         message,
+        zh,
     }
 }
 
@@ -109,6 +110,7 @@ impl Ledger {
                 return Err(refused(
                     "as-of-seq",
                     format!("seq {n} does not exist yet: the last seq is {}", head - 1),
+                    format!("还没有第 {n} 号事件：最后一个是第 {} 号", head - 1),
                 ));
             }
             end = end.min(n + 1);
@@ -123,6 +125,7 @@ impl Ledger {
                 return Err(refused(
                     "known-at",
                     format!("nothing was recorded by {t}: the ledger was created at {created}"),
+                    format!("{t} 时台账中还没有任何记录：台账创建于 {created}"),
                 ));
             }
             end = end.min(known);
@@ -167,6 +170,9 @@ impl Ledger {
                 field: "event".into(),
                 message: format!(
                     "`{key}` is ambiguous: it is the id of seq {a} and also names seq {b}; use --seq or --hash"
+                ),
+                zh: format!(
+                    "“{key}”有歧义：它是第 {a} 号事件的编号，又指第 {b} 号事件；请改用序号或哈希"
                 ),
             }),
             (Some(a), _) => Ok(Some(a)),

@@ -297,7 +297,7 @@ impl Ledger {
     pub(crate) fn stamp(&self, now: Timestamp) -> Result<i64, LedgerError> {
         let head = crate::events::event::timestamp_from_us(self.head.recorded_at_us);
         rules::clock(now, head, self.genesis.period_end)
-            .map_err(|p| LedgerError::Clock(p.message))?;
+            .map_err(|p| LedgerError::Clock(p.message, p.zh))?;
         Ok(now.as_microsecond().max(self.head.recorded_at_us))
     }
 
@@ -382,8 +382,13 @@ struct Batch<'a> {
     keys: BTreeMap<[u8; 32], (u64, Actor, Option<u64>)>,
 }
 
-fn err(field: &str, message: impl Into<String>) -> FieldError {
-    crate::domain::command::field_error(field, message)
+fn err(field: &str, message: impl Into<String>, zh: impl Into<String>) -> FieldError {
+    crate::domain::command::field_error(field, message, zh)
+}
+
+/// A rule's problem as a field error, both languages kept.
+fn problem(p: rules::Problem) -> FieldError {
+    p.into()
 }
 
 impl<'a> Batch<'a> {
@@ -421,8 +426,18 @@ impl<'a> Batch<'a> {
         }
     }
 
+    /// [`Self::place`] in Chinese.
+    fn place_zh(&self, seq: u64) -> String {
+        if seq < self.ledger.head.next_seq {
+            format!("第 {seq} 号事件")
+        } else {
+            "本次导入的前面一行".into()
+        }
+    }
+
     fn ledger_err(e: LedgerError) -> FieldError {
-        err("ledger", e.to_string())
+        let zh = format!("台账出错：{e}");
+        err("ledger", e.to_string(), zh)
     }
 
     fn station(&mut self, code: &str) -> Result<Option<StationInfo>, FieldError> {
@@ -464,6 +479,7 @@ impl<'a> Batch<'a> {
             err(
                 p.field,
                 format!("{}; register it first with `station add`", p.message),
+                format!("{}；请先登记该司法所", p.zh),
             )
         })
     }
@@ -531,13 +547,17 @@ impl<'a> Batch<'a> {
         match self.signer {
             None if self.preparing => {}
             None if self.ledger.signatures_required => {
-                let how = match &signer {
-                    Signer::Bureau => "with a bureau key in force".to_string(),
-                    Signer::Actor(a) => format!("as {a}"),
+                let (how, how_zh) = match &signer {
+                    Signer::Bureau => (
+                        "with a bureau key in force".to_string(),
+                        "用有效的司法局密钥".to_string(),
+                    ),
+                    Signer::Actor(a) => (format!("as {a}"), format!("以 {a} 的身份")),
                 };
                 return Err(err(
                     "key",
                     format!("this ledger requires signatures: sign {how} with --key FILE (or KAOHE_KEY)"),
+                    format!("本台账要求签名：请{how_zh}签名"),
                 ));
             }
             None => {}
@@ -559,7 +579,7 @@ impl<'a> Batch<'a> {
     ) -> Result<(), FieldError> {
         self.check_signing_key(&attached.signature.public_key, signer)?;
         let after = attached.after;
-        rules::signed_after(self.next_seq, after.seq).map_err(|p| err(p.field, p.message))?;
+        rules::signed_after(self.next_seq, after.seq).map_err(problem)?;
         let held = match after.seq + 1 == self.ledger.head.next_seq {
             true => self.ledger.head.hash,
             false => self.ledger.hash_at(after.seq).map_err(Self::ledger_err)?,
@@ -568,15 +588,18 @@ impl<'a> Batch<'a> {
             return Err(err(
                 "after",
                 format!("this ledger's event at seq {} has another hash: the signer saw another history", after.seq),
+                format!("台账第 {} 号事件的哈希与签名所依据的不同：签名人看到的是另一段历史", after.seq),
             ));
         }
-        let bytes = codec::encode_kind(kind).map_err(|e| err("signature", e.to_string()))?;
+        let bytes = codec::encode_kind(kind)
+            .map_err(|e| err("signature", e.to_string(), format!("无法编码事件：{e}")))?;
         let message = sign::message_after(&self.ledger.genesis.ledger_id, &after, &bytes);
         match sign::verify(&attached.signature, &message) {
             true => Ok(()),
             false => Err(err(
                 "signature",
                 "the signature does not cover this event as the ledger computes it now: prepare it again and sign what is shown",
+                "签名与台账现在算出的事件不符：请重新核对并签名",
             )),
         }
     }
@@ -591,28 +614,40 @@ impl<'a> Batch<'a> {
                 format!(
                     "key {hex} is not registered in this ledger (`kaohe key register FILE.pub`)"
                 ),
+                format!("密钥 {hex} 未在本台账登记"),
             ));
         };
         if !rules::key_in_force(registered, revoked, self.next_seq) {
             let when = revoked.map(|r| self.place(r)).unwrap_or_default();
-            return Err(err("key", format!("key {hex} was revoked ({when})")));
+            let when_zh = revoked.map(|r| self.place_zh(r)).unwrap_or_default();
+            return Err(err(
+                "key",
+                format!("key {hex} was revoked ({when})"),
+                format!("密钥 {hex} 已被撤销（{when_zh}）"),
+            ));
         }
-        rules::signer_matches(signer, &actor)
-            .map_err(|p| err(p.field, format!("key {hex}: {}", p.message)))
+        rules::signer_matches(signer, &actor).map_err(|p| {
+            err(
+                p.field,
+                format!("key {hex}: {}", p.message),
+                format!("密钥 {hex}：{}", p.zh),
+            )
+        })
     }
 
     fn check_key_register(&mut self, k: &KeyRegisterCmd) -> Result<Outcome, FieldError> {
         let actor = match &k.actor {
-            Actor::Department(d) => {
-                Actor::Department(self.department(d).map_err(|e| err("actor", e.message))?)
-            }
+            Actor::Department(d) => Actor::Department(
+                self.department(d)
+                    .map_err(|e| err("actor", e.message, e.zh))?,
+            ),
             Actor::Station(s) => {
-                self.known_station(s).map_err(|e| err("actor", e.message))?;
+                self.known_station(s)
+                    .map_err(|e| err("actor", e.message, e.zh))?;
                 Actor::Station(s.clone())
             }
             other => {
-                rules::registrable(other, self.ledger.bureau_rooted)
-                    .map_err(|p| err(p.field, p.message))?;
+                rules::registrable(other, self.ledger.bureau_rooted).map_err(problem)?;
                 other.clone()
             }
         };
@@ -625,6 +660,10 @@ impl<'a> Batch<'a> {
                 format!(
                     "this key is already registered for {registered} ({}); a key serves one actor",
                     self.place(seq)
+                ),
+                format!(
+                    "这把密钥已登记给 {registered}（{}）；一把密钥只属于一个身份",
+                    self.place_zh(seq)
                 ),
             ));
         }
@@ -640,15 +679,20 @@ impl<'a> Batch<'a> {
     fn check_key_revoke(&mut self, k: &KeyRevokeCmd) -> Result<Outcome, FieldError> {
         let hex = hex::encode(k.public_key);
         match self.key(&k.public_key)? {
-            None => Err(err("public_key", format!("key {hex} is not registered"))),
+            None => Err(err(
+                "public_key",
+                format!("key {hex} is not registered"),
+                format!("密钥 {hex} 未登记"),
+            )),
             Some((_, _, Some(revoked))) => Err(err(
                 "public_key",
                 format!("key {hex} was already revoked ({})", self.place(revoked)),
+                format!("密钥 {hex} 已被撤销（{}）", self.place_zh(revoked)),
             )),
             Some((registered, actor, None)) => {
                 let bureau = matches!(actor, Actor::Bureau(_));
                 let others = self.bureau_keys_in_force(&k.public_key)?;
-                rules::keeps_a_bureau_key(bureau, others).map_err(|p| err(p.field, p.message))?;
+                rules::keeps_a_bureau_key(bureau, others).map_err(problem)?;
                 let seq = self.next_seq;
                 let outcome = self.push_signed(EventKind::KeyRevoked(KeyRevoked {
                     public_key: k.public_key,
@@ -741,6 +785,13 @@ impl<'a> Batch<'a> {
                     existing.name,
                     existing.kind.as_str()
                 ),
+                format!(
+                    "司法所 {} 已登记（{}）为 {}（{}）；司法所的名称和类型不能更改",
+                    s.code,
+                    self.place_zh(seq),
+                    existing.name,
+                    existing.kind.zh()
+                ),
             ));
         }
         rules::station_count(self.stations_before + self.stations_new)?;
@@ -774,6 +825,10 @@ impl<'a> Batch<'a> {
                 format!(
                     "id `{id}` is already used ({}) with other content; an id names one event for good",
                     self.place(seq)
+                ),
+                format!(
+                    "编号“{id}”已被另一条内容不同的事件使用（{}）；一个编号永远只指一个事件",
+                    self.place_zh(seq)
                 ),
             )),
         }
@@ -925,13 +980,14 @@ impl<'a> Batch<'a> {
         self.ledger
             .find_event(key)
             .map_err(|e| match e {
-                LedgerError::Refused { message, .. } => err(field, message),
+                LedgerError::Refused { message, zh, .. } => err(field, message, zh),
                 e => Self::ledger_err(e),
             })?
             .ok_or_else(|| {
                 err(
                     field,
                     format!("no event `{key}` in the ledger (name it by id, seq or hash)"),
+                    format!("台账中没有事件“{key}”（可用编号、序号或哈希指明）"),
                 )
             })
     }
@@ -945,6 +1001,10 @@ impl<'a> Batch<'a> {
                 field,
                 format!(
                     "`{key}` is seq {seq}, an event of type {}, not a recorded deduction or bonus",
+                    other.type_name()
+                ),
+                format!(
+                    "“{key}”是第 {seq} 号事件，类型为 {}，不是扣分或加分记录",
                     other.type_name()
                 ),
             )),
@@ -1004,13 +1064,19 @@ impl<'a> Batch<'a> {
             .expect("every item has a position") as u16;
         let ordinal = match self.station(&record.station)? {
             Some(s) => s.ordinal,
-            None => return Err(err("station", "the record's station is not registered")),
+            None => {
+                return Err(err(
+                    "station",
+                    "the record's station is not registered",
+                    "该记录的司法所未登记",
+                ))
+            }
         };
         let seq = self.next_seq;
         let effect = self
             .standing(target, record.computed_points)?
             .apply(seq, &kind)
-            .map_err(|c| err(field, c.0))?;
+            .map_err(|c| err(field, c.0, c.1))?;
         if effect.removed && rules::counts_units(clause) {
             let ukey = unit_key(&record.station, &record.clause);
             let prior = self.units_so_far(&ukey, &record.station, &record.clause)?;
@@ -1074,6 +1140,10 @@ impl<'a> Batch<'a> {
                     "appeal",
                     format!(
                         "`{key}` is seq {appeal_seq}, an event of type {}, not an appeal",
+                        other.type_name()
+                    ),
+                    format!(
+                        "“{key}”是第 {appeal_seq} 号事件，类型为 {}，不是申诉",
                         other.type_name()
                     ),
                 ))
@@ -1333,6 +1403,7 @@ fn decided_outcome(d: &DecideCmd) -> Result<AppealOutcome, FieldError> {
         (OutcomeCmd::Partial, None) => Err(err(
             "points",
             "a partial decision needs the points that stand for the whole deduction",
+            "部分成立须填写该扣分最终保留的分值",
         )),
         (OutcomeCmd::Partial, Some(p)) => {
             Ok(AppealOutcome::Partial(crate::base::decimal::canonical(p)))
@@ -1346,6 +1417,7 @@ fn decided_outcome(d: &DecideCmd) -> Result<AppealOutcome, FieldError> {
                     _ => "rejected",
                 }
             ),
+            "只有“部分成立”填写分值；申诉成立或维持扣分不填",
         )),
         (OutcomeCmd::Upheld, None) => Ok(AppealOutcome::Upheld),
         (OutcomeCmd::Rejected, None) => Ok(AppealOutcome::Rejected),

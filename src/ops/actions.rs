@@ -34,12 +34,16 @@ pub enum ActionError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Proof(#[from] ProofError),
-    /// Bad input: what was asked names nothing, or cannot be done as asked (exit 2).
+    /// A command's field refused by the parser (exit 2).
+    #[error(transparent)]
+    Field(#[from] command::FieldError),
+    /// Bad input: what was asked names nothing, or cannot be done as asked (exit 2); in
+    /// English, and in Chinese saying the same.
     #[error("{0}")]
-    Input(String),
-    /// A check found a problem (exit 1).
+    Input(String, String),
+    /// A check found a problem (exit 1); in English, and in Chinese saying the same.
     #[error("{0}")]
-    Problem(String),
+    Problem(String, String),
 }
 
 /// One event a write produced (or found already there, for an identical re-submission).
@@ -77,7 +81,7 @@ pub fn attach_files(evidence: &mut Vec<String>, files: &[EvidenceFile]) {
 
 /// Parses a command in the import-line shape (`{"op":"record",...}`), naming the bad field.
 pub fn parse(object: &Map<String, Value>) -> Result<Command, ActionError> {
-    command::from_object(object).map_err(|e| ActionError::Input(e.to_string()))
+    command::from_object(object).map_err(ActionError::Field)
 }
 
 /// Applies one command, signed by `signer` when given: its evidence files are stored first
@@ -105,9 +109,12 @@ pub fn submit(
 }
 
 fn written(ledger: &Ledger, o: &Outcome) -> Result<Written, ActionError> {
-    let body = ledger
-        .event(o.seq())?
-        .ok_or_else(|| ActionError::Problem(format!("event {} cannot be read back", o.seq())))?;
+    let body = ledger.event(o.seq())?.ok_or_else(|| {
+        ActionError::Problem(
+            format!("event {} cannot be read back", o.seq()),
+            format!("第 {} 号事件无法读回", o.seq()),
+        )
+    })?;
     Ok(Written {
         seq: o.seq(),
         appended: matches!(o, Outcome::Appended { .. }),
@@ -171,10 +178,16 @@ pub fn checkpoint_key_allowed(
         }
         (false, false, _) => "an actor's key",
     };
-    Err(ActionError::Input(format!(
-        "key {} is {refused}: checkpoints are signed by a bureau key in force, or by a log key the ledger does not register",
-        hex::encode(public)
-    )))
+    Err(ActionError::Input(
+        format!(
+            "key {} is {refused}: checkpoints are signed by a bureau key in force, or by a log key the ledger does not register",
+            hex::encode(public)
+        ),
+        format!(
+            "密钥 {} 不能为检查点签名：检查点由有效的司法局密钥，或台账未登记的日志密钥签名",
+            hex::encode(public)
+        ),
+    ))
 }
 
 /// Adds the witnesses' cosignatures of a copy of a stored checkpoint to it.
@@ -246,7 +259,10 @@ pub fn scores<'r>(ledger: &'r Ledger, query: &Query) -> Result<ScoreView<'r>, Le
 pub fn known_station(ledger: &Ledger, code: &str) -> Result<(), ActionError> {
     match ledger.find_station(code)? {
         Some(_) => Ok(()),
-        None => Err(ActionError::Input(format!("unknown station `{code}`"))),
+        None => Err(ActionError::Input(
+            format!("unknown station `{code}`"),
+            format!("没有登记司法所“{code}”"),
+        )),
     }
 }
 
@@ -279,9 +295,10 @@ pub fn find_event(ledger: &Ledger, name: EventName<'_>) -> Result<u64, ActionErr
         EventName::Key(key) => (ledger.find_event(key.trim())?, key.to_string()),
     };
     found.ok_or_else(|| {
-        ActionError::Input(format!(
-            "no event `{asked}`: give an id, a seq (0–{last}) or a 64-digit hash"
-        ))
+        ActionError::Input(
+            format!("no event `{asked}`: give an id, a seq (0–{last}) or a 64-digit hash"),
+            format!("没有事件“{asked}”：请给出编号、序号（0–{last}）或 64 位哈希"),
+        )
     })
 }
 
@@ -303,7 +320,12 @@ pub fn event_line(ledger: &Ledger, seq: u64) -> Result<(String, Option<String>),
         }
         Ok(true)
     })?;
-    let line = line.ok_or_else(|| ActionError::Input(format!("event {seq} cannot be read")))?;
+    let line = line.ok_or_else(|| {
+        ActionError::Input(
+            format!("event {seq} cannot be read"),
+            format!("第 {seq} 号事件无法读取"),
+        )
+    })?;
     Ok((line, next_hash))
 }
 
@@ -316,17 +338,21 @@ pub fn evidence_file(ledger: &Ledger, hash: &Hash) -> Result<Vec<u8>, ActionErro
         .get_evidence(hash)
         .map_err(LedgerError::from)?
         .ok_or_else(|| {
-            ActionError::Input(format!(
-                "no evidence file {hex_hash} is stored in this ledger"
-            ))
+            ActionError::Input(
+                format!("no evidence file {hex_hash} is stored in this ledger"),
+                format!("台账中没有证据文件 {hex_hash}"),
+            )
         })?;
     let actual = crate::events::chain::file_hash(&bytes);
     if actual != *hash {
-        return Err(ActionError::Problem(format!(
-            "the stored evidence file {hex_hash} is damaged: its {} bytes hash to {}; nothing written",
-            bytes.len(),
-            hex::encode(actual)
-        )));
+        return Err(ActionError::Problem(
+            format!(
+                "the stored evidence file {hex_hash} is damaged: its {} bytes hash to {}; nothing written",
+                bytes.len(),
+                hex::encode(actual)
+            ),
+            format!("台账中的证据文件 {hex_hash} 已损坏"),
+        ));
     }
     Ok(bytes)
 }

@@ -95,6 +95,45 @@ impl std::fmt::Display for NotReady {
     }
 }
 
+impl NotReady {
+    /// What `Display` says, in Chinese.
+    pub fn zh(&self) -> String {
+        let mut out = String::new();
+        match self {
+            NotReady::PendingAppeals(list) => {
+                out.push_str(&format!(
+                    "还有 {} 件申诉待复核；请先复核再结算：\n",
+                    list.len()
+                ));
+                for (id, seq, station, against) in list {
+                    out.push_str(&format!(
+                        "  {id}（第 {seq} 号事件）：{station} 对 {against} 的申诉\n"
+                    ));
+                }
+            }
+            NotReady::Gaps(gaps) => {
+                out.push_str(&format!(
+                    "有 {} 处司法所的最新数值未达标准，而该条款下没有扣分记录；请补记扣分，或说明理由后接受：\n",
+                    gaps.len()
+                ));
+                for g in gaps {
+                    out.push_str(&format!(
+                        "  {} {}：{} = {}（应扣 {} 分）\n",
+                        g.station, g.clause, g.metric, g.value, g.points
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+impl From<NotReady> for LedgerError {
+    fn from(n: NotReady) -> LedgerError {
+        LedgerError::NotReady(n.to_string(), n.zh())
+    }
+}
+
 /// What close did.
 #[derive(Debug, Clone)]
 pub struct Closed {
@@ -245,6 +284,7 @@ fn check_closable(ledger: &Ledger, now: Timestamp) -> Result<(), LedgerError> {
             line: None,
             field: "close".into(),
             message: format!("the period was already closed at seq {seq}"),
+            zh: format!("考核期已于第 {seq} 号事件结算"),
         });
     }
     let stored_at = ledger.stamp(now)?;
@@ -256,6 +296,9 @@ fn check_closable(ledger: &Ledger, now: Timestamp) -> Result<(), LedgerError> {
             field: "close".into(),
             message: format!(
                 "the period runs to {period_end}; close it on or after that day (today is {today}): the rank bonuses are dated the period's last day"
+            ),
+            zh: format!(
+                "考核期到 {period_end} 为止；请在当天或之后结算（今天是 {today}）：名次加分记在考核期的最后一天"
             ),
         });
     }
@@ -272,9 +315,7 @@ fn check_closable(ledger: &Ledger, now: Timestamp) -> Result<(), LedgerError> {
                 )
             })
             .collect();
-        return Err(LedgerError::NotReady(
-            NotReady::PendingAppeals(list).to_string(),
-        ));
+        return Err(NotReady::PendingAppeals(list).into());
     }
     Ok(())
 }
@@ -289,18 +330,18 @@ fn gaps_reason(gaps: &[Gap], accept_gaps: Option<&str>) -> Result<Option<String>
                 line: None,
                 field: p.field.into(),
                 message: p.message,
+                zh: p.zh,
             }),
         },
         Ok(None) => Ok(None),
-        Err(GapRefusal::NotAccepted) => Err(LedgerError::NotReady(
-            NotReady::Gaps(gaps.to_vec()).to_string(),
-        )),
+        Err(GapRefusal::NotAccepted) => Err(NotReady::Gaps(gaps.to_vec()).into()),
         Err(GapRefusal::NoReason) => {
             let p = GapRefusal::no_reason();
             Err(LedgerError::Refused {
                 line: None,
                 field: p.field.into(),
                 message: p.message,
+                zh: p.zh,
             })
         }
     }

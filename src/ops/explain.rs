@@ -63,11 +63,12 @@ pub struct Explanation<'r> {
     pub view: View,
 }
 
-fn refused(field: &str, message: String) -> LedgerError {
+fn refused(field: &str, message: String, zh: String) -> LedgerError {
     LedgerError::Refused {
         line: None,
         field: field.into(),
         message,
+        zh,
     }
 }
 
@@ -81,7 +82,11 @@ pub fn explain<'r>(
     let rubric = ledger.rubric();
     if let Some(code) = item {
         if rubric.item(code).is_none() {
-            return Err(refused("item", format!("unknown item `{code}`")));
+            return Err(refused(
+                "item",
+                format!("unknown item `{code}`"),
+                format!("考核细则中没有项目“{code}”"),
+            ));
         }
     }
     let (reg_seq, ordinal) = registered(ledger, view, station)?;
@@ -141,6 +146,10 @@ fn unknown_station(view: &View, station: &str) -> LedgerError {
         "station",
         format!(
             "unknown station `{station}` (in this view, up to seq {})",
+            view.last_seq()
+        ),
+        format!(
+            "没有司法所“{station}”（在截至第 {} 号事件的视图中）",
             view.last_seq()
         ),
     )

@@ -7,12 +7,18 @@ use crate::domain::command::{self, field_error};
 use crate::ledger::{LedgerError, Numbered};
 use std::io::BufRead;
 
-fn refused(line: usize, field: &str, message: impl Into<String>) -> LedgerError {
-    let e = field_error(field, message);
+fn refused(
+    line: usize,
+    field: &str,
+    message: impl Into<String>,
+    zh: impl Into<String>,
+) -> LedgerError {
+    let e = field_error(field, message, zh);
     LedgerError::Refused {
         line: Some(line),
         field: e.field,
         message: e.message,
+        zh: e.zh,
     }
 }
 
@@ -52,6 +58,7 @@ impl<R: BufRead, P: FnMut(u64)> Commands<R, P> {
                     n,
                     "line",
                     format!("the import is larger than {MAX_IMPORT_BYTES} bytes"),
+                    format!("导入文件超过 {MAX_IMPORT_BYTES} 字节"),
                 ));
             }
             let text = match line {
@@ -61,9 +68,12 @@ impl<R: BufRead, P: FnMut(u64)> Commands<R, P> {
                         n,
                         "line",
                         format!("longer than {MAX_LINE_BYTES} bytes"),
+                        format!("一行超过 {MAX_LINE_BYTES} 字节"),
                     ))
                 }
-                Line::NotUtf8 => return Err(refused(n, "line", "not UTF-8")),
+                Line::NotUtf8 => {
+                    return Err(refused(n, "line", "not UTF-8", "不是 UTF-8 编码的文字"))
+                }
             };
             if text.trim().is_empty() {
                 continue;
@@ -73,12 +83,14 @@ impl<R: BufRead, P: FnMut(u64)> Commands<R, P> {
                     n,
                     "line",
                     format!("more than {MAX_IMPORT_COMMANDS} commands in one import"),
+                    format!("一次导入超过 {MAX_IMPORT_COMMANDS} 条命令"),
                 ));
             }
             let command = command::parse_line(&text).map_err(|e| LedgerError::Refused {
                 line: Some(n),
                 field: e.field,
                 message: e.message,
+                zh: e.zh,
             })?;
             self.commands += 1;
             if n.is_multiple_of(4096) {

@@ -160,7 +160,81 @@ pub enum ReconcileError {
     Ledger(#[from] LedgerError),
 }
 
+impl At {
+    /// The place in Chinese: 第 n 行.
+    fn zh(&self) -> String {
+        match self {
+            At::Line(n) | At::Row(n) => format!("第 {n} 行"),
+        }
+    }
+}
+
+/// [`column_text`] in Chinese.
+fn column_zh(at: &At, field: usize) -> String {
+    let name = match field {
+        1 => "“司法所”列".to_string(),
+        2 => "“项目”列".to_string(),
+        3 => "“扣分”列".to_string(),
+        4 => "“加分”列".to_string(),
+        n => format!("第 {n} 列"),
+    };
+    match at {
+        At::Line(_) => name,
+        At::Row(row) => {
+            let column = u32::try_from(field.saturating_sub(1)).unwrap_or(u32::MAX);
+            format!("{name}（单元格 {}{row}）", xlsx::column_letters(column))
+        }
+    }
+}
+
 impl ReconcileError {
+    /// The error in Chinese, saying what `Display` says (a cell's detail is the parser's, in
+    /// English, after the Chinese).
+    pub fn zh(&self) -> String {
+        use ReconcileError::*;
+        const HEADER_ZH: &str =
+            "表头应为“司法所,项目,扣分,加分”（或 station,item,deducted,awarded）";
+        match self {
+            Io(m) => format!("无法读取对账文件：{m}"),
+            Empty => format!("文件是空的：{HEADER_ZH}"),
+            Header { at, message } => format!("{}：{HEADER_ZH}：{message}", at.zh()),
+            LineTooLong { at, limit } => format!("{}：超过 {limit} 字节", at.zh()),
+            NotUtf8 { line } => format!("第 {line} 行：不是 UTF-8 编码的文字"),
+            FileTooLarge { line, limit } => format!("第 {line} 行：文件超过 {limit} 字节"),
+            TooLarge { limit } => format!("文件超过 {limit} 字节"),
+            TooManyRows { at, limit } => format!("{}：一个文件超过 {limit} 行", at.zh()),
+            FieldCount { at, found } => format!(
+                "{}：有 {found} 列；每行应为 4 列（司法所,项目,扣分,加分）",
+                at.zh()
+            ),
+            Cell { at, field, message } => {
+                format!("{}，{}：{message}", at.zh(), column_zh(at, *field))
+            }
+            Duplicate {
+                at,
+                first,
+                station,
+                item,
+            } => format!(
+                "{}：司法所“{station}”的项目“{item}”重复出现（首次在{}）",
+                at.zh(),
+                first.zh()
+            ),
+            UnknownStation { at, station, hint } => format!(
+                "{}，{}：没有司法所“{station}”{hint}",
+                at.zh(),
+                column_zh(at, 1)
+            ),
+            UnknownItem { at, item, hint } => format!(
+                "{}，{}：考核细则中没有项目“{item}”{hint}",
+                at.zh(),
+                column_zh(at, 2)
+            ),
+            Xlsx(e) => format!("无法读取 Excel 文件：{e}"),
+            Ledger(e) => format!("读取台账出错：{e}"),
+        }
+    }
+
     /// The file's line or row the error is about, if it is about one.
     pub fn at(&self) -> Option<At> {
         use ReconcileError::*;

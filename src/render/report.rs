@@ -154,6 +154,10 @@ fn wanted_stations<'a>(
                     "unknown station `{code}` (in this view, up to seq {})",
                     view.last_seq()
                 ),
+                zh: format!(
+                    "没有司法所“{code}”（在截至第 {} 号事件的视图中）",
+                    view.last_seq()
+                ),
             });
         }
         set.insert(code.as_str());

@@ -85,12 +85,14 @@ fn apply(ledger: &mut Ledger, mut jobs: Vec<Job>, now: jiff::Timestamp) {
                 line: Some(line),
                 field,
                 message,
+                zh,
             }) if (1..=jobs.len()).contains(&line) => {
                 let job = jobs.remove(line - 1);
                 let _ = job.reply.send(Err(LedgerError::Refused {
                     line: None,
                     field,
                     message,
+                    zh,
                 }));
             }
             Err(e) => {

@@ -26,34 +26,45 @@ use std::sync::{Arc, Mutex, RwLock};
 
 pub use sessions::sign_in_message;
 
-/// What the service refuses, with the HTTP status it maps to (`ServiceError::status`).
+/// What the service refuses, with the HTTP status it maps to (`ServiceError::status`). Each
+/// refusal says why in English (the command line's words: `Display`, the JSON `error`) and in
+/// Chinese (the pages' words, saying the same: [`ServiceError::zh`], the JSON `error_zh`).
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     /// Bad input: a field named, the CLI's message (400).
     #[error("field `{field}`: {message}")]
-    Bad { field: String, message: String },
+    Bad {
+        field: String,
+        message: String,
+        zh: String,
+    },
     /// No session, or it ended (401).
     #[error("{0}")]
-    Unauthorized(String),
+    Unauthorized(String, String),
     /// Signed in, but this actor may not (403).
     #[error("{0}")]
-    Forbidden(String),
+    Forbidden(String, String),
     /// No such thing (404).
     #[error("{0}")]
-    NotFound(String),
+    NotFound(String, String),
     /// The ledger holds something else under this id, or moved on since prepare (409).
     #[error("field `{field}`: {message}")]
-    Conflict { field: String, message: String },
+    Conflict {
+        field: String,
+        message: String,
+        zh: String,
+    },
     /// Too many sign-in attempts, or prepared commands for one key (429).
     #[error("{0}")]
-    TooMany(String),
+    TooMany(String, String),
     /// The request's body did not arrive in time (408).
     #[error("{0}")]
-    Timeout(String),
+    Timeout(String, String),
     /// Full (too many sessions, challenges or prepared commands) (503).
     #[error("{0}")]
-    Unavailable(String),
-    /// The ledger is damaged or cannot be read or written (500).
+    Unavailable(String, String),
+    /// The ledger is damaged or cannot be read or written (500): the detail is an operator's,
+    /// in English only.
     #[error("{0}")]
     Internal(String),
 }
@@ -63,14 +74,28 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             ServiceError::Bad { .. } => 400,
-            ServiceError::Unauthorized(_) => 401,
-            ServiceError::Forbidden(_) => 403,
-            ServiceError::NotFound(_) => 404,
+            ServiceError::Unauthorized(..) => 401,
+            ServiceError::Forbidden(..) => 403,
+            ServiceError::NotFound(..) => 404,
             ServiceError::Conflict { .. } => 409,
-            ServiceError::TooMany(_) => 429,
-            ServiceError::Timeout(_) => 408,
-            ServiceError::Unavailable(_) => 503,
+            ServiceError::TooMany(..) => 429,
+            ServiceError::Timeout(..) => 408,
+            ServiceError::Unavailable(..) => 503,
             ServiceError::Internal(_) => 500,
+        }
+    }
+
+    /// The refusal in Chinese, saying what the English one says.
+    pub fn zh(&self) -> String {
+        match self {
+            ServiceError::Bad { zh, .. } | ServiceError::Conflict { zh, .. } => zh.clone(),
+            ServiceError::Unauthorized(_, zh)
+            | ServiceError::Forbidden(_, zh)
+            | ServiceError::NotFound(_, zh)
+            | ServiceError::TooMany(_, zh)
+            | ServiceError::Timeout(_, zh)
+            | ServiceError::Unavailable(_, zh) => zh.clone(),
+            ServiceError::Internal(detail) => format!("服务器内部错误：{detail}"),
         }
     }
 
@@ -82,7 +107,7 @@ impl ServiceError {
         }
     }
 
-    /// The error as the service's JSON body: `{"error": …, "field": …}`.
+    /// The error as the service's JSON body: `{"error": …, "error_zh": …, "field": …}`.
     pub fn json(&self) -> Value {
         let message = match self {
             ServiceError::Bad { message, .. } | ServiceError::Conflict { message, .. } => {
@@ -92,16 +117,18 @@ impl ServiceError {
         };
         let mut m = Map::new();
         m.insert("error".into(), json!(message));
+        m.insert("error_zh".into(), json!(self.zh()));
         if let Some(f) = self.field() {
             m.insert("field".into(), json!(f));
         }
         Value::Object(m)
     }
 
-    pub fn bad(field: &str, message: impl Into<String>) -> ServiceError {
+    pub fn bad(field: &str, message: impl Into<String>, zh: impl Into<String>) -> ServiceError {
         ServiceError::Bad {
             field: field.into(),
             message: message.into(),
+            zh: zh.into(),
         }
     }
 }
@@ -109,19 +136,26 @@ impl ServiceError {
 impl From<LedgerError> for ServiceError {
     fn from(e: LedgerError) -> ServiceError {
         match e {
-            LedgerError::Refused { field, message, .. } => {
+            LedgerError::Refused {
+                field, message, zh, ..
+            } => {
                 let conflict = matches!(field.as_str(), "signature" | "after")
                     || (field == "id" && message.contains("already"));
                 match conflict {
-                    true => ServiceError::Conflict { field, message },
-                    false => ServiceError::Bad { field, message },
+                    true => ServiceError::Conflict { field, message, zh },
+                    false => ServiceError::Bad { field, message, zh },
                 }
             }
-            LedgerError::NotReady(m) => ServiceError::Conflict {
+            LedgerError::NotReady(message, zh) => ServiceError::Conflict {
                 field: "period".into(),
-                message: m,
+                message,
+                zh,
             },
-            e if e.is_busy() => ServiceError::Unavailable(e.to_string()),
+            LedgerError::Clock(message, zh) => ServiceError::Unavailable(message, zh),
+            e if e.is_busy() => ServiceError::Unavailable(
+                e.to_string(),
+                "台账正被另一个程序使用：请稍后再试".into(),
+            ),
             e => ServiceError::Internal(e.to_string()),
         }
     }
@@ -131,21 +165,22 @@ impl From<actions::ActionError> for ServiceError {
     fn from(e: actions::ActionError) -> ServiceError {
         match e {
             actions::ActionError::Ledger(e) => e.into(),
-            actions::ActionError::Input(m) => input_error(&m),
-            actions::ActionError::Problem(m) => ServiceError::NotFound(m),
+            actions::ActionError::Field(e) => ServiceError::bad(&e.field, e.message, e.zh),
+            actions::ActionError::Input(m, zh) => input_error(&m, zh),
+            actions::ActionError::Problem(m, zh) => ServiceError::NotFound(m, zh),
             actions::ActionError::Proof(e) => ServiceError::Internal(e.to_string()),
         }
     }
 }
 
 /// A parser's "field `F`: message" as a refusal naming F.
-fn input_error(text: &str) -> ServiceError {
+fn input_error(text: &str, zh: String) -> ServiceError {
     let named = text
         .strip_prefix("field `")
         .and_then(|rest| rest.split_once("`: "));
     match named {
-        Some((field, message)) => ServiceError::bad(field, message),
-        None => ServiceError::bad("body", text),
+        Some((field, message)) => ServiceError::bad(field, message, zh),
+        None => ServiceError::bad("body", text, zh),
     }
 }
 
@@ -303,10 +338,10 @@ impl Service {
     fn in_force(&self, ledger: &Ledger, public_key: &[u8; 32]) -> Result<u64, ServiceError> {
         match ledger.key_state(public_key)? {
             Some((seq, None)) => Ok(seq),
-            Some((_, Some(_))) => Err(ServiceError::Unauthorized(format!(
-                "key {} was revoked",
-                hex::encode(public_key)
-            ))),
+            Some((_, Some(_))) => Err(ServiceError::Unauthorized(
+                format!("key {} was revoked", hex::encode(public_key)),
+                format!("密钥 {} 已被撤销", hex::encode(public_key)),
+            )),
             None => Err(not_registered(public_key)),
         }
     }
@@ -369,7 +404,10 @@ impl Service {
     pub fn session(&self, token: &str) -> Result<Session, ServiceError> {
         let now = self.now_us();
         let session = self.sessions()?.get(token, now).ok_or_else(|| {
-            ServiceError::Unauthorized("sign in first (no session, or it ended)".into())
+            ServiceError::Unauthorized(
+                "sign in first (no session, or it ended)".into(),
+                "请先登录（没有会话，或会话已结束）".into(),
+            )
         })?;
         if let Err(e) = self.in_force(&*self.ledger()?, &session.public_key) {
             self.sessions()?.end_key(&session.public_key);
@@ -460,7 +498,11 @@ impl Service {
     /// signer signs. Only the event's signer may prepare it.
     pub fn prepare(&self, who: &Session, body: &Value) -> Result<Value, ServiceError> {
         let Value::Object(object) = body else {
-            return Err(ServiceError::bad("body", "a command is a JSON object"));
+            return Err(ServiceError::bad(
+                "body",
+                "a command is a JSON object",
+                "命令应为一个 JSON 对象",
+            ));
         };
         let object = with_id(object)?;
         let command = actions::parse(&object)?;
@@ -513,14 +555,18 @@ impl Service {
             .filter(|p| p.public_key == who.public_key)
             .count();
         if mine >= crate::base::limits::MAX_PREPARED_PER_KEY {
-            return Err(ServiceError::TooMany(format!(
-                "this key holds {mine} prepared commands: commit them, or wait {PREPARED_TTL_SECS} s for them to expire"
-            )));
+            return Err(ServiceError::TooMany(
+                format!("this key holds {mine} prepared commands: commit them, or wait {PREPARED_TTL_SECS} s for them to expire"),
+                format!("这把密钥已有 {mine} 条待签名的命令：请先签名提交，或等 {PREPARED_TTL_SECS} 秒后它们过期"),
+            ));
         }
         if held.len() >= MAX_PREPARED {
-            return Err(ServiceError::Unavailable(format!(
-                "more than {MAX_PREPARED} commands wait for their signatures; try again later"
-            )));
+            return Err(ServiceError::Unavailable(
+                format!(
+                    "more than {MAX_PREPARED} commands wait for their signatures; try again later"
+                ),
+                format!("等待签名的命令超过 {MAX_PREPARED} 条；请稍后再试"),
+            ));
         }
         held.insert(
             id.clone(),
@@ -571,6 +617,7 @@ impl Service {
                 return Err(ServiceError::bad(
                     "signatures",
                     "a prepared import is committed with `signatures`, one per event",
+                    "导入须为每个事件各给一个签名",
                 ))
             }
         };
@@ -619,8 +666,13 @@ pub fn parse_query(
     use crate::events::event::date_text;
     let at = at
         .map(|d| {
-            date_text::parse_date(d.trim())
-                .ok_or_else(|| ServiceError::bad("at", date_text::why_not_a_date(d.trim())))
+            date_text::parse_date(d.trim()).ok_or_else(|| {
+                ServiceError::bad(
+                    "at",
+                    date_text::why_not_a_date(d.trim()),
+                    date_text::why_not_a_date_zh(d.trim()),
+                )
+            })
         })
         .transpose()?;
     let known_at = known_at
@@ -629,15 +681,20 @@ pub fn parse_query(
                 ServiceError::bad(
                     "known_at",
                     format!("`{t}` is not an RFC 3339 time such as 2018-11-01T08:00:00Z"),
+                    format!("“{t}”不是 RFC 3339 格式的时间（如 2018-11-01T08:00:00Z）"),
                 )
             })
         })
         .transpose()?;
     let as_of_seq = as_of_seq
         .map(|n| {
-            n.trim()
-                .parse::<u64>()
-                .map_err(|_| ServiceError::bad("as_of_seq", format!("`{n}` is not a seq")))
+            n.trim().parse::<u64>().map_err(|_| {
+                ServiceError::bad(
+                    "as_of_seq",
+                    format!("`{n}` is not a seq"),
+                    format!("“{n}”不是事件序号"),
+                )
+            })
         })
         .transpose()?;
     Ok(Query {
@@ -668,13 +725,27 @@ impl Service {
                         "more than {} lines: import a larger file with `kaohe import`",
                         crate::base::limits::MAX_SERVICE_BATCH_LINES
                     ),
+                    format!(
+                        "超过 {} 行：更大的文件请用命令行 kaohe import 导入",
+                        crate::base::limits::MAX_SERVICE_BATCH_LINES
+                    ),
                 ));
             }
             let parsed = serde_json::from_str::<Value>(line)
-                .map_err(|e| ServiceError::bad("line", format!("not JSON: {e}")))
+                .map_err(|e| {
+                    ServiceError::bad(
+                        "line",
+                        format!("not JSON: {e}"),
+                        format!("不是有效的 JSON：{e}"),
+                    )
+                })
                 .and_then(|v| match v {
                     Value::Object(o) => Ok(o),
-                    _ => Err(ServiceError::bad("line", "a command is a JSON object")),
+                    _ => Err(ServiceError::bad(
+                        "line",
+                        "a command is a JSON object",
+                        "每行应为一个 JSON 对象",
+                    )),
                 })
                 .and_then(|o| with_id(&o))
                 .and_then(|o| actions::parse(&o).map_err(ServiceError::from));
@@ -748,6 +819,7 @@ impl Service {
             return Err(ServiceError::bad(
                 "signature",
                 "this prepared command takes one `signature`",
+                "这条命令只需一个签名",
             ));
         };
         let needed = held.iter().filter(|(_, signed)| *signed).count();
@@ -756,6 +828,10 @@ impl Service {
                 "signatures",
                 format!(
                     "{needed} signatures are needed, one per event, in order; {} were given",
+                    signatures.len()
+                ),
+                format!(
+                    "需要 {needed} 个签名（每个事件一个，按顺序），收到 {} 个",
                     signatures.len()
                 ),
             ));
@@ -805,14 +881,15 @@ impl Service {
         if let Actor::Station(_) = who.actor {
             return Err(ServiceError::Forbidden(
                 "reconciliation covers every station: not for a station".into(),
+                "对账涉及所有司法所：司法所不能使用".into(),
             ));
         }
         let rows = crate::ops::reconcile::read_any(bytes, named_xlsx)
-            .map_err(|e| ServiceError::bad("tallies", e.to_string()))?;
+            .map_err(|e| ServiceError::bad("tallies", e.to_string(), e.zh()))?;
         let ledger = self.ledger()?;
         let view = ledger.view(q)?;
         let mismatches = crate::ops::reconcile::reconcile(&ledger, &view, &rows)
-            .map_err(|e| ServiceError::bad("tallies", e.to_string()))?;
+            .map_err(|e| ServiceError::bad("tallies", e.to_string(), e.zh()))?;
         let mut v = crate::render::reconcile::mismatches_json(&mismatches);
         v["rows"] = json!(rows.len());
         Ok(v)
@@ -825,13 +902,15 @@ impl Service {
             .get(prepared)
             .filter(|p| p.expires_us > self.now_us())
             .ok_or_else(|| {
-                ServiceError::NotFound(format!(
-                    "no prepared command `{prepared}` (it expired after {PREPARED_TTL_SECS} s, or never was): prepare it again"
-                ))
+                ServiceError::NotFound(
+                    format!("no prepared command `{prepared}` (it expired after {PREPARED_TTL_SECS} s, or never was): prepare it again"),
+                    format!("没有待签名的命令“{prepared}”（已超过 {PREPARED_TTL_SECS} 秒过期，或从未有过）：请重新提交"),
+                )
             })?;
         if p.public_key != who.public_key {
             return Err(ServiceError::Forbidden(
                 "only the key that prepared a command commits it".into(),
+                "只有准备该命令的密钥才能提交它".into(),
             ));
         }
         Ok((p.what.clone(), p.after))
@@ -889,9 +968,10 @@ fn refusal_json(line: usize, e: &ServiceError) -> Value {
 /// A station reads only its own records; everyone else reads every station.
 pub(super) fn may_read_station(who: &Session, station: &str) -> Result<(), ServiceError> {
     match &who.actor {
-        Actor::Station(own) if own != station => Err(ServiceError::Forbidden(format!(
-            "station {own} reads only its own records, not {station}'s"
-        ))),
+        Actor::Station(own) if own != station => Err(ServiceError::Forbidden(
+            format!("station {own} reads only its own records, not {station}'s"),
+            format!("司法所 {own} 只能查看本所的记录，不能查看 {station} 的"),
+        )),
         _ => Ok(()),
     }
 }
@@ -901,15 +981,21 @@ fn may_sign(who: &Session, signer: Option<&Signer>) -> Result<(), ServiceError> 
     let Some(signer) = signer else {
         return Err(ServiceError::Forbidden(
             "this ledger writes that event without a signature: it cannot be prepared".into(),
+            "本台账不为此类事件签名：不能在网页上办理".into(),
         ));
     };
     if let Actor::Auditor(_) = who.actor {
         return Err(ServiceError::Forbidden(
             "an auditor reads everything and writes nothing".into(),
+            "审计人员可查看一切，但不能写入".into(),
         ));
     }
-    rules::signer_matches(signer, &who.actor)
-        .map_err(|p| ServiceError::Forbidden(format!("signed in as {}: {}", who.actor, p.message)))
+    rules::signer_matches(signer, &who.actor).map_err(|p| {
+        ServiceError::Forbidden(
+            format!("signed in as {}: {}", who.actor, p.message),
+            format!("当前身份为 {}：{}", who.actor, p.zh),
+        )
+    })
 }
 
 /// The ops whose events carry an id the caller may leave out.
@@ -929,25 +1015,37 @@ fn with_id(object: &Map<String, Value>) -> Result<Map<String, Value>, ServiceErr
 }
 
 fn not_registered(public_key: &[u8; 32]) -> ServiceError {
-    ServiceError::Unauthorized(format!(
-        "key {} is not registered in this ledger",
-        hex::encode(public_key)
-    ))
+    ServiceError::Unauthorized(
+        format!(
+            "key {} is not registered in this ledger",
+            hex::encode(public_key)
+        ),
+        format!(
+            "密钥 {} 未在本台账登记：请联系司法局登记您的公钥",
+            hex::encode(public_key)
+        ),
+    )
 }
 
 fn session_error(e: SignInError) -> ServiceError {
     match e {
         SignInError::TooMany => {
-            ServiceError::TooMany("too many sign-in attempts for this key: wait a minute".into())
+            ServiceError::TooMany(
+                "too many sign-in attempts for this key: wait a minute".into(),
+                "这把密钥的登录尝试过多：请一分钟后再试".into(),
+            )
         }
-        SignInError::Full => {
-            ServiceError::Unavailable("too many sign-ins at once: try again later".into())
-        }
+        SignInError::Full => ServiceError::Unavailable(
+            "too many sign-ins at once: try again later".into(),
+            "同时登录的人过多：请稍后再试".into(),
+        ),
         SignInError::BadChallenge => ServiceError::Unauthorized(
             "the challenge is unknown, spent or expired, or was made for another key: ask for a new one".into(),
+            "登录校验码不存在、已用过或已过期，或属于另一把密钥：请重新登录".into(),
         ),
         SignInError::BadSignature => ServiceError::Unauthorized(
             "the signature does not verify: sign the `to_sign` bytes with the key's secret".into(),
+            "签名校验未通过：所选私钥文件与登记的公钥不符".into(),
         ),
     }
 }
@@ -966,5 +1064,11 @@ fn hex_n<const N: usize>(field: &str, text: &str) -> Result<[u8; N], ServiceErro
     let bytes = hex::decode(text).ok().filter(|_| lower);
     bytes
         .and_then(|b| <[u8; N]>::try_from(b).ok())
-        .ok_or_else(|| ServiceError::bad(field, format!("not {} lower-case hex digits", 2 * N)))
+        .ok_or_else(|| {
+            ServiceError::bad(
+                field,
+                format!("not {} lower-case hex digits", 2 * N),
+                format!("应为 {} 位小写十六进制数", 2 * N),
+            )
+        })
 }

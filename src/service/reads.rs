@@ -147,15 +147,17 @@ impl Service {
         match &who.actor {
             Actor::Bureau(_) | Actor::Department(_) | Actor::Auditor(_) => {}
             other => {
-                return Err(ServiceError::Forbidden(format!(
-                    "signed in as {other}: the export holds every station's records; the bureau, the departments and the auditors export"
-                )))
+                return Err(ServiceError::Forbidden(
+                    format!("signed in as {other}: the export holds every station's records; the bureau, the departments and the auditors export"),
+                    format!("当前身份为 {other}：导出文件含各司法所的记录，只有司法局、部门和审计人员可以导出"),
+                ))
             }
         }
         if q.at.is_some() {
             return Err(ServiceError::bad(
                 "at",
                 "the export is the chain as it stood (`as_of_seq`, `known_at`); an occurred date would cut events out of it",
+                "导出的是台账在某一时点的完整链（as_of_seq、known_at）；按发生日期截取会漏掉事件",
             ));
         }
         let ledger = self.ledger()?;
@@ -203,7 +205,11 @@ impl Service {
         let typed = hash.trim();
         let hash = chain::parse_typed_hash(typed.strip_prefix(REFERENCE_PREFIX).unwrap_or(typed))
             .ok_or_else(|| {
-            ServiceError::bad("hash", format!("`{typed}` is not a hash of 64 hex digits"))
+            ServiceError::bad(
+                "hash",
+                format!("`{typed}` is not a hash of 64 hex digits"),
+                format!("“{typed}”不是 64 位十六进制哈希"),
+            )
         })?;
         let ledger = self.ledger()?;
         if !ledger.store().has_evidence(&hash) {
@@ -212,8 +218,8 @@ impl Service {
         let concerned = concerned(&ledger, &hash)?;
         may_download(who, &concerned)?;
         let bytes = actions::evidence_file(&ledger, &hash).map_err(|e| match e {
-            ActionError::Input(_) => no_evidence(&hash),
-            ActionError::Problem(m) => ServiceError::Internal(m),
+            ActionError::Input(..) => no_evidence(&hash),
+            ActionError::Problem(m, _) => ServiceError::Internal(m),
             e => e.into(),
         })?;
         Ok(EvidenceDownload {
@@ -230,6 +236,7 @@ impl Service {
         if up.len() >= crate::base::limits::MAX_UPLOADS_REMEMBERED && !up.contains_key(hash) {
             return Err(ServiceError::Unavailable(
                 "too many files wait to be cited: cite or drop some first".into(),
+                "待引用的上传文件过多：请先在记录中引用它们".into(),
             ));
         }
         up.entry(*hash).or_default().insert(who.public_key);
@@ -255,9 +262,10 @@ impl Service {
                 continue;
             }
             may_download(who, &concerned(&ledger, &hash)?).map_err(|_| {
-                ServiceError::Forbidden(format!(
-                    "evidence `{r}`: cite only files you uploaded or may read (upload the file yourself)"
-                ))
+                ServiceError::Forbidden(
+                    format!("evidence `{r}`: cite only files you uploaded or may read (upload the file yourself)"),
+                    format!("证据“{r}”：只能引用您自己上传或有权查看的文件（请自行上传该文件）"),
+                )
             })?;
         }
         Ok(())
@@ -269,9 +277,10 @@ impl Service {
 pub fn may_upload(who: &Session) -> Result<(), ServiceError> {
     match &who.actor {
         Actor::Department(_) | Actor::Station(_) | Actor::Bureau(_) => Ok(()),
-        other => Err(ServiceError::Forbidden(format!(
-            "signed in as {other}: only departments, stations and the bureau store evidence files"
-        ))),
+        other => Err(ServiceError::Forbidden(
+            format!("signed in as {other}: only departments, stations and the bureau store evidence files"),
+            format!("当前身份为 {other}：只有部门、司法所和司法局可以上传证据文件"),
+        )),
     }
 }
 
@@ -283,14 +292,21 @@ pub fn evidence_too_large() -> ServiceError {
             "larger than {MAX_EVIDENCE_FILE_BYTES} bytes ({} MiB), the largest evidence file",
             MAX_EVIDENCE_FILE_BYTES / (1024 * 1024)
         ),
+        format!(
+            "文件超过 {} MiB，这是证据文件的上限",
+            MAX_EVIDENCE_FILE_BYTES / (1024 * 1024)
+        ),
     )
 }
 
 fn no_evidence(hash: &Hash) -> ServiceError {
-    ServiceError::NotFound(format!(
-        "no evidence file {} is stored in this ledger",
-        hex::encode(hash)
-    ))
+    ServiceError::NotFound(
+        format!(
+            "no evidence file {} is stored in this ledger",
+            hex::encode(hash)
+        ),
+        format!("台账中没有证据文件 {}", hex::encode(hash)),
+    )
 }
 
 /// The seq of a named event the asker may read: 404 when none, 403 for a station asking for
@@ -302,9 +318,10 @@ fn readable_event(ledger: &Ledger, who: &Session, name: &str) -> Result<u64, Ser
         .ok_or_else(|| ServiceError::Internal(format!("event {seq} is missing")))?;
     if let Actor::Station(own) = &who.actor {
         if body.kind().station() != Some(own.as_str()) {
-            return Err(ServiceError::Forbidden(format!(
-                "station {own} reads only the events about itself, and event {seq} is not"
-            )));
+            return Err(ServiceError::Forbidden(
+                format!("station {own} reads only the events about itself, and event {seq} is not"),
+                format!("司法所 {own} 只能查看与本所有关的事件，第 {seq} 号事件不是"),
+            ));
         }
     }
     Ok(seq)
@@ -313,7 +330,7 @@ fn readable_event(ledger: &Ledger, who: &Session, name: &str) -> Result<u64, Ser
 /// A lookup's refusal: an event it cannot find is 404.
 fn action_error(e: ActionError) -> ServiceError {
     match e {
-        ActionError::Input(m) => ServiceError::NotFound(m),
+        ActionError::Input(m, zh) => ServiceError::NotFound(m, zh),
         e => e.into(),
     }
 }
@@ -322,6 +339,7 @@ fn proof_error(e: ProofError) -> ServiceError {
     match e {
         ProofError::Refused(message) => ServiceError::Conflict {
             field: "checkpoint".into(),
+            zh: format!("检查点不符：{message}"),
             message,
         },
         ProofError::Ledger(e) => e.into(),
@@ -407,10 +425,16 @@ fn may_download(who: &Session, c: &Concerned) -> Result<(), ServiceError> {
     };
     match allowed {
         true => Ok(()),
-        false => Err(ServiceError::Forbidden(format!(
-            "signed in as {}: an evidence file is served to the bureau, the auditors, and the station and the department of an event that references it",
-            who.actor
-        ))),
+        false => Err(ServiceError::Forbidden(
+            format!(
+                "signed in as {}: an evidence file is served to the bureau, the auditors, and the station and the department of an event that references it",
+                who.actor
+            ),
+            format!(
+                "当前身份为 {}：证据文件只提供给司法局、审计人员，以及引用它的事件所涉的司法所和部门",
+                who.actor
+            ),
+        )),
     }
 }
 

@@ -215,7 +215,12 @@ fn routes(app: Shared) -> Router {
         .route("/api/v1/evidence", post(upload_evidence))
         .route("/api/v1/evidence/{hash}", get(download_evidence))
         .merge(pages::routes())
-        .fallback(|| async { refusal(ServiceError::NotFound("no such page".into())) })
+        .fallback(|| async {
+            refusal(ServiceError::NotFound(
+                "no such page".into(),
+                "没有这一页".into(),
+            ))
+        })
         .layer(axum::middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app)
 }
@@ -231,10 +236,11 @@ async fn guard(State(app): State<Shared>, request: Request, next: Next) -> Respo
     let response = match cross_site(&method, request.headers()) {
         true => refusal(ServiceError::Forbidden(
             "requests from another site are refused".into(),
+            "拒绝来自其他网站的请求".into(),
         )),
         false => match app.limit.acquire().await {
             Ok(_permit) => next.run(request).await,
-            Err(_) => refusal(ServiceError::Unavailable("shutting down".into())),
+            Err(_) => refusal(shutting_down()),
         },
     };
     let mut response = response;
@@ -316,7 +322,10 @@ fn session_of(
     headers: &HeaderMap,
 ) -> Result<crate::service::sessions::Session, ServiceError> {
     let t = token(headers).ok_or_else(|| {
-        ServiceError::Unauthorized("sign in first: POST /api/v1/session/challenge".into())
+        ServiceError::Unauthorized(
+            "sign in first: POST /api/v1/session/challenge".into(),
+            "请先登录：POST /api/v1/session/challenge".into(),
+        )
     })?;
     app.service.session(&t)
 }
@@ -324,7 +333,17 @@ fn session_of(
 /// A JSON object body, at most [`MAX_REQUEST_BYTES`].
 async fn json_body(body: Body) -> Result<Value, ServiceError> {
     let bytes: Bytes = read_body(body, MAX_REQUEST_BYTES, too_large).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ServiceError::bad("body", format!("not JSON: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| {
+        ServiceError::bad(
+            "body",
+            format!("not JSON: {e}"),
+            format!("不是有效的 JSON：{e}"),
+        )
+    })
+}
+
+fn shutting_down() -> ServiceError {
+    ServiceError::Unavailable("shutting down".into(), "服务正在停止".into())
 }
 
 /// A request's body, at most `limit` bytes, within [`REQUEST_BODY_TIMEOUT_SECS`]: a client that
@@ -336,10 +355,16 @@ async fn read_body(
 ) -> Result<Bytes, ServiceError> {
     let wait = std::time::Duration::from_secs(crate::base::limits::REQUEST_BODY_TIMEOUT_SECS);
     match tokio::time::timeout(wait, axum::body::to_bytes(body, limit)).await {
-        Err(_) => Err(ServiceError::Timeout(format!(
-            "the request's body did not arrive within {} s",
-            crate::base::limits::REQUEST_BODY_TIMEOUT_SECS
-        ))),
+        Err(_) => Err(ServiceError::Timeout(
+            format!(
+                "the request's body did not arrive within {} s",
+                crate::base::limits::REQUEST_BODY_TIMEOUT_SECS
+            ),
+            format!(
+                "请求内容未在 {} 秒内传完",
+                crate::base::limits::REQUEST_BODY_TIMEOUT_SECS
+            ),
+        )),
         Ok(Err(_)) => Err(too_large()),
         Ok(Ok(bytes)) => Ok(bytes),
     }
@@ -349,13 +374,14 @@ fn too_large() -> ServiceError {
     ServiceError::Bad {
         field: "body".into(),
         message: format!("larger than {MAX_REQUEST_BYTES} bytes"),
+        zh: format!("请求超过 {MAX_REQUEST_BYTES} 字节"),
     }
 }
 
 fn text_field<'a>(v: &'a Value, field: &str) -> Result<&'a str, ServiceError> {
     v.get(field)
         .and_then(Value::as_str)
-        .ok_or_else(|| ServiceError::bad(field, "is required (a string)"))
+        .ok_or_else(|| ServiceError::bad(field, "is required (a string)", "必须填写（文字）"))
 }
 
 async fn challenge(State(app): State<Shared>, body: Body) -> Response {
@@ -495,11 +521,23 @@ async fn commit(State(app): State<Shared>, headers: HeaderMap, body: Body) -> Re
         if let Some(list) = v.get("signatures") {
             let signatures: Vec<String> = list
                 .as_array()
-                .ok_or_else(|| ServiceError::bad("signatures", "a list of hex signatures"))?
+                .ok_or_else(|| {
+                    ServiceError::bad(
+                        "signatures",
+                        "a list of hex signatures",
+                        "应为一组十六进制签名",
+                    )
+                })?
                 .iter()
                 .map(|s| s.as_str().map(str::to_string))
                 .collect::<Option<_>>()
-                .ok_or_else(|| ServiceError::bad("signatures", "a list of hex signatures"))?;
+                .ok_or_else(|| {
+                    ServiceError::bad(
+                        "signatures",
+                        "a list of hex signatures",
+                        "应为一组十六进制签名",
+                    )
+                })?;
             return blocking(move || {
                 let who = session_of(&app, &headers)?;
                 app.service.commit_batch(&who, &prepared, &signatures)
@@ -557,7 +595,13 @@ async fn prepare_close(State(app): State<Shared>, headers: HeaderMap, body: Body
         let reason = match v.get("accept_gaps_reason") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => Some(s.clone()),
-            Some(_) => return Err(ServiceError::bad("accept_gaps_reason", "a string")),
+            Some(_) => {
+                return Err(ServiceError::bad(
+                    "accept_gaps_reason",
+                    "a string",
+                    "应为文字",
+                ))
+            }
         };
         blocking(move || {
             let who = session_of(&app, &headers)?;
@@ -591,7 +635,7 @@ async fn metrics(State(app): State<Shared>) -> Response {
 }
 
 fn refusal_of(e: ServiceError) -> Response {
-    let too_large = matches!(&e, ServiceError::Bad { field, message } if field == "body" && message.starts_with("larger than"));
+    let too_large = matches!(&e, ServiceError::Bad { field, message, .. } if field == "body" && message.starts_with("larger than"));
     if too_large {
         let status = StatusCode::PAYLOAD_TOO_LARGE;
         return (status, axum::Json(e.json())).into_response();
@@ -742,7 +786,7 @@ async fn upload_evidence(
         let _permit = EVIDENCE_FILES
             .acquire()
             .await
-            .map_err(|_| ServiceError::Unavailable("shutting down".into()))?;
+            .map_err(|_| shutting_down())?;
         let bytes = read_body(body, limit, crate::service::reads::evidence_too_large).await?;
         let name = p.get("name").cloned();
         blocking(move || app.service.put_evidence(&who, name.as_deref(), &bytes)).await
@@ -766,7 +810,7 @@ async fn download_evidence(
 ) -> Response {
     let permit = match EVIDENCE_FILES.acquire().await {
         Ok(p) => p,
-        Err(_) => return refusal(ServiceError::Unavailable("shutting down".into())),
+        Err(_) => return refusal(shutting_down()),
     };
     let result = blocking(move || {
         let who = session_of(&app, &headers)?;

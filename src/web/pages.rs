@@ -156,7 +156,7 @@ fn error_page(who: Option<&Session>, e: &ServiceError) -> Response {
                 section.card {
                     h1 { (title) }
                     p.error #page-error { (explain) }
-                    p.muted { "详情：" (e.to_string()) }
+                    p.muted #page-detail { "详情：" (e.zh()) }
                     p { a href="/" { "返回首页" } }
                 }
             },
@@ -219,7 +219,10 @@ async fn station(
 ) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+        return error_page(
+            None,
+            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
+        );
     };
     let result = blocking(move || {
         let q = view_query(&p)?;
@@ -434,12 +437,18 @@ fn appeal_form(e: &Value, station: &str, days_left: Option<i64>) -> Markup {
 async fn desk(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+        return error_page(
+            None,
+            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
+        );
     };
     let crate::events::event::Actor::Department(dept) = session.actor.clone() else {
         return error_page(
             who.as_ref(),
-            &ServiceError::Forbidden("部门工作台只供部门使用。".into()),
+            &ServiceError::Forbidden(
+                "the desk is a department's".into(),
+                "部门工作台只供部门使用。".into(),
+            ),
         );
     };
     let result = blocking(move || {
@@ -638,12 +647,18 @@ fn desk_body(dept: &str, rubric: &Value, appeals: &Value, scores: &Value) -> Mar
 async fn audit(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+        return error_page(
+            None,
+            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
+        );
     };
     if let crate::events::event::Actor::Station(_) = session.actor {
         return error_page(
             who.as_ref(),
-            &ServiceError::Forbidden("审计页含各司法所的记录：司法所不能查看。".into()),
+            &ServiceError::Forbidden(
+                "the audit page holds every station's records: not for a station".into(),
+                "审计页含各司法所的记录：司法所不能查看。".into(),
+            ),
         );
     }
     let result = blocking(move || {
@@ -705,12 +720,18 @@ fn chain_card(
 async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+        return error_page(
+            None,
+            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
+        );
     };
     if !matches!(session.actor, crate::events::event::Actor::Bureau(_)) {
         return error_page(
             who.as_ref(),
-            &ServiceError::Forbidden("年终结算页只供司法局使用。".into()),
+            &ServiceError::Forbidden(
+                "the year end is the bureau's".into(),
+                "年终结算页只供司法局使用。".into(),
+            ),
         );
     }
     let result = blocking(move || {
@@ -786,7 +807,10 @@ async fn scores_xlsx(
 ) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+        return error_page(
+            None,
+            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
+        );
     };
     let result = blocking(move || {
         let q = view_query(&p)?;
@@ -795,6 +819,7 @@ async fn scores_xlsx(
         if let crate::events::event::Actor::Station(_) = &session.actor {
             if s.final_at.is_none() {
                 return Err(ServiceError::Forbidden(
+                    "the scores show ranks: before the close a station reads only its own".into(),
                     "得分表含名次：结算前司法所只能查看本所得分。".into(),
                 ));
             }
@@ -818,12 +843,18 @@ async fn scores_xlsx(
 async fn report(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+        return error_page(
+            None,
+            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
+        );
     };
     if let crate::events::event::Actor::Station(_) = session.actor {
         return error_page(
             who.as_ref(),
-            &ServiceError::Forbidden("报告含各司法所的记录：司法所不能下载。".into()),
+            &ServiceError::Forbidden(
+                "the report holds every station's records: not for a station".into(),
+                "报告含各司法所的记录：司法所不能下载。".into(),
+            ),
         );
     }
     let result = blocking(move || {

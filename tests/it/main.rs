@@ -22,6 +22,7 @@ mod layers;
 mod leftovers;
 mod links;
 mod merkle;
+mod messages;
 mod pages;
 mod proofs;
 mod props;

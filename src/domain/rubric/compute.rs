@@ -97,7 +97,144 @@ pub enum RuleError {
     },
 }
 
+/// An input field as the pages name it.
+pub fn field_zh(field: &str) -> &str {
+    match field {
+        "value" => "数值",
+        "count" => "件数",
+        "done" => "已完成数",
+        "points" => "分值",
+        "note" => "说明",
+        "clause" => "条款",
+        other => other,
+    }
+}
+
+/// A rule kind as the pages name it.
+pub fn kind_zh(kind: &str) -> &str {
+    match kind {
+        "fixed" => "固定分值",
+        "per_unit" => "按件计分",
+        "range" => "幅度内酌定",
+        "below" => "低于标准",
+        "at_least" => "达到标准",
+        "shortfall" => "按差额计分",
+        "missing" => "按缺项计分",
+        "rank" => "按名次",
+        "town" => "镇",
+        "subdistrict" => "街道",
+        other => other,
+    }
+}
+
 impl RuleError {
+    /// The message in Chinese, saying what the English one (`Display`) says.
+    pub fn zh(&self) -> String {
+        use RuleError::*;
+        match self {
+            RankIsComputed { clause } => {
+                format!("条款 {clause} 按名次计分：分值在年终自动计算，不能手工记录")
+            }
+            MissingInput {
+                clause,
+                kind,
+                field,
+            } => format!(
+                "条款 {clause}（{}）需要填写“{}”",
+                kind_zh(kind),
+                field_zh(field)
+            ),
+            NotApplicable {
+                clause,
+                kind,
+                field,
+            } => format!(
+                "条款 {clause}（{}）不填“{}”",
+                kind_zh(kind),
+                field_zh(field)
+            ),
+            CountZero { clause, field } => {
+                format!("“{}”至少为 1（条款 {clause}）", field_zh(field))
+            }
+            PointsDisagree {
+                clause,
+                given,
+                expected,
+                hint,
+            } => {
+                let per = match *hint {
+                    "" => "",
+                    h if h.starts_with(" per unit") => "（每件分值；件数另乘）",
+                    _ => "（合计分值）",
+                };
+                format!("条款 {clause}：所填分值 {given} 与考核细则不符，细则规定为 {expected}{per}")
+            }
+            LessThanAStep {
+                clause,
+                metric,
+                value,
+                threshold,
+                gap,
+                step,
+            } => format!(
+                "条款 {clause}：{metric} 为 {value}，与标准 {threshold} 相差 {gap}，不足一个计分单位 {step}，本条款只按整单位计分；无需扣分"
+            ),
+            OncePerEvent {
+                clause,
+                kind,
+                count,
+            } => format!(
+                "条款 {clause}（{}）每个事件计一次分；请每次情形各记录一条，而不是填件数 {count}",
+                kind_zh(kind)
+            ),
+            PointsOutOfRange {
+                clause,
+                given,
+                min,
+                max,
+            } => format!("条款 {clause}：分值 {given} 不在 {min}–{max} 的幅度内"),
+            StandardMet {
+                clause,
+                metric,
+                value,
+                threshold,
+                kind,
+            } => format!(
+                "条款 {clause}：{}司法所已达标准（{metric} 为 {value}，标准 {threshold}）；无需扣分",
+                kind_zh(kind)
+            ),
+            NotEarned {
+                clause,
+                metric,
+                value,
+                threshold,
+                kind,
+            } => format!(
+                "条款 {clause}：{}司法所未达到加分条件（{metric} 为 {value}，低于 {threshold}）",
+                kind_zh(kind)
+            ),
+            NothingMissing {
+                clause,
+                done,
+                required,
+            } => format!("条款 {clause}：已完成 {done}，达到要求的 {required}；无需扣分"),
+            ValueOutOfBounds {
+                clause,
+                metric,
+                value,
+                bounds,
+            } => format!("条款 {clause}：数值 {value} 超出指标 {metric} 的取值范围（{bounds}）"),
+            CountAboveMax {
+                clause,
+                count,
+                already,
+                max_count,
+            } => format!(
+                "条款 {clause} 每个司法所最多计 {max_count} 件；已记录 {already} 件，再记 {count} 件将超过 {max_count} 件"
+            ),
+        }
+    }
+
     /// The input field the error is about.
     pub fn field(&self) -> &'static str {
         match self {

@@ -102,11 +102,13 @@ function clearErrors(form) {
   for (const i of form.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
 }
 
-// A refusal in Chinese: which field, then the ledger's own message (the command line's).
+// A refusal in Chinese: which field, then the ledger's own message in Chinese (`error_zh`,
+// which says what the command line's `error` says).
 function refusal(data) {
   const field = data && data.field;
   const label = field ? '「' + (LABELS[field] || field) + '」' : '';
-  return { field, message: '未通过检查' + label + '：' + ((data && data.error) || '') };
+  const said = (data && (data.error_zh || data.error)) || '';
+  return { field, message: '未通过检查' + label + '：' + said };
 }
 
 // Sign-in: read the key file, keep the key non-extractable, answer the challenge.
@@ -167,6 +169,10 @@ const LABELS = {
   occurred: '发生日期', by: '部门', evidence: '证据', against: '申诉的记录', grounds: '理由',
   appeal: '申诉', outcome: '结果', reason: '理由', target: '撤销的记录', value: '数值',
   count: '件数', done: '已完成', points: '分值', note: '说明', code: '代码', name: '名称', kind: '类型',
+  metric: '指标', line: '行', lines: '导入文件', tallies: '对账文件', period: '考核期', signature: '签名',
+  signatures: '签名', key: '密钥', public_key: '公钥', at: '发生日期截至', known_at: '台账时点',
+  as_of_seq: '事件序号', body: '请求', after: '链头', actor: '身份', actor_kind: '身份类型', item: '项目',
+  event: '事件', hash: '哈希', accept_gaps_reason: '理由', clock: '时钟', op: '命令',
 };
 
 // Shows what the event says and waits for the person's decision.
@@ -248,7 +254,7 @@ async function importFile(event) {
     list.id = 'import-refused';
     for (const r of p.data.refused) {
       const li = document.createElement('li');
-      li.textContent = '第 ' + r.line + ' 行' + (r.field ? '「' + (LABELS[r.field] || r.field) + '」' : '') + '：' + r.error;
+      li.textContent = '第 ' + r.line + ' 行' + (r.field ? '「' + (LABELS[r.field] || r.field) + '」' : '') + '：' + (r.error_zh || r.error);
       list.append(li);
     }
     out.append(head, list);
