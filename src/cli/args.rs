@@ -341,13 +341,38 @@ pub(super) enum Cmd {
               value_parser = clap::value_parser!(u64).range(1..=86_400))]
         checkpoint_every: u64,
     },
-    /// The rubric in force.
+    /// The rubric in force; `rubric check FILE` checks a draft, `rubric diff A B` compares two
+    /// files, clause by clause.
+    #[command(args_conflicts_with_subcommands = true)]
     Rubric {
         #[arg(long)]
         json: bool,
         /// Print the rubric file exactly as stored.
         #[arg(long, conflicts_with = "json")]
         toml: bool,
+        #[command(subcommand)]
+        draft: Option<RubricSub>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(super) enum RubricSub {
+    /// Check a rubric file as `init` would, listing every error found (each names its clause,
+    /// item or category and the field), and print its totals per category. Exit 0 when it is
+    /// valid, 1 when it is not, 2 when it cannot be read. No ledger is needed.
+    Check {
+        file: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed from rubric file OLD to NEW: the header, departments, metrics, and every
+    /// category, item and clause by its code (+ added, - removed, ~ changed field). No ledger
+    /// is needed.
+    Diff {
+        old: PathBuf,
+        new: PathBuf,
+        #[arg(long)]
+        json: bool,
     },
 }
 

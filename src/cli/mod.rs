@@ -17,7 +17,7 @@ pub use args::Cli;
 pub use errors::{Exit, EXIT_BAD_INPUT};
 
 use anyhow::{anyhow, Result};
-use args::{AppealSub, Cmd, EvidenceSub, KeySub, StationCmd};
+use args::{AppealSub, Cmd, EvidenceSub, KeySub, RubricSub, StationCmd};
 use errors::{Damage, EXIT_PROBLEM};
 
 /// Runs a command; damage found in the ledger is reported with how to restore it.
@@ -75,7 +75,9 @@ fn run_command(cli: Cli) -> Result<()> {
         Cmd::Verify { export, head, evidence, checkpoint, pubkey, witnesses, json } => checks::verify(db, export.as_deref(), head.as_deref(), evidence, &checks::Against { checkpoint: checkpoint.as_deref(), pubkey: pubkey.as_deref(), witnesses: &witnesses }, json, out),
         Cmd::Backup { out: file, json } => writes::backup(db, &file, json, out),
         Cmd::Restore { file, json } => writes::restore(db, &file, json, out),
-        Cmd::Rubric { json, toml } => reads::rubric(db, json, toml, out),
+        Cmd::Rubric { draft: Some(RubricSub::Check { file, json }), .. } => reads::rubric_check(&file, json, out),
+        Cmd::Rubric { draft: Some(RubricSub::Diff { old, new, json }), .. } => reads::rubric_diff(&old, &new, json, out),
+        Cmd::Rubric { json, toml, draft: None } => reads::rubric(db, json, toml, out),
         Cmd::Serve { listen, tls_cert, tls_key, checkpoint_key, checkpoint_every } => serve::serve(db, listen, tls_cert.zip(tls_key), checkpoint_key.map(|k| (k, checkpoint_every)), out),
         Cmd::Checkpoint { list: true, json, .. } => reads::checkpoint_list(db, json, out),
         Cmd::Checkpoint { add: Some(file), json, .. } => writes::checkpoint_add(db, &file, json, out),

@@ -2,12 +2,12 @@
 
 use super::args::{ExportFormat, TimeArgs};
 use super::errors::{action_err, bad, ledger_err, problem, proof_err};
-use super::input::{emit, file_err, open_read, out_dir};
+use super::input::{emit, file_err, open_read, out_dir, read_limited};
 use anyhow::Result;
 use kaohe::files::{write_whole, Leftover, NewFile, Place};
 use kaohe::ops::actions::{self, EventName};
 use kaohe::ops::{explain, export, proofs};
-use kaohe::render::{lists, view};
+use kaohe::render::{lists, rubrics, view};
 use kaohe::Query;
 use serde_json::{json, Map, Value};
 use std::io::{Read, Write};
@@ -491,6 +491,46 @@ pub(super) fn evidence_list(db: &Path, as_json: bool, out: &mut impl Write) -> R
         || lists::evidence_json(&list),
         || lists::evidence_text(&list),
     )
+}
+
+/// `rubric check FILE`: the totals of a valid draft, or every error (exit 1).
+pub(super) fn rubric_check(file: &Path, as_json: bool, out: &mut impl Write) -> Result<()> {
+    let text = read_limited(file, kaohe::limits::MAX_RUBRIC_BYTES, "rubric file")?;
+    match kaohe::ops::rubrics::check(&text) {
+        Ok(draft) if as_json => writeln!(out, "{}", rubrics::totals_json(&draft))?,
+        Ok(draft) => write!(out, "{}", rubrics::totals_text(&draft))?,
+        Err(errors) => {
+            if as_json {
+                writeln!(out, "{}", rubrics::errors_json(&errors))?;
+            }
+            let n = errors.len();
+            return Err(problem(format!(
+                "{} is not a valid rubric ({n} error{}):\n{}",
+                file.display(),
+                if n == 1 { "" } else { "s" },
+                errors.join("\n")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `rubric diff OLD NEW`: what changed, part by part.
+pub(super) fn rubric_diff(
+    old: &Path,
+    new: &Path,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let limit = kaohe::limits::MAX_RUBRIC_BYTES;
+    let a = read_limited(old, limit, "rubric file")?;
+    let b = read_limited(new, limit, "rubric file")?;
+    let diffs = kaohe::ops::rubrics::diff(&a, &b).map_err(bad)?;
+    match as_json {
+        true => writeln!(out, "{}", rubrics::diff_json(&diffs))?,
+        false => write!(out, "{}", rubrics::diff_text(&diffs))?,
+    }
+    Ok(())
 }
 
 pub(super) fn rubric(db: &Path, as_json: bool, as_toml: bool, out: &mut impl Write) -> Result<()> {

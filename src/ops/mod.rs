@@ -13,5 +13,6 @@ pub mod import;
 pub mod proofs;
 pub mod reconcile;
 pub mod restore;
+pub mod rubrics;
 pub mod verify;
 pub mod witness;

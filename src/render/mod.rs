@@ -6,6 +6,7 @@ pub mod lists;
 pub mod outcome;
 pub mod reconcile;
 pub mod report;
+pub mod rubrics;
 pub mod scores;
 pub mod view;
 pub mod xlsx;

@@ -10,6 +10,7 @@ mod close;
 mod crash;
 mod damage;
 mod disputes;
+mod drafts;
 mod evidence;
 mod explore;
 mod faults;

@@ -137,17 +137,35 @@ struct RawBand {
     points: String,
 }
 
-/// Parses and validates a rubric file.
+/// Parses and validates a rubric file; the first error found when it is refused.
 pub fn load(text: &str) -> Result<Rubric, RubricError> {
+    check(text).map_err(|mut errors| {
+        // `check` never refuses with an empty list (asserted there).
+        errors.swap_remove(0)
+    })
+}
+
+/// Parses and validates a rubric file, finding every error it can: a clause, item or
+/// category that is refused is left out and the others are still checked (a total is not
+/// checked where a part of it was refused). The errors in file order, never empty.
+pub fn check(text: &str) -> Result<Rubric, Vec<RubricError>> {
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let near = e
             .span()
             .and_then(|span| nearest_code(text, span.start))
             .map(|code| format!("near {code}: "))
             .unwrap_or_default();
-        RubricError::Toml(format!("{near}{e}"))
+        vec![RubricError::Toml(format!("{near}{e}"))]
     })?;
-    build(raw)
+    let mut errors = Vec::new();
+    match build(raw, &mut errors) {
+        Ok(rubric) if errors.is_empty() => Ok(rubric),
+        Ok(_) => Err(errors),
+        Err(e) => {
+            errors.push(e);
+            Err(errors)
+        }
+    }
 }
 
 /// The code (`code = "1.6.c"`) of the table that encloses byte `at`, to name the clause, item
@@ -202,7 +220,10 @@ fn date(place: &str, field: &str, text: &str) -> Result<Date, RubricError> {
     parse_date(text).ok_or_else(|| invalid(place, format!("`{field}`: {}", why_not_a_date(text))))
 }
 
-fn build(raw: RawFile) -> Result<Rubric, RubricError> {
+/// Builds the rubric; an error of a clause, item or category goes to `errors` and the rest is
+/// still built; an error that stops the build (the header, the departments, the metrics) is
+/// returned.
+fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricError> {
     let h = &raw.rubric;
     let period_start = date("[rubric]", "period_start", &h.period_start)?;
     let period_end = date("[rubric]", "period_end", &h.period_end)?;
@@ -243,12 +264,22 @@ fn build(raw: RawFile) -> Result<Rubric, RubricError> {
         item_position: BTreeMap::new(),
         department_index,
     };
+    let mut whole = true;
     for rc in &raw.category {
-        let category = build_category(&rubric, rc)?;
-        rubric.categories.push(category);
+        let before = errors.len();
+        match build_category(&rubric, rc, errors) {
+            Ok(category) if errors.len() == before => rubric.categories.push(category),
+            Ok(_) => whole = false,
+            Err(e) => {
+                errors.push(e);
+                whole = false;
+            }
+        }
     }
     index(&mut rubric)?;
-    check_totals(&rubric)?;
+    if whole {
+        check_totals(&rubric)?;
+    }
     Ok(rubric)
 }
 
@@ -317,16 +348,33 @@ fn build_metrics(raw: &[RawMetric]) -> Result<Vec<Metric>, RubricError> {
         .collect()
 }
 
-fn build_category(rubric: &Rubric, rc: &RawCategory) -> Result<Category, RubricError> {
+/// A category; its items' errors go to `errors` (and then its sum is not checked).
+fn build_category(
+    rubric: &Rubric,
+    rc: &RawCategory,
+    errors: &mut Vec<RubricError>,
+) -> Result<Category, RubricError> {
     let place = format!("category {}", rc.code);
     let points = positive(&place, "points", &rc.points)?;
-    let items = rc
-        .item
-        .iter()
-        .map(|ri| build_item(rubric, rc, ri))
-        .collect::<Result<Vec<_>, _>>()?;
-    if items.is_empty() {
+    let before = errors.len();
+    let mut items = Vec::new();
+    for ri in &rc.item {
+        match build_item(rubric, rc, ri, errors) {
+            Ok(item) => items.push(item),
+            Err(e) => errors.push(e),
+        }
+    }
+    if rc.item.is_empty() {
         return Err(invalid(&place, "has no item"));
+    }
+    if errors.len() > before {
+        return Ok(Category {
+            code: rc.code.clone(),
+            name: rc.name.clone(),
+            points,
+            bonus: rc.bonus,
+            items,
+        });
     }
     let sum: Decimal = items.iter().map(|i| i.points).sum();
     if sum != points {
@@ -344,7 +392,13 @@ fn build_category(rubric: &Rubric, rc: &RawCategory) -> Result<Category, RubricE
     })
 }
 
-fn build_item(rubric: &Rubric, rc: &RawCategory, ri: &RawItem) -> Result<Item, RubricError> {
+/// An item; its clauses' errors go to `errors`.
+fn build_item(
+    rubric: &Rubric,
+    rc: &RawCategory,
+    ri: &RawItem,
+    errors: &mut Vec<RubricError>,
+) -> Result<Item, RubricError> {
     let iplace = format!("item {}", ri.code);
     if ri.code.split_once('.').map(|(c, _)| c) != Some(rc.code.as_str()) {
         return Err(invalid(
@@ -371,12 +425,16 @@ fn build_item(rubric: &Rubric, rc: &RawCategory, ri: &RawItem) -> Result<Item, R
     let mut clauses = Vec::new();
     for raw in &ri.clause {
         if raw.code.rsplit_once('.').map(|(i, _)| i) != Some(ri.code.as_str()) {
-            return Err(invalid(
+            errors.push(invalid(
                 format!("clause {}", raw.code),
                 format!("is not inside item {}", ri.code),
             ));
+            continue;
         }
-        clauses.push(build_clause(rubric, rc.bonus, raw)?);
+        match build_clause(rubric, rc.bonus, raw) {
+            Ok(c) => clauses.push(c),
+            Err(e) => errors.push(e),
+        }
     }
     Ok(Item {
         code: ri.code.clone(),
@@ -430,7 +488,11 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
         "shortfall" => build_shortfall(&c)?,
         "missing" => build_missing(&c)?,
         "rank" => build_rank(&c)?,
-        other => return Err(c.invalid(format!("unknown kind `{other}`"))),
+        other => {
+            return Err(c.invalid(format!(
+                "`kind`: unknown kind `{other}` (fixed, per_unit, range, below, at_least, shortfall, missing or rank)"
+            )))
+        }
     };
     if let Some(f) = present_fields(r).into_iter().find(|f| !allowed.contains(f)) {
         return Err(c.invalid(format!("kind {} does not take `{f}`", r.kind)));

@@ -6,15 +6,17 @@
 //!
 //! The parts, each importing only those before it: `types` (the typed rubric and its
 //! lookups), `compute` (a clause's points from the inputs, and the working shown to people),
-//! `load` (parsing and validating a file). This file only re-exports them, so every path is
+//! `load` (parsing and validating a file, every error found), `diff` (what changed between two
+//! rubrics, part by part). This file only re-exports them, so every path is
 //! `crate::domain::rubric::X`.
 
 mod compute;
+pub mod diff;
 mod load;
 mod types;
 
 pub use compute::RuleError;
-pub use load::{load, RubricError};
+pub use load::{check, load, RubricError};
 /// The rest of the rubric's vocabulary, named by the tests (through `kaohe::internals`); the
 /// rubric's own parts name these through `types`.
 #[cfg(feature = "test-hooks")]
