@@ -667,10 +667,24 @@ impl Audit {
         rules::department(f.rubric, &p.by).map_err(|e| e.message)?;
         rules::assesses(item, &p.by).map_err(|e| e.message)?;
         rules::occurred(f.period, p.occurred, f.today).map_err(|e| e.message)?;
-        let key = rules::counts_units(clause).then(|| unit_key(&p.station, &p.clause));
+        rules::deadline(clause, p.occurred).map_err(|e| e.message)?;
+        let key = rules::counts_units(f.rubric, clause).then(|| unit_key(&p.station, &p.clause));
         let prior_count = key
             .as_ref()
             .map_or(0, |k| self.unit_counts.get(k).copied().unwrap_or(0));
+        rules::once(clause, prior_count, None).map_err(|e| e.message)?;
+        let standing = |other: &str| {
+            self.unit_counts
+                .get(&unit_key(&p.station, other))
+                .copied()
+                .unwrap_or(0)
+        };
+        for other in &clause.excludes {
+            rules::excluded(clause, other, standing(other), None).map_err(|e| e.message)?;
+        }
+        for other in &clause.requires {
+            rules::required(clause, other, standing(other)).map_err(|e| e.message)?;
+        }
         let ctx = Context {
             station_kind,
             prior_count,
@@ -683,7 +697,7 @@ impl Audit {
             }
             recompute(f.rubric, clause, &ctx, p)?;
         }
-        let units = rules::units(clause, &p.inputs);
+        let units = rules::units(f.rubric, clause, &p.inputs);
         if let Some(key) = key {
             *self.unit_counts.entry(key).or_default() += units;
         }

@@ -281,7 +281,10 @@ pub(crate) fn capped_total(
     let (mut deducted, mut awarded) = (0i128, 0i128);
     for (position, sum) in sums {
         let item = items.get(position)?;
-        let applied = sum.min(fixed(item.points)?);
+        let applied = match item.capped {
+            true => sum.min(fixed(item.points)?),
+            false => sum,
+        };
         let side = if item.bonus {
             &mut awarded
         } else {

@@ -15,7 +15,7 @@ use crate::base::limits::{
     MAX_STATIONS, MAX_STATION_CODE_CHARS, MAX_STATION_NAME_CHARS,
 };
 use crate::base::text::{has_control, is_invisible};
-use crate::domain::rubric::{Clause, Context, Item, Metric, Rubric, Rule, RuleError};
+use crate::domain::rubric::{Clause, Context, Item, Metric, Rubric, RuleError};
 use crate::events::event::{Actor, AppealOutcome, EventKind, Inputs, Signer};
 use jiff::{civil::Date, Timestamp};
 use rust_decimal::Decimal;
@@ -699,23 +699,105 @@ pub fn owner(item: &Item, by: &str) -> Result<(), Problem> {
 // ---------------------------------------------------------------------------------------------
 // Points and unit counts.
 
-/// Whether a clause counts units towards a maximum per station (a per-unit clause with a
-/// `max_count`).
-pub fn counts_units(clause: &Clause) -> bool {
-    matches!(
-        clause.rule,
-        Rule::PerUnit {
-            max_count: Some(_),
-            ..
-        }
-    )
+/// Whether a station's standing records under a clause are counted: a per-unit clause with a
+/// `max_count` (its units), and a clause that counts `once` or that another excludes or
+/// requires (its records) — `Rubric::counted`.
+pub fn counts_units(rubric: &Rubric, clause: &Clause) -> bool {
+    rubric.counted(&clause.code)
 }
 
-/// The units a record counts towards its clause's maximum (0 where the clause has none).
-pub fn units(clause: &Clause, inputs: &Inputs) -> u32 {
-    match counts_units(clause) {
+/// The units a record counts under its clause (0 where the clause is not counted): its
+/// `count` (1 when it has none).
+pub fn units(rubric: &Rubric, clause: &Clause, inputs: &Inputs) -> u32 {
+    match counts_units(rubric, clause) {
         true => inputs.count.unwrap_or(1),
         false => 0,
+    }
+}
+
+/// A record's occurred date is on or before its clause's deadline, when it has one.
+pub fn deadline(clause: &Clause, occurred: Date) -> Result<(), Problem> {
+    match clause.deadline {
+        Some(d) if occurred > d => Err(Problem::new(
+            "occurred",
+            format!(
+                "clause {} counts what occurred on or before {d}; {occurred} is after it",
+                clause.code
+            ),
+            format!(
+                "条款 {} 只计 {d} 及以前发生的事项；{occurred} 在此之后",
+                clause.code
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A clause that counts once per station and period takes no second standing record:
+/// `standing` records of the station stand under it already, the first of them `first`
+/// (its id and seq, where the caller knows it).
+pub fn once(clause: &Clause, standing: u32, first: Option<&str>) -> Result<(), Problem> {
+    if !clause.once || standing == 0 {
+        return Ok(());
+    }
+    let (at, at_zh) = match first {
+        Some(f) => (format!(" ({f})"), format!("（{f}）")),
+        None => (String::new(), String::new()),
+    };
+    Err(Problem::new(
+        "clause",
+        format!(
+            "clause {} counts once per station and period, and this station has a standing record under it{at}: reverse that record to correct it",
+            clause.code
+        ),
+        format!(
+            "条款 {} 每个司法所每个考核期只计一次，该所在此条款下已有记录{at_zh}：如需更正，请先撤销那条记录",
+            clause.code
+        ),
+    ))
+}
+
+/// A clause excluded by `other` takes no record for a station with a standing record under
+/// `other` (`standing` of them, the first `first`).
+pub fn excluded(
+    clause: &Clause,
+    other: &str,
+    standing: u32,
+    first: Option<&str>,
+) -> Result<(), Problem> {
+    if standing == 0 {
+        return Ok(());
+    }
+    let (at, at_zh) = match first {
+        Some(f) => (format!(" ({f})"), format!("（{f}）")),
+        None => (String::new(), String::new()),
+    };
+    Err(Problem::new(
+        "clause",
+        format!(
+            "clauses {} and {other} exclude each other, and this station has a standing record under {other}{at}",
+            clause.code
+        ),
+        format!(
+            "条款 {} 与 {other} 只能择一，该所在 {other} 下已有记录{at_zh}",
+            clause.code
+        ),
+    ))
+}
+
+/// A clause that requires `other` takes a record only for a station with a standing record
+/// under `other` (`standing` of them).
+pub fn required(clause: &Clause, other: &str, standing: u32) -> Result<(), Problem> {
+    match standing {
+        0 => Err(Problem::new(
+            "clause",
+            format!(
+                "clause {} requires a standing record under {other} for this station first",
+                clause.code
+            ),
+            format!("条款 {} 须该所在 {other} 下先有记录", clause.code),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::domain::command::{
 };
 use crate::domain::dispute::Standing;
 use crate::domain::rows::{aggregate_key, posting_key, Adjusted, Aggregate, Row, StationEntry};
-use crate::domain::rubric::{Context, Item};
+use crate::domain::rubric::{Clause, Context, Item};
 use crate::domain::rules::{self, local_day, unit_key, Appealed};
 use crate::events::chain;
 use crate::events::codec;
@@ -856,6 +856,54 @@ impl<'a> Batch<'a> {
         }
     }
 
+    /// The clauses a record's clause excludes or requires, against the station's standing
+    /// records under them (`rules::excluded`, `rules::required`).
+    fn check_conditions(
+        &mut self,
+        station: &StationRegistered,
+        clause: &Clause,
+    ) -> Result<(), FieldError> {
+        for other in &clause.excludes {
+            let n = self.units_so_far(&unit_key(&station.code, other), &station.code, other)?;
+            if n > 0 {
+                let first = self.first_standing(station, other)?;
+                rules::excluded(clause, other, n, Some(&first))?;
+            }
+        }
+        for other in &clause.requires {
+            let n = self.units_so_far(&unit_key(&station.code, other), &station.code, other)?;
+            rules::required(clause, other, n)?;
+        }
+        Ok(())
+    }
+
+    /// The first record of `station` under `clause` that still stands (not reversed, not
+    /// removed by an appeal), named for a refusal: its id and seq, or an earlier line of this
+    /// import.
+    fn first_standing(
+        &mut self,
+        station: &StationRegistered,
+        clause: &str,
+    ) -> Result<String, FieldError> {
+        let found = self.station(&station.code)?;
+        let seqs = match found {
+            Some(s) => {
+                crate::ledger::tally::postings(self.ledger, s.ordinal).map_err(Self::ledger_err)?
+            }
+            None => Vec::new(),
+        };
+        for seq in seqs {
+            let (kind, _) = self.kind_at(seq)?;
+            let EventKind::PointsRecorded(p) = kind else {
+                continue;
+            };
+            if p.clause == clause && !self.standing(seq, p.computed_points)?.removed() {
+                return Ok(format!("{}, seq {seq}", p.id));
+            }
+        }
+        Ok("by an earlier line of this import".into())
+    }
+
     fn check_record(&mut self, r: &RecordCmd) -> Result<Outcome, FieldError> {
         let rubric = &self.ledger.rubric;
         let (item, clause) = rules::clause(rubric, &r.clause)?;
@@ -885,15 +933,21 @@ impl<'a> Batch<'a> {
         }
         rules::assesses(item, &by)?;
         self.check_occurred(r.occurred)?;
+        rules::deadline(clause, r.occurred)?;
         let ukey = unit_key(&r.station, &r.clause);
         let prior_count = self.units_so_far(&ukey, &r.station, &r.clause)?;
+        if clause.once && prior_count > 0 {
+            let first = self.first_standing(&station, &r.clause)?;
+            rules::once(clause, prior_count, Some(&first))?;
+        }
+        self.check_conditions(&station, clause)?;
         let ctx = Context {
             station_kind: station.kind,
             prior_count,
         };
         let computed = rules::points(rubric, clause, &ctx, &inputs)?;
-        if rules::counts_units(clause) {
-            let units = rules::units(clause, &inputs);
+        if rules::counts_units(rubric, clause) {
+            let units = rules::units(rubric, clause, &inputs);
             self.unit_counts.insert(ukey, prior_count + units);
         }
         self.push_signed(EventKind::PointsRecorded(PointsRecorded {
@@ -1077,10 +1131,10 @@ impl<'a> Batch<'a> {
             .standing(target, record.computed_points)?
             .apply(seq, &kind)
             .map_err(|c| err(field, c.0, c.1))?;
-        if effect.removed && rules::counts_units(clause) {
+        if effect.removed && rules::counts_units(rubric, clause) {
             let ukey = unit_key(&record.station, &record.clause);
             let prior = self.units_so_far(&ukey, &record.station, &record.clause)?;
-            let units = rules::units(clause, &record.inputs);
+            let units = rules::units(rubric, clause, &record.inputs);
             self.unit_counts.insert(ukey, prior.saturating_sub(units));
         }
         self.adjusted.insert(

@@ -298,8 +298,9 @@ fn item_story<'r>(
     records: &[(u64, Hash, Timestamp, PointsRecorded)],
     disputes: &Disputes,
 ) -> ItemStory<'r> {
-    // Applied points: events count in seq order until the item's cap is reached.
-    let mut room = item.points;
+    // Applied points: events count in seq order until the item's cap is reached (an item
+    // that is not capped counts every event in full).
+    let mut used = Decimal::ZERO;
     let mut clauses: Vec<ClauseStory<'r>> = item
         .clauses
         .iter()
@@ -318,8 +319,8 @@ fn item_story<'r>(
             disputes.get(seq).into_iter().flatten().cloned(),
         );
         let standing = history.last().map_or(p.computed_points, |d| d.after);
-        let applied = standing.min(room);
-        room -= applied;
+        let applied = item.room(used).map_or(standing, |room| standing.min(room));
+        used += applied;
         c.raw += standing;
         c.events.push(EventStory {
             seq: *seq,

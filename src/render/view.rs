@@ -556,6 +556,8 @@ fn explain_item_text(out: &mut String, it: &crate::ops::explain::ItemStory<'_>, 
     };
     let cap = if applied != raw {
         format!(" (raw {raw}; the item cap of {} bit)", i.max)
+    } else if !it.item.capped && raw > i.max {
+        format!(" (beyond the item's {}: not capped)", i.max)
     } else {
         String::new()
     };
@@ -708,7 +710,7 @@ pub fn explain_json(x: &crate::ops::explain::Explanation<'_>) -> Value {
                 "departments": it.item.departments,
                 "deducted": i.deducted.to_string(), "awarded": i.awarded.to_string(),
                 "raw_deducted": i.raw_deducted.to_string(), "raw_awarded": i.raw_awarded.to_string(),
-                "capped": i.capped(), "clauses": clauses,
+                "capped": i.capped(), "caps_at_max": it.item.capped, "clauses": clauses,
             })
         })
         .collect();

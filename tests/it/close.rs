@@ -189,9 +189,9 @@ const FIXTURE_RANKING: &[(&str, &str, u32, &str)] = &[
     ("WJ03", "10.4", 6, "0.5"),
 ];
 const FIXTURE_QUALIFIED: u64 = 11;
-/// The fixture's 367 lines after the genesis: seqs 1–367; the close appends 368–374.
-const FIXTURE_LAST: u64 = 367;
-const FIXTURE_CLOSE: u64 = 374;
+/// The fixture's 369 lines after the genesis: seqs 1–369; the close appends 370–376.
+const FIXTURE_LAST: u64 = 369;
+const FIXTURE_CLOSE: u64 = 376;
 
 /// The fixture's latest mediation reports, read from the file itself (last line wins), give
 /// the ranking written out above: a check of the hand computation against the data.
@@ -385,7 +385,7 @@ fn close_prints_the_ranking_and_the_final_head() {
     let text = l.ok(&["close"]);
     assert_contains(
         &text,
-        "closed the period 2018-01-01 to 2018-12-31 at seq 374",
+        "closed the period 2018-01-01 to 2018-12-31 at seq 376",
     );
     assert_contains(&text, "B.6.a ranking (11 stations qualified)");
     for (i, (station, _, _, points)) in FIXTURE_RANKING.iter().enumerate() {
@@ -452,12 +452,12 @@ fn scores_after_the_close_add_the_rank_bonuses_and_views_before_it_still_work() 
     }
     // Worked by hand (fixture README's scores plus the bonuses):
     // WJ01 100 − 1.8 + min(9 + 1, 10) = 108.2: its bonus reaches the cap of 10 exactly
-    // (raw 12.8 + 1 = 13.8).
+    // (raw 11.8 + 1 = 12.8).
     let wj01 = &after["WJ01"];
     assert_eq!(field(wj01, "total"), dec("108.2"));
     assert_eq!(field(wj01, "awarded"), dec("10"));
     assert_eq!(field(wj01, "awarded_before_cap"), dec("10"));
-    assert_eq!(field(wj01, "raw_awarded"), dec("13.8"));
+    assert_eq!(field(wj01, "raw_awarded"), dec("12.8"));
     // WJ12 100 − 4 + 4.5 + 1 = 101.5; WJ13 95.5 + 1 = 96.5; WJ04 93.9 + 0.5 = 94.4;
     // WJ05 95.7 + 0.5 = 96.2; WJ03 94 + 0.5 = 94.5; WJ02 (7th) stays 93.8.
     for (code, total, rank) in [
@@ -483,7 +483,7 @@ fn scores_after_the_close_add_the_rank_bonuses_and_views_before_it_still_work() 
         assert_eq!(scores_in(&l, &view), before, "view {view:?}");
     }
     // Halfway through the bonuses: the first three (WJ12, WJ01, WJ13) only.
-    let mid = scores_in(&l, &["--as-of-seq", "370"]);
+    let mid = scores_in(&l, &["--as-of-seq", "372"]);
     assert_eq!(field(&mid["WJ13"], "total"), dec("96.5"));
     assert_eq!(field(&mid["WJ04"], "total"), dec("93.9"));
     // On the period's last day, the bonuses count.
@@ -1408,9 +1408,9 @@ fn assert_verifies(lines: &[String], what: &str) {
 
 /// The exports of the bundled year closed (made once).
 struct Exports {
-    /// Before the close (seqs 0–367).
+    /// Before the close (seqs 0–369).
     open: Vec<String>,
-    /// After it (bonuses 368–373, closing event 374).
+    /// After it (bonuses 370–375, closing event 376).
     closed: Vec<String>,
 }
 
@@ -1475,7 +1475,7 @@ fn the_untouched_closed_export_verifies_and_rechaining_changes_nothing() {
 #[test]
 fn a_rank_bonus_other_than_the_ranking_gives_is_caught_at_its_seq() {
     let i = bonus_line(&closed_lines(), "WJ04");
-    assert_eq!(i, 371);
+    assert_eq!(i, 373);
     type Edit = Box<dyn Fn(&mut PointsRecorded)>;
     let cases: Vec<(&str, Edit)> = vec![
         ("points 0.5 → 1", Box::new(|p| p.computed_points = dec("1"))),
@@ -1546,10 +1546,10 @@ fn a_missing_rank_bonus_is_caught_at_the_closing_event() {
         assert_contains(&problem, "rank bonuses");
     }
     let mut lines = closed_lines();
-    lines.drain(368..374);
-    rechain(&mut lines, 368);
-    assert_eq!(lines.len(), 369);
-    assert_forgery_at(&lines, 368, "every bonus dropped");
+    lines.drain(370..376);
+    rechain(&mut lines, 370);
+    assert_eq!(lines.len(), 371);
+    assert_forgery_at(&lines, 370, "every bonus dropped");
 }
 
 /// A closing event with a changed final score, ranking or head is caught at its seq.
@@ -1754,7 +1754,7 @@ fn a_manual_rank_bonus_in_the_year_is_caught_at_its_seq() {
     assert_forgery_at(&lines, i as u64, "B.6.a dated mid-year");
 }
 
-/// Every mediation report of the fixture comes before its last line (seq 367).
+/// Every mediation report of the fixture comes before its last line (seq 369).
 fn reports_before_last_line(open: &[String]) {
     let last_report = open
         .iter()
@@ -1773,7 +1773,7 @@ fn a_manual_rank_bonus_matching_the_ranking_is_caught_at_its_own_seq() {
     let mut lines = open.clone();
     let i = FIXTURE_LAST as usize;
     insert(&mut lines, i, rank_bonus("B6X", "WJ12", "13.5", 1, "1"));
-    // The bonus is at seq 367, the fixture's last record D101 follows at 368.
+    // The bonus is at seq 369, the fixture's last record D101 follows at 370.
     assert_forgery_at(
         &lines,
         i as u64,

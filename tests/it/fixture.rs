@@ -25,12 +25,12 @@
 //!   3.4: 3.4.a 0.5×1
 //!   B.1: B.1.a 2 + B.1.a 2 = 4, capped at 2
 //!   B.2: B.2.a 1
-//!   B.3: B.3.b 1 + B.3.a 1.5 = 2.5, capped at 1.5
+//!   B.3: B.3.a 1.5 (its B.3.b 1 reversed first: the two exclude each other)
 //!   B.4: B.4.a 1 + B.4.b 0.5 = 1.5
 //!   B.5: B.5.a +1 (63 ≥ 50)
 //!   B.7: B.7.a 1 + B.7.b 0.3 chosen = 1.3, capped at 1
 //!   B.8: B.8.a 0.5 + 0.6 + 0.4 chosen = 1.5, capped at 1
-//!   raw bonus 12.8 (above 10); after the item caps 9, so the total cap of 10 does not bite
+//!   raw bonus 11.8 (above 10); after the item caps 9, so the total cap of 10 does not bite
 //! WJ02 牛塘 (town): 100 − 8.5 + 2.3 = 93.8
 //!   1.4: 1.4.a 2×(5−4)
 //!   1.6: 1.6.c 1×⌈(98−96.5)/1⌉ = 1×2
@@ -85,7 +85,7 @@
 //! WJ12 南夏墅街道 (subdistrict): 100 − 4 + 4.5 = 100.5
 //!   1.1: 1.1.b 1;  2.2: 2.2.a 1 chosen (38 < 50, the subdistrict threshold)
 //!   3.4: 3.4.a 0.5×2 + 3.4.c 1 = 2
-//!   B.1: B.1.a 2;  B.3: B.3.b 1 + B.3.a 1.5 = 2.5, capped at 1.5
+//!   B.1: B.1.a 2;  B.3: B.3.a 1.5 (its B.3.b 1 reversed first)
 //!   B.5: B.5.a +1 (23 ≥ 20, the subdistrict threshold; a town would need 50)
 //! WJ13 西湖街道 (subdistrict): 100 − 6.5 + 2 = 95.5
 //!   1.6: 1.6.d 1×⌈(100−92)/5⌉ = 1×2
@@ -112,12 +112,12 @@ use std::str::FromStr;
 const FIXTURE: &str = "wujin-2018.jsonl";
 
 /// Commands in the fixture: 15 stations, 101 deductions, 39 bonuses, 212 metric reports.
-const COMMANDS: u64 = 367;
+const COMMANDS: u64 = 369;
 
 /// Per station: code, total, deducted (applied), awarded (applied), raw deducted, raw awarded,
 /// rank. Worked out independently (see the module comment).
 const EXPECTED: &[(&str, &str, &str, &str, &str, &str, u64)] = &[
-    ("WJ01", "107.2", "1.8", "9", "1.8", "12.8", 1),
+    ("WJ01", "107.2", "1.8", "9", "1.8", "11.8", 1),
     ("WJ02", "93.8", "8.5", "2.3", "8.5", "2.3", 10),
     ("WJ03", "94", "7.5", "1.5", "8.5", "1.5", 8),
     ("WJ04", "93.9", "8.6", "2.5", "9.6", "2.5", 9),
@@ -128,7 +128,7 @@ const EXPECTED: &[(&str, &str, &str, &str, &str, &str, u64)] = &[
     ("WJ09", "95.5", "7.2", "2.7", "8.2", "2.7", 6),
     ("WJ10", "100", "0", "0", "0", "0", 3),
     ("WJ11", "88.9", "12.1", "1", "12.1", "1", 14),
-    ("WJ12", "100.5", "4", "4.5", "4", "5.5", 2),
+    ("WJ12", "100.5", "4", "4.5", "4", "4.5", 2),
     ("WJ13", "95.5", "6.5", "2", "6.5", "2", 6),
     ("WJ14", "92", "10", "2", "10.5", "2", 13),
     ("WJ15", "100", "0", "0", "0", "0", 3),
@@ -137,7 +137,6 @@ const EXPECTED: &[(&str, &str, &str, &str, &str, &str, u64)] = &[
 /// Every item whose cap bites: station, item, raw, applied. No other item is capped.
 const CAPPED: &[(&str, &str, &str, &str)] = &[
     ("WJ01", "B.1", "4", "2"),
-    ("WJ01", "B.3", "2.5", "1.5"),
     ("WJ01", "B.7", "1.3", "1"),
     ("WJ01", "B.8", "1.5", "1"),
     ("WJ03", "1.3", "4", "3"),
@@ -147,15 +146,16 @@ const CAPPED: &[(&str, &str, &str, &str)] = &[
     ("WJ07", "3.1", "9.5", "7"),
     ("WJ07", "3.4", "3", "2"),
     ("WJ09", "1.6", "5", "4"),
-    ("WJ12", "B.3", "2.5", "1.5"),
     ("WJ14", "3.3", "4.5", "4"),
 ];
 
 /// Items whose raw figure equals the item's points exactly: applied in full, not capped.
 const AT_CAP: &[(&str, &str, &str)] = &[
+    ("WJ01", "B.3", "1.5"),
     ("WJ07", "1.6", "4"),
     ("WJ09", "3.5", "2"),
     ("WJ12", "3.4", "2"),
+    ("WJ12", "B.3", "1.5"),
     ("WJ13", "5.3", "2"),
 ];
 
@@ -273,8 +273,12 @@ fn fixture_scores_match_the_independent_computation() {
     for &(code, code_item, points) in AT_CAP {
         let i = item(&by_code[code], code_item);
         assert_eq!(i["capped"], false, "{code} {code_item}");
-        assert_eq!(field(i, "raw_deducted"), dec(points), "{code} {code_item}");
-        assert_eq!(field(i, "deducted"), dec(points), "{code} {code_item}");
+        let (raw, applied) = match code_item.starts_with("B.") {
+            true => ("raw_awarded", "awarded"),
+            false => ("raw_deducted", "deducted"),
+        };
+        assert_eq!(field(i, raw), dec(points), "{code} {code_item}");
+        assert_eq!(field(i, applied), dec(points), "{code} {code_item}");
     }
 
     // The two stations without events score the base, item by item.
@@ -342,6 +346,7 @@ fn fixture_covers_every_rule_kind_and_department() {
     assert_eq!(ops["station"], 15);
     assert_eq!(ops["record"], 140);
     assert_eq!(ops["metric"], 212);
+    assert_eq!(ops["reverse"], 2);
     assert_eq!(ops.values().sum::<u64>(), COMMANDS);
 }
 

@@ -43,7 +43,7 @@ fn a_restored_ledger_is_the_same_ledger() {
     let head = l.ok(&["verify"]);
     let head = head.lines().nth(1).unwrap();
     assert!(out.contains(head), "{out}");
-    assert!(out.contains("restored 368 events"), "{out}");
+    assert!(out.contains("restored 370 events"), "{out}");
     assert!(!out.contains("evidence"), "{out}");
     assert_eq!(r.ok(&["verify"]), l.ok(&["verify"]));
     assert_eq!(r.ok(&["export"]), std::fs::read_to_string(&export).unwrap());
@@ -86,7 +86,7 @@ fn restore_reads_stdin_and_reports_json() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v = out.json();
     assert_eq!(v["ok"], true);
-    assert_eq!(v["events"], 368);
+    assert_eq!(v["events"], 370);
     assert_eq!(v["evidence_events"], 0);
     assert_eq!(r.ok(&["export"]), text);
     r.ok(&["verify"]);
@@ -314,7 +314,7 @@ fn a_restore_in_many_small_commits_is_the_same_ledger() {
             chunk,
         )
         .unwrap();
-        assert_eq!(restored.events, 368);
+        assert_eq!(restored.events, 370);
         r.ok(&["verify"]);
         assert_eq!(r.ok(&["export"]), std::fs::read_to_string(&export).unwrap());
         for args in [

@@ -4,7 +4,7 @@
 use crate::base::decimal;
 use crate::domain::rubric::types::{
     Amount, Band, Category, Clause, Department, Direction, Item, Metric, Qualifier, Rounding,
-    Rubric, Rule, Threshold, Unit,
+    Rubric, Rule, Threshold, Unit, FORMAT_FIRST, FORMAT_STATED,
 };
 use crate::events::event::StationKind;
 use jiff::civil::Date;
@@ -43,6 +43,8 @@ struct RawFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawHeader {
+    /// 1 (or absent) or 2 (`schema/RUBRIC.md`, *Formats*).
+    format: Option<u32>,
     name: String,
     source: String,
     period_start: String,
@@ -95,6 +97,8 @@ struct RawItem {
     standard: String,
     #[serde(default)]
     deduction_text: String,
+    /// Whether deductions stop at the item's points: stated in format 2, true in format 1.
+    capped: Option<bool>,
     #[serde(default)]
     clause: Vec<RawClause>,
 }
@@ -120,6 +124,11 @@ struct RawClause {
     ties: Option<String>,
     qualify: Option<Vec<RawQualifier>>,
     bands: Option<Vec<RawBand>>,
+    // The conditions any kind may state.
+    once: Option<bool>,
+    excludes: Option<Vec<String>>,
+    requires: Option<Vec<String>>,
+    deadline: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -225,6 +234,16 @@ fn date(place: &str, field: &str, text: &str) -> Result<Date, RubricError> {
 /// returned.
 fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricError> {
     let h = &raw.rubric;
+    let format = match h.format {
+        None | Some(FORMAT_FIRST) => FORMAT_FIRST,
+        Some(FORMAT_STATED) => FORMAT_STATED,
+        Some(other) => {
+            return Err(invalid(
+                "[rubric]",
+                format!("`format`: {other} is not a format this kaohe reads ({FORMAT_FIRST} or {FORMAT_STATED})"),
+            ))
+        }
+    };
     let period_start = date("[rubric]", "period_start", &h.period_start)?;
     let period_end = date("[rubric]", "period_end", &h.period_end)?;
     if period_start > period_end {
@@ -248,6 +267,7 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
     let metrics = build_metrics(&raw.metric)?;
 
     let mut rubric = Rubric {
+        format,
         name: h.name.clone(),
         source: h.source.clone(),
         period_start,
@@ -263,6 +283,7 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
         clause_index: BTreeMap::new(),
         item_position: BTreeMap::new(),
         department_index,
+        counted: BTreeSet::new(),
     };
     let mut whole = true;
     for rc in &raw.category {
@@ -277,10 +298,67 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
         }
     }
     index(&mut rubric)?;
+    conditions(&mut rubric, errors);
     if whole {
         check_totals(&rubric)?;
     }
     Ok(rubric)
+}
+
+/// The conditions between clauses: every clause an `excludes` or `requires` names exists and
+/// is another; an exclusion holds both ways; and the counted clauses are gathered.
+fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
+    let mut pairs = Vec::new();
+    for (_, c) in rubric.clauses() {
+        let place = format!("clause {}", c.code);
+        for (field, list) in [("excludes", &c.excludes), ("requires", &c.requires)] {
+            for other in list {
+                if other == &c.code {
+                    errors.push(invalid(
+                        &place,
+                        format!("`{field}`: names the clause itself"),
+                    ));
+                } else if rubric.clause(other).is_none() {
+                    errors.push(invalid(
+                        &place,
+                        format!("`{field}`: clause `{other}` is not in the rubric"),
+                    ));
+                } else if field == "excludes" {
+                    pairs.push((other.clone(), c.code.clone()));
+                }
+            }
+        }
+        if let Some(both) = c.excludes.iter().find(|x| c.requires.contains(x)) {
+            errors.push(invalid(
+                &place,
+                format!("`excludes` and `requires` both name `{both}`"),
+            ));
+        }
+    }
+    let mut counted = BTreeSet::new();
+    for (_, c) in rubric.clauses() {
+        let limited = matches!(
+            c.rule,
+            Rule::PerUnit {
+                max_count: Some(_),
+                ..
+            }
+        );
+        if limited || c.once {
+            counted.insert(c.code.clone());
+        }
+        counted.extend(c.excludes.iter().cloned());
+        counted.extend(c.requires.iter().cloned());
+    }
+    for (target, excluder) in pairs {
+        if let Some(&(ci, ii, ki)) = rubric.clause_index.get(&target) {
+            let list = &mut rubric.categories[ci].items[ii].clauses[ki].excludes;
+            if !list.contains(&excluder) {
+                list.push(excluder);
+            }
+        }
+    }
+    rubric.counted = counted;
 }
 
 fn build_departments(raw: &[RawDepartment]) -> Result<Vec<Department>, RubricError> {
@@ -422,6 +500,16 @@ fn build_item(
     if ri.clause.is_empty() {
         return Err(invalid(&iplace, "has no clause"));
     }
+    let capped = match (rubric.format, ri.capped) {
+        (_, Some(c)) => c,
+        (FORMAT_FIRST, None) => true,
+        (_, None) => {
+            return Err(invalid(
+                &iplace,
+                "`capped`: format 2 states for every item whether deductions stop at its points (capped = true, 扣完为止) or not",
+            ))
+        }
+    };
     let mut clauses = Vec::new();
     for raw in &ri.clause {
         if raw.code.rsplit_once('.').map(|(i, _)| i) != Some(ri.code.as_str()) {
@@ -444,6 +532,7 @@ fn build_item(
         standard: ri.standard.clone(),
         deduction_text: ri.deduction_text.clone(),
         bonus: rc.bonus,
+        capped,
         clauses,
     })
 }
@@ -511,9 +600,31 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
     if r.text.trim().is_empty() {
         return Err(c.invalid("has no text (the seed's wording)"));
     }
+    // Judged on a year-end figure: once per station and period from format 2 on.
+    let year_end = matches!(
+        rule,
+        Rule::Below { .. } | Rule::AtLeast { .. } | Rule::Shortfall { .. } | Rule::Missing { .. }
+    );
+    let deadline = r
+        .deadline
+        .as_deref()
+        .map(|d| date(&c.place, "deadline", d))
+        .transpose()?;
+    if let Some(d) = deadline {
+        if d < rubric.period_start || d > rubric.period_end {
+            return Err(c.invalid(format!(
+                "`deadline`: {d} is outside the period {} to {}",
+                rubric.period_start, rubric.period_end
+            )));
+        }
+    }
     Ok(Clause {
         code: r.code.clone(),
         text: r.text.clone(),
+        once: r.once.unwrap_or(year_end && rubric.format >= FORMAT_STATED),
+        excludes: r.excludes.clone().unwrap_or_default(),
+        requires: r.requires.clone().unwrap_or_default(),
+        deadline,
         rule,
     })
 }

@@ -7,8 +7,18 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The rubric file format this text states (`[rubric] format`; a file without one is format 1,
+/// the first files' shape).
+pub const FORMAT_FIRST: u32 = 1;
+/// Format 2: every item states whether deductions stop at its points (`capped`), and the
+/// clauses judged on a year-end figure count once per station and period unless they say
+/// otherwise (`once`).
+pub const FORMAT_STATED: u32 = 2;
+
 #[derive(Debug, Clone)]
 pub struct Rubric {
+    /// [`FORMAT_FIRST`] or [`FORMAT_STATED`].
+    pub format: u32,
     pub name: String,
     pub source: String,
     pub period_start: Date,
@@ -28,6 +38,8 @@ pub struct Rubric {
     pub(super) item_position: BTreeMap<String, usize>,
     /// department name or alias → canonical name
     pub(super) department_index: BTreeMap<String, String>,
+    /// The clauses whose standing records are counted per station (`Rubric::counted`).
+    pub(super) counted: BTreeSet<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,7 +83,25 @@ pub struct Item {
     pub standard: String,
     pub deduction_text: String,
     pub bonus: bool,
+    /// Deductions (or a bonus item's awards) stop at the item's points (扣完为止); when false
+    /// they count in full, beyond the item's points.
+    pub capped: bool,
     pub clauses: Vec<Clause>,
+}
+
+impl Item {
+    /// The points an item's standing total counts for: at most its points when capped.
+    pub fn applied(&self, raw: Decimal) -> Decimal {
+        match self.capped {
+            true => raw.min(self.points),
+            false => raw,
+        }
+    }
+
+    /// How much more may count under the item when `used` already does (`None`: no limit).
+    pub fn room(&self, used: Decimal) -> Option<Decimal> {
+        self.capped.then(|| (self.points - used).max(Decimal::ZERO))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +109,22 @@ pub struct Clause {
     pub code: String,
     pub text: String,
     pub rule: Rule,
+    /// Counts once per station and period: a second standing record is refused.
+    pub once: bool,
+    /// Clauses that exclude this one for a station (symmetric: each lists the other).
+    pub excludes: Vec<String>,
+    /// Clauses a station must have a standing record under before this one.
+    pub requires: Vec<String>,
+    /// The last day an occurred date may fall on.
+    pub deadline: Option<Date>,
+}
+
+impl Clause {
+    /// Whether records under this clause are counted per station (for `max_count`, `once`,
+    /// or because another clause excludes or requires it: see `Rubric::counted`).
+    pub fn has_conditions(&self) -> bool {
+        self.once || !self.excludes.is_empty() || !self.requires.is_empty()
+    }
 }
 
 /// A threshold, the same for every station kind or one per kind.
@@ -364,6 +410,13 @@ impl Rubric {
     pub fn clauses(&self) -> impl Iterator<Item = (&Item, &Clause)> {
         self.items()
             .flat_map(|i| i.clauses.iter().map(move |c| (i, c)))
+    }
+
+    /// Whether a station's standing records under `code` are counted (the write path and the
+    /// audit keep the count): a clause with a `max_count`, one that counts `once`, and every
+    /// clause another excludes or requires.
+    pub fn counted(&self, code: &str) -> bool {
+        self.counted.contains(code)
     }
 
     /// Departments (canonical) that own an item whose clauses read the metric.
