@@ -151,3 +151,5 @@ pub const MAX_PREPARED_PER_KEY: usize = 1_000;
 pub const REQUEST_BODY_TIMEOUT_SECS: u64 = 30;
 /// Seconds the service waits, once told to stop, for requests still running.
 pub const SHUTDOWN_GRACE_SECS: u64 = 10;
+/// Events the log page (`/audit/log`) shows at once; the next page starts at the seq after.
+pub const MAX_LOG_PAGE_ROWS: usize = 200;

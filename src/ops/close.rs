@@ -176,6 +176,33 @@ impl State {
             .get(&(station.to_string(), metric.to_string()))
             .copied()
     }
+
+    /// The standards failed by a station's latest figure with no record under the clause.
+    fn gaps(&self, rubric: &Rubric) -> Vec<Gap> {
+        let recorded: std::collections::HashSet<(&str, &str)> = self
+            .records
+            .values()
+            .map(|(s, c)| (s.as_str(), c.as_str()))
+            .collect();
+        gaps(
+            rubric,
+            &self.stations,
+            |s, m| self.latest(s, m),
+            |s, c| recorded.contains(&(s, c)),
+        )
+    }
+}
+
+/// The gaps a close would find now, with nothing written: each standard a station's latest
+/// figure fails with no deduction recorded under its clause (records not reversed). The
+/// bureau sees them before it closes, and accepts them with a reason or records them first.
+pub fn pending_gaps(ledger: &Ledger) -> Result<Vec<Gap>, LedgerError> {
+    let mut state = State::default();
+    ledger.replay_all(|e| {
+        state.fold(e.body.kind(), e.seq);
+        Ok(true)
+    })?;
+    Ok(state.gaps(ledger.rubric()))
 }
 
 /// Closes the period: checks, ranks, and appends the rank bonuses and the closing event in one
@@ -236,17 +263,7 @@ fn plan(
         fold.apply(e.body)?;
         Ok(true)
     })?;
-    let recorded: std::collections::HashSet<(&str, &str)> = state
-        .records
-        .values()
-        .map(|(s, c)| (s.as_str(), c.as_str()))
-        .collect();
-    let gaps = gaps(
-        &rubric,
-        &state.stations,
-        |s, m| state.latest(s, m),
-        |s, c| recorded.contains(&(s, c)),
-    );
+    let gaps = state.gaps(&rubric);
     let reason = gaps_reason(&gaps, accept_gaps)?;
     let rankings = rankings(&rubric, &state.stations, |s, m| state.latest(s, m));
     let bonuses = rank_bonuses(&rubric, &rankings);

@@ -490,7 +490,40 @@ impl Service {
             _ => None,
         };
         let entries = crate::ops::appeals::list(&ledger, own, pending)?;
-        Ok(view::appeals_json(ledger.rubric(), &entries))
+        let mut v = view::appeals_json(ledger.rubric(), &entries);
+        // What the deciding department weighs beside the grounds: the deduction's own
+        // evidence, note and arithmetic (fields added to `appeal list --json`'s `against`).
+        let mut kinds = HashMap::new();
+        let rows = v["appeals"].as_array_mut().into_iter().flatten();
+        for (row, e) in rows.zip(&entries) {
+            let record = &e.record;
+            let working = working(&ledger, &mut kinds, record)?;
+            if let Value::Object(against) = &mut row["against"] {
+                against.insert("evidence".into(), json!(record.evidence));
+                against.insert("note".into(), json!(record.inputs.note));
+                against.insert("working".into(), json!(working));
+            }
+        }
+        Ok(v)
+    }
+
+    /// The gaps a close would find now (`GET /api/v1/gaps`): each standard a station's latest
+    /// figure fails with no deduction recorded under its clause, as the closing event lists
+    /// accepted gaps (`{"gaps": [{"station", "clause", "metric", "value", "points"}]}`). They
+    /// name every station: not for a station.
+    pub fn gaps(&self, who: &Session) -> Result<Value, ServiceError> {
+        if let Actor::Station(_) = who.actor {
+            return Err(ServiceError::Forbidden(
+                "the gaps name every station: not for a station".into(),
+            ));
+        }
+        let ledger = self.ledger()?;
+        let gaps = crate::ops::close::pending_gaps(&ledger)?;
+        let list: Vec<Value> = gaps
+            .iter()
+            .map(|g| json!({"station": g.station, "clause": g.clause, "metric": g.metric, "value": g.value.to_string(), "points": g.points.to_string()}))
+            .collect();
+        Ok(json!({"gaps": list, "closed_at_seq": ledger.closed_at()}))
     }
 
     /// `POST /api/v1/commands/prepare`: a command in the import-line shape, checked fully
@@ -540,7 +573,12 @@ impl Service {
             after,
         )?;
         self.metrics.prepared.fetch_add(1, Ordering::Relaxed);
-        Ok(prepared_json(&id, &to_sign, &after, who, &kind))
+        let mut v = prepared_json(&id, &to_sign, &after, who, &kind);
+        if let EventKind::PointsRecorded(p) = kind.as_ref() {
+            // The arithmetic behind the points, shown before the signer signs.
+            v["working"] = json!(working(&ledger, &mut HashMap::new(), p)?);
+        }
+        Ok(v)
     }
 
     /// Holds a prepared write for its signer; gives its id.
@@ -955,6 +993,28 @@ fn event_json(kind: &EventKind) -> Value {
     event.insert("type".into(), json!(kind.type_name()));
     event.extend(export::decoded_kind(kind));
     Value::Object(event)
+}
+
+/// The arithmetic that gives a record its points (explain's `working`), as its clause's rule
+/// shows it for the station's kind; `kinds` keeps the stations' kinds already looked up.
+fn working(
+    ledger: &Ledger,
+    kinds: &mut HashMap<String, crate::events::event::StationKind>,
+    p: &crate::events::event::PointsRecorded,
+) -> Result<Option<String>, ServiceError> {
+    let Some((_, clause)) = ledger.rubric().clause(&p.clause) else {
+        return Ok(None);
+    };
+    let kind = match kinds.get(&p.station) {
+        Some(k) => *k,
+        None => match ledger.find_station(&p.station)? {
+            Some(s) => *kinds.entry(p.station.clone()).or_insert(s.kind),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(
+        clause.rule.working(kind, &p.inputs, p.computed_points).text,
+    ))
 }
 
 /// A refused line of a prepared import: `{"line", "field", "error", "status"}`.

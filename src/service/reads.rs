@@ -10,7 +10,10 @@
 //! one that must decide it). A file no event references yet is served to the bureau and the
 //! auditors alone.
 
-use crate::base::limits::MAX_EVIDENCE_FILE_BYTES;
+use crate::base::limits::{
+    MAX_DEPARTMENT_CHARS, MAX_EVIDENCE_FILE_BYTES, MAX_LOG_PAGE_ROWS, MAX_REFERENCE_CHARS,
+    MAX_STATION_CODE_CHARS,
+};
 use crate::events::chain;
 use crate::events::event::{Actor, EventKind, Hash};
 use crate::ledger::query::{Query, View};
@@ -27,12 +30,12 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// The events of a view, checked and ready to be sent line by line ([`Lines::lines`]): the
-/// export's lines, or the log's (one station's, or all).
+/// export's lines, or the log's (filtered by a [`LogFilter`]).
 pub struct Lines {
     ledger: Arc<Ledger>,
     view: View,
     form: Form,
-    station: Option<String>,
+    filter: LogFilter,
 }
 
 /// Which lines: `kaohe export`'s, or `kaohe log --json`'s.
@@ -41,28 +44,193 @@ enum Form {
     Log,
 }
 
+/// The event types as the export names them (`type`), which the log's `type` filter takes.
+pub const EVENT_TYPES: [&str; 12] = [
+    "ledger_created",
+    "root_key",
+    "signatures_required",
+    "key_registered",
+    "key_revoked",
+    "station_registered",
+    "points_recorded",
+    "metric_reported",
+    "appeal_filed",
+    "appeal_decided",
+    "record_reversed",
+    "period_closed",
+];
+
+/// Which events the log keeps (`GET /api/v1/log`, the log page); each `None` keeps every
+/// event. Read from a request's parameters by [`LogFilter::parse`] (an empty value is no
+/// filter) and checked against the ledger by [`Service::log`] (an unknown station, department,
+/// clause or type is refused, naming the parameter).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// The station an event is about.
+    pub station: Option<String>,
+    /// The department that wrote a record, metric report, decision or reversal, or whose
+    /// record an appeal is against (an alias is read as its department).
+    pub by: Option<String>,
+    /// The clause of a record, and of the record an appeal, decision or reversal is about.
+    pub clause: Option<String>,
+    /// The event's type as the export names it ([`EVENT_TYPES`]).
+    pub kind: Option<String>,
+    /// The first seq kept, and the last (both included).
+    pub from_seq: Option<u64>,
+    pub to_seq: Option<u64>,
+}
+
+impl LogFilter {
+    /// The filter a request's parameters ask for: `station`, `by`, `clause`, `type`,
+    /// `from_seq`, `to_seq`; an empty value asks for nothing.
+    pub fn parse(
+        params: &std::collections::HashMap<String, String>,
+    ) -> Result<LogFilter, ServiceError> {
+        let text = |name: &str, max: usize| -> Result<Option<String>, ServiceError> {
+            let Some(v) = params.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+                return Ok(None);
+            };
+            if v.chars().count() > max {
+                return Err(ServiceError::bad(
+                    name,
+                    format!("longer than {max} characters"),
+                ));
+            }
+            Ok(Some(v.to_string()))
+        };
+        let seq = |name: &str| -> Result<Option<u64>, ServiceError> {
+            text(name, MAX_REFERENCE_CHARS)?
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| ServiceError::bad(name, format!("`{v}` is not a seq")))
+                })
+                .transpose()
+        };
+        let filter = LogFilter {
+            station: text("station", MAX_STATION_CODE_CHARS)?,
+            by: text("by", MAX_DEPARTMENT_CHARS)?,
+            clause: text("clause", MAX_REFERENCE_CHARS)?,
+            kind: text("type", MAX_REFERENCE_CHARS)?,
+            from_seq: seq("from_seq")?,
+            to_seq: seq("to_seq")?,
+        };
+        if let (Some(from), Some(to)) = (filter.from_seq, filter.to_seq) {
+            if to < from {
+                return Err(ServiceError::bad(
+                    "to_seq",
+                    format!("{to} is before from_seq {from}"),
+                ));
+            }
+        }
+        Ok(filter)
+    }
+
+    /// Whether any filter but the seqs is set.
+    fn by_content(&self) -> bool {
+        self.station.is_some() || self.by.is_some() || self.clause.is_some() || self.kind.is_some()
+    }
+}
+
+/// One page of the log ([`Service::log_page`]): the events kept, each a log line's fields with,
+/// for an appeal, a decision or a reversal, the record it is about (`record`: its `seq`,
+/// `clause` and `by`); and the seq to read the next page from, when there are more.
+pub struct LogPage {
+    pub rows: Vec<Value>,
+    pub next: Option<u64>,
+}
+
+/// The record an appeal, a decision or a reversal is about.
+fn record_seq_of(kind: &EventKind) -> Option<u64> {
+    match kind {
+        EventKind::AppealFiled(a) => Some(a.against),
+        EventKind::AppealDecided(d) => Some(d.against),
+        EventKind::RecordReversed(r) => Some(r.target),
+        _ => None,
+    }
+}
+
+/// A record's clause and department, read from the chain.
+fn record_at(ledger: &Ledger, seq: u64) -> Result<Option<(String, String)>, LedgerError> {
+    Ok(match ledger.event(seq)?.map(|b| b.kind().clone()) {
+        Some(EventKind::PointsRecorded(p)) => Some((p.clause, p.by)),
+        _ => None,
+    })
+}
+
 impl Lines {
-    /// Each line (with its newline), in order, to `each`, until it returns false (the client
-    /// went away): never the whole in memory.
-    pub fn lines(&self, mut each: impl FnMut(String) -> bool) -> Result<(), ServiceError> {
-        let station = self.station.as_deref();
-        self.ledger.replay_view(&self.view, |e| {
-            if station.is_some() && e.body.kind().station() != station {
+    /// Whether the filter keeps an event of this kind.
+    fn keeps(&self, kind: &EventKind) -> Result<bool, LedgerError> {
+        let f = &self.filter;
+        if !f.by_content() {
+            return Ok(true);
+        }
+        if f.kind.as_deref().is_some_and(|t| t != kind.type_name())
+            || f.station.is_some() && kind.station() != f.station.as_deref()
+        {
+            return Ok(false);
+        }
+        if f.by.is_none() && f.clause.is_none() {
+            return Ok(true);
+        }
+        let (clause, by) = match kind {
+            EventKind::PointsRecorded(p) => (Some(p.clause.clone()), Some(p.by.clone())),
+            EventKind::MetricReported(m) => (None, Some(m.by.clone())),
+            other => match record_seq_of(other) {
+                Some(seq) => match record_at(&self.ledger, seq)? {
+                    Some((clause, by)) => (
+                        Some(clause),
+                        Some(department_of(other).map_or(by, str::to_string)),
+                    ),
+                    None => (None, department_of(other).map(str::to_string)),
+                },
+                None => (None, None),
+            },
+        };
+        Ok(f.by.as_ref().is_none_or(|b| by.as_ref() == Some(b))
+            && f.clause.as_ref().is_none_or(|c| clause.as_ref() == Some(c)))
+    }
+
+    /// Each event in view the filter keeps, in order, to `f`, until it returns false.
+    fn each(
+        &self,
+        mut f: impl FnMut(crate::ledger::EventRef<'_>) -> bool,
+    ) -> Result<(), ServiceError> {
+        let from = self.filter.from_seq.unwrap_or(0);
+        let end = match self.filter.to_seq {
+            Some(to) => self.view.end.min(to.saturating_add(1)),
+            None => self.view.end,
+        };
+        if from >= end {
+            return Ok(());
+        }
+        self.ledger.replay(from, end, |e| {
+            if !self.view.includes(e.body) || !self.keeps(e.body.kind())? {
                 return Ok(true);
             }
-            let mut line = match self.form {
-                Form::Export => export::line(e.body, e.bytes, e.prev_hash, e.hash),
-                Form::Log => {
-                    let mut m = export::decoded(e.body);
-                    m.insert("hash".into(), json!(hex::encode(e.hash)));
-                    Value::Object(m).to_string()
-                }
-            };
-            line.push('\n');
-            Ok(each(line))
+            Ok(f(e))
         })?;
         Ok(())
     }
+
+    /// Each line (with its newline), in order, to `each`, until it returns false (the client
+    /// went away): never the whole in memory.
+    pub fn lines(&self, mut each: impl FnMut(String) -> bool) -> Result<(), ServiceError> {
+        self.each(|e| {
+            let mut line = match self.form {
+                Form::Export => export::line(e.body, e.bytes, e.prev_hash, e.hash),
+                Form::Log => Value::Object(log_fields(&e)).to_string(),
+            };
+            line.push('\n');
+            each(line)
+        })
+    }
+}
+
+/// A log line's fields (`log --json`): the decoded event and its hash.
+fn log_fields(e: &crate::ledger::EventRef<'_>) -> Map<String, Value> {
+    let mut m = export::decoded(e.body);
+    m.insert("hash".into(), json!(hex::encode(e.hash)));
+    m
 }
 
 /// A stored evidence file as it is served: its bytes (checked against the hash) and the name
@@ -109,40 +277,113 @@ impl Service {
         ))
     }
 
-    /// `GET /api/v1/export`: the events as `kaohe export` writes them, as the ledger stood at a
-    /// seq or a time (`at`, an occurred date, is refused: as `kaohe export` without
-    /// `--scores`). It holds every station's records: the bureau, the departments and the
-    /// auditors only.
-    /// `GET /api/v1/log`: the events in view as `log --json` prints them (JSON Lines); a
-    /// station's own only.
-    pub fn log(
-        &self,
-        who: &Session,
-        station: Option<&str>,
-        q: &Query,
-    ) -> Result<Lines, ServiceError> {
-        let station = match (&who.actor, station) {
-            (Actor::Station(own), asked) => {
-                if let Some(asked) = asked {
-                    super::may_read_station(who, asked)?;
-                }
-                Some(own.as_str())
+    /// `GET /api/v1/log`: the events in view the filter keeps, as `log --json` prints them
+    /// (JSON Lines); a station's own only. The filter's station, department, clause and type
+    /// must be the ledger's (400 naming the parameter).
+    pub fn log(&self, who: &Session, filter: &LogFilter, q: &Query) -> Result<Lines, ServiceError> {
+        let mut filter = filter.clone();
+        if let Actor::Station(own) = &who.actor {
+            if let Some(asked) = &filter.station {
+                super::may_read_station(who, asked)?;
             }
-            (_, asked) => asked,
-        };
+            filter.station = Some(own.clone());
+        }
         let ledger = self.ledger()?;
-        if let Some(s) = station {
-            actions::known_station(&ledger, s)?;
+        if let Some(s) = &filter.station {
+            actions::known_station(&ledger, s).map_err(|e| match e {
+                ActionError::Input(m) => ServiceError::bad("station", m),
+                e => e.into(),
+            })?;
+        }
+        if let Some(by) = &filter.by {
+            let rubric = ledger.rubric();
+            let canonical = rubric.department(by).ok_or_else(|| {
+                let known: Vec<&str> = rubric.departments.iter().map(|d| d.name.as_str()).collect();
+                ServiceError::bad(
+                    "by",
+                    format!(
+                        "unknown department `{by}`: the rubric's are {}",
+                        known.join(", ")
+                    ),
+                )
+            })?;
+            filter.by = Some(canonical.to_string());
+        }
+        if let Some(c) = &filter.clause {
+            if ledger.rubric().clause(c).is_none() {
+                return Err(ServiceError::bad(
+                    "clause",
+                    format!("unknown clause `{c}`: the rubric has no such clause"),
+                ));
+            }
+        }
+        if let Some(t) = &filter.kind {
+            if !EVENT_TYPES.contains(&t.as_str()) {
+                return Err(ServiceError::bad(
+                    "type",
+                    format!(
+                        "unknown event type `{t}`: one of {}",
+                        EVENT_TYPES.join(", ")
+                    ),
+                ));
+            }
         }
         let view = ledger.view(q)?;
         Ok(Lines {
             ledger,
             view,
             form: Form::Log,
-            station: station.map(str::to_string),
+            filter,
         })
     }
 
+    /// One page of the log for the log page: at most [`MAX_LOG_PAGE_ROWS`] events the filter
+    /// keeps from its `from_seq` on, and the seq the next page starts at. Checked as
+    /// [`Self::log`]; the events past the page are not read.
+    pub fn log_page(
+        &self,
+        who: &Session,
+        filter: &LogFilter,
+        q: &Query,
+    ) -> Result<LogPage, ServiceError> {
+        let lines = self.log(who, filter, q)?;
+        let mut rows = Vec::new();
+        let mut next = None;
+        let mut failed = None;
+        lines.each(|e| {
+            if rows.len() == MAX_LOG_PAGE_ROWS {
+                next = Some(e.seq);
+                return false;
+            }
+            let mut m = log_fields(&e);
+            if let Some(seq) = record_seq_of(e.body.kind()) {
+                match record_at(&lines.ledger, seq) {
+                    Ok(Some((clause, by))) => {
+                        m.insert(
+                            "record".into(),
+                            json!({"seq": seq, "clause": clause, "by": by}),
+                        );
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        failed = Some(err);
+                        return false;
+                    }
+                }
+            }
+            rows.push(Value::Object(m));
+            true
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        Ok(LogPage { rows, next })
+    }
+
+    /// `GET /api/v1/export`: the events as `kaohe export` writes them, as the ledger stood at a
+    /// seq or a time (`at`, an occurred date, is refused: as `kaohe export` without
+    /// `--scores`). It holds every station's records: the bureau, the departments and the
+    /// auditors only.
     pub fn export(&self, who: &Session, q: &Query) -> Result<Lines, ServiceError> {
         match &who.actor {
             Actor::Bureau(_) | Actor::Department(_) | Actor::Auditor(_) => {}
@@ -166,7 +407,7 @@ impl Service {
             ledger,
             view,
             form: Form::Export,
-            station: None,
+            filter: LogFilter::default(),
         })
     }
 

@@ -202,6 +202,7 @@ fn routes(app: Shared) -> Router {
         .route("/api/v1/stations/{code}/explain", get(explain))
         .route("/api/v1/log", get(log))
         .route("/api/v1/appeals", get(appeals))
+        .route("/api/v1/gaps", get(gaps))
         .route("/api/v1/rubric", get(rubric))
         .route("/api/v1/commands/prepare", post(prepare))
         .route("/api/v1/commands/commit", post(commit))
@@ -471,8 +472,8 @@ async fn explain(
 async fn log(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
     let checked = blocking(move || {
         let who = session_of(&app, &headers)?;
-        let station = p.get("station").map(String::as_str);
-        app.service.log(&who, station, &query_of(&p)?)
+        let filter = crate::service::reads::LogFilter::parse(&p)?;
+        app.service.log(&who, &filter, &query_of(&p)?)
     })
     .await;
     match checked {
@@ -486,6 +487,16 @@ async fn appeals(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Par
         let who = session_of(&app, &headers)?;
         let pending = p.get("pending").is_some_and(|v| v == "true" || v == "1");
         app.service.appeals(&who, pending)
+    })
+    .await
+    .map(json_ok)
+    .unwrap_or_else(refusal_of)
+}
+
+async fn gaps(State(app): State<Shared>, headers: HeaderMap) -> Response {
+    blocking(move || {
+        let who = session_of(&app, &headers)?;
+        app.service.gaps(&who)
     })
     .await
     .map(json_ok)
@@ -688,13 +699,22 @@ async fn receipt(
     headers: HeaderMap,
     UrlPath(name): UrlPath<String>,
 ) -> Response {
+    // The file a person saves: named by what was asked for (an id, a seq or a hash).
+    let file = format!("kaohe-receipt-{}.json", safe_name(&name));
     let result = blocking(move || {
         let who = session_of(&app, &headers)?;
         app.service.receipt(&who, &name)
     })
     .await;
     match result {
-        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Ok(text) => (
+            [
+                (header::CONTENT_TYPE, "application/json".to_string()),
+                (header::CONTENT_DISPOSITION, attachment(Some(&file))),
+            ],
+            text,
+        )
+            .into_response(),
         Err(e) => refusal_of(e),
     }
 }
@@ -847,6 +867,17 @@ async fn download_evidence(
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     r
+}
+
+/// A name's letters, digits, `-` and `_` (at most 64; others become `_`), for a file name.
+fn safe_name(name: &str) -> String {
+    name.chars()
+        .take(crate::base::limits::MAX_REFERENCE_CHARS)
+        .map(|c| match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '_' => c,
+            _ => '_',
+        })
+        .collect()
 }
 
 /// `Content-Disposition: attachment`, with the name when known (RFC 6266: an ASCII

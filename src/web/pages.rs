@@ -3,6 +3,7 @@
 //! forms that `assets/app.js` signs in the browser; every asset is in the binary, and the
 //! Content-Security-Policy allows nothing from elsewhere and no inline script.
 
+use crate::service::reads::{LogFilter, LogPage};
 use crate::service::sessions::Session;
 use crate::service::{parse_query, ServiceError};
 use crate::web::{blocking, token, Shared};
@@ -27,6 +28,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/station/{code}", get(station))
         .route("/desk", get(desk))
         .route("/audit", get(audit))
+        .route("/audit/log", get(audit_log))
         .route("/bureau", get(bureau))
         .route("/report", get(report))
         .route("/scores.xlsx", get(scores_xlsx))
@@ -86,6 +88,9 @@ fn layout(title: &str, who: Option<&Session>, body: Markup) -> Markup {
                     @if let Some(s) = who {
                         nav {
                             span { "当前身份：" strong #whoami { (actor_zh(&s.actor)) } }
+                            @if !matches!(s.actor, crate::events::event::Actor::Station(_)) {
+                                a #nav-log href="/audit/log" { "事件日志" }
+                            }
                             form #signout method="post" action="/" {
                                 button.secondary type="submit" { "退出" }
                             }
@@ -230,16 +235,22 @@ async fn station(
         let x = app.service.explain(&session, &code, None, &q)?;
         let appeals = app.service.appeals(&session, false)?;
         let rubric = app.service.rubric()?;
-        Ok((x, appeals, rubric, p, today))
+        let receipts = receipts_to(&app.service.checkpoints()?);
+        let page = StationPage {
+            rubric,
+            today,
+            receipts,
+        };
+        Ok((x, appeals, page, p))
     })
     .await;
     match result {
-        Ok((x, appeals, rubric, p, today)) => page(
+        Ok((x, appeals, sp, p)) => page(
             StatusCode::OK,
             layout(
                 "司法所",
                 who.as_ref(),
-                station_body(who.as_ref(), &x, &appeals, &rubric, &p, &today),
+                station_body(who.as_ref(), &x, &appeals, &sp, &p),
             ),
         ),
         Err(e) => error_page(who.as_ref(), &e),
@@ -254,18 +265,88 @@ fn text(v: &Value) -> String {
     }
 }
 
+/// What the station page needs beside the explanation and the appeals.
+struct StationPage {
+    rubric: Value,
+    /// Today's local day, for the days left to appeal.
+    today: String,
+    /// Events before this seq have a receipt (the latest stored checkpoint's size).
+    receipts: u64,
+}
+
+/// The size of the latest stored checkpoint: every event before it has a receipt.
+fn receipts_to(checkpoints: &Value) -> u64 {
+    checkpoints
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["size"].as_u64())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The explanation's items with records, grouped under the rubric's categories (in the
+/// rubric's order); items of no category (none, in a well-formed rubric) under `None`.
+fn by_category<'a>(rubric: &'a Value, x: &'a Value) -> Vec<(Option<&'a Value>, Vec<&'a Value>)> {
+    let recorded = |item: &&Value| {
+        item["clauses"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["events"].as_array().is_some_and(|e| !e.is_empty()))
+        })
+    };
+    let items: Vec<&Value> = x["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(recorded)
+        .collect();
+    let mut placed = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for c in rubric["categories"].as_array().into_iter().flatten() {
+        let codes: Vec<&Value> = c["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| &i["item"])
+            .collect();
+        let mine: Vec<&Value> = items
+            .iter()
+            .copied()
+            .filter(|i| codes.contains(&&i["item"]))
+            .collect();
+        if !mine.is_empty() {
+            placed.extend(mine.iter().map(|i| text(&i["item"])));
+            out.push((Some(c), mine));
+        }
+    }
+    let rest: Vec<&Value> = items
+        .into_iter()
+        .filter(|i| !placed.contains(&text(&i["item"])))
+        .collect();
+    if !rest.is_empty() {
+        out.push((None, rest));
+    }
+    out
+}
+
 fn station_body(
     who: Option<&Session>,
     x: &Value,
     appeals: &Value,
-    rubric: &Value,
+    sp: &StationPage,
     p: &HashMap<String, String>,
-    today: &str,
 ) -> Markup {
     let own = who.is_some_and(|s| {
         matches!(&s.actor, crate::events::event::Actor::Station(c) if Value::String(c.clone()) == x["station"])
     });
-    let window = rubric["appeal_window_days"].as_u64().unwrap_or(0);
+    let window = sp.rubric["appeal_window_days"].as_u64().unwrap_or(0);
+    let record = Record {
+        own_station: own.then(|| text(&x["station"])),
+        window_days: window,
+        today: &sp.today,
+        receipts: sp.receipts,
+    };
+    let groups = by_category(&sp.rubric, x);
     html! {
         section.card {
             h1 #station-title { (text(&x["name"])) " " span.muted { (text(&x["station"])) } }
@@ -278,17 +359,26 @@ fn station_body(
             p.muted { "扣分 " (text(&x["deducted"])) " · 加分 " (text(&x["awarded"])) " · 视图：" (view_text(&x["view"], p)) }
             (view_form(p))
         }
-        @for item in x["items"].as_array().into_iter().flatten() {
-            @if item["clauses"].as_array().is_some_and(|c| c.iter().any(|c| c["events"].as_array().is_some_and(|e| !e.is_empty()))) {
-                section.card.item {
-                    h2 { (text(&item["item"])) " " (text(&item["name"])) " "
-                        span.muted { "（满分 " (text(&item["max"])) "，扣 " (text(&item["deducted"])) "，加 " (text(&item["awarded"])) "）" } }
-                    @for clause in item["clauses"].as_array().into_iter().flatten() {
-                        @if clause["events"].as_array().is_some_and(|e| !e.is_empty()) {
-                            h3 { (text(&clause["clause"])) " " (text(&clause["text"])) }
-                            ul.events {
-                                @for e in clause["events"].as_array().into_iter().flatten() {
-                                    li { (event_item(e, own.then(|| text(&x["station"])), window, today)) }
+        @if groups.is_empty() {
+            section.card { p.muted #no-records { "尚无扣分或加分记录。" } }
+        }
+        @for (category, items) in &groups {
+            section.card.category {
+                @match category {
+                    Some(c) => h2.category { (text(&c["category"])) " " (text(&c["name"])) " " span.muted { (if c["bonus"] == true { "（加分项目）" } else { "（扣分项目）" }) } },
+                    None => h2.category { "其他项目" },
+                }
+                @for item in items {
+                    div.item {
+                        h3 { (text(&item["item"])) " " (text(&item["name"])) " "
+                            span.muted { "（满分 " (text(&item["max"])) "，扣 " (text(&item["deducted"])) "，加 " (text(&item["awarded"])) "）" } }
+                        @for clause in item["clauses"].as_array().into_iter().flatten() {
+                            @if clause["events"].as_array().is_some_and(|e| !e.is_empty()) {
+                                h4 { (text(&clause["clause"])) " " (text(&clause["text"])) }
+                                ul.events {
+                                    @for e in clause["events"].as_array().into_iter().flatten() {
+                                        li { (event_item(e, &record)) }
+                                    }
                                 }
                             }
                         }
@@ -298,16 +388,14 @@ fn station_body(
         }
         section.card {
             h2 { "申诉" }
-            @let list = appeals["appeals"].as_array().cloned().unwrap_or_default();
+            @let list: Vec<&Value> = appeals["appeals"].as_array().into_iter().flatten().filter(|a| a["station"] == x["station"]).collect();
             @if list.is_empty() { p.muted { "没有申诉。" } }
             @else {
-                table {
+                table #station-appeals {
                     thead { tr { th { "申诉" } th { "针对" } th { "状态" } th.wide { "理由" } } }
                     tbody {
                         @for a in &list {
-                            @if a["station"] == x["station"] {
-                                tr { td { (text(&a["id"])) } td { (text(&a["against"]["id"])) } td.status { (status_zh(&text(&a["status"]))) } td.wide { (text(&a["grounds"])) } }
-                            }
+                            tr { td { (text(&a["id"])) } td { (text(&a["against"]["id"])) } td.status { (status_zh(&text(&a["status"]))) } td.wide { (text(&a["grounds"])) } }
                         }
                     }
                 }
@@ -360,31 +448,104 @@ fn view_form(p: &HashMap<String, String>) -> Markup {
     }
 }
 
-/// One record with its story; `own_station` when the person reading is its station (who may
-/// appeal a deduction not yet disputed).
-fn event_item(e: &Value, own_station: Option<String>, window_days: u64, today: &str) -> Markup {
+/// How a record is shown on a station's page.
+struct Record<'a> {
+    /// The station reading its own page (who may appeal a deduction not yet disputed).
+    own_station: Option<String>,
+    window_days: u64,
+    today: &'a str,
+    /// Events before this seq have a receipt.
+    receipts: u64,
+}
+
+/// One record with its story: points, rule and arithmetic, evidence, hash and receipt, and
+/// what happened to it since (appeals, decisions, reversal), in Chinese.
+fn event_item(e: &Value, r: &Record<'_>) -> Markup {
     let deduction = e["direction"] == "deduction";
     let class = if deduction { "deduction" } else { "bonus" };
+    let seq = e["seq"].as_u64();
+    let reversed = e["history"]
+        .as_array()
+        .is_some_and(|h| h.iter().any(|h| h["type"] == "record_reversed"));
     html! {
         div {
             strong class=(class) { (if deduction { "扣 " } else { "加 " }) (text(&e["applied_points"])) " 分" }
+            @if reversed { " " span.tag { "已撤销" } }
+            @else if e["standing_points"] != e["computed_points"] { span.muted { "（原记 " (text(&e["computed_points"])) " 分）" } }
             " · " (text(&e["id"])) " · " (text(&e["by"])) " · 发生于 " (text(&e["occurred"]))
         }
         @if let Some(note) = e["note"].as_str() { div { "说明：" (note) } }
         div.muted { "计算：" (text(&e["working"])) }
         div { "证据：" (evidence_list(&e["evidence"])) }
-        div.hash { "记录于 " (text(&e["recorded_at"])) " · 哈希 " (text(&e["hash"])) }
-        @for h in e["history"].as_array().into_iter().flatten() {
-            div.muted { (text(&h["type"])) " " (text(&h["id"])) " " (text(&h["outcome"])) " " (text(&h["reason"])) (text(&h["grounds"])) }
+        div.hash { "第 " (text(&e["seq"])) " 号事件 · 记录于 " (text(&e["recorded_at"])) " · 哈希 " (text(&e["hash"])) }
+        div.receipt {
+            @match seq {
+                Some(n) if n < r.receipts => {
+                    a href={ "/api/v1/receipt/" (n) } download={ "kaohe-receipt-" (n) ".json" } { "下载收据" }
+                    span.muted { "（证明此记录在台账中，可用 kaohe verify-receipt 离线校验）" }
+                },
+                _ => span.muted { "收据：下一个检查点签署后可下载。" },
+            }
         }
-        @if let Some(station) = own_station.filter(|_| deduction && e["history"].as_array().is_none_or(|h| h.is_empty())) {
-            (appeal_form(e, &station, days_left(e, window_days, today)))
+        @let history = e["history"].as_array().cloned().unwrap_or_default();
+        @if !history.is_empty() {
+            ol.history {
+                @for h in &history { li { (history_item(h)) } }
+            }
+        }
+        @if let Some(station) = r.own_station.clone().filter(|_| deduction && history.is_empty()) {
+            (appeal_form(e, &station, days_left(e, r.window_days, r.today)))
+        }
+    }
+}
+
+/// The local day of an RFC 3339 time, or the text as it is.
+fn day_of(v: &Value) -> String {
+    v.as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| crate::domain::rules::local_day(t).to_string())
+        .unwrap_or_else(|| text(v))
+}
+
+/// An appeal's outcome as people read it.
+fn outcome_zh(outcome: &str) -> &str {
+    match outcome {
+        "upheld" => "申诉成立",
+        "partial" => "部分成立",
+        "rejected" => "维持扣分",
+        other => other,
+    }
+}
+
+/// One step of a record's history (`explain`'s `history`), in Chinese.
+fn history_item(h: &Value) -> Markup {
+    let points = html! { " · 分值 " (text(&h["points_before"])) " → " (text(&h["points_after"])) };
+    html! {
+        @match h["type"].as_str().unwrap_or_default() {
+            "appeal_filed" => {
+                span.when { (day_of(&h["recorded_at"])) } " 司法所提出申诉 " (text(&h["id"])) "：" (text(&h["grounds"]))
+                @if h["evidence"].as_array().is_some_and(|e| !e.is_empty()) { div { "申诉证据：" (evidence_list(&h["evidence"])) } }
+            }
+            "appeal_decided" => {
+                span.when { (day_of(&h["recorded_at"])) } " " (text(&h["by"])) " 复核：" strong.outcome { (outcome_zh(&text(&h["outcome"]))) }
+                @if h["outcome"] == "partial" { "（保留 " (text(&h["points"])) " 分）" }
+                (points)
+                div { "复核理由：" (text(&h["reason"])) }
+                @if h["evidence"].as_array().is_some_and(|e| !e.is_empty()) { div { "复核证据：" (evidence_list(&h["evidence"])) } }
+            }
+            "record_reversed" => {
+                span.when { (day_of(&h["recorded_at"])) } " " (text(&h["by"])) " " strong.outcome { "已撤销" } " 此记录" (points)
+                div { "撤销理由：" (text(&h["reason"])) }
+                @if h["evidence"].as_array().is_some_and(|e| !e.is_empty()) { div { "证据：" (evidence_list(&h["evidence"])) } }
+            }
+            other => { span.when { (day_of(&h["recorded_at"])) } " " (other) " " (text(&h["id"])) }
         }
     }
 }
 
 fn evidence_list(v: &Value) -> Markup {
     html! {
+        @if v.as_array().is_none_or(|e| e.is_empty()) { "无" }
         @for (i, r) in v.as_array().into_iter().flatten().enumerate() {
             @if i > 0 { "；" }
             @let r = text(r);
@@ -471,6 +632,19 @@ async fn desk(State(app): State<Shared>, headers: HeaderMap) -> Response {
         ),
         Err(e) => error_page(who.as_ref(), &e),
     }
+}
+
+/// A clause's text in the rubric, or nothing.
+fn clause_text(rubric: &Value, clause: &Value) -> String {
+    rubric["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["items"].as_array().into_iter().flatten())
+        .flat_map(|i| i["clauses"].as_array().into_iter().flatten())
+        .find(|c| &c["clause"] == clause)
+        .map(|c| text(&c["text"]))
+        .unwrap_or_default()
 }
 
 /// The clause codes and texts of the items `dept` owns, with their rule kinds.
@@ -609,16 +783,37 @@ fn desk_body(dept: &str, rubric: &Value, appeals: &Value, scores: &Value) -> Mar
                 button type="submit" { "核对并签名" }
             }
         }
+        (desk_appeals(dept, rubric, appeals))
+    }
+}
+
+/// The appeals waiting for `dept`'s decision: each beside the deduction it is against (its
+/// evidence as downloads, its note and arithmetic), with the decision form.
+fn desk_appeals(dept: &str, rubric: &Value, appeals: &Value) -> Markup {
+    html! {
         section.card {
             h2 { "待复核的申诉" }
             @let list: Vec<Value> = appeals["appeals"].as_array().into_iter().flatten().filter(|a| a["against"]["by"] == dept).cloned().collect();
             @if list.is_empty() { p.muted #no-appeals { "没有待复核的申诉。" } }
             @for a in &list {
                 div.appeal {
-                    p { strong { (text(&a["id"])) } " · " (text(&a["station"])) " 对 " (text(&a["against"]["id"]))
-                        "（条款 " (text(&a["against"]["clause"])) "，扣 " (text(&a["against"]["computed_points"])) " 分）的申诉：" (text(&a["grounds"])) }
-                    p.muted { "申诉证据：" (evidence_list(&a["evidence"])) }
-                    p { a href={ "/station/" (text(&a["station"])) } { "查看该所的扣分及其证据" } }
+                    p { strong { (text(&a["id"])) } " · " (text(&a["station"])) " 于 " (day_of(&a["filed_at"])) " 对 " (text(&a["against"]["id"])) " 提出申诉" }
+                    div.pair {
+                        div.side.against {
+                            h3 { "扣分记录（第 " (text(&a["against"]["seq"])) " 号事件）" }
+                            p { "条款 " (text(&a["against"]["clause"])) " " (clause_text(rubric, &a["against"]["clause"])) }
+                            p { strong.deduction { "扣 " (text(&a["against"]["computed_points"])) " 分" } " · 发生于 " (text(&a["against"]["occurred"])) }
+                            @if let Some(note) = a["against"]["note"].as_str() { p { "说明：" (note) } }
+                            @if let Some(w) = a["against"]["working"].as_str() { p.muted { "计算：" (w) } }
+                            p.record-evidence { "扣分证据：" (evidence_list(&a["against"]["evidence"])) }
+                        }
+                        div.side.grounds {
+                            h3 { "司法所的申诉" }
+                            p { "理由：" (text(&a["grounds"])) }
+                            p.appeal-evidence { "申诉证据：" (evidence_list(&a["evidence"])) }
+                        }
+                    }
+                    p { a href={ "/station/" (text(&a["station"])) } { "查看该所的全部记录" } }
                     form.stack data-op="decide" {
                         input type="hidden" name="appeal" value=(text(&a["id"]));
                         input type="hidden" name="by" value=(dept);
@@ -684,6 +879,247 @@ async fn audit(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Param
     }
 }
 
+/// The event log for those who read every station (auditors, the bureau, departments): a
+/// filter form (a plain GET form) and one page of at most `MAX_LOG_PAGE_ROWS` events, with a
+/// link to the next page by seq.
+async fn audit_log(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
+    let who = session_from(&app, &headers);
+    let Some(session) = who.clone() else {
+        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+    };
+    if let crate::events::event::Actor::Station(_) = session.actor {
+        return error_page(
+            who.as_ref(),
+            &ServiceError::Forbidden("事件日志含各司法所的记录：司法所不能查看。".into()),
+        );
+    }
+    let result = blocking(move || {
+        let filter = LogFilter::parse(&p)?;
+        let q = crate::ledger::query::Query::default();
+        let page = app.service.log_page(&session, &filter, &q)?;
+        let rubric = app.service.rubric()?;
+        let scores = app.service.score(&session, &q)?;
+        let receipts = receipts_to(&app.service.checkpoints()?);
+        Ok((filter, page, rubric, scores, receipts))
+    })
+    .await;
+    match result {
+        Ok((filter, page, rubric, scores, receipts)) => {
+            let body = log_body(&filter, &page, &rubric, &scores, receipts);
+            page_of("事件日志", who.as_ref(), body)
+        }
+        Err(e) => error_page(who.as_ref(), &e),
+    }
+}
+
+fn page_of(title: &str, who: Option<&Session>, body: Markup) -> Response {
+    page(StatusCode::OK, layout(title, who, body))
+}
+
+/// An event type as people read it (the export's name when it has no Chinese one).
+fn type_zh(t: &str) -> &str {
+    match t {
+        "ledger_created" => "台账创建",
+        "root_key" => "根密钥",
+        "signatures_required" => "启用签名",
+        "key_registered" => "登记密钥",
+        "key_revoked" => "撤销密钥",
+        "station_registered" => "登记司法所",
+        "points_recorded" => "记分",
+        "metric_reported" => "报送指标",
+        "appeal_filed" => "提出申诉",
+        "appeal_decided" => "申诉复核",
+        "record_reversed" => "撤销记录",
+        "period_closed" => "年度结算",
+        other => other,
+    }
+}
+
+/// The departments that own items in the rubric, in the rubric's order.
+fn departments(rubric: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in rubric["categories"].as_array().into_iter().flatten() {
+        for i in c["items"].as_array().into_iter().flatten() {
+            for d in i["departments"].as_array().into_iter().flatten() {
+                let d = text(d);
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a clause is in a bonus category.
+fn bonus_clause(rubric: &Value, clause: &Value) -> bool {
+    rubric["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| {
+            c["items"].as_array().into_iter().flatten().any(|i| {
+                i["clauses"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|cl| &cl["clause"] == clause)
+            })
+        })
+        .is_some_and(|c| c["bonus"] == true)
+}
+
+/// The query of a filter (`?station=…&…`, or nothing), with `from_seq` replaced when given
+/// (the next page's link).
+fn filter_query(f: &LogFilter, from_seq: Option<u64>) -> String {
+    let mut q = Vec::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            q.push(format!("{k}={}", url_value(&v)));
+        }
+    };
+    put("station", f.station.clone());
+    put("by", f.by.clone());
+    put("clause", f.clause.clone());
+    put("type", f.kind.clone());
+    put("from_seq", from_seq.or(f.from_seq).map(|n| n.to_string()));
+    put("to_seq", f.to_seq.map(|n| n.to_string()));
+    match q.is_empty() {
+        true => String::new(),
+        false => format!("?{}", q.join("&")),
+    }
+}
+
+fn log_body(
+    f: &LogFilter,
+    page: &LogPage,
+    rubric: &Value,
+    scores: &Value,
+    receipts: u64,
+) -> Markup {
+    let stations: Vec<(String, String)> = scores["stations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| (text(&s["station"]), text(&s["name"])))
+        .collect();
+    let clauses: Vec<(String, String)> = rubric["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["items"].as_array().into_iter().flatten())
+        .flat_map(|i| i["clauses"].as_array().into_iter().flatten())
+        .map(|c| (text(&c["clause"]), text(&c["text"])))
+        .collect();
+    let is = |v: &Option<String>, x: &str| v.as_deref() == Some(x);
+    html! {
+        section.card {
+            h1 { "事件日志" }
+            p.muted { "台账中的每个事件，按序号排列；每页最多 " (crate::base::limits::MAX_LOG_PAGE_ROWS) " 条。也可下载 "
+                a #log-json href={ "/api/v1/log" (filter_query(f, None)) } { "JSON Lines" } "（按同一筛选）。" }
+            form.filters #log-filter method="get" action="/audit/log" {
+                label { "司法所"
+                    select name="station" {
+                        option value="" { "全部" }
+                        @for (code, name) in &stations { option value=(code) selected[is(&f.station, code)] { (code) " " (name) } }
+                    }
+                }
+                label { "部门"
+                    select name="by" {
+                        option value="" { "全部" }
+                        @for d in departments(rubric) { option value=(d) selected[is(&f.by, &d)] { (d) } }
+                    }
+                }
+                label { "条款"
+                    select name="clause" {
+                        option value="" { "全部" }
+                        @for (code, t) in &clauses { option value=(code) selected[is(&f.clause, code)] { (code) " " (t) } }
+                    }
+                }
+                label { "类型"
+                    select name="type" {
+                        option value="" { "全部" }
+                        @for t in crate::service::reads::EVENT_TYPES { option value=(t) selected[is(&f.kind, t)] { (type_zh(t)) } }
+                    }
+                }
+                label { "起始序号" input type="number" name="from_seq" min="0" value=[f.from_seq]; }
+                label { "截止序号" input type="number" name="to_seq" min="0" value=[f.to_seq]; }
+                div.row {
+                    button type="submit" { "筛选" }
+                    a #clear-filter href="/audit/log" { "清除筛选" }
+                }
+            }
+        }
+        section.card {
+            @if page.rows.is_empty() { p.muted #log-empty { "没有符合条件的事件。" } }
+            @else {
+                p.muted #log-count { "本页 " (page.rows.len()) " 条（第 " (page.rows.first().map(|r| text(&r["seq"])).unwrap_or_default()) " 至 " (page.rows.last().map(|r| text(&r["seq"])).unwrap_or_default()) " 号）" }
+                table #log {
+                    thead { tr {
+                        th.num { "序号" } th.wide { "记录时间" } th { "类型" } th { "司法所" }
+                        th { "条款" } th { "部门" } th.num { "分值" } th.wide { "编号" }
+                    } }
+                    tbody { @for e in &page.rows { (log_row(e, rubric, receipts)) } }
+                }
+            }
+            @if let Some(next) = page.next {
+                p { a #next-page href={ "/audit/log" (filter_query(f, Some(next))) } { "下一页" } " （从第 " (next) " 号事件起）" }
+            }
+        }
+    }
+}
+
+/// One event of the log page.
+fn log_row(e: &Value, rubric: &Value, receipts: u64) -> Markup {
+    let t = text(&e["type"]);
+    let seq = e["seq"].as_u64().unwrap_or(0);
+    let kind = match t.as_str() {
+        "points_recorded" if bonus_clause(rubric, &e["clause"]) => "加分".to_string(),
+        "points_recorded" => "扣分".to_string(),
+        "appeal_decided" => format!("申诉复核：{}", outcome_zh(&text(&e["outcome"]))),
+        other => type_zh(other).to_string(),
+    };
+    let points = match t.as_str() {
+        "points_recorded" if bonus_clause(rubric, &e["clause"]) => {
+            format!("+{}", text(&e["computed_points"]))
+        }
+        "points_recorded" => format!("−{}", text(&e["computed_points"])),
+        "appeal_decided" if e["outcome"] == "partial" => format!("保留 {}", text(&e["points"])),
+        _ => String::new(),
+    };
+    let by = match t.as_str() {
+        "appeal_filed" => text(&e["record"]["by"]),
+        _ => text(&e["by"]),
+    };
+    let id = match t.as_str() {
+        "appeal_decided" => text(&e["appeal"]),
+        _ => text(&e["id"]),
+    };
+    html! {
+        tr data-type=(t) {
+            td.num {
+                a href={ "/api/v1/events/" (seq) } { (seq) }
+                @if seq < receipts { br; a.receipt href={ "/api/v1/receipt/" (seq) } download={ "kaohe-receipt-" (seq) ".json" } { "收据" } }
+            }
+            td.wide.hash { (text(&e["recorded_at"])) }
+            td { (kind) }
+            td.station.code { (text(&e["station"])) }
+            td.clause {
+                @match t.as_str() {
+                    "points_recorded" => span.code { (text(&e["clause"])) },
+                    "metric_reported" => { (metric_label(rubric, &e["metric"])) " = " (text(&e["value"])) },
+                    "station_registered" => (text(&e["name"])),
+                    _ if e["record"].is_object() => { span.code { (text(&e["record"]["clause"])) } span.muted { "（第 " (text(&e["record"]["seq"])) " 号记录）" } },
+                    _ => "",
+                }
+            }
+            td { (by) }
+            td.num { (points) }
+            td.wide { (id) }
+        }
+    }
+}
+
 /// The chain's head, the last full verification, the checkpoints and the downloads.
 fn chain_card(
     head: &(u64, String),
@@ -710,9 +1146,11 @@ fn chain_card(
             h3 { "下载" }
             ul {
                 li { a href="/api/v1/export" download="kaohe-export.jsonl" { "全部事件（JSON Lines，可离线用 kaohe verify --export 校验）" } }
+                li { a #log-page href="/audit/log" { "事件日志（可按司法所、部门、条款、类型和序号筛选）" } }
                 li { a href="/api/v1/log" { "事件日志（JSON Lines）" } }
                 li { a href="/api/v1/checkpoints" { "检查点（JSON）" } }
             }
+            p.muted { "单个事件的收据（证明该事件在已签署的检查点之内，可用 kaohe verify-receipt 离线校验）：在事件日志中每个已被检查点覆盖的事件旁下载，或 /api/v1/receipt/序号。" }
         }
     }
 }
@@ -737,34 +1175,66 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
     let result = blocking(move || {
         let q = view_query(&p)?;
         let pending = app.service.appeals(&session, true)?;
-        Ok((app.service.score(&session, &q)?, p, pending))
+        let scores = app.service.score(&session, &q)?;
+        let closing = match app.service.ledger()?.closed_at() {
+            Some(seq) => Some(app.service.event(&session, &seq.to_string())?),
+            None => None,
+        };
+        // The gaps matter only before the close (they read the whole chain).
+        let gaps = match closing {
+            Some(_) => Value::Null,
+            None => app.service.gaps(&session)?,
+        };
+        let year_end = YearEnd {
+            gaps,
+            rubric: app.service.rubric()?,
+            closing,
+        };
+        Ok((scores, p, pending, year_end))
     })
     .await;
     match result {
-        Ok((scores, p, pending)) => {
-            let closed = !scores["closed_at_seq"].is_null();
+        Ok((scores, p, pending, year_end)) => {
+            let closed = year_end.closing.is_some();
             let body = html! {
-                (scores_body("排名", &scores, &p))
+                (scores_body(if closed { "最终排名" } else { "排名" }, &scores, &p))
                 section.card #year-end {
                     h2 { "年终结算" }
-                    @if closed {
-                        p #closed { "本年度已于第 " (text(&scores["closed_at_seq"])) " 号事件结算，以上为最终得分。" }
+                    @if let Some(c) = &year_end.closing {
+                        p #closed { "本年度已于第 " (text(&c["seq"])) " 号事件结算，以上为最终得分和名次。" }
+                        @let accepted = c["accepted_gaps"].as_array().cloned().unwrap_or_default();
+                        @if !accepted.is_empty() {
+                            h3 { "结算时接受的未扣分情形" }
+                            (gaps_table(&accepted, &year_end.rubric, "accepted-gaps"))
+                            p { "理由：" (text(&c["reason"])) }
+                        }
                     } @else {
-                        p { "结算前须处理完所有申诉；未达标准而未扣分的情形须说明理由后接受。" }
+                        p { "结算前须处理完所有申诉；司法所的年终数值未达标准而未记录扣分的，须先记录扣分，或说明理由后接受。" }
+                        h3 { "待复核的申诉" }
                         @let list = pending["appeals"].as_array().cloned().unwrap_or_default();
                         @if list.is_empty() { p.muted #no-pending { "没有待复核的申诉。" } }
                         @else {
-                            p { "待复核的申诉：" }
-                            ul #pending { @for a in &list { li { (text(&a["id"])) " · " (text(&a["station"])) " · " (text(&a["against"]["by"])) } } }
+                            ul #pending { @for a in &list { li { (text(&a["id"])) " · " (text(&a["station"])) " 对 " (text(&a["against"]["id"])) "（" (text(&a["against"]["by"])) "，条款 " (text(&a["against"]["clause"])) "）" } } }
                         }
-                        form.stack data-op="close" {
-                            label { "接受未扣分情形的理由（如有）" textarea name="reason" {} }
+                        h3 { "未达标准而未扣分的情形" }
+                        @let gaps = year_end.gaps["gaps"].as_array().cloned().unwrap_or_default();
+                        @if gaps.is_empty() { p.muted #no-gaps { "没有：各所的年终数值均已达标或已记录扣分。" } }
+                        @else {
+                            p { "以下 " (gaps.len()) " 项按年终数值应扣分而未记录。可由主管部门先记录扣分；或在下方说明理由后接受，理由与这些情形一并写入结算事件。" }
+                            (gaps_table(&gaps, &year_end.rubric, "gaps"))
+                        }
+                        form.stack #close data-op="close" {
+                            @if !gaps.is_empty() {
+                                label for="close-reason" { "接受以上情形的理由" span.hint { "必填：例如数值口径经局务会认定" } }
+                                textarea #close-reason name="reason" required {}
+                                p.error data-error-for="reason" hidden {}
+                            }
                             p.error data-error-for="period" hidden {}
                             p.error data-error-for="form" hidden {}
                             button type="submit" { "结算并签名" }
                         }
                     }
-                    p { a href="/report" download="kaohe-report.html" { "下载考核报告（HTML，可打印）" } }
+                    p { a #report href="/report" download="kaohe-report.html" { "下载考核报告（HTML，可打印）" } }
                 }
                 section.card {
                     h2 { "对账" }
@@ -781,6 +1251,46 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
             page(StatusCode::OK, layout("司法局", who.as_ref(), body))
         }
         Err(e) => error_page(who.as_ref(), &e),
+    }
+}
+
+/// What the bureau's year end shows beside the ranking and the pending appeals.
+struct YearEnd {
+    /// `Service::gaps` (before the close; null after it).
+    gaps: Value,
+    rubric: Value,
+    /// The closing event (`show --json`), once the period is closed.
+    closing: Option<Value>,
+}
+
+/// A metric's label in the rubric, or its name.
+fn metric_label(rubric: &Value, metric: &Value) -> String {
+    rubric["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| &m["metric"] == metric)
+        .map(|m| text(&m["label"]))
+        .unwrap_or_else(|| text(metric))
+}
+
+/// Gaps (`{"station", "clause", "metric", "value", "points"}`) as a table.
+fn gaps_table(gaps: &[Value], rubric: &Value, id: &str) -> Markup {
+    html! {
+        table id=(id) {
+            thead { tr { th { "司法所" } th { "条款" } th { "指标" } th.num { "年终数值" } th.num { "应扣分" } } }
+            tbody {
+                @for g in gaps {
+                    tr {
+                        td.code { (text(&g["station"])) }
+                        td { span.code { (text(&g["clause"])) } " " span.wide { (clause_text(rubric, &g["clause"])) } }
+                        td { (metric_label(rubric, &g["metric"])) }
+                        td.num { (text(&g["value"])) }
+                        td.num { (text(&g["points"])) }
+                    }
+                }
+            }
+        }
     }
 }
 

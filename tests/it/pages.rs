@@ -17,8 +17,18 @@ fn shots() -> PathBuf {
 
 /// Screenshots of the current page at desktop and phone width.
 fn snap(b: &Browser, name: &str) {
+    snap_at(b, name, None);
+}
+
+/// [`snap`] scrolled to the element `css` (the part of a long page a test is about).
+fn snap_at(b: &Browser, name: &str, css: Option<&str>) {
     for (w, h) in [(1280, 900), (390, 844)] {
         b.resize(w, h);
+        if let Some(css) = css {
+            b.run(&format!(
+                "document.querySelector({css:?}).scrollIntoView({{block: 'start'}}); window.scrollBy(0, -16); return true;"
+            ));
+        }
         b.screenshot(&shots().join(format!("{name}-{w}.png")));
         // Nothing wider than the screen: a phone never scrolls sideways.
         let wide = b.run(
@@ -354,4 +364,356 @@ fn the_appeal_form_works_from_the_keyboard_alone() {
         "{}",
         appeals.text
     );
+}
+
+/// Guards keyboard-only use of the desk's record form: from the clause search, typing a
+/// clause's code chooses it, Tab moves through the labelled fields (the station chosen by
+/// typing its code, the date typed in the browser's own order), Enter on the button prepares
+/// the record, the dialog shows the points the ledger computed and its arithmetic (计算), and
+/// Enter signs it: the record is written, no mouse involved.
+#[test]
+fn a_record_is_made_from_the_keyboard_alone() {
+    use crate::webdriver::{ENTER, TAB};
+    let Some(tools) = tools_or_skip("keyboard use of the desk") else {
+        return;
+    };
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let key = |n: &str| l.path(n).to_str().unwrap().to_string();
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+    sign_in(&b, &server, &key("jc.key"), "/desk");
+    b.run("document.getElementById('clause-search').focus(); return true;");
+    b.keys("1.1.b");
+    assert_eq!(
+        b.run("return document.getElementById('clause').value;"),
+        serde_json::json!("1.1.b"),
+        "typing a clause's code chooses it"
+    );
+    b.keys(TAB); // the clause
+    b.keys(TAB); // the station
+    b.keys("WJ02");
+    assert_eq!(
+        b.run("return document.getElementById('station').value;"),
+        serde_json::json!("WJ02"),
+        "typing a station's code chooses it"
+    );
+    b.keys(TAB); // the date, typed in the order the browser shows its parts
+    let order = b.run(
+        "return new Intl.DateTimeFormat(navigator.language, {year: 'numeric', month: '2-digit', day: '2-digit'}).formatToParts(new Date(2018, 5, 2)).filter(p => p.type !== 'literal').map(p => p.type);",
+    );
+    for part in order.as_array().expect("the date's parts") {
+        b.keys(match part.as_str() {
+            Some("year") => "2018",
+            Some("month") => "06",
+            _ => "02",
+        });
+    }
+    assert_eq!(
+        b.run("return document.getElementById('occurred').value;"),
+        serde_json::json!("2018-06-02"),
+        "the date typed ({order})"
+    );
+    // Tab leaves the date (the browser may first move through the date's own parts).
+    let mut tabs = 0;
+    while b.run("return document.activeElement.id;") == serde_json::json!("occurred") && tabs < 4 {
+        b.keys(TAB);
+        tabs += 1;
+    }
+    assert_eq!(
+        b.run("return document.activeElement.id;"),
+        serde_json::json!("note"),
+        "Tab leaves the date for the note ({tabs} presses)"
+    );
+    b.keys("抽查发现未及时录入");
+    b.keys(TAB);
+    b.keys("常武司基〔2018〕21号 通报");
+    b.keys(TAB); // the evidence files
+    b.keys(TAB);
+    assert_eq!(
+        b.run("return document.activeElement.type;"),
+        serde_json::json!("submit"),
+        "Tab reaches the button"
+    );
+    b.run("window.__before = 1; return true;");
+    b.keys(ENTER);
+    b.wait_for(
+        "return document.getElementById('confirm').open === true;",
+        "the confirmation",
+    );
+    let field = |name: &str| {
+        b.run(&format!(
+            "const d = document.querySelector('#confirm dd[data-field={name}]'); return d ? d.textContent : null;"
+        ))
+    };
+    assert_eq!(
+        field("computed_points"),
+        serde_json::json!("1"),
+        "the points"
+    );
+    assert!(
+        field("working").as_str().is_some_and(|w| w.contains('1')),
+        "the arithmetic: {}",
+        b.text("#confirm")
+    );
+    assert!(
+        b.text("#confirm").contains("计算"),
+        "{}",
+        b.text("#confirm")
+    );
+    snap(&b, "desk-confirm");
+    b.keys(ENTER);
+    b.wait_for(
+        "return window.__before === undefined;",
+        "the page to reload",
+    );
+    let audit = crate::serve::Client::sign_in(&server, &key("audit.key"));
+    let log = audit.get("/api/v1/log?type=points_recorded");
+    let line: serde_json::Value =
+        serde_json::from_str(log.text.lines().next().expect("the record")).unwrap();
+    assert_eq!(
+        (&line["clause"], &line["station"], &line["occurred"]),
+        (
+            &serde_json::json!("1.1.b"),
+            &serde_json::json!("WJ02"),
+            &serde_json::json!("2018-06-02")
+        ),
+        "{}",
+        log.text
+    );
+    assert_eq!(line["note"], "抽查发现未及时录入");
+    assert_eq!(
+        line["evidence"],
+        serde_json::json!(["常武司基〔2018〕21号 通报"])
+    );
+}
+
+/// Guards the auditor's log page: reached from /audit, its filter form (a plain GET form with
+/// labelled fields) narrows the table to one station's records, each row in Chinese; a station
+/// is refused the page.
+#[test]
+fn the_auditor_filters_the_log() {
+    let Some(tools) = tools_or_skip("the log page") else {
+        return;
+    };
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let key = |n: &str| l.path(n).to_str().unwrap().to_string();
+    let jc = crate::serve::Client::sign_in(&server, &key("jc.key"));
+    for (id, clause, station) in [
+        ("L1", "1.3.a", "WJ01"),
+        ("L2", "1.1.b", "WJ02"),
+        ("L3", "1.3.b", "WJ01"),
+    ] {
+        let r = jc.write(&crate::serve::record(id, clause, station, "基层科"));
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+    sign_in(&b, &server, &key("audit.key"), "/audit");
+    b.click("#log-page");
+    b.find("#log-filter");
+    let all = b.run("return document.querySelectorAll('#log tbody tr').length;");
+    assert!(all.as_u64().unwrap() > 3, "{all}");
+    snap(&b, "audit-log");
+    clean(&b, &server, "the log page");
+    choose(&b, "#log-filter select[name=station]", "WJ01");
+    choose(&b, "#log-filter select[name=type]", "points_recorded");
+    b.click("#log-filter button[type=submit]");
+    b.wait_for(
+        "return location.search.includes('station=WJ01');",
+        "the filtered page",
+    );
+    let rows = b.run(
+        "return Array.from(document.querySelectorAll('#log tbody tr')).map(r => [r.querySelector('.station').textContent, r.querySelector('.clause').textContent, r.cells[2].textContent]);",
+    );
+    assert_eq!(
+        rows,
+        serde_json::json!([["WJ01", "1.3.a", "扣分"], ["WJ01", "1.3.b", "扣分"]]),
+        "{}",
+        b.text("main")
+    );
+    assert_eq!(
+        b.run("return document.querySelector('#log-filter select[name=station]').value;"),
+        serde_json::json!("WJ01"),
+        "the form shows the filter"
+    );
+    snap_at(&b, "audit-log-filtered", Some("#log-count"));
+    clean(&b, &server, "the filtered log page");
+    sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
+    b.goto(&server.url("/audit/log"));
+    assert!(
+        b.text("h1").contains("无权") && b.text("main").contains("司法所不能查看"),
+        "{}",
+        b.text("body")
+    );
+}
+
+/// Guards the bureau's year end: a station's year-end figure that fails a standard with no
+/// deduction recorded is listed on /bureau before the close, with the field for the reason to
+/// accept it; closed with a reason, the page shows the final ranking, the accepted gaps with
+/// the reason, and the report to download.
+#[test]
+fn the_bureau_sees_the_gaps_before_closing() {
+    let Some(tools) = tools_or_skip("the bureau's year end") else {
+        return;
+    };
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let key = |n: &str| l.path(n).to_str().unwrap().to_string();
+    let jc = crate::serve::Client::sign_in(&server, &key("jc.key"));
+    let m = jc.write(
+        &serde_json::json!({"op": "metric", "id": "M1", "station": "WJ01",
+        "metric": "dispute_entry_rate", "value": "90", "by": "基层科",
+        "occurred": "2018-12-31", "evidence": ["年终统计表"]}),
+    );
+    assert_eq!(m.status, 200, "{}", m.text);
+    let r = jc.write(&crate::serve::record("D2", "1.3.a", "WJ02", "基层科"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+    sign_in(&b, &server, &l.bureau_key(), "/bureau");
+    b.find("#gaps");
+    let gap = b.text("#gaps tbody tr");
+    assert!(
+        gap.contains("WJ01") && gap.contains("1.1.a") && gap.contains("人民调解纠纷录入率"),
+        "{gap}"
+    );
+    assert!(b.text("#no-pending").contains("没有"), "{}", b.text("main"));
+    snap_at(&b, "bureau-gaps", Some("#year-end"));
+    clean(&b, &server, "bureau with gaps");
+    b.type_in("#close-reason", "录入率口径经局务会认定，本年度不扣分");
+    submit_and_sign(&b, "form[data-op=close]");
+    assert!(b.text("#closed").contains("结算"), "{}", b.text("main"));
+    assert!(
+        b.text("#accepted-gaps").contains("1.1.a"),
+        "{}",
+        b.text("main")
+    );
+    assert!(b.text("#year-end").contains("局务会"), "{}", b.text("main"));
+    let ranks = b.run(
+        "return Array.from(document.querySelectorAll('#scores tbody tr td:first-child')).map(t => t.textContent);",
+    );
+    assert_eq!(ranks, serde_json::json!(["1", "2"]), "the final ranking");
+    b.find("#report");
+    snap_at(&b, "bureau-closed-gaps", Some("#year-end"));
+    clean(&b, &server, "bureau closed with gaps");
+}
+
+/// Guards what the deciding department sees beside an appeal (the deduction's own evidence
+/// as downloads, its note and arithmetic, next to the station's grounds and evidence), and the
+/// station's page after the decision: records under their category, item and clause, each
+/// record's history in Chinese (the appeal, the decision with its outcome, a reversal), and
+/// its receipt to download once a checkpoint covers it.
+#[test]
+fn the_desk_shows_the_deduction_beside_the_appeal() {
+    let Some(tools) = tools_or_skip("the desk's appeals") else {
+        return;
+    };
+    let l = served_ledger();
+    let key = |n: &str| l.path(n).to_str().unwrap().to_string();
+    let server = Server::start(&l);
+    let jc = crate::serve::Client::sign_in(&server, &key("jc.key"));
+    let wj01 = crate::serve::Client::sign_in(&server, &key("wj01.key"));
+    let up = jc.upload("抽查通报.pdf", b"%PDF-1.4 notice");
+    assert_eq!(up.status, 200, "{}", up.text);
+    let reference = up.body["reference"].as_str().unwrap().to_string();
+    let r = jc.write(
+        &serde_json::json!({"op": "record", "id": "E1", "clause": "1.1.b",
+        "station": "WJ01", "by": "基层科", "occurred": "2018-06-02", "note": "抽查发现延迟录入三件",
+        "evidence": [reference, "常武司基〔2018〕21号"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let e1 = r.body["seq"].as_u64().unwrap();
+    let r = jc.write(&crate::serve::record("E2", "1.3.a", "WJ01", "基层科"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = jc.write(
+        &serde_json::json!({"op": "reverse", "id": "V1", "target": "E2", "by": "基层科",
+        "reason": "录错司法所", "evidence": []}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = wj01.write(
+        &serde_json::json!({"op": "appeal", "id": "P1", "against": "E1", "station": "WJ01",
+        "grounds": "三件均在时限内录入", "evidence": ["系统录入日志"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    // A checkpoint covers the records: their receipts can be downloaded.
+    drop((jc, wj01));
+    assert_eq!(server.stop(), 0);
+    l.ok(&["--key", &l.bureau_key(), "checkpoint"]);
+    let server = Server::start(&l);
+
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+    sign_in(&b, &server, &key("jc.key"), "/desk");
+    let against = b.text(".appeal .against");
+    for shown in [
+        "1.1.b",
+        "抽查发现延迟录入三件",
+        "计算",
+        "常武司基〔2018〕21号",
+        "抽查通报.pdf",
+    ] {
+        assert!(against.contains(shown), "{shown} in {against}");
+    }
+    assert!(
+        b.text(".appeal .grounds").contains("三件均在时限内录入"),
+        "{}",
+        b.text(".appeal")
+    );
+    // The deduction's file, fetched from its link as the department's browser would.
+    b.run(
+        "fetch(document.querySelector('.appeal .record-evidence a').getAttribute('href')).then(r => r.text()).then(t => { window.__file = t; }); return true;",
+    );
+    b.wait_for("return window.__file !== undefined;", "the evidence file");
+    assert_eq!(
+        b.run("return window.__file;"),
+        serde_json::json!("%PDF-1.4 notice")
+    );
+    snap_at(&b, "desk-appeal-evidence", Some(".appeal"));
+    clean(&b, &server, "desk with an appeal");
+    choose(&b, "form[data-op=decide] select[name=outcome]", "partial");
+    b.type_in("form[data-op=decide] input[name=points]", "0.5");
+    b.type_in("form[data-op=decide] textarea[name=reason]", "一件超时");
+    b.type_in("form[data-op=decide] textarea[name=evidence]", "复核意见书");
+    submit_and_sign(&b, "form[data-op=decide]");
+    assert!(b.text("#no-appeals").contains("没有"), "{}", b.text("main"));
+
+    sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
+    let categories = b.run(
+        "return Array.from(document.querySelectorAll('h2.category')).map(h => h.textContent);",
+    );
+    assert_eq!(
+        categories.as_array().map(Vec::len),
+        Some(1),
+        "one category: {categories}"
+    );
+    assert!(
+        categories[0].as_str().unwrap().starts_with("1 "),
+        "{categories}"
+    );
+    let history = b
+        .run("return Array.from(document.querySelectorAll('ol.history')).map(h => h.textContent);");
+    let history = history.to_string();
+    for shown in [
+        "提出申诉",
+        "三件均在时限内录入",
+        "部分成立",
+        "一件超时",
+        "已撤销",
+        "录错司法所",
+    ] {
+        assert!(history.contains(shown), "{shown} in {history}");
+    }
+    assert!(!history.contains("appeal_"), "no type names: {history}");
+    let receipt = format!("a[href='/api/v1/receipt/{e1}']");
+    b.find(&receipt);
+    b.run(&format!(
+        "fetch(document.querySelector(\"{receipt}\").getAttribute('href')).then(r => r.json()).then(j => {{ window.__receipt = j; }}); return true;"
+    ));
+    b.wait_for("return window.__receipt !== undefined;", "the receipt");
+    assert_eq!(
+        b.run("return window.__receipt.event.seq;"),
+        serde_json::json!(e1),
+        "{}",
+        b.run("return JSON.stringify(window.__receipt);")
+    );
+    snap_at(&b, "station-history", Some("ol.history"));
+    clean(&b, &server, "station with history");
 }

@@ -1043,3 +1043,260 @@ fn a_station_sees_no_rank_before_the_close() {
     assert!(x.body["rank"].is_u64(), "{}", x.text);
     assert_eq!(wj01.get_bytes("/scores.xlsx").0, 200);
 }
+
+/// The log's lines as JSON values.
+fn log_lines(reply: &Reply) -> Vec<Value> {
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply
+        .text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The seqs of the log's lines.
+fn log_seqs(reply: &Reply) -> Vec<u64> {
+    log_lines(reply)
+        .iter()
+        .map(|l| l["seq"].as_u64().unwrap())
+        .collect()
+}
+
+/// Guards the log's filters (issue 15): by station, by department (an appeal counts as the
+/// department's whose record it appeals; an alias is its department), by clause (the appeals
+/// and decisions of the clause's records with them), by type (as the export names it) and by
+/// seq; an unknown station, department, clause or type is a 400 naming its parameter; a
+/// station reads only its own and cannot open the log page; the prepare of a record shows its
+/// arithmetic, and an appeal the deduction's own evidence, note and arithmetic.
+#[test]
+fn the_log_filters_by_station_department_clause_type_and_seq() {
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    let gl = Client::sign_in(&server, &key(&l, "gl.key"));
+    let wj01 = Client::sign_in(&server, &key(&l, "wj01.key"));
+    let audit = Client::sign_in(&server, &key(&l, "audit.key"));
+
+    let p = jc.post(
+        "/api/v1/commands/prepare",
+        &record("R1", "1.3.a", "WJ01", "基层科"),
+    );
+    assert_eq!(p.status, 200, "{}", p.text);
+    assert!(
+        p.body["working"].as_str().is_some_and(|w| !w.is_empty()),
+        "prepare shows the arithmetic: {}",
+        p.text
+    );
+    let r1 = jc.commit(&p);
+    assert_eq!(r1.status, 200, "{}", r1.text);
+    let r1_seq = r1.body["seq"].as_u64().unwrap();
+    let r2 = jc.write(&record("R2", "1.1.b", "WJ02", "基层科"));
+    assert_eq!(r2.status, 200, "{}", r2.text);
+    let g1 = gl.write(&record("G1", "2.1.a", "WJ01", "公律科"));
+    assert_eq!(g1.status, 200, "{}", g1.text);
+    let a1 = wj01.write(
+        &json!({"op": "appeal", "id": "A1", "against": "R1", "station": "WJ01",
+                        "grounds": "扣分事实认定有误", "evidence": ["情况说明"]}),
+    );
+    assert_eq!(a1.status, 200, "{}", a1.text);
+    // The deciding department sees the deduction's own evidence and arithmetic beside the
+    // grounds.
+    let pending = jc.get("/api/v1/appeals?pending=true");
+    let against = &pending.body["appeals"][0]["against"];
+    assert_eq!(
+        against["evidence"],
+        json!(["常武司基〔2018〕61号"]),
+        "{}",
+        pending.text
+    );
+    assert_eq!(against["working"], p.body["working"], "{}", pending.text);
+    assert!(against.get("note").is_some(), "{}", pending.text);
+    let d1 = jc.write(
+        &json!({"op": "decide", "appeal": "A1", "outcome": "rejected", "by": "基层科",
+                        "reason": "事实清楚", "evidence": ["复核意见书"]}),
+    );
+    assert_eq!(d1.status, 200, "{}", d1.text);
+    let [r2_seq, g1_seq, a1_seq, d1_seq] =
+        [&r2, &g1, &a1, &d1].map(|r| r.body["seq"].as_u64().unwrap());
+
+    let station = log_lines(&audit.get("/api/v1/log?station=WJ01"));
+    assert!(
+        station
+            .iter()
+            .all(|l| [&l["station"], &l["code"], &l["actor"]].contains(&&json!("WJ01"))),
+        "{station:?}"
+    );
+    assert!(
+        station.len() >= 5,
+        "registration, key, R1, G1, A1, D1: {station:?}"
+    );
+    assert_eq!(
+        log_seqs(&audit.get("/api/v1/log?by=基层科")),
+        [r1_seq, r2_seq, a1_seq, d1_seq],
+        "基层科's records, the appeal against its record, its decision"
+    );
+    assert_eq!(
+        log_seqs(&audit.get("/api/v1/log?station=WJ01&by=公律科")),
+        [g1_seq]
+    );
+    assert_eq!(
+        log_seqs(&audit.get("/api/v1/log?clause=1.3.a")),
+        [r1_seq, a1_seq, d1_seq],
+        "the clause's record, its appeal and decision"
+    );
+    assert_eq!(
+        log_seqs(&audit.get("/api/v1/log?type=appeal_filed")),
+        [a1_seq]
+    );
+    assert_eq!(
+        log_seqs(&audit.get(&format!(
+            "/api/v1/log?type=points_recorded&from_seq={r2_seq}&to_seq={g1_seq}"
+        ))),
+        [r2_seq, g1_seq]
+    );
+    assert_eq!(
+        log_seqs(&audit.get(&format!("/api/v1/log?from_seq={d1_seq}"))),
+        [d1_seq]
+    );
+    // An alias is its department; an empty parameter is no filter.
+    assert_eq!(
+        log_seqs(&audit.get("/api/v1/log?by=矫正科")),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        audit.get("/api/v1/log?station=&type=").text,
+        audit.get("/api/v1/log").text
+    );
+    // The filtered lines are the unfiltered ones, unchanged (`log --json`).
+    let all = log_lines(&audit.get("/api/v1/log"));
+    assert!(station.iter().all(|l| all.contains(l)));
+
+    for (query, field) in [
+        ("station=WJ99", "station"),
+        ("by=无此科", "by"),
+        ("clause=9.9.z", "clause"),
+        ("type=points", "type"),
+        ("from_seq=first", "from_seq"),
+        ("from_seq=9&to_seq=3", "to_seq"),
+    ] {
+        let r = audit.get(&format!("/api/v1/log?{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        assert_eq!(r.body["field"], field, "{query}: {}", r.text);
+        assert!(r.body["error"].is_string(), "{query}: {}", r.text);
+    }
+    let long = audit.get(&format!("/api/v1/log?station={}", "W".repeat(100)));
+    assert_eq!(long.status, 400, "{}", long.text);
+
+    // A station: its own events only, whatever it asks.
+    assert_eq!(wj01.get("/api/v1/log?station=WJ02").status, 403);
+    let own = log_lines(&wj01.get("/api/v1/log?type=points_recorded"));
+    assert_eq!(own.len(), 2, "R1 and G1: {own:?}");
+    assert!(own.iter().all(|l| l["station"] == "WJ01"));
+
+    // The log page: for everyone who reads every station, not for a station.
+    let refused = wj01.get("/audit/log");
+    assert_eq!(refused.status, 403, "{}", refused.text);
+    assert!(refused.text.contains("司法所不能查看"), "{}", refused.text);
+    let page = audit.get("/audit/log?station=WJ01&type=points_recorded");
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(
+        page.text
+            .matches("<tr data-type=\"points_recorded\"")
+            .count(),
+        2
+    );
+    assert!(!page.text.contains("next-page"), "one page");
+    let bad = audit.get("/audit/log?clause=9.9.z");
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(jc.get("/audit/log?by=基层科").status, 200);
+}
+
+/// Guards the log page's paging: at most `MAX_LOG_PAGE_ROWS` events a page, a link to the
+/// next page by seq, and every event on exactly one page.
+#[test]
+fn the_log_page_is_read_page_by_page() {
+    let l = served_ledger();
+    let stations: String = (0..450)
+        .map(|i| format!("{}\n", json!({"op": "station", "code": format!("S{i:03}"), "name": format!("所{i:03}"), "kind": "town"})))
+        .collect();
+    let f = l.path("stations.jsonl");
+    std::fs::write(&f, stations).unwrap();
+    l.ok(&["--key", &l.bureau_key(), "import", f.to_str().unwrap()]);
+    let server = Server::start(&l);
+    let audit = Client::sign_in(&server, &key(&l, "audit.key"));
+    let total = audit.get("/api/v1/log").text.lines().count();
+    assert!(total > 2 * kaohe::limits::MAX_LOG_PAGE_ROWS, "{total}");
+    let mut path = "/audit/log".to_string();
+    let mut seen = Vec::new();
+    loop {
+        let page = audit.get(&path);
+        assert_eq!(page.status, 200, "{}", page.text);
+        let rows = page.text.matches("<tr data-type=").count();
+        assert!(rows <= kaohe::limits::MAX_LOG_PAGE_ROWS, "{rows}");
+        seen.push(rows);
+        let Some(at) = page.text.find("id=\"next-page\" href=\"") else {
+            break;
+        };
+        let rest = &page.text[at + "id=\"next-page\" href=\"".len()..];
+        path = rest[..rest.find('"').unwrap()].replace("&amp;", "&");
+        assert!(path.starts_with("/audit/log?from_seq="), "{path}");
+    }
+    assert_eq!(seen.iter().sum::<usize>(), total, "{seen:?}");
+    assert_eq!(seen[0], kaohe::limits::MAX_LOG_PAGE_ROWS);
+    // A filter is kept from page to page.
+    let page = audit.get("/audit/log?type=station_registered");
+    let link = page
+        .text
+        .find("id=\"next-page\"")
+        .map(|at| &page.text[at..at + 120]);
+    assert!(
+        link.is_some_and(|l| l.contains("type=station_registered")),
+        "{link:?}"
+    );
+}
+
+/// Guards the gaps the bureau sees before it closes (`GET /api/v1/gaps`): a station's latest
+/// figure that fails a standard with no deduction recorded is listed, and leaves the list once
+/// the deduction is recorded; a station may not read them.
+#[test]
+fn the_gaps_a_close_would_refuse_are_listed_before_it() {
+    let l = served_ledger();
+    let server = Server::start(&l);
+    let jc = Client::sign_in(&server, &key(&l, "jc.key"));
+    let wj01 = Client::sign_in(&server, &key(&l, "wj01.key"));
+    let bureau = Client::sign_in(&server, &l.bureau_key());
+    assert_eq!(bureau.get("/api/v1/gaps").body["gaps"], json!([]));
+    let m = jc.write(
+        &json!({"op": "metric", "id": "M1", "station": "WJ01", "metric": "dispute_entry_rate",
+        "value": "90", "by": "基层科", "occurred": "2018-12-31", "evidence": ["年终统计表"]}),
+    );
+    assert_eq!(m.status, 200, "{}", m.text);
+    let gaps = bureau.get("/api/v1/gaps");
+    assert_eq!(gaps.status, 200, "{}", gaps.text);
+    assert_eq!(
+        gaps.body["gaps"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        gaps.text
+    );
+    let g = &gaps.body["gaps"][0];
+    assert_eq!(
+        (&g["station"], &g["clause"], &g["metric"], &g["value"]),
+        (
+            &json!("WJ01"),
+            &json!("1.1.a"),
+            &json!("dispute_entry_rate"),
+            &json!("90")
+        )
+    );
+    assert_eq!(wj01.get("/api/v1/gaps").status, 403);
+    // The close is refused for them, naming them, until they are accepted with a reason.
+    let refused = bureau.post("/api/v1/close/prepare", &json!({}));
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    let r = jc.write(
+        &json!({"op": "record", "id": "D1", "clause": "1.1.a", "station": "WJ01",
+        "by": "基层科", "occurred": "2018-12-31", "value": "90", "evidence": ["年终统计表"]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(bureau.get("/api/v1/gaps").body["gaps"], json!([]));
+}

@@ -175,20 +175,35 @@ const LABELS = {
   event: '事件', hash: '哈希', accept_gaps_reason: '理由', clock: '时钟', op: '命令',
 };
 
-// Shows what the event says and waits for the person's decision.
+// Event types as people read them (the value of the `type` field; its label is LABELS').
+const TYPE_NAMES = {
+  points_recorded: '记分', metric_reported: '报送指标', appeal_filed: '提出申诉',
+  appeal_decided: '申诉复核', record_reversed: '撤销记录', period_closed: '年度结算',
+  station_registered: '登记司法所', key_registered: '登记密钥', key_revoked: '撤销密钥',
+};
+
+// Shows what the event says and waits for the person's decision: each field, and for a
+// record the arithmetic the ledger used to compute its points (`working`, labelled 计算).
 function confirmEvent(prepared) {
   const dialog = document.getElementById('confirm');
   const list = dialog.querySelector('dl');
   list.textContent = '';
   const event = prepared.event || {};
+  const row = (label, value) => {
+    const dt = document.createElement('dt');
+    dt.textContent = label;
+    const dd = document.createElement('dd');
+    dd.textContent = value;
+    list.append(dt, dd);
+    return dd;
+  };
   for (const [k, v] of Object.entries(event)) {
     if (v === null || v === undefined || (typeof v === 'object' && !Array.isArray(v))) continue;
-    const dt = document.createElement('dt');
-    dt.textContent = LABELS[k] || k;
-    const dd = document.createElement('dd');
-    dd.textContent = Array.isArray(v) ? v.join('；') : String(v);
-    list.append(dt, dd);
+    const shown = Array.isArray(v) ? v.join('；') : String(v);
+    const dd = row(LABELS[k] || k, k === 'type' && TYPE_NAMES[v] ? TYPE_NAMES[v] + '（' + v + '）' : shown);
+    dd.dataset.field = k;
   }
+  if (prepared.working) row('计算', prepared.working).dataset.field = 'working';
   dialog.querySelector('[data-signer]').textContent = prepared.signer || '';
   dialog.showModal();
   return new Promise((resolve) => {
@@ -316,10 +331,21 @@ async function signOut(event) {
   window.location.assign('/');
 }
 
+// Narrows the clause list to the options that contain the search text, and chooses the clause
+// whose code is typed whole, or else the first one left when the chosen one is filtered out (so
+// that typing a code and moving on chooses it).
 function filterClauses(input) {
   const q = input.value.trim().toLowerCase();
   const select = document.getElementById(input.dataset.filters);
   for (const o of select.options) o.hidden = q !== '' && !o.textContent.toLowerCase().includes(q);
+  const options = Array.from(select.options);
+  const exact = options.find((o) => o.value.toLowerCase() === q);
+  const chosen = select.selectedOptions[0];
+  const next = exact || (chosen && !chosen.hidden ? null : options.find((o) => !o.hidden));
+  if (next && next !== chosen) {
+    select.value = next.value;
+    showInputs(select);
+  }
 }
 
 document.addEventListener('DOMContentLoaded', () => {
