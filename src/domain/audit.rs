@@ -672,6 +672,20 @@ impl Audit {
         let prior_count = key
             .as_ref()
             .map_or(0, |k| self.unit_counts.get(k).copied().unwrap_or(0));
+        let ctx = Context {
+            station_kind,
+            prior_count,
+        };
+        if let Rule::Rank { .. } = clause.rule {
+            self.rank_bonus(f.rubric, f.period, f.seq, p, f.prev)?;
+        } else {
+            if let Some(n) = p.inputs.count {
+                rules::whole("count", n, MAX_COUNT).map_err(|p| field_fault(&p))?;
+            }
+            recompute(f.rubric, clause, &ctx, p)?;
+        }
+        // The record's own inputs first, then what the station's other records allow (the
+        // write path's order, so the first fault named is the one it would have refused).
         rules::once(clause, prior_count, None).map_err(|e| e.message)?;
         let standing = |other: &str| {
             self.unit_counts
@@ -684,18 +698,6 @@ impl Audit {
         }
         for other in &clause.requires {
             rules::required(clause, other, standing(other)).map_err(|e| e.message)?;
-        }
-        let ctx = Context {
-            station_kind,
-            prior_count,
-        };
-        if let Rule::Rank { .. } = clause.rule {
-            self.rank_bonus(f.rubric, f.period, f.seq, p, f.prev)?;
-        } else {
-            if let Some(n) = p.inputs.count {
-                rules::whole("count", n, MAX_COUNT).map_err(|p| field_fault(&p))?;
-            }
-            recompute(f.rubric, clause, &ctx, p)?;
         }
         let units = rules::units(f.rubric, clause, &p.inputs);
         if let Some(key) = key {

@@ -318,3 +318,19 @@ pub(crate) fn read_checked_owned(
     }
     Ok(())
 }
+
+/// The seqs of a station's records and metric reports, from its postings (head view).
+pub(crate) fn postings(ledger: &Ledger, ordinal: u32) -> Result<Vec<u64>, LedgerError> {
+    let prefix = crate::domain::rows::aggregate_key(ordinal);
+    let mut seqs = Vec::new();
+    ledger
+        .store()
+        .index_bucket_for_each(crate::store::Index::Postings, &prefix, |k, _| {
+            if k.len() == 12 && k[..4] == prefix {
+                seqs.push(u64::from_be_bytes(k[4..].try_into().unwrap_or_default()));
+            }
+            Ok(())
+        })?;
+    seqs.sort_unstable();
+    Ok(seqs)
+}

@@ -432,25 +432,8 @@ impl Expected {
     }
 }
 
-/// A station's sums at the head, by item position: the head's snapshot of the projection for
-/// one station, kept in the `Aggregate` index so that explain can rank a station without
-/// scanning the tally. Sums are in units of 10^-6 (every computed figure has at most six
-/// decimal places).
-/// The seqs of a station's records and metric reports, from its postings (head view).
-pub(crate) fn postings(ledger: &Ledger, ordinal: u32) -> Result<Vec<u64>, LedgerError> {
-    let prefix = aggregate_key(ordinal);
-    let mut seqs = Vec::new();
-    ledger
-        .store()
-        .index_bucket_for_each(crate::store::Index::Postings, &prefix, |k, _| {
-            if k.len() == 12 && k[..4] == prefix {
-                seqs.push(u64::from_be_bytes(k[4..].try_into().unwrap_or_default()));
-            }
-            Ok(())
-        })?;
-    seqs.sort_unstable();
-    Ok(seqs)
-}
+// A station's postings are read where the write path can reach them too.
+pub(crate) use crate::ledger::read::postings;
 
 /// A station's rank at the head (equal totals share the better place) and the number of
 /// stations, from the aggregates: stations without one have the base score.

@@ -888,7 +888,7 @@ impl<'a> Batch<'a> {
         let found = self.station(&station.code)?;
         let seqs = match found {
             Some(s) => {
-                crate::ledger::tally::postings(self.ledger, s.ordinal).map_err(Self::ledger_err)?
+                crate::ledger::read::postings(self.ledger, s.ordinal).map_err(Self::ledger_err)?
             }
             None => Vec::new(),
         };
@@ -936,16 +936,17 @@ impl<'a> Batch<'a> {
         rules::deadline(clause, r.occurred)?;
         let ukey = unit_key(&r.station, &r.clause);
         let prior_count = self.units_so_far(&ukey, &r.station, &r.clause)?;
+        let ctx = Context {
+            station_kind: station.kind,
+            prior_count,
+        };
+        // The record's own inputs first, then what the station's other records allow.
+        let computed = rules::points(rubric, clause, &ctx, &inputs)?;
         if clause.once && prior_count > 0 {
             let first = self.first_standing(&station, &r.clause)?;
             rules::once(clause, prior_count, Some(&first))?;
         }
         self.check_conditions(&station, clause)?;
-        let ctx = Context {
-            station_kind: station.kind,
-            prior_count,
-        };
-        let computed = rules::points(rubric, clause, &ctx, &inputs)?;
         if rules::counts_units(rubric, clause) {
             let units = rules::units(rubric, clause, &inputs);
             self.unit_counts.insert(ukey, prior_count + units);

@@ -780,6 +780,7 @@ fn event_story_json(e: &crate::ops::explain::EventStory, bonus: bool) -> Value {
     m.insert("steps".into(), json!(opt(w.steps)));
     m.insert("required".into(), json!(w.required));
     m.insert("working".into(), json!(w.text));
+    m.insert("working_zh".into(), json!(w.text_zh));
     m.insert("evidence".into(), json!(p.evidence));
     m.insert(
         "history".into(),

@@ -501,7 +501,11 @@ impl Service {
             if let Value::Object(against) = &mut row["against"] {
                 against.insert("evidence".into(), json!(record.evidence));
                 against.insert("note".into(), json!(record.inputs.note));
-                against.insert("working".into(), json!(working));
+                against.insert("working".into(), json!(working.as_ref().map(|w| &w.text)));
+                against.insert(
+                    "working_zh".into(),
+                    json!(working.as_ref().map(|w| &w.text_zh)),
+                );
             }
         }
         Ok(v)
@@ -515,6 +519,7 @@ impl Service {
         if let Actor::Station(_) = who.actor {
             return Err(ServiceError::Forbidden(
                 "the gaps name every station: not for a station".into(),
+                "未扣分情形涉及所有司法所：司法所不能查看".into(),
             ));
         }
         let ledger = self.ledger()?;
@@ -576,7 +581,9 @@ impl Service {
         let mut v = prepared_json(&id, &to_sign, &after, who, &kind);
         if let EventKind::PointsRecorded(p) = kind.as_ref() {
             // The arithmetic behind the points, shown before the signer signs.
-            v["working"] = json!(working(&ledger, &mut HashMap::new(), p)?);
+            let w = working(&ledger, &mut HashMap::new(), p)?;
+            v["working"] = json!(w.as_ref().map(|w| &w.text));
+            v["working_zh"] = json!(w.as_ref().map(|w| &w.text_zh));
         }
         Ok(v)
     }
@@ -995,13 +1002,14 @@ fn event_json(kind: &EventKind) -> Value {
     Value::Object(event)
 }
 
-/// The arithmetic that gives a record its points (explain's `working`), as its clause's rule
-/// shows it for the station's kind; `kinds` keeps the stations' kinds already looked up.
+/// The arithmetic that gives a record its points (explain's `working`, and in Chinese), as its
+/// clause's rule shows it for the station's kind; `kinds` keeps the stations' kinds already
+/// looked up.
 fn working(
     ledger: &Ledger,
     kinds: &mut HashMap<String, crate::events::event::StationKind>,
     p: &crate::events::event::PointsRecorded,
-) -> Result<Option<String>, ServiceError> {
+) -> Result<Option<crate::domain::rubric::Working>, ServiceError> {
     let Some((_, clause)) = ledger.rubric().clause(&p.clause) else {
         return Ok(None);
     };
@@ -1012,9 +1020,11 @@ fn working(
             None => return Ok(None),
         },
     };
-    Ok(Some(
-        clause.rule.working(kind, &p.inputs, p.computed_points).text,
-    ))
+    Ok(Some(clause.rule.working(
+        kind,
+        &p.inputs,
+        p.computed_points,
+    )))
 }
 
 /// A refused line of a prepared import: `{"line", "field", "error", "status"}`.

@@ -94,6 +94,7 @@ impl LogFilter {
                 return Err(ServiceError::bad(
                     name,
                     format!("longer than {max} characters"),
+                    format!("超过 {max} 个字符"),
                 ));
             }
             Ok(Some(v.to_string()))
@@ -101,8 +102,13 @@ impl LogFilter {
         let seq = |name: &str| -> Result<Option<u64>, ServiceError> {
             text(name, MAX_REFERENCE_CHARS)?
                 .map(|v| {
-                    v.parse::<u64>()
-                        .map_err(|_| ServiceError::bad(name, format!("`{v}` is not a seq")))
+                    v.parse::<u64>().map_err(|_| {
+                        ServiceError::bad(
+                            name,
+                            format!("`{v}` is not a seq"),
+                            format!("“{v}”不是事件序号"),
+                        )
+                    })
                 })
                 .transpose()
         };
@@ -119,6 +125,7 @@ impl LogFilter {
                 return Err(ServiceError::bad(
                     "to_seq",
                     format!("{to} is before from_seq {from}"),
+                    format!("截止序号 {to} 早于起始序号 {from}"),
                 ));
             }
         }
@@ -291,7 +298,7 @@ impl Service {
         let ledger = self.ledger()?;
         if let Some(s) = &filter.station {
             actions::known_station(&ledger, s).map_err(|e| match e {
-                ActionError::Input(m) => ServiceError::bad("station", m),
+                ActionError::Input(m, zh) => ServiceError::bad("station", m, zh),
                 e => e.into(),
             })?;
         }
@@ -305,6 +312,7 @@ impl Service {
                         "unknown department `{by}`: the rubric's are {}",
                         known.join(", ")
                     ),
+                    format!("没有部门“{by}”：考核细则中的部门有 {}", known.join("、")),
                 )
             })?;
             filter.by = Some(canonical.to_string());
@@ -314,6 +322,7 @@ impl Service {
                 return Err(ServiceError::bad(
                     "clause",
                     format!("unknown clause `{c}`: the rubric has no such clause"),
+                    format!("考核细则中没有条款“{c}”"),
                 ));
             }
         }
@@ -325,6 +334,7 @@ impl Service {
                         "unknown event type `{t}`: one of {}",
                         EVENT_TYPES.join(", ")
                     ),
+                    format!("没有事件类型“{t}”：可选 {}", EVENT_TYPES.join("、")),
                 ));
             }
         }

@@ -475,7 +475,7 @@ fn event_item(e: &Value, r: &Record<'_>) -> Markup {
             " · " (text(&e["id"])) " · " (text(&e["by"])) " · 发生于 " (text(&e["occurred"]))
         }
         @if let Some(note) = e["note"].as_str() { div { "说明：" (note) } }
-        div.muted { "计算：" (text(&e["working"])) }
+        div.muted { "计算：" (text(e.get("working_zh").unwrap_or(&e["working"]))) }
         div { "证据：" (evidence_list(&e["evidence"])) }
         div.hash { "第 " (text(&e["seq"])) " 号事件 · 记录于 " (text(&e["recorded_at"])) " · 哈希 " (text(&e["hash"])) }
         div.receipt {
@@ -804,7 +804,7 @@ fn desk_appeals(dept: &str, rubric: &Value, appeals: &Value) -> Markup {
                             p { "条款 " (text(&a["against"]["clause"])) " " (clause_text(rubric, &a["against"]["clause"])) }
                             p { strong.deduction { "扣 " (text(&a["against"]["computed_points"])) " 分" } " · 发生于 " (text(&a["against"]["occurred"])) }
                             @if let Some(note) = a["against"]["note"].as_str() { p { "说明：" (note) } }
-                            @if let Some(w) = a["against"]["working"].as_str() { p.muted { "计算：" (w) } }
+                            @if let Some(w) = a["against"]["working_zh"].as_str().or(a["against"]["working"].as_str()) { p.muted { "计算：" (w) } }
                             p.record-evidence { "扣分证据：" (evidence_list(&a["against"]["evidence"])) }
                         }
                         div.side.grounds {
@@ -885,12 +885,18 @@ async fn audit(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Param
 async fn audit_log(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(None, &ServiceError::Unauthorized("请先登录。".into()));
+        return error_page(
+            None,
+            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
+        );
     };
     if let crate::events::event::Actor::Station(_) = session.actor {
         return error_page(
             who.as_ref(),
-            &ServiceError::Forbidden("事件日志含各司法所的记录：司法所不能查看。".into()),
+            &ServiceError::Forbidden(
+                "the log holds every station's events: not for a station".into(),
+                "事件日志含各司法所的记录：司法所不能查看。".into(),
+            ),
         );
     }
     let result = blocking(move || {

@@ -14,6 +14,29 @@ pub fn rubric_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/rubric-2018.toml")
 }
 
+/// The 2018 rubric as a format-1 file: without `format`, the items' `capped` (format 1 caps
+/// every item, as the file states) and the clauses' conditions (`once` by default, `excludes`,
+/// `requires`, `deadline`). Its scores are the format-2 file's for every set of records both
+/// accept; the property tests whose generators know nothing of the conditions use it (the
+/// conditions have their own tests, `tests/it/conditions.rs`).
+pub fn rubric_2018_format1() -> String {
+    let text = std::fs::read_to_string(rubric_path()).expect("the 2018 rubric");
+    text.lines()
+        .filter(|l| {
+            ![
+                "format = ",
+                "capped = ",
+                "excludes = ",
+                "requires = ",
+                "deadline = ",
+            ]
+            .iter()
+            .any(|p| l.starts_with(p))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
 pub fn fixture_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures")

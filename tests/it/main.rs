@@ -7,6 +7,7 @@ mod bounds;
 mod busy;
 mod canonical;
 mod close;
+mod conditions;
 mod crash;
 mod damage;
 mod disputes;

@@ -717,3 +717,70 @@ fn the_desk_shows_the_deduction_beside_the_appeal() {
     snap_at(&b, "station-history", Some("ol.history"));
     clean(&b, &server, "station with history");
 }
+
+/// Guards the pages' refusals: a record the ledger refuses shows, beside the field it is
+/// about, the ledger's reason in Chinese (the JSON's `error_zh`, saying what the command
+/// line says), and nothing is signed or written.
+#[test]
+fn a_refusal_is_shown_in_chinese_beside_its_field() {
+    let Some(tools) = tools_or_skip("refusals on the desk") else {
+        return;
+    };
+    let l = served_ledger();
+    let before = l.event_count();
+    let server = Server::start(&l);
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+    sign_in(&b, &server, l.path("jc.key").to_str().unwrap(), "/desk");
+    let cases = [
+        // (clause, value, occurred, the field named, words of the Chinese reason)
+        (
+            "1.3.a",
+            "",
+            "2017-12-31",
+            "occurred",
+            "不在考核期 2018-01-01 至 2018-12-31 之内",
+        ),
+        ("1.1.a", "100", "2018-06-02", "value", "已达标准"),
+        ("1.1.a", "abc", "2018-06-02", "value", "“abc”不是数字"),
+    ];
+    for (clause, value, occurred, field, words) in cases {
+        b.goto(&server.url("/desk"));
+        choose(&b, "#clause", clause);
+        choose(&b, "#station", "WJ01");
+        choose(&b, "#occurred", occurred);
+        if !value.is_empty() {
+            choose(&b, "#record input[name=value]", value);
+        }
+        choose(&b, "#evidence", "常武司基〔2018〕21号");
+        b.click("#record button[type=submit]");
+        let shown = format!("#record [data-error-for={field}]");
+        b.wait_for(
+            &format!("const e = document.querySelector({shown:?}); return e && !e.hidden;"),
+            &format!("the refusal beside {field}"),
+        );
+        let text = b.text(&shown);
+        assert!(text.contains(words), "{clause} {field}: {text}");
+        assert!(
+            !text.contains("is "),
+            "{clause} {field}: English shown: {text}"
+        );
+        assert_eq!(
+            b.run("return document.getElementById('confirm').open;"),
+            serde_json::json!(false),
+            "nothing to sign"
+        );
+        if field == "occurred" {
+            snap_at(&b, "desk-refusal", Some("#record"));
+        }
+    }
+    // The refusals are 400s, which the console lists; nothing else may be there.
+    let errors: Vec<String> = b
+        .console_errors()
+        .into_iter()
+        .filter(|e| !e.contains("status of 400"))
+        .collect();
+    assert!(errors.is_empty(), "console errors {errors:?}");
+    drop(b);
+    drop(server);
+    assert_eq!(l.event_count(), before, "nothing written");
+}

@@ -36,7 +36,8 @@ fn now() -> jiff::Timestamp {
 
 fn rubric_2018() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
-    TEXT.get_or_init(|| std::fs::read_to_string(crate::harness::rubric_path()).expect("rubric"))
+    // The generators know nothing of format 2's conditions (tests/it/conditions.rs).
+    TEXT.get_or_init(crate::harness::rubric_2018_format1)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1225,21 +1226,27 @@ proptest! {
     }
 }
 
-/// The fixture's import lines: its stations first, then a subsequence of the rest (every
-/// subsequence of a valid import in its order is valid: ids stay unique, counts only fall).
+/// The fixture's import lines: its stations first, then a subsequence of the rest, where a
+/// reversal goes with the record it reverses (such a subsequence of a valid import in its order
+/// is valid under the format-1 rubric: ids stay unique, counts only fall).
 fn fixture_import(keep: &[bool]) -> String {
     let text =
         std::fs::read_to_string(crate::harness::fixture_path("wujin-2018.jsonl")).expect("fixture");
     let mut out = String::new();
     let mut others = 0;
+    let mut dropped = BTreeSet::new();
     for line in text.lines() {
-        if line.contains("\"op\":\"station\"") {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a fixture line");
+        if v["op"] == "station" {
             out.push_str(line);
             out.push('\n');
         } else {
-            if keep[others % keep.len()] {
+            let target_dropped = v["target"].as_str().is_some_and(|t| dropped.contains(t));
+            if keep[others % keep.len()] && !target_dropped {
                 out.push_str(line);
                 out.push('\n');
+            } else if let Some(id) = v["id"].as_str() {
+                dropped.insert(id.to_string());
             }
             others += 1;
         }

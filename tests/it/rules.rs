@@ -148,6 +148,11 @@ fn station_line(code: &str, name: &str, kind: &str) -> Value {
 }
 
 /// An import record line for 1.6.c at WJ01 with the given id and value.
+fn with_station(mut line: Value, station: &str) -> Value {
+    line["station"] = json!(station);
+    line
+}
+
 fn fulfilment_line(id: &str, value: Value) -> Value {
     json!({"op": "record", "id": id, "clause": "1.6.c", "station": "WJ01", "by": "基层科",
            "occurred": "2018-06-15", "value": value, "evidence": [EV]})
@@ -1234,7 +1239,8 @@ fn import_takes_decimals_as_json_strings_or_numbers() {
     let l = TestLedger::with_stations();
     let text = jsonl(&[
         fulfilment_line("S", json!("97.5")),
-        fulfilment_line("N", json!(97.5)),
+        // Another station: 1.6.c counts once per station and period.
+        with_station(fulfilment_line("N", json!(97.5)), "WJ02"),
         json!({"op": "record", "clause": "1.2.a", "station": "WJ02", "by": "基层科",
                "occurred": "2018-06-15", "count": "2", "evidence": [EV]}),
     ]);
@@ -1507,25 +1513,29 @@ fn score_caps_deductions_at_the_items_points_and_shows_the_raw_figure() {
 #[test]
 fn score_caps_bonus_at_the_items_points_and_shows_the_raw_figure() {
     let l = TestLedger::with_stations();
-    computed(&l, "B.3.a", "WJ01", "办公室", &[]);
-    computed(&l, "B.3.b", "WJ01", "办公室", &[]);
-    let item = l.item_score("WJ01", "B.3");
-    assert_eq!(item["raw_awarded"], "2.5");
-    assert_eq!(item["awarded"], "1.5");
-    assert_eq!(l.station_score("WJ01")["total"], "101.5");
+    // Two villages created: B.1.a twice, 4 points in an item of 2.
+    computed(&l, "B.1.a", "WJ01", "宣教科", &[]);
+    computed(&l, "B.1.a", "WJ01", "宣教科", &[]);
+    let item = l.item_score("WJ01", "B.1");
+    assert_eq!(item["raw_awarded"], "4");
+    assert_eq!(item["awarded"], "2");
+    assert_eq!(l.station_score("WJ01")["total"], "102");
 }
 
 #[test]
 fn score_total_bonus_never_exceeds_the_cap() {
-    // Every bonus that can be recorded by hand, twice over. B.6 is ranked, so 9 is the most.
+    // Every bonus that can be recorded by hand, twice over (B.5.a once: it is judged on a
+    // year-end figure). B.6 is ranked, so 9 is the most.
     let l = TestLedger::with_stations();
-    for _ in 0..2 {
+    for round in 0..2 {
         computed(&l, "B.1.a", "WJ01", "宣教科", &[]);
         computed(&l, "B.2.a", "WJ01", "宣教科", &[]);
         computed(&l, "B.3.a", "WJ01", "办公室", &[]);
         computed(&l, "B.4.a", "WJ01", "办公室", &[]);
         computed(&l, "B.4.b", "WJ01", "基层科", &[]);
-        computed(&l, "B.5.a", "WJ01", "法援科", &["--value", "80"]);
+        if round == 0 {
+            computed(&l, "B.5.a", "WJ01", "法援科", &["--value", "80"]);
+        }
         computed(&l, "B.7.a", "WJ01", "社矫科", &[]);
         computed(
             &l,
@@ -1536,7 +1546,7 @@ fn score_total_bonus_never_exceeds_the_cap() {
         );
     }
     let s = l.station_score("WJ01");
-    assert_eq!(s["raw_awarded"], "18");
+    assert_eq!(s["raw_awarded"], "17");
     assert_eq!(s["awarded"], "9");
     assert_eq!(s["total"], "109");
 }

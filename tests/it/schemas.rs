@@ -67,7 +67,7 @@ fn every_export_line_fits_the_export_schema() {
     }
     assert_eq!(
         types.len(),
-        4,
+        5,
         "the fixture exercises every event type: {types:?}"
     );
 }

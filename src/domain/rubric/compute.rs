@@ -630,7 +630,10 @@ impl Rule {
     pub fn working(&self, kind: StationKind, inputs: &Inputs, points: Decimal) -> Working {
         let value = inputs.value.unwrap_or_default();
         let count = inputs.count.unwrap_or(1);
-        let mut w = Working::default();
+        let mut w = Working {
+            text_zh: self.working_zh(kind, inputs, points),
+            ..Working::default()
+        };
         w.text = match self {
             Rule::Fixed { points } => format!("fixed {points}"),
             Rule::PerUnit { points: p, .. } => {
@@ -693,6 +696,73 @@ impl Rule {
             Rule::Rank { .. } => format!("rank bonus {points}"),
         };
         w
+    }
+}
+
+impl Rule {
+    /// [`Rule::working`]'s arithmetic in Chinese (the figure measured is 数值; the clause's
+    /// text says what it measures).
+    fn working_zh(&self, kind: StationKind, inputs: &Inputs, points: Decimal) -> String {
+        let value = inputs.value.unwrap_or_default();
+        let count = inputs.count.unwrap_or(1);
+        let k = kind.zh();
+        match self {
+            Rule::Fixed { points } => format!("固定 {points} 分"),
+            Rule::PerUnit { points: p, .. } => format!("{count} 件 × {p} 分 = {points} 分"),
+            Rule::Range { min, max } => {
+                let chosen = inputs.points.unwrap_or_default();
+                format!("酌定每件 {chosen} 分（幅度 {min}–{max}）× {count} 件 = {points} 分")
+            }
+            Rule::Below {
+                threshold, amount, ..
+            } => {
+                let t = threshold.for_kind(kind);
+                let figure = match amount {
+                    Amount::Fixed(_) => format!("{points} 分"),
+                    Amount::Range { min, max } => format!("酌定 {points} 分（幅度 {min}–{max}）"),
+                };
+                format!("数值 {value} 低于{k}标准 {t} → {figure}")
+            }
+            Rule::AtLeast { threshold, .. } => {
+                let t = threshold.for_kind(kind);
+                format!("数值 {value} 达到{k}标准 {t} → {points} 分")
+            }
+            Rule::Shortfall {
+                threshold,
+                step,
+                points: per_step,
+                direction,
+                rounding,
+                ..
+            } => {
+                let t = threshold.for_kind(kind);
+                let (gap, steps) = shortfall_steps(*direction, *rounding, t, value, *step);
+                let (op, round) = brackets(*rounding);
+                let rel = match direction {
+                    Direction::Below => "低于",
+                    Direction::Above => "高于",
+                };
+                let how = match rounding {
+                    Rounding::Ceil => "不足一个单位按一个计",
+                    Rounding::Floor => "不足一个单位不计",
+                    Rounding::Exact => "按比例计",
+                };
+                format!(
+                    "数值 {value} {rel}{k}标准 {t} 达 {gap}：{op}{gap} / {step}{round} = {steps} 个单位（{how}）× {per_step} 分 = {points} 分"
+                )
+            }
+            Rule::Missing {
+                required,
+                points: per,
+            } => {
+                let done = inputs.done.unwrap_or_default();
+                format!(
+                    "应完成 {required}，已完成 {done}：缺 {} × {per} 分 = {points} 分",
+                    required.saturating_sub(done)
+                )
+            }
+            Rule::Rank { .. } => format!("名次加分 {points} 分"),
+        }
     }
 }
 

@@ -335,6 +335,15 @@ fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
             ));
         }
     }
+    for (target, excluder) in pairs {
+        if let Some(&(ci, ii, ki)) = rubric.clause_index.get(&target) {
+            let list = &mut rubric.categories[ci].items[ii].clauses[ki].excludes;
+            if !list.contains(&excluder) {
+                list.push(excluder);
+            }
+        }
+    }
+    // After the exclusions are made mutual: each side counts the other's records.
     let mut counted = BTreeSet::new();
     for (_, c) in rubric.clauses() {
         let limited = matches!(
@@ -349,14 +358,6 @@ fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
         }
         counted.extend(c.excludes.iter().cloned());
         counted.extend(c.requires.iter().cloned());
-    }
-    for (target, excluder) in pairs {
-        if let Some(&(ci, ii, ki)) = rubric.clause_index.get(&target) {
-            let list = &mut rubric.categories[ci].items[ii].clauses[ki].excludes;
-            if !list.contains(&excluder) {
-                list.push(excluder);
-            }
-        }
     }
     rubric.counted = counted;
 }

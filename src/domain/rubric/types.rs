@@ -357,6 +357,8 @@ pub struct Working {
     pub required: Option<u32>,
     /// One line: the arithmetic from inputs to points.
     pub text: String,
+    /// [`Working::text`] in Chinese, for the pages.
+    pub text_zh: String,
 }
 
 impl Metric {

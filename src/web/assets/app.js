@@ -203,7 +203,8 @@ function confirmEvent(prepared) {
     const dd = row(LABELS[k] || k, k === 'type' && TYPE_NAMES[v] ? TYPE_NAMES[v] + '（' + v + '）' : shown);
     dd.dataset.field = k;
   }
-  if (prepared.working) row('计算', prepared.working).dataset.field = 'working';
+  const working = prepared.working_zh || prepared.working;
+  if (working) row('计算', working).dataset.field = 'working';
   dialog.querySelector('[data-signer]').textContent = prepared.signer || '';
   dialog.showModal();
   return new Promise((resolve) => {
