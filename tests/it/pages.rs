@@ -460,6 +460,11 @@ fn a_record_is_made_from_the_keyboard_alone() {
         "{}",
         b.text("#confirm")
     );
+    assert_eq!(
+        b.text("#confirm [data-signer]"),
+        "部门 基层科",
+        "the signer, in Chinese"
+    );
     snap(&b, "desk-confirm");
     b.keys(ENTER);
     b.wait_for(

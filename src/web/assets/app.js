@@ -182,6 +182,16 @@ const TYPE_NAMES = {
   station_registered: '登记司法所', key_registered: '登记密钥', key_revoked: '撤销密钥',
 };
 
+// The signer as the service names it ("department 基层科", "the bureau"), in Chinese.
+function signerZh(signer) {
+  const kinds = { 'department ': '部门 ', 'station ': '司法所 ', 'bureau ': '司法局 ', 'auditor ': '审计 ' };
+  if (signer === 'the bureau') return '司法局';
+  for (const [en, zh] of Object.entries(kinds)) {
+    if (signer.startsWith(en)) return zh + signer.slice(en.length);
+  }
+  return signer;
+}
+
 // Shows what the event says and waits for the person's decision: each field, and for a
 // record the arithmetic the ledger used to compute its points (`working`, labelled 计算).
 function confirmEvent(prepared) {
@@ -205,7 +215,7 @@ function confirmEvent(prepared) {
   }
   const working = prepared.working_zh || prepared.working;
   if (working) row('计算', working).dataset.field = 'working';
-  dialog.querySelector('[data-signer]').textContent = prepared.signer || '';
+  dialog.querySelector('[data-signer]').textContent = signerZh(prepared.signer || '');
   dialog.showModal();
   return new Promise((resolve) => {
     dialog.addEventListener('close', () => resolve(dialog.returnValue === 'sign'), { once: true });
