@@ -17,17 +17,23 @@ pub struct ProjectionError {
     pub message: String,
 }
 
-/// One item of one station's score. Codes and names borrow from the rubric.
+/// One item of one station's score. Codes and names borrow from the rubric. The figures are on
+/// the item's own scale (`max`, its full marks); `counts` is what they count for in the total
+/// (the same figure unless the item is a weighted indicator: `weight × applied / max`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemScore<'r> {
     pub item: &'r str,
     pub name: &'r str,
     pub max: Decimal,
+    /// The points the item counts for in the total (the rubric's `points`).
+    pub weight: Decimal,
     pub bonus: bool,
     pub deducted: Decimal,
     pub awarded: Decimal,
     pub raw_deducted: Decimal,
     pub raw_awarded: Decimal,
+    /// The applied deduction (or, for a bonus item, award) as it counts in the total.
+    pub counts: Decimal,
     /// Events that contributed.
     pub events: u32,
 }
@@ -204,19 +210,28 @@ impl<'r> Scores<'r> {
         let rubric: &'r Rubric = self.rubric;
         for (item, raw) in rubric.items().zip(&st.items) {
             let c = crate::base::decimal::canonical;
+            let (applied_deducted, applied_awarded) =
+                (item.applied(raw.deducted), item.applied(raw.awarded));
             let s = ItemScore {
                 item: &item.code,
                 name: &item.name,
-                max: item.points,
+                max: item.full_marks,
+                weight: item.points,
                 bonus: item.bonus,
-                deducted: c(item.applied(raw.deducted)),
-                awarded: c(item.applied(raw.awarded)),
+                deducted: c(applied_deducted),
+                awarded: c(applied_awarded),
                 raw_deducted: c(raw.deducted),
                 raw_awarded: c(raw.awarded),
+                counts: match item.bonus {
+                    true => item.counts(c(applied_awarded)),
+                    false => item.counts(c(applied_deducted)),
+                },
                 events: raw.events,
             };
-            deducted += s.deducted;
-            awarded_before_cap += s.awarded;
+            match item.bonus {
+                true => awarded_before_cap += s.counts,
+                false => deducted += s.counts,
+            }
             raw_deducted += s.raw_deducted;
             raw_awarded += s.raw_awarded;
             items.push(s);

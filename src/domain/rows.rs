@@ -282,8 +282,13 @@ pub(crate) fn capped_total(
     for (position, sum) in sums {
         let item = items.get(position)?;
         let applied = match item.capped {
-            true => sum.min(fixed(item.points)?),
+            true => sum.min(fixed(item.full_marks)?),
             false => sum,
+        };
+        // A weighted indicator counts `points × applied / full_marks` (`Item::counts`).
+        let applied = match item.weighted() {
+            true => fixed(item.counts(from_fixed(applied)?))?,
+            false => applied,
         };
         let side = if item.bonus {
             &mut awarded

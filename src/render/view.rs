@@ -198,6 +198,12 @@ struct ItemJson<'a> {
     #[serde(serialize_with = "text")]
     raw_awarded: &'a rust_decimal::Decimal,
     capped: bool,
+    /// The points the item counts for in the total (`max` is its own scale).
+    #[serde(serialize_with = "text")]
+    weight: &'a rust_decimal::Decimal,
+    /// The applied figure as it counts in the total.
+    #[serde(serialize_with = "text")]
+    counts: &'a rust_decimal::Decimal,
 }
 
 /// `score --json`.
@@ -231,6 +237,8 @@ pub fn score_json<'a>(
                     raw_deducted: &i.raw_deducted,
                     raw_awarded: &i.raw_awarded,
                     capped: i.capped(),
+                    weight: &i.weight,
+                    counts: &i.counts,
                 })
                 .collect(),
         })
@@ -561,8 +569,15 @@ fn explain_item_text(out: &mut String, it: &crate::ops::explain::ItemStory<'_>, 
     } else {
         String::new()
     };
+    let weighted = match it.item.weighted() {
+        true => format!(
+            " (a weighted indicator: counts {} of {})",
+            i.counts, i.weight
+        ),
+        false => String::new(),
+    };
     out.push_str(&format!(
-        "\n{} {} — max {}, {what} {applied}{cap} — {}\n",
+        "\n{} {} — max {}, {what} {applied}{cap}{weighted} — {}\n",
         i.item,
         i.name,
         i.max,
@@ -710,7 +725,9 @@ pub fn explain_json(x: &crate::ops::explain::Explanation<'_>) -> Value {
                 "departments": it.item.departments,
                 "deducted": i.deducted.to_string(), "awarded": i.awarded.to_string(),
                 "raw_deducted": i.raw_deducted.to_string(), "raw_awarded": i.raw_awarded.to_string(),
-                "capped": i.capped(), "caps_at_max": it.item.capped, "clauses": clauses,
+                "capped": i.capped(), "caps_at_max": it.item.capped,
+                "weight": i.weight.to_string(), "counts": i.counts.to_string(),
+                "clauses": clauses,
             })
         })
         .collect();

@@ -298,3 +298,34 @@ fn format_1_files_keep_their_behaviour_and_format_2_states_its_caps() {
         "{err}"
     );
 }
+
+/// Guards weighted indicators: an item scored on its own full marks (`full_marks = "100"`,
+/// counting for its 6 points) deducts on its own scale and counts `6 × deducted / 100` in the
+/// total, the same through the tally (score, rank) and the replay (explain), capped at its
+/// full marks.
+#[test]
+fn a_weighted_indicator_counts_its_share_of_its_points() {
+    let text = rubric_text().replacen(
+        "points = \"6\"\ndepartments = [\"基层科\"]",
+        "points = \"6\"\nfull_marks = \"100\"\ndepartments = [\"基层科\"]",
+        1,
+    );
+    assert!(text.contains("full_marks = \"100\""), "item 1.1 found");
+    let l = ledger_with(&text);
+    assert_eq!(record(&l, "W1", "1.1.b", "WJ01", "基层科", &[]).code, 0);
+    let item = l.item_score("WJ01", "1.1");
+    assert_eq!(item["max"], "100", "{item}");
+    assert_eq!(item["weight"], "6", "{item}");
+    assert_eq!(item["deducted"], "1", "{item}");
+    assert_eq!(item["counts"], "0.06", "{item}");
+    let s = l.station_score("WJ01");
+    assert_eq!(s["total"], "99.94", "{s}");
+    assert_eq!(s["deducted"], "0.06", "{s}");
+    let x = l.run(&["explain", "--station", "WJ01", "--json"]).json();
+    assert_eq!(x["total"], "99.94", "{x}");
+    let text = l.ok(&["explain", "--station", "WJ01", "--item", "1.1"]);
+    assert!(text.contains("counts 0.06 of 6"), "{text}");
+    // WJ02 has nothing: WJ01 ranks second.
+    assert_eq!(s["rank"], 2, "{s}");
+    l.ok(&["verify"]);
+}

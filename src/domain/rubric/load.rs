@@ -99,6 +99,8 @@ struct RawItem {
     deduction_text: String,
     /// Whether deductions stop at the item's points: stated in format 2, true in format 1.
     capped: Option<bool>,
+    /// The item's own scale (a weighted indicator), when it differs from `points`.
+    full_marks: Option<String>,
     #[serde(default)]
     clause: Vec<RawClause>,
 }
@@ -501,6 +503,11 @@ fn build_item(
     if ri.clause.is_empty() {
         return Err(invalid(&iplace, "has no clause"));
     }
+    let points = positive(&iplace, "points", &ri.points)?;
+    let full_marks = match &ri.full_marks {
+        Some(t) => positive(&iplace, "full_marks", t)?,
+        None => points,
+    };
     let capped = match (rubric.format, ri.capped) {
         (_, Some(c)) => c,
         (FORMAT_FIRST, None) => true,
@@ -528,12 +535,13 @@ fn build_item(
     Ok(Item {
         code: ri.code.clone(),
         name: ri.name.clone(),
-        points: positive(&iplace, "points", &ri.points)?,
+        points,
         departments,
         standard: ri.standard.clone(),
         deduction_text: ri.deduction_text.clone(),
         bonus: rc.bonus,
         capped,
+        full_marks,
         clauses,
     })
 }

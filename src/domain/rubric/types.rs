@@ -83,24 +83,49 @@ pub struct Item {
     pub standard: String,
     pub deduction_text: String,
     pub bonus: bool,
-    /// Deductions (or a bonus item's awards) stop at the item's points (扣完为止); when false
-    /// they count in full, beyond the item's points.
+    /// Deductions (or a bonus item's awards) stop at the item's full marks (扣完为止); when
+    /// false they count in full, beyond them.
     pub capped: bool,
+    /// The item's own scale: its clauses deduct (or award) on it, and it counts towards the
+    /// total as `points × score / full_marks` (a weighted indicator). Equal to `points` unless
+    /// the rubric states `full_marks`.
+    pub full_marks: Decimal,
     pub clauses: Vec<Clause>,
 }
 
 impl Item {
-    /// The points an item's standing total counts for: at most its points when capped.
+    /// The points an item's standing total counts for on its own scale: at most its full
+    /// marks when capped.
     pub fn applied(&self, raw: Decimal) -> Decimal {
         match self.capped {
-            true => raw.min(self.points),
+            true => raw.min(self.full_marks),
             false => raw,
         }
     }
 
     /// How much more may count under the item when `used` already does (`None`: no limit).
     pub fn room(&self, used: Decimal) -> Option<Decimal> {
-        self.capped.then(|| (self.points - used).max(Decimal::ZERO))
+        self.capped
+            .then(|| (self.full_marks - used).max(Decimal::ZERO))
+    }
+
+    /// Whether the item is scored on a scale of its own (its full marks differ from the points
+    /// it counts for in the total).
+    pub fn weighted(&self) -> bool {
+        self.full_marks != self.points
+    }
+
+    /// What `applied` points on the item's own scale count for in the total: `applied ×
+    /// points / full_marks`, kept to 6 places (half away from zero, as computed points are).
+    pub fn counts(&self, applied: Decimal) -> Decimal {
+        if !self.weighted() {
+            return applied;
+        }
+        let weighted = applied * self.points / self.full_marks;
+        crate::base::decimal::canonical(
+            weighted
+                .round_dp_with_strategy(6, rust_decimal::RoundingStrategy::MidpointAwayFromZero),
+        )
     }
 }
 
