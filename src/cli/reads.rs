@@ -34,7 +34,8 @@ pub(super) fn score(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -
     let s = actions::scores(&ledger, q).map_err(ledger_err)?;
     if as_json {
         let mut w = std::io::BufWriter::new(out);
-        serde_json::to_writer(&mut w, &view::score_json(&s.scores, &s.view, s.final_at))?;
+        let json = view::score_json(&s.scores, &s.view, s.final_at, &s.consequences);
+        serde_json::to_writer(&mut w, &json)?;
         writeln!(w)?;
         w.flush()?;
     } else {
@@ -47,7 +48,7 @@ pub(super) fn score(db: &Path, q: &Query, as_json: bool, out: &mut impl Write) -
                 "final scores: the period was closed at seq {seq}, rank bonuses included\n"
             )?;
         }
-        write!(out, "{}", view::score_table(&s.scores))?;
+        write!(out, "{}", view::score_table(&s.scores, &s.consequences))?;
     }
     Ok(())
 }
@@ -303,7 +304,8 @@ pub(super) fn export_scores(
     let render = |w: &mut dyn Write| -> Result<()> {
         match format {
             ExportFormat::Json => {
-                serde_json::to_writer(&mut *w, &view::score_json(&s.scores, &s.view, s.final_at))?;
+                let json = view::score_json(&s.scores, &s.view, s.final_at, &s.consequences);
+                serde_json::to_writer(&mut *w, &json)?;
                 writeln!(w)?;
             }
             ExportFormat::Xlsx => {

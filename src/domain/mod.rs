@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod command;
+pub mod consequences;
 pub mod dispute;
 pub mod projection;
 pub mod ranking;

@@ -23,6 +23,7 @@ use crate::ops::proofs::{ProofError, SignedCheckpoint};
 use crate::ops::verify::Report;
 use jiff::Timestamp;
 use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 use std::io::BufRead;
 use std::path::Path;
 
@@ -241,17 +242,33 @@ pub struct ScoreView<'r> {
     pub view: View,
     pub scores: Vec<crate::domain::projection::StationScore<'r>>,
     pub final_at: Option<u64>,
+    /// What the final scores mean for each station, by station code (the rubric's
+    /// consequences table); empty unless the view shows the final scores.
+    pub consequences: Consequences,
 }
 
-/// Every station's score and rank in a view (`score`, `export --scores`).
+/// The consequences of the final scores, by station code.
+pub type Consequences = BTreeMap<String, Vec<crate::domain::consequences::Outcome>>;
+
+/// Every station's score and rank in a view (`score`, `export --scores`), with the
+/// consequences of the final scores.
 pub fn scores<'r>(ledger: &'r Ledger, query: &Query) -> Result<ScoreView<'r>, LedgerError> {
     let view = ledger.view(query)?;
     let scores = crate::ledger::tally::scores(ledger, &view)?;
     let final_at = ledger.final_at(&view);
+    let consequences = match final_at {
+        Some(_) => {
+            let table = &ledger.rubric().consequences;
+            let each = crate::domain::consequences::evaluate(table, &scores);
+            scores.iter().map(|s| s.station.clone()).zip(each).collect()
+        }
+        None => BTreeMap::new(),
+    };
     Ok(ScoreView {
         view,
         scores,
         final_at,
+        consequences,
     })
 }
 

@@ -81,7 +81,12 @@ pub fn write(
     let mut w = Counting { out, bytes: 0 };
     let mut h = String::with_capacity(1 << 16);
     head(&mut h, ledger, view, &scores, closing.is_some());
-    ranking(&mut h, &scores, &anchor, wanted.as_ref());
+    // The consequences of the final scores (the rubric's table), in the final view only.
+    let consequences = match ledger.final_at(view) {
+        Some(_) => crate::domain::consequences::evaluate(&rubric.consequences, &scores),
+        None => Vec::new(),
+    };
+    ranking(&mut h, &scores, &anchor, wanted.as_ref(), &consequences);
     w.put(&mut h)?;
     charts(&mut h, rubric, &scores);
     w.put(&mut h)?;
@@ -352,28 +357,42 @@ fn cap_notes(s: &StationScore) -> String {
     notes.join("；")
 }
 
+/// The ranking table; with the final scores' `consequences` (one list per station, aligned
+/// with `scores`), a column of them.
 fn ranking(
     h: &mut String,
     scores: &[StationScore],
     anchor: &HashMap<&str, usize>,
     wanted: Option<&BTreeSet<&str>>,
+    consequences: &[Vec<crate::domain::consequences::Outcome>],
 ) {
+    let extra = match consequences.is_empty() {
+        true => "",
+        false => "<th>考核结果</th>",
+    };
     let _ = write!(
         h,
         "<h2 id=\"ranking\">排名</h2>\n<table class=\"ranking\">\n<thead><tr><th class=\"n\">名次</th>\
          <th>站点</th><th>名称</th><th>类型</th><th class=\"n\">总分</th><th class=\"n\">扣分</th>\
-         <th class=\"n\">加分</th><th>封顶说明</th></tr></thead>\n<tbody>\n"
+         <th class=\"n\">加分</th><th>封顶说明</th>{extra}</tr></thead>\n<tbody>\n"
     );
-    for s in scores {
+    for (i, s) in scores.iter().enumerate() {
         let linked = wanted.is_none_or(|w| w.contains(s.station.as_str()));
         let code = match (linked, anchor.get(s.station.as_str())) {
             (true, Some(n)) => format!("<a href=\"#s{n}\">{}</a>", Esc(&s.station)),
             _ => Esc(&s.station).to_string(),
         };
+        let outcome = match consequences.get(i) {
+            Some(list) => format!(
+                "<td>{}</td>",
+                Esc(&crate::render::view::consequences_text(list))
+            ),
+            None => String::new(),
+        };
         let _ = writeln!(
             h,
             "<tr><td class=\"n\">{}</td><td>{code}</td><td>{}</td><td>{}</td><td class=\"n\"><b>{}</b></td>\
-             <td class=\"n neg\">{}</td><td class=\"n pos\">{}</td><td>{}</td></tr>",
+             <td class=\"n neg\">{}</td><td class=\"n pos\">{}</td><td>{}</td>{outcome}</tr>",
             s.rank,
             Esc(&s.name),
             s.kind.label_zh(),

@@ -104,21 +104,40 @@ impl Table {
     }
 }
 
-/// `score` as a table.
-pub fn score_table(scores: &[StationScore]) -> String {
-    let mut t = Table::new(
-        &[
-            "名次",
-            "站点",
-            "名称",
-            "类型",
-            "总分",
-            "扣分",
-            "加分",
-            "封顶说明",
-        ],
-        &[true, false, false, false, true, true, true, false],
-    );
+/// A station's consequences as one cell: `先进；考核奖励 1231.25`.
+pub(crate) fn consequences_text(list: &[crate::domain::consequences::Outcome]) -> String {
+    list.iter()
+        .map(|o| match o.amount {
+            Some(a) => format!("{} {a}", o.label),
+            None => o.label.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join("；")
+}
+
+/// `score` as a table; with the final scores' consequences (by station code), a column of
+/// them.
+pub fn score_table(
+    scores: &[StationScore],
+    consequences: &crate::ops::actions::Consequences,
+) -> String {
+    let with_consequences = !consequences.is_empty();
+    let mut header = vec![
+        "名次",
+        "站点",
+        "名称",
+        "类型",
+        "总分",
+        "扣分",
+        "加分",
+        "封顶说明",
+    ];
+    let mut right = vec![true, false, false, false, true, true, true, false];
+    if with_consequences {
+        header.push("考核结果");
+        right.push(false);
+    }
+    let mut t = Table::new(&header, &right);
     for s in scores {
         let mut notes = Vec::new();
         for i in s.items.iter().filter(|i| i.capped()) {
@@ -131,7 +150,7 @@ pub fn score_table(scores: &[StationScore]) -> String {
         if s.awarded != s.awarded_before_cap {
             notes.push(format!("加分合计 {}→{}", s.awarded_before_cap, s.awarded));
         }
-        t.row(vec![
+        let mut row = vec![
             s.rank.to_string(),
             s.station.clone(),
             s.name.clone(),
@@ -140,7 +159,12 @@ pub fn score_table(scores: &[StationScore]) -> String {
             s.deducted.to_string(),
             s.awarded.to_string(),
             notes.join("; "),
-        ]);
+        ];
+        if with_consequences {
+            let list = consequences.get(&s.station).map_or(&[][..], Vec::as_slice);
+            row.push(consequences_text(list));
+        }
+        t.row(row);
     }
     if scores.is_empty() {
         return "no stations registered\n".into();
@@ -180,7 +204,16 @@ struct StationJson<'a> {
     #[serde(serialize_with = "text")]
     awarded_before_cap: &'a rust_decimal::Decimal,
     rank: u32,
+    /// What the final scores mean for the station (empty before the close).
+    consequences: Vec<ConsequenceJson<'a>>,
     items: Vec<ItemJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct ConsequenceJson<'a> {
+    label: &'a str,
+    /// Money, to the fen, as a decimal string; null for the others.
+    amount: Option<String>,
 }
 
 #[derive(serde::Serialize)]
@@ -211,6 +244,7 @@ pub fn score_json<'a>(
     scores: &'a [StationScore<'_>],
     view: &crate::ledger::query::View,
     closed_at_seq: Option<u64>,
+    consequences: &'a crate::ops::actions::Consequences,
 ) -> ScoresJson<'a> {
     let stations = scores
         .iter()
@@ -225,6 +259,15 @@ pub fn score_json<'a>(
             raw_awarded: &s.raw_awarded,
             awarded_before_cap: &s.awarded_before_cap,
             rank: s.rank,
+            consequences: consequences
+                .get(&s.station)
+                .into_iter()
+                .flatten()
+                .map(|o| ConsequenceJson {
+                    label: &o.label,
+                    amount: o.amount.map(|a| a.to_string()),
+                })
+                .collect(),
             items: s
                 .items
                 .iter()

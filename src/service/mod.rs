@@ -439,8 +439,9 @@ impl Service {
                 s.scores.retain(|x| &x.station == code);
             }
         }
-        let mut v = serde_json::to_value(view::score_json(&s.scores, &s.view, s.final_at))
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let json = view::score_json(&s.scores, &s.view, s.final_at, &s.consequences);
+        let mut v =
+            serde_json::to_value(json).map_err(|e| ServiceError::Internal(e.to_string()))?;
         if hide_rank {
             for row in v["stations"].as_array_mut().into_iter().flatten() {
                 if let Value::Object(m) = row {

@@ -329,3 +329,90 @@ fn a_weighted_indicator_counts_its_share_of_its_points() {
     assert_eq!(s["rank"], 2, "{s}");
     l.ok(&["verify"]);
 }
+
+/// Guards the consequences table: evaluated on the final scores (after the close) and shown
+/// in `score` (text and JSON) and the report; nothing before the close.
+#[test]
+fn the_consequences_of_the_final_scores_are_shown_after_the_close() {
+    let text = format!(
+        "{}\n[[consequence]]\nkind = \"money\"\nlabel = \"考核奖励\"\nper_point = \"10\"\ngroup = \"town\"\n\n[[consequence]]\nkind = \"below\"\nbelow = \"99.5\"\nlabel = \"取消补助\"\n\n[[consequence]]\nkind = \"top\"\nplaces = 1\nlabel = \"先进\"\n\n[[consequence]]\nkind = \"last\"\nlabel = \"取消评优资格\"\n",
+        rubric_text()
+    );
+    let l = ledger_with(&text);
+    assert_eq!(record(&l, "K1", "1.1.b", "WJ01", "基层科", &[]).code, 0);
+    let before = l.scores();
+    assert_eq!(before["stations"][0]["consequences"], serde_json::json!([]));
+    l.ok(&["close"]);
+    let after = l.scores();
+    let of = |code: &str| {
+        after["stations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["station"] == code)
+            .unwrap()["consequences"]
+            .clone()
+    };
+    assert_eq!(
+        of("WJ02"),
+        serde_json::json!([{"label": "先进", "amount": null}]),
+        "a subdistrict, first: no town money"
+    );
+    assert_eq!(
+        of("WJ01"),
+        serde_json::json!([
+            {"label": "考核奖励", "amount": "990"},
+            {"label": "取消补助", "amount": null},
+            {"label": "取消评优资格", "amount": null},
+        ])
+    );
+    let table = l.ok(&["score"]);
+    assert!(table.contains("考核结果"), "{table}");
+    assert!(
+        table.contains("考核奖励 990；取消补助；取消评优资格"),
+        "{table}"
+    );
+    let report = l.path("report.html");
+    l.ok(&["report", "--out", report.to_str().unwrap()]);
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.contains("<th>考核结果</th>"), "the report's column");
+    assert!(html.contains("考核奖励 990"), "the report's figures");
+}
+
+/// Guards the table's validation: each kind takes its fields only.
+#[test]
+fn a_consequence_is_refused_with_its_place_and_field() {
+    let e = TestLedger::empty();
+    let file = e.path("r.toml");
+    for (row, words) in [
+        (
+            "kind = \"money\"\nlabel = \"奖\"",
+            "kind money needs `per_point`",
+        ),
+        (
+            "kind = \"top\"\nlabel = \"先进\"\nplaces = 0",
+            "`places` of at least 1",
+        ),
+        (
+            "kind = \"last\"\nlabel = \"x\"\nbelow = \"60\"",
+            "kind last does not take `below`",
+        ),
+        (
+            "kind = \"money\"\nlabel = \"x\"\nper_point = \"1\"\ngroup = \"city\"",
+            "`group`: `city`",
+        ),
+        (
+            "kind = \"rank\"\nlabel = \"x\"",
+            "`kind`: unknown kind `rank`",
+        ),
+    ] {
+        std::fs::write(
+            &file,
+            format!("{}\n[[consequence]]\n{row}\n", rubric_text()),
+        )
+        .unwrap();
+        let err = e.fails(&["rubric", "check", file.to_str().unwrap()], 1);
+        assert!(err.contains("consequence 1"), "{err}");
+        assert!(err.contains(words), "{words}: {err}");
+    }
+}

@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "rows",
             "projection",
             "ranking",
+            "consequences",
             "audit",
         ],
     ),

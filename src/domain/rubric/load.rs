@@ -3,8 +3,8 @@
 
 use crate::base::decimal;
 use crate::domain::rubric::types::{
-    Amount, Band, Category, Clause, Department, Direction, Item, Metric, Qualifier, Rounding,
-    Rubric, Rule, Threshold, Unit, FORMAT_FIRST, FORMAT_STATED,
+    Amount, Band, Category, Clause, Consequence, ConsequenceRule, Department, Direction, Item,
+    Metric, Qualifier, Rounding, Rubric, Rule, Threshold, Unit, FORMAT_FIRST, FORMAT_STATED,
 };
 use crate::events::event::StationKind;
 use jiff::civil::Date;
@@ -38,6 +38,19 @@ struct RawFile {
     metric: Vec<RawMetric>,
     #[serde(default)]
     category: Vec<RawCategory>,
+    #[serde(default)]
+    consequence: Vec<RawConsequence>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConsequence {
+    kind: String,
+    label: String,
+    per_point: Option<String>,
+    group: Option<String>,
+    below: Option<String>,
+    places: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -286,6 +299,7 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
         item_position: BTreeMap::new(),
         department_index,
         counted: BTreeSet::new(),
+        consequences: build_consequences(&raw.consequence)?,
     };
     let mut whole = true;
     for rc in &raw.category {
@@ -362,6 +376,73 @@ fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
         counted.extend(c.requires.iter().cloned());
     }
     rubric.counted = counted;
+}
+
+/// The consequences table: each row's kind with exactly the fields it takes.
+fn build_consequences(raw: &[RawConsequence]) -> Result<Vec<Consequence>, RubricError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let place = format!("consequence {}", i + 1);
+            if c.label.trim().is_empty() {
+                return Err(invalid(&place, "`label`: is empty"));
+            }
+            let given = [
+                ("per_point", c.per_point.is_some()),
+                ("group", c.group.is_some()),
+                ("below", c.below.is_some()),
+                ("places", c.places.is_some()),
+            ];
+            let (rule, takes): (ConsequenceRule, &[&str]) = match c.kind.as_str() {
+                "money" => {
+                    let per_point = c
+                        .per_point
+                        .as_deref()
+                        .ok_or_else(|| invalid(&place, "kind money needs `per_point`"))?;
+                    let group = match c.group.as_deref() {
+                        None => None,
+                        Some(g) => Some(StationKind::parse(g).ok_or_else(|| {
+                            invalid(&place, format!("`group`: `{g}` is not town or subdistrict"))
+                        })?),
+                    };
+                    let per_point = positive(&place, "per_point", per_point)?;
+                    (
+                        ConsequenceRule::Money { per_point, group },
+                        &["per_point", "group"],
+                    )
+                }
+                "below" => {
+                    let below = c
+                        .below
+                        .as_deref()
+                        .ok_or_else(|| invalid(&place, "kind below needs `below`"))?;
+                    let below = dec(&place, "below", below)?;
+                    (ConsequenceRule::Below { below }, &["below"])
+                }
+                "top" => match c.places {
+                    Some(places) if places > 0 => (ConsequenceRule::Top { places }, &["places"]),
+                    _ => return Err(invalid(&place, "kind top needs `places` of at least 1")),
+                },
+                "last" => (ConsequenceRule::Last, &[]),
+                other => {
+                    return Err(invalid(
+                        &place,
+                        format!("`kind`: unknown kind `{other}` (money, below, top or last)"),
+                    ))
+                }
+            };
+            if let Some((f, _)) = given.iter().find(|(f, g)| *g && !takes.contains(f)) {
+                return Err(invalid(
+                    &place,
+                    format!("kind {} does not take `{f}`", c.kind),
+                ));
+            }
+            Ok(Consequence {
+                label: c.label.clone(),
+                rule,
+            })
+        })
+        .collect()
 }
 
 fn build_departments(raw: &[RawDepartment]) -> Result<Vec<Department>, RubricError> {

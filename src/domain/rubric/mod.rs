@@ -22,3 +22,4 @@ pub use load::{check, load, RubricError};
 #[cfg(feature = "test-hooks")]
 pub use types::{Amount, Band, Department, Direction, Qualifier, Rounding, Threshold, Unit};
 pub use types::{Category, Clause, Context, Item, Metric, Rubric, Rule, Working};
+pub use types::{Consequence, ConsequenceRule};

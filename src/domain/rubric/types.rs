@@ -40,6 +40,31 @@ pub struct Rubric {
     pub(super) department_index: BTreeMap<String, String>,
     /// The clauses whose standing records are counted per station (`Rubric::counted`).
     pub(super) counted: BTreeSet<String>,
+    /// What the final scores mean for each station (`domain::consequences`).
+    pub consequences: Vec<Consequence>,
+}
+
+/// One row of the rubric's consequences table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consequence {
+    pub label: String,
+    pub rule: ConsequenceRule,
+}
+
+/// When a consequence applies to a station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsequenceRule {
+    /// Money per point of the total, for every station or one kind of station.
+    Money {
+        per_point: Decimal,
+        group: Option<StationKind>,
+    },
+    /// A total below this.
+    Below { below: Decimal },
+    /// A place among the first `places` (equal totals share the better place).
+    Top { places: u32 },
+    /// The last place (not when every station shares the first).
+    Last,
 }
 
 #[derive(Debug, Clone)]
