@@ -68,6 +68,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "explain",
             "close",
             "verify",
+            "years",
             "restore",
             "proofs",
             "witness",
