@@ -58,6 +58,12 @@ pub(super) enum Cmd {
         /// the root of trust, named at seq 1.
         #[arg(long, value_name = "FILE.pub", requires = "require_signatures")]
         bureau_key: Option<PathBuf>,
+        /// The previous year's ledger (a directory), closed: the genesis holds its sealed head
+        /// (its id, period, and closing event's seq and hash), so that an auditor can walk the
+        /// years back. It must verify, and its period end before the rubric's starts; it is
+        /// only read.
+        #[arg(long, value_name = "PREV")]
+        follows: Option<PathBuf>,
     },
     /// Signing keys: make one, register it in the ledger, revoke it, list them.
     #[command(subcommand)]
@@ -212,6 +218,19 @@ pub(super) enum Cmd {
         /// With --checkpoint: the checkpoint key (a key file, its .pub, or 64 hex digits).
         #[arg(long, requires = "checkpoint", value_name = "KEY")]
         pubkey: Option<String>,
+        /// The previous year's ledger: this ledger's genesis must hold exactly its sealed head
+        /// (its id, and its closing event's seq and hash), and it must verify (it is only read).
+        #[arg(long, value_name = "PREV", conflicts_with_all = ["export", "evidence"])]
+        follows: Option<PathBuf>,
+        /// With --export: the previous year's export, which must verify and end with the
+        /// closing event whose seq and hash the export's genesis holds.
+        #[arg(
+            long,
+            value_name = "PREV_EXPORT",
+            requires = "export",
+            conflicts_with = "checkpoint"
+        )]
+        follows_export: Option<PathBuf>,
         #[command(flatten)]
         witnesses: WitnessArgs,
         #[arg(long)]

@@ -2,11 +2,11 @@
 //! consistency proofs. Exit 1 when a check fails.
 
 use super::args::WitnessArgs;
-use super::errors::{bad, ledger_err, problem, proof_err, Damage, Exit, EXIT_PROBLEM};
+use super::errors::{action_err, bad, ledger_err, problem, proof_err, Damage, Exit, EXIT_PROBLEM};
 use super::input::{checkpoint_arg, now, open_read, pubkey_arg, read_limited};
 use super::witness;
 use anyhow::{anyhow, Context as _, Result};
-use kaohe::ops::{actions, export, proofs, verify};
+use kaohe::ops::{actions, export, proofs, verify, years};
 use kaohe::render::checks;
 use serde_json::json;
 use std::io::{BufRead, BufReader, Write};
@@ -194,6 +194,10 @@ pub(super) struct Against<'a> {
     pub(super) checkpoint: Option<&'a Path>,
     pub(super) pubkey: Option<&'a str>,
     pub(super) witnesses: &'a WitnessArgs,
+    /// `--follows PREV`: the previous year's ledger the ledger's genesis must follow.
+    pub(super) follows: Option<&'a Path>,
+    /// `--follows-export PREV`: the same for an export, against the previous year's export.
+    pub(super) follows_export: Option<&'a Path>,
 }
 
 /// `verify`: a stored ledger, an export (`--export FILE`), or the ledger and its evidence
@@ -224,10 +228,117 @@ pub(super) fn verify(
             let checkpoint = (note, key, against.witnesses);
             verify_export_checkpoint(file, head.as_ref(), checkpoint, as_json, out)
         }
-        (Some(file), _, _) => verify_export(file, head.as_ref(), as_json, out),
+        (Some(file), _, _) => match against.follows_export {
+            Some(previous) => verify_export_follows(file, head.as_ref(), previous, as_json, out),
+            None => verify_export(file, head.as_ref(), as_json, out),
+        },
         (None, _, _) if evidence => verify_evidence(db, head.as_ref(), as_json, out),
-        (None, _, _) => verify_ledger(db, head.as_ref(), as_json, out),
+        (None, _, _) => match against.follows {
+            Some(previous) => verify_follows(db, head.as_ref(), previous, as_json, out),
+            None => verify_ledger(db, head.as_ref(), as_json, out),
+        },
     }
+}
+
+/// `verify --follows PREV`: the ledger as `verify` checks it, then its genesis against the
+/// previous year's closed ledger (`actions::verify_follows`); exit 1 when they do not match.
+fn verify_follows(
+    db: &Path,
+    head: Option<&kaohe::event::Hash>,
+    previous: &Path,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let (report, follows) =
+        actions::verify_follows(db, head, previous, now().ok()).map_err(action_err)?;
+    match follows {
+        None => finish_ledger_verify(&report, as_json, out),
+        Some(follows) => {
+            let verified = (report.events, &report.head, report.expected_head_at);
+            finish_follows(verified, None, previous, follows, as_json, out)
+        }
+    }
+}
+
+/// `verify --export FILE --follows-export PREV`: the export as `verify --export` checks it,
+/// then its genesis against the previous year's export (`years::check_exports`).
+fn verify_export_follows(
+    file: &Path,
+    head: Option<&kaohe::event::Hash>,
+    previous: &Path,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let checked = years::check_exports(export_input(file)?, head, export_input(previous)?)
+        .map_err(|e| bad(e.to_string()))?;
+    let r = checked.report;
+    match checked.follows {
+        None => finish_verify(
+            r.events,
+            &r.head,
+            r.expected_head_at,
+            r.problem.map(|p| (p.seq, Some(p.line), p.message)),
+            as_json,
+            out,
+        ),
+        Some(follows) => {
+            let verified = (r.events, &r.head, r.expected_head_at);
+            finish_follows(verified, Some(1), previous, follows, as_json, out)
+        }
+    }
+}
+
+/// What `verify --follows` / `--follows-export` prints once the newer year verified: the
+/// sealed head its genesis follows (exit 0), or why it does not follow `previous` (exit 1,
+/// blamed on the genesis, at `line` in an export).
+fn finish_follows(
+    (events, head, expected_head_at): (u64, &kaohe::event::Hash, Option<u64>),
+    line: Option<usize>,
+    previous: &Path,
+    follows: Result<kaohe::event::Sealed, years::Mismatch>,
+    as_json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    let sealed = match follows {
+        Ok(sealed) => sealed,
+        Err(m) => {
+            let message = format!("it does not follow {}: {}", previous.display(), m.message);
+            return finish_verify(
+                events,
+                head,
+                expected_head_at,
+                Some((0, line, message)),
+                as_json,
+                out,
+            );
+        }
+    };
+    if as_json {
+        let v = json!({
+            "ok": true, "events": events, "head": hex::encode(head),
+            "expected_head_at": expected_head_at,
+            "follows": {
+                "ledger_id": hex::encode(sealed.ledger_id),
+                "period_start": sealed.period_start.to_string(),
+                "period_end": sealed.period_end.to_string(),
+                "seq": sealed.seq, "hash": hex::encode(sealed.hash),
+            },
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(
+            out,
+            "ok: {events} events verified\nhead {}\nfollows ledger {} ({} to {}): {} verifies and was closed at seq {} with hash {}",
+            hex::encode(head),
+            hex::encode(sealed.ledger_id),
+            sealed.period_start,
+            sealed.period_end,
+            previous.display(),
+            sealed.seq,
+            hex::encode(sealed.hash)
+        )?;
+    }
+    Ok(())
 }
 
 /// `verify --export FILE --checkpoint NOTE --pubkey KEY [--witness WKEY… --quorum N]`: the

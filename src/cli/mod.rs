@@ -48,7 +48,7 @@ fn run_command(cli: Cli) -> Result<()> {
     let key = cli.key.as_deref();
     let out = &mut std::io::stdout().lock();
     match cli.command {
-        Cmd::Init { rubric, require_signatures: _, bureau_key } => writes::init(db, &rubric, bureau_key.as_deref(), out),
+        Cmd::Init { rubric, require_signatures: _, bureau_key, follows } => writes::init(db, &rubric, bureau_key.as_deref(), follows.as_deref(), out),
         Cmd::Key(KeySub::New { who, out: file }) => writes::key_new(args::key_actor(who)?, &file, out),
         Cmd::Key(KeySub::Register { file, json }) => writes::submit(db, key, args::key_register_request(&file)?, json, out),
         Cmd::Key(KeySub::Revoke { which, reason, json }) => writes::submit(db, key, args::key_revoke_request(&which, reason)?, json, out),
@@ -72,7 +72,7 @@ fn run_command(cli: Cli) -> Result<()> {
         Cmd::Reconcile { tallies, time, json } => reads::reconcile_tallies(db, &tallies, &time.query()?, json, out),
         Cmd::Evidence(EvidenceSub::Get { hash, out: file }) => reads::evidence_get(db, &hash, &file, out),
         Cmd::Evidence(EvidenceSub::List { json }) => reads::evidence_list(db, json, out),
-        Cmd::Verify { export, head, evidence, checkpoint, pubkey, witnesses, json } => checks::verify(db, export.as_deref(), head.as_deref(), evidence, &checks::Against { checkpoint: checkpoint.as_deref(), pubkey: pubkey.as_deref(), witnesses: &witnesses }, json, out),
+        Cmd::Verify { export, head, evidence, checkpoint, pubkey, follows, follows_export, witnesses, json } => checks::verify(db, export.as_deref(), head.as_deref(), evidence, &checks::Against { checkpoint: checkpoint.as_deref(), pubkey: pubkey.as_deref(), witnesses: &witnesses, follows: follows.as_deref(), follows_export: follows_export.as_deref() }, json, out),
         Cmd::Backup { out: file, json } => writes::backup(db, &file, json, out),
         Cmd::Restore { file, json } => writes::restore(db, &file, json, out),
         Cmd::Rubric { draft: Some(RubricSub::Check { file, json }), .. } => reads::rubric_check(&file, json, out),

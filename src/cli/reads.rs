@@ -146,6 +146,14 @@ pub(super) fn show(
         if k == "body" || k == "rubric" {
             continue;
         }
+        // A nested object (a following genesis' `previous`): one line per member.
+        if let Value::Object(members) = val {
+            for (member, x) in members {
+                let text = x.as_str().map_or(x.to_string(), str::to_string);
+                writeln!(out, "  {:<16} {text}", format!("{k}.{member}"))?;
+            }
+            continue;
+        }
         let text = match val {
             Value::String(s) => s.clone(),
             Value::Array(a) => a

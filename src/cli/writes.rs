@@ -68,6 +68,7 @@ pub(super) fn init(
     db: &Path,
     rubric: &Path,
     bureau_key: Option<&Path>,
+    follows: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<()> {
     let text = read_limited(rubric, kaohe::limits::MAX_RUBRIC_BYTES, "rubric file")?;
@@ -75,7 +76,8 @@ pub(super) fn init(
     let kaohe::InitOutcome::Created {
         ledger_id,
         rubric_hash,
-    } = actions::init(db, &text, now()?, root).map_err(ledger_err)?;
+        follows: previous,
+    } = actions::init(db, &text, now()?, root, follows).map_err(action_err)?;
     writeln!(
         out,
         "created ledger {} at {}\nrubric {} (blake3 {})",
@@ -84,6 +86,17 @@ pub(super) fn init(
         rubric.display(),
         hex::encode(rubric_hash)
     )?;
+    if let Some(p) = previous {
+        writeln!(
+            out,
+            "follows ledger {} ({} to {}), sealed at seq {} with hash {}",
+            hex::encode(p.ledger_id),
+            p.period_start,
+            p.period_end,
+            p.seq,
+            hex::encode(p.hash)
+        )?;
+    }
     Ok(())
 }
 

@@ -261,11 +261,16 @@ impl Audit {
         self.last_recorded_us = Some(at);
         self.last_adjusted = None;
         let kind = body.kind();
-        if let EventKind::LedgerCreated(g) = kind {
+        if let Some(g) = kind.genesis() {
             if body.signature().is_some() {
                 return Err("the genesis is never signed".into());
             }
-            return self.genesis(seq, g);
+            self.genesis(seq, g)?;
+            if let Some(previous) = kind.follows() {
+                rules::follows(previous, &g.ledger_id, g.period_start)
+                    .map_err(|p| field_fault(&p))?;
+            }
+            return Ok(());
         }
         let (Some(period), Some(rubric)) = (self.period, self.rubric.clone()) else {
             return Err("the first event is not the genesis".into());
@@ -300,7 +305,9 @@ impl Audit {
     fn check_kind(&mut self, f: &Facts<'_>, kind: &EventKind) -> Result<(), String> {
         rules::event_fields(f.seq, kind).map_err(|p| field_fault(&p))?;
         match kind {
-            EventKind::LedgerCreated(_) => unreachable!("checked by check_event"),
+            EventKind::LedgerCreated(_) | EventKind::LedgerFollows(_) => {
+                unreachable!("checked by check_event")
+            }
             EventKind::StationRegistered(s) => self.station_registered(s),
             EventKind::PointsRecorded(p) => self.record(f, p),
             EventKind::AppealFiled(a) => self.appeal_filed(f, a, kind),

@@ -181,6 +181,7 @@ impl<'r> Scores<'r> {
                 }
             }
             EventKind::LedgerCreated(_)
+            | EventKind::LedgerFollows(_)
             | EventKind::MetricReported(_)
             | EventKind::PeriodClosed(_)
             | EventKind::KeyRegistered(_)

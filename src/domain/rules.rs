@@ -16,7 +16,7 @@ use crate::base::limits::{
 };
 use crate::base::text::{has_control, is_invisible};
 use crate::domain::rubric::{Clause, Context, Item, Metric, Rubric, RuleError};
-use crate::events::event::{Actor, AppealOutcome, EventKind, Inputs, Signer};
+use crate::events::event::{Actor, AppealOutcome, EventKind, Inputs, Sealed, Signer};
 use jiff::{civil::Date, Timestamp};
 use rust_decimal::Decimal;
 
@@ -208,7 +208,9 @@ pub fn figure(field: &'static str, d: Decimal) -> Result<(), Problem> {
 pub fn event_fields(seq: u64, kind: &EventKind) -> Result<(), Problem> {
     let reason = |t: &str| long_text("reason", t, MAX_REASON_CHARS);
     match kind {
-        EventKind::LedgerCreated(_) | EventKind::SignaturesRequired => Ok(()),
+        EventKind::LedgerCreated(_)
+        | EventKind::LedgerFollows(_)
+        | EventKind::SignaturesRequired => Ok(()),
         EventKind::KeyRegistered(_) | EventKind::RootKey(_) => Ok(()),
         EventKind::StationRegistered(s) => {
             code("code", &s.code, MAX_STATION_CODE_CHARS)?;
@@ -492,6 +494,55 @@ pub fn after_close(period: (Date, Date), seq: u64) -> Problem {
             "考核期 {start} 至 {end} 已于第 {seq} 号事件结算；此后不能再记录、申诉或复核"
         ),
     )
+}
+
+/// A genesis that follows a previous year (`init --follows`) names another ledger's sealed
+/// head: a closing event (never seq 0, the genesis), of a period that ends before this one
+/// starts. `init`, the write path's genesis and the audit call it.
+pub fn follows(previous: &Sealed, ledger_id: &[u8; 16], period_start: Date) -> Result<(), Problem> {
+    if &previous.ledger_id == ledger_id {
+        let id = hex::encode(ledger_id);
+        return Err(Problem::new(
+            "follows",
+            format!(
+                "the previous year's ledger is this ledger ({id}): a ledger cannot follow itself"
+            ),
+            format!("上一年度台账就是本台账（{id}）：台账不能接续自身"),
+        ));
+    }
+    follows_period((previous.period_start, previous.period_end), period_start)?;
+    if previous.seq == 0 {
+        return Err(Problem::new(
+            "follows",
+            "the previous year's sealed head is seq 0, its genesis, which is never a closing event",
+            "上一年度的结算链头是第 0 号事件（创建事件），而创建事件不是结算事件",
+        ));
+    }
+    Ok(())
+}
+
+/// The previous year's period (`start`, `end`) ends before this one starts on
+/// `period_start` ([`follows`]' rule of the periods, which `init --follows` checks first).
+pub fn follows_period((start, end): (Date, Date), period_start: Date) -> Result<(), Problem> {
+    if start > end {
+        return Err(Problem::new(
+            "follows",
+            format!("the previous year's period {start} to {end} ends before it starts"),
+            format!("上一年度的考核期 {start} 至 {end} 结束早于开始"),
+        ));
+    }
+    if end >= period_start {
+        return Err(Problem::new(
+            "follows",
+            format!(
+                "the previous year's period {start} to {end} does not end before this period starts on {period_start}: the years must follow one another"
+            ),
+            format!(
+                "上一年度的考核期 {start} 至 {end} 未在本考核期开始（{period_start}）之前结束：年度须前后相接"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

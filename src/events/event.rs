@@ -89,6 +89,9 @@ pub enum EventKind {
     /// sign, and this bureau key is the root of trust. Bureau keys in force sign key
     /// registrations and revocations, station registrations and the close.
     RootKey(KeyRegistered),
+    /// The genesis of a year that follows another (`init --follows PREV`): the genesis'
+    /// fields, and the previous year's sealed head. Only ever at seq 0, like `LedgerCreated`.
+    LedgerFollows(LedgerFollows),
 }
 
 /// Who acts: a department (records, reports, decisions, reversals), a station (appeals), the
@@ -192,6 +195,28 @@ pub struct LedgerCreated {
     pub period_start: Date,
     #[serde(with = "date_text")]
     pub period_end: Date,
+}
+
+/// The genesis of a ledger that follows the previous year's: what [`LedgerCreated`] holds,
+/// and that year's sealed head, so that an auditor can walk the years back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerFollows {
+    pub created: LedgerCreated,
+    pub previous: Sealed,
+}
+
+/// A closed ledger's sealed head: its id and period, and its closing event (`PeriodClosed`,
+/// its last) by seq and hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sealed {
+    pub ledger_id: [u8; 16],
+    #[serde(with = "date_text")]
+    pub period_start: Date,
+    #[serde(with = "date_text")]
+    pub period_end: Date,
+    /// The closing event's seq and hash.
+    pub seq: u64,
+    pub hash: Hash,
 }
 
 /// A judicial station's kind: the rubric's thresholds differ for towns and subdistricts.
@@ -447,13 +472,14 @@ impl EventKind {
             EventKind::KeyRevoked(_) => "key_revoked",
             EventKind::SignaturesRequired => "signatures_required",
             EventKind::RootKey(_) => "root_key",
+            EventKind::LedgerFollows(_) => "ledger_follows",
         }
     }
 
     /// The station an event concerns, if any.
     pub fn station(&self) -> Option<&str> {
         match self {
-            EventKind::LedgerCreated(_) => None,
+            EventKind::LedgerCreated(_) | EventKind::LedgerFollows(_) => None,
             EventKind::StationRegistered(s) => Some(&s.code),
             EventKind::PointsRecorded(p) => Some(&p.station),
             EventKind::MetricReported(m) => Some(&m.station),
@@ -468,6 +494,23 @@ impl EventKind {
             | EventKind::KeyRevoked(_)
             | EventKind::SignaturesRequired
             | EventKind::RootKey(_) => None,
+        }
+    }
+
+    /// The genesis' fields, for either kind of genesis (`LedgerCreated`, `LedgerFollows`).
+    pub fn genesis(&self) -> Option<&LedgerCreated> {
+        match self {
+            EventKind::LedgerCreated(g) => Some(g),
+            EventKind::LedgerFollows(f) => Some(&f.created),
+            _ => None,
+        }
+    }
+
+    /// The previous year's sealed head a genesis follows, if it follows one.
+    pub fn follows(&self) -> Option<&Sealed> {
+        match self {
+            EventKind::LedgerFollows(f) => Some(&f.previous),
+            _ => None,
         }
     }
 

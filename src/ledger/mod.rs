@@ -12,6 +12,7 @@ pub mod walk;
 
 use crate::domain::command::{Command, FieldError};
 use crate::domain::rubric::{self, Rubric, RubricError};
+use crate::domain::rules;
 use crate::events::chain;
 use crate::events::codec::{self, CodecError};
 use crate::events::event::*;
@@ -75,6 +76,16 @@ fn refused(line: Option<usize>, e: FieldError) -> LedgerError {
     }
 }
 
+/// A genesis that cannot follow the previous year it names (`rules::follows`).
+fn follows_refused(p: &rules::Problem) -> LedgerError {
+    LedgerError::Refused {
+        line: None,
+        field: p.field.into(),
+        message: p.message.clone(),
+        zh: p.zh.clone(),
+    }
+}
+
 fn damaged(seq: u64, message: impl Into<String>) -> LedgerError {
     LedgerError::Damaged {
         seq,
@@ -130,6 +141,8 @@ pub struct Ledger {
     store: Store,
     rubric: Rubric,
     genesis: LedgerCreated,
+    /// The previous year's sealed head, when the genesis follows one (`LedgerFollows`).
+    follows: Option<Sealed>,
     head: Head,
     /// The seq of the closing event, once the period is closed (it is the last event).
     closed: Option<u64>,
@@ -145,6 +158,8 @@ pub enum InitOutcome {
     Created {
         ledger_id: [u8; 16],
         rubric_hash: Hash,
+        /// The previous year's sealed head the genesis holds, if it follows one.
+        follows: Option<Sealed>,
     },
 }
 
@@ -155,18 +170,21 @@ impl Ledger {
         rubric_toml: &str,
         now: Timestamp,
     ) -> Result<InitOutcome, LedgerError> {
-        Self::init_with(path, rubric_toml, now, None)
+        Self::init_with(path, rubric_toml, now, None, None)
     }
 
     /// [`Ledger::init`]; with a bureau key, seq 1 (`RootKey`) names it the root of trust:
     /// every record, report, appeal, decision and reversal must then be signed by its actor's
     /// registered key, and every key registration and revocation, station registration and
-    /// the close by a bureau key in force.
+    /// the close by a bureau key in force. With `previous` (the sealed head of the year before,
+    /// which the caller read and verified: `ops::years`), the genesis is a `LedgerFollows`
+    /// holding it; its period must end before the rubric's starts ([`rules::follows`]).
     pub fn init_with(
         path: &Path,
         rubric_toml: &str,
         now: Timestamp,
         bureau_key: Option<KeyRegistered>,
+        previous: Option<Sealed>,
     ) -> Result<InitOutcome, LedgerError> {
         let rubric = rubric::load(rubric_toml)?;
         if let Some(k) = &bureau_key {
@@ -182,7 +200,6 @@ impl Ledger {
                 });
             }
         }
-        let store = Store::create(path)?;
         let seed = format!(
             "{}|{}|{}",
             now.as_nanosecond(),
@@ -196,10 +213,23 @@ impl Ledger {
             period_start: rubric.period_start,
             period_end: rubric.period_end,
         };
+        let follows = previous;
+        let kind = match previous {
+            None => EventKind::LedgerCreated(genesis.clone()),
+            Some(previous) => {
+                rules::follows(&previous, &genesis.ledger_id, genesis.period_start)
+                    .map_err(|e| follows_refused(&e))?;
+                EventKind::LedgerFollows(LedgerFollows {
+                    created: genesis.clone(),
+                    previous,
+                })
+            }
+        };
+        let store = Store::create(path)?;
         let body = Body::V1(EventV1 {
             seq: 0,
             recorded_at_us: now.as_microsecond(),
-            kind: EventKind::LedgerCreated(genesis.clone()),
+            kind,
         });
         let bytes = codec::encode(&body).map_err(|e| LedgerError::Io(e.to_string()))?;
         let mut hash = chain::link(&chain::GENESIS_PREV, &bytes);
@@ -237,6 +267,7 @@ impl Ledger {
         Ok(InitOutcome::Created {
             ledger_id: genesis.ledger_id,
             rubric_hash: genesis.rubric_hash,
+            follows,
         })
     }
 
@@ -260,6 +291,7 @@ impl Ledger {
             store: self.store.share()?,
             rubric: self.rubric.clone(),
             genesis: self.genesis.clone(),
+            follows: self.follows,
             head: self.head,
             closed: self.closed,
             signatures_required: self.signatures_required,
@@ -272,11 +304,14 @@ impl Ledger {
             .head()?
             .ok_or_else(|| StoreError::NotFound(path.to_path_buf()))?;
         let mut genesis = None;
+        let mut follows = None;
         read_checked(&store, 0, 1, &chain::GENESIS_PREV, |e| {
-            match e.body.kind() {
-                EventKind::LedgerCreated(g) => genesis = Some(g.clone()),
-                _ => return Err(damaged(0, "the first event is not the genesis")),
+            let kind = e.body.kind();
+            match kind.genesis() {
+                Some(g) => genesis = Some(g.clone()),
+                None => return Err(damaged(0, "the first event is not the genesis")),
             }
+            follows = kind.follows().copied();
             Ok(true)
         })?;
         let genesis = genesis.ok_or_else(|| damaged(0, "the genesis is missing"))?;
@@ -288,6 +323,7 @@ impl Ledger {
             store,
             rubric,
             genesis,
+            follows,
             head,
             closed: None,
             signatures_required: false,
@@ -318,6 +354,11 @@ impl Ledger {
 
     pub fn head(&self) -> Head {
         self.head
+    }
+
+    /// The previous year's sealed head, when this ledger's genesis follows one.
+    pub fn follows(&self) -> Option<&Sealed> {
+        self.follows.as_ref()
     }
 
     /// The seq of the closing event, once the period is closed.

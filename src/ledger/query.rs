@@ -52,6 +52,7 @@ impl View {
             // from the start, so they stay in every valid-time view (and change nothing where
             // their record is not in view).
             EventKind::LedgerCreated(_)
+            | EventKind::LedgerFollows(_)
             | EventKind::StationRegistered(_)
             | EventKind::AppealFiled(_)
             | EventKind::AppealDecided(_)

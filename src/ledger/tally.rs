@@ -423,6 +423,7 @@ impl Expected {
                 self.row(row)
             }
             EventKind::LedgerCreated(_)
+            | EventKind::LedgerFollows(_)
             | EventKind::PeriodClosed(_)
             | EventKind::KeyRegistered(_)
             | EventKind::KeyRevoked(_)

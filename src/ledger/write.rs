@@ -1371,7 +1371,9 @@ impl<'a> Batch<'a> {
             EventKind::KeyRevoked(k) => self.index_key(commit, &k.public_key, seq, true),
             EventKind::PeriodClosed(_) | EventKind::SignaturesRequired => {}
             EventKind::RootKey(_) => unreachable!("a batch never holds seq 1"),
-            EventKind::LedgerCreated(_) => unreachable!("a batch never holds a genesis"),
+            EventKind::LedgerCreated(_) | EventKind::LedgerFollows(_) => {
+                unreachable!("a batch never holds a genesis")
+            }
         }
         if let Some(id) = kind.id() {
             let value = seq.to_be_bytes().to_vec();

@@ -13,7 +13,7 @@
 //! and revoke) has one shape, the import line (`domain::command`), and one entry, [`submit`].
 
 use crate::domain::command::{self, Command};
-use crate::events::event::{Actor, Body, Hash, KeyRegistered, StationRegistered};
+use crate::events::event::{Actor, Body, Hash, KeyRegistered, Sealed, StationRegistered};
 use crate::events::sign::KeyPair;
 use crate::ledger::query::{Query, View};
 use crate::ledger::{Applied, InitOutcome, Ledger, LedgerError, Numbered, Outcome};
@@ -59,15 +59,44 @@ pub struct Written {
 
 /// Creates a ledger with its rubric (validated; its exact bytes go into the genesis event).
 /// With a bureau key (the actor and public key of a `kaohe key new --bureau` file), seq 1
-/// names it the root of trust and every event that someone signs must be signed.
+/// names it the root of trust and every event that someone signs must be signed. With
+/// `follows` (the previous year's ledger, `--follows PREV`), the genesis holds that ledger's
+/// sealed head (`ops::years::sealed_head`: closed, verified in full, its period ending
+/// before the rubric's starts; only read); a previous ledger that is not one is refused
+/// (exit 2), naming `--follows`, and nothing is created.
 pub fn init(
     path: &Path,
     rubric_toml: &str,
     now: Timestamp,
     bureau_key: Option<(Actor, [u8; 32])>,
-) -> Result<InitOutcome, LedgerError> {
+    follows: Option<&Path>,
+) -> Result<InitOutcome, ActionError> {
     let root = bureau_key.map(|(actor, public_key)| KeyRegistered { actor, public_key });
-    Ledger::init_with(path, rubric_toml, now, root)
+    let previous = match follows {
+        None => None,
+        Some(previous) => {
+            // The rubric first: its period is what the previous year must end before.
+            let rubric = crate::domain::rubric::load(rubric_toml).map_err(LedgerError::from)?;
+            Some(previous_year(previous, rubric.period_start)?)
+        }
+    };
+    Ok(Ledger::init_with(path, rubric_toml, now, root, previous)?)
+}
+
+/// The sealed head of the previous year's ledger at `path` (`init --follows`), or why it
+/// cannot be followed, naming `--follows`.
+fn previous_year(path: &Path, starts: jiff::civil::Date) -> Result<Sealed, ActionError> {
+    let named = |en: &str, zh: &str| {
+        ActionError::Input(
+            format!("--follows {}: {en}", path.display()),
+            format!("--follows {}：{zh}", path.display()),
+        )
+    };
+    match crate::ops::years::sealed_head(path, starts) {
+        Ok(Ok(sealed)) => Ok(sealed),
+        Ok(Err(m)) => Err(named(&m.message, &m.zh)),
+        Err(e) => Err(unreadable_previous(path, e)),
+    }
 }
 
 /// Adds each evidence file's `blake3:<hex> <name>` reference to a command's evidence (an
@@ -211,6 +240,43 @@ pub fn verify(
         note_verified(path, &report, now);
     }
     Ok(report)
+}
+
+/// `verify --follows PREV`: the ledger as [`verify`] checks it (its success recorded the
+/// same way), then, when it verified, that its genesis holds exactly the sealed head of the
+/// closed ledger at `previous`, which verifies too (`ops::years::check`; the previous ledger
+/// is only read). `None` when the ledger itself failed.
+pub fn verify_follows(
+    path: &Path,
+    head: Option<&Hash>,
+    previous: &Path,
+    now: Option<Timestamp>,
+) -> Result<(Report, Option<Result<Sealed, crate::ops::years::Mismatch>>), ActionError> {
+    let report = verify(path, head, now)?;
+    if report.problem.is_some() {
+        return Ok((report, None));
+    }
+    let ledger = Ledger::open_read(path)?;
+    let follows = match crate::ops::years::check(&ledger, previous) {
+        Ok(follows) => follows,
+        Err(e) => return Err(unreadable_previous(previous, e)),
+    };
+    Ok((report, Some(follows)))
+}
+
+/// A previous year's ledger (`--follows PREV`) that cannot be opened: busy (its own exit), or
+/// not a ledger kaohe can read (bad input), naming `--follows`.
+fn unreadable_previous(path: &Path, e: LedgerError) -> ActionError {
+    if e.is_busy() {
+        return e.into();
+    }
+    ActionError::Input(
+        format!(
+            "--follows {}: not a ledger kaohe can read: {e}",
+            path.display()
+        ),
+        format!("--follows {}：不是可读取的台账：{e}", path.display()),
+    )
 }
 
 /// `verify --evidence`: the ledger as [`verify`] checks it, then the stored evidence files

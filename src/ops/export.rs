@@ -31,12 +31,20 @@ pub fn decoded(body: &Body) -> Map<String, Value> {
 pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
     let mut m = Map::new();
     match kind {
-        EventKind::LedgerCreated(g) => {
-            m.insert("ledger_id".into(), json!(hex::encode(g.ledger_id)));
-            m.insert("rubric_hash".into(), json!(hex::encode(g.rubric_hash)));
-            m.insert("period_start".into(), json!(g.period_start.to_string()));
-            m.insert("period_end".into(), json!(g.period_end.to_string()));
-            m.insert("rubric".into(), json!(g.rubric_toml));
+        EventKind::LedgerCreated(g) => genesis_fields(&mut m, g),
+        EventKind::LedgerFollows(f) => {
+            genesis_fields(&mut m, &f.created);
+            let p = &f.previous;
+            m.insert(
+                "previous".into(),
+                json!({
+                    "ledger_id": hex::encode(p.ledger_id),
+                    "period_start": p.period_start.to_string(),
+                    "period_end": p.period_end.to_string(),
+                    "seq": p.seq,
+                    "hash": hex::encode(p.hash),
+                }),
+            );
         }
         EventKind::StationRegistered(s) => {
             m.insert("code".into(), json!(s.code));
@@ -82,6 +90,15 @@ pub fn decoded_kind(kind: &EventKind) -> Map<String, Value> {
         }
     }
     m
+}
+
+/// A genesis' fields (in [`decoded_kind`]'s order).
+fn genesis_fields(m: &mut Map<String, Value>, g: &LedgerCreated) {
+    m.insert("ledger_id".into(), json!(hex::encode(g.ledger_id)));
+    m.insert("rubric_hash".into(), json!(hex::encode(g.rubric_hash)));
+    m.insert("period_start".into(), json!(g.period_start.to_string()));
+    m.insert("period_end".into(), json!(g.period_end.to_string()));
+    m.insert("rubric".into(), json!(g.rubric_toml));
 }
 
 /// A record's fields (in [`decoded_kind`]'s order).

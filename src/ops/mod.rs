@@ -1,6 +1,6 @@
 //! Layer 5, operations: what people do with a ledger, on top of `ledger` — evidence files,
-//! import, export, appeals, explain, the close, verify, restore, proofs, witnesses and
-//! reconciliation.
+//! import, export, appeals, explain, the close, verify, restore, proofs, witnesses,
+//! reconciliation, and years in sequence.
 
 pub mod actions;
 pub mod appeals;
@@ -16,3 +16,4 @@ pub mod restore;
 pub mod rubrics;
 pub mod verify;
 pub mod witness;
+pub mod years;

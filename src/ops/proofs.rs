@@ -24,7 +24,7 @@
 
 use crate::base::limits::{MAX_CHECKPOINT_BYTES, MAX_NOTE_SIGNATURES, MAX_PROOF_HASHES};
 use crate::events::chain;
-use crate::events::event::{EventKind, Hash};
+use crate::events::event::Hash;
 use crate::events::merkle;
 use crate::events::sign::{self, KeyPair};
 use crate::ledger::{Ledger, LedgerError};
@@ -649,7 +649,7 @@ pub fn verify_receipt(text: &str, public: &[u8; 32]) -> Result<ReceiptReport, Pr
             cp.size
         )));
     }
-    if let EventKind::LedgerCreated(g) = body.kind() {
+    if let Some(g) = body.kind().genesis() {
         if cp.ledger_id() != Some(g.ledger_id) {
             return Err(failed(
                 "the genesis event is of another ledger than the checkpoint",

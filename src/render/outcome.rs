@@ -112,6 +112,11 @@ pub fn outcome_text(rubric: &Rubric, seq: u64, appended: bool, kind: &EventKind)
             k.actor
         ),
         EventKind::LedgerCreated(_) => "genesis".into(),
+        EventKind::LedgerFollows(f) => format!(
+            "genesis following ledger {} (sealed at seq {})",
+            hex::encode(f.previous.ledger_id),
+            f.previous.seq
+        ),
     };
     if unchanged {
         format!("unchanged (already recorded at seq {seq}, same content): {what}")

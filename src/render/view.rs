@@ -347,6 +347,14 @@ fn log_cells(rubric: &Rubric, kind: &EventKind) -> LogCells {
         EventKind::LedgerCreated(g) => {
             LogCells::what(format!("rubric {}", &hex::encode(g.rubric_hash)[..16]))
         }
+        EventKind::LedgerFollows(f) => LogCells::what(format!(
+            "rubric {}; follows {} to {}, sealed at seq {} (head {})",
+            &hex::encode(f.created.rubric_hash)[..16],
+            f.previous.period_start,
+            f.previous.period_end,
+            f.previous.seq,
+            &hex::encode(f.previous.hash)[..16]
+        )),
         EventKind::PeriodClosed(c) => LogCells {
             evidence: c.reason.clone().unwrap_or_default(),
             ..LogCells::what(format!(
@@ -433,6 +441,7 @@ fn station_log_cells(rubric: &Rubric, kind: &EventKind) -> LogCells {
         },
         // The kinds about no station, in `log_cells` (listed so that a new kind is placed).
         EventKind::LedgerCreated(_)
+        | EventKind::LedgerFollows(_)
         | EventKind::PeriodClosed(_)
         | EventKind::KeyRegistered(_)
         | EventKind::KeyRevoked(_)

@@ -45,8 +45,9 @@ enum Form {
 }
 
 /// The event types as the export names them (`type`), which the log's `type` filter takes.
-pub const EVENT_TYPES: [&str; 12] = [
+pub const EVENT_TYPES: [&str; 13] = [
     "ledger_created",
+    "ledger_follows",
     "root_key",
     "signatures_required",
     "key_registered",

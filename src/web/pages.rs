@@ -926,6 +926,7 @@ fn page_of(title: &str, who: Option<&Session>, body: Markup) -> Response {
 fn type_zh(t: &str) -> &str {
     match t {
         "ledger_created" => "台账创建",
+        "ledger_follows" => "台账创建（接续上年）",
         "root_key" => "根密钥",
         "signatures_required" => "启用签名",
         "key_registered" => "登记密钥",

@@ -291,7 +291,32 @@ fn root_key() -> Body {
     )
 }
 
-/// (name, event, its body as hex). The events form the chain 0..=15 in this order.
+/// The genesis of a year that follows another (`init --follows`), here at seq 16: the next
+/// year's genesis fields, then the previous year's sealed head (its id, period, and closing
+/// event's seq and hash; placeholder bytes).
+fn ledger_follows() -> Body {
+    v1(
+        16,
+        EventKind::LedgerFollows(LedgerFollows {
+            created: LedgerCreated {
+                ledger_id: core::array::from_fn(|i| 0x10 + i as u8),
+                rubric_toml: RUBRIC.to_string(),
+                rubric_hash: chain::plain(RUBRIC.as_bytes()),
+                period_start: date("2019-01-01"),
+                period_end: date("2019-12-31"),
+            },
+            previous: Sealed {
+                ledger_id: core::array::from_fn(|i| i as u8),
+                period_start: date("2018-01-01"),
+                period_end: date("2018-12-31"),
+                seq: 300,
+                hash: [0x88; 32],
+            },
+        }),
+    )
+}
+
+/// (name, event, its body as hex). The events form the chain 0..=16 in this order.
 fn golden() -> Vec<(&'static str, Body, &'static str)> {
     vec![
         ("genesis", genesis(), GENESIS_HEX),
@@ -322,6 +347,7 @@ fn golden() -> Vec<(&'static str, Body, &'static str)> {
             SIGNED_AFTER_STATION_HEX,
         ),
         ("root_key", root_key(), ROOT_KEY_HEX),
+        ("ledger_follows", ledger_follows(), LEDGER_FOLLOWS_HEX),
     ]
 }
 
@@ -346,10 +372,11 @@ const KEY_REVOKED_HEX: &str =
 const SIGNATURES_REQUIRED_HEX: &str = "000dfd00c02bee2bfe0a000a";
 const SIGNED_AFTER_STATION_HEX: &str = "020efd00c02bee2bfe0a000104574a3033014e000c4444444444444444444444444444444444444444444444444444444444444444555555555555555555555555555555555555555555555555555555555555555566666666666666666666666666666666666666666666666666666666666666667777777777777777777777777777777777777777777777777777777777777777";
 const ROOT_KEY_HEX: &str = "000ffd00c02bee2bfe0a000b0203e5b1805555555555555555555555555555555555555555555555555555555555555555";
+const LEDGER_FOLLOWS_HEX: &str = "0010fd00c02bee2bfe0a000c101112131415161718191a1b1c1d1e1f195b7275627269635d0a6e616d65203d2022e88083e6a0b8220a1b2112873546b79c3fe353a17e8df54e1e1644f41a0471368df2a27c1605c7900a323031392d30312d30310a323031392d31322d3331000102030405060708090a0b0c0d0e0f0a323031382d30312d30310a323031382d31322d3331fb2c018888888888888888888888888888888888888888888888888888888888888888";
 
-/// hash_n of the chain genesis → station_town → … → root_key, from the all-zero
+/// hash_n of the chain genesis → station_town → … → root_key → ledger_follows, from the all-zero
 /// prev.
-const CHAIN_HEX: [&str; 16] = [
+const CHAIN_HEX: [&str; 17] = [
     "31dbff5198a7dc0d6aae5c8b10797fe6a199afef970f25b5e4c1de3fe6c17e6e",
     "c60fed2e4cb4ebecff115b4fd72ef5f4b44e4c692698e788e8e57ccc6093935d",
     "3da7928b7a3e22102b913b62342716ed808888a334af9d3ac9a4d9edc5a00c56",
@@ -366,6 +393,7 @@ const CHAIN_HEX: [&str; 16] = [
     "6b9eb521211db4a5e19def9f9d118b3b2c7ad2e4311f777ef2a290f2c8fbe435",
     "d95f4b521ca8214d64b18449c0224e92cc3f9864776138d6df14cdec415a1f30",
     "9a7c86bb6db040ec97eb6f0bd69c30a484a336975deaed973630d7f18f881b76",
+    "be52abf843e980f41c575f8b25e1d6eb685c521d9eafeaef8046bd51de7055e0",
 ];
 
 #[test]
@@ -472,6 +500,30 @@ fn events_md_worked_examples_match_the_encoder() {
     for (body, hex) in [(station, station_hex), (points, points_hex)] {
         assert_eq!(codec::decode(&hex::decode(hex).unwrap()).unwrap(), body);
     }
+}
+
+/// The `LedgerFollows` worked example of schema/EVENTS.md, part by part: the previous year's
+/// sealed head follows the genesis' own fields, each in the primitive encodings of the page.
+#[test]
+fn events_md_ledger_follows_example_matches_the_pinned_bytes() {
+    let text = |s: &str| format!("{:02x}{}", s.len(), hex::encode(s));
+    let parts = [
+        "0010fd00c02bee2bfe0a00".to_string(), // V1, seq 16, recorded_at_us
+        "0c".into(),                          // EventKind::LedgerFollows
+        hex::encode((0x10u8..0x20).collect::<Vec<u8>>()), // created.ledger_id
+        text(RUBRIC),                         // created.rubric_toml
+        hex::encode(chain::plain(RUBRIC.as_bytes())), // created.rubric_hash
+        text("2019-01-01"),
+        text("2019-12-31"),
+        hex::encode((0u8..0x10).collect::<Vec<u8>>()), // previous.ledger_id
+        text("2018-01-01"),
+        text("2018-12-31"),
+        "fb2c01".into(), // previous.seq 300
+        "88".repeat(32), // previous.hash
+    ];
+    assert_eq!(RUBRIC.len(), 25, "the page says 25 bytes");
+    assert_eq!(parts.concat(), LEDGER_FOLLOWS_HEX);
+    assert!(hex::encode(chain::plain(RUBRIC.as_bytes())).starts_with("1b211287"));
 }
 
 #[test]

@@ -69,6 +69,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "explain",
             "close",
             "verify",
+            "years",
             "restore",
             "proofs",
             "witness",

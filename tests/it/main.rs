@@ -47,3 +47,4 @@ mod trust;
 mod webdriver;
 mod witness;
 mod xlsx;
+mod years;

@@ -241,7 +241,8 @@ fn legacy_signatures_required_line() -> String {
 /// Guards issue 13: `export.schema.json` lacked `period_closed`, `key_registered`,
 /// `key_revoked` and `signatures_required`, so real export lines failed it. Every line of two
 /// ledgers that between them hold every event kind kaohe writes (signed and unsigned, a close
-/// with `"reason": null` and one with a reason) fits the schema.
+/// with `"reason": null` and one with a reason), and of a year that follows another
+/// (`ledger_follows`), fits the schema.
 #[test]
 fn every_kind_of_export_line_fits_the_export_schema() {
     let v = schema("export.schema.json");
@@ -272,6 +273,14 @@ fn every_kind_of_export_line_fits_the_export_schema() {
         .collect();
     assert!(errors.is_empty(), "legacy line: {errors:?}\n{legacy}");
     types.insert("signatures_required".into());
+    // A year that follows a closed one starts with `ledger_follows` (tests/it/years.rs).
+    let (_previous, following) = crate::years::two_years();
+    for line in following.ok(&["export"]).lines() {
+        let value = parse(line);
+        types.insert(value["type"].as_str().unwrap_or_default().to_string());
+        let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "following line: {errors:?}\n{line}");
+    }
     let all: std::collections::BTreeSet<String> = v_types();
     assert_eq!(
         types, all,
@@ -279,7 +288,7 @@ fn every_kind_of_export_line_fits_the_export_schema() {
     );
     assert_eq!(
         all.len(),
-        12,
+        13,
         "every EventKind has a type in the schema: {all:?}"
     );
     let signable = [
