@@ -133,6 +133,14 @@ fn actor_zh(a: &crate::events::event::Actor) -> String {
     }
 }
 
+/// The page a request without a session gets.
+fn sign_in_first() -> Response {
+    error_page(
+        None,
+        &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
+    )
+}
+
 fn session_from(app: &Shared, headers: &HeaderMap) -> Option<Session> {
     token(headers).and_then(|t| app.service.session(&t).ok())
 }
@@ -224,10 +232,7 @@ async fn station(
 ) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(
-            None,
-            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
-        );
+        return sign_in_first();
     };
     let result = blocking(move || {
         let q = view_query(&p)?;
@@ -598,10 +603,7 @@ fn appeal_form(e: &Value, station: &str, days_left: Option<i64>) -> Markup {
 async fn desk(State(app): State<Shared>, headers: HeaderMap) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(
-            None,
-            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
-        );
+        return sign_in_first();
     };
     let crate::events::event::Actor::Department(dept) = session.actor.clone() else {
         return error_page(
@@ -842,10 +844,7 @@ fn desk_appeals(dept: &str, rubric: &Value, appeals: &Value) -> Markup {
 async fn audit(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(
-            None,
-            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
-        );
+        return sign_in_first();
     };
     if let crate::events::event::Actor::Station(_) = session.actor {
         return error_page(
@@ -885,10 +884,7 @@ async fn audit(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Param
 async fn audit_log(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(
-            None,
-            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
-        );
+        return sign_in_first();
     };
     if let crate::events::event::Actor::Station(_) = session.actor {
         return error_page(
@@ -1165,10 +1161,7 @@ fn chain_card(
 async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(
-            None,
-            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
-        );
+        return sign_in_first();
     };
     if !matches!(session.actor, crate::events::event::Actor::Bureau(_)) {
         return error_page(
@@ -1324,10 +1317,7 @@ async fn scores_xlsx(
 ) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(
-            None,
-            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
-        );
+        return sign_in_first();
     };
     let result = blocking(move || {
         let q = view_query(&p)?;
@@ -1360,10 +1350,7 @@ async fn scores_xlsx(
 async fn report(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Params) -> Response {
     let who = session_from(&app, &headers);
     let Some(session) = who.clone() else {
-        return error_page(
-            None,
-            &ServiceError::Unauthorized("sign in first".into(), "请先登录。".into()),
-        );
+        return sign_in_first();
     };
     if let crate::events::event::Actor::Station(_) = session.actor {
         return error_page(
