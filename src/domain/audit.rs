@@ -38,6 +38,8 @@ struct RecordFacts {
     computed: rust_decimal::Decimal,
     /// Units counted towards the clause's maximum (0 when it has none).
     units: u32,
+    /// The slot it counts in (`Rubric::record_slot`).
+    slot: u16,
 }
 
 /// A registered key: its actor, the seq and time it came into force, and its revocation.
@@ -551,8 +553,7 @@ impl Audit {
             self.clause_items
                 .push((position, matches!(c.rule, Rule::Rank { .. })));
         }
-        self.records
-            .shape(r.items().count(), self.clause_codes.len());
+        self.records.shape(r.slot_count(), self.clause_codes.len());
         self.rubric = Some(Rc::new(r));
         self.period = Some((g.period_start, g.period_end));
         Ok(())
@@ -637,10 +638,8 @@ impl Audit {
         facts: RecordFacts,
         kind: &EventKind,
     ) -> Result<(), String> {
-        let (item, _) = self.clause_of(rubric, &facts)?;
-        let position = rubric
-            .item_position(&item.code)
-            .ok_or_else(|| format!("item {} has no position", item.code))?;
+        let position = usize::from(facts.slot);
+        let sheet = position / rubric.slots_per_sheet().max(1);
         let standing = self
             .disputes
             .entry(target)
@@ -654,7 +653,7 @@ impl Audit {
         }
         if effect.removed && facts.units > 0 {
             let code = &self.clause_codes[usize::from(facts.clause)];
-            let key = unit_key(&self.station_codes[facts.station as usize], code);
+            let key = unit_key(&self.station_codes[facts.station as usize], code, sheet);
             let n = self.unit_counts.entry(key).or_default();
             *n = n.saturating_sub(facts.units);
         }
@@ -675,7 +674,18 @@ impl Audit {
         rules::assesses(item, &p.by).map_err(|e| e.message)?;
         rules::occurred(f.period, p.occurred, f.today).map_err(|e| e.message)?;
         rules::deadline(clause, p.occurred).map_err(|e| e.message)?;
-        let key = rules::counts_units(f.rubric, clause).then(|| unit_key(&p.station, &p.clause));
+        let slot = f
+            .rubric
+            .record_slot(&p.clause, &p.by, p.occurred)
+            .ok_or_else(|| {
+                format!(
+                    "the record by {} on {} counts on no sheet",
+                    p.by, p.occurred
+                )
+            })?;
+        let sheet = slot / f.rubric.slots_per_sheet().max(1);
+        let key =
+            rules::counts_units(f.rubric, clause).then(|| unit_key(&p.station, &p.clause, sheet));
         let prior_count = key
             .as_ref()
             .map_or(0, |k| self.unit_counts.get(k).copied().unwrap_or(0));
@@ -696,7 +706,7 @@ impl Audit {
         rules::once(clause, prior_count, None).map_err(|e| e.message)?;
         let standing = |other: &str| {
             self.unit_counts
-                .get(&unit_key(&p.station, other))
+                .get(&unit_key(&p.station, other, sheet))
                 .copied()
                 .unwrap_or(0)
         };
@@ -719,9 +729,10 @@ impl Audit {
             recorded_day: f.today,
             computed: p.computed_points,
             units,
+            // Invariant: slots are below MAX_SHEETS × MAX_SHEET_SLOTS, which fits u16.
+            slot: slot as u16,
         };
-        let position = self.clause_items[usize::from(place)].0;
-        self.records.record(f.seq, facts, position)
+        self.records.record(f.seq, facts, slot)
     }
 
     /// Every station with its kind, in registration order.

@@ -66,6 +66,7 @@ mod tests {
             awarded_before_cap: Decimal::ZERO,
             rank,
             items: Vec::new(),
+            sheets: Vec::new(),
         }
     }
 

@@ -4,7 +4,8 @@
 //! never exceed its points, the applied bonus of an item never exceeds its points, and the total
 //! bonus never exceeds the rubric's bonus cap. The raw figures stay beside the applied ones.
 
-use crate::domain::rubric::Rubric;
+use crate::base::decimal::canonical as c;
+use crate::domain::rubric::{ItemFigures, Rubric, SheetFigures};
 use crate::events::event::{Body, EventKind, StationKind, StationRegistered};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -61,12 +62,30 @@ pub struct StationScore<'r> {
     /// Place by total; equal totals share the better place.
     pub rank: u32,
     pub items: Vec<ItemScore<'r>>,
+    /// Each sheet's part of the score (one assessor's scoring of one sub-period), when the
+    /// rubric combines several; empty otherwise. The station's figures above are their
+    /// weighted sums.
+    pub sheets: Vec<SheetScore<'r>>,
 }
 
+/// One sheet's part of a station's score.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SheetScore<'r> {
+    pub period: &'r str,
+    pub period_name: &'r str,
+    pub assessor: &'r str,
+    pub assessor_name: &'r str,
+    /// The sheet's weight in the score, as a fraction (0.2 for 40 % × 50 %).
+    pub weight: Decimal,
+    pub total: Decimal,
+    pub deducted: Decimal,
+    pub awarded: Decimal,
+}
+
+/// One slot's findings (a bonus item's awards or any other item's deductions) and events.
 #[derive(Debug, Default, Clone)]
 struct Raw {
-    deducted: Decimal,
-    awarded: Decimal,
+    points: Decimal,
     events: u32,
 }
 
@@ -75,8 +94,8 @@ struct StationState {
     code: String,
     name: String,
     kind: StationKind,
-    /// Raw figures by item position (rubric order).
-    items: Vec<Raw>,
+    /// Raw figures by slot (`Rubric::record_slot`).
+    slots: Vec<Raw>,
 }
 
 /// The score fold: feed it events in seq order, then read the scores.
@@ -86,9 +105,7 @@ pub struct Scores<'r> {
     stations: Vec<StationState>,
     /// station code → index in `stations`
     by_code: BTreeMap<String, usize>,
-    /// Whether the item at each position is a bonus item.
-    bonus_positions: Vec<bool>,
-    /// Every record folded in: seq → (station, item position, points that stand), so that an
+    /// Every record folded in: seq → (station, slot, points that stand), so that an
     /// appeal's decision or a reversal can correct it.
     records: std::collections::HashMap<u64, (usize, usize, Decimal)>,
 }
@@ -99,7 +116,6 @@ impl<'r> Scores<'r> {
             rubric,
             stations: Vec::new(),
             by_code: BTreeMap::new(),
-            bonus_positions: rubric.items().map(|i| i.bonus).collect(),
             records: std::collections::HashMap::new(),
         }
     }
@@ -114,22 +130,17 @@ impl<'r> Scores<'r> {
             code: s.code.clone(),
             name: s.name.clone(),
             kind: s.kind,
-            items: vec![Raw::default(); self.bonus_positions.len()],
+            slots: vec![Raw::default(); self.rubric.slot_count()],
         });
         self.by_code.insert(s.code.clone(), i);
         i
     }
 
     /// Adds a record's points (or, from the tally, the sum of `events` records' points) to
-    /// the item at `position` (rubric order) of a station.
-    pub fn add(&mut self, station: usize, position: usize, points: Decimal, events: u32) {
-        let bonus = self.bonus_positions[position];
-        let raw = &mut self.stations[station].items[position];
-        if bonus {
-            raw.awarded += points;
-        } else {
-            raw.deducted += points;
-        }
+    /// a slot of a station (`Rubric::record_slot`).
+    pub fn add(&mut self, station: usize, slot: usize, points: Decimal, events: u32) {
+        let raw = &mut self.stations[station].slots[slot];
+        raw.points += points;
         raw.events += events;
     }
 
@@ -152,7 +163,7 @@ impl<'r> Scores<'r> {
             }
             EventKind::PointsRecorded(p) => {
                 let rubric = self.rubric;
-                let (item, _) = rubric
+                rubric
                     .clause(&p.clause)
                     .ok_or_else(|| damaged(format!("clause {} is not in the rubric", p.clause)))?;
                 let station = *self
@@ -160,8 +171,13 @@ impl<'r> Scores<'r> {
                     .get(&p.station)
                     .ok_or_else(|| damaged(format!("station {} is not registered", p.station)))?;
                 let position = rubric
-                    .item_position(&item.code)
-                    .ok_or_else(|| damaged(format!("item {} has no position", item.code)))?;
+                    .record_slot(&p.clause, &p.by, p.occurred)
+                    .ok_or_else(|| {
+                        damaged(format!(
+                            "the record by {} on {} counts on no sheet",
+                            p.by, p.occurred
+                        ))
+                    })?;
                 self.add(station, position, p.computed_points, 1);
                 self.records
                     .insert(body.seq(), (station, position, p.computed_points));
@@ -204,53 +220,85 @@ impl<'r> Scores<'r> {
     }
 
     fn station_score(&self, st: &StationState) -> StationScore<'r> {
-        let zero = Decimal::ZERO;
-        let mut items = Vec::new();
-        let (mut deducted, mut awarded_before_cap) = (zero, zero);
-        let (mut raw_deducted, mut raw_awarded) = (zero, zero);
         let rubric: &'r Rubric = self.rubric;
-        for (item, raw) in rubric.items().zip(&st.items) {
-            let c = crate::base::decimal::canonical;
-            let (applied_deducted, applied_awarded) =
-                (item.applied(raw.deducted), item.applied(raw.awarded));
-            let s = ItemScore {
+        let n = rubric.slots_per_sheet();
+        let figures: Vec<SheetFigures> = (0..rubric.sheet_count())
+            .map(|s| {
+                let slots: Vec<Decimal> = st.slots[s * n..(s + 1) * n]
+                    .iter()
+                    .map(|r| r.points)
+                    .collect();
+                rubric.sheet_figures(&slots)
+            })
+            .collect();
+        let mut events = vec![0u32; rubric.items().count()];
+        for (slot, raw) in st.slots.iter().enumerate() {
+            if let Some(position) = rubric.slot_item(slot) {
+                events[position] += raw.events;
+            }
+        }
+        let zero = Decimal::ZERO;
+        let (mut raw_deducted, mut raw_awarded) = (zero, zero);
+        let mut items = Vec::new();
+        for (position, item) in rubric.items().enumerate() {
+            let f = |pick: fn(&ItemFigures) -> Decimal| {
+                rubric.combine(|s| pick(&figures[s].items[position]))
+            };
+            let (raw, applied, counts) = (f(|x| x.raw), f(|x| x.applied), f(|x| x.counts));
+            let side = |b: bool| if b { applied } else { zero };
+            let raw_side = |b: bool| if b { raw } else { zero };
+            match item.bonus {
+                true => raw_awarded += raw,
+                false => raw_deducted += raw,
+            }
+            items.push(ItemScore {
                 item: &item.code,
                 name: &item.name,
                 max: item.full_marks,
                 weight: item.points,
                 bonus: item.bonus,
-                deducted: c(applied_deducted),
-                awarded: c(applied_awarded),
-                raw_deducted: c(raw.deducted),
-                raw_awarded: c(raw.awarded),
-                counts: match item.bonus {
-                    true => item.counts(c(applied_awarded)),
-                    false => item.counts(c(applied_deducted)),
-                },
-                events: raw.events,
-            };
-            match item.bonus {
-                true => awarded_before_cap += s.counts,
-                false => deducted += s.counts,
-            }
-            raw_deducted += s.raw_deducted;
-            raw_awarded += s.raw_awarded;
-            items.push(s);
+                deducted: side(!item.bonus),
+                awarded: side(item.bonus),
+                raw_deducted: raw_side(!item.bonus),
+                raw_awarded: raw_side(item.bonus),
+                counts,
+                events: events[position],
+            });
         }
-        let awarded = awarded_before_cap.min(self.rubric.bonus_cap);
-        let c = crate::base::decimal::canonical;
+        let sheets = match rubric.has_sheets() {
+            false => Vec::new(),
+            true => figures
+                .iter()
+                .enumerate()
+                .map(|(s, f)| {
+                    let (p, a) = rubric.sheet_parts(s);
+                    let (period, assessor) = (&rubric.periods[p], &rubric.assessors[a]);
+                    SheetScore {
+                        period: &period.code,
+                        period_name: &period.name,
+                        assessor: &assessor.code,
+                        assessor_name: &assessor.name,
+                        weight: c(rubric.sheet_weight(s)),
+                        total: f.total,
+                        deducted: f.deducted,
+                        awarded: f.awarded,
+                    }
+                })
+                .collect(),
+        };
         StationScore {
             station: st.code.clone(),
             name: st.name.clone(),
             kind: st.kind,
-            total: c(self.rubric.base_points - deducted + awarded),
-            deducted: c(deducted),
-            awarded: c(awarded),
+            total: rubric.combine(|s| figures[s].total),
+            deducted: rubric.combine(|s| figures[s].deducted),
+            awarded: rubric.combine(|s| figures[s].awarded),
             raw_deducted: c(raw_deducted),
             raw_awarded: c(raw_awarded),
-            awarded_before_cap: c(awarded_before_cap),
+            awarded_before_cap: rubric.combine(|s| figures[s].awarded_before_cap),
             rank: 0,
             items,
+            sheets,
         }
     }
 }

@@ -43,8 +43,10 @@ pub fn day_number(d: Date) -> u32 {
 }
 
 impl Row {
-    /// The row of a record at `seq`; `None` when its clause is not in the rubric (the write
-    /// path never records such a clause).
+    /// The row of a record at `seq` (its `item` field holds the record's slot,
+    /// `Rubric::record_slot`, which is its item's position in a rubric of one sheet without
+    /// sub-parts); `None` when its clause is not in the rubric or it counts on no sheet (the
+    /// write path never records such a record).
     pub fn of(
         rubric: &Rubric,
         seq: u64,
@@ -52,8 +54,7 @@ impl Row {
         station: u32,
         p: &PointsRecorded,
     ) -> Option<Row> {
-        let (item, _) = rubric.clause(&p.clause)?;
-        let item = u16::try_from(rubric.item_position(&item.code)?).ok()?;
+        let item = u16::try_from(rubric.record_slot(&p.clause, &p.by, p.occurred)?).ok()?;
         Some(Row {
             seq,
             recorded_at_us,
@@ -250,57 +251,37 @@ impl Aggregate {
 }
 
 /// The total of an encoded aggregate, read in place (ranking reads every station's).
-pub(crate) fn total_of_encoded(
-    b: &[u8],
-    rubric: &Rubric,
-    items: &[&crate::domain::rubric::Item],
-) -> Option<Decimal> {
+pub(crate) fn total_of_encoded(b: &[u8], rubric: &Rubric) -> Option<Decimal> {
     if !b.len().is_multiple_of(22) {
         return None;
     }
     let sums: Option<Vec<(usize, i128)>> = b
         .chunks_exact(22)
         .map(|c| {
-            let position = u16::from_le_bytes(c[..2].try_into().ok()?);
+            let slot = u16::from_le_bytes(c[..2].try_into().ok()?);
             Some((
-                usize::from(position),
+                usize::from(slot),
                 i128::from_le_bytes(c[2..18].try_into().ok()?),
             ))
         })
         .collect();
-    capped_total(rubric, items, sums?.into_iter())
+    capped_total(rubric, sums?.into_iter())
 }
 
-/// Base − capped deductions + capped bonus, from per-item sums in units of 10^-6 (item
-/// position, sum). `None` when a figure cannot be one kaohe computed (damage).
+/// A station's total from per-slot sums in units of 10^-6 (slot, sum), through
+/// `Rubric::sheet_figures` (floors, caps, weights, the bonus cap). `None` when a figure cannot
+/// be one kaohe computed (damage).
 pub(crate) fn capped_total(
     rubric: &Rubric,
-    items: &[&crate::domain::rubric::Item],
     sums: impl Iterator<Item = (usize, i128)>,
 ) -> Option<Decimal> {
-    let (mut deducted, mut awarded) = (0i128, 0i128);
-    for (position, sum) in sums {
-        let item = items.get(position)?;
-        let applied = match item.capped {
-            true => sum.min(fixed(item.full_marks)?),
-            false => sum,
-        };
-        // A weighted indicator counts `points × applied / full_marks` (`Item::counts`).
-        let applied = match item.weighted() {
-            true => fixed(item.counts(from_fixed(applied)?))?,
-            false => applied,
-        };
-        let side = if item.bonus {
-            &mut awarded
-        } else {
-            &mut deducted
-        };
-        *side = side.checked_add(applied)?;
+    let mut slots = vec![Decimal::ZERO; rubric.slot_count()];
+    for (slot, sum) in sums {
+        *slots.get_mut(slot)? = from_fixed(sum)?;
     }
-    let total = fixed(rubric.base_points)?
-        .checked_sub(deducted)?
-        .checked_add(awarded.min(fixed(rubric.bonus_cap)?))?;
-    from_fixed(total)
+    let total = rubric.total_of_slots(&slots);
+    fixed(total)?;
+    Some(total)
 }
 
 /// A figure in units of 10^-6, when it has at most six places.

@@ -852,11 +852,17 @@ pub fn required(clause: &Clause, other: &str, standing: u32) -> Result<(), Probl
     }
 }
 
-/// The key of a (station, clause) unit count.
-pub fn unit_key(station: &str, clause: &str) -> Vec<u8> {
+/// The key of a (station, clause, sheet) unit count: records count per sheet (one assessor's
+/// scoring of one sub-period, `domain::rubric::sheets`). Sheet 0 adds nothing, so a rubric of
+/// one sheet keeps the keys it always had.
+pub fn unit_key(station: &str, clause: &str, sheet: usize) -> Vec<u8> {
     let mut k = station.as_bytes().to_vec();
     k.push(0);
     k.extend_from_slice(clause.as_bytes());
+    if sheet > 0 {
+        k.push(0);
+        k.extend_from_slice(&(sheet as u32).to_be_bytes());
+    }
     k
 }
 

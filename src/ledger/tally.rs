@@ -111,9 +111,9 @@ impl Sum {
 struct Scan {
     /// Station entries by ordinal; `None` for stations registered after the view.
     stations: Vec<Option<StationEntry>>,
-    /// Sums by `ordinal * n_items + item position`.
+    /// Sums by `ordinal * n_slots + slot` (`Rubric::record_slot`).
     sums: Vec<Sum>,
-    n_items: usize,
+    n_slots: usize,
     /// The seqs of the watched station's rows in view (records and metric reports).
     watched: Vec<u64>,
 }
@@ -124,8 +124,8 @@ fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, Ledger
         .into_iter()
         .map(|entry| (entry.seq < view.end).then_some(entry))
         .collect();
-    let n_items = ledger.rubric().items().count();
-    let mut sums: Vec<Sum> = vec![Sum::default(); stations.len() * n_items];
+    let n_slots = ledger.rubric().slot_count();
+    let mut sums: Vec<Sum> = vec![Sum::default(); stations.len() * n_slots];
     let mut watched = Vec::new();
     let at = view.at.map(day_number);
     let mut bad = None;
@@ -157,11 +157,11 @@ fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, Ledger
             Some(item) => (usize::from(item), true),
             None => (usize::from(row.item), false),
         };
-        if item >= n_items {
+        if item >= n_slots {
             bad = Some(corrupt("row's item"));
             return Ok(false);
         }
-        let sum = &mut sums[row.station as usize * n_items + item];
+        let sum = &mut sums[row.station as usize * n_slots + item];
         let added = match dispute {
             true => sum.adjust(row.points),
             false => sum.add(row.points),
@@ -177,7 +177,7 @@ fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, Ledger
         None => Ok(Scan {
             stations,
             sums,
-            n_items,
+            n_slots,
             watched,
         }),
     }
@@ -292,9 +292,9 @@ fn fold_scan<'r>(
         }
     }
     for (i, sum) in scan.sums.iter().enumerate().filter(|(_, s)| s.events > 0) {
-        if let Some(station) = index[i / scan.n_items] {
+        if let Some(station) = index[i / scan.n_slots] {
             let total = sum.total().ok_or_else(|| corrupt("sum of rows"))?;
-            fold.add(station, i % scan.n_items, total, sum.events);
+            fold.add(station, i % scan.n_slots, total, sum.events);
         }
     }
     Ok(fold.finish())
@@ -335,7 +335,6 @@ pub(crate) fn one_station<'r>(
 
 /// Every station's total (`None` outside the view).
 fn totals(rubric: &Rubric, scan: &Scan) -> Result<Vec<Option<Decimal>>, LedgerError> {
-    let items: Vec<&crate::domain::rubric::Item> = rubric.items().collect();
     scan.stations
         .iter()
         .enumerate()
@@ -343,13 +342,13 @@ fn totals(rubric: &Rubric, scan: &Scan) -> Result<Vec<Option<Decimal>>, LedgerEr
             if entry.is_none() {
                 return Ok(None);
             }
-            let sums = &scan.sums[ordinal * scan.n_items..(ordinal + 1) * scan.n_items];
+            let sums = &scan.sums[ordinal * scan.n_slots..(ordinal + 1) * scan.n_slots];
             let with_events = sums
                 .iter()
                 .enumerate()
                 .filter(|(_, s)| s.events > 0)
                 .map(|(position, s)| (position, s.fixed));
-            capped_total(rubric, &items, with_events)
+            capped_total(rubric, with_events)
                 .map(Some)
                 .ok_or_else(|| corrupt("sum of rows"))
         })
@@ -440,14 +439,13 @@ pub(crate) use crate::ledger::read::postings;
 /// stations, from the aggregates: stations without one have the base score.
 pub(crate) fn head_rank(ledger: &Ledger, total: Decimal) -> Result<(u32, usize), LedgerError> {
     let rubric = ledger.rubric();
-    let items: Vec<&crate::domain::rubric::Item> = rubric.items().collect();
     let stations = ledger.head().stations as usize;
     let (mut with_aggregate, mut better) = (0usize, 0usize);
     let mut bad = false;
     ledger
         .store()
         .index_for_each(crate::store::Index::Aggregate, |_, v| {
-            match total_of_encoded(v, rubric, &items) {
+            match total_of_encoded(v, rubric) {
                 Some(t) => {
                     with_aggregate += 1;
                     if t > total {

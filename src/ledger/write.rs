@@ -301,11 +301,8 @@ impl Ledger {
         Ok(now.as_microsecond().max(self.head.recorded_at_us))
     }
 
-    fn unit_count(&self, station: &str, clause: &str) -> Result<u32, LedgerError> {
-        match self
-            .store
-            .index_get(Index::UnitCount, &unit_key(station, clause))?
-        {
+    fn unit_count(&self, ukey: &[u8]) -> Result<u32, LedgerError> {
+        match self.store.index_get(Index::UnitCount, ukey)? {
             None => Ok(0),
             Some(v) => {
                 let b: [u8; 4] = v
@@ -846,13 +843,10 @@ impl<'a> Batch<'a> {
 
     /// Units recorded so far under `ukey` (a station's clause): as this batch counts them,
     /// else as the ledger does.
-    fn units_so_far(&self, ukey: &[u8], station: &str, clause: &str) -> Result<u32, FieldError> {
+    fn units_so_far(&self, ukey: &[u8]) -> Result<u32, FieldError> {
         match self.unit_counts.get(ukey) {
             Some(n) => Ok(*n),
-            None => self
-                .ledger
-                .unit_count(station, clause)
-                .map_err(Self::ledger_err),
+            None => self.ledger.unit_count(ukey).map_err(Self::ledger_err),
         }
     }
 
@@ -862,29 +856,32 @@ impl<'a> Batch<'a> {
         &mut self,
         station: &StationRegistered,
         clause: &Clause,
+        sheet: usize,
     ) -> Result<(), FieldError> {
         for other in &clause.excludes {
-            let n = self.units_so_far(&unit_key(&station.code, other), &station.code, other)?;
+            let n = self.units_so_far(&unit_key(&station.code, other, sheet))?;
             if n > 0 {
-                let first = self.first_standing(station, other)?;
+                let first = self.first_standing(station, other, sheet)?;
                 rules::excluded(clause, other, n, Some(&first))?;
             }
         }
         for other in &clause.requires {
-            let n = self.units_so_far(&unit_key(&station.code, other), &station.code, other)?;
+            let n = self.units_so_far(&unit_key(&station.code, other, sheet))?;
             rules::required(clause, other, n)?;
         }
         Ok(())
     }
 
-    /// The first record of `station` under `clause` that still stands (not reversed, not
-    /// removed by an appeal), named for a refusal: its id and seq, or an earlier line of this
-    /// import.
+    /// The first record of `station` under `clause` on `sheet` that still stands (not
+    /// reversed, not removed by an appeal), named for a refusal: its id and seq, or an earlier
+    /// line of this import.
     fn first_standing(
         &mut self,
         station: &StationRegistered,
         clause: &str,
+        sheet: usize,
     ) -> Result<String, FieldError> {
+        let rubric = &self.ledger.rubric;
         let found = self.station(&station.code)?;
         let seqs = match found {
             Some(s) => {
@@ -897,7 +894,9 @@ impl<'a> Batch<'a> {
             let EventKind::PointsRecorded(p) = kind else {
                 continue;
             };
-            if p.clause == clause && !self.standing(seq, p.computed_points)?.removed() {
+            let same_sheet = rubric.sheet_of(&p.by, p.occurred) == Some(sheet);
+            if p.clause == clause && same_sheet && !self.standing(seq, p.computed_points)?.removed()
+            {
                 return Ok(format!("{}, seq {seq}", p.id));
             }
         }
@@ -934,8 +933,13 @@ impl<'a> Batch<'a> {
         rules::assesses(item, &by)?;
         self.check_occurred(r.occurred)?;
         rules::deadline(clause, r.occurred)?;
-        let ukey = unit_key(&r.station, &r.clause);
-        let prior_count = self.units_so_far(&ukey, &r.station, &r.clause)?;
+        // Invariant: the date lies in the period (checked above), which the sub-periods tile,
+        // and every department records for an assessor.
+        let sheet = rubric
+            .sheet_of(&by, r.occurred)
+            .expect("a date in the period by a department counts on a sheet");
+        let ukey = unit_key(&r.station, &r.clause, sheet);
+        let prior_count = self.units_so_far(&ukey)?;
         let ctx = Context {
             station_kind: station.kind,
             prior_count,
@@ -943,10 +947,10 @@ impl<'a> Batch<'a> {
         // The record's own inputs first, then what the station's other records allow.
         let computed = rules::points(rubric, clause, &ctx, &inputs)?;
         if clause.once && prior_count > 0 {
-            let first = self.first_standing(&station, &r.clause)?;
+            let first = self.first_standing(&station, &r.clause, sheet)?;
             rules::once(clause, prior_count, Some(&first))?;
         }
-        self.check_conditions(&station, clause)?;
+        self.check_conditions(&station, clause, sheet)?;
         if rules::counts_units(rubric, clause) {
             let units = rules::units(rubric, clause, &inputs);
             self.unit_counts.insert(ukey, prior_count + units);
@@ -1111,12 +1115,12 @@ impl<'a> Batch<'a> {
     ) -> Result<Outcome, FieldError> {
         let rubric = &self.ledger.rubric;
         // Invariant: a stored or checked record names a clause of the rubric.
-        let (item, clause) = rubric
+        let (_, clause) = rubric
             .clause(&record.clause)
             .expect("records name clauses of the rubric");
         let position = rubric
-            .item_position(&item.code)
-            .expect("every item has a position") as u16;
+            .record_slot(&record.clause, &record.by, record.occurred)
+            .expect("a checked record counts on a sheet") as u16;
         let ordinal = match self.station(&record.station)? {
             Some(s) => s.ordinal,
             None => {
@@ -1133,8 +1137,9 @@ impl<'a> Batch<'a> {
             .apply(seq, &kind)
             .map_err(|c| err(field, c.0, c.1))?;
         if effect.removed && rules::counts_units(rubric, clause) {
-            let ukey = unit_key(&record.station, &record.clause);
-            let prior = self.units_so_far(&ukey, &record.station, &record.clause)?;
+            let sheet = usize::from(position) / rubric.slots_per_sheet();
+            let ukey = unit_key(&record.station, &record.clause, sheet);
+            let prior = self.units_so_far(&ukey)?;
             let units = rules::units(rubric, clause, &record.inputs);
             self.unit_counts.insert(ukey, prior.saturating_sub(units));
         }
@@ -1335,11 +1340,11 @@ impl<'a> Batch<'a> {
             }
             EventKind::PointsRecorded(p) => {
                 let station = self.ordinal(&p.station);
-                // Invariant: a checked record names a clause of the rubric, whose items all
-                // have a position.
+                // Invariant: a checked record names a clause of the rubric, by a department of
+                // an assessor, on a date within the period: it counts in a slot.
                 let position = rubric
-                    .item_position(&self.item_of(p).code)
-                    .expect("every item has a position");
+                    .record_slot(&p.clause, &p.by, p.occurred)
+                    .expect("a checked record counts in a slot");
                 aggregate_for(aggregates, &self.ledger.store, station)?
                     .add(position as u16, p.computed_points);
                 commit.index.push(posting(station));

@@ -23,9 +23,13 @@ pub struct EventStory {
     /// The points that stand in view after appeals and reversals (`computed_points` when
     /// there were none).
     pub standing: Decimal,
-    /// The part of `standing` that counts after the item's cap (events count in seq order
-    /// until the cap is reached).
+    /// The part of `standing` that counts after the item's cap and its sub-part's floor and
+    /// points (events count in seq order, on their sheet, until a limit is reached).
     pub applied: Decimal,
+    /// The limit that kept `applied` below `standing`, for people (`the item cap of 7`).
+    pub limited_by: Option<String>,
+    /// The sheet it counts on (`上半年·区局`), in a rubric of several sheets.
+    pub sheet: Option<String>,
     /// Its appeals, decisions and reversals in view, oldest first.
     pub disputes: Vec<DisputeStory>,
 }
@@ -230,6 +234,7 @@ impl Gathered {
             .filter_map(|i| {
                 let it = rubric.item(i.item)?;
                 Some(item_story(
+                    rubric,
                     it,
                     i.clone(),
                     self.kind,
@@ -291,16 +296,71 @@ fn collect(
     }
 }
 
+/// What already counts on one sheet of an item, for the next event's room.
+#[derive(Default, Clone)]
+struct Used {
+    item: Decimal,
+    /// Per sub-part: (ordinary findings, all findings).
+    parts: Vec<(Decimal, Decimal)>,
+}
+
+impl Used {
+    /// How much of `standing` counts, and the limit that bit: the item's cap, then the
+    /// sub-part's points and (for an ordinary finding) its floor.
+    fn apply(
+        &mut self,
+        item: &Item,
+        clause: &Clause,
+        standing: Decimal,
+    ) -> (Decimal, Option<String>) {
+        let mut applied = standing;
+        let mut limit = None;
+        let mut cut = |room: Decimal, why: String, applied: &mut Decimal| {
+            let room = room.max(Decimal::ZERO);
+            if room < *applied {
+                *applied = room;
+                limit = Some(why);
+            }
+        };
+        if let Some(room) = item.room(self.item) {
+            cut(
+                room,
+                format!("the item cap of {}", item.full_marks),
+                &mut applied,
+            );
+        }
+        if let Some((i, part)) = clause.part.and_then(|i| Some((i, item.parts.get(i)?))) {
+            self.parts.resize(item.parts.len(), Default::default());
+            let (ordinary, all) = self.parts[i];
+            cut(
+                part.points - all,
+                format!("sub-part {}'s {} points", part.code, part.points),
+                &mut applied,
+            );
+            if !clause.severe {
+                let why = format!("sub-part {}'s floor of {}", part.code, part.floor);
+                cut(part.points - part.floor - ordinary, why, &mut applied);
+                self.parts[i].0 += applied;
+            }
+            self.parts[i].1 += applied;
+        }
+        self.item += applied;
+        (applied, limit)
+    }
+}
+
 fn item_story<'r>(
+    rubric: &'r crate::domain::rubric::Rubric,
     item: &'r Item,
     score: ItemScore<'r>,
     kind: StationKind,
     records: &[(u64, Hash, Timestamp, PointsRecorded)],
     disputes: &Disputes,
 ) -> ItemStory<'r> {
-    // Applied points: events count in seq order until the item's cap is reached (an item
-    // that is not capped counts every event in full).
-    let mut used = Decimal::ZERO;
+    // Applied points: events count in seq order, each on its sheet, until the item's cap or
+    // its sub-part's points or floor is reached (an item that is not capped counts every
+    // event in full, within its sub-parts' limits).
+    let mut used: Vec<Used> = vec![Used::default(); rubric.sheet_count()];
     let mut clauses: Vec<ClauseStory<'r>> = item
         .clauses
         .iter()
@@ -319,8 +379,11 @@ fn item_story<'r>(
             disputes.get(seq).into_iter().flatten().cloned(),
         );
         let standing = history.last().map_or(p.computed_points, |d| d.after);
-        let applied = item.room(used).map_or(standing, |room| standing.min(room));
-        used += applied;
+        let sheet = rubric.sheet_of(&p.by, p.occurred).unwrap_or(0);
+        let (applied, limited_by) = match used.get_mut(sheet) {
+            Some(u) => u.apply(item, c.clause, standing),
+            None => (standing, None),
+        };
         c.raw += standing;
         c.events.push(EventStory {
             seq: *seq,
@@ -330,6 +393,8 @@ fn item_story<'r>(
             record: p.clone(),
             standing,
             applied: crate::base::decimal::canonical(applied),
+            limited_by,
+            sheet: rubric.has_sheets().then(|| rubric.sheet_name(sheet)),
             disputes: history,
         });
     }

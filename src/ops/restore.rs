@@ -405,9 +405,8 @@ impl Builder {
                     .ordinal(&p.station)
                     .ok_or("a record names an unknown station")?;
                 let position = rubric
-                    .clause(&p.clause)
-                    .and_then(|(item, _)| rubric.item_position(&item.code))
-                    .ok_or("a record names a clause not in the rubric")?;
+                    .record_slot(&p.clause, &p.by, p.occurred)
+                    .ok_or("a record names a clause not in the rubric, or counts on no sheet")?;
                 self.aggregates
                     .entry(ordinal)
                     .or_default()

@@ -2,7 +2,7 @@
 //! Every decimal in JSON is a string.
 
 use crate::domain::projection::StationScore;
-use crate::domain::rubric::Rubric;
+use crate::domain::rubric::{Rubric, Rule};
 use crate::events::event::{Body, EventKind};
 use serde_json::{json, Value};
 use unicode_width::UnicodeWidthStr;
@@ -133,6 +133,15 @@ pub fn score_table(
         "封顶说明",
     ];
     let mut right = vec![true, false, false, false, true, true, true, false];
+    // A rubric of several sheets: a column per sheet after the total (its weight in the head).
+    let sheet_heads: Vec<String> = scores
+        .first()
+        .map(|s| s.sheets.iter().map(sheet_label).collect())
+        .unwrap_or_default();
+    for (at, h) in sheet_heads.iter().enumerate() {
+        header.insert(5 + at, h.as_str());
+        right.insert(5 + at, true);
+    }
     if with_consequences {
         header.push("考核结果");
         right.push(false);
@@ -156,10 +165,13 @@ pub fn score_table(
             s.name.clone(),
             s.kind.label_zh().to_string(),
             s.total.to_string(),
+        ];
+        row.extend(s.sheets.iter().map(|x| x.total.to_string()));
+        row.extend([
             s.deducted.to_string(),
             s.awarded.to_string(),
             notes.join("; "),
-        ];
+        ]);
         if with_consequences {
             let list = consequences.get(&s.station).map_or(&[][..], Vec::as_slice);
             row.push(consequences_text(list));
@@ -170,6 +182,12 @@ pub fn score_table(
         return "no stations registered\n".into();
     }
     t.render()
+}
+
+/// A sheet's name in a table head: `上半年·区局 20%`.
+pub(crate) fn sheet_label(s: &crate::domain::projection::SheetScore) -> String {
+    let percent = crate::base::decimal::canonical(s.weight * rust_decimal::Decimal::from(100));
+    format!("{}·{} {percent}%", s.period_name, s.assessor_name)
 }
 
 /// A decimal written as a JSON string, without an intermediate allocation.
@@ -206,7 +224,44 @@ struct StationJson<'a> {
     rank: u32,
     /// What the final scores mean for the station (empty before the close).
     consequences: Vec<ConsequenceJson<'a>>,
+    /// Each sheet's part (an assessor's scoring of a sub-period) when the rubric combines
+    /// several; empty otherwise. `total` is Σ weight × the sheets' totals.
+    sheets: Vec<SheetJson<'a>>,
     items: Vec<ItemJson<'a>>,
+}
+
+#[derive(serde::Serialize)]
+pub(crate) struct SheetJson<'a> {
+    period: &'a str,
+    period_name: &'a str,
+    assessor: &'a str,
+    assessor_name: &'a str,
+    /// The sheet's weight as a fraction of the total (0.2 for 40 % × 50 %).
+    #[serde(serialize_with = "text")]
+    weight: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    total: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    deducted: &'a rust_decimal::Decimal,
+    #[serde(serialize_with = "text")]
+    awarded: &'a rust_decimal::Decimal,
+}
+
+/// A station's sheets for JSON.
+pub(crate) fn sheets_json<'a>(s: &'a StationScore<'_>) -> Vec<SheetJson<'a>> {
+    s.sheets
+        .iter()
+        .map(|x| SheetJson {
+            period: x.period,
+            period_name: x.period_name,
+            assessor: x.assessor,
+            assessor_name: x.assessor_name,
+            weight: &x.weight,
+            total: &x.total,
+            deducted: &x.deducted,
+            awarded: &x.awarded,
+        })
+        .collect()
 }
 
 #[derive(serde::Serialize)]
@@ -268,6 +323,7 @@ pub fn score_json<'a>(
                     amount: o.amount.map(|a| a.to_string()),
                 })
                 .collect(),
+            sheets: sheets_json(s),
             items: s
                 .items
                 .iter()
@@ -476,6 +532,24 @@ pub fn rubric_text(r: &Rubric, rubric_hash: &str) -> String {
         "{} ({})\nperiod {} to {}; base {}, bonus cap {}; appeal window {} days\nrubric hash {rubric_hash}\n",
         r.name, r.source, r.period_start, r.period_end, r.base_points, r.bonus_cap, r.appeal_window_days
     );
+    if r.has_sheets() {
+        out.push_str("scored on several sheets (each scores the whole rubric), weighted:\n");
+        for p in &r.periods {
+            out.push_str(&format!(
+                "  period {} {} {} to {}: {}%\n",
+                p.code, p.name, p.start, p.end, p.weight
+            ));
+        }
+        for a in &r.assessors {
+            out.push_str(&format!(
+                "  assessor {} {}: {}% ({})\n",
+                a.code,
+                a.name,
+                a.weight,
+                a.departments.join("、")
+            ));
+        }
+    }
     for c in &r.categories {
         let sign = if c.bonus { "加分" } else { "扣分" };
         out.push_str(&format!(
@@ -483,23 +557,71 @@ pub fn rubric_text(r: &Rubric, rubric_hash: &str) -> String {
             c.code, c.name, c.points
         ));
         for i in &c.items {
+            let scale = match i.weighted() {
+                true => format!(", scored out of {}", i.full_marks),
+                false => String::new(),
+            };
+            let cap = if i.capped { "" } else { ", not capped" };
             out.push_str(&format!(
-                "  {} {} ({} 分) — {}\n",
+                "  {} {} ({} 分{scale}{cap}) — {}\n",
                 i.code,
                 i.name,
                 i.points,
                 i.departments.join("、")
             ));
+            for p in &i.parts {
+                out.push_str(&format!(
+                    "    part {} {}: {} 分, floor {}\n",
+                    p.code, p.name, p.points, p.floor
+                ));
+            }
             for cl in &i.clauses {
                 out.push_str(&format!(
-                    "    {:<6} {:<9} {}\n           {}\n",
+                    "    {:<6} {:<9} {}{}\n           {}\n",
                     cl.code,
                     cl.rule.kind_name(),
                     cl.rule.describe(),
+                    clause_terms(i, cl),
                     cl.text
                 ));
+                if let Rule::Graded { grades, .. } = &cl.rule {
+                    for g in grades {
+                        out.push_str(&format!(
+                            "           {} {}–{}: {}\n",
+                            g.grade, g.from, g.to, g.text
+                        ));
+                    }
+                }
             }
         }
+    }
+    out
+}
+
+/// A clause's conditions after its rule, for people: `; part 1.1.1; severe; counted by the
+/// date discovered`.
+fn clause_terms(item: &crate::domain::rubric::Item, c: &crate::domain::rubric::Clause) -> String {
+    let mut out = String::new();
+    if let Some(p) = c.part.and_then(|p| item.parts.get(p)) {
+        out.push_str(&format!("; part {}", p.code));
+    }
+    if c.severe {
+        out.push_str("; severe (passes the floor)");
+    }
+    if c.once {
+        out.push_str("; once per station and sheet");
+    }
+    if !c.excludes.is_empty() {
+        out.push_str(&format!("; excludes {}", c.excludes.join(", ")));
+    }
+    if !c.requires.is_empty() {
+        out.push_str(&format!("; requires {}", c.requires.join(", ")));
+    }
+    if let Some(d) = c.deadline {
+        out.push_str(&format!("; by {d}"));
+    }
+    if c.attribution != crate::domain::rubric::Attribution::Happened {
+        out.push_str(&format!("; counted by {}", c.attribution.date_en()));
     }
     out
 }
@@ -518,17 +640,36 @@ pub fn rubric_json(r: &Rubric, rubric_hash: &str) -> Value {
                         .clauses
                         .iter()
                         .map(|cl| {
+                            let grades: Vec<Value> = match &cl.rule {
+                                Rule::Graded { grades, .. } => grades
+                                    .iter()
+                                    .map(|g| json!({"grade": g.grade, "from": g.from.to_string(), "to": g.to.to_string(), "text": g.text}))
+                                    .collect(),
+                                _ => Vec::new(),
+                            };
                             json!({
                                 "clause": cl.code,
                                 "kind": cl.rule.kind_name(),
                                 "rule": cl.rule.describe(),
                                 "metrics": cl.rule.metrics(),
                                 "text": cl.text,
+                                "once": cl.once, "excludes": cl.excludes, "requires": cl.requires,
+                                "deadline": cl.deadline.map(|d| d.to_string()),
+                                "part": cl.part.and_then(|p| i.parts.get(p)).map(|p| p.code.clone()),
+                                "severe": cl.severe,
+                                "attribution": cl.attribution.name(),
+                                "grades": grades,
                             })
                         })
                         .collect();
+                    let parts: Vec<Value> = i
+                        .parts
+                        .iter()
+                        .map(|p| json!({"part": p.code, "name": p.name, "points": p.points.to_string(), "floor": p.floor.to_string()}))
+                        .collect();
                     json!({
                         "item": i.code, "name": i.name, "points": i.points.to_string(),
+                        "full_marks": i.full_marks.to_string(), "capped": i.capped, "parts": parts,
                         "departments": i.departments, "standard": i.standard,
                         "deduction_text": i.deduction_text, "clauses": clauses,
                     })
@@ -546,6 +687,8 @@ pub fn rubric_json(r: &Rubric, rubric_hash: &str) -> Value {
         "base_points": r.base_points.to_string(), "bonus_cap": r.bonus_cap.to_string(),
         "appeal_window_days": r.appeal_window_days, "rubric_hash": rubric_hash,
         "metrics": r.metrics.iter().map(|m| json!({"metric": m.name, "label": m.label})).collect::<Vec<_>>(),
+        "periods": r.periods.iter().map(|p| json!({"period": p.code, "name": p.name, "start": p.start.to_string(), "end": p.end.to_string(), "weight": p.weight.to_string()})).collect::<Vec<_>>(),
+        "assessors": r.assessors.iter().map(|a| json!({"assessor": a.code, "name": a.name, "weight": a.weight.to_string(), "departments": a.departments})).collect::<Vec<_>>(),
         "categories": categories,
     })
 }
@@ -571,6 +714,29 @@ pub fn explain_text(x: &crate::ops::explain::Explanation<'_>, rubric: &Rubric) -
             "bonus: the items give {}, the total bonus cap of {} keeps {}\n",
             s.awarded_before_cap, rubric.bonus_cap, s.awarded
         ));
+    }
+    if !s.sheets.is_empty() {
+        out.push_str("combined from the sheets (each scores the whole rubric; the figures above are weighted sums):\n");
+        for x in &s.sheets {
+            out.push_str(&format!(
+                "  {} ({}) · {} ({}): weight {}  total {} = {} − {} + {}\n",
+                x.period_name,
+                x.period,
+                x.assessor_name,
+                x.assessor,
+                x.weight,
+                x.total,
+                rubric.base_points,
+                x.deducted,
+                x.awarded
+            ));
+        }
+        let terms: Vec<String> = s
+            .sheets
+            .iter()
+            .map(|x| format!("{} × {}", x.weight, x.total))
+            .collect();
+        out.push_str(&format!("  total {} = {}\n", s.total, terms.join(" + ")));
     }
     let mut quiet = 0;
     // A single item (as `explain --item` shows) is shown even when nothing was recorded.
@@ -614,7 +780,12 @@ fn explain_item_text(out: &mut String, it: &crate::ops::explain::ItemStory<'_>, 
     } else {
         ("deducted", i.deducted, i.raw_deducted)
     };
-    let cap = if applied != raw {
+    let cap = if applied != raw && !it.item.parts.is_empty() {
+        format!(
+            " (raw {raw}; its sub-parts' points and floors, or the item cap of {}, bit)",
+            i.max
+        )
+    } else if applied != raw {
         format!(" (raw {raw}; the item cap of {} bit)", i.max)
     } else if !it.item.capped && raw > i.max {
         format!(" (beyond the item's {}: not capped)", i.max)
@@ -647,29 +818,22 @@ fn explain_item_text(out: &mut String, it: &crate::ops::explain::ItemStory<'_>, 
             c.clause.rule.describe()
         ));
         for e in &c.events {
-            explain_event_text(out, e, i.bonus, i.max);
+            explain_event_text(out, e, i.bonus);
         }
     }
 }
 
 /// One recorded deduction or bonus in `explain`, under an item with the cap `max`.
-fn explain_event_text(
-    out: &mut String,
-    e: &crate::ops::explain::EventStory,
-    bonus: bool,
-    max: rust_decimal::Decimal,
-) {
+fn explain_event_text(out: &mut String, e: &crate::ops::explain::EventStory, bonus: bool) {
     let p = &e.record;
     let sign = if bonus { "+" } else { "-" };
+    let limit = e.limited_by.as_deref().unwrap_or("a limit");
     let applied = if e.applied == e.standing {
         String::new()
     } else if e.applied.is_zero() {
-        format!(" (applied 0: the item cap of {max} was already reached)")
+        format!(" (applied 0: {limit} was already reached)")
     } else {
-        format!(
-            " (applied {sign}{}: the item cap of {max} was reached)",
-            e.applied
-        )
+        format!(" (applied {sign}{}: {limit} was reached)", e.applied)
     };
     let stands = if e.standing.is_zero() {
         " (stands at 0)".to_string()
@@ -685,8 +849,13 @@ fn explain_event_text(
     if let Some(note) = &p.inputs.note {
         out.push_str(&format!("        note: {note}\n"));
     }
+    let sheet = e
+        .sheet
+        .as_deref()
+        .map(|s| format!(", counts on {s}"))
+        .unwrap_or_default();
     out.push_str(&format!(
-        "        occurred {}, recorded {}, assessed by {}\n        evidence: {}\n        hash {}\n",
+        "        occurred {}{sheet}, recorded {}, assessed by {}\n        evidence: {}\n        hash {}\n",
         p.occurred,
         e.recorded_at,
         p.by,
@@ -802,6 +971,7 @@ pub fn explain_json(x: &crate::ops::explain::Explanation<'_>) -> Value {
         "raw_awarded": s.raw_awarded.to_string(),
         "awarded_before_cap": s.awarded_before_cap.to_string(),
         "rank": s.rank, "stations": x.stations,
+        "sheets": serde_json::to_value(sheets_json(s)).unwrap_or_default(),
         "view": view_json(&x.view),
         "items": items,
         "metrics": metrics,
@@ -839,6 +1009,8 @@ fn event_story_json(e: &crate::ops::explain::EventStory, bonus: bool) -> Value {
     );
     m.insert("standing_points".into(), json!(e.standing.to_string()));
     m.insert("applied_points".into(), json!(e.applied.to_string()));
+    m.insert("limited_by".into(), json!(e.limited_by));
+    m.insert("sheet".into(), json!(e.sheet));
     m.insert(
         "direction".into(),
         json!(if bonus { "bonus" } else { "deduction" }),
@@ -848,6 +1020,7 @@ fn event_story_json(e: &crate::ops::explain::EventStory, bonus: bool) -> Value {
     m.insert("gap".into(), json!(opt(w.gap)));
     m.insert("steps".into(), json!(opt(w.steps)));
     m.insert("required".into(), json!(w.required));
+    m.insert("grade".into(), json!(w.grade));
     m.insert("working".into(), json!(w.text));
     m.insert("working_zh".into(), json!(w.text_zh));
     m.insert("evidence".into(), json!(p.evidence));

@@ -649,8 +649,18 @@ fn clause_text(rubric: &Value, clause: &Value) -> String {
         .unwrap_or_default()
 }
 
-/// The clause codes and texts of the items `dept` owns, with their rule kinds.
-fn own_clauses(rubric: &Value, dept: &str) -> Vec<(String, String, String)> {
+/// A clause the desk may record under: code, text, rule kind, what its date is called (its
+/// attribution) and its grades (`A 95–100 工作规范…`, graded clauses).
+struct OwnClause {
+    code: String,
+    text: String,
+    kind: String,
+    date_label: &'static str,
+    grades: String,
+}
+
+/// The clauses of the items `dept` owns.
+fn own_clauses(rubric: &Value, dept: &str) -> Vec<OwnClause> {
     let mut out = Vec::new();
     for c in rubric["categories"].as_array().into_iter().flatten() {
         for i in c["items"].as_array().into_iter().flatten() {
@@ -662,7 +672,32 @@ fn own_clauses(rubric: &Value, dept: &str) -> Vec<(String, String, String)> {
             }
             for cl in i["clauses"].as_array().into_iter().flatten() {
                 if cl["kind"] != "rank" {
-                    out.push((text(&cl["clause"]), text(&cl["text"]), text(&cl["kind"])));
+                    let date_label = match cl["attribution"].as_str() {
+                        Some("result") => "结果发生日期",
+                        Some("discovered") => "发现日期",
+                        _ => "发生日期",
+                    };
+                    let grades: Vec<String> = cl["grades"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|g| {
+                            format!(
+                                "{} {}–{} {}",
+                                text(&g["grade"]),
+                                text(&g["from"]),
+                                text(&g["to"]),
+                                text(&g["text"])
+                            )
+                        })
+                        .collect();
+                    out.push(OwnClause {
+                        code: text(&cl["clause"]),
+                        text: text(&cl["text"]),
+                        kind: text(&cl["kind"]),
+                        date_label,
+                        grades: grades.join("；"),
+                    });
                 }
             }
         }
@@ -688,8 +723,8 @@ fn desk_body(dept: &str, rubric: &Value, appeals: &Value, scores: &Value) -> Mar
                 input #clause-search type="text" data-filters="clause";
                 label for="clause" { "条款" }
                 select #clause name="clause" data-clause-select required {
-                    @for (code, t, kind) in &clauses {
-                        option value=(code) data-kind=(kind) { (code) " " (t) }
+                    @for c in &clauses {
+                        option value=(c.code) data-kind=(c.kind) data-date-label=(c.date_label) title=(c.grades) { (c.code) " " (c.text) }
                     }
                 }
                 p.error data-error-for="clause" hidden {}
@@ -716,6 +751,15 @@ fn desk_body(dept: &str, rubric: &Value, appeals: &Value, scores: &Value) -> Mar
                 div data-for-kinds="missing" {
                     label { "已完成数" input type="number" name="done" min="0" data-kind="int"; }
                     p.error data-error-for="done" hidden {}
+                }
+                div data-for-kinds="graded" {
+                    label { "评定得分" span.hint { "在所评档次的分数范围内" } input type="text" name="value" inputmode="decimal"; }
+                    p.error data-error-for="value" hidden {}
+                    ul.grades {
+                        @for c in clauses.iter().filter(|c| !c.grades.is_empty()) {
+                            li { (c.code) "：" (c.grades) }
+                        }
+                    }
                 }
                 label for="note" { "说明" span.hint { "幅度条款必填" } }
                 textarea #note name="note" {}

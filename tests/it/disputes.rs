@@ -2304,7 +2304,7 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let path = closed_scenario(&dir);
     with_store(&path, |s| {
-        let key = kaohe::internals::domain::rules::unit_key("WJ03", "5.1.b");
+        let key = kaohe::internals::domain::rules::unit_key("WJ03", "5.1.b", 0);
         assert_eq!(
             s.index_get(Index::UnitCount, &key).unwrap(),
             Some(3u32.to_be_bytes().to_vec())

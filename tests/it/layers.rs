@@ -26,6 +26,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "mod",
             "rubric::types",
+            "rubric::sheets",
             "rubric::compute",
             "rubric::load",
             "rubric::diff",

@@ -47,4 +47,5 @@ mod trust;
 mod webdriver;
 mod witness;
 mod xlsx;
+mod year2019;
 mod years;

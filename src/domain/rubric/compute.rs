@@ -3,7 +3,7 @@
 
 use crate::base::decimal::canonical;
 use crate::domain::rubric::types::{
-    Amount, Clause, Context, Direction, Rounding, Rubric, Rule, Threshold, Working,
+    Amount, Clause, Context, Direction, Grade, Rounding, Rubric, Rule, Threshold, Working,
 };
 use crate::events::event::{Inputs, StationKind};
 use rust_decimal::Decimal;
@@ -88,6 +88,18 @@ pub enum RuleError {
         value: Decimal,
         bounds: String,
     },
+    #[error("clause {clause}: score {value} lies in no grade ({grades})")]
+    NotInAGrade {
+        clause: String,
+        value: Decimal,
+        grades: String,
+    },
+    #[error("clause {clause}: score {value} is the full {points}; nothing to deduct")]
+    FullScore {
+        clause: String,
+        value: Decimal,
+        points: Decimal,
+    },
     #[error("clause {clause} allows at most {max_count} units per station; {already} already recorded, {count} more would make more than {max_count}")]
     CountAboveMax {
         clause: String,
@@ -121,6 +133,7 @@ pub fn kind_zh(kind: &str) -> &str {
         "shortfall" => "按差额计分",
         "missing" => "按缺项计分",
         "rank" => "按名次",
+        "graded" => "分档评定",
         "town" => "镇",
         "subdistrict" => "街道",
         other => other,
@@ -224,6 +237,16 @@ impl RuleError {
                 value,
                 bounds,
             } => format!("条款 {clause}：数值 {value} 超出指标 {metric} 的取值范围（{bounds}）"),
+            NotInAGrade {
+                clause,
+                value,
+                grades,
+            } => format!("条款 {clause}：得分 {value} 不在任何档次内（{grades}）"),
+            FullScore {
+                clause,
+                value,
+                points,
+            } => format!("条款 {clause}：得分 {value} 为满分 {points}；无需扣分"),
             CountAboveMax {
                 clause,
                 count,
@@ -247,7 +270,9 @@ impl RuleError {
             RuleError::StandardMet { .. }
             | RuleError::LessThanAStep { .. }
             | RuleError::NotEarned { .. }
-            | RuleError::ValueOutOfBounds { .. } => "value",
+            | RuleError::ValueOutOfBounds { .. }
+            | RuleError::NotInAGrade { .. }
+            | RuleError::FullScore { .. } => "value",
             RuleError::NothingMissing { .. } => "done",
             RuleError::CountAboveMax { .. } => "count",
         }
@@ -296,6 +321,7 @@ impl Rubric {
                 rounding,
             } => c.shortfall(metric, threshold, *step, *points, *direction, *rounding)?,
             Rule::Missing { required, points } => c.missing_done(*required, *points)?,
+            Rule::Graded { points, grades } => c.graded(*points, grades)?,
         };
         Ok(kept(points))
     }
@@ -479,6 +505,34 @@ impl Check<'_> {
             });
         }
         let total = canonical(steps * points);
+        self.points_agree(total)?;
+        Ok(total)
+    }
+
+    /// The `graded` kind: the score given (`value`) must lie in a grade; the deduction is what
+    /// it falls short of the clause's full score.
+    fn graded(&self, points: Decimal, grades: &[Grade]) -> Result<Decimal, RuleError> {
+        self.only(&["value", "points", "note"])?;
+        let value = canonical(self.inputs.value.ok_or_else(|| self.missing("value"))?);
+        if grade_of(grades, value).is_none() {
+            return Err(RuleError::NotInAGrade {
+                clause: self.clause.code.clone(),
+                value,
+                grades: grades
+                    .iter()
+                    .map(|g| format!("{} {}–{}", g.grade, g.from, g.to))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        if value >= points {
+            return Err(RuleError::FullScore {
+                clause: self.clause.code.clone(),
+                value,
+                points,
+            });
+        }
+        let total = canonical(points - value);
         self.points_agree(total)?;
         Ok(total)
     }
@@ -694,6 +748,19 @@ impl Rule {
                 )
             }
             Rule::Rank { .. } => format!("rank bonus {points}"),
+            Rule::Graded {
+                points: full,
+                grades,
+            } => match grade_of(grades, value) {
+                Some(g) => {
+                    w.grade = Some(g.grade.clone());
+                    format!(
+                        "grade {} ({}–{}: {}): scored {value} of {full} → {points}",
+                        g.grade, g.from, g.to, g.text
+                    )
+                }
+                None => format!("scored {value} of {full} → {points}"),
+            },
         };
         w
     }
@@ -762,8 +829,23 @@ impl Rule {
                 )
             }
             Rule::Rank { .. } => format!("名次加分 {points} 分"),
+            Rule::Graded {
+                points: full,
+                grades,
+            } => match grade_of(grades, value) {
+                Some(g) => format!(
+                    "评定 {} 档（{}–{} 分，{}）：得 {value} 分，满分 {full} → 扣 {points} 分",
+                    g.grade, g.from, g.to, g.text
+                ),
+                None => format!("得 {value} 分，满分 {full} → 扣 {points} 分"),
+            },
         }
     }
+}
+
+/// The grade a score lies in.
+pub(crate) fn grade_of(grades: &[Grade], value: Decimal) -> Option<&Grade> {
+    grades.iter().find(|g| g.from <= value && value <= g.to)
 }
 
 /// The brackets around a step count in the working: ⌈ ⌉ for ceil, ⌊ ⌋ for floor, none for exact.

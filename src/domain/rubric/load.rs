@@ -2,9 +2,11 @@
 //! typed [`Rubric`]; a broken file gets an error naming the clause, item or category.
 
 use crate::base::decimal;
+use crate::domain::rubric::sheets::{item_slot_count, MAX_SHEETS, MAX_SHEET_SLOTS};
 use crate::domain::rubric::types::{
-    Amount, Band, Category, Clause, Consequence, ConsequenceRule, Department, Direction, Item,
-    Metric, Qualifier, Rounding, Rubric, Rule, Threshold, Unit, FORMAT_FIRST, FORMAT_STATED,
+    Amount, Assessor, Attribution, Band, Category, Clause, Consequence, ConsequenceRule,
+    Department, Direction, Grade, Item, Metric, Part, Period, Qualifier, Rounding, Rubric, Rule,
+    Threshold, Unit, FORMAT_FIRST, FORMAT_STATED,
 };
 use crate::events::event::StationKind;
 use jiff::civil::Date;
@@ -40,6 +42,47 @@ struct RawFile {
     category: Vec<RawCategory>,
     #[serde(default)]
     consequence: Vec<RawConsequence>,
+    #[serde(default)]
+    period: Vec<RawPeriod>,
+    #[serde(default)]
+    assessor: Vec<RawAssessor>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeriod {
+    code: String,
+    name: String,
+    start: String,
+    end: String,
+    weight: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAssessor {
+    code: String,
+    name: String,
+    weight: String,
+    departments: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPart {
+    code: String,
+    name: String,
+    points: String,
+    floor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGrade {
+    grade: String,
+    from: String,
+    to: String,
+    text: String,
 }
 
 #[derive(Deserialize)]
@@ -114,6 +157,9 @@ struct RawItem {
     capped: Option<bool>,
     /// The item's own scale (a weighted indicator), when it differs from `points`.
     full_marks: Option<String>,
+    /// Sub-parts (base-then-deduct), summing to the full marks.
+    #[serde(default)]
+    part: Vec<RawPart>,
     #[serde(default)]
     clause: Vec<RawClause>,
 }
@@ -139,7 +185,11 @@ struct RawClause {
     ties: Option<String>,
     qualify: Option<Vec<RawQualifier>>,
     bands: Option<Vec<RawBand>>,
+    grades: Option<Vec<RawGrade>>,
     // The conditions any kind may state.
+    part: Option<String>,
+    severe: Option<bool>,
+    attribution: Option<String>,
     once: Option<bool>,
     excludes: Option<Vec<String>>,
     requires: Option<Vec<String>>,
@@ -300,7 +350,13 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
         department_index,
         counted: BTreeSet::new(),
         consequences: build_consequences(&raw.consequence)?,
+        periods: Vec::new(),
+        assessors: Vec::new(),
+        item_slots: Vec::new(),
+        slots_per_sheet: 0,
     };
+    rubric.periods = build_periods(&raw.period, period_start, period_end)?;
+    rubric.assessors = build_assessors(&rubric, &raw.assessor)?;
     let mut whole = true;
     for rc in &raw.category {
         let before = errors.len();
@@ -314,6 +370,7 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
         }
     }
     index(&mut rubric)?;
+    layout(&mut rubric)?;
     conditions(&mut rubric, errors);
     if whole {
         check_totals(&rubric)?;
@@ -443,6 +500,201 @@ fn build_consequences(raw: &[RawConsequence]) -> Result<Vec<Consequence>, Rubric
             })
         })
         .collect()
+}
+
+/// A period's or assessor's code: 1 to 16 ASCII letters, digits, '-' or '_'.
+fn plain_code(place: &str, code: &str) -> Result<(), RubricError> {
+    let fine = (1..=16).contains(&code.len())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'));
+    match fine {
+        true => Ok(()),
+        false => Err(invalid(
+            place,
+            format!("`code`: `{code}` must be 1 to 16 ASCII letters, digits, '-' or '_'"),
+        )),
+    }
+}
+
+/// A weight in percent: positive, at most 100.
+fn percent(place: &str, text: &str) -> Result<Decimal, RubricError> {
+    let w = positive(place, "weight", text)?;
+    if w > Decimal::from(100) {
+        return Err(invalid(
+            place,
+            format!("`weight`: {w} is more than 100 (percent)"),
+        ));
+    }
+    Ok(w)
+}
+
+/// The weights of a list sum to 100 (percent).
+fn hundred(place: &str, weights: impl Iterator<Item = Decimal>) -> Result<(), RubricError> {
+    let sum: Decimal = weights.sum();
+    match sum == Decimal::from(100) {
+        true => Ok(()),
+        false => Err(invalid(place, format!("weights sum to {sum}, not 100"))),
+    }
+}
+
+/// The sub-periods, in order, tiling the period without gap or overlap; one for the whole
+/// period when none is stated.
+fn build_periods(raw: &[RawPeriod], start: Date, end: Date) -> Result<Vec<Period>, RubricError> {
+    if raw.is_empty() {
+        return Ok(vec![Period {
+            code: "year".into(),
+            name: "全年".into(),
+            start,
+            end,
+            weight: Decimal::from(100),
+        }]);
+    }
+    let mut out: Vec<Period> = Vec::new();
+    for r in raw {
+        let place = format!("period {}", r.code);
+        plain_code(&place, &r.code)?;
+        if out.iter().any(|p| p.code == r.code) {
+            return Err(invalid(&place, "code used twice"));
+        }
+        let (s, e) = (
+            date(&place, "start", &r.start)?,
+            date(&place, "end", &r.end)?,
+        );
+        let expected = match out.last() {
+            None => start,
+            Some(prev) => prev
+                .end
+                .tomorrow()
+                .map_err(|e| invalid(&place, e.to_string()))?,
+        };
+        if s != expected {
+            return Err(invalid(
+                &place,
+                format!("`start`: {s} should be {expected} (the periods follow each other from period_start, without gap or overlap)"),
+            ));
+        }
+        if e < s {
+            return Err(invalid(
+                &place,
+                format!("`end`: {e} is before its start {s}"),
+            ));
+        }
+        out.push(Period {
+            code: r.code.clone(),
+            name: r.name.clone(),
+            start: s,
+            end: e,
+            weight: percent(&place, &r.weight)?,
+        });
+    }
+    let last = out.last().map(|p| p.end);
+    if last != Some(end) {
+        return Err(invalid(
+            "periods",
+            format!(
+                "the last period ends {}, not period_end {end}",
+                last.map(|d| d.to_string()).unwrap_or_default()
+            ),
+        ));
+    }
+    hundred("periods", out.iter().map(|p| p.weight))?;
+    Ok(out)
+}
+
+/// The assessing bodies, each with its departments (every department in exactly one); one
+/// for every department when none is stated.
+fn build_assessors(rubric: &Rubric, raw: &[RawAssessor]) -> Result<Vec<Assessor>, RubricError> {
+    let all: Vec<String> = rubric.departments.iter().map(|d| d.name.clone()).collect();
+    if raw.is_empty() {
+        return Ok(vec![Assessor {
+            code: "all".into(),
+            name: "考核单位".into(),
+            weight: Decimal::from(100),
+            departments: all,
+        }]);
+    }
+    let mut out: Vec<Assessor> = Vec::new();
+    let mut owner: BTreeMap<String, String> = BTreeMap::new();
+    for r in raw {
+        let place = format!("assessor {}", r.code);
+        plain_code(&place, &r.code)?;
+        if out.iter().any(|a| a.code == r.code) {
+            return Err(invalid(&place, "code used twice"));
+        }
+        let mut departments = Vec::new();
+        for d in &r.departments {
+            let canonical = rubric
+                .department(d)
+                .ok_or_else(|| invalid(&place, format!("`departments`: `{d}` is not declared")))?;
+            if let Some(other) = owner.insert(canonical.to_string(), r.code.clone()) {
+                return Err(invalid(
+                    &place,
+                    format!("`departments`: `{d}` already records for assessor {other}"),
+                ));
+            }
+            departments.push(canonical.to_string());
+        }
+        if departments.is_empty() {
+            return Err(invalid(&place, "`departments`: has none"));
+        }
+        out.push(Assessor {
+            code: r.code.clone(),
+            name: r.name.clone(),
+            weight: percent(&place, &r.weight)?,
+            departments,
+        });
+    }
+    if let Some(d) = all.iter().find(|d| !owner.contains_key(*d)) {
+        return Err(invalid(
+            format!("department {d}"),
+            "records for no assessor (with assessors stated, every department belongs to one)",
+        ));
+    }
+    hundred("assessors", out.iter().map(|a| a.weight))?;
+    Ok(out)
+}
+
+/// The slots of a sheet (`domain::rubric::sheets`), within the limits; a rank clause needs a
+/// single sheet (its places are computed once, at the close).
+fn layout(rubric: &mut Rubric) -> Result<(), RubricError> {
+    let mut next = 0usize;
+    let mut firsts = Vec::new();
+    for item in rubric.items() {
+        firsts.push(next);
+        next += item_slot_count(item);
+    }
+    if next > MAX_SHEET_SLOTS {
+        return Err(invalid(
+            "items",
+            format!("{next} items and sub-part findings are more than {MAX_SHEET_SLOTS}"),
+        ));
+    }
+    let sheets = rubric.periods.len() * rubric.assessors.len();
+    if sheets > MAX_SHEETS {
+        return Err(invalid(
+            "periods",
+            format!(
+                "{} periods × {} assessors make {sheets} sheets, more than {MAX_SHEETS}",
+                rubric.periods.len(),
+                rubric.assessors.len()
+            ),
+        ));
+    }
+    if sheets > 1 {
+        if let Some((_, c)) = rubric
+            .clauses()
+            .find(|(_, c)| matches!(c.rule, Rule::Rank { .. }))
+        {
+            return Err(invalid(
+                format!("clause {}", c.code),
+                "a rank clause cannot be used with several periods or assessors (its places are computed once, at the close)",
+            ));
+        }
+    }
+    rubric.item_slots = firsts;
+    rubric.slots_per_sheet = next;
+    Ok(())
 }
 
 fn build_departments(raw: &[RawDepartment]) -> Result<Vec<Department>, RubricError> {
@@ -599,6 +851,7 @@ fn build_item(
             ))
         }
     };
+    let parts = build_parts(&iplace, rc.bonus, full_marks, &ri.part)?;
     let mut clauses = Vec::new();
     for raw in &ri.clause {
         if raw.code.rsplit_once('.').map(|(i, _)| i) != Some(ri.code.as_str()) {
@@ -608,7 +861,7 @@ fn build_item(
             ));
             continue;
         }
-        match build_clause(rubric, rc.bonus, raw) {
+        match build_clause(rubric, rc.bonus, raw).and_then(|c| in_part(c, raw, &parts)) {
             Ok(c) => clauses.push(c),
             Err(e) => errors.push(e),
         }
@@ -623,8 +876,90 @@ fn build_item(
         bonus: rc.bonus,
         capped,
         full_marks,
+        parts,
         clauses,
     })
+}
+
+/// An item's sub-parts: codes unique, points positive and summing to the item's full marks,
+/// each floor below its points; none in the bonus category.
+fn build_parts(
+    iplace: &str,
+    bonus: bool,
+    full_marks: Decimal,
+    raw: &[RawPart],
+) -> Result<Vec<Part>, RubricError> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    if bonus {
+        return Err(invalid(iplace, "`part`: a bonus item has no sub-parts"));
+    }
+    let mut out: Vec<Part> = Vec::new();
+    for r in raw {
+        let place = format!("{iplace} part {}", r.code);
+        if out.iter().any(|p| p.code == r.code) {
+            return Err(invalid(&place, "code used twice"));
+        }
+        let points = positive(&place, "points", &r.points)?;
+        let floor = match &r.floor {
+            None => Decimal::ZERO,
+            Some(t) => dec(&place, "floor", t)?,
+        };
+        if floor < Decimal::ZERO || floor >= points {
+            return Err(invalid(
+                &place,
+                format!("`floor`: {floor} must be at least 0 and below the part's points {points}"),
+            ));
+        }
+        out.push(Part {
+            code: r.code.clone(),
+            name: r.name.clone(),
+            points,
+            floor,
+        });
+    }
+    let sum: Decimal = out.iter().map(|p| p.points).sum();
+    if sum != full_marks {
+        return Err(invalid(
+            iplace,
+            format!("sub-parts sum to {sum}, not the item's full marks {full_marks}"),
+        ));
+    }
+    Ok(out)
+}
+
+/// Places a clause in its item's sub-part: named when the item has sub-parts, not otherwise;
+/// `severe` only for a clause in a sub-part.
+fn in_part(mut c: Clause, raw: &RawClause, parts: &[Part]) -> Result<Clause, RubricError> {
+    let place = format!("clause {}", c.code);
+    c.part =
+        match (&raw.part, parts.is_empty()) {
+            (None, true) => None,
+            (Some(p), true) => {
+                return Err(invalid(
+                    &place,
+                    format!("`part`: its item has no sub-part `{p}`"),
+                ))
+            }
+            (None, false) => {
+                return Err(invalid(
+                    &place,
+                    "`part`: its item has sub-parts; name the one it deducts from",
+                ))
+            }
+            (Some(p), false) => Some(parts.iter().position(|x| &x.code == p).ok_or_else(|| {
+                invalid(&place, format!("`part`: its item has no sub-part `{p}`"))
+            })?),
+        };
+    c.severe = raw.severe.unwrap_or(false);
+    if c.severe && c.part.is_none() {
+        return Err(invalid(
+            &place,
+            "`severe`: only a clause in a sub-part passes a floor",
+        ));
+    }
+    Ok(c)
 }
 
 /// The fields a raw clause carries, by name, for the "no others" check.
@@ -645,6 +980,7 @@ fn present_fields(r: &RawClause) -> Vec<&'static str> {
         ("ties", r.ties.is_some()),
         ("qualify", r.qualify.is_some()),
         ("bands", r.bands.is_some()),
+        ("grades", r.grades.is_some()),
     ];
     fields.iter().filter(|(_, p)| *p).map(|(f, _)| *f).collect()
 }
@@ -667,9 +1003,10 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
         "shortfall" => build_shortfall(&c)?,
         "missing" => build_missing(&c)?,
         "rank" => build_rank(&c)?,
+        "graded" => build_graded(&c)?,
         other => {
             return Err(c.invalid(format!(
-                "`kind`: unknown kind `{other}` (fixed, per_unit, range, below, at_least, shortfall, missing or rank)"
+                "`kind`: unknown kind `{other}` (fixed, per_unit, range, below, at_least, shortfall, missing, rank or graded)"
             )))
         }
     };
@@ -679,7 +1016,7 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
     let bonus_only = matches!(rule, Rule::Rank { .. } | Rule::AtLeast { .. });
     let deduction_only = matches!(
         rule,
-        Rule::Below { .. } | Rule::Shortfall { .. } | Rule::Missing { .. }
+        Rule::Below { .. } | Rule::Shortfall { .. } | Rule::Missing { .. } | Rule::Graded { .. }
     );
     if bonus_only && !bonus {
         return Err(c.invalid(format!("kind {} belongs in the bonus category", r.kind)));
@@ -693,8 +1030,22 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
     // Judged on a year-end figure: once per station and period from format 2 on.
     let year_end = matches!(
         rule,
-        Rule::Below { .. } | Rule::AtLeast { .. } | Rule::Shortfall { .. } | Rule::Missing { .. }
+        Rule::Below { .. }
+            | Rule::AtLeast { .. }
+            | Rule::Shortfall { .. }
+            | Rule::Missing { .. }
+            | Rule::Graded { .. }
     );
+    let attribution = match r.attribution.as_deref() {
+        None | Some("happened") => Attribution::Happened,
+        Some("result") => Attribution::Result,
+        Some("discovered") => Attribution::Discovered,
+        Some(other) => {
+            return Err(c.invalid(format!(
+                "`attribution`: `{other}` is not happened, result or discovered"
+            )))
+        }
+    };
     let deadline = r
         .deadline
         .as_deref()
@@ -716,6 +1067,9 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
         requires: r.requires.clone().unwrap_or_default(),
         deadline,
         rule,
+        part: None,
+        severe: false,
+        attribution,
     })
 }
 
@@ -964,6 +1318,48 @@ fn build_rank(c: &RawRule) -> Result<Built, RubricError> {
         bands,
     };
     Ok((rule, vec!["metric", "ties", "qualify", "bands"]))
+}
+
+/// `graded`: the clause's full score and its grades, each a range of scores within it, not
+/// overlapping, with a description.
+fn build_graded(c: &RawRule) -> Result<Built, RubricError> {
+    let points = c.need("points", c.raw.points.as_deref())?;
+    let raw = c
+        .raw
+        .grades
+        .as_deref()
+        .filter(|g| !g.is_empty())
+        .ok_or_else(|| c.invalid("kind graded needs `grades`"))?;
+    let mut grades: Vec<Grade> = Vec::new();
+    for g in raw {
+        let field = format!("grades.{}", g.grade);
+        let from = dec(&c.place, &field, &g.from)?;
+        let to = dec(&c.place, &field, &g.to)?;
+        if g.grade.trim().is_empty() || g.text.trim().is_empty() {
+            return Err(c.invalid("`grades`: every grade needs a `grade` and a `text`"));
+        }
+        if from < Decimal::ZERO || from > to || to > points {
+            return Err(c.invalid(format!(
+                "`{field}`: {from}–{to} must run upwards within 0–{points}"
+            )));
+        }
+        if let Some(o) = grades
+            .iter()
+            .find(|o| o.grade == g.grade || (from <= o.to && o.from <= to))
+        {
+            return Err(c.invalid(format!(
+                "`{field}`: overlaps grade {} ({}–{}) or repeats its name",
+                o.grade, o.from, o.to
+            )));
+        }
+        grades.push(Grade {
+            grade: g.grade.clone(),
+            from,
+            to,
+            text: g.text.clone(),
+        });
+    }
+    Ok((Rule::Graded { points, grades }, vec!["points", "grades"]))
 }
 
 /// Fills the rubric's indexes by code, refusing a code used twice (categories, items and

@@ -42,6 +42,88 @@ pub struct Rubric {
     pub(super) counted: BTreeSet<String>,
     /// What the final scores mean for each station (`domain::consequences`).
     pub consequences: Vec<Consequence>,
+    /// The sub-periods, tiling the period in order (one, the whole period, unless stated).
+    pub periods: Vec<Period>,
+    /// The assessing bodies (one, every department, unless stated).
+    pub assessors: Vec<Assessor>,
+    /// Per item position: its first slot within a sheet (`domain::rubric::sheets`).
+    pub(super) item_slots: Vec<usize>,
+    /// Slots per sheet: one per item, two per sub-part of an item that has them.
+    pub(super) slots_per_sheet: usize,
+}
+
+/// A sub-period with its weight in the year's score (上半年 40 %).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    pub code: String,
+    pub name: String,
+    pub start: Date,
+    pub end: Date,
+    /// Percent; the periods' weights sum to 100.
+    pub weight: Decimal,
+}
+
+/// An assessing body with its weight in the score (区局 50 %, 镇 50 %) and the departments that
+/// record for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assessor {
+    pub code: String,
+    pub name: String,
+    /// Percent; the assessors' weights sum to 100.
+    pub weight: Decimal,
+    /// Canonical department names; every department belongs to exactly one assessor.
+    pub departments: Vec<String>,
+}
+
+/// A sub-part of an item (base-then-deduct): awarded its points when the work is done, then
+/// reduced by its clauses' findings down to its floor; a severe clause passes the floor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub code: String,
+    pub name: String,
+    pub points: Decimal,
+    /// Ordinary findings leave at least this much of the part (zero: down to nothing).
+    pub floor: Decimal,
+}
+
+/// Which date of a case decides the period a record counts in; the record's `occurred` date
+/// holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attribution {
+    /// When it happened (the default).
+    Happened,
+    /// When its result occurred (a case closed, a sentence took effect).
+    Result,
+    /// When it was discovered (an inspection found it).
+    Discovered,
+}
+
+impl Attribution {
+    pub fn name(self) -> &'static str {
+        match self {
+            Attribution::Happened => "happened",
+            Attribution::Result => "result",
+            Attribution::Discovered => "discovered",
+        }
+    }
+
+    /// What the record's date is called on the pages.
+    pub fn date_zh(self) -> &'static str {
+        match self {
+            Attribution::Happened => "发生日期",
+            Attribution::Result => "结果发生日期",
+            Attribution::Discovered => "发现日期",
+        }
+    }
+
+    /// What the record's date is called in English.
+    pub fn date_en(self) -> &'static str {
+        match self {
+            Attribution::Happened => "the date it happened",
+            Attribution::Result => "the date its result occurred",
+            Attribution::Discovered => "the date it was discovered",
+        }
+    }
 }
 
 /// One row of the rubric's consequences table.
@@ -115,6 +197,9 @@ pub struct Item {
     /// total as `points × score / full_marks` (a weighted indicator). Equal to `points` unless
     /// the rubric states `full_marks`.
     pub full_marks: Decimal,
+    /// Sub-parts (base-then-deduct), summing to the full marks; every clause names one when
+    /// there are any.
+    pub parts: Vec<Part>,
     pub clauses: Vec<Clause>,
 }
 
@@ -167,6 +252,12 @@ pub struct Clause {
     pub requires: Vec<String>,
     /// The last day an occurred date may fall on.
     pub deadline: Option<Date>,
+    /// The item's sub-part the clause deducts from (an index into `Item::parts`).
+    pub part: Option<usize>,
+    /// A severe case: its deductions pass the sub-part's floor.
+    pub severe: bool,
+    /// Which date of a case the record's occurred date holds.
+    pub attribution: Attribution,
 }
 
 impl Clause {
@@ -242,6 +333,17 @@ pub struct Band {
     pub points: Decimal,
 }
 
+/// One grade of a graded clause: the assessor places the station in it and gives a score
+/// within `from..=to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grade {
+    pub grade: String,
+    pub from: Decimal,
+    pub to: Decimal,
+    /// The grade's description (its wording in the rubric).
+    pub text: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Qualifier {
     pub metric: String,
@@ -289,6 +391,12 @@ pub enum Rule {
         qualify: Vec<Qualifier>,
         bands: Vec<Band>,
     },
+    /// The assessor places the station in a grade and scores it within the grade, out of
+    /// `points`; the deduction is `points − score`.
+    Graded {
+        points: Decimal,
+        grades: Vec<Grade>,
+    },
 }
 
 impl Rule {
@@ -302,6 +410,7 @@ impl Rule {
             Rule::Shortfall { .. } => "shortfall",
             Rule::Missing { .. } => "missing",
             Rule::Rank { .. } => "rank",
+            Rule::Graded { .. } => "graded",
         }
     }
 
@@ -381,6 +490,13 @@ impl Rule {
                     .collect();
                 format!("rank by {metric}: {}", b.join(", "))
             }
+            Rule::Graded { points, grades } => {
+                let g: Vec<String> = grades
+                    .iter()
+                    .map(|g| format!("{} {}–{}", g.grade, g.from, g.to))
+                    .collect();
+                format!("graded out of {points}: {}", g.join(", "))
+            }
         }
     }
 }
@@ -405,6 +521,8 @@ pub struct Working {
     pub units: Option<u32>,
     /// Required count (missing clauses).
     pub required: Option<u32>,
+    /// The grade the score lies in (graded clauses).
+    pub grade: Option<String>,
     /// One line: the arithmetic from inputs to points.
     pub text: String,
     /// [`Working::text`] in Chinese, for the pages.

@@ -258,6 +258,9 @@ function showInputs(select) {
     box.hidden = !shown;
     for (const el of box.querySelectorAll('input,textarea,select')) el.disabled = !shown;
   }
+  // The date that decides the period (the clause's attribution): 发生日期, 发现日期 …
+  const dateLabel = form.querySelector('label[for="occurred"]');
+  if (dateLabel && option && option.dataset.dateLabel) dateLabel.textContent = option.dataset.dateLabel;
 }
 
 // An import file: every line checked together; refusals listed by line, or every event
