@@ -28,6 +28,7 @@ mod messages;
 mod pages;
 mod proofs;
 mod props;
+mod props_format2;
 mod readers;
 mod reconcile;
 mod regressions;
