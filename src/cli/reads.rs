@@ -121,6 +121,9 @@ pub(super) fn report(
         summary.bytes,
         view.describe()
     )?;
+    if let Some(p) = ledger.follows() {
+        writeln!(out, "{}", kaohe::render::view::follows_text(p))?;
+    }
     Ok(())
 }
 

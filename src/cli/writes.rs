@@ -87,15 +87,7 @@ pub(super) fn init(
         hex::encode(rubric_hash)
     )?;
     if let Some(p) = previous {
-        writeln!(
-            out,
-            "follows ledger {} ({} to {}), sealed at seq {} with hash {}",
-            hex::encode(p.ledger_id),
-            p.period_start,
-            p.period_end,
-            p.seq,
-            hex::encode(p.hash)
-        )?;
+        writeln!(out, "{}", kaohe::render::view::follows_text(&p))?;
     }
     Ok(())
 }

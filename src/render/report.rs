@@ -330,15 +330,38 @@ fn head(h: &mut String, ledger: &Ledger, view: &View, scores: &[StationScore], c
          <tr><th>站点数</th><td>{}</td></tr>\n<tr><th>事件数（视图内）</th><td>{}</td></tr>\n\
          <tr><th>封账状态</th><td>{status}</td></tr>\n\
          <tr><th>账本编号</th><td class=\"hash\">{}</td></tr>\n\
-         <tr><th>规则哈希</th><td class=\"hash\">{}</td></tr>\n</table>\n</header>\n\
-         <nav class=\"toc\"><a href=\"#ranking\">排名</a><a href=\"#charts\">分布图</a>\
-         <a href=\"#detail\">各站详情</a><a href=\"#verify\">封账与验证</a></nav>\n",
+         <tr><th>规则哈希</th><td class=\"hash\">{}</td></tr>\n",
         Esc(&view_zh(view)),
         scores.len(),
         view.end,
         hex::encode(g.ledger_id),
         hex(&g.rubric_hash),
     );
+    if let Some(p) = ledger.follows() {
+        let _ = writeln!(
+            h,
+            "<tr><th>上一年度</th><td id=\"previous-year\">{}</td></tr>",
+            previous_year(p)
+        );
+    }
+    h.push_str(
+        "</table>\n</header>\n\
+         <nav class=\"toc\"><a href=\"#ranking\">排名</a><a href=\"#charts\">分布图</a>\
+         <a href=\"#detail\">各站详情</a><a href=\"#verify\">封账与验证</a></nav>\n",
+    );
+}
+
+/// The previous year a ledger follows (its genesis, `init --follows`), in a line: its ledger
+/// id, period, and the closing event (seq and hash) that sealed it.
+fn previous_year(p: &crate::events::event::Sealed) -> String {
+    format!(
+        "账本 <span class=\"hash\">{}</span>，{} 至 {}，于第 {} 号事件封账，链头 <span class=\"hash\">{}</span>",
+        hex::encode(p.ledger_id),
+        p.period_start,
+        p.period_end,
+        p.seq,
+        hex(&p.hash),
+    )
 }
 
 /// Where the caps cut, as in `score`'s table.
@@ -1269,7 +1292,7 @@ fn verification(
         }
     };
     let cut = view_cut(h, ledger, view, head.next_seq)?;
-    how_to_verify(h, &publish, cut.as_ref());
+    how_to_verify(h, &publish, cut.as_ref(), ledger.follows());
     Ok(())
 }
 
@@ -1377,7 +1400,12 @@ fn view_cut(
 
 /// How to verify the `publish`ed head (and the view's `cut`, if any); closes the section and
 /// the page.
-fn how_to_verify(h: &mut String, publish: &str, cut: Option<&(u64, String)>) {
+fn how_to_verify(
+    h: &mut String,
+    publish: &str,
+    cut: Option<&(u64, String)>,
+    previous: Option<&crate::events::event::Sealed>,
+) {
     let _ = write!(
         h,
         "<h3>如何验证</h3>\n<ol>\n\
@@ -1396,6 +1424,14 @@ fn how_to_verify(h: &mut String, publish: &str, cut: Option<&(u64, String)>) {
             Esc(&format!(
                 "kaohe --db 账本目录 export --as-of-seq {seq} > x.jsonl && kaohe verify --export x.jsonl --head {hash}"
             )),
+        );
+    }
+    if let Some(p) = previous {
+        let _ = writeln!(
+            h,
+            "<li>本账本接续上一年度（{}）。核对创世事件所记即上一年度账本的封账链头，且上一年度账本验证无误：\
+             <pre>kaohe --db 账本目录 verify --follows 上一年度账本目录</pre></li>",
+            previous_year(p),
         );
     }
     h.push_str(

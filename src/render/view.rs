@@ -104,6 +104,19 @@ impl Table {
     }
 }
 
+/// The previous year a ledger follows, as `init --follows` and `report` print it:
+/// `follows ledger ID (2018-01-01 to 2018-12-31), sealed at seq N with hash H`.
+pub fn follows_text(p: &crate::events::event::Sealed) -> String {
+    format!(
+        "follows ledger {} ({} to {}), sealed at seq {} with hash {}",
+        hex::encode(p.ledger_id),
+        p.period_start,
+        p.period_end,
+        p.seq,
+        hex::encode(p.hash)
+    )
+}
+
 /// A station's consequences as one cell: `先进；考核奖励 1231.25`.
 pub(crate) fn consequences_text(list: &[crate::domain::consequences::Outcome]) -> String {
     list.iter()

@@ -476,6 +476,28 @@ impl Service {
         Ok(v)
     }
 
+    /// What the final scores mean for one station (its row's `consequences` in
+    /// `GET /api/v1/score`): `None` unless the view shows the final scores. Only a view that
+    /// includes the close ranks every station for it, and then everyone may read the ranking.
+    pub fn consequences(
+        &self,
+        who: &Session,
+        station: &str,
+        q: &Query,
+    ) -> Result<Option<Vec<crate::domain::consequences::Outcome>>, ServiceError> {
+        may_read_station(who, station)?;
+        let ledger = self.ledger()?;
+        let view = ledger.view(q)?;
+        if ledger.final_at(&view).is_none() {
+            return Ok(None);
+        }
+        if ledger.rubric().consequences.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let mut s = actions::scores(&ledger, q)?;
+        Ok(Some(s.consequences.remove(station).unwrap_or_default()))
+    }
+
     /// `GET /api/v1/rubric`.
     pub fn rubric(&self) -> Result<Value, ServiceError> {
         let ledger = self.ledger()?;

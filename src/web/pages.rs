@@ -241,10 +241,14 @@ async fn station(
         let appeals = app.service.appeals(&session, false)?;
         let rubric = app.service.rubric()?;
         let receipts = receipts_to(&app.service.checkpoints()?);
+        let consequences = app.service.consequences(&session, &code, &q)?;
+        let labels = consequence_labels(&*app.service.ledger()?);
         let page = StationPage {
             rubric,
             today,
             receipts,
+            labels,
+            consequences,
         };
         Ok((x, appeals, page, p))
     })
@@ -277,6 +281,10 @@ struct StationPage {
     today: String,
     /// Events before this seq have a receipt (the latest stored checkpoint's size).
     receipts: u64,
+    /// The labels of the rubric's consequences table.
+    labels: Vec<String>,
+    /// What the final scores mean for the station; `None` unless the view shows them.
+    consequences: Option<Vec<crate::domain::consequences::Outcome>>,
 }
 
 /// The size of the latest stored checkpoint: every event before it has a receipt.
@@ -362,6 +370,12 @@ fn station_body(
                 }
             }
             p.muted { "扣分 " (text(&x["deducted"])) " · 加分 " (text(&x["awarded"])) " · 视图：" (view_text(&x["view"], p)) }
+            @if !sp.labels.is_empty() {
+                @match &sp.consequences {
+                    Some(list) => p #consequences { "考核结果：" strong { (consequences_text(list)) } },
+                    None => (consequences_pending(&sp.labels)),
+                }
+            }
             (view_form(p))
         }
         @if groups.is_empty() {
@@ -907,14 +921,20 @@ async fn audit(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Param
         let verified = ledger.store().last_verified().ok().flatten();
         let checkpoints = app.service.checkpoints()?;
         let head = (head.next_seq, hex::encode(head.hash));
-        Ok((scores, p, head, verified, checkpoints))
+        let chain = Chain {
+            head,
+            verified,
+            checkpoints,
+            previous: ledger.follows().copied(),
+        };
+        Ok((scores, p, chain, consequence_labels(&ledger)))
     })
     .await;
     match result {
-        Ok((scores, p, head, verified, checkpoints)) => {
+        Ok((scores, p, chain, labels)) => {
             let body = html! {
-                (scores_body("各司法所得分", &scores, &p))
-                (chain_card(&head, verified.as_ref(), &checkpoints))
+                (scores_body("各司法所得分", &scores, &p, &labels))
+                (chain_card(&chain))
             };
             page(StatusCode::OK, layout("审计", who.as_ref(), body))
         }
@@ -1167,17 +1187,26 @@ fn log_row(e: &Value, rubric: &Value, receipts: u64) -> Markup {
     }
 }
 
-/// The chain's head, the last full verification, the checkpoints and the downloads.
-fn chain_card(
-    head: &(u64, String),
-    verified: Option<&crate::store::Verified>,
-    checkpoints: &Value,
-) -> Markup {
+/// What the audit page's chain card shows.
+struct Chain {
+    /// The head: events and the last hash.
+    head: (u64, String),
+    verified: Option<crate::store::Verified>,
+    checkpoints: Value,
+    /// The previous year's sealed head, when this ledger follows one.
+    previous: Option<crate::events::event::Sealed>,
+}
+
+/// The chain's head, the previous year it follows, the last full verification, the
+/// checkpoints and the downloads.
+fn chain_card(c: &Chain) -> Markup {
+    let (head, checkpoints) = (&c.head, &c.checkpoints);
     html! {
         section.card #chain {
             h2 { "台账链" }
             p { "事件数 " strong #head-size { (head.0) } " · 链头哈希 " span.hash #head-hash { (head.1) } }
-            @match verified {
+            (previous_year(c.previous.as_ref()))
+            @match &c.verified {
                 Some(v) => p { "最近一次完整校验（kaohe verify）：至第 " (v.seq) " 号事件无误，链头 " span.hash { (hex::encode(v.hash)) } },
                 None => p.muted { "尚无完整校验记录（在服务停止时运行 kaohe verify）。" },
             }
@@ -1229,10 +1258,13 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
             Some(_) => Value::Null,
             None => app.service.gaps(&session)?,
         };
+        let ledger = app.service.ledger()?;
         let year_end = YearEnd {
             gaps,
             rubric: app.service.rubric()?,
             closing,
+            labels: consequence_labels(&ledger),
+            previous: ledger.follows().copied(),
         };
         Ok((scores, p, pending, year_end))
     })
@@ -1241,9 +1273,10 @@ async fn bureau(State(app): State<Shared>, headers: HeaderMap, UrlQuery(p): Para
         Ok((scores, p, pending, year_end)) => {
             let closed = year_end.closing.is_some();
             let body = html! {
-                (scores_body(if closed { "最终排名" } else { "排名" }, &scores, &p))
+                (scores_body(if closed { "最终排名" } else { "排名" }, &scores, &p, &year_end.labels))
                 section.card #year-end {
                     h2 { "年终结算" }
+                    (previous_year(year_end.previous.as_ref()))
                     @if let Some(c) = &year_end.closing {
                         p #closed { "本年度已于第 " (text(&c["seq"])) " 号事件结算，以上为最终得分和名次。" }
                         @let accepted = c["accepted_gaps"].as_array().cloned().unwrap_or_default();
@@ -1305,6 +1338,10 @@ struct YearEnd {
     rubric: Value,
     /// The closing event (`show --json`), once the period is closed.
     closing: Option<Value>,
+    /// The labels of the rubric's consequences table.
+    labels: Vec<String>,
+    /// The previous year's sealed head, when this ledger follows one.
+    previous: Option<crate::events::event::Sealed>,
 }
 
 /// A metric's label in the rubric, or its name.
@@ -1452,20 +1489,32 @@ fn view_suffix(p: &HashMap<String, String>) -> String {
     }
 }
 
-fn scores_body(title: &str, scores: &Value, p: &HashMap<String, String>) -> Markup {
+/// The scores of a view as a table; with the rubric's consequences table (`labels`), a
+/// 考核结果 column in the final view, and before it a note that they are decided at the close.
+fn scores_body(
+    title: &str,
+    scores: &Value,
+    p: &HashMap<String, String>,
+    labels: &[String],
+) -> Markup {
     let rows = scores["stations"]
         .as_array()
         .or_else(|| scores.as_array())
         .cloned()
         .unwrap_or_default();
     let qs = |code: &str| format!("/station/{code}{}", view_suffix(p));
+    let with_consequences = !labels.is_empty() && !scores["closed_at_seq"].is_null();
     html! {
         section.card {
             h1 { (title) }
             (view_form(p))
             p { a #scores-xlsx href={ "/scores.xlsx" (view_suffix(p)) } download="kaohe-scores.xlsx" { "下载得分表（Excel）" } }
+            @if !labels.is_empty() && !with_consequences { (consequences_pending(labels)) }
             table #scores {
-                thead { tr { th.num { "名次" } th { "司法所" } th.num { "总分" } th.num.wide { "扣分" } th.num.wide { "加分" } } }
+                thead { tr {
+                    th.num { "名次" } th { "司法所" } th.num { "总分" } th.num.wide { "扣分" } th.num.wide { "加分" }
+                    @if with_consequences { th { "考核结果" } }
+                } }
                 tbody {
                     @for s in &rows {
                         tr {
@@ -1474,9 +1523,67 @@ fn scores_body(title: &str, scores: &Value, p: &HashMap<String, String>) -> Mark
                             td.num { (text(&s["total"])) }
                             td.num.wide { (text(&s["deducted"])) }
                             td.num.wide { (text(&s["awarded"])) }
+                            @if with_consequences { td.consequences { (consequences_cell(&s["consequences"])) } }
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+/// The labels of the rubric's consequences table, in its order (none when it has no table).
+fn consequence_labels(ledger: &crate::ledger::Ledger) -> Vec<String> {
+    ledger
+        .rubric()
+        .consequences
+        .iter()
+        .map(|c| c.label.clone())
+        .collect()
+}
+
+/// Before the final scores: what the consequences table names, decided at the close.
+fn consequences_pending(labels: &[String]) -> Markup {
+    html! {
+        p.muted #consequences-pending { "考核结果（" (labels.join("、")) "）在年度结算后按最终得分确定。" }
+    }
+}
+
+/// A station's consequences as `score` shows them (`考核奖励 990；取消补助`), or 无.
+fn consequences_text(list: &[crate::domain::consequences::Outcome]) -> String {
+    match list.is_empty() {
+        true => "无".into(),
+        false => crate::render::view::consequences_text(list),
+    }
+}
+
+/// A station's consequences (`score --json`'s `consequences`) as `score` shows them
+/// (`考核奖励 990；取消补助`), or 无.
+fn consequences_cell(list: &Value) -> String {
+    let parts: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| match o["amount"].as_str() {
+            Some(a) => format!("{} {a}", text(&o["label"])),
+            None => text(&o["label"]),
+        })
+        .collect();
+    match parts.is_empty() {
+        true => "无".into(),
+        false => parts.join("；"),
+    }
+}
+
+/// The previous year this ledger follows (its genesis, `init --follows`): its ledger id,
+/// period and sealed head; nothing for a ledger that follows none.
+fn previous_year(sealed: Option<&crate::events::event::Sealed>) -> Markup {
+    html! {
+        @if let Some(s) = sealed {
+            p #previous-year {
+                "上一年度：台账 " span.hash { (hex::encode(s.ledger_id)) }
+                "，" (s.period_start) " 至 " (s.period_end) "，于第 " (s.seq) " 号事件封账，链头 "
+                span.hash { (hex::encode(s.hash)) }
             }
         }
     }

@@ -87,13 +87,18 @@ impl TestLedger {
     /// A ledger rooted in a bureau key (`init --require-signatures --bureau-key`), whose key
     /// files are at [`TestLedger::bureau_key`] and `….pub`.
     pub fn rooted() -> Self {
+        Self::rooted_with(&rubric_path())
+    }
+
+    /// [`TestLedger::rooted`] under the rubric file `rubric`.
+    pub fn rooted_with(rubric: &Path) -> Self {
         let l = Self::empty();
         let key = l.bureau_key();
         l.ok(&["key", "new", "--bureau", "武进区司法局", "--out", &key]);
         l.ok(&[
             "init",
             "--rubric",
-            rubric_path().to_str().unwrap(),
+            rubric.to_str().unwrap(),
             "--require-signatures",
             "--bureau-key",
             &format!("{key}.pub"),

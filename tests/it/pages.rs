@@ -2,7 +2,8 @@
 //! its key file and records a deduction (signed in the browser by WebCrypto); the station signs
 //! in, sees it and appeals; the department decides; the station sees its new score; an auditor
 //! opens the station as it stood before the decision; a station cannot open another station's
-//! records by URL. No console errors, nothing loaded from elsewhere; screenshots of each page
+//! records by URL; with a consequences table, the final ranking and a station's page show
+//! what the final scores mean (before the close, that it is decided then). No console errors, nothing loaded from elsewhere; screenshots of each page
 //! at desktop and phone width go to `target/tmp/screenshots/`.
 
 use crate::serve::{served_ledger, Server};
@@ -16,12 +17,12 @@ fn shots() -> PathBuf {
 }
 
 /// Screenshots of the current page at desktop and phone width.
-fn snap(b: &Browser, name: &str) {
+pub(crate) fn snap(b: &Browser, name: &str) {
     snap_at(b, name, None);
 }
 
 /// [`snap`] scrolled to the element `css` (the part of a long page a test is about).
-fn snap_at(b: &Browser, name: &str, css: Option<&str>) {
+pub(crate) fn snap_at(b: &Browser, name: &str, css: Option<&str>) {
     for (w, h) in [(1280, 900), (390, 844)] {
         b.resize(w, h);
         if let Some(css) = css {
@@ -44,7 +45,7 @@ fn snap_at(b: &Browser, name: &str, css: Option<&str>) {
 }
 
 /// Signs in with a key file through the sign-in page; waits for the home page of the role.
-fn sign_in(b: &Browser, server: &Server, key_file: &str, lands_on: &str) {
+pub(crate) fn sign_in(b: &Browser, server: &Server, key_file: &str, lands_on: &str) {
     b.goto(&server.url("/"));
     // Whoever was signed in signs out first (the session cookie is HttpOnly).
     b.run("fetch('/api/v1/session', {method: 'DELETE'}).then(() => { window.__out = true; }); indexedDB.deleteDatabase('kaohe'); return true;");
@@ -61,7 +62,7 @@ fn sign_in(b: &Browser, server: &Server, key_file: &str, lands_on: &str) {
 
 /// Nothing the page loaded came from another origin, and the console has no errors.
 #[track_caller]
-fn clean(b: &Browser, server: &Server, page: &str) {
+pub(crate) fn clean(b: &Browser, server: &Server, page: &str) {
     let foreign = b.run(&format!(
         "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith('{}'));",
         server.base
@@ -788,4 +789,111 @@ fn a_refusal_is_shown_in_chinese_beside_its_field() {
     drop(b);
     drop(server);
     assert_eq!(l.event_count(), before, "nothing written");
+}
+
+/// The 2018 rubric with a consequences table (`schema/RUBRIC.md`, *Consequences*): money per
+/// point for the towns, a threshold, the first place and the last.
+fn consequences_rubric(dir: &std::path::Path) -> PathBuf {
+    let text = std::fs::read_to_string(crate::harness::rubric_path()).expect("the 2018 rubric");
+    let path = dir.join("rubric-consequences.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{text}\n[[consequence]]\nkind = \"money\"\nlabel = \"考核奖励\"\nper_point = \"10\"\ngroup = \"town\"\n\n[[consequence]]\nkind = \"below\"\nbelow = \"99.5\"\nlabel = \"取消补助\"\n\n[[consequence]]\nkind = \"top\"\nplaces = 1\nlabel = \"先进\"\n\n[[consequence]]\nkind = \"last\"\nlabel = \"取消评优资格\"\n"
+        ),
+    )
+    .expect("write the rubric");
+    path
+}
+
+/// Guards the consequences on the pages: before the close the ranking (the bureau's, the
+/// auditor's) and a station's own page say that 考核结果 is decided at the close and show none;
+/// after it the final ranking has a 考核结果 column with each station's consequences as
+/// `score` shows them (the amount for money), and the station's page its own.
+#[test]
+fn the_pages_show_the_consequences_of_the_final_scores() {
+    let Some(tools) = tools_or_skip("the consequences on the pages") else {
+        return;
+    };
+    let rubric_dir = tempfile::tempdir().expect("temp dir");
+    let l = crate::serve::served_ledger_with(&consequences_rubric(rubric_dir.path()));
+    let server = Server::start(&l);
+    let key = |n: &str| l.path(n).to_str().unwrap().to_string();
+    let jc = crate::serve::Client::sign_in(&server, &key("jc.key"));
+    let r = jc.write(&crate::serve::record("K1", "1.1.b", "WJ01", "基层科"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+    let columns =
+        "return Array.from(document.querySelectorAll('#scores thead th')).map(t => t.textContent);";
+
+    // Before the close: a note, no column, nothing on the station's page.
+    sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
+    let note = b.text("#consequences-pending");
+    assert!(
+        note.contains("年度结算后") && note.contains("考核奖励"),
+        "{note}"
+    );
+    assert_eq!(
+        b.run("return document.getElementById('consequences') === null;"),
+        true
+    );
+    clean(&b, &server, "station before the close");
+    sign_in(&b, &server, &l.bureau_key(), "/bureau");
+    assert!(b.text("#consequences-pending").contains("年度结算后"));
+    assert!(!b.run(columns).to_string().contains("考核结果"));
+    snap(&b, "bureau-consequences-pending");
+
+    // The bureau closes: the final ranking with its consequences.
+    submit_and_sign(&b, "form[data-op=close]");
+    assert!(b.text("#closed").contains("结算"), "{}", b.text("main"));
+    assert!(b.run(columns).to_string().contains("考核结果"));
+    let cells = b.run(
+        "return Array.from(document.querySelectorAll('#scores tbody tr')).map(r => [r.cells[1].textContent, r.querySelector('td.consequences').textContent]);",
+    );
+    assert_eq!(
+        cells,
+        serde_json::json!([
+            ["WJ02 南夏墅街道司法所", "先进"],
+            ["WJ01 湖塘司法所", "考核奖励 990；取消补助；取消评优资格"],
+        ]),
+        "the final ranking's consequences"
+    );
+    assert_eq!(
+        b.run("return document.getElementById('consequences-pending') === null;"),
+        true
+    );
+    snap_at(&b, "bureau-consequences", Some("#scores"));
+    clean(&b, &server, "bureau with consequences");
+
+    // The auditor's ranking shows them too.
+    sign_in(&b, &server, &key("audit.key"), "/audit");
+    assert!(
+        b.text("#scores")
+            .contains("考核奖励 990；取消补助；取消评优资格"),
+        "{}",
+        b.text("#scores")
+    );
+
+    // The station's own page.
+    sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
+    assert_eq!(
+        b.text("#consequences"),
+        "考核结果：考核奖励 990；取消补助；取消评优资格"
+    );
+    snap(&b, "station-consequences");
+    clean(&b, &server, "station with consequences");
+    // In a view before the close, none yet.
+    let closed_at = jc.get("/api/v1/score").body["closed_at_seq"]
+        .as_u64()
+        .expect("closed");
+    b.goto(&server.url(&format!("/station/WJ01?as_of_seq={}", closed_at - 1)));
+    assert!(b.text("#consequences-pending").contains("年度结算后"));
+    drop(b);
+    assert_eq!(server.stop(), 0);
+    // The same text as the command line's 考核结果 column.
+    let table = l.ok(&["score"]);
+    assert!(
+        table.contains("考核奖励 990；取消补助；取消评优资格"),
+        "{table}"
+    );
 }

@@ -231,7 +231,12 @@ impl<'s> Client<'s> {
 /// A ledger rooted in the bureau's key with two stations, keys for 基层科, 公律科, WJ01 and an
 /// auditor registered by the bureau, all from the command line (before any server holds it).
 pub(crate) fn served_ledger() -> TestLedger {
-    let l = TestLedger::rooted();
+    served_ledger_with(&crate::harness::rubric_path())
+}
+
+/// [`served_ledger`] under the rubric file `rubric`.
+pub(crate) fn served_ledger_with(rubric: &std::path::Path) -> TestLedger {
+    let l = TestLedger::rooted_with(rubric);
     let bureau = l.bureau_key();
     for (code, name, kind) in [
         ("WJ01", "湖塘司法所", "town"),

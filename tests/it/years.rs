@@ -13,6 +13,8 @@
 //!   by `verify --follows` (exit 1); a following genesis elsewhere than seq 0, or one whose
 //!   period overlaps the year it names, by `verify --export` (the audit).
 //! - `--follows` combines with `--require-signatures --bureau-key`.
+//! - What people read names the previous year: the report (and `report`'s summary), the
+//!   bureau's and the auditor's pages.
 
 use crate::harness::{rubric_path, Output, TestLedger, TEST_NOW};
 use kaohe::internals::events::chain::{self, GENESIS_PREV};
@@ -652,4 +654,88 @@ fn the_audit_takes_a_following_genesis_only_at_seq_0_and_after_its_year() {
     let mut same = lines.clone();
     rechain(&mut same, 0);
     assert_eq!(same, lines);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. What people read names the previous year.
+
+/// Guards the previous year on what people read: the report (its header, and how to check the
+/// walk back; `kaohe report`'s summary says it in English) and the bureau's and the auditor's pages name the sealed head the genesis
+/// follows — its ledger id, period, closing seq and hash; a year that follows none says
+/// nothing of a previous year.
+#[test]
+fn the_report_and_the_pages_name_the_previous_year() {
+    let y2018 = closed_2018();
+    let sealed = sealed_of(&y2018);
+    let (id, seq, hash) = (
+        sealed["ledger_id"].as_str().unwrap(),
+        sealed["seq"].as_u64().unwrap(),
+        sealed["hash"].as_str().unwrap(),
+    );
+    let mut y2019 = TestLedger::empty();
+    y2019.now = TEST_NOW.into();
+    let key = y2019.bureau_key();
+    y2019.ok(&["key", "new", "--bureau", "武进区司法局", "--out", &key]);
+    let rubric = rubric_file(&y2019, 2019);
+    y2019.ok(&[
+        "init",
+        "--rubric",
+        &rubric,
+        "--follows",
+        db(&y2018),
+        "--require-signatures",
+        "--bureau-key",
+        &format!("{key}.pub"),
+    ]);
+
+    // The report's header, and how to verify.
+    let report = y2019.path("report.html");
+    let said = y2019.ok(&["report", "--out", report.to_str().unwrap()]);
+    assert_contains(
+        &said,
+        &format!(
+            "follows ledger {id} (2018-01-01 to 2018-12-31), sealed at seq {seq} with hash {hash}"
+        ),
+    );
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert_contains(
+        &html,
+        &format!(
+            "<tr><th>上一年度</th><td id=\"previous-year\">账本 <span class=\"hash\">{id}</span>，2018-01-01 至 2018-12-31，于第 {seq} 号事件封账，链头 <span class=\"hash\">{hash}</span></td></tr>"
+        ),
+    );
+    assert_contains(&html, "verify --follows 上一年度账本目录");
+    let first = y2018.path("report.html");
+    let said = y2018.ok(&["report", "--out", first.to_str().unwrap()]);
+    assert!(!said.contains("follows"), "{said}");
+    let html = std::fs::read_to_string(&first).unwrap();
+    assert!(!html.contains("上一年度"), "2018 follows no year");
+
+    // The bureau's page (its year end) and the auditor's (the chain).
+    let server = crate::serve::Server::start(&y2019);
+    let bureau = crate::serve::Client::sign_in(&server, &key);
+    for page in ["/bureau", "/audit"] {
+        let r = bureau.get(page);
+        assert_eq!(r.status, 200, "{page}: {}", r.text);
+        let shown = r
+            .text
+            .split("id=\"previous-year\">")
+            .nth(1)
+            .and_then(|rest| rest.split("</p>").next())
+            .unwrap_or_else(|| panic!("{page} names no previous year: {}", r.text));
+        assert_eq!(
+            shown,
+            format!("上一年度：台账 <span class=\"hash\">{id}</span>，2018-01-01 至 2018-12-31，于第 {seq} 号事件封账，链头 <span class=\"hash\">{hash}</span>"),
+            "{page}"
+        );
+    }
+    // What it looks like, when a browser is at hand.
+    if let Some(tools) = crate::webdriver::tools() {
+        let b = crate::webdriver::Browser::start(&tools, &y2019.path("profile"), 1280, 900);
+        crate::pages::sign_in(&b, &server, &key, "/bureau");
+        assert!(b.text("#previous-year").contains(hash));
+        crate::pages::snap_at(&b, "bureau-previous-year", Some("#year-end"));
+        crate::pages::clean(&b, &server, "bureau of a following year");
+    }
+    assert_eq!(server.stop(), 0);
 }
