@@ -291,3 +291,22 @@ fn a_broken_2019_draft_names_every_fault() {
         assert!(all.contains(needle), "{needle} in {all}");
     }
 }
+
+/// Guards `rubric diff` over the new shapes: periods, assessors and sub-parts are named, and a
+/// one-sheet rubric's implicit period and assessor are not reported as removed.
+#[test]
+fn the_diff_from_2018_names_the_new_shapes() {
+    let l = TestLedger::empty();
+    let old = crate::harness::rubric_path();
+    let out = l.ok(&["rubric", "diff", old.to_str().unwrap(), &rubric_2019()]);
+    for needle in [
+        "+ period H1: 上半年 2019-01-01 to 2019-06-30, 40%",
+        "+ assessor township: 镇街 50%: 镇街考核办",
+        "~ item 1.1: parts: \"\" → \"1.1.1 组织网络 60 floor 20; 1.1.2 台账规范 40 floor 0\"",
+        "~ item 1.2: full_marks: \"\" → \"100\"",
+    ] {
+        assert!(out.contains(needle), "{needle} in {out}");
+    }
+    assert!(!out.contains("- period"), "{out}");
+    assert!(!out.contains("- assessor"), "{out}");
+}

@@ -10,17 +10,23 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     Rubric,
+    Period,
+    Assessor,
     Department,
     Metric,
     Category,
     Item,
     Clause,
+    Consequence,
 }
 
 impl Scope {
     pub fn name(self) -> &'static str {
         match self {
             Scope::Rubric => "rubric",
+            Scope::Period => "period",
+            Scope::Assessor => "assessor",
+            Scope::Consequence => "consequence",
             Scope::Department => "department",
             Scope::Metric => "metric",
             Scope::Category => "category",
@@ -58,6 +64,7 @@ pub struct Difference {
 pub fn diff(old: &Rubric, new: &Rubric) -> Vec<Difference> {
     let mut out = Diffs(Vec::new());
     header(&mut out, old, new);
+    sheets(&mut out, old, new);
     let dept = |r: &Rubric| -> BTreeMap<String, Vec<(&'static str, String)>> {
         r.departments
             .iter()
@@ -127,7 +134,7 @@ pub fn diff(old: &Rubric, new: &Rubric) -> Vec<Difference> {
     );
     let clauses = |r: &Rubric| -> BTreeMap<String, Vec<(&'static str, String)>> {
         r.clauses()
-            .map(|(_, c)| (c.code.clone(), clause_fields(c)))
+            .map(|(i, c)| (c.code.clone(), clause_fields(i, c)))
             .collect()
     };
     out.parts(
@@ -145,7 +152,122 @@ pub fn diff(old: &Rubric, new: &Rubric) -> Vec<Difference> {
             )
         },
     );
+    consequences(&mut out, old, new);
     out.0
+}
+
+/// The periods and the assessors, by code. A single period or assessor (the whole year, every
+/// department: what a file that states none has) changes nothing and is left out.
+fn sheets(out: &mut Diffs, old: &Rubric, new: &Rubric) {
+    fn several<T>(list: &[T]) -> &[T] {
+        match list.len() {
+            0 | 1 => &[],
+            _ => list,
+        }
+    }
+    let periods = |r: &Rubric| -> BTreeMap<String, Vec<(&'static str, String)>> {
+        several(&r.periods)
+            .iter()
+            .map(|p| {
+                let f = vec![
+                    ("name", p.name.clone()),
+                    ("start", p.start.to_string()),
+                    ("end", p.end.to_string()),
+                    ("weight", p.weight.to_string()),
+                ];
+                (p.code.clone(), f)
+            })
+            .collect()
+    };
+    out.parts(
+        Scope::Period,
+        &order(several(&new.periods).iter().map(|p| p.code.clone())),
+        &order(several(&old.periods).iter().map(|p| p.code.clone())),
+        &periods(old),
+        &periods(new),
+        |f| {
+            format!(
+                "{} {} to {}, {}%",
+                field(f, "name"),
+                field(f, "start"),
+                field(f, "end"),
+                field(f, "weight")
+            )
+        },
+    );
+    let assessors = |r: &Rubric| -> BTreeMap<String, Vec<(&'static str, String)>> {
+        several(&r.assessors)
+            .iter()
+            .map(|a| {
+                let f = vec![
+                    ("name", a.name.clone()),
+                    ("weight", a.weight.to_string()),
+                    ("departments", a.departments.join(", ")),
+                ];
+                (a.code.clone(), f)
+            })
+            .collect()
+    };
+    out.parts(
+        Scope::Assessor,
+        &order(several(&new.assessors).iter().map(|a| a.code.clone())),
+        &order(several(&old.assessors).iter().map(|a| a.code.clone())),
+        &assessors(old),
+        &assessors(new),
+        |f| {
+            format!(
+                "{} {}%: {}",
+                field(f, "name"),
+                field(f, "weight"),
+                field(f, "departments")
+            )
+        },
+    );
+}
+
+/// The consequences table, row by row (a row is named by its place and label).
+fn consequences(out: &mut Diffs, old: &Rubric, new: &Rubric) {
+    let rows = |r: &Rubric| -> BTreeMap<String, Vec<(&'static str, String)>> {
+        r.consequences
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                (
+                    format!("{} {}", i + 1, c.label),
+                    vec![("rule", consequence_rule(&c.rule))],
+                )
+            })
+            .collect()
+    };
+    let names = |r: &Rubric| {
+        order(
+            r.consequences
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{} {}", i + 1, c.label)),
+        )
+    };
+    out.parts(
+        Scope::Consequence,
+        &names(new),
+        &names(old),
+        &rows(old),
+        &rows(new),
+        |f| field(f, "rule"),
+    );
+}
+
+fn consequence_rule(rule: &crate::domain::rubric::types::ConsequenceRule) -> String {
+    use crate::domain::rubric::types::ConsequenceRule::*;
+    match rule {
+        Money { per_point, group } => match group {
+            Some(g) => format!("money {per_point} per point ({})", g.as_str()),
+            None => format!("money {per_point} per point"),
+        },
+        Below { below } => format!("below {below}"),
+        Top { places } => format!("top {places}"),
+        Last => "last".into(),
+    }
 }
 
 struct Diffs(Vec<Difference>);
@@ -233,6 +355,7 @@ fn header(out: &mut Diffs, old: &Rubric, new: &Rubric) {
             ("base_points", r.base_points.to_string()),
             ("bonus_cap", r.bonus_cap.to_string()),
             ("appeal_window_days", r.appeal_window_days.to_string()),
+            ("format", r.format.to_string()),
         ]
     };
     for ((field, a), (_, b)) in fields(old).into_iter().zip(fields(new)) {
@@ -276,6 +399,11 @@ fn category_fields(c: &Category) -> Vec<(&'static str, String)> {
 
 fn item_fields(i: &Item) -> Vec<(&'static str, String)> {
     let category = i.code.split_once('.').map_or("", |(c, _)| c).to_string();
+    let parts: Vec<String> = i
+        .parts
+        .iter()
+        .map(|p| format!("{} {} {} floor {}", p.code, p.name, p.points, p.floor))
+        .collect();
     vec![
         ("name", i.name.clone()),
         ("points", i.points.to_string()),
@@ -283,14 +411,54 @@ fn item_fields(i: &Item) -> Vec<(&'static str, String)> {
         ("departments", i.departments.join(", ")),
         ("standard", i.standard.clone()),
         ("deduction_text", i.deduction_text.clone()),
+        ("capped", i.capped.to_string()),
+        // Stated only for a weighted indicator (otherwise the item's points).
+        (
+            "full_marks",
+            match i.weighted() {
+                true => i.full_marks.to_string(),
+                false => String::new(),
+            },
+        ),
+        ("parts", parts.join("; ")),
     ]
 }
 
-fn clause_fields(c: &Clause) -> Vec<(&'static str, String)> {
+fn clause_fields(item: &Item, c: &Clause) -> Vec<(&'static str, String)> {
+    let grades = match &c.rule {
+        crate::domain::rubric::types::Rule::Graded { grades, .. } => grades
+            .iter()
+            .map(|g| format!("{} {}–{} {}", g.grade, g.from, g.to, g.text))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => String::new(),
+    };
+    let mut conditions = Vec::new();
+    if c.once {
+        conditions.push("once".to_string());
+    }
+    if !c.excludes.is_empty() {
+        conditions.push(format!("excludes {}", c.excludes.join(", ")));
+    }
+    if !c.requires.is_empty() {
+        conditions.push(format!("requires {}", c.requires.join(", ")));
+    }
+    if let Some(d) = c.deadline {
+        conditions.push(format!("deadline {d}"));
+    }
+    if let Some(p) = c.part.and_then(|p| item.parts.get(p)) {
+        conditions.push(format!("part {}", p.code));
+    }
+    if c.severe {
+        conditions.push("severe".into());
+    }
+    conditions.push(format!("attribution {}", c.attribution.name()));
     vec![
         ("kind", c.rule.kind_name().to_string()),
         ("rule", c.rule.describe()),
         ("text", c.text.clone()),
+        ("grades", grades),
+        ("conditions", conditions.join("; ")),
     ]
 }
 
