@@ -41,6 +41,16 @@ pub fn totals_text(d: &Draft) -> String {
         r.base_points,
         r.bonus_cap
     ));
+    if r.has_sheets() {
+        let sheets: Vec<String> = (0..r.sheet_count())
+            .map(|s| format!("{} {}", r.sheet_name(s), r.sheet_weight(s).normalize()))
+            .collect();
+        out.push_str(&format!(
+            "scored on {} sheets (period × assessor, each on the whole rubric), weighted: {}\n",
+            r.sheet_count(),
+            sheets.join(", ")
+        ));
+    }
     out
 }
 
@@ -70,6 +80,11 @@ pub fn totals_json(d: &Draft) -> Value {
         "clauses": r.clauses().count(),
         "metrics": r.metrics.len(),
         "departments": r.departments.len(),
+        "sheets": (0..r.sheet_count()).filter(|_| r.has_sheets()).map(|s| {
+            let (p, a) = r.sheet_parts(s);
+            json!({"period": r.periods[p].code, "assessor": r.assessors[a].code,
+                   "weight": r.sheet_weight(s).normalize().to_string()})
+        }).collect::<Vec<_>>(),
     })
 }
 
