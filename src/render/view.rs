@@ -831,14 +831,25 @@ fn explain_item_text(out: &mut String, it: &crate::ops::explain::ItemStory<'_>, 
             c.clause.rule.describe()
         ));
         for e in &c.events {
-            explain_event_text(out, e, i.bonus);
+            explain_event_text(out, e, i.bonus, c.clause.attribution);
         }
     }
 }
 
 /// One recorded deduction or bonus in `explain`, under an item with the cap `max`.
-fn explain_event_text(out: &mut String, e: &crate::ops::explain::EventStory, bonus: bool) {
+fn explain_event_text(
+    out: &mut String,
+    e: &crate::ops::explain::EventStory,
+    bonus: bool,
+    attribution: crate::domain::rubric::Attribution,
+) {
     let p = &e.record;
+    // The date that decides the period: when it happened, unless the clause says otherwise.
+    let date = match attribution {
+        crate::domain::rubric::Attribution::Happened => "occurred",
+        crate::domain::rubric::Attribution::Result => "result occurred",
+        crate::domain::rubric::Attribution::Discovered => "discovered",
+    };
     let sign = if bonus { "+" } else { "-" };
     let limit = e.limited_by.as_deref().unwrap_or("a limit");
     let applied = if e.applied == e.standing {
@@ -868,7 +879,7 @@ fn explain_event_text(out: &mut String, e: &crate::ops::explain::EventStory, bon
         .map(|s| format!(", counts on {s}"))
         .unwrap_or_default();
     out.push_str(&format!(
-        "        occurred {}{sheet}, recorded {}, assessed by {}\n        evidence: {}\n        hash {}\n",
+        "        {date} {}{sheet}, recorded {}, assessed by {}\n        evidence: {}\n        hash {}\n",
         p.occurred,
         e.recorded_at,
         p.by,

@@ -113,6 +113,15 @@ fn floors_severe_cases_and_sheets_are_explained() {
         text.contains("total 92.45 = 0.2 × 90 + 0.2 × 100 + 0.3 × 98 + 0.3 × 83.5"),
         "{text}"
     );
+    // Attribution: the date that decides the sheet is named for what it is.
+    assert!(
+        text.contains("discovered 2019-07-02, counts on 下半年·区局"),
+        "{text}"
+    );
+    assert!(
+        text.contains("result occurred 2019-05-20, counts on 上半年·区局"),
+        "{text}"
+    );
     let graded = l
         .ok(&["explain", "--station", "WJ01", "--item", "1.2"])
         .to_string();
