@@ -187,6 +187,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut t_import, mut t_verify, mut t_score, mut t_open) = (vec![], vec![], vec![], vec![]);
     let (mut t_tally, mut t_explain, mut t_blake3) = (vec![], vec![], vec![]);
     let mut t_open_read = vec![];
+    let (mut t_checkpoint, mut t_receipt, mut t_consistency) = (vec![], vec![], vec![]);
+    let key = kaohe::internals::events::sign::KeyPair::generate(
+        kaohe::internals::events::event::Actor::Bureau("bench".into()),
+    )?;
     let mut disk = 0;
     for run in 0..runs {
         let db = dir.path().join(format!("ledger-{run}"));
@@ -255,6 +259,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let x = kaohe::ops::explain::explain(&ledger, &view, &station, None)?;
         t_explain.push(t.elapsed());
         assert_eq!(x.score.station, station);
+
+        // Proofs: a checkpoint of the whole ledger (it hashes every event hash and keeps the
+        // subtree roots), then a receipt and a consistency file from the kept roots.
+        let t = Instant::now();
+        let cp = kaohe::ops::proofs::checkpoint(&ledger, &key)?;
+        t_checkpoint.push(t.elapsed());
+        let t = Instant::now();
+        let receipt = kaohe::ops::proofs::receipt(&ledger, total / 3, None)?;
+        t_receipt.push(t.elapsed());
+        assert!(receipt.contains("inclusion"));
+        // An older checkpoint, of the first half, signed here from a root computed here.
+        let half = total / 2;
+        let mut frontier = kaohe::internals::events::merkle::Frontier::new();
+        ledger.store().for_each_frame(0, half, |f| {
+            frontier.push(f.hash);
+            Ok(true)
+        })?;
+        let old = kaohe::ops::proofs::Checkpoint {
+            origin: kaohe::ops::proofs::origin(&ledger.genesis().ledger_id),
+            size: half,
+            root: frontier.root(),
+        };
+        let old_note = kaohe::ops::proofs::sign_checkpoint(&old, &key);
+        let t = Instant::now();
+        let text = kaohe::ops::proofs::consistency(&ledger, &old_note, &cp.note)?;
+        t_consistency.push(t.elapsed());
+        assert!(text.contains("proof"));
         drop(ledger);
         std::fs::remove_dir_all(&db)?;
     }
@@ -303,6 +334,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "explain (one station and its rank) {:>9.3} ms",
         ex.as_secs_f64() * 1e3
+    );
+    println!(
+        "proofs  checkpoint {:>9.3} ms   receipt {:>7.3} ms (target < 50)   consistency {:>7.3} ms",
+        median(t_checkpoint).as_secs_f64() * 1e3,
+        median(t_receipt).as_secs_f64() * 1e3,
+        median(t_consistency).as_secs_f64() * 1e3
     );
     println!(
         "disk    {:.1} MB, {:.0} bytes/event",

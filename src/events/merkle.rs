@@ -19,6 +19,11 @@
 use crate::events::chain::{self, merkle_leaf, merkle_node};
 use crate::events::event::Hash;
 
+/// The lowest level of the subtree roots a store keeps (`ops::proofs`): a complete subtree of
+/// 2^8 = 256 leaves and every complete aligned subtree above it. Below this level a root is
+/// computed from at most 256 event hashes.
+pub const TILE_LEVEL: u32 = 8;
+
 /// The root of the empty tree: BLAKE3 of the empty string.
 pub fn empty_root() -> Hash {
     chain::plain(b"")
@@ -65,12 +70,21 @@ impl Frontier {
 
     /// Appends the leaf of one event hash.
     pub fn push(&mut self, event_hash: &Hash) {
+        self.push_observed(event_hash, |_, _, _| {});
+    }
+
+    /// [`Frontier::push`], telling `completed(level, index, root)` of every complete subtree
+    /// the leaf completes above the leaves: the subtree of leaves `index·2^level ..
+    /// (index+1)·2^level`, lowest first.
+    pub fn push_observed(&mut self, event_hash: &Hash, mut completed: impl FnMut(u32, u64, &Hash)) {
         let mut node = merkle_leaf(event_hash);
+        let leaf = self.size;
         // Each trailing one bit of the size is a complete subtree of the new leaf's size.
-        for _ in 0..self.size.trailing_ones() {
+        for level in 1..=self.size.trailing_ones() {
             // Invariant: one peak per set bit of `size` (kept by `push` and `from_parts`).
             let left = self.peaks.pop().expect("a peak per set bit of the size");
             node = merkle_node(&left, &node);
+            completed(level, leaf >> level, &node);
         }
         self.peaks.push(node);
         self.size += 1;
@@ -114,9 +128,31 @@ impl FromIterator<Hash> for Frontier {
     }
 }
 
+/// The root of leaves `lo..hi` (`lo < hi`, and `lo` a multiple of the largest power of two
+/// not above `hi − lo`, as every subtree RFC 9162's proofs ask for is) from the roots of
+/// complete aligned subtrees, `perfect(level, index)`: split at the largest power of two below
+/// the width, as the tree itself is. O(log n) calls.
+pub fn subtree_root_from<E>(
+    lo: u64,
+    hi: u64,
+    perfect: &mut impl FnMut(u32, u64) -> Result<Hash, E>,
+) -> Result<Hash, E> {
+    let width = hi - lo;
+    if width.is_power_of_two() && lo.is_multiple_of(width) {
+        let level = width.trailing_zeros();
+        return perfect(level, lo >> level);
+    }
+    let k = split(width);
+    let left = subtree_root_from(lo, lo + k, perfect)?;
+    let right = subtree_root_from(lo + k, hi, perfect)?;
+    Ok(merkle_node(&left, &right))
+}
+
 /// The inclusion proof of leaf `index` in the tree of the first `size` event hashes (RFC 9162
 /// §2.1.3.1), sibling of the leaf first; `None` if `index >= size` or `size` exceeds the
 /// leaves given.
+// The slice generators are the naive model the tests hold the stored-root path to.
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub fn inclusion_proof(event_hashes: &[Hash], index: u64, size: u64) -> Option<Vec<Hash>> {
     let leaves = prefix(event_hashes, size)?;
     inclusion_proof_with(index, size, |lo, hi| {
@@ -142,6 +178,8 @@ pub fn inclusion_proof_with(
 /// The consistency proof from the tree of the first `old_size` event hashes to that of the
 /// first `new_size` (RFC 9162 §2.1.4.1); empty when `old_size` is 0 or equals `new_size`;
 /// `None` if `old_size > new_size` or `new_size` exceeds the leaves given.
+// The slice generators are the naive model the tests hold the stored-root path to.
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 pub fn consistency_proof(event_hashes: &[Hash], old_size: u64, new_size: u64) -> Option<Vec<Hash>> {
     let leaves = prefix(event_hashes, new_size)?;
     consistency_proof_with(old_size, new_size, |lo, hi| {
@@ -291,6 +329,8 @@ impl Walk {
 }
 
 /// The first `size` leaves, if there are that many.
+// The slice generators are the naive model the tests hold the stored-root path to.
+#[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
 fn prefix(event_hashes: &[Hash], size: u64) -> Option<&[Hash]> {
     event_hashes.get(..usize::try_from(size).ok()?)
 }

@@ -18,9 +18,15 @@
 //! [`ProofError::Unreadable`]; a receipt or consistency file that does not prove what it claims
 //! is [`ProofError::Failed`], naming the first check that failed.
 //!
-//! Cost: proofs are made from the stored event hashes, all collected in memory (32 bytes per
-//! event: 320 MB at 10M events) and hashed again (`merkle`'s slice generators). A store that
-//! kept subtree roots could serve `merkle::inclusion_proof_with` instead.
+//! Cost: a checkpoint hashes every event hash once (the root, from the events themselves) and
+//! keeps the roots of the complete subtrees of 256 leaves and up on the way
+//! (`Store::put_checkpoint_with`; 1/128 of a hash per event), checking any it kept before.
+//! Receipts and consistency files are made from those kept roots ([`Tree`]): O(log n) reads
+//! and at most two tiles of 256 event hashes, whatever the ledger's size. A root not kept
+//! (a ledger checkpointed before they were, a size past the last checkpoint) is computed from
+//! its children, down to the event hashes. Every proof made is checked against its
+//! checkpoint's root before it is given out, so a damaged kept root is refused, never
+//! passed on.
 
 use crate::base::limits::{MAX_CHECKPOINT_BYTES, MAX_NOTE_SIGNATURES, MAX_PROOF_HASHES};
 use crate::events::chain;
@@ -271,19 +277,85 @@ pub fn verify_checkpoint(note: &str, public: &[u8; 32]) -> Result<Checkpoint, Pr
 }
 
 /// The stored event hashes of the first `size` events (32 bytes each).
-fn event_hashes(ledger: &Ledger, size: u64) -> Result<Vec<Hash>, ProofError> {
-    let mut out = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    ledger.store().for_each_frame(0, size, |f| {
-        out.push(*f.hash);
-        Ok(true)
-    })?;
-    if out.len() as u64 != size {
-        return Err(ProofError::Refused(format!(
-            "the ledger holds {} events, not {size}",
-            out.len()
-        )));
+/// The ledger's Merkle tree, read through the kept subtree roots: the root of any subtree a
+/// proof asks for in O(log n) reads, from the kept roots of complete subtrees of
+/// 2^`TILE_LEVEL` leaves and up, and the event hashes of at most a few tiles below that.
+struct Tree<'l> {
+    ledger: &'l Ledger,
+    /// The event hashes of the tiles read so far, by tile (`seq >> TILE_LEVEL`).
+    tiles: std::collections::HashMap<u64, Vec<Hash>>,
+    /// The first failure while serving roots to a generator that cannot return one.
+    failed: Option<ProofError>,
+}
+
+impl<'l> Tree<'l> {
+    fn new(ledger: &'l Ledger) -> Self {
+        Tree {
+            ledger,
+            tiles: std::collections::HashMap::new(),
+            failed: None,
+        }
     }
-    Ok(out)
+
+    /// The root of leaves `lo..hi` (as `merkle::subtree_root_from` asks).
+    fn root(&mut self, lo: u64, hi: u64) -> Result<Hash, ProofError> {
+        if lo >= hi {
+            return Ok(merkle::empty_root());
+        }
+        merkle::subtree_root_from(lo, hi, &mut |level, index| self.perfect(level, index))
+    }
+
+    /// [`Tree::root`] for the generators: a failure is kept for [`Tree::done`].
+    fn serve(&mut self, lo: u64, hi: u64) -> Hash {
+        match self.root(lo, hi) {
+            Ok(h) => h,
+            Err(e) => {
+                self.failed.get_or_insert(e);
+                [0u8; 32]
+            }
+        }
+    }
+
+    fn done(self) -> Result<(), ProofError> {
+        self.failed.map_or(Ok(()), Err)
+    }
+
+    /// The root of the complete subtree of leaves `index·2^level .. (index+1)·2^level`.
+    fn perfect(&mut self, level: u32, index: u64) -> Result<Hash, ProofError> {
+        if level >= merkle::TILE_LEVEL {
+            if let Some(h) = self.ledger.store().subtree(level, index)? {
+                return Ok(h);
+            }
+            let left = self.perfect(level - 1, 2 * index)?;
+            let right = self.perfect(level - 1, 2 * index + 1)?;
+            return Ok(chain::merkle_node(&left, &right));
+        }
+        let lo = index << level;
+        let tile = lo >> merkle::TILE_LEVEL;
+        let start = usize::try_from(lo - (tile << merkle::TILE_LEVEL)).unwrap_or(usize::MAX);
+        let leaves = self.tile(tile)?;
+        let slice = leaves
+            .get(start..start.saturating_add(1 << level))
+            .ok_or_else(|| failed(format!("leaves {lo}.. are past the ledger's events")))?;
+        Ok(merkle::root(slice))
+    }
+
+    /// The event hashes of one tile (fewer at the ledger's end).
+    fn tile(&mut self, tile: u64) -> Result<&Vec<Hash>, ProofError> {
+        if !self.tiles.contains_key(&tile) {
+            let mut hashes = Vec::with_capacity(1 << merkle::TILE_LEVEL);
+            let from = tile << merkle::TILE_LEVEL;
+            self.ledger
+                .store()
+                .for_each_frame(from, from + (1 << merkle::TILE_LEVEL), |f| {
+                    hashes.push(*f.hash);
+                    Ok(true)
+                })?;
+            self.tiles.insert(tile, hashes);
+        }
+        // Invariant: inserted just above when absent.
+        Ok(self.tiles.get(&tile).expect("the tile was just read"))
+    }
 }
 
 /// A signed checkpoint of the whole ledger.
@@ -301,10 +373,30 @@ pub fn checkpoint(ledger: &Ledger, key: &KeyPair) -> Result<SignedCheckpoint, Pr
     let size = ledger.head().next_seq;
     ledger.check_links(size)?;
     let mut frontier = merkle::Frontier::new();
+    let mut completed = Vec::new();
     ledger.store().for_each_frame(0, size, |f| {
-        frontier.push(f.hash);
+        frontier.push_observed(f.hash, |level, index, root| {
+            if level >= merkle::TILE_LEVEL {
+                completed.push((level, index, *root));
+            }
+        });
         Ok(true)
     })?;
+    // The kept roots are a cache: each one kept before must be the one just computed.
+    let mut fresh = Vec::new();
+    for (level, index, root) in completed {
+        match ledger.store().subtree(level, index)? {
+            None => fresh.push((level, index, root)),
+            Some(kept) if kept == root => {}
+            Some(_) => {
+                return Err(failed(format!(
+                    "the kept root of leaves {}..{} differs from the events' (a damaged ledger: run `kaohe verify`)",
+                    index << level,
+                    (index + 1) << level
+                )))
+            }
+        }
+    }
     let cp = Checkpoint {
         origin: origin(&ledger.genesis().ledger_id),
         size: frontier.size(),
@@ -317,7 +409,9 @@ pub fn checkpoint(ledger: &Ledger, key: &KeyPair) -> Result<SignedCheckpoint, Pr
             return Ok(kept);
         }
     }
-    ledger.store().put_checkpoint(cp.size, note.as_bytes())?;
+    ledger
+        .store()
+        .put_checkpoint_with(cp.size, note.as_bytes(), &fresh)?;
     Ok(SignedCheckpoint {
         checkpoint: cp,
         note,
@@ -426,7 +520,7 @@ fn stored(size: u64, bytes: Vec<u8>) -> Result<SignedCheckpoint, ProofError> {
 
 /// Checks that a checkpoint is this ledger's: its origin, a size the ledger has, and the root
 /// of the ledger's first `size` events. Returns those events' hashes.
-fn check_own(ledger: &Ledger, cp: &Checkpoint) -> Result<Vec<Hash>, ProofError> {
+fn check_own<'l>(ledger: &'l Ledger, cp: &Checkpoint) -> Result<Tree<'l>, ProofError> {
     let own = origin(&ledger.genesis().ledger_id);
     if cp.origin != own {
         return Err(ProofError::Refused(format!(
@@ -441,14 +535,14 @@ fn check_own(ledger: &Ledger, cp: &Checkpoint) -> Result<Vec<Hash>, ProofError> 
             cp.size
         )));
     }
-    let hashes = event_hashes(ledger, cp.size)?;
-    if merkle::root(&hashes) != cp.root {
+    let mut tree = Tree::new(ledger);
+    if tree.root(0, cp.size)? != cp.root {
         return Err(failed(format!(
             "the checkpoint's root is not the root of this ledger's first {} events (a forged checkpoint or a damaged ledger)",
             cp.size
         )));
     }
-    Ok(hashes)
+    Ok(tree)
 }
 
 fn hex_list(hashes: &[Hash]) -> Value {
@@ -490,15 +584,21 @@ pub fn receipt(ledger: &Ledger, seq: u64, checkpoint: Option<&str>) -> Result<St
             cp.size as i128 - 1
         )));
     }
-    let hashes = check_own(ledger, &cp)?;
-    let proof = merkle::inclusion_proof(&hashes, seq, cp.size)
+    let mut tree = check_own(ledger, &cp)?;
+    let proof = merkle::inclusion_proof_with(seq, cp.size, |lo, hi| tree.serve(lo, hi))
         .ok_or_else(|| failed("cannot make the inclusion proof"))?;
+    tree.done()?;
     let mut line = None;
     ledger.replay(seq, seq + 1, |e| {
-        line = Some(export::line(e.body, e.bytes, e.prev_hash, e.hash));
+        line = Some((export::line(e.body, e.bytes, e.prev_hash, e.hash), *e.hash));
         Ok(false)
     })?;
-    let line = line.ok_or_else(|| failed(format!("event {seq} cannot be read")))?;
+    let (line, hash) = line.ok_or_else(|| failed(format!("event {seq} cannot be read")))?;
+    if !merkle::verify_inclusion(&hash, seq, cp.size, &proof, &cp.root) {
+        return Err(failed(format!(
+            "the inclusion proof of seq {seq} made from the kept subtree roots does not lead to the checkpoint's root (a damaged ledger: run `kaohe verify`)"
+        )));
+    }
     let event: Value =
         serde_json::from_str(&line).map_err(|e| failed(format!("event {seq}: {e}")))?;
     let mut m = Map::new();
@@ -525,9 +625,18 @@ pub fn consistency(ledger: &Ledger, old: &str, new: &str) -> Result<String, Proo
         )));
     }
     check_own(ledger, &old_cp)?;
-    let hashes = check_own(ledger, &new_cp)?;
-    let proof = merkle::consistency_proof(&hashes, old_cp.size, new_cp.size)
-        .ok_or_else(|| failed("cannot make the consistency proof"))?;
+    let mut tree = check_own(ledger, &new_cp)?;
+    let proof =
+        merkle::consistency_proof_with(old_cp.size, new_cp.size, |lo, hi| tree.serve(lo, hi))
+            .ok_or_else(|| failed("cannot make the consistency proof"))?;
+    tree.done()?;
+    let proved =
+        merkle::verify_consistency(old_cp.size, new_cp.size, &old_cp.root, &new_cp.root, &proof);
+    if !proved {
+        return Err(failed(
+            "the consistency proof made from the kept subtree roots does not lead from OLD's root to NEW's (a damaged ledger: run `kaohe verify`)",
+        ));
+    }
     let mut m = Map::new();
     m.insert("format".into(), json!(CONSISTENCY_FORMAT));
     m.insert("old".into(), json!(old));

@@ -1,5 +1,6 @@
 //! What sled holds beside the chain, not covered by it: the signed checkpoints (`C` + tree
-//! size) and the record of the last full verification (`V`).
+//! size), the Merkle tree's subtree roots they were computed with (`T` + level + index), and
+//! the record of the last full verification (`V`).
 
 use crate::events::event::Hash;
 use crate::store::layout::{bad_key, contain, has_sled_files, io, open_db_copy, Store, StoreError};
@@ -7,12 +8,22 @@ use std::path::Path;
 
 /// The sled key prefix of a stored checkpoint.
 const CHECKPOINT_PREFIX: u8 = b'C';
+/// The sled key prefix of a kept subtree root.
+const SUBTREE_PREFIX: u8 = b'T';
 /// The sled key of the last full verification ([`Store::put_verified`]).
 const VERIFIED_KEY: &[u8] = b"V";
 
 fn checkpoint_key(size: u64) -> [u8; 9] {
     let mut k = [CHECKPOINT_PREFIX; 9];
     k[1..].copy_from_slice(&size.to_be_bytes());
+    k
+}
+
+fn subtree_key(level: u32, index: u64) -> [u8; 10] {
+    let mut k = [SUBTREE_PREFIX; 10];
+    // Invariant: levels are below 64 (a tree of at most 2^64 leaves).
+    k[1] = level as u8;
+    k[2..].copy_from_slice(&index.to_be_bytes());
     k
 }
 
@@ -54,6 +65,39 @@ impl Store {
         self.db.apply_batch(batch).map_err(io)?;
         self.db.flush().map_err(io)?;
         Ok(())
+    }
+
+    /// [`Store::put_checkpoint`], with the subtree roots (level, index, root) computed on the
+    /// way, in the same batch.
+    pub fn put_checkpoint_with(
+        &self,
+        size: u64,
+        note: &[u8],
+        subtrees: &[(u32, u64, Hash)],
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for (level, index, root) in subtrees {
+            batch.insert(subtree_key(*level, *index).as_slice(), root.as_slice());
+        }
+        batch.insert(checkpoint_key(size).as_slice(), note);
+        self.db.apply_batch(batch).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// The kept root of the complete subtree of leaves `index·2^level .. (index+1)·2^level`.
+    /// A cache: a checkpoint checks every root it recomputes against it, and a proof made with
+    /// it is checked against its checkpoint's root before it is given out.
+    pub fn subtree(&self, level: u32, index: u64) -> Result<Option<Hash>, StoreError> {
+        match self.db.get(subtree_key(level, index)).map_err(io)? {
+            None => Ok(None),
+            Some(v) => {
+                let h: Hash = v.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt("a kept subtree root has the wrong size".into())
+                })?;
+                Ok(Some(h))
+            }
+        }
     }
 
     /// The stored checkpoint note of the tree of `size` events.

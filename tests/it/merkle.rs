@@ -560,3 +560,63 @@ proptest! {
         prop_assert_eq!(accepted, trivial);
     }
 }
+
+/// Guards the kept subtree roots (issue 17): `subtree_root_from`, served the complete aligned
+/// subtrees of the model, gives the model's root of every range a proof asks for, and
+/// `Frontier::push_observed` reports exactly the complete aligned subtrees, each with its
+/// model root, as the leaf that completes it is pushed.
+#[test]
+fn subtree_roots_from_complete_subtrees_and_the_observed_pushes_match_the_model() {
+    for n in [1u64, 2, 3, 5, 8, 255, 256, 257, 511, 513, 1000] {
+        let events = random_events(n, n);
+        let mut f = Frontier::new();
+        let mut seen = Vec::new();
+        for (i, e) in events.iter().enumerate() {
+            f.push_observed(e, |level, index, root| {
+                let lo = (index << level) as usize;
+                let hi = ((index + 1) << level) as usize;
+                assert_eq!(hi, i + 1, "completed by the leaf just pushed");
+                assert_eq!(
+                    *root,
+                    merkle::root(&events[lo..hi]),
+                    "level {level} index {index}"
+                );
+                seen.push((level, index));
+            });
+        }
+        let expected: usize = (1..64).map(|l| (n >> l) as usize).sum();
+        assert_eq!(
+            seen.len(),
+            expected,
+            "every complete subtree of {n} leaves, once"
+        );
+        let mut perfect = |level: u32, index: u64| -> Result<Hash, ()> {
+            let lo = (index << level) as usize;
+            Ok(merkle::root(&events[lo..lo + (1 << level)]))
+        };
+        assert_eq!(
+            merkle::subtree_root_from(0, n, &mut perfect),
+            Ok(merkle::root(&events))
+        );
+        for index in (0..n).step_by(7) {
+            let served = merkle::inclusion_proof_with(index, n, |lo, hi| {
+                merkle::subtree_root_from(lo, hi, &mut perfect).unwrap()
+            });
+            assert_eq!(
+                served,
+                merkle::inclusion_proof(&events, index, n),
+                "n {n} index {index}"
+            );
+        }
+        for old in (1..n).step_by(13) {
+            let served = merkle::consistency_proof_with(old, n, |lo, hi| {
+                merkle::subtree_root_from(lo, hi, &mut perfect).unwrap()
+            });
+            assert_eq!(
+                served,
+                merkle::consistency_proof(&events, old, n),
+                "{old} → {n}"
+            );
+        }
+    }
+}

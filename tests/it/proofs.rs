@@ -656,3 +656,70 @@ fn every_tampered_receipt_is_refused() {
         1,
     );
 }
+
+/// `count` metric reports for WJ01 (the ledger of [`TestLedger::with_stations`]), ids from
+/// `first`.
+fn metric_lines(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|i| {
+            format!(
+                "{{\"op\":\"metric\",\"id\":\"M{i}\",\"station\":\"WJ01\",\"metric\":\"positioning_coverage_rate\",\"value\":\"99\",\"by\":\"社矫科\",\"occurred\":\"2018-04-04\",\"evidence\":[\"统计表\"]}}\n"
+            )
+        })
+        .collect()
+}
+
+/// Guards the kept subtree roots (issue 17): with ledgers past several tiles of 256 events,
+/// receipts and consistency files made from the roots a checkpoint kept verify offline for
+/// leaves in every tile and at the edges; and a damaged kept root is refused (by the proof's
+/// own check and by the next checkpoint), never passed on in a receipt.
+#[test]
+fn proofs_from_kept_subtree_roots_verify_and_a_damaged_root_is_refused() {
+    let l = TestLedger::with_stations();
+    let (key, public) = make_key(&l, "cp.key");
+    l.import(&metric_lines(0, 700)); // seqs 3..=702: 703 events
+    let old = checkpoint(&l, &key);
+    l.import(&metric_lines(700, 300)); // 1003 events
+    let new = checkpoint(&l, &key);
+    for seq in [
+        "0", "1", "255", "256", "511", "512", "700", "702", "768", "1002",
+    ] {
+        let receipt = l.ok(&["receipt", "--seq", seq]);
+        let (code, err) = verify_receipt(&l, &receipt, &public);
+        assert_eq!(code, 0, "seq {seq}: {err}");
+    }
+    let old_file = write(&l, "old.note", &old);
+    let new_file = write(&l, "new.note", &new);
+    let consistency = l.ok(&["consistency", s(&old_file), s(&new_file)]);
+    let (code, err) = verify_consistency(&l, &consistency, &public);
+    assert_eq!(code, 0, "{err}");
+
+    // Damage the kept root of leaves 256..512 (the sibling of seq 100's path at level 8).
+    {
+        let ledger = kaohe::internals::ledger::Ledger::open(&l.db).unwrap();
+        let stored = ledger.store().checkpoint(1003).unwrap().unwrap();
+        ledger
+            .store()
+            .put_checkpoint_with(1003, &stored, &[(8, 1, [7u8; 32])])
+            .unwrap();
+    }
+    let out = l.run(&["receipt", "--seq", "100"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("does not lead to the checkpoint's root"),
+        "{}",
+        out.stderr
+    );
+    // A leaf whose proof does not pass through the damaged root is still served.
+    let receipt = l.ok(&["receipt", "--seq", "300"]);
+    assert_eq!(verify_receipt(&l, &receipt, &public).0, 0);
+    let out = l.run(&["--key", s(&key), "checkpoint"]);
+    assert_ne!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("the kept root of leaves 256..512 differs"),
+        "{}",
+        out.stderr
+    );
+}
