@@ -620,6 +620,8 @@ impl Audit {
     ) -> Result<(), String> {
         let (item, _) = self.clause_of(rubric, facts)?;
         rules::owner(item, by).map_err(|p| p.message)?;
+        let sheet = usize::from(facts.slot) / rubric.slots_per_sheet().max(1);
+        rules::same_assessor(rubric, sheet, by).map_err(|p| p.message)?;
         let own = &self.station_codes[facts.station as usize];
         if own != station {
             return Err(format!(
@@ -653,9 +655,17 @@ impl Audit {
         }
         if effect.removed && facts.units > 0 {
             let code = &self.clause_codes[usize::from(facts.clause)];
-            let key = unit_key(&self.station_codes[facts.station as usize], code, sheet);
+            let station = &self.station_codes[facts.station as usize];
+            let key = unit_key(station, code, sheet);
             let n = self.unit_counts.entry(key).or_default();
             *n = n.saturating_sub(facts.units);
+            let remaining = *n;
+            for dependent in rubric.required_by(code) {
+                let key = unit_key(station, &dependent.code, sheet);
+                let standing = self.unit_counts.get(&key).copied().unwrap_or(0);
+                rules::still_required("target", code, remaining, &dependent.code, standing)
+                    .map_err(|p| p.message)?;
+            }
         }
         self.last_adjusted = Some(Adjusted {
             station: facts.station,

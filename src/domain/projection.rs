@@ -286,13 +286,18 @@ impl<'r> Scores<'r> {
                 })
                 .collect(),
         };
+        // The total and the bonus are the sheets' weighted sums; the deduction is what makes
+        // total = base − deducted + awarded hold exactly (each weighted sum is rounded to 6
+        // places on its own, so Σ weight × deducted could differ from it by 0.000001).
+        let total = rubric.combine(|s| figures[s].total);
+        let awarded = rubric.combine(|s| figures[s].awarded);
         StationScore {
             station: st.code.clone(),
             name: st.name.clone(),
             kind: st.kind,
-            total: rubric.combine(|s| figures[s].total),
-            deducted: rubric.combine(|s| figures[s].deducted),
-            awarded: rubric.combine(|s| figures[s].awarded),
+            total,
+            deducted: c(rubric.base_points + awarded - total),
+            awarded,
             raw_deducted: c(raw_deducted),
             raw_awarded: c(raw_awarded),
             awarded_before_cap: rubric.combine(|s| figures[s].awarded_before_cap),

@@ -747,6 +747,42 @@ pub fn owner(item: &Item, by: &str) -> Result<(), Problem> {
     ))
 }
 
+/// A decision or reversal is made for the assessor the record was made for: with several
+/// assessors, a department of another (the township's 考核办 for a bureau's record) neither
+/// reverses it nor decides its appeal. `sheet` is the record's (`Rubric::sheet_of`).
+pub fn same_assessor(rubric: &Rubric, sheet: usize, by: &str) -> Result<(), Problem> {
+    if rubric.assessors.len() < 2 {
+        return Ok(());
+    }
+    let (_, own) = rubric.sheet_parts(sheet);
+    let theirs = rubric
+        .assessors
+        .iter()
+        .position(|a| a.departments.iter().any(|d| d == by));
+    if theirs == Some(own) {
+        return Ok(());
+    }
+    let own = &rubric.assessors[own];
+    let other = theirs
+        .and_then(|t| rubric.assessors.get(t))
+        .map_or("no assessor", |a| a.name.as_str());
+    Err(Problem::new(
+        "by",
+        format!(
+            "{by} records for {other}, and the record was made for {} ({}): only its departments ({}) decide or reverse it",
+            own.name,
+            own.code,
+            own.departments.join(", ")
+        ),
+        format!(
+            "{by} 属于{other}，该记录由{}作出：只有{}的部门（{}）能复核或撤销",
+            own.name,
+            own.name,
+            own.departments.join("、")
+        ),
+    ))
+}
+
 // ---------------------------------------------------------------------------------------------
 // Points and unit counts.
 
@@ -850,6 +886,31 @@ pub fn required(clause: &Clause, other: &str, standing: u32) -> Result<(), Probl
         )),
         _ => Ok(()),
     }
+}
+
+/// A record under `clause` stops counting (a reversal, or an appeal that removes it) and
+/// `remaining` records of the station stand under it on its sheet afterwards: refused while
+/// `dependents` records stand under `dependent`, a clause that requires it (reverse those
+/// first), so that no standing record is left without the one it requires.
+pub fn still_required(
+    field: &'static str,
+    clause: &str,
+    remaining: u32,
+    dependent: &str,
+    dependents: u32,
+) -> Result<(), Problem> {
+    if remaining > 0 || dependents == 0 {
+        return Ok(());
+    }
+    Err(Problem::new(
+        field,
+        format!(
+            "the record is the station's last standing record under {clause}, which {dependent} requires, and {dependents} record(s) under {dependent} still stand: reverse them first"
+        ),
+        format!(
+            "该记录是该所在 {clause} 下最后一条有效记录，而 {dependent} 以其为前提，且 {dependent} 下仍有 {dependents} 条有效记录：请先撤销后者"
+        ),
+    ))
 }
 
 /// The key of a (station, clause, sheet) unit count: records count per sheet (one assessor's

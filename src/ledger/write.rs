@@ -1095,6 +1095,16 @@ impl<'a> Batch<'a> {
     }
 
     /// The item a stored or checked record's clause belongs to.
+    /// [`rules::same_assessor`] for a decision or reversal of `record` by `by`.
+    fn check_assessor(&self, record: &PointsRecorded, by: &str) -> Result<(), FieldError> {
+        let rubric = &self.ledger.rubric;
+        // Invariant: a stored record's department and date put it on a sheet.
+        let sheet = rubric
+            .sheet_of(&record.by, record.occurred)
+            .expect("a stored record counts on a sheet");
+        Ok(rules::same_assessor(rubric, sheet, by)?)
+    }
+
     fn item_of(&self, record: &PointsRecorded) -> &'a Item {
         // Invariant: a stored or checked record names a clause of the rubric.
         let (item, _) = self
@@ -1132,17 +1142,28 @@ impl<'a> Batch<'a> {
             }
         };
         let seq = self.next_seq;
-        let effect = self
-            .standing(target, record.computed_points)?
-            .apply(seq, &kind)
-            .map_err(|c| err(field, c.0, c.1))?;
+        // Applied to a copy first: nothing changes in this batch unless every rule passes.
+        let mut after = self.standing(target, record.computed_points)?.clone();
+        let effect = after.apply(seq, &kind).map_err(|c| err(field, c.0, c.1))?;
         if effect.removed && rules::counts_units(rubric, clause) {
             let sheet = usize::from(position) / rubric.slots_per_sheet();
             let ukey = unit_key(&record.station, &record.clause, sheet);
             let prior = self.units_so_far(&ukey)?;
             let units = rules::units(rubric, clause, &record.inputs);
-            self.unit_counts.insert(ukey, prior.saturating_sub(units));
+            let remaining = prior.saturating_sub(units);
+            for dependent in rubric.required_by(&record.clause) {
+                let dkey = unit_key(&record.station, &dependent.code, sheet);
+                let standing = self.units_so_far(&dkey)?;
+                let field = match field {
+                    "target" => "target",
+                    "points" => "outcome",
+                    _ => "against",
+                };
+                rules::still_required(field, &record.clause, remaining, &dependent.code, standing)?;
+            }
+            self.unit_counts.insert(ukey, remaining);
         }
+        *self.standing(target, record.computed_points)? = after;
         self.adjusted.insert(
             seq,
             Adjusted {
@@ -1222,6 +1243,7 @@ impl<'a> Batch<'a> {
         let (appeal_seq, appeal, record) = self.appeal_at(&d.appeal)?;
         let by = self.department(&d.by)?;
         rules::owner(self.item_of(&record), &by)?;
+        self.check_assessor(&record, &by)?;
         let decided = AppealDecided {
             appeal: appeal.id.clone(),
             appeal_seq,
@@ -1269,6 +1291,7 @@ impl<'a> Batch<'a> {
             Err(unchanged) => return Ok(unchanged),
         };
         rules::owner(self.item_of(&record), &by)?;
+        self.check_assessor(&record, &by)?;
         let kind = EventKind::RecordReversed(reversed(id));
         self.push_dispute("target", target, &record, kind)
     }

@@ -104,9 +104,13 @@ pub fn diff_text(diffs: &[Difference]) -> String {
             "" => d.scope.name().to_string(),
             code => format!("{} {code}", d.scope.name()),
         };
+        let with = |sign: char, summary: &str| match summary {
+            "" => format!("{sign} {part}"),
+            s => format!("{sign} {part}: {s}"),
+        };
         let line = match &d.change {
-            Change::Added { summary } => format!("+ {part}: {summary}"),
-            Change::Removed { summary } => format!("- {part}: {summary}"),
+            Change::Added { summary } => with('+', summary),
+            Change::Removed { summary } => with('-', summary),
             Change::Changed { field, old, new } => {
                 format!("~ {part}: {field}: {old:?} → {new:?}")
             }

@@ -166,6 +166,18 @@ fn alternatives_dependencies_and_deadlines_are_refused_with_their_reason() {
     );
     assert_eq!(record(&l, "D3", "B.4.a", "WJ01", "办公室", &[]).code, 0);
     assert_eq!(record(&l, "D4", "B.4.b", "WJ01", "办公室", &[]).code, 0);
+    // Regression (found exploring): reversing the required record left B.4.b standing without
+    // it. The last standing B.4.a cannot be reversed while B.4.b stands; after B.4.b, it can.
+    let out = l.run(&["reverse", "D3", "--by", "办公室", "--reason", "误录"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr
+            .contains("last standing record under B.4.a, which B.4.b requires"),
+        "{}",
+        out.stderr
+    );
+    l.ok(&["reverse", "D4", "--by", "办公室", "--reason", "误录"]);
+    l.ok(&["reverse", "D3", "--by", "办公室", "--reason", "误录"]);
     l.ok(&["verify"]);
 }
 

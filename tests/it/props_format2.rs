@@ -223,6 +223,21 @@ impl MRubric {
         c.once.unwrap_or(matches!(c.kind, Kind::Missing(..)))
     }
 
+    /// Whether `from` requires `to`, directly or through others.
+    fn reaches(&self, from: usize, to: usize) -> bool {
+        let mut seen = BTreeSet::new();
+        let mut stack = vec![from];
+        while let Some(c) = stack.pop() {
+            if c == to {
+                return true;
+            }
+            if seen.insert(c) {
+                stack.extend(self.clauses[c].requires.iter().copied());
+            }
+        }
+        false
+    }
+
     /// The clauses that exclude `clause` either way (it needs saying on one side only).
     fn excluded_by(&self, clause: usize) -> BTreeSet<usize> {
         let mut out: BTreeSet<usize> = self.clauses[clause].excludes.iter().copied().collect();
@@ -411,14 +426,28 @@ fn build(spec: &RubricSpec) -> MRubric {
                     excludes.push(o);
                 }
             }
+            // A bonus and a deduction neither exclude nor require each other.
+            let side = |c: usize| r.items[r.clauses[c].item].bonus;
+            excludes.retain(|o| side(*o) == side(k));
             let requires: Vec<usize> = cs
                 .requires
                 .iter()
                 .map(|i| other(k, i))
-                .filter(|o| !excludes.contains(o))
+                .filter(|o| !excludes.contains(o) && side(*o) == side(k))
                 .collect();
             r.clauses[k].excludes = excludes;
             r.clauses[k].requires = requires;
+        }
+        // A requirement that is also an exclusion (either way), or that closes a cycle of
+        // requirements, is refused by the loader: drop it.
+        for k in 0..n {
+            let wanted = std::mem::take(&mut r.clauses[k].requires);
+            for o in wanted {
+                let excluded = r.excluded_by(k).contains(&o);
+                if !excluded && !r.reaches(o, k) {
+                    r.clauses[k].requires.push(o);
+                }
+            }
         }
     }
     for c in &mut r.categories {
@@ -588,6 +617,23 @@ impl Model<'_> {
             .sum()
     }
 
+    /// Why record `r` may not stop counting: it is its station's last standing record under a
+    /// clause that another clause, with standing records, requires.
+    fn orphans(&self, r: usize) -> Vec<String> {
+        let rec = &self.records[r];
+        let rubric = self.rubric;
+        if self.standing(rec.station, rec.clause) > rec.units {
+            return Vec::new();
+        }
+        rubric
+            .clauses
+            .iter()
+            .enumerate()
+            .filter(|(d, c)| c.requires.contains(&rec.clause) && self.standing(rec.station, *d) > 0)
+            .map(|(_, c)| format!("which {} requires", c.code))
+            .collect()
+    }
+
     /// Why the model's record `r` can be neither appealed nor reversed now.
     fn closed(&self, r: usize) -> Vec<String> {
         let rec = &self.records[r];
@@ -726,6 +772,12 @@ impl Model<'_> {
                     (1, Some(p)) => *p,
                     _ => rec.points,
                 };
+                if *outcome != 2 && stands.is_zero() {
+                    let why = self.orphans(r);
+                    if !why.is_empty() {
+                        return Expect::Refused(why);
+                    }
+                }
                 let seq = self.next_seq();
                 self.appeals[*appeal].decided = Some((*step, seq));
                 let rec = &mut self.records[r];
@@ -740,7 +792,10 @@ impl Model<'_> {
                 if let Some(seq) = self.ids.get(id) {
                     return Expect::Unchanged(*seq);
                 }
-                let why = self.closed(*record);
+                let mut why = self.closed(*record);
+                if why.is_empty() {
+                    why = self.orphans(*record);
+                }
                 if !why.is_empty() {
                     return Expect::Refused(why);
                 }

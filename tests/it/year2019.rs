@@ -319,3 +319,104 @@ fn the_diff_from_2018_names_the_new_shapes() {
     assert!(!out.contains("- period"), "{out}");
     assert!(!out.contains("- assessor"), "{out}");
 }
+
+/// Regression (found exploring): a department of one assessor reversed, or decided the appeal
+/// of, a record another assessor made, changing that assessor's sheet.
+#[test]
+fn only_the_records_own_assessor_reverses_or_decides_it() {
+    let l = year_2019();
+    // G031 was recorded by 基层科 (区局); 镇街考核办 also assesses item 1.2.
+    let out = l.run(&["reverse", "G031", "--by", "镇街考核办", "--reason", "复核"]);
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains("the record was made for 区局 (bureau)"),
+        "{}",
+        out.stderr
+    );
+    let appeal = [
+        "appeal",
+        "file",
+        "--against",
+        "G031",
+        "--station",
+        "WJ01",
+        "--grounds",
+        "评定偏低",
+        "--evidence",
+        "自评表",
+        "--id",
+        "AP1",
+    ];
+    l.ok(&appeal);
+    let out = l.run(&[
+        "appeal",
+        "decide",
+        "AP1",
+        "--outcome",
+        "upheld",
+        "--by",
+        "镇街考核办",
+        "--reason",
+        "r",
+        "--evidence",
+        "e",
+    ]);
+    assert_eq!(out.code, 2, "{out:?}");
+    l.ok(&[
+        "appeal",
+        "decide",
+        "AP1",
+        "--outcome",
+        "upheld",
+        "--by",
+        "基层科",
+        "--reason",
+        "r",
+        "--evidence",
+        "e",
+    ]);
+    l.ok(&["verify"]);
+}
+
+/// Regression (found exploring): drafts that could never be recorded, or that contradict the
+/// language, passed `rubric check`. Each is refused naming its part and field.
+#[test]
+fn contradictory_2019_drafts_are_refused() {
+    let text = std::fs::read_to_string(rubric_2019()).unwrap();
+    let cases: [(&str, String); 6] = [
+        (
+            "item 1.1: `capped`: an item with sub-parts stops at its full marks",
+            text.replacen("capped = true", "capped = false", 1),
+        ),
+        (
+            "clause 1.2.a: `once`: a graded clause",
+            text.replace("kind = \"graded\"\npoints = \"100\"\ntext = \"调解工作质量分档评定\"", "kind = \"graded\"\nonce = false\npoints = \"100\"\ntext = \"调解工作质量分档评定\""),
+        ),
+        (
+            "`excludes`: `3.1.a` is a deduction and this clause a bonus",
+            text.replace("excludes = [\"B.1.b\"]", "excludes = [\"B.1.b\", \"3.1.a\"]"),
+        ),
+        (
+            "`requires`: B.1.a → B.1.b → B.1.a requires itself",
+            text.replace("excludes = [\"B.1.b\"]", "requires = [\"B.1.b\"]")
+                .replace("text = \"工作创新获省级表彰的，加3分\"", "text = \"工作创新获省级表彰的，加3分\"\nrequires = [\"B.1.a\"]"),
+        ),
+        (
+            "period H2: `name`: `上半年` names another period too",
+            text.replace("name = \"下半年\"", "name = \"上半年\""),
+        ),
+        (
+            "part 台账: is not inside item 1.1",
+            text.replace("code = \"1.1.2\"", "code = \"台账\"").replace("part = \"1.1.2\"", "part = \"台账\""),
+        ),
+    ];
+    let l = TestLedger::empty();
+    for (needle, draft) in cases {
+        let file = l.path("draft.toml");
+        std::fs::write(&file, draft).unwrap();
+        let out = l.run(&["rubric", "check", file.to_str().unwrap()]);
+        assert_eq!(out.code, 1, "{needle}: {out:?}");
+        let all = format!("{}{}", out.stdout, out.stderr);
+        assert!(all.contains(needle), "{needle} in {all}");
+    }
+}

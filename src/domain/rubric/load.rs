@@ -391,21 +391,23 @@ fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
                         &place,
                         format!("`{field}`: names the clause itself"),
                     ));
-                } else if rubric.clause(other).is_none() {
+                } else if let Some((item, _)) = rubric.clause(other) {
+                    let bonus = rubric.clause(&c.code).is_some_and(|(i, _)| i.bonus);
+                    if item.bonus != bonus {
+                        errors.push(invalid(
+                            &place,
+                            format!("`{field}`: `{other}` is a {} and this clause a {}: a bonus and a deduction neither exclude nor require each other", side(item.bonus), side(bonus)),
+                        ));
+                    } else if field == "excludes" {
+                        pairs.push((other.clone(), c.code.clone()));
+                    }
+                } else {
                     errors.push(invalid(
                         &place,
                         format!("`{field}`: clause `{other}` is not in the rubric"),
                     ));
-                } else if field == "excludes" {
-                    pairs.push((other.clone(), c.code.clone()));
                 }
             }
-        }
-        if let Some(both) = c.excludes.iter().find(|x| c.requires.contains(x)) {
-            errors.push(invalid(
-                &place,
-                format!("`excludes` and `requires` both name `{both}`"),
-            ));
         }
     }
     for (target, excluder) in pairs {
@@ -414,6 +416,27 @@ fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
             if !list.contains(&excluder) {
                 list.push(excluder);
             }
+        }
+    }
+    // After the exclusions are made mutual: a clause that both excludes and requires another
+    // could never be recorded, nor could one that requires itself through others.
+    for (_, c) in rubric.clauses() {
+        if let Some(both) = c.excludes.iter().find(|x| c.requires.contains(x)) {
+            errors.push(invalid(
+                format!("clause {}", c.code),
+                format!(
+                    "`excludes` and `requires` both name `{both}` (an exclusion holds both ways)"
+                ),
+            ));
+        }
+        if let Some(cycle) = requires_cycle(rubric, &c.code) {
+            errors.push(invalid(
+                format!("clause {}", c.code),
+                format!(
+                    "`requires`: {} requires itself (no record could ever be the first)",
+                    cycle.join(" → ")
+                ),
+            ));
         }
     }
     // After the exclusions are made mutual: each side counts the other's records.
@@ -426,13 +449,49 @@ fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
                 ..
             }
         );
-        if limited || c.once {
+        // A clause that requires another is counted too, so that the one it requires cannot
+        // be removed from under its standing records (`rules::still_required`).
+        if limited || c.once || !c.requires.is_empty() {
             counted.insert(c.code.clone());
         }
         counted.extend(c.excludes.iter().cloned());
         counted.extend(c.requires.iter().cloned());
     }
     rubric.counted = counted;
+}
+
+fn side(bonus: bool) -> &'static str {
+    match bonus {
+        true => "bonus",
+        false => "deduction",
+    }
+}
+
+/// The path by which `start` requires itself (`A → B → A`), if it does.
+fn requires_cycle(rubric: &Rubric, start: &str) -> Option<Vec<String>> {
+    fn walk(rubric: &Rubric, start: &str, at: &str, path: &mut Vec<String>) -> bool {
+        let Some((_, c)) = rubric.clause(at) else {
+            return false;
+        };
+        for next in &c.requires {
+            if next == start {
+                path.push(next.clone());
+                return true;
+            }
+            // Invariant: a path of more clauses than the rubric has repeats one; stop there.
+            if path.contains(next) || path.len() > rubric.clause_index.len() {
+                continue;
+            }
+            path.push(next.clone());
+            if walk(rubric, start, next, path) {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = vec![start.to_string()];
+    walk(rubric, start, start, &mut path).then_some(path)
 }
 
 /// The consequences table: each row's kind with exactly the fields it takes.
@@ -554,8 +613,17 @@ fn build_periods(raw: &[RawPeriod], start: Date, end: Date) -> Result<Vec<Period
     for r in raw {
         let place = format!("period {}", r.code);
         plain_code(&place, &r.code)?;
-        if out.iter().any(|p| p.code == r.code) {
-            return Err(invalid(&place, "code used twice"));
+        if out.iter().any(|p| p.code.eq_ignore_ascii_case(&r.code)) {
+            return Err(invalid(
+                &place,
+                "code used twice (codes differing only in case are the same)",
+            ));
+        }
+        if out.iter().any(|p| p.name == r.name) {
+            return Err(invalid(
+                &place,
+                format!("`name`: `{}` names another period too", r.name),
+            ));
         }
         let (s, e) = (
             date(&place, "start", &r.start)?,
@@ -619,8 +687,17 @@ fn build_assessors(rubric: &Rubric, raw: &[RawAssessor]) -> Result<Vec<Assessor>
     for r in raw {
         let place = format!("assessor {}", r.code);
         plain_code(&place, &r.code)?;
-        if out.iter().any(|a| a.code == r.code) {
-            return Err(invalid(&place, "code used twice"));
+        if out.iter().any(|a| a.code.eq_ignore_ascii_case(&r.code)) {
+            return Err(invalid(
+                &place,
+                "code used twice (codes differing only in case are the same)",
+            ));
+        }
+        if out.iter().any(|a| a.name == r.name) {
+            return Err(invalid(
+                &place,
+                format!("`name`: `{}` names another assessor too", r.name),
+            ));
         }
         let mut departments = Vec::new();
         for d in &r.departments {
@@ -852,6 +929,12 @@ fn build_item(
         }
     };
     let parts = build_parts(&iplace, rc.bonus, full_marks, &ri.part)?;
+    if !parts.is_empty() && !capped {
+        return Err(invalid(
+            &iplace,
+            "`capped`: an item with sub-parts stops at its full marks (each sub-part stops at its points); state capped = true",
+        ));
+    }
     let mut clauses = Vec::new();
     for raw in &ri.clause {
         if raw.code.rsplit_once('.').map(|(i, _)| i) != Some(ri.code.as_str()) {
@@ -898,6 +981,17 @@ fn build_parts(
     let mut out: Vec<Part> = Vec::new();
     for r in raw {
         let place = format!("{iplace} part {}", r.code);
+        let item = iplace.trim_start_matches("item ");
+        if r.code
+            .strip_prefix(item)
+            .and_then(|s| s.strip_prefix('.'))
+            .is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                &place,
+                format!("is not inside item {item} (its code is `{item}.<n>`)"),
+            ));
+        }
         if out.iter().any(|p| p.code == r.code) {
             return Err(invalid(&place, "code used twice"));
         }
@@ -1036,6 +1130,11 @@ fn build_clause(rubric: &Rubric, bonus: bool, r: &RawClause) -> Result<Clause, R
             | Rule::Missing { .. }
             | Rule::Graded { .. }
     );
+    if matches!(rule, Rule::Graded { .. }) && r.once == Some(false) {
+        return Err(c.invalid(
+            "`once`: a graded clause places a station in one grade per period and assessor; it cannot say once = false",
+        ));
+    }
     let attribution = match r.attribution.as_deref() {
         None | Some("happened") => Attribution::Happened,
         Some("result") => Attribution::Result,

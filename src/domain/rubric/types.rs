@@ -589,6 +589,13 @@ impl Rubric {
         self.counted.contains(code)
     }
 
+    /// The clauses that require `code`.
+    pub fn required_by<'a>(&'a self, code: &'a str) -> impl Iterator<Item = &'a Clause> + 'a {
+        self.clauses()
+            .map(|(_, c)| c)
+            .filter(move |c| c.requires.iter().any(|r| r == code))
+    }
+
     /// Departments (canonical) that own an item whose clauses read the metric.
     pub fn metric_departments(&self, metric: &str) -> BTreeSet<&str> {
         self.clauses()
