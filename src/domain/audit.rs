@@ -664,7 +664,7 @@ impl Audit {
                 let key = unit_key(station, &dependent.code, sheet);
                 let standing = self.unit_counts.get(&key).copied().unwrap_or(0);
                 rules::still_required("target", code, remaining, &dependent.code, standing)
-                    .map_err(|p| p.message)?;
+                    .map_err(|p| p.on_sheet(rubric, sheet).message)?;
             }
         }
         self.last_adjusted = Some(Adjusted {
@@ -713,7 +713,7 @@ impl Audit {
         }
         // The record's own inputs first, then what the station's other records allow (the
         // write path's order, so the first fault named is the one it would have refused).
-        rules::once(clause, prior_count, None).map_err(|e| e.message)?;
+        rules::once(clause, prior_count, None).map_err(|e| e.on_sheet(f.rubric, sheet).message)?;
         let standing = |other: &str| {
             self.unit_counts
                 .get(&unit_key(&p.station, other, sheet))
@@ -721,10 +721,12 @@ impl Audit {
                 .unwrap_or(0)
         };
         for other in &clause.excludes {
-            rules::excluded(clause, other, standing(other), None).map_err(|e| e.message)?;
+            rules::excluded(clause, other, standing(other), None)
+                .map_err(|e| e.on_sheet(f.rubric, sheet).message)?;
         }
         for other in &clause.requires {
-            rules::required(clause, other, standing(other)).map_err(|e| e.message)?;
+            rules::required(clause, other, standing(other))
+                .map_err(|e| e.on_sheet(f.rubric, sheet).message)?;
         }
         let units = rules::units(f.rubric, clause, &p.inputs);
         if let Some(key) = key {

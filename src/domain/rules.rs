@@ -39,6 +39,20 @@ impl Problem {
             zh: zh.into(),
         }
     }
+
+    /// The problem of a rule that counts per sheet, naming the sheet when the rubric has
+    /// several (`… (on the sheet 三季度·市局)`).
+    pub fn on_sheet(self, rubric: &Rubric, sheet: usize) -> Problem {
+        if !rubric.has_sheets() {
+            return self;
+        }
+        let name = rubric.sheet_name(sheet);
+        Problem {
+            field: self.field,
+            message: format!("{} (counted on the sheet {name})", self.message),
+            zh: format!("{}（按计分表“{name}”计）", self.zh),
+        }
+    }
 }
 
 /// Ids the ledger assigns start with this (`auto-<seq>`); callers may not choose such ids.

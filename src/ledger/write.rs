@@ -862,12 +862,14 @@ impl<'a> Batch<'a> {
             let n = self.units_so_far(&unit_key(&station.code, other, sheet))?;
             if n > 0 {
                 let first = self.first_standing(station, other, sheet)?;
-                rules::excluded(clause, other, n, Some(&first))?;
+                rules::excluded(clause, other, n, Some(&first))
+                    .map_err(|p| p.on_sheet(&self.ledger.rubric, sheet))?;
             }
         }
         for other in &clause.requires {
             let n = self.units_so_far(&unit_key(&station.code, other, sheet))?;
-            rules::required(clause, other, n)?;
+            rules::required(clause, other, n)
+                .map_err(|p| p.on_sheet(&self.ledger.rubric, sheet))?;
         }
         Ok(())
     }
@@ -948,7 +950,8 @@ impl<'a> Batch<'a> {
         let computed = rules::points(rubric, clause, &ctx, &inputs)?;
         if clause.once && prior_count > 0 {
             let first = self.first_standing(&station, &r.clause, sheet)?;
-            rules::once(clause, prior_count, Some(&first))?;
+            rules::once(clause, prior_count, Some(&first))
+                .map_err(|p| p.on_sheet(rubric, sheet))?;
         }
         self.check_conditions(&station, clause, sheet)?;
         if rules::counts_units(rubric, clause) {
@@ -1159,7 +1162,8 @@ impl<'a> Batch<'a> {
                     "points" => "outcome",
                     _ => "against",
                 };
-                rules::still_required(field, &record.clause, remaining, &dependent.code, standing)?;
+                rules::still_required(field, &record.clause, remaining, &dependent.code, standing)
+                    .map_err(|p| p.on_sheet(rubric, sheet))?;
             }
             self.unit_counts.insert(ukey, remaining);
         }

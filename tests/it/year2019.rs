@@ -241,6 +241,11 @@ fn graded_once_per_sheet_and_exclusions_per_sheet() {
     );
     assert_eq!(out.code, 2, "{out:?}");
     assert!(out.stderr.contains("G031"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("(counted on the sheet 下半年·区局)"),
+        "{}",
+        out.stderr
+    );
     // The same clause on the township's sheet of H2 is its own assessment.
     let ok = record(
         &l,
