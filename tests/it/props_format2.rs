@@ -1,23 +1,33 @@
 //! Properties of rubric format 2 (issue 16), checked on generated inputs (proptest):
 //!
 //! - a small random format-2 rubric (a few categories and a bonus one; items `capped` or not,
-//!   some weighted by `full_marks`; `fixed`, `per_unit` and `missing` clauses with random
-//!   `once`, `excludes`, `requires`, `deadline` and `max_count`) loads, and `kaohe rubric
-//!   check` accepts it;
-//! - a random sequence of commands against it (records with occurred dates, reversals of
-//!   earlier records, appeals and their decisions, commands sent again) is accepted or refused
-//!   exactly as a naive model written here says, for the reason it gives (the model reads the
-//!   rules from `schema/RUBRIC.md` and `README.md`, not from kaohe's rubric or rule code), in a
-//!   batch as one by one;
-//! - the scores match the model's plain decimal sums (per station: total, deducted, awarded,
-//!   raw figures, bonus before its cap, rank; per item: its scale, weight, applied and raw
-//!   figures, what it counts for, whether its cap cut): through the replay (the projection
+//!   some weighted by `full_marks`, some split into sub-parts with floors; `fixed`,
+//!   `per_unit`, `missing` and `graded` clauses with random `once`, `excludes`, `requires`,
+//!   `deadline`, `max_count`, `part`, `severe` and `attribution`; sometimes 1–3 `[[period]]`
+//!   tables and 1–2 `[[assessor]]` tables, which make up to six sheets) loads, and `kaohe
+//!   rubric check` accepts it;
+//! - a random sequence of commands against it (records with occurred dates and departments
+//!   that land on every sheet, graded scores in a grade, in a gap or at the full score,
+//!   reversals of earlier records, appeals and their decisions, commands sent again) is
+//!   accepted or refused exactly as a naive model written here says, for the reason it gives
+//!   (the model reads the rules from `schema/RUBRIC.md` and `README.md`, not from kaohe's
+//!   rubric or rule code; the counted clauses count per station and sheet), in a batch as one
+//!   by one;
+//! - the scores match the model's plain decimal sums, each sheet scored on its own (sub-part
+//!   floors, severe findings, item caps, weights, the bonus cap) and combined by weight to 6
+//!   places (per station: total, deducted, awarded, raw figures, bonus before its cap, rank,
+//!   each sheet's total, deducted and awarded; per item: its scale, weight, applied and raw
+//!   figures, what it counts for, whether a limit cut): through the replay (the projection
 //!   fold) at every prefix of the chain, `kaohe score --json` (the tally) at the head, at an
 //!   `--as-of-seq` cut and at an `--at` day, and `kaohe explain --json` of every station (and
-//!   of one at the cut); `kaohe verify` passes.
+//!   of one at the cut), whose records each name their sheet and apply, sheet by sheet, what
+//!   the model's item figure there is; `kaohe verify` passes, and again after the open
+//!   appeals are decided and `kaohe close` seals the period, whose final scores are the
+//!   model's.
 //!
-//! Case counts are kept modest so that the suite stays fast (the command-line property runs
-//! the binary eight or so times per case).
+//! Case counts are kept modest so that the suite stays fast (the command-line properties run
+//! the binary a dozen or so times per case). The `sheets` properties draw rubrics that mostly
+//! state periods and assessors, and more records.
 
 use crate::harness::{Output, TestLedger};
 use crate::props::open_ledger;
@@ -70,9 +80,50 @@ const DEPARTMENTS: [&str; 3] = ["甲科", "乙科", "丙科"];
 /// An alias of the first department (`by` may use it).
 const ALIAS: &str = "甲股";
 
+/// A graded clause's full score as a share of its item's scale.
+const GRADED_SHARES: &[&str] = &["0.5", "1", "2", "0.3"];
+/// Grade templates: (grade, from, to) as shares of the clause's full score (kept to 2
+/// places), with gaps between them; the first reaches the full score.
+const GRADES: &[&[(&str, &str, &str)]] = &[
+    &[("A", "0.9", "1"), ("B", "0.6", "0.8"), ("C", "0", "0.5")],
+    &[("合格", "0.5", "1")],
+    &[("甲", "0.75", "0.95"), ("乙", "0.25", "0.7")],
+];
+/// How an item's full marks split into sub-parts (shares; the last takes the rest).
+const PART_SPLITS: &[&[&str]] = &[
+    &["1"],
+    &["0.5", "0.5"],
+    &["0.4"],
+    &["0.2", "0.3"],
+    &["0.25", "0.25"],
+];
+/// A sub-part's floor as a share of its points (`None`: not stated, 0).
+const FLOORS: &[Option<&str>] = &[None, Some("0"), Some("0.25"), Some("0.5"), Some("0.9")];
+/// The periods' weights (percent), by number of periods.
+const PERIOD_WEIGHTS: &[&[&str]] = &[
+    &["100"],
+    &["40", "60"],
+    &["50", "50"],
+    &["12.5", "87.5"],
+    &["33.3", "66.7"],
+    &["20", "30", "50"],
+    &["33.33", "33.33", "33.34"],
+    &["10", "45", "45"],
+];
+/// The assessors' weights (percent), by number of assessors.
+const ASSESSOR_WEIGHTS: &[&[&str]] = &[
+    &["100"],
+    &["50", "50"],
+    &["30", "70"],
+    &["37.5", "62.5"],
+    &["66.67", "33.33"],
+];
+const ATTRIBUTIONS: [&str; 3] = ["happened", "result", "discovered"];
+
 #[derive(Debug, Clone)]
 struct ClauseSpec {
-    /// 0 fixed, 1 per_unit, 2 missing (fixed in the bonus category, where missing is refused).
+    /// 0 fixed, 1 per_unit, 2 missing, 3 graded (fixed in the bonus category, where missing
+    /// and graded are refused).
     kind: u8,
     share: usize,
     max_count: Option<u32>,
@@ -81,6 +132,12 @@ struct ClauseSpec {
     excludes: Vec<Index>,
     requires: Option<Index>,
     deadline: Option<u16>,
+    /// graded: its full score (`GRADED_SHARES`) and its grades (`GRADES`).
+    graded: (usize, usize),
+    /// In an item with sub-parts: which one, and whether it passes the floor.
+    part: (Index, bool),
+    /// `attribution` (an index into `ATTRIBUTIONS`), when stated.
+    attribution: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +148,9 @@ struct ItemSpec {
     /// Which departments assess it (a bit per department, never 0).
     departments: u8,
     clauses: Vec<ClauseSpec>,
+    /// Sub-parts (outside the bonus category): a split (`PART_SPLITS`) and each part's floor
+    /// (`FLOORS`, cycled).
+    parts: Option<(usize, Vec<usize>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,25 +159,41 @@ struct RubricSpec {
     categories: Vec<Vec<ItemSpec>>,
     /// The bonus category's items.
     bonus: Vec<ItemSpec>,
+    /// `[[period]]`: the weights (`PERIOD_WEIGHTS`) and where the periods are cut (days of
+    /// the period); `None`: not stated.
+    periods: Option<(usize, Vec<Index>)>,
+    /// `[[assessor]]`: the weights (`ASSESSOR_WEIGHTS`) and which departments record for the
+    /// first of two (a bit per department); `None`: not stated.
+    assessors: Option<(usize, u8)>,
 }
 
 fn clause_spec() -> impl Strategy<Value = ClauseSpec> {
     (
-        0u8..3,
-        0..SHARES.len() + POINTS.len(),
-        prop_oneof![2 => Just(None), 1 => (1u32..5).prop_map(Some)],
-        1u32..5,
-        prop_oneof![2 => Just(None), 1 => Just(Some(true)), 1 => Just(Some(false))],
-        prop_oneof![
-            6 => Just(Vec::new()),
-            3 => any::<Index>().prop_map(|i| vec![i]),
-            1 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| vec![a, b]),
-        ],
-        prop_oneof![3 => Just(None), 1 => any::<Index>().prop_map(Some)],
-        prop_oneof![7 => Just(None), 3 => (0..PERIOD_DAYS).prop_map(Some)],
+        (
+            prop_oneof![3 => Just(0u8), 3 => Just(1u8), 2 => Just(2u8), 3 => Just(3u8)],
+            0..SHARES.len() + POINTS.len(),
+            prop_oneof![2 => Just(None), 1 => (1u32..5).prop_map(Some)],
+            1u32..5,
+            prop_oneof![2 => Just(None), 1 => Just(Some(true)), 1 => Just(Some(false))],
+            prop_oneof![
+                6 => Just(Vec::new()),
+                3 => any::<Index>().prop_map(|i| vec![i]),
+                1 => (any::<Index>(), any::<Index>()).prop_map(|(a, b)| vec![a, b]),
+            ],
+            prop_oneof![3 => Just(None), 1 => any::<Index>().prop_map(Some)],
+            prop_oneof![7 => Just(None), 3 => (0..PERIOD_DAYS).prop_map(Some)],
+        ),
+        (
+            (0..GRADED_SHARES.len(), 0..GRADES.len()),
+            (any::<Index>(), prop::bool::weighted(0.3)),
+            prop_oneof![2 => Just(None), 1 => (0..ATTRIBUTIONS.len()).prop_map(Some)],
+        ),
     )
         .prop_map(
-            |(kind, share, max_count, required, once, excludes, requires, deadline)| ClauseSpec {
+            |(
+                (kind, share, max_count, required, once, excludes, requires, deadline),
+                (graded, part, attribution),
+            )| ClauseSpec {
                 kind,
                 share,
                 max_count,
@@ -126,47 +202,92 @@ fn clause_spec() -> impl Strategy<Value = ClauseSpec> {
                 excludes,
                 requires,
                 deadline,
+                graded,
+                part,
+                attribution,
             },
         )
 }
 
-fn item_spec() -> impl Strategy<Value = ItemSpec> {
+/// An item; `every` weighs items that every department assesses (so that their records reach
+/// every assessor's sheets) against items of a random set of departments.
+fn item_spec(every: u32) -> impl Strategy<Value = ItemSpec> {
     (
         0..ITEM_POINTS.len(),
         prop_oneof![1 => Just(None), 1 => (0..FULL_MARKS.len()).prop_map(Some)],
         any::<bool>(),
-        1u8..8,
+        prop_oneof![4 => 1u8..8, every => Just(7u8)],
         prop::collection::vec(clause_spec(), 1..4),
+        prop_oneof![
+            2 => Just(None),
+            1 => (0..PART_SPLITS.len(), prop::collection::vec(0..FLOORS.len(), 1..4)).prop_map(Some),
+        ],
     )
         .prop_map(
-            |(points, full_marks, capped, departments, clauses)| ItemSpec {
+            |(points, full_marks, capped, departments, clauses, parts)| ItemSpec {
                 points,
                 full_marks,
                 capped,
                 departments,
                 clauses,
+                parts,
             },
         )
 }
 
-fn rubric_spec() -> impl Strategy<Value = RubricSpec> {
+/// `[[period]]` tables (as often as `stated` against 1), or none.
+fn periods_spec(stated: u32) -> impl Strategy<Value = Option<(usize, Vec<Index>)>> {
+    prop_oneof![
+        1 => Just(None),
+        stated => (0..PERIOD_WEIGHTS.len(), prop::collection::vec(any::<Index>(), 2)).prop_map(Some),
+    ]
+}
+
+/// `[[assessor]]` tables (as often as `stated` against 1), or none.
+fn assessors_spec(stated: u32) -> impl Strategy<Value = Option<(usize, u8)>> {
+    prop_oneof![
+        1 => Just(None),
+        stated => (0..ASSESSOR_WEIGHTS.len(), 1u8..7).prop_map(Some),
+    ]
+}
+
+/// A rubric's shape; `stated` weighs `[[period]]` and `[[assessor]]` tables against none (a
+/// stated table may still make one period or one assessor, of weight 100), and items of
+/// every department against items of a random set.
+fn rubric_spec_with(stated: u32) -> impl Strategy<Value = RubricSpec> {
     (
-        prop::collection::vec(prop::collection::vec(item_spec(), 1..3), 1..4),
-        prop::collection::vec(item_spec(), 1..3),
+        prop::collection::vec(prop::collection::vec(item_spec(stated), 1..3), 1..4),
+        prop::collection::vec(item_spec(stated), 1..3),
+        periods_spec(stated),
+        assessors_spec(stated),
     )
-        .prop_map(|(categories, bonus)| RubricSpec { categories, bonus })
+        .prop_map(|(categories, bonus, periods, assessors)| RubricSpec {
+            categories,
+            bonus,
+            periods,
+            assessors,
+        })
+}
+
+fn rubric_spec() -> impl Strategy<Value = RubricSpec> {
+    rubric_spec_with(1)
 }
 
 // ---------------------------------------------------------------------------------------------
 // The rubric as the model reads it.
 
+/// One grade of a graded clause: its name and the scores it spans.
+type MGrade = (String, Decimal, Decimal);
+
 #[derive(Debug, Clone)]
 enum Kind {
     Fixed(Decimal),
-    /// points per unit, at most this many units per station
+    /// points per unit, at most this many units per station and sheet
     PerUnit(Decimal, Option<u32>),
     /// points × (required − done)
     Missing(u32, Decimal),
+    /// full score − the score given, which lies in a grade and below the full score
+    Graded(Decimal, Vec<MGrade>),
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +301,20 @@ struct MClause {
     excludes: Vec<usize>,
     requires: Vec<usize>,
     deadline: Option<Date>,
+    /// The item's sub-part it deducts from (an index into `MItem::parts`), and whether it
+    /// passes the part's floor.
+    part: Option<usize>,
+    severe: bool,
+    /// As stated (it only names the date; the occurred date decides the sheet either way).
+    attribution: Option<&'static str>,
+}
+
+#[derive(Debug, Clone)]
+struct MPart {
+    code: String,
+    points: Decimal,
+    /// As stated (absent: 0).
+    floor: Option<Decimal>,
 }
 
 #[derive(Debug, Clone)]
@@ -189,6 +324,26 @@ struct MItem {
     points: Decimal,
     full_marks: Option<Decimal>,
     capped: bool,
+    departments: Vec<&'static str>,
+    parts: Vec<MPart>,
+}
+
+/// A sub-period: `[start, end]` and its weight in percent.
+#[derive(Debug, Clone)]
+struct MPeriod {
+    code: String,
+    name: String,
+    start: Date,
+    end: Date,
+    weight: Decimal,
+}
+
+/// An assessing body, its weight in percent and the departments that record for it.
+#[derive(Debug, Clone)]
+struct MAssessor {
+    code: String,
+    name: String,
+    weight: Decimal,
     departments: Vec<&'static str>,
 }
 
@@ -207,7 +362,16 @@ struct MRubric {
     clauses: Vec<MClause>,
     base: Decimal,
     bonus_cap: Decimal,
+    /// As stated (none: the whole period is one).
+    periods: Vec<MPeriod>,
+    /// As stated (none: every department records for one body).
+    assessors: Vec<MAssessor>,
 }
+
+/// The period and assessor kaohe names when the rubric states none (`score --json`'s
+/// `sheets` shows them when the other list makes several sheets).
+const WHOLE_YEAR: (&str, &str) = ("year", "全年");
+const EVERY_DEPARTMENT: (&str, &str) = ("all", "考核单位");
 
 impl MRubric {
     /// The scale an item's figures are on: its full marks, or its points.
@@ -216,11 +380,69 @@ impl MRubric {
         i.full_marks.unwrap_or(i.points)
     }
 
-    /// Format 2: a clause judged on a year-end figure (here `missing`) counts once unless it
-    /// says otherwise; any other counts once only when it says so.
+    /// Format 2: a clause judged on a year-end figure (here `missing` and `graded`) counts
+    /// once unless it says otherwise; any other counts once only when it says so.
     fn once(&self, clause: usize) -> bool {
         let c = &self.clauses[clause];
-        c.once.unwrap_or(matches!(c.kind, Kind::Missing(..)))
+        c.once
+            .unwrap_or(matches!(c.kind, Kind::Missing(..) | Kind::Graded(..)))
+    }
+
+    fn period_count(&self) -> usize {
+        self.periods.len().max(1)
+    }
+
+    fn assessor_count(&self) -> usize {
+        self.assessors.len().max(1)
+    }
+
+    /// Sheets: one per (period, assessor), period by period.
+    fn sheet_count(&self) -> usize {
+        self.period_count() * self.assessor_count()
+    }
+
+    /// The sheet a record by `by` (a department or its alias) that occurred on `date` counts
+    /// on.
+    fn sheet_of(&self, by: &str, date: Date) -> usize {
+        let by = if by == ALIAS { DEPARTMENTS[0] } else { by };
+        let p = self
+            .periods
+            .iter()
+            .position(|p| p.start <= date && date <= p.end)
+            .unwrap_or(0);
+        let a = self
+            .assessors
+            .iter()
+            .position(|a| a.departments.contains(&by))
+            .unwrap_or(0);
+        p * self.assessor_count() + a
+    }
+
+    /// A sheet's weight as a fraction: period weight × assessor weight / 10 000.
+    fn sheet_weight(&self, sheet: usize) -> Decimal {
+        let (p, a) = (sheet / self.assessor_count(), sheet % self.assessor_count());
+        let pw = self.periods.get(p).map_or(dec("100"), |p| p.weight);
+        let aw = self.assessors.get(a).map_or(dec("100"), |a| a.weight);
+        (pw * aw / dec("10000")).normalize()
+    }
+
+    /// A sheet's (period code, period name, assessor code, assessor name).
+    fn sheet_names(&self, sheet: usize) -> (String, String, String, String) {
+        let (p, a) = (sheet / self.assessor_count(), sheet % self.assessor_count());
+        let (pc, pn) = self
+            .periods
+            .get(p)
+            .map_or((WHOLE_YEAR.0.to_string(), WHOLE_YEAR.1.to_string()), |p| {
+                (p.code.clone(), p.name.clone())
+            });
+        let (ac, an) = self.assessors.get(a).map_or(
+            (
+                EVERY_DEPARTMENT.0.to_string(),
+                EVERY_DEPARTMENT.1.to_string(),
+            ),
+            |a| (a.code.clone(), a.name.clone()),
+        );
+        (pc, pn, ac, an)
     }
 
     /// Whether `from` requires `to`, directly or through others.
@@ -265,6 +487,22 @@ impl MRubric {
             }
             t.push('\n');
         }
+        for p in &self.periods {
+            t.push_str(&format!(
+                "[[period]]\ncode = \"{}\"\nname = \"{}\"\nstart = \"{}\"\nend = \"{}\"\nweight = \"{}\"\n\n",
+                p.code, p.name, p.start, p.end, p.weight
+            ));
+        }
+        for a in &self.assessors {
+            let depts: Vec<String> = a.departments.iter().map(|d| format!("\"{d}\"")).collect();
+            t.push_str(&format!(
+                "[[assessor]]\ncode = \"{}\"\nname = \"{}\"\nweight = \"{}\"\ndepartments = [{}]\n\n",
+                a.code,
+                a.name,
+                a.weight,
+                depts.join(", ")
+            ));
+        }
         for c in &self.categories {
             t.push_str(&format!(
                 "[[category]]\ncode = \"{}\"\nname = \"类别{}\"\npoints = \"{}\"\nbonus = {}\n\n",
@@ -289,6 +527,16 @@ impl MRubric {
                     item.capped,
                     depts.join(", ")
                 ));
+                for part in &item.parts {
+                    t.push_str(&format!(
+                        "[[category.item.part]]\ncode = \"{}\"\nname = \"部分{}\"\npoints = \"{}\"\n",
+                        part.code, part.code, part.points
+                    ));
+                    if let Some(f) = part.floor {
+                        t.push_str(&format!("floor = \"{f}\"\n"));
+                    }
+                    t.push('\n');
+                }
                 for c in self.clauses.iter().filter(|c| c.item == i) {
                     t.push_str(&format!(
                         "[[category.item.clause]]\ncode = \"{}\"\ntext = \"条款{}\"\n",
@@ -307,6 +555,27 @@ impl MRubric {
                         Kind::Missing(required, p) => t.push_str(&format!(
                             "kind = \"missing\"\nrequired = {required}\npoints = \"{p}\"\n"
                         )),
+                        Kind::Graded(p, grades) => {
+                            let grades: Vec<String> = grades
+                                .iter()
+                                .map(|(g, from, to)| {
+                                    format!("{{ grade = \"{g}\", from = \"{from}\", to = \"{to}\", text = \"档次{g}\" }}")
+                                })
+                                .collect();
+                            t.push_str(&format!(
+                                "kind = \"graded\"\npoints = \"{p}\"\ngrades = [{}]\n",
+                                grades.join(", ")
+                            ));
+                        }
+                    }
+                    if let Some(part) = c.part {
+                        t.push_str(&format!("part = \"{}\"\n", item.parts[part].code));
+                    }
+                    if c.severe {
+                        t.push_str("severe = true\n");
+                    }
+                    if let Some(a) = c.attribution {
+                        t.push_str(&format!("attribution = \"{a}\"\n"));
                     }
                     if let Some(o) = c.once {
                         t.push_str(&format!("once = {o}\n"));
@@ -343,7 +612,51 @@ fn build(spec: &RubricSpec) -> MRubric {
         clauses: Vec::new(),
         base: Decimal::ZERO,
         bonus_cap: Decimal::ZERO,
+        periods: Vec::new(),
+        assessors: Vec::new(),
     };
+    if let Some((w, cuts)) = &spec.periods {
+        let weights = PERIOD_WEIGHTS[*w];
+        // Where each period after the first starts (days of the period, rising).
+        let starts: Vec<u16> = match weights.len() {
+            1 => vec![],
+            2 => vec![1 + cuts[0].index(usize::from(PERIOD_DAYS) - 1) as u16],
+            _ => {
+                let a = 1 + cuts[0].index(usize::from(PERIOD_DAYS) - 2) as u16;
+                let b = a + 1 + cuts[1].index(usize::from(PERIOD_DAYS - 1 - a)) as u16;
+                vec![a, b]
+            }
+        };
+        for (k, weight) in weights.iter().enumerate() {
+            let start = if k == 0 { 0 } else { starts[k - 1] };
+            let end = starts.get(k).map_or(PERIOD_DAYS - 1, |next| next - 1);
+            r.periods.push(MPeriod {
+                code: ["H1", "h_2", "Q-3"][k].to_string(),
+                name: format!("第{}期", k + 1),
+                start: day(start),
+                end: day(end),
+                weight: dec(weight),
+            });
+        }
+    }
+    if let Some((w, first)) = spec.assessors {
+        let weights = ASSESSOR_WEIGHTS[w];
+        for (k, weight) in weights.iter().enumerate() {
+            let departments: Vec<&'static str> = match weights.len() {
+                1 => DEPARTMENTS.to_vec(),
+                _ => (0..3)
+                    .filter(|b| (first & (1 << b) != 0) == (k == 0))
+                    .map(|b| DEPARTMENTS[b])
+                    .collect(),
+            };
+            r.assessors.push(MAssessor {
+                code: ["district", "town_2"][k].to_string(),
+                name: ["区局", "镇街"][k].to_string(),
+                weight: dec(weight),
+                departments,
+            });
+        }
+    }
     // The conditions are resolved once every clause has its place.
     let mut pending: Vec<(usize, &ClauseSpec)> = Vec::new();
     let cats = spec
@@ -368,6 +681,28 @@ fn build(spec: &RubricSpec) -> MRubric {
                 .map(|b| DEPARTMENTS[b])
                 .collect();
             let index = r.items.len();
+            let scale = full_marks.unwrap_or(points);
+            let round2 = |x: Decimal| x.round_dp(2).normalize();
+            // Sub-parts: the split's shares of the scale, and the rest as the last.
+            let mut parts: Vec<MPart> = Vec::new();
+            if let (Some((split, floors)), false) = (&is.parts, bonus) {
+                let mut sizes: Vec<Decimal> = PART_SPLITS[*split]
+                    .iter()
+                    .map(|x| round2(scale * dec(x)))
+                    .collect();
+                let rest = scale - sizes.iter().copied().sum::<Decimal>();
+                if rest > Decimal::ZERO {
+                    sizes.push(rest.normalize());
+                }
+                for (k, size) in sizes.into_iter().enumerate() {
+                    let floor = FLOORS[floors[k % floors.len()]].map(|f| round2(size * dec(f)));
+                    parts.push(MPart {
+                        code: format!("{item_code}.{}", k + 1),
+                        points: size,
+                        floor,
+                    });
+                }
+            }
             r.items.push(MItem {
                 code: item_code.clone(),
                 bonus,
@@ -375,20 +710,35 @@ fn build(spec: &RubricSpec) -> MRubric {
                 full_marks,
                 capped: is.capped,
                 departments,
+                parts: parts.clone(),
             });
             cat.items.push(index);
             cat.points += points;
-            let scale = full_marks.unwrap_or(points);
             for (m, cs) in is.clauses.iter().enumerate() {
                 let p = match SHARES.get(cs.share) {
-                    Some(share) => (scale * dec(share)).round_dp(2).normalize(),
+                    Some(share) => round2(scale * dec(share)),
                     None => dec(POINTS[cs.share - SHARES.len()]),
                 };
                 let kind = match (cs.kind, bonus) {
                     (1, _) => Kind::PerUnit(p, cs.max_count),
                     (2, false) => Kind::Missing(cs.required, p),
+                    (3, false) => {
+                        let full = round2(scale * dec(GRADED_SHARES[cs.graded.0]));
+                        let grades = GRADES[cs.graded.1]
+                            .iter()
+                            .map(|(g, from, to)| {
+                                (
+                                    g.to_string(),
+                                    round2(full * dec(from)),
+                                    round2(full * dec(to)),
+                                )
+                            })
+                            .collect();
+                        Kind::Graded(full, grades)
+                    }
                     _ => Kind::Fixed(p),
                 };
+                let part = (!parts.is_empty()).then(|| cs.part.0.index(parts.len()));
                 pending.push((r.clauses.len(), cs));
                 r.clauses.push(MClause {
                     code: format!("{item_code}.{}", (b'a' + m as u8) as char),
@@ -398,6 +748,9 @@ fn build(spec: &RubricSpec) -> MRubric {
                     excludes: Vec::new(),
                     requires: Vec::new(),
                     deadline: cs.deadline.map(day),
+                    part,
+                    severe: part.is_some() && cs.part.1,
+                    attribution: cs.attribution.map(|a| ATTRIBUTIONS[a]),
                 });
             }
         }
@@ -486,8 +839,13 @@ enum Op {
 }
 
 fn op() -> impl Strategy<Value = Op> {
+    op_with(10)
+}
+
+/// A step, records weighing `records` against 9 for the others.
+fn op_with(records: u32) -> impl Strategy<Value = Op> {
     prop_oneof![
-        10 => (any::<Index>(), any::<Index>(), any::<u32>(), 0..PERIOD_DAYS, any::<bool>())
+        records => (any::<Index>(), any::<Index>(), any::<u32>(), 0..PERIOD_DAYS, any::<bool>())
             .prop_map(|(station, clause, a, day, give_points)| Op::Record { station, clause, a, day, give_points }),
         2 => any::<Index>().prop_map(Op::Reverse),
         3 => any::<Index>().prop_map(Op::Appeal),
@@ -513,9 +871,14 @@ enum Intent {
         station: usize,
         clause: usize,
         occurred: Date,
+        /// The sheet it counts on (its department's assessor, its date's period).
+        sheet: usize,
         /// Its computed points, and the units it counts under its clause.
         points: Decimal,
         units: u32,
+        /// Why its clause refuses its inputs (a graded score outside every grade, or the full
+        /// score), if it does.
+        invalid: Vec<String>,
     },
     /// An appeal against the model's record `record`.
     Appeal {
@@ -569,6 +932,7 @@ struct MRecord {
     occurred: Date,
     station: usize,
     clause: usize,
+    sheet: usize,
     original: Decimal,
     points: Decimal,
     units: u32,
@@ -608,11 +972,14 @@ impl Model<'_> {
         Expect::Appended(seq)
     }
 
-    /// The units of `station`'s records under `clause` that still stand.
-    fn standing(&self, station: usize, clause: usize) -> u32 {
+    /// The units of `station`'s records under `clause` on `sheet` that still stand (records
+    /// count per station and sheet).
+    fn standing(&self, station: usize, clause: usize, sheet: usize) -> u32 {
         self.records
             .iter()
-            .filter(|r| r.station == station && r.clause == clause && !r.removed)
+            .filter(|r| {
+                r.station == station && r.clause == clause && r.sheet == sheet && !r.removed
+            })
             .map(|r| r.units)
             .sum()
     }
@@ -665,21 +1032,23 @@ impl Model<'_> {
                 station,
                 clause,
                 occurred,
+                sheet,
                 points,
                 units,
+                invalid,
             } => {
                 if let Some(seq) = self.ids.get(id) {
                     return Expect::Unchanged(*seq);
                 }
                 let c = &rubric.clauses[*clause];
-                let mut why: Vec<String> = Vec::new();
+                let mut why: Vec<String> = invalid.clone();
                 if let Some(d) = c.deadline.filter(|d| occurred > d) {
                     why.push(format!(
                         "clause {} counts what occurred on or before {d}",
                         c.code
                     ));
                 }
-                let standing = self.standing(*station, *clause);
+                let standing = self.standing(*station, *clause, *sheet);
                 if let Kind::PerUnit(_, Some(max)) = c.kind {
                     if standing + units > max {
                         why.push(format!("clause {} allows at most {max} units", c.code));
@@ -692,7 +1061,7 @@ impl Model<'_> {
                     ));
                 }
                 for o in rubric.excluded_by(*clause) {
-                    if self.standing(*station, o) > 0 {
+                    if self.standing(*station, o, *sheet) > 0 {
                         why.push(format!(
                             "clauses {} and {} exclude each other",
                             c.code, rubric.clauses[o].code
@@ -700,7 +1069,7 @@ impl Model<'_> {
                     }
                 }
                 for &o in &c.requires {
-                    if self.standing(*station, o) == 0 {
+                    if self.standing(*station, o, *sheet) == 0 {
                         why.push(format!(
                             "clause {} requires a standing record under {}",
                             c.code, rubric.clauses[o].code
@@ -717,6 +1086,7 @@ impl Model<'_> {
                     occurred: *occurred,
                     station: *station,
                     clause: *clause,
+                    sheet: *sheet,
                     original: *points,
                     points: *points,
                     units: *units,
@@ -854,8 +1224,9 @@ fn plan<'r>(rubric: &'r MRubric, kinds: &[StationKind], ops: &[Op]) -> (Vec<Plan
                 let c = &rubric.clauses[k];
                 let item = &rubric.items[c.item];
                 let mut inputs = Inputs::default();
-                let (points, units) = match c.kind {
-                    Kind::Fixed(p) => {
+                let mut invalid: Vec<String> = Vec::new();
+                let (points, units) = match &c.kind {
+                    &Kind::Fixed(p) => {
                         if a % 3 == 0 {
                             inputs.count = Some(1);
                         }
@@ -864,7 +1235,7 @@ fn plan<'r>(rubric: &'r MRubric, kinds: &[StationKind], ops: &[Op]) -> (Vec<Plan
                         }
                         (p, 1)
                     }
-                    Kind::PerUnit(p, _) => {
+                    &Kind::PerUnit(p, _) => {
                         let count = 1 + a % 3;
                         if count > 1 || a % 2 == 0 {
                             inputs.count = Some(count);
@@ -874,7 +1245,43 @@ fn plan<'r>(rubric: &'r MRubric, kinds: &[StationKind], ops: &[Op]) -> (Vec<Plan
                         }
                         (p * Decimal::from(count), count)
                     }
-                    Kind::Missing(required, p) => {
+                    Kind::Graded(full, grades) => {
+                        // A score at a grade's edge or middle, or one the clause refuses: in a
+                        // gap between grades, above every grade, or the full score.
+                        let mut scores: Vec<Decimal> = grades
+                            .iter()
+                            .flat_map(|(_, from, to)| {
+                                [*from, *to, ((*from + *to) / dec("2")).round_dp(2)]
+                            })
+                            .collect();
+                        scores.extend([
+                            *full,
+                            (*full * dec("0.55")).round_dp(2),
+                            (*full * dec("0.85")).round_dp(2),
+                            *full + Decimal::ONE,
+                        ]);
+                        let value = scores[*a as usize % scores.len()].normalize();
+                        inputs.value = Some(value);
+                        if !grades
+                            .iter()
+                            .any(|(_, from, to)| *from <= value && value <= *to)
+                        {
+                            invalid
+                                .push(format!("clause {}: score {value} lies in no grade", c.code));
+                        }
+                        if value >= *full {
+                            invalid.push(format!(
+                                "clause {}: score {value} is the full {full}; nothing to deduct",
+                                c.code
+                            ));
+                        }
+                        let deducts = (*full - value).normalize();
+                        if *give_points && invalid.is_empty() {
+                            inputs.points = Some(deducts);
+                        }
+                        (deducts, 1)
+                    }
+                    &Kind::Missing(required, p) => {
                         let done = a % required;
                         inputs.done = Some(done);
                         let total = p * Decimal::from(required - done);
@@ -892,6 +1299,7 @@ fn plan<'r>(rubric: &'r MRubric, kinds: &[StationKind], ops: &[Op]) -> (Vec<Plan
                 };
                 let id = format!("R{n}");
                 let occurred = day(*d);
+                let sheet = rubric.sheet_of(by, occurred);
                 let command = Command::Record(RecordCmd {
                     id: Some(id.clone()),
                     clause: c.code.clone(),
@@ -906,8 +1314,10 @@ fn plan<'r>(rubric: &'r MRubric, kinds: &[StationKind], ops: &[Op]) -> (Vec<Plan
                     station,
                     clause: k,
                     occurred,
+                    sheet,
                     points: points.normalize(),
                     units,
+                    invalid,
                 };
                 push(&mut model, &mut out, command, intent);
             }
@@ -1036,6 +1446,33 @@ struct Fig {
     rank: u32,
     /// Every item of the rubric, by code.
     items: BTreeMap<String, ItemFig>,
+    /// Each sheet's part, period by period (empty for a rubric of one sheet).
+    sheets: Vec<SheetFig>,
+}
+
+/// One sheet of a station's score.
+#[derive(Debug, Clone, PartialEq)]
+struct SheetFig {
+    period: String,
+    period_name: String,
+    assessor: String,
+    assessor_name: String,
+    /// Its weight in the total, as a fraction.
+    weight: Decimal,
+    total: Decimal,
+    deducted: Decimal,
+    awarded: Decimal,
+}
+
+/// `x` to 6 places, half away from zero, in whole numbers.
+fn round6(x: Decimal) -> Decimal {
+    let Some(extra) = x.scale().checked_sub(6).filter(|e| *e > 0) else {
+        return x.normalize();
+    };
+    let (m, den) = (x.mantissa(), 10i128.pow(extra));
+    let (q, r) = (m.abs() / den, m.abs() % den);
+    let q = if 2 * r >= den { q + 1 } else { q };
+    Decimal::from_i128_with_scale(m.signum() * q, 6).normalize()
 }
 
 /// `applied × points / full_marks` to 6 places, half away from zero, in whole numbers.
@@ -1065,9 +1502,105 @@ fn naive_at(
 ) -> (BTreeMap<String, Fig>, BTreeMap<(String, String), u32>) {
     let rubric = model.rubric;
     let zero = Decimal::ZERO;
+    let (stations, sheets_of, records) = naive_sheets(model, n, at);
+    let sheets = rubric.sheet_count();
+    // Σ weight × figure over the sheets, to 6 places; one sheet's figure as it is.
+    let combine = |figure: &dyn Fn(usize) -> Decimal| -> Decimal {
+        match sheets {
+            1 => figure(0),
+            _ => round6(
+                (0..sheets)
+                    .map(|s| rubric.sheet_weight(s) * figure(s))
+                    .sum(),
+            ),
+        }
+    };
+    let mut out = BTreeMap::new();
+    let mut events = BTreeMap::new();
+    for s in stations {
+        let per_sheet = &sheets_of[&s];
+        let mut f = Fig {
+            kind: model.kinds[s],
+            total: combine(&|k| per_sheet[k].total),
+            deducted: combine(&|k| per_sheet[k].deducted),
+            awarded: combine(&|k| per_sheet[k].awarded),
+            raw_deducted: zero,
+            raw_awarded: zero,
+            awarded_before_cap: combine(&|k| per_sheet[k].before_cap),
+            rank: 0,
+            items: BTreeMap::new(),
+            sheets: Vec::new(),
+        };
+        for (i, item) in rubric.items.iter().enumerate() {
+            let raw = combine(&|k| per_sheet[k].items[i].0);
+            let applied = combine(&|k| per_sheet[k].items[i].1);
+            let fig = ItemFig {
+                max: rubric.scale(i),
+                weight: item.points,
+                deducted: if item.bonus { zero } else { applied },
+                awarded: if item.bonus { applied } else { zero },
+                raw_deducted: if item.bonus { zero } else { raw },
+                raw_awarded: if item.bonus { raw } else { zero },
+                counts: combine(&|k| per_sheet[k].items[i].2),
+                cut: applied != raw,
+            };
+            match item.bonus {
+                true => f.raw_awarded += raw,
+                false => f.raw_deducted += raw,
+            }
+            if let Some(count) = records.get(&(s, i)) {
+                events.insert((station_code(s), item.code.clone()), *count);
+            }
+            f.items.insert(item.code.clone(), fig);
+        }
+        if sheets > 1 {
+            f.sheets = per_sheet
+                .iter()
+                .enumerate()
+                .map(|(k, x)| {
+                    let (period, period_name, assessor, assessor_name) = rubric.sheet_names(k);
+                    SheetFig {
+                        period,
+                        period_name,
+                        assessor,
+                        assessor_name,
+                        weight: rubric.sheet_weight(k),
+                        total: x.total,
+                        deducted: x.deducted,
+                        awarded: x.awarded,
+                    }
+                })
+                .collect();
+        }
+        out.insert(station_code(s), f);
+    }
+    // Equal totals share the better place: 1 + the number of stations strictly ahead.
+    let totals: Vec<Decimal> = out.values().map(|f| f.total).collect();
+    for f in out.values_mut() {
+        f.rank = 1 + totals.iter().filter(|t| **t > f.total).count() as u32;
+    }
+    (out, events)
+}
+
+/// Each station's sheets, each scored on its own as a rubric of one sheet would be, after the
+/// first `n` effects (of the records that occurred on or before `at`); the stations in the
+/// order they were registered; and (station, item) → its records.
+#[allow(clippy::type_complexity)]
+fn naive_sheets(
+    model: &Model,
+    n: usize,
+    at: Option<Date>,
+) -> (
+    Vec<usize>,
+    BTreeMap<usize, Vec<NaiveSheet>>,
+    BTreeMap<(usize, usize), u32>,
+) {
+    let rubric = model.rubric;
+    let zero = Decimal::ZERO;
     let mut stations: Vec<usize> = Vec::new();
-    // (station, item) → (raw points, records)
-    let mut raw: BTreeMap<(usize, usize), (Decimal, u32)> = BTreeMap::new();
+    // (station, sheet, clause) → the points standing; (station, item) → its records
+    let mut points: BTreeMap<(usize, usize, usize), Decimal> = BTreeMap::new();
+    let mut records: BTreeMap<(usize, usize), u32> = BTreeMap::new();
     let mut stands: BTreeMap<usize, Decimal> = BTreeMap::new();
     for e in &model.effects[..n] {
         match *e {
@@ -1077,80 +1610,102 @@ fn naive_at(
             Effect::Record(r) => {
                 let rec = &model.records[r];
                 let item = rubric.clauses[rec.clause].item;
-                let x = raw.entry((rec.station, item)).or_insert((zero, 0));
-                x.0 += rec.original;
-                x.1 += 1;
+                *points
+                    .entry((rec.station, rec.sheet, rec.clause))
+                    .or_default() += rec.original;
+                *records.entry((rec.station, item)).or_default() += 1;
                 stands.insert(r, rec.original);
             }
-            Effect::Stands(r, points) => {
+            Effect::Stands(r, now) => {
                 let rec = &model.records[r];
-                let item = rubric.clauses[rec.clause].item;
-                let before = stands
-                    .insert(r, points)
-                    .expect("a record before its dispute");
-                raw.get_mut(&(rec.station, item)).expect("its item").0 += points - before;
+                let before = stands.insert(r, now).expect("a record before its dispute");
+                *points
+                    .get_mut(&(rec.station, rec.sheet, rec.clause))
+                    .expect("its clause") += now - before;
             }
             Effect::Nothing => {}
         }
     }
+    let sheets = rubric.sheet_count();
     let mut out = BTreeMap::new();
-    let mut events = BTreeMap::new();
-    for s in stations {
-        let mut f = Fig {
-            kind: model.kinds[s],
-            total: zero,
-            deducted: zero,
-            awarded: zero,
-            raw_deducted: zero,
-            raw_awarded: zero,
-            awarded_before_cap: zero,
-            rank: 0,
-            items: BTreeMap::new(),
-        };
-        for (i, item) in rubric.items.iter().enumerate() {
-            let (r, count) = raw.get(&(s, i)).copied().unwrap_or((zero, 0));
-            let scale = rubric.scale(i);
-            let applied = if item.capped && r > scale { scale } else { r };
-            let counts = match item.full_marks {
-                Some(fm) => share(applied, item.points, fm),
-                None => applied,
-            };
-            let fig = ItemFig {
-                max: scale,
-                weight: item.points,
-                deducted: if item.bonus { zero } else { applied },
-                awarded: if item.bonus { applied } else { zero },
-                raw_deducted: if item.bonus { zero } else { r },
-                raw_awarded: if item.bonus { r } else { zero },
-                counts,
-                cut: applied != r,
-            };
-            if item.bonus {
-                f.awarded_before_cap += counts;
-                f.raw_awarded += r;
-            } else {
-                f.deducted += counts;
-                f.raw_deducted += r;
-            }
-            if count > 0 {
-                events.insert((station_code(s), item.code.clone()), count);
-            }
-            f.items.insert(item.code.clone(), fig);
-        }
-        f.awarded = if f.awarded_before_cap > rubric.bonus_cap {
-            rubric.bonus_cap
-        } else {
-            f.awarded_before_cap
-        };
-        f.total = rubric.base - f.deducted + f.awarded;
-        out.insert(station_code(s), f);
+    for &s in &stations {
+        // Each sheet scored on its own, as a rubric of one sheet would be.
+        let per_sheet: Vec<NaiveSheet> = (0..sheets)
+            .map(|sheet| {
+                let of = |item: usize, pick: &dyn Fn(&MClause) -> bool| -> Decimal {
+                    rubric
+                        .clauses
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| c.item == item && pick(c))
+                        .filter_map(|(k, _)| points.get(&(s, sheet, k)))
+                        .sum()
+                };
+                let items: Vec<(Decimal, Decimal, Decimal)> = rubric
+                    .items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, item)| {
+                        let raw = of(i, &|_| true);
+                        // Each sub-part keeps its floor against ordinary findings; severe
+                        // ones pass it, down to nothing.
+                        let found = match item.parts.is_empty() {
+                            true => raw,
+                            false => item
+                                .parts
+                                .iter()
+                                .enumerate()
+                                .map(|(k, part)| {
+                                    let floor = part.floor.unwrap_or(zero);
+                                    let ordinary = of(i, &|c| c.part == Some(k) && !c.severe);
+                                    let severe = of(i, &|c| c.part == Some(k) && c.severe);
+                                    let ordinary = ordinary.min(part.points - floor);
+                                    (ordinary + severe).min(part.points)
+                                })
+                                .sum(),
+                        };
+                        let scale = rubric.scale(i);
+                        let applied = if item.capped && found > scale {
+                            scale
+                        } else {
+                            found
+                        };
+                        let counts = match item.full_marks {
+                            Some(fm) => share(applied, item.points, fm),
+                            None => applied,
+                        };
+                        (raw, applied, counts)
+                    })
+                    .collect();
+                let (mut deducted, mut before_cap) = (zero, zero);
+                for (item, x) in rubric.items.iter().zip(&items) {
+                    match item.bonus {
+                        true => before_cap += x.2,
+                        false => deducted += x.2,
+                    }
+                }
+                let awarded = before_cap.min(rubric.bonus_cap);
+                NaiveSheet {
+                    items,
+                    deducted,
+                    before_cap,
+                    awarded,
+                    total: rubric.base - deducted + awarded,
+                }
+            })
+            .collect();
+        out.insert(s, per_sheet);
     }
-    // Equal totals share the better place: 1 + the number of stations strictly ahead.
-    let totals: Vec<Decimal> = out.values().map(|f| f.total).collect();
-    for f in out.values_mut() {
-        f.rank = 1 + totals.iter().filter(|t| **t > f.total).count() as u32;
-    }
-    (out, events)
+    (stations, out, records)
+}
+
+/// One sheet of one station in the model: per item (raw, applied, counts), and the sums.
+struct NaiveSheet {
+    items: Vec<(Decimal, Decimal, Decimal)>,
+    deducted: Decimal,
+    before_cap: Decimal,
+    awarded: Decimal,
+    total: Decimal,
 }
 
 /// kaohe's replayed scores in the model's form.
@@ -1190,6 +1745,20 @@ fn figures(scores: &[StationScore]) -> (BTreeMap<String, Fig>, BTreeMap<(String,
                 awarded_before_cap: s.awarded_before_cap,
                 rank: s.rank,
                 items,
+                sheets: s
+                    .sheets
+                    .iter()
+                    .map(|x| SheetFig {
+                        period: x.period.to_string(),
+                        period_name: x.period_name.to_string(),
+                        assessor: x.assessor.to_string(),
+                        assessor_name: x.assessor_name.to_string(),
+                        weight: x.weight,
+                        total: x.total,
+                        deducted: x.deducted,
+                        awarded: x.awarded,
+                    })
+                    .collect(),
             };
             (s.station.clone(), f)
         })
@@ -1247,6 +1816,24 @@ fn json_fig(s: &Value) -> Fig {
         awarded_before_cap: d("awarded_before_cap"),
         rank: u32::try_from(s["rank"].as_u64().expect("rank")).unwrap(),
         items,
+        sheets: s["sheets"]
+            .as_array()
+            .expect("sheets")
+            .iter()
+            .map(|x| {
+                let text = |k: &str| x[k].as_str().expect(k).to_string();
+                SheetFig {
+                    period: text("period"),
+                    period_name: text("period_name"),
+                    assessor: text("assessor"),
+                    assessor_name: text("assessor_name"),
+                    weight: json_dec(&x["weight"], "sheet weight"),
+                    total: json_dec(&x["total"], "sheet total"),
+                    deducted: json_dec(&x["deducted"], "sheet deducted"),
+                    awarded: json_dec(&x["awarded"], "sheet awarded"),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -1457,6 +2044,26 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(Config::with_cases(64))]
+
+    /// The same on rubrics that mostly state periods and assessors (several sheets, each
+    /// scored on its own and combined by weight), with more records, so that each sheet gets
+    /// some and the counted clauses (`once`, `max_count`, `excludes`, `requires`) meet again
+    /// on other sheets.
+    #[test]
+    fn prop_sheets_outcomes_and_replayed_scores_match_the_naive_model(
+        spec in rubric_spec_with(6),
+        kinds in prop::collection::vec(station_kind(), 2..4),
+        ops in prop::collection::vec(op_with(30), 8..64),
+        chunks in prop::collection::vec(1usize..8, 1..5),
+    ) {
+        let rubric = build(&spec);
+        let dir = tempfile::tempdir().unwrap();
+        run_case(dir.path(), &rubric, &kinds, &ops, &chunks)?;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Through the command line: `rubric check`, `score --json` (the tally), `explain --json` (the
 // replay), `verify`.
@@ -1485,12 +2092,212 @@ fn cli_json(db: &Path, args: &[&str]) -> Value {
     out.json()
 }
 
+/// The record of the model with this id.
+fn record_by_id<'m>(model: &'m Model, id: &str) -> Option<&'m MRecord> {
+    model.records.iter().find(|r| r.id == id)
+}
+
+/// The command-line case: `kaohe rubric check` accepts the generated rubric; after the
+/// commands, `score --json` (the tally) at the head, at a cut and at a day, and `explain
+/// --json` of every station (the replay), equal the model and each other, sheets included;
+/// each record in `explain --json` names its sheet, and what it applies on that sheet sums to
+/// the model's item figure there; `verify` passes; then the open appeals are decided
+/// (rejected), the period is closed, `verify` still passes and `score --json` gives the same
+/// final scores.
+fn cli_case(
+    spec: &RubricSpec,
+    kinds: &[StationKind],
+    ops: &[Op],
+    chunks: &[usize],
+    cut: Index,
+    close: bool,
+) -> Result<(), TestCaseError> {
+    let rubric = build(spec);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rubric.toml");
+    std::fs::write(&file, rubric.toml()).unwrap();
+    let db = dir.path().join("ledger");
+    let check = cli(&db, &["rubric", "check", file.to_str().unwrap()]);
+    prop_assert_eq!(
+        check.code,
+        0,
+        "rubric check: {}{}\n{}",
+        check.stdout,
+        check.stderr,
+        rubric.toml()
+    );
+
+    let model = run_case(dir.path(), &rubric, kinds, ops, chunks)?;
+    let end = model.next_seq();
+
+    // The tally at the head.
+    let (head, _) = naive(&model, model.effects.len());
+    let score = cli_json(&db, &["score", "--json"]);
+    prop_assert_eq!(&score["view"]["as_of_seq"], &serde_json::json!(end - 1));
+    let tally = json_scores(&score);
+    prop_assert_eq!(&tally, &head, "score --json at the head");
+
+    // The tally at a cut: events [0, n] are the genesis and the first n effects.
+    let n = cut.index(end as usize);
+    let (at_cut, _) = naive(&model, n);
+    let score = cli_json(&db, &["score", "--json", "--as-of-seq", &n.to_string()]);
+    prop_assert_eq!(
+        &json_scores(&score),
+        &at_cut,
+        "score --json --as-of-seq {}",
+        n
+    );
+
+    // Valid time: only what occurred on or before a day, as corrected since.
+    let at = day(cut.index(usize::from(PERIOD_DAYS)) as u16);
+    let (on_day, _) = naive_at(&model, model.effects.len(), Some(at));
+    let score = cli_json(&db, &["score", "--json", "--at", &at.to_string()]);
+    prop_assert_eq!(&json_scores(&score), &on_day, "score --json --at {}", at);
+    if let Some((code, fig)) = at_cut.iter().next() {
+        let x = cli_json(
+            &db,
+            &[
+                "explain",
+                "--json",
+                "--station",
+                code,
+                "--as-of-seq",
+                &n.to_string(),
+            ],
+        );
+        prop_assert_eq!(
+            &json_fig(&x),
+            fig,
+            "explain --json --station {} --as-of-seq {}",
+            code,
+            n
+        );
+    }
+
+    // The replay, one station at a time: the same figures, the rubric's caps, and each
+    // record on its sheet.
+    let (_, sheets_of, _) = naive_sheets(&model, model.effects.len(), None);
+    let zero = Decimal::ZERO;
+    for (code, fig) in &head {
+        let x = cli_json(&db, &["explain", "--json", "--station", code]);
+        prop_assert_eq!(&json_fig(&x), fig, "explain --json --station {}", code);
+        prop_assert_eq!(&json_fig(&x), &tally[code], "explain and score of {}", code);
+        let station: usize = code[1..].parse().expect("a station code");
+        let per_sheet = &sheets_of[&station];
+        for i in x["items"].as_array().unwrap() {
+            let position = rubric
+                .items
+                .iter()
+                .position(|m| i["item"] == m.code.as_str())
+                .expect("an item of the rubric");
+            let item = &rubric.items[position];
+            prop_assert_eq!(
+                &i["caps_at_max"],
+                &serde_json::json!(item.capped),
+                "item {}",
+                item.code
+            );
+            let mut applied_on = vec![zero; rubric.sheet_count()];
+            for c in i["clauses"].as_array().expect("clauses") {
+                for e in c["events"].as_array().expect("events") {
+                    let id = e["id"].as_str().expect("an id");
+                    let Some(rec) = record_by_id(&model, id) else {
+                        return Err(TestCaseError::fail(format!(
+                            "explain shows {id}, which the model never accepted"
+                        )));
+                    };
+                    let sheet = (rubric.sheet_count() > 1).then(|| {
+                        let (_, period, _, assessor) = rubric.sheet_names(rec.sheet);
+                        format!("{period}·{assessor}")
+                    });
+                    prop_assert_eq!(
+                        &e["sheet"],
+                        &serde_json::json!(sheet),
+                        "the sheet of {}",
+                        id
+                    );
+                    let standing = json_dec(&e["standing_points"], "standing_points");
+                    let applied = json_dec(&e["applied_points"], "applied_points");
+                    prop_assert_eq!(standing, rec.points, "the points of {} that stand", id);
+                    prop_assert!(applied <= standing, "{} applies more than stands", id);
+                    prop_assert_eq!(
+                        e["limited_by"].is_null(),
+                        applied == standing,
+                        "{}: applied {} of {}, limited by {}",
+                        id,
+                        applied,
+                        standing,
+                        e["limited_by"]
+                    );
+                    applied_on[rec.sheet] += applied;
+                }
+            }
+            for (k, applied) in applied_on.iter().enumerate() {
+                prop_assert_eq!(
+                    *applied,
+                    per_sheet[k].items[position].1,
+                    "{}: what the records of item {} apply on sheet {}",
+                    code,
+                    item.code,
+                    k
+                );
+            }
+        }
+    }
+
+    let out = cli(&db, &["verify"]);
+    prop_assert_eq!(out.code, 0, "verify: {}{}", out.stdout, out.stderr);
+    if !close {
+        return Ok(());
+    }
+
+    // The close: every appeal decided first (rejected: the scores stay), then sealed.
+    let lines: Vec<String> = model
+        .appeals
+        .iter()
+        .filter(|a| a.decided.is_none())
+        .map(|a| {
+            let rec = &model.records[a.record];
+            let item = &rubric.items[rubric.clauses[rec.clause].item];
+            serde_json::json!({
+                "op": "decide", "appeal": a.id, "outcome": "rejected", "by": item.departments[0],
+                "reason": "维持原扣分", "evidence": ["复核意见"],
+            })
+            .to_string()
+        })
+        .collect();
+    if !lines.is_empty() {
+        let decisions = dir.path().join("decisions.jsonl");
+        std::fs::write(&decisions, lines.join("\n") + "\n").unwrap();
+        let out = cli(&db, &["import", decisions.to_str().unwrap()]);
+        prop_assert_eq!(
+            out.code,
+            0,
+            "import the decisions: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+    let out = cli(&db, &["close"]);
+    prop_assert_eq!(out.code, 0, "close: {}{}", out.stdout, out.stderr);
+    let out = cli(&db, &["verify"]);
+    prop_assert_eq!(
+        out.code,
+        0,
+        "verify after the close: {}{}",
+        out.stdout,
+        out.stderr
+    );
+    let score = cli_json(&db, &["score", "--json"]);
+    prop_assert_eq!(&json_scores(&score), &head, "score --json after the close");
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(Config::with_cases(12))]
 
-    /// `kaohe rubric check` accepts the generated rubric; after the commands, `score --json`
-    /// (the tally) at the head and at a cut, and `explain --json` of every station (the
-    /// replay), equal the model and each other; `verify` passes.
+    /// [`cli_case`]: `rubric check`, `score --json` (head, cut, day) and `explain --json`
+    /// equal the model, `verify` passes.
     #[test]
     fn prop_cli_format2_score_explain_and_verify_match_the_naive_model(
         spec in rubric_spec(),
@@ -1499,52 +2306,25 @@ proptest! {
         chunks in prop::collection::vec(1usize..8, 1..5),
         cut in any::<Index>(),
     ) {
-        let rubric = build(&spec);
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("rubric.toml");
-        std::fs::write(&file, rubric.toml()).unwrap();
-        let db = dir.path().join("ledger");
-        let check = cli(&db, &["rubric", "check", file.to_str().unwrap()]);
-        prop_assert_eq!(check.code, 0, "rubric check: {}{}\n{}", check.stdout, check.stderr, rubric.toml());
+        cli_case(&spec, &kinds, &ops, &chunks, cut, false)?;
+    }
+}
 
-        let model = run_case(dir.path(), &rubric, &kinds, &ops, &chunks)?;
-        let end = model.next_seq();
+proptest! {
+    #![proptest_config(Config::with_cases(8))]
 
-        // The tally at the head.
-        let (head, _) = naive(&model, model.effects.len());
-        let score = cli_json(&db, &["score", "--json"]);
-        prop_assert_eq!(&score["view"]["as_of_seq"], &serde_json::json!(end - 1));
-        let tally = json_scores(&score);
-        prop_assert_eq!(&tally, &head, "score --json at the head");
-
-        // The tally at a cut: events [0, n] are the genesis and the first n effects.
-        let n = cut.index(end as usize);
-        let (at_cut, _) = naive(&model, n);
-        let score = cli_json(&db, &["score", "--json", "--as-of-seq", &n.to_string()]);
-        prop_assert_eq!(&json_scores(&score), &at_cut, "score --json --as-of-seq {}", n);
-
-        // Valid time: only what occurred on or before a day, as corrected since.
-        let at = day(cut.index(usize::from(PERIOD_DAYS)) as u16);
-        let (on_day, _) = naive_at(&model, model.effects.len(), Some(at));
-        let score = cli_json(&db, &["score", "--json", "--at", &at.to_string()]);
-        prop_assert_eq!(&json_scores(&score), &on_day, "score --json --at {}", at);
-        if let Some((code, fig)) = at_cut.iter().next() {
-            let x = cli_json(&db, &["explain", "--json", "--station", code, "--as-of-seq", &n.to_string()]);
-            prop_assert_eq!(&json_fig(&x), fig, "explain --json --station {} --as-of-seq {}", code, n);
-        }
-
-        // The replay, one station at a time: the same figures, and the rubric's caps.
-        for (code, fig) in &head {
-            let x = cli_json(&db, &["explain", "--json", "--station", code]);
-            prop_assert_eq!(&json_fig(&x), fig, "explain --json --station {}", code);
-            prop_assert_eq!(&json_fig(&x), &tally[code], "explain and score of {}", code);
-            for i in x["items"].as_array().unwrap() {
-                let item = rubric.items.iter().find(|m| i["item"] == m.code.as_str()).expect("an item of the rubric");
-                prop_assert_eq!(&i["caps_at_max"], &serde_json::json!(item.capped), "item {}", item.code);
-            }
-        }
-
-        let out = cli(&db, &["verify"]);
-        prop_assert_eq!(out.code, 0, "verify: {}{}", out.stdout, out.stderr);
+    /// [`cli_case`] on rubrics that mostly state periods and assessors (several sheets), with
+    /// more records, so that each sheet gets some: every station's `sheets` in `score --json`
+    /// and `explain --json`, each record's sheet; and the close, after which `verify` passes
+    /// and the final scores are the model's.
+    #[test]
+    fn prop_cli_sheets_score_explain_close_and_verify_match_the_naive_model(
+        spec in rubric_spec_with(6),
+        kinds in prop::collection::vec(station_kind(), 2..4),
+        ops in prop::collection::vec(op_with(30), 8..56),
+        chunks in prop::collection::vec(1usize..8, 1..5),
+        cut in any::<Index>(),
+    ) {
+        cli_case(&spec, &kinds, &ops, &chunks, cut, true)?;
     }
 }
