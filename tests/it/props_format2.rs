@@ -708,7 +708,8 @@ fn build(spec: &RubricSpec) -> MRubric {
                 bonus,
                 points,
                 full_marks,
-                capped: is.capped,
+                // An item with sub-parts stops at its full marks: the loader wants it capped.
+                capped: is.capped || !parts.is_empty(),
                 departments,
                 parts: parts.clone(),
             });
@@ -739,12 +740,18 @@ fn build(spec: &RubricSpec) -> MRubric {
                     _ => Kind::Fixed(p),
                 };
                 let part = (!parts.is_empty()).then(|| cs.part.0.index(parts.len()));
+                let graded = matches!(kind, Kind::Graded(..));
                 pending.push((r.clauses.len(), cs));
                 r.clauses.push(MClause {
                     code: format!("{item_code}.{}", (b'a' + m as u8) as char),
                     item: index,
                     kind,
-                    once: cs.once,
+                    // A graded clause places a station in one grade per sheet: the loader
+                    // refuses `once = false` for it.
+                    once: match cs.once {
+                        Some(false) if graded => None,
+                        once => once,
+                    },
                     excludes: Vec::new(),
                     requires: Vec::new(),
                     deadline: cs.deadline.map(day),
@@ -891,10 +898,12 @@ enum Intent {
         outcome: u8,
         points: Option<Decimal>,
         step: usize,
+        by: &'static str,
     },
     Reverse {
         id: String,
         record: usize,
+        by: &'static str,
     },
 }
 
@@ -989,16 +998,30 @@ impl Model<'_> {
     fn orphans(&self, r: usize) -> Vec<String> {
         let rec = &self.records[r];
         let rubric = self.rubric;
-        if self.standing(rec.station, rec.clause) > rec.units {
+        if self.standing(rec.station, rec.clause, rec.sheet) > rec.units {
             return Vec::new();
         }
         rubric
             .clauses
             .iter()
             .enumerate()
-            .filter(|(d, c)| c.requires.contains(&rec.clause) && self.standing(rec.station, *d) > 0)
+            .filter(|(d, c)| {
+                c.requires.contains(&rec.clause) && self.standing(rec.station, *d, rec.sheet) > 0
+            })
             .map(|(_, c)| format!("which {} requires", c.code))
             .collect()
+    }
+
+    /// Why `by` may not reverse record `r` or decide its appeal: with several assessors, it
+    /// records for another than the record's.
+    fn other_assessor(&self, r: usize, by: &str) -> Vec<String> {
+        let rubric = self.rubric;
+        let n = rubric.assessor_count();
+        let rec = &self.records[r];
+        match n > 1 && rubric.sheet_of(by, rec.occurred) % n != rec.sheet % n {
+            true => vec!["decide or reverse it".into()],
+            false => Vec::new(),
+        }
     }
 
     /// Why the model's record `r` can be neither appealed nor reversed now.
@@ -1124,8 +1147,13 @@ impl Model<'_> {
                 outcome,
                 points,
                 step,
+                by,
             } => {
                 let a = &self.appeals[*appeal];
+                let other = self.other_assessor(a.record, by);
+                if !other.is_empty() {
+                    return Expect::Refused(other);
+                }
                 if let Some((by_step, seq)) = a.decided {
                     return match by_step == *step {
                         true => Expect::Unchanged(seq),
@@ -1158,11 +1186,12 @@ impl Model<'_> {
                 }
                 self.append(Effect::Stands(r, stands))
             }
-            Intent::Reverse { id, record } => {
+            Intent::Reverse { id, record, by } => {
                 if let Some(seq) = self.ids.get(id) {
                     return Expect::Unchanged(*seq);
                 }
                 let mut why = self.closed(*record);
+                why.extend(self.other_assessor(*record, by));
                 if why.is_empty() {
                     why = self.orphans(*record);
                 }
@@ -1329,10 +1358,11 @@ fn plan<'r>(rubric: &'r MRubric, kinds: &[StationKind], ops: &[Op]) -> (Vec<Plan
                 let rec = &model.records[r];
                 let item = &rubric.items[rubric.clauses[rec.clause].item];
                 let id = format!("V{n}");
+                let by = item.departments[n % item.departments.len()];
                 let command = Command::Reverse(ReverseCmd {
                     id: Some(id.clone()),
                     target: rec.id.clone(),
-                    by: item.departments[n % item.departments.len()].into(),
+                    by: by.into(),
                     reason: format!("录错{n}"),
                     evidence,
                 });
@@ -1340,7 +1370,7 @@ fn plan<'r>(rubric: &'r MRubric, kinds: &[StationKind], ops: &[Op]) -> (Vec<Plan
                     &mut model,
                     &mut out,
                     command,
-                    Intent::Reverse { id, record: r },
+                    Intent::Reverse { id, record: r, by },
                 );
             }
             Op::Appeal(target) => {
@@ -1396,6 +1426,7 @@ fn plan<'r>(rubric: &'r MRubric, kinds: &[StationKind], ops: &[Op]) -> (Vec<Plan
                     outcome: *outcome,
                     points,
                     step: n,
+                    by: item.departments[0],
                 };
                 push(&mut model, &mut out, command, intent);
             }
@@ -1519,11 +1550,15 @@ fn naive_at(
     let mut events = BTreeMap::new();
     for s in stations {
         let per_sheet = &sheets_of[&s];
+        // The total and the bonus are weighted sums; the deduction is what makes total =
+        // base − deducted + awarded exact (schema/RUBRIC.md, *Periods and assessors*).
+        let total = combine(&|k| per_sheet[k].total);
+        let awarded = combine(&|k| per_sheet[k].awarded);
         let mut f = Fig {
             kind: model.kinds[s],
-            total: combine(&|k| per_sheet[k].total),
-            deducted: combine(&|k| per_sheet[k].deducted),
-            awarded: combine(&|k| per_sheet[k].awarded),
+            total,
+            deducted: (model.rubric.base - total + awarded).normalize(),
+            awarded,
             raw_deducted: zero,
             raw_awarded: zero,
             awarded_before_cap: combine(&|k| per_sheet[k].before_cap),
@@ -2259,8 +2294,15 @@ fn cli_case(
         .map(|a| {
             let rec = &model.records[a.record];
             let item = &rubric.items[rubric.clauses[rec.clause].item];
+            // A department of the record's own assessor (one made the record).
+            let n = rubric.assessor_count();
+            let by = item
+                .departments
+                .iter()
+                .find(|d| rubric.sheet_of(d, rec.occurred) % n == rec.sheet % n)
+                .expect("the record's own assessor assesses its item");
             serde_json::json!({
-                "op": "decide", "appeal": a.id, "outcome": "rejected", "by": item.departments[0],
+                "op": "decide", "appeal": a.id, "outcome": "rejected", "by": by,
                 "reason": "维持原扣分", "evidence": ["复核意见"],
             })
             .to_string()
