@@ -28,6 +28,8 @@ pub struct EventStory {
     pub applied: Decimal,
     /// The limit that kept `applied` below `standing`, for people (`the item cap of 7`).
     pub limited_by: Option<String>,
+    /// The same limit in Chinese, for the pages and the report (`分项 1.1.1 组织网络最低保留 20 分`).
+    pub limited_by_zh: Option<String>,
     /// The sheet it counts on (`上半年·区局`), in a rubric of several sheets.
     pub sheet: Option<String>,
     /// Its appeals, decisions and reversals in view, oldest first.
@@ -305,17 +307,17 @@ struct Used {
 }
 
 impl Used {
-    /// How much of `standing` counts, and the limit that bit: the item's cap, then the
-    /// sub-part's points and (for an ordinary finding) its floor.
+    /// How much of `standing` counts, and the limit that bit (in English and in Chinese):
+    /// the item's cap, then the sub-part's points and (for an ordinary finding) its floor.
     fn apply(
         &mut self,
         item: &Item,
         clause: &Clause,
         standing: Decimal,
-    ) -> (Decimal, Option<String>) {
+    ) -> (Decimal, Option<(String, String)>) {
         let mut applied = standing;
         let mut limit = None;
-        let mut cut = |room: Decimal, why: String, applied: &mut Decimal| {
+        let mut cut = |room: Decimal, why: (String, String), applied: &mut Decimal| {
             let room = room.max(Decimal::ZERO);
             if room < *applied {
                 *applied = room;
@@ -325,7 +327,10 @@ impl Used {
         if let Some(room) = item.room(self.item) {
             cut(
                 room,
-                format!("the item cap of {}", item.full_marks),
+                (
+                    format!("the item cap of {}", item.full_marks),
+                    format!("项目上限 {} 分", item.full_marks),
+                ),
                 &mut applied,
             );
         }
@@ -334,11 +339,17 @@ impl Used {
             let (ordinary, all) = self.parts[i];
             cut(
                 part.points - all,
-                format!("sub-part {}'s {} points", part.code, part.points),
+                (
+                    format!("sub-part {}'s {} points", part.code, part.points),
+                    format!("分项 {} {}满分 {} 分", part.code, part.name, part.points),
+                ),
                 &mut applied,
             );
             if !clause.severe {
-                let why = format!("sub-part {}'s floor of {}", part.code, part.floor);
+                let why = (
+                    format!("sub-part {}'s floor of {}", part.code, part.floor),
+                    format!("分项 {} {}最低保留 {} 分", part.code, part.name, part.floor),
+                );
                 cut(part.points - part.floor - ordinary, why, &mut applied);
                 self.parts[i].0 += applied;
             }
@@ -380,10 +391,11 @@ fn item_story<'r>(
         );
         let standing = history.last().map_or(p.computed_points, |d| d.after);
         let sheet = rubric.sheet_of(&p.by, p.occurred).unwrap_or(0);
-        let (applied, limited_by) = match used.get_mut(sheet) {
+        let (applied, limit) = match used.get_mut(sheet) {
             Some(u) => u.apply(item, c.clause, standing),
             None => (standing, None),
         };
+        let (limited_by, limited_by_zh) = limit.unzip();
         c.raw += standing;
         c.events.push(EventStory {
             seq: *seq,
@@ -394,6 +406,7 @@ fn item_story<'r>(
             standing,
             applied: crate::base::decimal::canonical(applied),
             limited_by,
+            limited_by_zh,
             sheet: rubric.has_sheets().then(|| rubric.sheet_name(sheet)),
             disputes: history,
         });

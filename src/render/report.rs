@@ -86,7 +86,14 @@ pub fn write(
         Some(_) => crate::domain::consequences::evaluate(&rubric.consequences, &scores),
         None => Vec::new(),
     };
-    ranking(&mut h, &scores, &anchor, wanted.as_ref(), &consequences);
+    ranking(
+        &mut h,
+        rubric,
+        &scores,
+        &anchor,
+        wanted.as_ref(),
+        &consequences,
+    );
     w.put(&mut h)?;
     charts(&mut h, rubric, &scores);
     w.put(&mut h)?;
@@ -381,9 +388,11 @@ fn cap_notes(s: &StationScore) -> String {
 }
 
 /// The ranking table; with the final scores' `consequences` (one list per station, aligned
-/// with `scores`), a column of them.
+/// with `scores`), a column of them; in a rubric of several sheets, a line on the weights and a
+/// column per sheet after the total.
 fn ranking(
     h: &mut String,
+    rubric: &Rubric,
     scores: &[StationScore],
     anchor: &HashMap<&str, usize>,
     wanted: Option<&BTreeSet<&str>>,
@@ -393,10 +402,24 @@ fn ranking(
         true => "",
         false => "<th>考核结果</th>",
     };
+    let sheet_heads: String = (0..rubric.sheet_count())
+        .filter(|_| rubric.has_sheets())
+        .map(|i| {
+            format!(
+                "<th class=\"n\">{}<br>{}%</th>",
+                Esc(&rubric.sheet_name(i)),
+                percent(rubric.sheet_weight(i))
+            )
+        })
+        .collect();
+    h.push_str("<h2 id=\"ranking\">排名</h2>\n");
+    if rubric.has_sheets() {
+        weights_line(h, rubric);
+    }
     let _ = write!(
         h,
-        "<h2 id=\"ranking\">排名</h2>\n<table class=\"ranking\">\n<thead><tr><th class=\"n\">名次</th>\
-         <th>站点</th><th>名称</th><th>类型</th><th class=\"n\">总分</th><th class=\"n\">扣分</th>\
+        "<table class=\"ranking\">\n<thead><tr><th class=\"n\">名次</th>\
+         <th>站点</th><th>名称</th><th>类型</th><th class=\"n\">总分</th>{sheet_heads}<th class=\"n\">扣分</th>\
          <th class=\"n\">加分</th><th>封顶说明</th>{extra}</tr></thead>\n<tbody>\n"
     );
     for (i, s) in scores.iter().enumerate() {
@@ -412,9 +435,14 @@ fn ranking(
             ),
             None => String::new(),
         };
+        let sheets: String = s
+            .sheets
+            .iter()
+            .map(|x| format!("<td class=\"n\">{}</td>", x.total))
+            .collect();
         let _ = writeln!(
             h,
-            "<tr><td class=\"n\">{}</td><td>{code}</td><td>{}</td><td>{}</td><td class=\"n\"><b>{}</b></td>\
+            "<tr><td class=\"n\">{}</td><td>{code}</td><td>{}</td><td>{}</td><td class=\"n\"><b>{}</b></td>{sheets}\
              <td class=\"n neg\">{}</td><td class=\"n pos\">{}</td><td>{}</td>{outcome}</tr>",
             s.rank,
             Esc(&s.name),
@@ -426,6 +454,53 @@ fn ranking(
         );
     }
     h.push_str("</tbody>\n</table>\n");
+}
+
+/// A weight in percent (`20`) from a fraction (`0.2`).
+fn percent(weight: Decimal) -> Decimal {
+    crate::base::decimal::canonical(weight * Decimal::ONE_HUNDRED)
+}
+
+/// Each sheet's name with its weight (`上半年·区局 20%`), in the order of a station's sheets;
+/// none for a rubric of one sheet.
+fn sheet_labels(rubric: &Rubric) -> Vec<String> {
+    match rubric.has_sheets() {
+        true => (0..rubric.sheet_count())
+            .map(|i| {
+                format!(
+                    "{} {}%",
+                    rubric.sheet_name(i),
+                    percent(rubric.sheet_weight(i))
+                )
+            })
+            .collect(),
+        false => Vec::new(),
+    }
+}
+
+/// How the sheets make the total, in a line: who scores which sub-period, and each sheet's
+/// weight.
+fn weights_line(h: &mut String, rubric: &Rubric) {
+    let periods: Vec<String> = rubric
+        .periods
+        .iter()
+        .map(|p| format!("{} {}%", p.name, p.weight))
+        .collect();
+    let assessors: Vec<String> = rubric
+        .assessors
+        .iter()
+        .map(|a| format!("{} {}%", a.name, a.weight))
+        .collect();
+    let sheets = sheet_labels(rubric);
+    let _ = writeln!(
+        h,
+        "<p class=\"weights\">总分为各评分表得分的加权和：每个考核主体（{}）对每个时段（{}）\
+         按全部细则各评一次分，每个“时段·考核主体”为一张评分表，权重为两者之积：{}。\
+         扣分、加分及各项目的数值同样按权重合计。</p>",
+        Esc(&assessors.join("、")),
+        Esc(&periods.join("、")),
+        Esc(&sheets.join("，")),
+    );
 }
 
 fn minus(d: Decimal) -> String {
@@ -878,6 +953,9 @@ fn station(h: &mut String, rubric: &Rubric, x: &Explanation, n: usize) -> usize 
             s.raw_deducted, s.deducted
         );
     }
+    if !s.sheets.is_empty() {
+        sheets(h, s);
+    }
     breakdown(h, rubric, x);
     let shown = records(h, x);
     if !x.metrics.is_empty() {
@@ -885,6 +963,41 @@ fn station(h: &mut String, rubric: &Rubric, x: &Explanation, n: usize) -> usize 
     }
     h.push_str("</section>\n");
     shown
+}
+
+/// A station's sheets (each scores the whole rubric) and the weighted sum that is its total.
+fn sheets(h: &mut String, s: &StationScore) {
+    h.push_str(
+        "<h3>各评分表得分</h3>\n<table class=\"sheets\">\n<thead><tr><th>评分表（时段·考核主体）</th>\
+         <th class=\"n\">权重</th><th class=\"n\">扣分</th><th class=\"n\">加分</th>\
+         <th class=\"n\">得分</th><th class=\"n\">加权得分</th></tr></thead>\n<tbody>\n",
+    );
+    for x in &s.sheets {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}·{}</td><td class=\"n\">{}%</td><td class=\"n neg\">{}</td><td class=\"n pos\">{}</td>\
+             <td class=\"n\"><b>{}</b></td><td class=\"n\">{}</td></tr>",
+            Esc(x.period_name),
+            Esc(x.assessor_name),
+            percent(x.weight),
+            minus(x.deducted),
+            plus(x.awarded),
+            x.total,
+            crate::base::decimal::canonical(x.weight * x.total),
+        );
+    }
+    let terms: Vec<String> = s
+        .sheets
+        .iter()
+        .map(|x| format!("{} × {}", x.weight, x.total))
+        .collect();
+    let _ = writeln!(
+        h,
+        "</tbody>\n</table>\n<p class=\"weighted-sum\">总分 <b>{}</b> = {}（各评分表得分 × 权重之和，保留 6 位小数）。\
+         下列扣分、加分为各评分表的原始记录，每条记录计入其所在的评分表；分类得分中的数值为加权合计。</p>",
+        s.total,
+        terms.join(" + "),
+    );
 }
 
 /// A station's recorded deductions and bonuses, item by item; returns how many it shows.
@@ -909,7 +1022,12 @@ fn records(h: &mut String, x: &Explanation) -> usize {
         } else {
             ("扣分", i.deducted, i.raw_deducted)
         };
-        let cap = if applied != raw {
+        let cap = if applied != raw && !it.item.parts.is_empty() {
+            format!(
+                "（记录合计 {raw}，按分项保底、分项满分和项目上限 {} 计入）",
+                i.max
+            )
+        } else if applied != raw {
             format!("（记录合计 {raw}，项目上限 {} 封顶）", i.max)
         } else {
             String::new()
@@ -1094,7 +1212,11 @@ fn event(
         clause.rule.kind_name(),
         Esc(&e.working.text),
     );
-    let points = points_text(e, sign, max);
+    let points = match (&e.limited_by_zh, clause.part) {
+        // A sub-part's floor or points, or the item's cap, named as explain names it.
+        (Some(limit), Some(_)) => limited_text(e, sign, limit),
+        _ => points_text(e, sign, max),
+    };
     let _ = writeln!(
         h,
         "<tr><th>分值</th><td>{}</td><th>考评部门</th><td>{}</td></tr>\n\
@@ -1108,6 +1230,13 @@ fn event(
         e.seq,
         hex(&e.hash),
     );
+    if let Some(sheet) = &e.sheet {
+        let _ = writeln!(
+            h,
+            "<tr><th>评分表</th><td colspan=\"3\">计入{}</td></tr>",
+            Esc(sheet)
+        );
+    }
     if let Some(note) = &p.inputs.note {
         let _ = writeln!(
             h,
@@ -1146,6 +1275,24 @@ fn points_text(e: &EventStory, sign: &str, max: Decimal) -> String {
     } else {
         points.push_str(&format!("；计入 {sign}{}（达到项目上限 {max}）", e.applied));
     }
+    points
+}
+
+/// [`points_text`] for a record in a sub-part, where the limit that bit is named (`limit`:
+/// the sub-part's floor or points, or the item's cap).
+fn limited_text(e: &EventStory, sign: &str, limit: &str) -> String {
+    let p = &e.record;
+    let signed = |d: Decimal| match d.is_zero() {
+        true => "0".to_string(),
+        false => format!("{sign}{d}"),
+    };
+    let mut points = format!("计算 {}", signed(p.computed_points));
+    if e.standing != p.computed_points {
+        points.push_str(&format!("；申诉/更正后现行 {}", signed(e.standing)));
+    } else {
+        points.push_str(&format!("；现行 {}", signed(e.standing)));
+    }
+    points.push_str(&format!("；计入 {}（受限于{limit}）", signed(e.applied)));
     points
 }
 

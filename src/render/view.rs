@@ -1034,6 +1034,7 @@ fn event_story_json(e: &crate::ops::explain::EventStory, bonus: bool) -> Value {
     m.insert("standing_points".into(), json!(e.standing.to_string()));
     m.insert("applied_points".into(), json!(e.applied.to_string()));
     m.insert("limited_by".into(), json!(e.limited_by));
+    m.insert("limited_by_zh".into(), json!(e.limited_by_zh));
     m.insert("sheet".into(), json!(e.sheet));
     m.insert(
         "direction".into(),

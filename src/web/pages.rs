@@ -353,11 +353,13 @@ fn station_body(
         matches!(&s.actor, crate::events::event::Actor::Station(c) if Value::String(c.clone()) == x["station"])
     });
     let window = sp.rubric["appeal_window_days"].as_u64().unwrap_or(0);
+    let sheets = x["sheets"].as_array().cloned().unwrap_or_default();
     let record = Record {
         own_station: own.then(|| text(&x["station"])),
         window_days: window,
         today: &sp.today,
         receipts: sp.receipts,
+        limits: limited_clauses(&sp.rubric, !sheets.is_empty()),
     };
     let groups = by_category(&sp.rubric, x);
     html! {
@@ -369,7 +371,10 @@ fn station_body(
                     " · 第 " strong #rank { (rank) } " 名（共 " (text(&x["stations"])) " 个司法所）"
                 }
             }
-            p.muted { "扣分 " (text(&x["deducted"])) " · 加分 " (text(&x["awarded"])) " · 视图：" (view_text(&x["view"], p)) }
+            p.muted { "扣分 " (text(&x["deducted"])) " · 加分 " (text(&x["awarded"]))
+                @if !sheets.is_empty() { "（各评分表加权合计）" }
+                " · 视图：" (view_text(&x["view"], p)) }
+            @if !sheets.is_empty() { (station_sheets(x, &sheets)) }
             @if !sp.labels.is_empty() {
                 @match &sp.consequences {
                     Some(list) => p #consequences { "考核结果：" strong { (consequences_text(list)) } },
@@ -396,7 +401,7 @@ fn station_body(
                                 h4 { (text(&clause["clause"])) " " (text(&clause["text"])) }
                                 ul.events {
                                     @for e in clause["events"].as_array().into_iter().flatten() {
-                                        li { (event_item(e, &record)) }
+                                        li { (event_item(e, &text(&clause["clause"]), &record)) }
                                     }
                                 }
                             }
@@ -475,11 +480,111 @@ struct Record<'a> {
     today: &'a str,
     /// Events before this seq have a receipt.
     receipts: u64,
+    /// The clauses whose records show the limit that bit them (see [`limited_clauses`]).
+    limits: Limits,
+}
+
+/// Which records show the limit (a sub-part's floor or points, an item's cap) that kept them
+/// from counting in full: every record in a rubric of several sheets, else those of clauses
+/// in a sub-part (a rubric of one sheet without sub-parts shows its records as it always has).
+enum Limits {
+    All,
+    Clauses(std::collections::HashSet<String>),
+}
+
+impl Limits {
+    fn shown(&self, clause: &str) -> bool {
+        match self {
+            Limits::All => true,
+            Limits::Clauses(set) => set.contains(clause),
+        }
+    }
+}
+
+/// [`Limits`] for a rubric (`rubric --json`), with or without sheets.
+fn limited_clauses(rubric: &Value, sheets: bool) -> Limits {
+    if sheets {
+        return Limits::All;
+    }
+    let in_parts = rubric["categories"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["items"].as_array().into_iter().flatten())
+        .flat_map(|i| i["clauses"].as_array().into_iter().flatten())
+        .filter(|c| c["part"].is_string())
+        .map(|c| text(&c["clause"]))
+        .collect();
+    Limits::Clauses(in_parts)
+}
+
+/// A weight given as a fraction (`"0.2"`) in percent (`20`).
+fn percent(weight: &Value) -> String {
+    weight
+        .as_str()
+        .and_then(|w| w.parse::<rust_decimal::Decimal>().ok())
+        .map(|w| {
+            (w * rust_decimal::Decimal::ONE_HUNDRED)
+                .normalize()
+                .to_string()
+        })
+        .unwrap_or_else(|| text(weight))
+}
+
+/// A sheet's name (`上半年·区局`) from `score --json`'s or `explain --json`'s `sheets`.
+fn sheet_name(sheet: &Value) -> String {
+    format!(
+        "{}·{}",
+        text(&sheet["period_name"]),
+        text(&sheet["assessor_name"])
+    )
+}
+
+/// A station's sheets (each an assessor's scoring of a sub-period on the whole rubric), their
+/// weights, and the weighted sum that is its total (`总分 96.09 = 0.2 × 96.25 + …`).
+fn station_sheets(x: &Value, sheets: &[Value]) -> Markup {
+    let weighted = |s: &Value| -> String {
+        let d = |v: &Value| {
+            v.as_str()
+                .and_then(|t| t.parse::<rust_decimal::Decimal>().ok())
+        };
+        match (d(&s["weight"]), d(&s["total"])) {
+            (Some(w), Some(t)) => (w * t).normalize().to_string(),
+            _ => String::new(),
+        }
+    };
+    let terms: Vec<String> = sheets
+        .iter()
+        .map(|s| format!("{} × {}", text(&s["weight"]), text(&s["total"])))
+        .collect();
+    html! {
+        h2 { "各评分表得分" }
+        p.muted { "每个考核主体对每个时段按全部细则评分，各为一张评分表；总分为各表得分按权重（时段权重 × 考核主体权重）的加权和。" }
+        table #sheets {
+            thead { tr {
+                th { "评分表" } th.num { "权重" } th.num.wide { "扣分" } th.num.wide { "加分" }
+                th.num { "得分" } th.num { "加权" }
+            } }
+            tbody {
+                @for s in sheets {
+                    tr {
+                        td { (sheet_name(s)) }
+                        td.num { (percent(&s["weight"])) "%" }
+                        td.num.wide { (text(&s["deducted"])) }
+                        td.num.wide { (text(&s["awarded"])) }
+                        td.num { (text(&s["total"])) }
+                        td.num { (weighted(s)) }
+                    }
+                }
+            }
+        }
+        p #weighted-sum { "总分 " strong { (text(&x["total"])) } " = " (terms.join(" + ")) }
+    }
 }
 
 /// One record with its story: points, rule and arithmetic, evidence, hash and receipt, and
 /// what happened to it since (appeals, decisions, reversal), in Chinese.
-fn event_item(e: &Value, r: &Record<'_>) -> Markup {
+fn event_item(e: &Value, clause: &str, r: &Record<'_>) -> Markup {
     let deduction = e["direction"] == "deduction";
     let class = if deduction { "deduction" } else { "bonus" };
     let seq = e["seq"].as_u64();
@@ -495,6 +600,10 @@ fn event_item(e: &Value, r: &Record<'_>) -> Markup {
         }
         @if let Some(note) = e["note"].as_str() { div { "说明：" (note) } }
         div.muted { "计算：" (text(e.get("working_zh").unwrap_or(&e["working"]))) }
+        @if let Some(sheet) = e["sheet"].as_str() { div.sheet { "计入：" (sheet) } }
+        @if let Some(limit) = e["limited_by_zh"].as_str().filter(|_| r.limits.shown(clause)) {
+            div.limit { "受限：" (limit) "，本条现行 " (text(&e["standing_points"])) " 分，计入 " (text(&e["applied_points"])) " 分" }
+        }
         div { "证据：" (evidence_list(&e["evidence"])) }
         div.hash { "第 " (text(&e["seq"])) " 号事件 · 记录于 " (text(&e["recorded_at"])) " · 哈希 " (text(&e["hash"])) }
         div.receipt {
@@ -767,7 +876,7 @@ fn desk_body(dept: &str, rubric: &Value, appeals: &Value, scores: &Value) -> Mar
                     p.error data-error-for="done" hidden {}
                 }
                 div data-for-kinds="graded" {
-                    label { "评定得分" span.hint { "在所评档次的分数范围内" } input type="text" name="value" inputmode="decimal"; }
+                    label { "评定得分" span.hint { "在所评档次的分数范围内" } input type="text" name="value" inputmode="decimal" data-label="评定得分"; }
                     p.error data-error-for="value" hidden {}
                     ul.grades {
                         @for c in clauses.iter().filter(|c| !c.grades.is_empty()) {
@@ -1504,23 +1613,49 @@ fn scores_body(
         .unwrap_or_default();
     let qs = |code: &str| format!("/station/{code}{}", view_suffix(p));
     let with_consequences = !labels.is_empty() && !scores["closed_at_seq"].is_null();
+    // A rubric of several sheets: a column per sheet after the total, its weight in the head.
+    let sheets: Vec<(String, String, String)> = rows
+        .first()
+        .and_then(|s| s["sheets"].as_array())
+        .into_iter()
+        .flatten()
+        .map(|x| {
+            (
+                text(&x["period_name"]),
+                text(&x["assessor_name"]),
+                percent(&x["weight"]),
+            )
+        })
+        .collect();
     html! {
         section.card {
             h1 { (title) }
             (view_form(p))
             p { a #scores-xlsx href={ "/scores.xlsx" (view_suffix(p)) } download="kaohe-scores.xlsx" { "下载得分表（Excel）" } }
             @if !labels.is_empty() && !with_consequences { (consequences_pending(labels)) }
+            @if !sheets.is_empty() {
+                p.muted #weights { "总分为各评分表得分的加权和（每个考核主体对每个时段按全部细则评分）："
+                    (sheets.iter().map(|(p, a, w)| format!("{p}·{a} {w}%")).collect::<Vec<_>>().join("、")) "。" }
+            }
             table #scores {
                 thead { tr {
-                    th.num { "名次" } th { "司法所" } th.num { "总分" } th.num.wide { "扣分" } th.num.wide { "加分" }
+                    th.num { "名次" } th { "司法所" } th.num { "总分" }
+                    @for (period, assessor, weight) in &sheets { th.num.sheet { span.period { (period) } span.dot { "·" } span.assessor { (assessor) } " " span.weight { (weight) "%" } } }
+                    th.num.wide { "扣分" } th.num.wide { "加分" }
                     @if with_consequences { th { "考核结果" } }
                 } }
                 tbody {
                     @for s in &rows {
                         tr {
                             td.num { (text(&s["rank"])) }
-                            td { a href=(qs(&text(&s["station"]))) { (text(&s["station"])) " " (text(&s["name"])) } }
+                            @if sheets.is_empty() {
+                                td { a href=(qs(&text(&s["station"]))) { (text(&s["station"])) " " (text(&s["name"])) } }
+                            } @else {
+                                // Narrow columns beside it: the code is kept whole.
+                                td { a href=(qs(&text(&s["station"]))) { span.code { (text(&s["station"])) } " " (text(&s["name"])) } }
+                            }
                             td.num { (text(&s["total"])) }
+                            @for x in s["sheets"].as_array().into_iter().flatten() { td.num.sheet { (text(&x["total"])) } }
                             td.num.wide { (text(&s["deducted"])) }
                             td.num.wide { (text(&s["awarded"])) }
                             @if with_consequences { td.consequences { (consequences_cell(&s["consequences"])) } }

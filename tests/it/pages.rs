@@ -897,3 +897,268 @@ fn the_pages_show_the_consequences_of_the_final_scores() {
         "{table}"
     );
 }
+
+/// The texts of the cells of each row of the table `css` (`th` of the head, `td` of the body).
+fn cells(b: &Browser, css: &str) -> Vec<Vec<String>> {
+    let v = b.run(&format!(
+        "return Array.from(document.querySelectorAll({css:?})).map(r => Array.from(r.cells).map(c => c.textContent.trim()));"
+    ));
+    serde_json::from_value(v).expect("rows of cells")
+}
+
+/// Guards issue 16 ("every view shows each part and the combined score") on the pages, under
+/// the 2019 rubric of four sheets: the rankings of /audit and /bureau have a column per sheet
+/// (its weight in the head) beside the combined total, with a line on the weights; a station's
+/// page shows its sheets, their weights and the weighted sum written out (总分 96.09 = 0.2 ×
+/// 96.25 + …), and each record the sheet it counts on (计入：下半年·区局) and, where a
+/// sub-part's floor or points kept it from counting in full, that limit, in Chinese. The
+/// figures are fixtures/README.md's.
+#[test]
+fn the_pages_show_each_sheet_and_the_combined_total() {
+    let Some(tools) = tools_or_skip("the sheets on the pages") else {
+        return;
+    };
+    let l = crate::serve::served_2019();
+    let server = Server::start(&l);
+    let key = |n: &str| l.path(n).to_str().unwrap().to_string();
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+    let heads = [
+        "上半年·区局 20%",
+        "上半年·镇街 20%",
+        "下半年·区局 30%",
+        "下半年·镇街 30%",
+    ];
+    let check_ranking = |page: &str| {
+        let head = cells(&b, "#scores thead tr");
+        assert_eq!(
+            head[0][2..7],
+            ["总分", heads[0], heads[1], heads[2], heads[3]],
+            "{page}: {head:?}"
+        );
+        let rows = cells(&b, "#scores tbody tr");
+        let row = |code: &str| {
+            rows.iter()
+                .find(|r| r[1].starts_with(code))
+                .unwrap_or_else(|| panic!("{page}: {code} in {rows:?}"))
+                .clone()
+        };
+        assert_eq!(
+            row("WJ01")[..7],
+            [
+                "12",
+                "WJ01 湖塘司法所",
+                "96.09",
+                "96.25",
+                "97.4",
+                "91.2",
+                "100"
+            ]
+        );
+        assert_eq!(row("WJ02")[2..7], ["92.45", "90", "100", "98", "83.5"]);
+        assert_eq!(row("WJ13")[..3], ["1", "WJ13 西湖街道司法所", "101.5"]);
+        let weights = b.text("#weights");
+        assert!(
+            weights.contains("加权和") && heads.iter().all(|h| weights.contains(h)),
+            "{page}: {weights}"
+        );
+    };
+
+    sign_in(&b, &server, &key("audit.key"), "/audit");
+    check_ranking("/audit");
+    snap_at(&b, "audit-sheets", Some("#scores"));
+    clean(&b, &server, "audit with sheets");
+
+    sign_in(&b, &server, &l.bureau_key(), "/bureau");
+    check_ranking("/bureau");
+    snap_at(&b, "bureau-sheets", Some("#scores"));
+    clean(&b, &server, "bureau with sheets");
+
+    sign_in(&b, &server, &key("wj01.key"), "/station/WJ01");
+    assert_eq!(
+        cells(&b, "#sheets tbody tr"),
+        [
+            ["上半年·区局", "20%", "3.75", "0", "96.25", "19.25"],
+            ["上半年·镇街", "20%", "2.6", "0", "97.4", "19.48"],
+            ["下半年·区局", "30%", "11.8", "3", "91.2", "27.36"],
+            ["下半年·镇街", "30%", "0", "0", "100", "30"],
+        ]
+    );
+    assert_eq!(
+        b.text("#weighted-sum"),
+        "总分 96.09 = 0.2 × 96.25 + 0.2 × 97.4 + 0.3 × 91.2 + 0.3 × 100"
+    );
+    // Each record: the sheet it counts on, and the limit that bit (G020: ten committees
+    // missing, 50, stop at sub-part 1.1.1's floor: 40).
+    let records = b.run(
+        "return Array.from(document.querySelectorAll('ul.events > li')).map(li => li.textContent);",
+    );
+    let records: Vec<String> = serde_json::from_value(records).unwrap();
+    let of = |id: &str| {
+        records
+            .iter()
+            .find(|r| r.contains(&format!(" · {id} · ")))
+            .unwrap_or_else(|| panic!("{id} in {records:?}"))
+            .clone()
+    };
+    let g020 = of("G020");
+    assert!(g020.contains("计入：下半年·区局"), "{g020}");
+    assert!(
+        g020.contains("受限：分项 1.1.1 组织网络最低保留 20 分，本条现行 50 分，计入 40 分"),
+        "{g020}"
+    );
+    let g004 = of("G004");
+    assert!(
+        g004.contains("计入：上半年·区局") && !g004.contains("受限"),
+        "{g004}"
+    );
+    assert!(of("G013").contains("计入：上半年·镇街"));
+    assert!(of("G027").contains("计入：下半年·区局"));
+    snap(&b, "station-sheets");
+    snap_at(&b, "station-sheets-limit", Some("div.limit"));
+    clean(&b, &server, "station with sheets");
+    // Another station: a severe finding capped by its sub-part's points.
+    sign_in(&b, &server, &key("audit.key"), "/audit");
+    b.goto(&server.url("/station/WJ02"));
+    assert_eq!(
+        b.text("#weighted-sum"),
+        "总分 92.45 = 0.2 × 90 + 0.2 × 100 + 0.3 × 98 + 0.3 × 83.5"
+    );
+    let limit = b.text("div.limit");
+    assert_eq!(
+        limit,
+        "受限：分项 1.1.1 组织网络满分 60 分，本条现行 60 分，计入 40 分"
+    );
+}
+
+/// Guards the desk's record form under the new rule kinds, in a real browser: the date is
+/// named by the clause's attribution (发生日期, 结果发生日期, 发现日期); a graded clause asks
+/// 评定得分 (and not the 数值 of the metric rules); a score in no grade is refused with the
+/// ledger's Chinese reason beside the 评定得分 field, nothing signed; a score within a grade is
+/// signed and committed, counts on its sheet (下半年·镇街), and the station's page shows it.
+#[test]
+fn a_graded_score_is_recorded_from_the_desk() {
+    let Some(tools) = tools_or_skip("graded scores on the desk") else {
+        return;
+    };
+    let l = crate::serve::served_2019();
+    let server = Server::start(&l);
+    let key = |n: &str| l.path(n).to_str().unwrap().to_string();
+    let audit = crate::serve::Client::sign_in(&server, &key("audit.key"));
+    let graded = || {
+        let log = audit.get("/api/v1/log?station=WJ03&clause=1.2.a");
+        log.text.lines().count()
+    };
+    let b = Browser::start(&tools, &l.path("profile"), 1280, 900);
+    sign_in(&b, &server, &key("zj.key"), "/desk");
+    let date_label = || b.text("label[for=occurred]");
+    for (clause, label) in [
+        ("2.1.a", "发现日期"),
+        ("2.1.b", "结果发生日期"),
+        ("1.2.a", "发生日期"),
+    ] {
+        choose(&b, "#clause", clause);
+        assert_eq!(date_label(), label, "{clause}");
+    }
+    let visible = |css: &str| {
+        b.run(&format!(
+            "const e = document.querySelector({css:?}); return !!e && e.offsetParent !== null;"
+        ))
+    };
+    assert_eq!(visible("[data-for-kinds=graded] input[name=value]"), true);
+    assert_eq!(
+        visible("[data-for-kinds='below at_least shortfall'] input[name=value]"),
+        false
+    );
+    assert!(b.text("[data-for-kinds=graded]").contains("评定得分"));
+    assert!(
+        b.text("[data-for-kinds=graded] ul.grades")
+            .contains("1.2.a：A 95–100 工作规范，成效显著"),
+        "{}",
+        b.text("[data-for-kinds=graded]")
+    );
+
+    clean(&b, &server, "desk with a graded clause");
+
+    // A score in the gap between grade B (85–94) and grade A (95–100): refused beside the field.
+    choose(&b, "#station", "WJ03");
+    choose(&b, "#occurred", "2019-08-01");
+    choose(&b, "[data-for-kinds=graded] input[name=value]", "94.5");
+    choose(&b, "#evidence", "洛阳镇调解工作评定表");
+    b.click("#record button[type=submit]");
+    let beside = "[data-for-kinds=graded] [data-error-for=value]";
+    b.wait_for(
+        &format!("const e = document.querySelector({beside:?}); return !!e && e.offsetParent !== null && e.textContent !== '';"),
+        "the refusal beside 评定得分",
+    );
+    let said = b.text(beside);
+    assert!(
+        said.contains("「评定得分」") && said.contains("得分 94.5 不在任何档次内"),
+        "{said}"
+    );
+    assert!(!said.contains("lies in"), "English shown: {said}");
+    assert_eq!(
+        b.run("return document.activeElement === document.querySelector('[data-for-kinds=graded] input[name=value]');"),
+        true,
+        "the graded field has the focus"
+    );
+    assert_eq!(
+        b.run("return document.getElementById('confirm').open;"),
+        false,
+        "nothing to sign"
+    );
+    snap_at(&b, "desk-graded-refusal", Some("[data-for-kinds=graded]"));
+    assert_eq!(graded(), 0, "nothing written");
+
+    // Within grade B: signed and committed.
+    choose(&b, "[data-for-kinds=graded] input[name=value]", "88");
+    b.run("window.__before = performance.timeOrigin; return true;");
+    b.click("#record button[type=submit]");
+    b.wait_for(
+        "return document.getElementById('confirm').open === true;",
+        "the confirmation",
+    );
+    let working = b.text("#confirm dd[data-field=working]");
+    assert!(working.contains("B") && working.contains("12"), "{working}");
+    snap(&b, "desk-graded-confirm");
+    b.click("#confirm button[value=sign]");
+    b.wait_for(
+        "return window.__before === undefined;",
+        "the page to reload after the commit",
+    );
+    // The refusal was a 400, which the console lists; nothing else may be there.
+    let errors: Vec<String> = b
+        .console_errors()
+        .into_iter()
+        .filter(|e| !e.contains("status of 400"))
+        .collect();
+    assert!(errors.is_empty(), "console errors {errors:?}");
+    assert_eq!(graded(), 1, "the record written");
+    let x = audit.get("/api/v1/stations/WJ03/explain?item=1.2").body;
+    let e = &x["items"][0]["clauses"][0]["events"][0];
+    assert_eq!(
+        (
+            &e["value"],
+            &e["computed_points"],
+            &e["grade"],
+            &e["sheet"],
+            &e["by"]
+        ),
+        (
+            &serde_json::json!("88"),
+            &serde_json::json!("12"),
+            &serde_json::json!("B"),
+            &serde_json::json!("下半年·镇街"),
+            &serde_json::json!("镇街考核办")
+        ),
+        "{e}"
+    );
+    // 下半年·镇街 was 96 (G024); the grade takes 15 × 12/100 = 1.8: 94.2; total 98.8 − 0.3 × 1.8.
+    assert_eq!(x["total"], "98.26", "{x}");
+    sign_in(&b, &server, &key("audit.key"), "/audit");
+    b.goto(&server.url("/station/WJ03"));
+    assert!(
+        b.text("main").contains("计入：下半年·镇街"),
+        "{}",
+        b.text("main")
+    );
+}

@@ -49,6 +49,99 @@ fn wujin_with_appeals() -> TestLedger {
     l
 }
 
+/// Guards issue 16 in the report, under the 2019 rubric of four sheets (two half-years × two
+/// assessors; figures worked out in fixtures/README.md): a line says how the weights make the
+/// total, the ranking has a column per sheet (its weight in the head) beside the combined
+/// total, and a station's section shows its sheets with their weights and the weighted sum
+/// written out, and each record the sheet it counts on and the sub-part's limit that bit it.
+/// A rubric of one sheet shows none of it.
+#[test]
+fn a_report_of_several_sheets_shows_each_sheet_and_the_weighted_sum() {
+    let mut l = TestLedger::empty();
+    l.now = "2020-01-10T08:00:00Z".into();
+    let rubric = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/rubric-2019.toml");
+    l.ok(&["init", "--rubric", rubric.to_str().unwrap()]);
+    l.ok(&["import", fixture_path("wujin-2019.jsonl").to_str().unwrap()]);
+    let (html, _, _) = report(&l, "2019.html", &[]);
+    check_page(&html);
+    let ranking = between(&html, "<h2 id=\"ranking\">", "</table>");
+    let weights = between(ranking, "<p class=\"weights\">", "</p>");
+    for part in [
+        "总分为各评分表得分的加权和",
+        "区局 50%、镇街 50%",
+        "上半年 40%、下半年 60%",
+        "上半年·区局 20%，上半年·镇街 20%，下半年·区局 30%，下半年·镇街 30%",
+    ] {
+        assert!(weights.contains(part), "{part} in {weights}");
+    }
+    assert!(
+        ranking.contains(
+            "<th class=\"n\">总分</th><th class=\"n\">上半年·区局<br>20%</th><th class=\"n\">上半年·镇街<br>20%</th>\
+             <th class=\"n\">下半年·区局<br>30%</th><th class=\"n\">下半年·镇街<br>30%</th><th class=\"n\">扣分</th>"
+        ),
+        "{ranking}"
+    );
+    for (code, cells) in [
+        ("WJ01", "<b>96.09</b></td><td class=\"n\">96.25</td><td class=\"n\">97.4</td><td class=\"n\">91.2</td><td class=\"n\">100</td>"),
+        ("WJ02", "<b>92.45</b></td><td class=\"n\">90</td><td class=\"n\">100</td><td class=\"n\">98</td><td class=\"n\">83.5</td>"),
+        ("WJ13", "<b>101.5</b></td><td class=\"n\">100</td><td class=\"n\">100</td><td class=\"n\">100</td><td class=\"n\">105</td>"),
+    ] {
+        let row = ranking
+            .lines()
+            .find(|r| r.contains(&format!(">{code}</a>")))
+            .unwrap_or_else(|| panic!("{code}'s row"));
+        assert!(row.contains(cells), "{code}: {row}");
+    }
+    // WJ01's section: its sheets and the weighted sum.
+    let wj01 = between(&html, "WJ01 湖塘司法所（镇）</h2>", "</section>");
+    let sheets = between(wj01, "<table class=\"sheets\">", "</table>");
+    for row in [
+        "<td>上半年·区局</td><td class=\"n\">20%</td><td class=\"n neg\">−3.75</td><td class=\"n pos\">0</td><td class=\"n\"><b>96.25</b></td><td class=\"n\">19.25</td>",
+        "<td>下半年·区局</td><td class=\"n\">30%</td><td class=\"n neg\">−11.8</td><td class=\"n pos\">+3</td><td class=\"n\"><b>91.2</b></td><td class=\"n\">27.36</td>",
+        "<td>下半年·镇街</td><td class=\"n\">30%</td><td class=\"n neg\">0</td><td class=\"n pos\">0</td><td class=\"n\"><b>100</b></td><td class=\"n\">30</td>",
+    ] {
+        assert!(sheets.contains(row), "{row} in {sheets}");
+    }
+    assert!(
+        wj01.contains("总分 <b>96.09</b> = 0.2 × 96.25 + 0.2 × 97.4 + 0.3 × 91.2 + 0.3 × 100"),
+        "{wj01}"
+    );
+    // G020: ten committees missing (50) stop at sub-part 1.1.1's floor (40), on 下半年·区局.
+    let g020 = between(wj01, "计算 −50", "</table>");
+    assert!(
+        g020.contains("计入 −40（受限于分项 1.1.1 组织网络最低保留 20 分）"),
+        "{g020}"
+    );
+    assert!(
+        g020.contains("<th>评分表</th><td colspan=\"3\">计入下半年·区局</td>"),
+        "{g020}"
+    );
+    // WJ02's severe finding: the sub-part's 60 points, 20 of which G019 had taken.
+    let wj02 = between(&html, "WJ02 牛塘司法所（镇）</h2>", "</section>");
+    assert!(
+        wj02.contains("总分 <b>92.45</b> = 0.2 × 90 + 0.2 × 100 + 0.3 × 98 + 0.3 × 83.5"),
+        "{wj02}"
+    );
+    assert!(
+        wj02.contains("计入 −40（受限于分项 1.1.1 组织网络满分 60 分）"),
+        "{wj02}"
+    );
+
+    // A rubric of one sheet: none of it.
+    let one = TestLedger::new();
+    one.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
+    let (html, _, _) = report(&one, "2018.html", &[]);
+    for absent in [
+        "class=\"weights\"",
+        "class=\"sheets\"",
+        "各评分表得分",
+        "受限于",
+        "计入下半年",
+    ] {
+        assert!(!html.contains(absent), "{absent} in a report of one sheet");
+    }
+}
+
 /// Runs `kaohe report --out FILE args…` and returns the HTML and what it printed.
 fn report(l: &TestLedger, name: &str, args: &[&str]) -> (String, String, PathBuf) {
     let file = l.path(name);

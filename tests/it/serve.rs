@@ -263,6 +263,80 @@ pub(crate) fn served_ledger_with(rubric: &std::path::Path) -> TestLedger {
     l
 }
 
+/// A ledger rooted in the bureau's key under the made-up 2019 rubric (two half-years × two
+/// assessors: four sheets), its clock in January 2020, with the fixture year
+/// (`fixtures/wujin-2019.jsonl`) imported in order, each run of lines signed by its signer (the
+/// bureau for the stations, each department's key for its records), and keys for 基层科,
+/// 镇街考核办 (`jc.key`, `zj.key`), WJ01 (`wj01.key`) and an auditor (`audit.key`).
+pub(crate) fn served_2019() -> TestLedger {
+    let mut l = TestLedger::empty();
+    l.now = "2020-01-10T08:00:00Z".into();
+    let bureau = l.bureau_key();
+    let rubric = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/rubric-2019.toml");
+    l.ok(&["key", "new", "--bureau", "武进区司法局", "--out", &bureau]);
+    l.ok(&[
+        "init",
+        "--rubric",
+        rubric.to_str().unwrap(),
+        "--require-signatures",
+        "--bureau-key",
+        &format!("{bureau}.pub"),
+    ]);
+    let fixture = std::fs::read_to_string(crate::harness::fixture_path("wujin-2019.jsonl"))
+        .expect("the 2019 fixture");
+    let lines: Vec<(String, &str)> = fixture
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).expect("a fixture line");
+            (v["by"].as_str().unwrap_or("bureau").to_string(), line)
+        })
+        .collect();
+    let keys = [
+        ("基层科", "jc.key"),
+        ("社矫科", "sj.key"),
+        ("宣教科", "xj.key"),
+        ("办公室", "bgs.key"),
+        ("镇街考核办", "zj.key"),
+    ];
+    let mut registered = false;
+    let mut at = 0;
+    while at < lines.len() {
+        let by = lines[at].0.clone();
+        let run: Vec<&str> = lines[at..]
+            .iter()
+            .take_while(|(b, _)| *b == by)
+            .map(|(_, line)| *line)
+            .collect();
+        at += run.len();
+        if by != "bureau" && !registered {
+            // The stations are in: every key can be registered now.
+            let mut who: Vec<(Vec<&str>, &str)> =
+                keys.iter().map(|(d, f)| (vec!["--dept", *d], *f)).collect();
+            who.push((vec!["--station", "WJ01"], "wj01.key"));
+            who.push((vec!["--auditor", "市局审计"], "audit.key"));
+            for (flags, file) in who {
+                let path = key(&l, file);
+                let mut args = vec!["key", "new"];
+                args.extend(flags);
+                args.extend(["--out", &path]);
+                l.ok(&args);
+                l.ok(&["--key", &bureau, "key", "register", &format!("{path}.pub")]);
+            }
+            registered = true;
+        }
+        let signer = match keys.iter().find(|(d, _)| *d == by) {
+            Some((_, file)) => key(&l, file),
+            None => bureau.clone(),
+        };
+        let file = l.path("run.jsonl");
+        std::fs::write(&file, run.join("\n") + "\n").expect("write a run of lines");
+        l.ok(&["--key", &signer, "import", file.to_str().unwrap()]);
+    }
+    assert_eq!(l.scores()["stations"].as_array().map(Vec::len), Some(15));
+    l
+}
+
 pub(crate) fn record(id: &str, clause: &str, station: &str, by: &str) -> Value {
     json!({"op": "record", "id": id, "clause": clause, "station": station, "by": by,
            "occurred": "2018-06-02", "evidence": ["常武司基〔2018〕61号"]})

@@ -87,12 +87,19 @@ async function post(path, body) {
   return { ok: res.ok, status: res.status, data };
 }
 
+// The first element of the form that `css` finds and that is shown: a field's input and its
+// error place may be repeated in boxes of other rule kinds (数值, 评定得分), hidden.
+function shown(form, css) {
+  const inHidden = (e) => e.parentElement && e.parentElement.closest('[hidden]');
+  return Array.from(form.querySelectorAll(css)).find((e) => !inHidden(e) && !e.disabled) || null;
+}
+
 function showError(form, field, message) {
-  const target = (field && form.querySelector('[data-error-for="' + field + '"]')) || form.querySelector('[data-error-for="form"]');
+  const target = (field && shown(form, '[data-error-for="' + field + '"]')) || form.querySelector('[data-error-for="form"]');
   if (target) {
     target.textContent = message;
     target.hidden = false;
-    const input = field && form.querySelector('[name="' + field + '"]');
+    const input = field && shown(form, '[name="' + field + '"]');
     if (input) { input.setAttribute('aria-invalid', 'true'); input.focus(); }
   }
 }
@@ -104,9 +111,12 @@ function clearErrors(form) {
 
 // A refusal in Chinese: which field, then the ledger's own message in Chinese (`error_zh`,
 // which says what the command line's `error` says).
-function refusal(data) {
+function refusal(data, form) {
   const field = data && data.field;
-  const label = field ? '「' + (LABELS[field] || field) + '」' : '';
+  // The field's own name on this form (评定得分 for a graded score), else its usual one.
+  const input = field && form ? shown(form, '[name="' + field + '"][data-label]') : null;
+  const name = (input && input.dataset.label) || LABELS[field] || field;
+  const label = field ? '「' + name + '」' : '';
   const said = (data && (data.error_zh || data.error)) || '';
   return { field, message: '未通过检查' + label + '：' + said };
 }
@@ -235,11 +245,11 @@ async function signedSubmit(event) {
     const path = form.dataset.op === 'close' ? '/api/v1/close/prepare' : '/api/v1/commands/prepare';
     const body = form.dataset.op === 'close' ? { accept_gaps_reason: cmd.reason || null } : cmd;
     const p = await post(path, body);
-    if (!p.ok) { const r = refusal(p.data); showError(form, r.field, r.message); return; }
+    if (!p.ok) { const r = refusal(p.data, form); showError(form, r.field, r.message); return; }
     if (!p.data.prepared) { window.location.reload(); return; }
     if (!(await confirmEvent(p.data))) return;
     const c = await post('/api/v1/commands/commit', { prepared: p.data.prepared, signature: await signHex(p.data.to_sign) });
-    if (!c.ok) { const r = refusal(c.data); showError(form, r.field, r.message); return; }
+    if (!c.ok) { const r = refusal(c.data, form); showError(form, r.field, r.message); return; }
     window.location.reload();
   } catch (e) {
     showError(form, e.field, e.message);
@@ -260,7 +270,11 @@ function showInputs(select) {
   }
   // The date that decides the period (the clause's attribution): 发生日期, 发现日期 …
   const dateLabel = form.querySelector('label[for="occurred"]');
-  if (dateLabel && option && option.dataset.dateLabel) dateLabel.textContent = option.dataset.dateLabel;
+  if (dateLabel && option && option.dataset.dateLabel) {
+    dateLabel.textContent = option.dataset.dateLabel;
+    const date = form.querySelector('#occurred');
+    if (date) date.dataset.label = option.dataset.dateLabel;
+  }
 }
 
 // An import file: every line checked together; refusals listed by line, or every event
@@ -274,7 +288,7 @@ async function importFile(event) {
   const file = form.querySelector('input[type=file]').files[0];
   if (!file) { showError(form, 'lines', '请选择导入文件'); return; }
   const p = await post('/api/v1/commands/prepare-batch', { lines: await file.text() });
-  if (!p.ok) { const r = refusal(p.data); showError(form, 'lines', r.message); return; }
+  if (!p.ok) { const r = refusal(p.data, form); showError(form, 'lines', r.message); return; }
   if (p.data.refused) {
     const head = document.createElement('p');
     head.className = 'error';
@@ -296,7 +310,7 @@ async function importFile(event) {
   const signatures = [];
   for (const e of toSign) signatures.push(await signHex(e.to_sign));
   const c = await post('/api/v1/commands/commit', { prepared: p.data.prepared, signatures });
-  if (!c.ok) { const r = refusal(c.data); showError(form, 'lines', r.message); return; }
+  if (!c.ok) { const r = refusal(c.data, form); showError(form, 'lines', r.message); return; }
   const done = document.createElement('p');
   done.id = 'import-applied';
   done.textContent = '已写入 ' + c.data.appended + ' 条，未变 ' + c.data.unchanged + ' 条。';
