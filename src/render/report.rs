@@ -738,8 +738,10 @@ fn category_sums(rubric: &Rubric, scores: &[StationScore]) -> Vec<Decimal> {
     let mut sums = vec![Decimal::ZERO; rubric.categories.len()];
     for s in scores {
         for (position, i) in s.items.iter().enumerate() {
+            // What the item counts for in the total (a weighted indicator's own-scale figure
+            // scaled to its weight; the same figure for any other item).
             if let Some(c) = category_of.get(position) {
-                sums[*c] += if i.bonus { i.awarded } else { i.deducted };
+                sums[*c] += i.counts;
             }
         }
     }
@@ -1122,7 +1124,8 @@ fn category_row(h: &mut String, cat: &crate::domain::rubric::Category, items: &[
     let (mut applied, mut raw, mut count) = (Decimal::ZERO, Decimal::ZERO, 0u32);
     for it in items {
         let i = &it.score;
-        applied += if i.bonus { i.awarded } else { i.deducted };
+        // In the category's points: what each item counts for in the total.
+        applied += i.counts;
         raw += if i.bonus {
             i.raw_awarded
         } else {

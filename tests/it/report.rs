@@ -64,6 +64,13 @@ fn a_report_of_several_sheets_shows_each_sheet_and_the_weighted_sum() {
     l.ok(&["import", fixture_path("wujin-2019.jsonl").to_str().unwrap()]);
     let (html, _, _) = report(&l, "2019.html", &[]);
     check_page(&html);
+    // Regression (found exploring): a category's row added its weighted indicators on their
+    // own 100-point scales. WJ01's category 1 counts 1.1 (0.2 × 3.75 + 0.3 × 10) and 1.2
+    // (0.2 × 0.6 + 0.3 × 1.8): 4.41, and WJ02's 0.3 × 16.5 = 4.95.
+    for cell in ["−4.41", "−4.95"] {
+        let row = format!("<td>1 人民调解</td><td class=\"n\">40</td><td class=\"n neg\">{cell}<");
+        assert!(html.contains(&row), "{row}");
+    }
     let ranking = between(&html, "<h2 id=\"ranking\">", "</table>");
     let weights = between(ranking, "<p class=\"weights\">", "</p>");
     for part in [
