@@ -3,7 +3,10 @@
 //! sums them, `verify` compares them with the events.
 //!
 //! Row (little endian): seq u64 | recorded_at_us i64 | occurred u32 (yyyymmdd) |
-//! station ordinal u32 | item position u16 | computed points (rust_decimal's 16-byte form).
+//! station ordinal u32 | slot u16 | computed points (rust_decimal's 16-byte form). The slot
+//! is where the record counts (`Rubric::record_slot`): its item's position in a rubric of one
+//! sheet without sub-parts, as every ledger before sheets had; the aggregates are keyed by it
+//! the same way.
 //!
 //! Station entry: registration seq u64 | kind u8 | code length u8 | code | name.
 

@@ -22,7 +22,8 @@ pub enum Index {
     Id,
     /// station code → seq of its registration
     Station,
-    /// station + 0x00 + clause → units recorded (u32 BE)
+    /// station + 0x00 + clause (+ 0x00 + sheet u32 BE, on a sheet after the first) → units
+    /// recorded (u32 BE)
     UnitCount,
     /// station ordinal (u32 BE) → the station's sums at the head (replaced, not appended)
     Aggregate,
