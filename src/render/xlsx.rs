@@ -77,12 +77,12 @@ pub fn category_score(category: &Category, score: &StationScore<'_>) -> (Decimal
         .iter()
         .filter(|i| category.items.iter().any(|c| c.code == i.item));
     let canonical = crate::base::decimal::canonical;
-    if category.bonus {
-        let awarded = canonical(items.map(|i| i.awarded).sum());
-        (awarded, awarded)
-    } else {
-        let deducted: Decimal = items.map(|i| i.deducted).sum();
-        (canonical(category.points - deducted), canonical(deducted))
+    // What each item counts for in the total: a weighted indicator's own-scale figure scaled
+    // to its points (the same figure for any other item).
+    let counted: Decimal = items.map(|i| i.counts).sum();
+    match category.bonus {
+        true => (canonical(counted), canonical(counted)),
+        false => (canonical(category.points - counted), canonical(counted)),
     }
 }
 
@@ -134,6 +134,15 @@ fn station_cells<'a>(s: &'a StationScore<'_>) -> Vec<Value<'a>> {
 fn totals<'a>(scores: &'a [StationScore<'_>], rubric: &Rubric) -> Grid<'a> {
     let mut header: Vec<String> = STATION_COLUMNS.iter().map(|h| h.to_string()).collect();
     header.push(TOTAL_COLUMN.into());
+    // A rubric of several sheets: each sheet's total after the combined one.
+    if let Some(first) = scores.first() {
+        header.extend(
+            first
+                .sheets
+                .iter()
+                .map(|x| crate::render::view::sheet_label(x)),
+        );
+    }
     header.extend(
         rubric
             .categories
@@ -145,6 +154,7 @@ fn totals<'a>(scores: &'a [StationScore<'_>], rubric: &Rubric) -> Grid<'a> {
         .map(|s| {
             let mut row = station_cells(s);
             row.push(Value::Figure(s.total));
+            row.extend(s.sheets.iter().map(|x| Value::Figure(x.total)));
             row.extend(
                 rubric
                     .categories
@@ -180,17 +190,11 @@ fn category<'a>(scores: &'a [StationScore<'_>], category: &Category) -> Grid<'a>
         .map(|s| {
             let mut row = station_cells(s);
             for item in &category.items {
-                let figure =
-                    s.items
-                        .iter()
-                        .find(|i| i.item == item.code)
-                        .map_or(Decimal::ZERO, |i| {
-                            if category.bonus {
-                                i.awarded
-                            } else {
-                                i.deducted
-                            }
-                        });
+                let figure = s
+                    .items
+                    .iter()
+                    .find(|i| i.item == item.code)
+                    .map_or(Decimal::ZERO, |i| i.counts);
                 row.push(Value::Figure(figure));
             }
             let (score, sum) = category_score(category, s);

@@ -807,3 +807,31 @@ fn the_workbook_reader_holds_to_its_bounds() {
     assert_eq!(sheet.rows[1].cells[2].kind, xlsx::Kind::Number);
     assert_eq!(sheet.rows[1].cells[2].text, "7");
 }
+
+/// Regression (found exploring): the workbook's category figures added weighted indicators on
+/// their own 100-point scales, and it showed no sheet. With the 2019 rubric the totals sheet
+/// has a column per sheet and WJ01's category 1 scores 40 − 4.41 (fixtures/README.md).
+#[test]
+fn a_workbook_of_several_sheets_counts_weighted_indicators_in_their_weight() {
+    let mut l = TestLedger::empty();
+    l.now = "2020-01-10T08:00:00Z".into();
+    let rubric = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/rubric-2019.toml");
+    l.ok(&["init", "--rubric", rubric.to_str().unwrap()]);
+    l.ok(&["import", fixture_path("wujin-2019.jsonl").to_str().unwrap()]);
+    let bytes = export_workbook(&l, "2019.xlsx", &[]);
+    let book = read_workbook(&bytes);
+    let (_, rows) = &book[0];
+    let header: Vec<&str> = rows[0].iter().map(text).collect();
+    let at = |h: &str| {
+        header
+            .iter()
+            .position(|x| x.contains(h))
+            .unwrap_or_else(|| panic!("{h} in {header:?}"))
+    };
+    let wj01 = rows
+        .iter()
+        .find(|r| matches!(&r[1], Data::String(s) if s == "WJ01"))
+        .expect("WJ01's row");
+    assert_eq!(number(&wj01[at("下半年·区局 30%")]), "91.2");
+    assert_eq!(number(&wj01[at("1 人民调解")]), "35.59");
+}
