@@ -271,20 +271,47 @@ pub(crate) fn total_of_encoded(b: &[u8], rubric: &Rubric) -> Option<Decimal> {
     capped_total(rubric, sums?.into_iter())
 }
 
-/// A station's total from per-slot sums in units of 10^-6 (slot, sum), through
-/// `Rubric::sheet_figures` (floors, caps, weights, the bonus cap). `None` when a figure cannot
-/// be one kaohe computed (damage).
+/// A station's total from per-slot sums in units of 10^-6 (slot, sum). `None` when a figure
+/// cannot be one kaohe computed (damage). Ranking reads every station's total, so a rubric of
+/// one slot per item (`Rubric::slot_per_item`: every ledger without sheets or sub-parts) is
+/// summed in fixed point here, exactly as `Rubric::sheet_figures` does in decimals (the tests
+/// hold the tally's ranks to the replay's); any other goes through `Rubric::total_of_slots`.
 pub(crate) fn capped_total(
     rubric: &Rubric,
     sums: impl Iterator<Item = (usize, i128)>,
 ) -> Option<Decimal> {
-    let mut slots = vec![Decimal::ZERO; rubric.slot_count()];
-    for (slot, sum) in sums {
-        *slots.get_mut(slot)? = from_fixed(sum)?;
+    if !rubric.slot_per_item() {
+        let mut slots = vec![Decimal::ZERO; rubric.slot_count()];
+        for (slot, sum) in sums {
+            *slots.get_mut(slot)? = from_fixed(sum)?;
+        }
+        let total = rubric.total_of_slots(&slots);
+        fixed(total)?;
+        return Some(total);
     }
-    let total = rubric.total_of_slots(&slots);
-    fixed(total)?;
-    Some(total)
+    let (mut deducted, mut awarded) = (0i128, 0i128);
+    for (position, sum) in sums {
+        let item = rubric.item_at(position)?;
+        let applied = match item.capped {
+            true => sum.min(fixed(item.full_marks)?),
+            false => sum,
+        };
+        // A weighted indicator counts `points × applied / full_marks` (`Item::counts`).
+        let applied = match item.weighted() {
+            true => fixed(item.counts(from_fixed(applied)?))?,
+            false => applied,
+        };
+        let side = if item.bonus {
+            &mut awarded
+        } else {
+            &mut deducted
+        };
+        *side = side.checked_add(applied)?;
+    }
+    let total = fixed(rubric.base_points)?
+        .checked_sub(deducted)?
+        .checked_add(awarded.min(fixed(rubric.bonus_cap)?))?;
+    from_fixed(total)
 }
 
 /// A figure in units of 10^-6, when it has at most six places.

@@ -354,6 +354,7 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
         assessors: Vec::new(),
         item_slots: Vec::new(),
         slots_per_sheet: 0,
+        item_places: Vec::new(),
     };
     rubric.periods = build_periods(&raw.period, period_start, period_end)?;
     rubric.assessors = build_assessors(&rubric, &raw.assessor)?;
@@ -771,6 +772,12 @@ fn layout(rubric: &mut Rubric) -> Result<(), RubricError> {
     }
     rubric.item_slots = firsts;
     rubric.slots_per_sheet = next;
+    rubric.item_places = rubric
+        .categories
+        .iter()
+        .enumerate()
+        .flat_map(|(c, cat)| (0..cat.items.len()).map(move |i| (c, i)))
+        .collect();
     Ok(())
 }
 

@@ -52,6 +52,13 @@ impl Rubric {
         self.periods.len() * self.assessors.len()
     }
 
+    /// Whether every slot is an item (one sheet, no sub-parts): slot = item position, and a
+    /// station's total is the item sums' capped and weighted sum (the fast path of
+    /// `domain::rows::capped_total`).
+    pub fn slot_per_item(&self) -> bool {
+        !self.has_sheets() && self.slots_per_sheet == self.item_slots.len()
+    }
+
     /// Whether the score is combined from several sheets.
     pub fn has_sheets(&self) -> bool {
         self.sheet_count() > 1

@@ -50,6 +50,8 @@ pub struct Rubric {
     pub(super) item_slots: Vec<usize>,
     /// Slots per sheet: one per item, two per sub-part of an item that has them.
     pub(super) slots_per_sheet: usize,
+    /// Per item position: (category index, item index), for [`Rubric::item_at`].
+    pub(super) item_places: Vec<(usize, usize)>,
 }
 
 /// A sub-period with its weight in the year's score (上半年 40 %).
@@ -557,6 +559,12 @@ impl Rubric {
         let (c, i, k) = *self.clause_index.get(code)?;
         let item = &self.categories[c].items[i];
         Some((item, &item.clauses[k]))
+    }
+
+    /// The item at a position (rubric order), in O(1).
+    pub fn item_at(&self, position: usize) -> Option<&Item> {
+        let &(c, i) = self.item_places.get(position)?;
+        self.categories.get(c)?.items.get(i)
     }
 
     /// An item's place among all items, in rubric order (the order of [`Rubric::items`]).
