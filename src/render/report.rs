@@ -1215,11 +1215,10 @@ fn event(
         clause.rule.kind_name(),
         Esc(&e.working.text),
     );
-    let points = match (&e.limited_by_zh, clause.part) {
-        // A sub-part's floor or points, or the item's cap, named as explain names it.
-        (Some(limit), Some(_)) => limited_text(e, sign, limit),
-        _ => points_text(e, sign, max),
-    };
+    // In a sub-part, the limit that bit is named as explain names it (its floor or points, or
+    // the item's cap); elsewhere the item's cap, as one-sheet reports always said.
+    let limit = e.limited_by_zh.as_deref().filter(|_| clause.part.is_some());
+    let points = points_text(e, sign, max, limit);
     let _ = writeln!(
         h,
         "<tr><th>分值</th><td>{}</td><th>考评部门</th><td>{}</td></tr>\n\
@@ -1256,9 +1255,10 @@ fn event(
     h.push_str("</table>\n</div>\n");
 }
 
-/// A record's points: computed, standing after appeals and reversals, and applied under the
-/// item's cap of `max`, each with its `sign`.
-fn points_text(e: &EventStory, sign: &str, max: Decimal) -> String {
+/// A record's points as computed, as they stand and as they count: `计算 -2；现行 -2；计入 -2`,
+/// with the limit that kept what counts below what stands: `limit` when given (a sub-part's
+/// floor or points), else the item's cap of `max`; each with its `sign`.
+fn points_text(e: &EventStory, sign: &str, max: Decimal, limit: Option<&str>) -> String {
     let p = &e.record;
     // A figure with its sign; zero has none.
     let signed = |d: rust_decimal::Decimal| match d.is_zero() {
@@ -1271,31 +1271,12 @@ fn points_text(e: &EventStory, sign: &str, max: Decimal) -> String {
     } else {
         points.push_str(&format!("；现行 {}", signed(e.standing)));
     }
-    if e.applied == e.standing {
-        points.push_str(&format!("；计入 {}", signed(e.applied)));
-    } else if e.applied.is_zero() {
-        points.push_str(&format!("；计入 0（项目上限 {max} 已满）"));
-    } else {
-        points.push_str(&format!("；计入 {sign}{}（达到项目上限 {max}）", e.applied));
+    match limit {
+        _ if e.applied == e.standing => points.push_str(&format!("；计入 {}", signed(e.applied))),
+        Some(limit) => points.push_str(&format!("；计入 {}（受限于{limit}）", signed(e.applied))),
+        None if e.applied.is_zero() => points.push_str(&format!("；计入 0（项目上限 {max} 已满）")),
+        None => points.push_str(&format!("；计入 {sign}{}（达到项目上限 {max}）", e.applied)),
     }
-    points
-}
-
-/// [`points_text`] for a record in a sub-part, where the limit that bit is named (`limit`:
-/// the sub-part's floor or points, or the item's cap).
-fn limited_text(e: &EventStory, sign: &str, limit: &str) -> String {
-    let p = &e.record;
-    let signed = |d: Decimal| match d.is_zero() {
-        true => "0".to_string(),
-        false => format!("{sign}{d}"),
-    };
-    let mut points = format!("计算 {}", signed(p.computed_points));
-    if e.standing != p.computed_points {
-        points.push_str(&format!("；申诉/更正后现行 {}", signed(e.standing)));
-    } else {
-        points.push_str(&format!("；现行 {}", signed(e.standing)));
-    }
-    points.push_str(&format!("；计入 {}（受限于{limit}）", signed(e.applied)));
     points
 }
 
