@@ -425,3 +425,22 @@ fn contradictory_2019_drafts_are_refused() {
         assert!(all.contains(needle), "{needle} in {all}");
     }
 }
+
+/// Regression (found exploring): a table missing a field was named by the table before it
+/// ("near clause 2.1.a" for a clause 2.1.b without `text`).
+#[test]
+fn a_missing_field_names_its_own_table() {
+    let text = std::fs::read_to_string(rubric_2019()).unwrap().replacen(
+        "text = \"矫正对象重新犯罪的，扣10分\"\n",
+        "",
+        1,
+    );
+    let l = TestLedger::empty();
+    let file = l.path("draft.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = l.run(&["rubric", "check", file.to_str().unwrap()]);
+    assert_ne!(out.code, 0, "{out:?}");
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains("near clause 2.1.b"), "{all}");
+    assert!(all.contains("missing field `text`"), "{all}");
+}

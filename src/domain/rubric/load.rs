@@ -246,7 +246,11 @@ pub fn check(text: &str) -> Result<Rubric, Vec<RubricError>> {
 /// or category a syntax or type error is in.
 fn nearest_code(text: &str, at: usize) -> Option<String> {
     let before = text.get(..at.min(text.len()))?;
-    let table = before.rfind("\n[").map_or(0, |i| i + 1);
+    // An error about a whole table (a missing field) points at its header: that table.
+    let table = match text.get(at..).is_some_and(|t| t.starts_with('[')) {
+        true => at,
+        false => before.rfind("\n[").map_or(0, |i| i + 1),
+    };
     let code_in = |part: &str| {
         part.lines().find_map(|l| {
             let v = l
