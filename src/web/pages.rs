@@ -1669,12 +1669,14 @@ fn scores_body(
 
 /// The labels of the rubric's consequences table, in its order (none when it has no table).
 fn consequence_labels(ledger: &crate::ledger::Ledger) -> Vec<String> {
-    ledger
-        .rubric()
-        .consequences
-        .iter()
-        .map(|c| c.label.clone())
-        .collect()
+    // Each label once (two money rows, one per kind of station, may share one).
+    let mut labels: Vec<String> = Vec::new();
+    for c in &ledger.rubric().consequences {
+        if !labels.contains(&c.label) {
+            labels.push(c.label.clone());
+        }
+    }
+    labels
 }
 
 /// Before the final scores: what the consequences table names, decided at the close.

@@ -987,6 +987,11 @@ fn the_pages_show_each_sheet_and_the_combined_total() {
         b.text("#weighted-sum"),
         "总分 96.09 = 0.2 × 96.25 + 0.2 × 97.4 + 0.3 × 91.2 + 0.3 × 100"
     );
+    // Each label once: the two money rows (town, subdistrict) share 考核奖励.
+    assert_eq!(
+        b.text("#consequences-pending"),
+        "考核结果（考核奖励、取消补助、先进、取消一切评优资格）在年度结算后按最终得分确定。"
+    );
     // Each record: the sheet it counts on, and the limit that bit (G020: ten committees
     // missing, 50, stop at sub-part 1.1.1's floor: 40).
     let records = b.run(
