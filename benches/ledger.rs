@@ -349,16 +349,94 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "explain (one station and its rank) {:>9.3} ms",
         ex.as_secs_f64() * 1e3
     );
+    let (receipt, consistency) = (median(t_receipt), median(t_consistency));
     println!(
-        "proofs  checkpoint {:>9.3} ms   receipt {:>7.3} ms (target < 50)   consistency {:>7.3} ms",
+        "proofs  checkpoint {:>9.3} ms   receipt {:>7.3} ms   consistency {:>7.3} ms",
         median(t_checkpoint).as_secs_f64() * 1e3,
-        median(t_receipt).as_secs_f64() * 1e3,
-        median(t_consistency).as_secs_f64() * 1e3
+        receipt.as_secs_f64() * 1e3,
+        consistency.as_secs_f64() * 1e3
     );
     println!(
         "disk    {:.1} MB, {:.0} bytes/event",
         disk as f64 / 1e6,
         disk as f64 / total as f64
     );
+    targets(&Figures {
+        import_per_s: per_s(i),
+        verify_per_s: per_s(v),
+        verify_over_blake3: v.as_secs_f64() / b3.as_secs_f64(),
+        score_s: ta.as_secs_f64(),
+        explain_ms: ex.as_secs_f64() * 1e3,
+        receipt_ms: receipt.as_secs_f64() * 1e3,
+        consistency_ms: consistency.as_secs_f64() * 1e3,
+    });
     Ok(())
+}
+
+/// The figures issue 17 sets targets for (release build, this machine, medians).
+struct Figures {
+    import_per_s: f64,
+    verify_per_s: f64,
+    verify_over_blake3: f64,
+    score_s: f64,
+    explain_ms: f64,
+    receipt_ms: f64,
+    consistency_ms: f64,
+}
+
+/// Each figure beside its target and whether this run meets it (the targets hold at 1M and
+/// 10M events; a smaller run only says how far it is).
+fn targets(f: &Figures) {
+    let verdict = |met: bool, share: f64| match met {
+        true => "met".to_string(),
+        false => format!("not met ({:.0}% of it)", share * 100.0),
+    };
+    println!("targets (issue 17):");
+    let rows = [
+        (
+            "verify",
+            format!("{:.0} events/s", f.verify_per_s),
+            "≥ 1,500,000 events/s",
+            verdict(f.verify_per_s >= 1.5e6, f.verify_per_s / 1.5e6),
+        ),
+        (
+            "verify/blake3",
+            format!("{:.1}x", f.verify_over_blake3),
+            "≤ 2x the raw chain",
+            verdict(f.verify_over_blake3 <= 2.0, 2.0 / f.verify_over_blake3),
+        ),
+        (
+            "import",
+            format!("{:.0} events/s", f.import_per_s),
+            "≥ 250,000 events/s",
+            verdict(f.import_per_s >= 2.5e5, f.import_per_s / 2.5e5),
+        ),
+        (
+            "score",
+            format!("{:.3} s", f.score_s),
+            "≤ 1 s",
+            verdict(f.score_s <= 1.0, 1.0 / f.score_s),
+        ),
+        (
+            "explain",
+            format!("{:.1} ms", f.explain_ms),
+            "≤ 50 ms",
+            verdict(f.explain_ms <= 50.0, 50.0 / f.explain_ms),
+        ),
+        (
+            "receipt",
+            format!("{:.2} ms", f.receipt_ms),
+            "< 50 ms",
+            verdict(f.receipt_ms < 50.0, 50.0 / f.receipt_ms),
+        ),
+        (
+            "consistency",
+            format!("{:.2} ms", f.consistency_ms),
+            "< 50 ms",
+            verdict(f.consistency_ms < 50.0, 50.0 / f.consistency_ms),
+        ),
+    ];
+    for (what, figure, target, verdict) in rows {
+        println!("  {what:<14} {figure:>20}   {target:<22} {verdict}");
+    }
 }
