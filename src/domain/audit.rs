@@ -126,8 +126,8 @@ pub struct Audit {
     /// Clause codes in rubric order, and their places.
     clause_codes: Vec<String>,
     clause_places: FxHashMap<String, u16>,
-    /// By clause place: its item's position, and whether it is a rank clause.
-    clause_items: Vec<(usize, bool)>,
+    /// By clause place: whether it is a rank clause.
+    rank_clauses: Vec<bool>,
     /// The local day of recorded times in `[start, end)` µs (recorded times never go back, so
     /// most events fall in the day of the one before).
     day: Option<(i64, i64, Date)>,
@@ -280,7 +280,7 @@ impl Audit {
         self.unique_id(kind)?;
         let today = self.today(at, body);
         let rank_bonus = matches!(kind, EventKind::PointsRecorded(p)
-            if self.clause_places.get(&p.clause).is_some_and(|k| self.clause_items[usize::from(*k)].1));
+            if self.clause_places.get(&p.clause).is_some_and(|k| self.rank_clauses[usize::from(*k)]));
         // Rank bonuses are computed by close, not recorded by an actor.
         self.signature(seq, body, rank_bonus)?;
         if let Some(c) = &self.closing {
@@ -544,14 +544,10 @@ impl Audit {
         if (r.period_start, r.period_end) != (g.period_start, g.period_end) {
             return Err("the genesis' period differs from its rubric's".into());
         }
-        for (i, (item, c)) in r.clauses().enumerate() {
+        for (i, (_, c)) in r.clauses().enumerate() {
             self.clause_codes.push(c.code.clone());
             self.clause_places.insert(c.code.clone(), i as u16);
-            let position = r
-                .item_position(&item.code)
-                .ok_or_else(|| format!("item {} has no position", item.code))?;
-            self.clause_items
-                .push((position, matches!(c.rule, Rule::Rank { .. })));
+            self.rank_clauses.push(matches!(c.rule, Rule::Rank { .. }));
         }
         self.records.shape(r.slot_count(), self.clause_codes.len());
         self.rubric = Some(Rc::new(r));
@@ -944,8 +940,8 @@ impl Audit {
 }
 
 /// What the audit keeps of the records. Per record only a bit (is the seq a record?) and,
-/// for records that may be disputed, their facts; per station the points standing on each
-/// item (the close's final scores) and the records standing on each clause (the close's
+/// for records that may be disputed, their facts; per station the points standing in each
+/// slot (the close's final scores) and the records standing on each clause (the close's
 /// gaps). So its memory grows with stations and disputes, and by one bit per event.
 #[derive(Default)]
 struct RecordBook {
@@ -955,19 +951,20 @@ struct RecordBook {
     facts: FxHashMap<u64, RecordFacts>,
     /// When set, only these records' facts are kept.
     keep_only: Option<FxHashSet<u64>>,
-    /// The rubric's items and clauses (the strides of the two tables below), from the genesis.
-    items: usize,
+    /// The rubric's slots and clauses (the strides of the two tables below), from the genesis.
+    slots: usize,
     clauses: usize,
-    /// Points standing (in units of 10^-6) and records counted, by station × item position.
-    item_points: Vec<(i128, u32)>,
+    /// Points standing (in units of 10^-6) and records counted, by station × slot
+    /// (`Rubric::record_slot`).
+    slot_points: Vec<(i128, u32)>,
     /// Records not reversed, by station × clause place.
     standing: Vec<u32>,
 }
 
 impl RecordBook {
     /// Sets the strides, from the genesis' rubric.
-    fn shape(&mut self, items: usize, clauses: usize) {
-        self.items = items;
+    fn shape(&mut self, slots: usize, clauses: usize) {
+        self.slots = slots;
         self.clauses = clauses;
     }
 
@@ -978,14 +975,14 @@ impl RecordBook {
             .is_some_and(|w| w & (1 << (seq % 64)) != 0)
     }
 
-    /// Where a station's item is in `item_points`, growing the table to hold the station.
-    fn item_slot(&mut self, station: u32, position: usize) -> usize {
-        // Invariant: positions come from the genesis' rubric.
-        assert!(position < self.items, "an item position of the rubric");
-        let at = station as usize * self.items + position;
-        if self.item_points.len() <= at {
-            let len = (station as usize + 1) * self.items;
-            self.item_points.resize(len, Default::default());
+    /// Where a station's slot is in `slot_points`, growing the table to hold the station.
+    fn slot_at(&mut self, station: u32, slot: usize) -> usize {
+        // Invariant: slots come from the genesis' rubric.
+        assert!(slot < self.slots, "a slot of the rubric");
+        let at = station as usize * self.slots + slot;
+        if self.slot_points.len() <= at {
+            let len = (station as usize + 1) * self.slots;
+            self.slot_points.resize(len, Default::default());
         }
         at
     }
@@ -1004,7 +1001,7 @@ impl RecordBook {
         at
     }
 
-    fn record(&mut self, seq: u64, facts: RecordFacts, position: usize) -> Result<(), String> {
+    fn record(&mut self, seq: u64, facts: RecordFacts, slot: usize) -> Result<(), String> {
         let units = fixed_points(facts.computed)?;
         let word = (seq / 64) as usize;
         if self.is_record.len() <= word {
@@ -1014,9 +1011,9 @@ impl RecordBook {
         if self.keep_only.as_ref().is_none_or(|k| k.contains(&seq)) {
             self.facts.insert(seq, facts);
         }
-        let at = self.item_slot(facts.station, position);
-        self.item_points[at].0 += units;
-        self.item_points[at].1 += 1;
+        let at = self.slot_at(facts.station, slot);
+        self.slot_points[at].0 += units;
+        self.slot_points[at].1 += 1;
         let at = self.clause_slot(facts.station, facts.clause);
         self.standing[at] += 1;
         Ok(())
@@ -1026,12 +1023,12 @@ impl RecordBook {
     fn adjust(
         &mut self,
         station: u32,
-        position: usize,
+        slot: usize,
         delta: rust_decimal::Decimal,
     ) -> Result<(), String> {
         let units = fixed_points(delta)?;
-        let at = self.item_slot(station, position);
-        self.item_points[at].0 += units;
+        let at = self.slot_at(station, slot);
+        self.slot_points[at].0 += units;
         Ok(())
     }
 
@@ -1053,16 +1050,16 @@ impl RecordBook {
         }
     }
 
-    /// (station, item position, points standing, records) for every item with records.
+    /// (station, slot, points standing, records) for every slot with records.
     fn sums(&self) -> impl Iterator<Item = (u32, usize, rust_decimal::Decimal, u32)> + '_ {
-        let items = self.items;
-        self.item_points
+        let slots = self.slots;
+        self.slot_points
             .iter()
             .enumerate()
             .filter(|(_, (_, n))| *n > 0)
             .map(move |(at, (units, n))| {
                 let points = rust_decimal::Decimal::from_i128_with_scale(*units, FIXED_PLACES);
-                ((at / items) as u32, at % items, points.normalize(), *n)
+                ((at / slots) as u32, at % slots, points.normalize(), *n)
             })
     }
 }

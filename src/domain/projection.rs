@@ -82,20 +82,15 @@ pub struct SheetScore<'r> {
     pub awarded: Decimal,
 }
 
-/// One slot's findings (a bonus item's awards or any other item's deductions) and events.
-#[derive(Debug, Default, Clone)]
-struct Raw {
-    points: Decimal,
-    events: u32,
-}
-
 #[derive(Debug, Clone)]
 struct StationState {
     code: String,
     name: String,
     kind: StationKind,
-    /// Raw figures by slot (`Rubric::record_slot`).
-    slots: Vec<Raw>,
+    /// Raw findings by slot (`Rubric::record_slot`): a bonus item's awards or any other
+    /// item's deductions, and the events that contributed.
+    points: Vec<Decimal>,
+    events: Vec<u32>,
 }
 
 /// The score fold: feed it events in seq order, then read the scores.
@@ -130,7 +125,8 @@ impl<'r> Scores<'r> {
             code: s.code.clone(),
             name: s.name.clone(),
             kind: s.kind,
-            slots: vec![Raw::default(); self.rubric.slot_count()],
+            points: vec![Decimal::ZERO; self.rubric.slot_count()],
+            events: vec![0; self.rubric.slot_count()],
         });
         self.by_code.insert(s.code.clone(), i);
         i
@@ -139,9 +135,9 @@ impl<'r> Scores<'r> {
     /// Adds a record's points (or, from the tally, the sum of `events` records' points) to
     /// a slot of a station (`Rubric::record_slot`).
     pub fn add(&mut self, station: usize, slot: usize, points: Decimal, events: u32) {
-        let raw = &mut self.stations[station].slots[slot];
-        raw.points += points;
-        raw.events += events;
+        let st = &mut self.stations[station];
+        st.points[slot] += points;
+        st.events[slot] += events;
     }
 
     /// Corrects the points of an item by `delta` (an appeal's decision or a reversal), without
@@ -223,18 +219,12 @@ impl<'r> Scores<'r> {
         let rubric: &'r Rubric = self.rubric;
         let n = rubric.slots_per_sheet();
         let figures: Vec<SheetFigures> = (0..rubric.sheet_count())
-            .map(|s| {
-                let slots: Vec<Decimal> = st.slots[s * n..(s + 1) * n]
-                    .iter()
-                    .map(|r| r.points)
-                    .collect();
-                rubric.sheet_figures(&slots)
-            })
+            .map(|s| rubric.sheet_figures(&st.points[s * n..(s + 1) * n]))
             .collect();
         let mut events = vec![0u32; rubric.items().count()];
-        for (slot, raw) in st.slots.iter().enumerate() {
+        for (slot, n) in st.events.iter().enumerate() {
             if let Some(position) = rubric.slot_item(slot) {
-                events[position] += raw.events;
+                events[position] += n;
             }
         }
         let zero = Decimal::ZERO;

@@ -27,6 +27,13 @@ pub const DISPUTE_ROW_BASE: u16 = 0x8000;
 /// the rubric's metric list; `points` holds the value). Explain finds a station's reports here.
 pub const METRIC_ROW_BASE: u16 = 0xF000;
 
+// Every slot a rubric may have fits between the dispute marks and the metric marks, so a
+// correction's row is never read as a metric report's.
+const _: () = assert!(
+    crate::domain::rubric::MAX_SHEETS * crate::domain::rubric::MAX_SHEET_SLOTS
+        <= (METRIC_ROW_BASE - DISPUTE_ROW_BASE) as usize
+);
+
 /// One recorded deduction or bonus, as the tally keeps it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Row {

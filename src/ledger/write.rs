@@ -1154,14 +1154,14 @@ impl<'a> Batch<'a> {
             let prior = self.units_so_far(&ukey)?;
             let units = rules::units(rubric, clause, &record.inputs);
             let remaining = prior.saturating_sub(units);
+            // A removal is a reversal's (its `target`) or a decision's (its `outcome`).
+            let field = match field {
+                "target" => "target",
+                _ => "outcome",
+            };
             for dependent in rubric.required_by(&record.clause) {
                 let dkey = unit_key(&record.station, &dependent.code, sheet);
                 let standing = self.units_so_far(&dkey)?;
-                let field = match field {
-                    "target" => "target",
-                    "points" => "outcome",
-                    _ => "against",
-                };
                 rules::still_required(field, &record.clause, remaining, &dependent.code, standing)
                     .map_err(|p| p.on_sheet(rubric, sheet))?;
             }

@@ -1153,7 +1153,7 @@ proptest! {
 
 /// Runs `kaohe --db <ledger> args…` at the test clock, retrying while a ledger this process
 /// just closed is still locked by sled's background threads.
-fn cli(db: &Path, args: &[&str]) -> crate::harness::Output {
+pub(crate) fn cli(db: &Path, args: &[&str]) -> crate::harness::Output {
     let l = crate::harness::TestLedger {
         dir: tempfile::tempdir().unwrap(),
         db: db.to_path_buf(),

@@ -29,8 +29,7 @@
 //! the binary a dozen or so times per case). The `sheets` properties draw rubrics that mostly
 //! state periods and assessors, and more records.
 
-use crate::harness::{Output, TestLedger};
-use crate::props::open_ledger;
+use crate::props::{cli, open_ledger};
 use jiff::civil::Date;
 use kaohe::internals::domain::command::{
     AppealCmd, Command, DecideCmd, OutcomeCmd, RecordCmd, ReverseCmd, StationCmd,
@@ -2102,24 +2101,6 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // Through the command line: `rubric check`, `score --json` (the tally), `explain --json` (the
 // replay), `verify`.
-
-/// Runs `kaohe --db <db> args…` at the test clock, retrying while a ledger this process just
-/// closed is still locked by sled's background threads.
-fn cli(db: &Path, args: &[&str]) -> Output {
-    let l = TestLedger {
-        dir: tempfile::tempdir().unwrap(),
-        db: db.to_path_buf(),
-        now: crate::harness::TEST_NOW.to_string(),
-    };
-    for _ in 0..400 {
-        let out = l.run(args);
-        if !(out.code == 3 && out.stderr.contains("in use")) {
-            return out;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("{} stays in use", db.display())
-}
 
 fn cli_json(db: &Path, args: &[&str]) -> Value {
     let out = cli(db, args);

@@ -387,7 +387,7 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
 /// is another; an exclusion holds both ways; and the counted clauses are gathered.
 fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
     let mut pairs = Vec::new();
-    for (_, c) in rubric.clauses() {
+    for (own, c) in rubric.clauses() {
         let place = format!("clause {}", c.code);
         for (field, list) in [("excludes", &c.excludes), ("requires", &c.requires)] {
             for other in list {
@@ -397,11 +397,10 @@ fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
                         format!("`{field}`: names the clause itself"),
                     ));
                 } else if let Some((item, _)) = rubric.clause(other) {
-                    let bonus = rubric.clause(&c.code).is_some_and(|(i, _)| i.bonus);
-                    if item.bonus != bonus {
+                    if item.bonus != own.bonus {
                         errors.push(invalid(
                             &place,
-                            format!("`{field}`: `{other}` is a {} and this clause a {}: a bonus and a deduction neither exclude nor require each other", side(item.bonus), side(bonus)),
+                            format!("`{field}`: `{other}` is a {} and this clause a {}: a bonus and a deduction neither exclude nor require each other", side(item.bonus), side(own.bonus)),
                         ));
                     } else if field == "excludes" {
                         pairs.push((other.clone(), c.code.clone()));

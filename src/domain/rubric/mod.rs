@@ -19,7 +19,7 @@ mod types;
 
 pub use compute::RuleError;
 pub use load::{check, load, RubricError};
-pub use sheets::{ItemFigures, SheetFigures};
+pub use sheets::{ItemFigures, SheetFigures, MAX_SHEETS, MAX_SHEET_SLOTS};
 pub use types::Attribution;
 /// The rest of the rubric's vocabulary, named by the tests (through `kaohe::internals`); the
 /// rubric's own parts name these through `types`.

@@ -16,11 +16,12 @@ use crate::domain::rubric::types::{Item, Rubric};
 use jiff::civil::Date;
 use rust_decimal::{Decimal, RoundingStrategy};
 
-/// The most sheets a rubric may have (periods × assessors). With [`MAX_SHEET_SLOTS`], every
-/// slot number stays below the tally's dispute marks (`domain::rows::DISPUTE_ROW_BASE`).
+/// The most sheets a rubric may have (periods × assessors).
 pub const MAX_SHEETS: usize = 16;
-/// The most slots one sheet may have (items, and two per sub-part).
-pub const MAX_SHEET_SLOTS: usize = 2000;
+/// The most slots one sheet may have (items, and two per sub-part). With [`MAX_SHEETS`], every
+/// slot number stays below the tally's dispute marks, and every dispute mark (base + slot)
+/// below its metric marks (asserted in `domain::rows`): 16 × 1792 = 0xF000 − 0x8000.
+pub const MAX_SHEET_SLOTS: usize = 1792;
 
 /// One item's figures on one sheet, on the item's own scale.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
