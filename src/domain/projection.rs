@@ -229,7 +229,7 @@ impl<'r> Scores<'r> {
         }
         let zero = Decimal::ZERO;
         let (mut raw_deducted, mut raw_awarded) = (zero, zero);
-        let mut items = Vec::new();
+        let mut items = Vec::with_capacity(events.len());
         for (position, item) in rubric.items().enumerate() {
             let f = |pick: fn(&ItemFigures) -> Decimal| {
                 rubric.combine(|s| pick(&figures[s].items[position]))

@@ -10,6 +10,9 @@ use crate::store::{Log, Store, StoreError};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
+/// Fewer links than this are checked on one thread (a thread costs more than it saves).
+const LINKS_PER_THREAD_MIN: u64 = 4096;
+
 impl Ledger {
     /// A cheap check on open: the files hold what the head says was committed, and the last
     /// event is there with the head's hash.
@@ -64,15 +67,42 @@ impl Ledger {
     /// (a cache) call this first, so that a damaged chain is never read as a valid ledger.
     /// Each link depends only on stored bytes, so the two halves are checked in parallel.
     pub fn check_links(&self, end: u64) -> Result<(), LedgerError> {
+        self.check_links_from(0, chain::GENESIS_PREV, end.min(self.head.next_seq))
+    }
+
+    /// [`Ledger::check_links`] for the events the last full verification (`verify`, which
+    /// records the seq and hash it reached) did not cover: the links from there to `end`,
+    /// once the stored hash at the verified seq is found to be the one verified. Without a
+    /// recorded verification, or with one the chain no longer holds, every link. What an
+    /// answer read from the tally relies on is checked on every read (the tally's checksums,
+    /// the station log against the chain, the sealed scores); the events before the
+    /// verification are `verify`'s to check again. This keeps `score` O(events since the last
+    /// verification), not O(events).
+    pub fn check_links_since_verified(&self, end: u64) -> Result<(), LedgerError> {
         let end = end.min(self.head.next_seq);
-        let mid = end / 2;
-        if mid == 0 {
-            return self.check_link_range(0, end, chain::GENESIS_PREV);
+        let Some(verified) = self.store.last_verified()? else {
+            return self.check_links(end);
+        };
+        if verified.seq >= self.head.next_seq || self.hash_at(verified.seq)? != verified.hash {
+            return self.check_links(end);
+        }
+        if verified.seq + 1 >= end {
+            return Ok(());
+        }
+        self.check_links_from(verified.seq + 1, verified.hash, end)
+    }
+
+    /// Checks the links of events `[from, end)`, `prev` being the hash before `from`; the two
+    /// halves in parallel (each link depends only on stored bytes).
+    fn check_links_from(&self, from: u64, prev: Hash, end: u64) -> Result<(), LedgerError> {
+        let mid = from + end.saturating_sub(from) / 2;
+        if mid <= from || end - from < LINKS_PER_THREAD_MIN {
+            return self.check_link_range(from, end, prev);
         }
         let before_mid = self.hash_at(mid - 1)?;
         let (first, second) = std::thread::scope(|s| {
             let second = s.spawn(|| self.check_link_range(mid, end, before_mid));
-            let first = self.check_link_range(0, mid, chain::GENESIS_PREV);
+            let first = self.check_link_range(from, mid, prev);
             (first, second.join())
         });
         first?;

@@ -24,15 +24,17 @@ fn corrupt(what: &str) -> LedgerError {
     )))
 }
 
-/// Every station's score in a view, from the tally, after checking the chain's links. Gives
-/// exactly what a replay of the view through [`Scores`] gives (tested), without decoding
-/// events.
+/// Every station's score in a view, from the tally, after checking the chain's links since
+/// the last full verification ([`Ledger::check_links_since_verified`]). Gives exactly what a
+/// replay of the view through [`Scores`] gives (tested), without decoding events: a view of
+/// the whole ledger at its head from each station's aggregate (O(stations)), any other from
+/// the tally rows in view.
 ///
 /// A view that shows the final scores (it includes the closing event and the whole period)
 /// is checked against the closing event, which seals every station's total and rank in the
 /// chain: a tally that disagrees is damage, never printed as final.
 pub fn scores<'r>(ledger: &'r Ledger, view: &View) -> Result<Vec<StationScore<'r>>, LedgerError> {
-    ledger.check_links(view.end)?;
+    ledger.check_links_since_verified(view.end)?;
     let scores = scores_unchecked(ledger, view)?;
     if let Some(seq) = ledger.final_at(view) {
         check_sealed(ledger, seq, &scores)?;
@@ -119,6 +121,9 @@ struct Scan {
 }
 
 fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, LedgerError> {
+    if watch.is_none() && at_head(ledger, view) {
+        return head_scan(ledger);
+    }
     let store = ledger.store();
     let stations: Vec<Option<StationEntry>> = checked_stations(ledger)?
         .into_iter()
@@ -179,6 +184,65 @@ fn scan(ledger: &Ledger, view: &View, watch: Option<u32>) -> Result<Scan, Ledger
             sums,
             n_slots,
             watched,
+        }),
+    }
+}
+
+/// True when a view holds every event and every occurred date: its sums are the stations'
+/// aggregates.
+fn at_head(ledger: &Ledger, view: &View) -> bool {
+    view.end == ledger.head().next_seq && view.at.is_none()
+}
+
+/// The sums of a view of the whole ledger, from the `Aggregate` index (each station's sums
+/// by slot at the head, written in the commit that changed them) instead of every tally row:
+/// O(stations), not O(events). It holds exactly what [`scan`] adds up for that view (the write
+/// path adds a record's points and counts the record, and adds a correction's change without
+/// counting it, as the scan does; `verify` checks each aggregate against the events, and the
+/// tests hold the two paths to each other and to a replay).
+fn head_scan(ledger: &Ledger) -> Result<Scan, LedgerError> {
+    let stations: Vec<Option<StationEntry>> =
+        checked_stations(ledger)?.into_iter().map(Some).collect();
+    let n_slots = ledger.rubric().slot_count();
+    let mut sums: Vec<Sum> = vec![Sum::default(); stations.len() * n_slots];
+    let mut seen = vec![false; stations.len()];
+    let mut bad = None;
+    ledger
+        .store()
+        .index_for_each(crate::store::Index::Aggregate, |k, v| {
+            let ordinal = <[u8; 4]>::try_from(k).map(u32::from_be_bytes);
+            let aggregate = Aggregate::decode(v);
+            let (Ok(ordinal), Some(aggregate)) = (ordinal, aggregate) else {
+                bad = Some(corrupt("aggregate"));
+                return Ok(());
+            };
+            let ordinal = ordinal as usize;
+            if seen.get(ordinal) != Some(&false) {
+                bad = Some(corrupt("aggregate's station"));
+                return Ok(());
+            }
+            seen[ordinal] = true;
+            for (slot, (fixed, events)) in aggregate.items {
+                let slot = usize::from(slot);
+                if slot >= n_slots || events == 0 {
+                    bad = Some(corrupt("aggregate's slot"));
+                    return Ok(());
+                }
+                if from_fixed(fixed).is_none() {
+                    bad = Some(corrupt("aggregate's sum"));
+                    return Ok(());
+                }
+                sums[ordinal * n_slots + slot] = Sum { fixed, events };
+            }
+            Ok(())
+        })?;
+    match bad {
+        Some(e) => Err(e),
+        None => Ok(Scan {
+            stations,
+            sums,
+            n_slots,
+            watched: Vec::new(),
         }),
     }
 }

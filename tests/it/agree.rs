@@ -107,7 +107,8 @@ fn after_the_close_a_forged_tally_is_never_printed_as_final() {
             })
             .expect("tamper");
     }
-    let out = l.run(&["score"]);
+    // A view cut at the period's end reads the rows (the final scores, all the same).
+    let out = l.run(&["score", "--at", "2018-12-31"]);
     assert_eq!(out.code, 1, "a forged final table: {}", out.stdout);
     assert!(out.stderr.contains("closing event"), "{}", out.stderr);
     assert!(
@@ -115,6 +116,8 @@ fn after_the_close_a_forged_tally_is_never_printed_as_final() {
         "names no station: {}",
         out.stderr
     );
+    // The view at the head reads each station's aggregate, which the edit did not reach.
+    assert_eq!(l.ok(&["score", "--json"]), honest);
     // verify names the stations whose rows were moved.
     let v = l.run(&["verify"]);
     assert_eq!(v.code, 1);
@@ -125,4 +128,30 @@ fn after_the_close_a_forged_tally_is_never_printed_as_final() {
     );
     // Only the forged ledger is refused: the honest table was printed before the edit.
     assert!(!honest.contains("\"closed_at_seq\":null"), "{honest}");
+    // The same forgery in the aggregates: WJ01's sums given to WJ02 and WJ02's to WJ01.
+    {
+        let store = Store::open(&l.db).expect("store");
+        let aggregate = kaohe::internals::store::Index::Aggregate;
+        let key = kaohe::internals::domain::rows::aggregate_key;
+        let (a, b) = (
+            store
+                .index_get(aggregate, &key(0))
+                .unwrap()
+                .expect("WJ01's sums"),
+            store
+                .index_get(aggregate, &key(1))
+                .unwrap()
+                .expect("WJ02's sums"),
+        );
+        store
+            .tamper_index(aggregate, &key(0), Some(&b))
+            .expect("tamper");
+        store
+            .tamper_index(aggregate, &key(1), Some(&a))
+            .expect("tamper");
+    }
+    let out = l.run(&["score"]);
+    assert_eq!(out.code, 1, "a forged final table: {}", out.stdout);
+    assert!(out.stderr.contains("closing event"), "{}", out.stderr);
+    assert!(out.stderr.contains("WJ01"), "{}", out.stderr);
 }

@@ -240,8 +240,49 @@ fn score_refuses_a_tally_row_with_impossible_points() {
                 })
                 .expect("tamper");
         }
-        let out = l.run(&["score"]);
+        // A view cut by date reads the rows (the head's reads the aggregates).
+        let out = l.run(&["score", "--at", "2018-12-31"]);
         assert_eq!(out.code, 1, "{what}: {}{}", out.stdout, out.stderr);
         assert!(!out.stderr.contains("panicked"), "{what}: {}", out.stderr);
+    }
+}
+
+/// An aggregate whose sums could not be computed figures (a sum beyond any total) or that
+/// names a slot outside the rubric is damage: the head's score, which reads the aggregates,
+/// reports it instead of printing or panicking.
+#[test]
+fn score_refuses_an_impossible_aggregate() {
+    use kaohe::internals::store::Index;
+    let cases: [(&str, fn(&mut Vec<u8>)); 3] = [
+        ("a huge sum", |v| {
+            v[2..18].copy_from_slice(&i128::MAX.to_le_bytes())
+        }),
+        ("a slot outside the rubric", |v| {
+            v[..2].copy_from_slice(&0x7fffu16.to_le_bytes())
+        }),
+        ("a cut entry", |v| v.truncate(21)),
+    ];
+    for (what, edit) in cases {
+        let l = TestLedger::new();
+        l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
+        {
+            let store = kaohe::internals::store::Store::open(&l.db).expect("store");
+            let key = kaohe::internals::domain::rows::aggregate_key(0);
+            let mut v = store
+                .index_get(Index::Aggregate, &key)
+                .unwrap()
+                .expect("WJ01 has an aggregate");
+            edit(&mut v);
+            store
+                .tamper_index(Index::Aggregate, &key, Some(&v))
+                .expect("tamper");
+        }
+        let out = l.run(&["score"]);
+        assert_eq!(out.code, 1, "{what}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("aggregate") && !out.stderr.contains("panicked"),
+            "{what}: {}",
+            out.stderr
+        );
     }
 }

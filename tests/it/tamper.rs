@@ -682,18 +682,78 @@ fn assert_no_panic(out: &Output, what: &str) {
     );
 }
 
-/// `verify` names `seq`, and the commands that read events refuse the ledger.
+/// `verify` names `seq`, and the commands that read events refuse the ledger. `score` reads
+/// no events: it checks the links since the last full verification, which [`big_ledger`]
+/// made before the damage (`score_checks_the_links_since_the_last_verification`), and does
+/// not panic.
 fn assert_store_bad_at(l: &TestLedger, seq: u64) {
     assert_bad_at(&verify(l), seq);
+    for args in [&["score"][..], &["score", "--json"]] {
+        assert_no_panic(&l.run(args), &args.join(" "));
+    }
+    for args in [&["export"][..], &["log", "--json"], &["station", "list"]] {
+        assert_refused_without_panic(&l.run(args), &args.join(" "));
+    }
+}
+
+/// `score` reads the tally, not the events; it checks the links of the events the last full
+/// verification did not cover, so that it stays O(events since then) at any size (issue 17),
+/// and the whole chain when no verification was recorded or the chain no longer holds the
+/// verified hash. Guards both sides: damage after the verified seq is refused by score, damage
+/// before it is found by verify (and by every command that reads the events).
+#[test]
+fn score_checks_the_links_since_the_last_verification() {
+    let (l, _) = big_ledger();
+    let verified = LAST;
+    // More events after the verification (head_of verified the whole ledger).
+    let more: String = (0..20)
+        .map(|i| {
+            let line = serde_json::json!({
+                "op": "record", "id": format!("after-{i:04}"), "clause": "1.3.a",
+                "station": "WJ01", "by": "基层科", "occurred": "2018-06-01",
+                "evidence": [format!("证据M{i}")],
+            });
+            format!("{line}\n")
+        })
+        .collect();
+    let out = l.import(&more);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let after = verified + 10;
+    tamper_frame(&l, after, |v, at, len| v[at + 4 + len / 2] ^= 0x10);
     for args in [
         &["score"][..],
         &["score", "--json"],
-        &["export"],
-        &["log", "--json"],
-        &["station", "list"],
+        &["score", "--at", "2018-06-30"],
     ] {
-        assert_refused_without_panic(&l.run(args), &args.join(" "));
+        let out = l.run(args);
+        assert_refused_without_panic(&out, &args.join(" "));
+        assert!(
+            out.stderr.contains(&format!("seq {after}")),
+            "{}",
+            out.stderr
+        );
     }
+    assert_bad_at(&verify(&l), after);
+
+    // Before the verified seq: score answers from the tally; verify finds the damage.
+    let (l, _) = big_ledger();
+    let before = seq_of(3);
+    tamper_frame(&l, before, |v, at, len| v[at + 4 + len / 2] ^= 0x10);
+    assert_eq!(l.run(&["score"]).code, 0);
+    assert_bad_at(&verify(&l), before);
+
+    // A recorded verification whose hash the chain does not hold (as after a rewrite from
+    // there on): score checks every link and finds the damage before it.
+    let (l, _) = big_ledger();
+    tamper_frame(&l, before, |v, at, len| v[at + 4 + len / 2] ^= 0x10);
+    with_store(&l, |s| s.put_verified(LAST, &[7u8; 32], None).expect("put"));
+    let out = l.run(&["score"]);
+    assert_refused_without_panic(&out, "score");
+    assert!(
+        out.stderr.contains(&format!("seq {before}")),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
