@@ -336,10 +336,76 @@ pub fn aggregate_key(ordinal: u32) -> [u8; 4] {
     ordinal.to_be_bytes()
 }
 
-/// The key of a posting: the station's ordinal, then the seq.
-pub fn posting_key(ordinal: u32, seq: u64) -> [u8; 12] {
-    let mut k = [0u8; 12];
-    k[..4].copy_from_slice(&ordinal.to_be_bytes());
-    k[4..].copy_from_slice(&seq.to_be_bytes());
-    k
+/// The key of a station's postings head (the `Postings` index).
+pub fn postings_key(ordinal: u32) -> [u8; 4] {
+    ordinal.to_be_bytes()
+}
+
+/// The `prev` of a station's first posting (and the `last` of a station without one).
+pub const NO_POSTING: u64 = u64::MAX;
+
+/// Where a station's chain of postings ends: the number of its last posting (the posting of
+/// tally row `last`) and how many it has. A station's postings are its tally rows (records,
+/// metric reports, disputes of its records), each naming the one before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostingsHead {
+    pub last: u64,
+    pub count: u64,
+}
+
+impl PostingsHead {
+    pub fn encode(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.last.to_be_bytes());
+        b[8..].copy_from_slice(&self.count.to_be_bytes());
+        b
+    }
+
+    pub fn decode(b: &[u8]) -> Option<PostingsHead> {
+        let b: &[u8; 16] = b.try_into().ok()?;
+        Some(PostingsHead {
+            last: u64::from_be_bytes(b[..8].try_into().ok()?),
+            count: u64::from_be_bytes(b[8..].try_into().ok()?),
+        })
+    }
+}
+
+/// The postings a commit appends, chained by station: the write path and a restore both
+/// build them here, one per tally row, in row order.
+#[derive(Debug)]
+pub struct PostingChains {
+    /// Each station's head after the rows so far (the ones this commit touched).
+    pub heads: std::collections::BTreeMap<u32, PostingsHead>,
+    next_row: u64,
+}
+
+impl PostingChains {
+    /// Chains for a commit whose first tally row is `next_row`.
+    pub fn new(next_row: u64) -> PostingChains {
+        PostingChains {
+            heads: Default::default(),
+            next_row,
+        }
+    }
+
+    /// The posting of the next tally row, a row of `station`: `(seq, prev)`. `stored` gives
+    /// the station's head before this commit, asked for on the station's first row.
+    pub fn post<E>(
+        &mut self,
+        station: u32,
+        seq: u64,
+        stored: impl FnOnce() -> Result<Option<PostingsHead>, E>,
+    ) -> Result<(u64, u64), E> {
+        let head = match self.heads.entry(station) {
+            std::collections::btree_map::Entry::Occupied(e) => Some(*e.get()),
+            std::collections::btree_map::Entry::Vacant(_) => stored()?,
+        };
+        let prev = head.map_or(NO_POSTING, |h| h.last);
+        let count = head.map_or(0, |h| h.count) + 1;
+        let row = self.next_row;
+        self.heads
+            .insert(station, PostingsHead { last: row, count });
+        self.next_row += 1;
+        Ok((seq, prev))
+    }
 }

@@ -349,18 +349,69 @@ pub(crate) fn read_checked_owned(
     Ok(())
 }
 
-/// The seqs of a station's records and metric reports, from its postings (head view).
+/// A station's postings head as stored (`None`: no posting yet).
+pub(crate) fn postings_head(
+    store: &Store,
+    station: u32,
+) -> Result<Option<crate::domain::rows::PostingsHead>, LedgerError> {
+    let key = crate::domain::rows::postings_key(station);
+    match store.index_get(crate::store::Index::Postings, &key)? {
+        None => Ok(None),
+        Some(b) => Ok(Some(
+            crate::domain::rows::PostingsHead::decode(&b).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "the postings head of station {station} is malformed"
+                ))
+            })?,
+        )),
+    }
+}
+
+/// The seqs of a station's records, metric reports and the disputes of its records, in
+/// order, from its chain of postings (head view): from its head (`Postings` index) back
+/// through `postings.seg`, one positioned read per posting. A chain that does not go back
+/// (which could loop), whose seqs do not go back with it, or whose length is not its head's
+/// count is damage.
 pub(crate) fn postings(ledger: &Ledger, ordinal: u32) -> Result<Vec<u64>, LedgerError> {
-    let prefix = crate::domain::rows::aggregate_key(ordinal);
-    let mut seqs = Vec::new();
-    ledger
-        .store()
-        .index_bucket_for_each(crate::store::Index::Postings, &prefix, |k, _| {
-            if k.len() == 12 && k[..4] == prefix {
-                seqs.push(u64::from_be_bytes(k[4..].try_into().unwrap_or_default()));
-            }
-            Ok(())
-        })?;
-    seqs.sort_unstable();
+    use crate::domain::rows::NO_POSTING;
+    let Some(head) = postings_head(ledger.store(), ordinal)? else {
+        return Ok(Vec::new());
+    };
+    let committed = ledger.head().tally_rows;
+    let broken = |why: String| {
+        LedgerError::Store(StoreError::Corrupt(format!(
+            "the chain of postings of station {ordinal} {why}"
+        )))
+    };
+    if head.count > committed {
+        return Err(broken(format!(
+            "counts {} postings of the {committed} committed",
+            head.count
+        )));
+    }
+    let mut seqs = Vec::with_capacity(head.count as usize);
+    let mut at = head.last;
+    while at != NO_POSTING {
+        if seqs.len() as u64 == head.count {
+            return Err(broken(format!("is longer than its {}", head.count)));
+        }
+        let posting = ledger.store().posting(committed, at)?;
+        if posting.prev != NO_POSTING && posting.prev >= at {
+            return Err(broken(format!("goes forward at posting {at}")));
+        }
+        if seqs.last().is_some_and(|later| posting.seq >= *later) {
+            return Err(broken(format!("goes forward in seq at posting {at}")));
+        }
+        seqs.push(posting.seq);
+        at = posting.prev;
+    }
+    if seqs.len() as u64 != head.count {
+        return Err(broken(format!(
+            "holds {} postings where its head counts {}",
+            seqs.len(),
+            head.count
+        )));
+    }
+    seqs.reverse();
     Ok(seqs)
 }

@@ -7,7 +7,9 @@ use crate::domain::command::{
     RecordCmd, ReverseCmd, StationCmd,
 };
 use crate::domain::dispute::Standing;
-use crate::domain::rows::{aggregate_key, posting_key, Adjusted, Aggregate, Row, StationEntry};
+use crate::domain::rows::{
+    aggregate_key, postings_key, Adjusted, Aggregate, PostingChains, Row, StationEntry,
+};
 use crate::domain::rubric::{Clause, Context, Item};
 use crate::domain::rules::{self, local_day, unit_key, Appealed};
 use crate::events::chain;
@@ -77,6 +79,30 @@ fn aggregate_for<'m>(
             e.insert(agg)
         }
     })
+}
+
+/// What a commit derives from its events besides the events: each touched station's sums and
+/// its chain of postings.
+struct Derived {
+    aggregates: BTreeMap<u32, Aggregate>,
+    postings: PostingChains,
+}
+
+impl Derived {
+    /// Appends the posting of the next tally row, a row of `station` at `seq`.
+    fn post(
+        &mut self,
+        commit: &mut Commit,
+        store: &Store,
+        station: u32,
+        seq: u64,
+    ) -> Result<(), LedgerError> {
+        let (seq, prev) = self.postings.post(station, seq, || {
+            crate::ledger::read::postings_head(store, station)
+        })?;
+        commit.push_posting(crate::store::Posting { seq, prev });
+        Ok(())
+    }
 }
 
 /// A `Key` index value: the registration's seq and the revocation's (`u64::MAX`: none).
@@ -1305,16 +1331,19 @@ impl<'a> Batch<'a> {
         let mut prev = self.ledger.head.hash;
         let mut seq = self.ledger.head.next_seq;
         let mut commit = Commit::default();
-        let mut aggregates: BTreeMap<u32, Aggregate> = BTreeMap::new();
+        let mut derived = Derived {
+            aggregates: BTreeMap::new(),
+            postings: PostingChains::new(self.ledger.head.tally_rows),
+        };
         for kind in std::mem::take(&mut self.events) {
-            self.index_event(&mut commit, &mut aggregates, seq, &kind)?;
+            self.index_event(&mut commit, &mut derived, seq, &kind)?;
             let bytes = self.encode(seq, kind)?;
             let hash = chain::link(&prev, &bytes);
             commit.frames.push((bytes, hash));
             prev = hash;
             seq += 1;
         }
-        self.index_batch(&mut commit, aggregates);
+        self.index_batch(&mut commit, derived);
         let count = |log: Log| commit.logs.count(log);
         let head = Head {
             tally_rows: self.ledger.head.tally_rows + count(Log::Tally),
@@ -1347,12 +1376,12 @@ impl<'a> Batch<'a> {
     fn index_event(
         &self,
         commit: &mut Commit,
-        aggregates: &mut BTreeMap<u32, Aggregate>,
+        derived: &mut Derived,
         seq: u64,
         kind: &EventKind,
     ) -> Result<(), LedgerError> {
-        let posting = |station: u32| (Index::Postings, posting_key(station, seq).to_vec(), vec![]);
         let (rubric, at) = (&self.ledger.rubric, self.recorded_at_us);
+        let store = &self.ledger.store;
         match kind {
             EventKind::StationRegistered(s) => {
                 let mut value = seq.to_be_bytes().to_vec();
@@ -1372,16 +1401,16 @@ impl<'a> Batch<'a> {
                 let position = rubric
                     .record_slot(&p.clause, &p.by, p.occurred)
                     .expect("a checked record counts in a slot");
-                aggregate_for(aggregates, &self.ledger.store, station)?
+                aggregate_for(&mut derived.aggregates, store, station)?
                     .add(position as u16, p.computed_points);
-                commit.index.push(posting(station));
+                derived.post(commit, store, station, seq)?;
                 let row = Row::of(rubric, seq, at, station, p)
                     .expect("checked records name clauses of the rubric");
                 commit.logs.push((Log::Tally, row.encode()));
             }
             EventKind::MetricReported(m) => {
                 let station = self.ordinal(&m.station);
-                commit.index.push(posting(station));
+                derived.post(commit, store, station, seq)?;
                 // Invariant: a checked report names a metric of the rubric.
                 let row = Row::of_metric(rubric, seq, at, station, m)
                     .expect("checked reports name metrics of the rubric");
@@ -1392,8 +1421,8 @@ impl<'a> Batch<'a> {
             | EventKind::RecordReversed(_) => {
                 // Invariant: every dispute event of a batch was folded by push_dispute.
                 let a = self.adjusted[&seq];
-                commit.index.push(posting(a.station));
-                aggregate_for(aggregates, &self.ledger.store, a.station)?
+                derived.post(commit, store, a.station, seq)?;
+                aggregate_for(&mut derived.aggregates, store, a.station)?
                     .adjust(a.position, a.delta);
                 commit
                     .logs
@@ -1463,12 +1492,18 @@ impl<'a> Batch<'a> {
         Ok(codec::encode(&body)?)
     }
 
-    /// The entries the batch as a whole changes: the stations' aggregates, the disputes of
-    /// records this batch disputed, and the unit counts.
-    fn index_batch(&self, commit: &mut Commit, aggregates: BTreeMap<u32, Aggregate>) {
-        for (station, agg) in aggregates {
+    /// The entries the batch as a whole changes: the stations' aggregates and postings
+    /// heads, the disputes of records this batch disputed, and the unit counts.
+    fn index_batch(&self, commit: &mut Commit, derived: Derived) {
+        for (station, agg) in derived.aggregates {
             let key = aggregate_key(station).to_vec();
             commit.index.push((Index::Aggregate, key, agg.encode()));
+        }
+        for (station, head) in derived.postings.heads {
+            let key = postings_key(station).to_vec();
+            commit
+                .index
+                .push((Index::Postings, key, head.encode().to_vec()));
         }
         let first_new = self.ledger.head.next_seq;
         for (target, standing) in &self.disputes {

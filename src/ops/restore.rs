@@ -17,7 +17,7 @@
 //! (`blake3:` evidence) are restored, the files are not ([`Restored::evidence_files`]).
 
 use crate::domain::audit::Audit;
-use crate::domain::rows::{aggregate_key, posting_key, Adjusted, Aggregate};
+use crate::domain::rows::{aggregate_key, postings_key, Adjusted, Aggregate, PostingChains};
 use crate::domain::rubric::Rubric;
 use crate::events::event::*;
 use crate::ledger::tally::Expected;
@@ -327,6 +327,9 @@ struct Builder {
     /// Every station's sums (the `Aggregate` index), and those this chunk changed.
     aggregates: HashMap<u32, Aggregate>,
     touched: BTreeSet<u32>,
+    /// Every station's chain of postings (the `Postings` index), and those this chunk added to.
+    postings: Option<PostingChains>,
+    posted: BTreeSet<u32>,
     /// The unit counts as last written.
     units_written: BTreeMap<Vec<u8>, u32>,
     evidence_events: u64,
@@ -352,11 +355,12 @@ impl Builder {
             self.commit.logs.extend(entries);
             let station = self.posted_station(&rubric, adjusted, kind)?;
             if let Some(station) = station {
-                self.commit.index.push((
-                    Index::Postings,
-                    posting_key(station, seq).to_vec(),
-                    Vec::new(),
-                ));
+                // A restore starts from an empty ledger: every head is in `postings`.
+                let chains = self.postings.get_or_insert_with(|| PostingChains::new(0));
+                let (seq, prev) = chains.post(station, seq, || Ok::<_, String>(None))?;
+                self.commit
+                    .push_posting(crate::store::Posting { seq, prev });
+                self.posted.insert(station);
             }
         }
         if let Some(id) = kind.id() {
@@ -437,6 +441,18 @@ impl Builder {
                 Index::Aggregate,
                 aggregate_key(station).to_vec(),
                 self.aggregates[&station].encode(),
+            ));
+        }
+        let heads = self.postings.as_ref().map(|p| &p.heads);
+        for station in std::mem::take(&mut self.posted) {
+            // Invariant: a posted station's head was set when it was posted.
+            let head = heads
+                .and_then(|h| h.get(&station))
+                .expect("a posted station's head");
+            commit.index.push((
+                Index::Postings,
+                postings_key(station).to_vec(),
+                head.encode().to_vec(),
             ));
         }
         for (target, seqs) in audit.disputes() {

@@ -96,8 +96,8 @@ struct Verifier {
     tally: crate::ledger::tally::Expected,
     tally_digest: SetDigest,
     stations_digest: SetDigest,
-    /// The postings the events imply.
-    postings_digest: SetDigest,
+    /// The postings the events imply, compared with `postings.seg` as they are made.
+    postings: PostingsCheck,
     expected_head: Option<Hash>,
     expected_head_at: Option<u64>,
 }
@@ -143,7 +143,7 @@ impl Verifier {
                 self.station_digest.add(s.code.as_bytes(), &value);
             }
             if let Some(rubric) = self.audit.rubric() {
-                self.derived(e.seq, kind);
+                self.derived(store, e.seq, kind)?;
                 let adjusted = self.audit.last_adjusted().copied();
                 for (log, entry) in self.tally.entries(&rubric, e.body, adjusted.as_ref()) {
                     let (digest, n) = match log {
@@ -194,17 +194,17 @@ impl Verifier {
     }
 
     /// Folds an event into the postings it implies (the audit has already checked that its
-    /// station exists).
-    fn derived(&mut self, seq: u64, kind: &EventKind) {
+    /// station exists) and compares the posting with the stored one, in order.
+    fn derived(&mut self, store: &Store, seq: u64, kind: &EventKind) -> Result<(), LedgerError> {
         let ordinal = match (self.audit.last_adjusted(), kind) {
             (Some(a), _) => Some(a.station),
             (None, EventKind::PointsRecorded(p)) => self.tally.ordinal(&p.station),
             (None, EventKind::MetricReported(m)) => self.tally.ordinal(&m.station),
             _ => None,
         };
-        if let Some(ordinal) = ordinal {
-            self.postings_digest
-                .add(&crate::domain::rows::posting_key(ordinal, seq), &[]);
+        match ordinal {
+            Some(ordinal) => self.postings.next(store, ordinal, seq),
+            None => Ok(()),
         }
     }
 
@@ -236,12 +236,8 @@ impl Verifier {
         next_seq: u64,
         stored: StoredDigests,
     ) -> Result<(), LedgerError> {
-        let StoredDigests {
-            id,
-            postings,
-            tally,
-        } = stored;
-        let (mut id, mut postings, mut tally) = (Some(id), Some(postings), Some(tally));
+        let StoredDigests { id, tally } = stored;
+        let (mut id, mut tally) = (Some(id), Some(tally));
         // Invariant: each index and log is compared once, in the loops below.
         let read = |d: &mut Option<Result<SetDigest, crate::store::StoreError>>| {
             d.take().expect("each stored digest is compared once")
@@ -255,11 +251,9 @@ impl Verifier {
             (Index::Key, &key_digest),
             (Index::Station, &self.station_digest),
             (Index::Aggregate, &aggregate_digest),
-            (Index::Postings, &self.postings_digest),
         ] {
             let have = match index {
                 Index::Id => read(&mut id)?,
-                Index::Postings => read(&mut postings)?,
                 _ => index_digest(store, index)?,
             };
             if &have != want {
@@ -291,6 +285,7 @@ impl Verifier {
                 ));
             }
         }
+        self.postings.check_heads(store, last)?;
         self.check_unit_counts(store, last)
     }
 
@@ -346,7 +341,6 @@ impl Verifier {
 /// chain is walked).
 struct StoredDigests {
     id: Result<SetDigest, crate::store::StoreError>,
-    postings: Result<SetDigest, crate::store::StoreError>,
     tally: Result<SetDigest, crate::store::StoreError>,
 }
 
@@ -354,9 +348,131 @@ impl StoredDigests {
     fn read(store: &Store) -> StoredDigests {
         StoredDigests {
             id: index_digest(store, Index::Id),
-            postings: index_digest(store, Index::Postings),
             tally: log_digest(store, Log::Tally),
         }
+    }
+}
+
+/// Postings compared with `postings.seg` in one pass, in order, as the walk makes them: each
+/// tally row's posting must hold the row's seq and name the same station's posting before
+/// it; at the end each station's head (the `Postings` index) must name its last posting and
+/// count its postings. Memory: one head per station, and one read's worth of postings.
+struct PostingsCheck {
+    chains: crate::domain::rows::PostingChains,
+    /// Postings made so far.
+    made: u64,
+    /// Stored postings read ahead, from number `buffered_from`.
+    buffered: Vec<crate::store::Posting>,
+    buffered_from: u64,
+}
+
+impl Default for PostingsCheck {
+    fn default() -> Self {
+        PostingsCheck {
+            chains: crate::domain::rows::PostingChains::new(0),
+            made: 0,
+            buffered: Vec::new(),
+            buffered_from: 0,
+        }
+    }
+}
+
+/// Stored postings read at a time by [`PostingsCheck`].
+const POSTINGS_READ_AHEAD: u64 = 4096;
+
+impl PostingsCheck {
+    /// The posting of the next tally row, a row of `station` at `seq`, against the stored one.
+    fn next(&mut self, store: &Store, station: u32, seq: u64) -> Result<(), LedgerError> {
+        let (seq, prev) = self
+            .chains
+            .post(station, seq, || Ok::<_, LedgerError>(None))?;
+        let n = self.made;
+        self.made += 1;
+        let stored = self.stored(store, n, seq)?;
+        if stored.seq != seq || stored.prev != prev {
+            return Err(damaged(
+                seq,
+                format!(
+                    "the Postings chain disagrees with the events: posting {n} holds seq {} after posting {}, where the events imply seq {seq} after posting {}",
+                    stored.seq,
+                    shown(stored.prev),
+                    shown(prev)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Stored posting `n`, reading ahead.
+    fn stored(
+        &mut self,
+        store: &Store,
+        n: u64,
+        seq: u64,
+    ) -> Result<crate::store::Posting, LedgerError> {
+        let at = n.checked_sub(self.buffered_from).map(|i| i as usize);
+        if let Some(p) = at.and_then(|i| self.buffered.get(i)) {
+            return Ok(*p);
+        }
+        let committed = store.head()?.map_or(0, |h| h.tally_rows);
+        if n >= committed {
+            return Err(damaged(
+                seq,
+                format!("the Postings chain ends at posting {n}, where the events imply more"),
+            ));
+        }
+        self.buffered.clear();
+        self.buffered_from = n;
+        let upto = committed.min(n + POSTINGS_READ_AHEAD);
+        let buffered = &mut self.buffered;
+        store.for_each_posting_from(n, upto, |_, p| {
+            buffered.push(p);
+            Ok(true)
+        })?;
+        self.buffered
+            .first()
+            .copied()
+            .ok_or_else(|| damaged(seq, format!("posting {n} cannot be read")))
+    }
+
+    /// Each station's stored head against the chains the events made.
+    fn check_heads(&self, store: &Store, last: u64) -> Result<(), LedgerError> {
+        let mut stored = 0usize;
+        let mut bad = None;
+        store.index_for_each_unique(Index::Postings, |k, v| {
+            stored += 1;
+            let station = <[u8; 4]>::try_from(k).map(u32::from_be_bytes);
+            let head = crate::domain::rows::PostingsHead::decode(v);
+            let want = station.ok().and_then(|s| self.chains.heads.get(&s));
+            if bad.is_none() && (head.is_none() || head.as_ref() != want) {
+                bad = Some(format!(
+                    "the Postings index's head of station {} disagrees with the events",
+                    station.map_or_else(|_| "?".to_string(), |s| s.to_string())
+                ));
+            }
+            Ok(())
+        })?;
+        if let Some(message) = bad {
+            return Err(damaged(last, message));
+        }
+        if stored != self.chains.heads.len() {
+            return Err(damaged(
+                last,
+                format!(
+                    "the Postings index holds {stored} heads where the events imply {}",
+                    self.chains.heads.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A posting's number as a message shows it.
+fn shown(n: u64) -> String {
+    match n {
+        crate::domain::rows::NO_POSTING => "none".into(),
+        n => n.to_string(),
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::store::indices::Index;
 use crate::store::layout::{io, Head, Store, StoreError, FORMAT_KEY, FORMAT_TAG, HEAD_KEY};
 use crate::store::logs::Log;
-use crate::store::segments::{stage_block_offsets, Frames, TALLY_ENTRY_BYTES};
+use crate::store::segments::{stage_block_offsets, Frames, Posting, POSTING_BYTES};
 
 /// What one commit appends.
 #[derive(Debug, Default)]
@@ -19,6 +19,8 @@ pub struct Commit {
     pub frames: Frames,
     /// Index entries to set.
     pub index: Packed<Index>,
+    /// The postings of the new tally rows, one per row, in order ([`Posting::to_bytes`]).
+    pub postings: Vec<u8>,
     /// The head after the commit.
     pub head: Option<Head>,
 }
@@ -45,6 +47,13 @@ impl Packed<Index> {
     /// Adds an index entry: (index, key, value).
     pub fn push(&mut self, (index, key, value): (Index, Vec<u8>, Vec<u8>)) {
         self.push_pair(index, &key, &value);
+    }
+}
+
+impl Commit {
+    /// Adds the posting of the next tally row.
+    pub fn push_posting(&mut self, posting: Posting) {
+        self.postings.extend_from_slice(&posting.to_bytes());
     }
 }
 
@@ -138,8 +147,18 @@ impl Store {
             old_rows + new_rows,
             "the head counts the tally"
         );
-        let tally_at = old_rows * TALLY_ENTRY_BYTES;
-        self.append_segments(&commit.frames, old_bytes, &rows, tally_at)?;
+        // Invariant: every tally row has its posting (`postings.seg` runs beside `tally.seg`).
+        assert_eq!(
+            commit.postings.len() as u64,
+            new_rows * POSTING_BYTES,
+            "one posting per tally row"
+        );
+        self.append_segments(
+            &commit.frames,
+            old_bytes,
+            (&rows, &commit.postings),
+            old_rows,
+        )?;
         head.events_bytes = old_bytes + commit.frames.byte_len() as u64;
         // 3. One atomic batch: indices, the station log, the head.
         self.stage_index(&mut batch, commit.index.iter(), old_next)?;
@@ -188,10 +207,16 @@ mod tests {
         store.db.scan_prefix(bucket_key(index, k)).count()
     }
 
-    fn posting(seq: u64) -> (Index, Vec<u8>, Vec<u8>) {
-        let mut k = 7u32.to_be_bytes().to_vec();
-        k.extend_from_slice(&seq.to_be_bytes());
-        (Index::Postings, k, Vec::new())
+    /// A `Station` entry whose key falls in the same bucket as every other `same_bucket`
+    /// entry: the `n`th such key.
+    fn same_bucket(n: u64) -> (Index, Vec<u8>, Vec<u8>) {
+        let target = bucket_key(Index::Station, b"st-0");
+        let key = (0u64..)
+            .map(|i| format!("st-{i}").into_bytes())
+            .filter(|k| bucket_key(Index::Station, k) == target)
+            .nth(n as usize)
+            .expect("keys enough in one bucket");
+        (Index::Station, key, n.to_be_bytes().to_vec())
     }
 
     /// Guards the fragment layout: many small commits to one bucket are merged before a
@@ -207,8 +232,8 @@ mod tests {
                 format!("id-{seq}").into_bytes(),
                 seq.to_be_bytes().to_vec(),
             );
-            commit(&store, 1, &[posting(seq), id]);
-            assert!(fragments(&store, Index::Postings, &posting(seq).1) <= MAX_FRAGMENTS);
+            commit(&store, 1, &[same_bucket(seq), id]);
+            assert!(fragments(&store, Index::Station, &same_bucket(seq).1) <= MAX_FRAGMENTS);
         }
         let big: Vec<_> = (0..5000u64)
             .map(|n| {
@@ -218,18 +243,18 @@ mod tests {
                     (100 + n).to_be_bytes().to_vec(),
                 )
             })
-            .chain(std::iter::once(posting(100)))
+            .chain(std::iter::once(same_bucket(100)))
             .collect();
-        let before = fragments(&store, Index::Postings, &posting(0).1);
+        let before = fragments(&store, Index::Station, &same_bucket(0).1);
         commit(&store, 5000, &big);
         assert_eq!(
-            fragments(&store, Index::Postings, &posting(0).1),
+            fragments(&store, Index::Station, &same_bucket(0).1),
             before + 1
         );
         let mut postings = 0;
         store
-            .index_bucket_for_each(Index::Postings, &posting(0).1, |k, _| {
-                postings += u64::from(k.starts_with(&7u32.to_be_bytes()));
+            .index_bucket_for_each(Index::Station, &same_bucket(0).1, |k, _| {
+                postings += u64::from(k.starts_with(b"st-"));
                 Ok(())
             })
             .unwrap();

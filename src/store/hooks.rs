@@ -3,10 +3,10 @@
 //! the `test-hooks` feature, which only the tests turn on.
 
 use crate::store::indices::{bucket_key, bucket_without, fragment_key, key, push_entry, Index};
-use crate::store::layout::{bad_key, file_error, io, Store, StoreError, HEAD_KEY};
+use crate::store::layout::{bad_key, file_error, io, Store, StoreError, FORMAT_KEY, HEAD_KEY};
 use crate::store::logs::Log;
 use crate::store::segments::{
-    block_key, fnv1a, read_range, tally_check_key, FNV_OFFSET, TALLY_ENTRY_BYTES,
+    block_key, fnv1a, read_range, tally_check_key, FNV_OFFSET, POSTING_BYTES, TALLY_ENTRY_BYTES,
 };
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -62,6 +62,22 @@ impl Store {
     /// Test support: replaces a log block's bytes (for the tally: entries `block * 4096` on),
     /// to prove that verification catches it.
     #[doc(hidden)]
+    /// Edits the committed bytes of `postings.seg` with `f` (`POSTING_BYTES` per posting: the
+    /// row's seq and the number of the station's posting before it, u64 LE each).
+    /// Sets the format tag, as an older or newer kaohe would have written it.
+    pub fn tamper_format(&self, tag: &[u8]) -> Result<(), StoreError> {
+        self.db.insert(FORMAT_KEY, tag).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    pub fn tamper_postings(&self, f: impl FnOnce(&mut Vec<u8>)) -> Result<(), StoreError> {
+        let committed = self.head()?.map_or(0, |h| h.tally_rows) * POSTING_BYTES;
+        let mut v = read_range(&self.postings, 0, committed)?;
+        f(&mut v);
+        splice(&self.postings, 0, committed, &v)
+    }
+
     pub fn tamper_log(
         &self,
         log: Log,

@@ -1,8 +1,8 @@
 //! The secondary indices in sled. Most are packed into [`INDEX_BUCKETS`] hash buckets, each a
 //! list of entries `key length (u16 LE) | key | value length (u16 LE) | value`: the append-only
-//! ones (id, station, postings) as fragments, one per commit that added to the bucket, merged
-//! when a small commit finds [`MAX_FRAGMENTS`]; the replaced ones (aggregates, disputes) as one
-//! value per bucket, rewritten when it changes.
+//! ones (id, station) as fragments, one per commit that added to the bucket, merged when a
+//! small commit finds [`MAX_FRAGMENTS`]; the replaced ones (aggregates, postings heads,
+//! disputes) as one value per bucket, rewritten when it changes.
 
 use crate::store::layout::{io, Store, StoreError};
 use std::collections::BTreeMap;
@@ -27,8 +27,9 @@ pub enum Index {
     UnitCount,
     /// station ordinal (u32 BE) → the station's sums at the head (replaced, not appended)
     Aggregate,
-    /// station ordinal (u32 BE) + seq (u64 BE) → nothing: the station's records and reports,
-    /// bucketed by the ordinal alone so that one bucket holds all of a station's entries
+    /// station ordinal (u32 BE) → where its chain of postings in `postings.seg` ends: the
+    /// number of its last posting (u64 BE) and how many it has (u64 BE) (replaced, not
+    /// appended)
     Postings,
     /// seq of a record (u64 BE) → the seqs (u64 BE each) of its appeals, decisions and
     /// reversals, in order (replaced, not appended)
@@ -41,20 +42,12 @@ pub enum Index {
 impl Index {
     /// True for indices whose entries are replaced (one value per key), not appended.
     pub(super) fn replaced(self) -> bool {
-        matches!(self, Index::Aggregate | Index::Dispute)
+        matches!(self, Index::Aggregate | Index::Dispute | Index::Postings)
     }
 
     /// True for indices packed into hash buckets.
     pub(super) fn bucketed(self) -> bool {
         !matches!(self, Index::UnitCount | Index::Key)
-    }
-
-    /// The bytes of a key that choose its bucket.
-    fn bucket_part(self, k: &[u8]) -> &[u8] {
-        match self {
-            Index::Postings => &k[..k.len().min(4)],
-            _ => k,
-        }
     }
 
     pub(super) fn prefix(self) -> u8 {
@@ -88,7 +81,7 @@ fn bucket_of(k: &[u8]) -> u16 {
 }
 
 pub(super) fn bucket_key(index: Index, k: &[u8]) -> [u8; 3] {
-    let b = bucket_of(index.bucket_part(k)).to_be_bytes();
+    let b = bucket_of(k).to_be_bytes();
     [index.prefix(), b[0], b[1]]
 }
 

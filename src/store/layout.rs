@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Identifies a kaohe store and its layout version.
-pub const FORMAT_TAG: &[u8] = b"kaohe-store-v4";
+pub const FORMAT_TAG: &[u8] = b"kaohe-store-v5";
 /// The events file inside a ledger directory.
 pub const EVENTS_FILE: &str = "events.seg";
 /// The tally file inside a ledger directory.
 pub const TALLY_FILE: &str = "tally.seg";
+/// The postings file inside a ledger directory: one entry per tally row, chained by station.
+pub const POSTINGS_FILE: &str = "postings.seg";
 /// The directory of stored evidence files inside a ledger directory.
 pub const EVIDENCE_DIR: &str = "evidence";
 /// The sled key of the format tag.
@@ -32,7 +34,7 @@ pub enum StoreError {
     Exists(PathBuf),
     #[error("{0} is not a kaohe ledger")]
     NotALedger(PathBuf),
-    #[error("the ledger at {} has the store format `{found}`; this kaohe reads `{}` (rebuild it from an export)", path.display(), String::from_utf8_lossy(FORMAT_TAG))]
+    #[error("the ledger at {} has the store format `{found}`; this kaohe reads `{}` (rebuild it from an export: `kaohe --db {} export > FILE` with the kaohe that wrote it, then `kaohe restore FILE --db NEW` with this one)", path.display(), String::from_utf8_lossy(FORMAT_TAG), path.display())]
     OtherFormat { path: PathBuf, found: String },
     #[error("the store is damaged: {0}")]
     Corrupt(String),
@@ -67,6 +69,7 @@ pub struct Store {
     pub(super) path: PathBuf,
     pub(super) events: File,
     pub(super) tally: File,
+    pub(super) postings: File,
 }
 
 /// What an open store holds on to: a writer the directory's exclusive lock, a reader its
@@ -528,6 +531,7 @@ impl Store {
         let store = Store {
             events: open_file(path, EVENTS_FILE, true)?,
             tally: open_file(path, TALLY_FILE, true)?,
+            postings: open_file(path, POSTINGS_FILE, true)?,
             db,
             _hold: Hold::Lock(lock),
             path: path.to_path_buf(),
@@ -570,6 +574,7 @@ impl Store {
             _hold: Hold::Shared,
             events: open_file_as(&self.path, EVENTS_FILE, false, false)?,
             tally: open_file_as(&self.path, TALLY_FILE, false, false)?,
+            postings: open_file_as(&self.path, POSTINGS_FILE, false, false)?,
             path: self.path.clone(),
         })
     }
@@ -595,6 +600,7 @@ impl Store {
         let store = Store {
             events: open_file_as(path, EVENTS_FILE, false, write)?,
             tally: open_file_as(path, TALLY_FILE, false, write)?,
+            postings: open_file_as(path, POSTINGS_FILE, false, write)?,
             db,
             _hold: hold,
             path: path.to_path_buf(),
@@ -633,8 +639,11 @@ impl Store {
         }
     }
 
-    /// Bytes the store occupies on disk: sled's files and the two segment files.
+    /// Bytes the store occupies on disk: sled's files and the segment files.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk().map_err(io)? + file_len(&self.events)? + file_len(&self.tally)?)
+        Ok(self.db.size_on_disk().map_err(io)?
+            + file_len(&self.events)?
+            + file_len(&self.tally)?
+            + file_len(&self.postings)?)
     }
 }

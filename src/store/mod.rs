@@ -1,9 +1,13 @@
 //! The store: the only place that knows sled.
 //!
-//! A ledger directory holds a sled database and two append-only files:
+//! A ledger directory holds a sled database and three append-only files:
 //!
 //! - `events.seg`: every event's frame, in seq order: body length (u32 LE), body, hash (32).
 //! - `tally.seg`: the tally log, [`TALLY_ENTRY_BYTES`]-byte entries: length (u16 LE), row.
+//! - `postings.seg`: one [`POSTING_BYTES`]-byte posting per tally row: the row's seq and the
+//!   number of the same station's posting before it (u64 LE each), so that a station's rows
+//!   are found from its head (`P`) back, and sled holds nothing per event for them. Its
+//!   committed length is the head's tally rows × [`POSTING_BYTES`].
 //!
 //! The bulk of the data lives in the files and is read with positioned reads through a small
 //! buffer, so memory does not grow with the ledger (sled keeps every page it has read, whatever
@@ -21,7 +25,7 @@
 //! | `O` + block (u64 BE) | station log: one entry per registered station, [`Log::Stations`] |
 //! | `R` + block (u64 BE) | FNV-1a (u64 BE) over the bytes of tally entries `4096·block ..` committed so far: checked on every read of `tally.seg` |
 //! | `A` + bucket (u16 BE) | entries station ordinal → the station's sums at the head |
-//! | `P` + bucket (u16 BE) + commit seq (u64 BE) | a fragment: entries station ordinal + seq → nothing (a station's events) |
+//! | `P` + bucket (u16 BE) | entries station ordinal → the number of its last posting (u64 BE) and how many it has (u64 BE) |
 //! | `D` + bucket (u16 BE) | entries record seq → seqs of its appeals, decisions, reversals |
 //! | `K` + public key (32) | seq of its registration, seq of its revocation (`u64::MAX`: none) |
 //! | `C` + tree size (u64 BE) | a signed checkpoint of the first `size` events (the note's bytes, `schema/PROOFS.md`); not an event, so the chain does not cover it |
@@ -46,11 +50,11 @@
 //! `b * per_block + j`, each `length (u16 LE) | bytes`. The id, station, aggregate, postings
 //! and dispute indices are packed into [`INDEX_BUCKETS`] hash buckets, each a list of entries
 //! `key length (u16 LE) | key | value length (u16 LE) | value`. The append-only ones (id,
-//! station, postings) keep each bucket as fragments, one per commit that added to it (keyed by
+//! station) keep each bucket as fragments, one per commit that added to it (keyed by
 //! the commit's first seq), so a commit writes only its new entries however big the index is:
 //! an import never rewrites what earlier imports wrote. A small commit merges a bucket that
-//! has reached `MAX_FRAGMENTS`. The replaced ones (aggregates, disputes) are one value per
-//! bucket, rewritten when it changes; they grow with stations and disputes, not events.
+//! has reached `MAX_FRAGMENTS`. The replaced ones (aggregates, postings heads, disputes) are one value
+//! per bucket, rewritten when it changes; they grow with stations and disputes, not events.
 //!
 //! The parts, each importing only those before it: `layout` (names, errors, the handle, the
 //! head, create and open), `segments` (the two files), `logs` (tally and station log),
@@ -72,7 +76,7 @@ pub use commit::Commit;
 pub use indices::Index;
 pub use layout::{panic_is_contained, set_lock_wait, Head, Store, StoreError, EVIDENCE_DIR};
 pub use logs::Log;
-pub use segments::Frames;
+pub use segments::{Frames, Posting};
 
 /// Names the tests use to reach stored files and entries (through `kaohe::internals`).
 #[cfg(feature = "test-hooks")]
@@ -80,6 +84,6 @@ pub use {
     blobs::EvidenceListing,
     commit::Packed,
     indices::INDEX_BUCKETS,
-    layout::{EVENTS_FILE, FORMAT_TAG, TALLY_FILE},
-    segments::{Frame, TALLY_ENTRY_BYTES},
+    layout::{EVENTS_FILE, FORMAT_TAG, POSTINGS_FILE, TALLY_FILE},
+    segments::{Frame, POSTING_BYTES, TALLY_ENTRY_BYTES},
 };

@@ -12,6 +12,12 @@ use std::os::unix::fs::FileExt;
 
 /// Bytes of one tally entry in `tally.seg`: length (u16 LE) and a 42-byte row.
 pub const TALLY_ENTRY_BYTES: u64 = 2 + 42;
+/// Bytes of one entry of `postings.seg`: the seq of tally row `n` (u64 LE) and the number of
+/// the station's posting before it (u64 LE, `u64::MAX` for its first:
+/// `domain::rows::NO_POSTING`; the store does not read the chains).
+pub const POSTING_BYTES: u64 = 16;
+/// Postings read per positioned read when the whole file is read in order (`verify`).
+const POSTINGS_PER_READ: u64 = 4096;
 /// The most bytes a block of events can hold (a bound on what a damaged offset can ask for).
 const MAX_BLOCK_BYTES: u64 = EVENTS_PER_BLOCK * (MAX_EVENT_BYTES as u64 + FRAME_OVERHEAD as u64);
 /// Tally entries read per positioned read, and per checksum: block `b` of the tally is
@@ -326,6 +332,13 @@ impl Store {
                 head.events_bytes
             )));
         }
+        let postings = file_len(&self.postings)?;
+        if postings < head.tally_rows * POSTING_BYTES {
+            return Err(StoreError::Corrupt(format!(
+                "the postings file holds {postings} bytes where {} were committed: the last postings are gone",
+                head.tally_rows * POSTING_BYTES
+            )));
+        }
         let blocks = head.next_seq.div_ceil(EVENTS_PER_BLOCK);
         let stored = match self.db.scan_prefix([BLOCK_PREFIX]).next_back() {
             None => 0,
@@ -354,7 +367,8 @@ impl Store {
     /// bytes, `tally_rows` entries), dropping what an interrupted commit may have left.
     pub(super) fn cut_tails(&self, events_bytes: u64, tally_rows: u64) -> Result<(), StoreError> {
         cut_to(&self.events, events_bytes, "events")?;
-        cut_to(&self.tally, tally_rows * TALLY_ENTRY_BYTES, "tally")
+        cut_to(&self.tally, tally_rows * TALLY_ENTRY_BYTES, "tally")?;
+        cut_to(&self.postings, tally_rows * POSTING_BYTES, "postings")
     }
 
     /// Packs tally entries as `tally.seg` stores them, to follow the `old_rows` committed
@@ -401,24 +415,97 @@ impl Store {
         Ok((rows, new_rows))
     }
 
-    /// Appends the packed frames at byte `events_at` of `events.seg` and the packed tally rows
-    /// at byte `tally_at` of `tally.seg`, and syncs each file written to.
+    /// Appends the packed frames at byte `events_at` of `events.seg`, the packed tally rows
+    /// of the `old_rows` committed ones to `tally.seg` and their postings to
+    /// `postings.seg`, and syncs each file written to.
     pub(super) fn append_segments(
         &self,
         frames: &Frames,
         events_at: u64,
-        rows: &[u8],
-        tally_at: u64,
+        (rows, postings): (&[u8], &[u8]),
+        old_rows: u64,
     ) -> Result<(), StoreError> {
         for (file, bytes, at) in [
             (&self.events, frames.bytes.as_slice(), events_at),
-            (&self.tally, rows, tally_at),
+            (&self.tally, rows, old_rows * TALLY_ENTRY_BYTES),
+            (&self.postings, postings, old_rows * POSTING_BYTES),
         ] {
             if !bytes.is_empty() {
                 file.write_all_at(bytes, at)
                     .map_err(|e| file_error("cannot write the ledger", e))?;
                 file.sync_data()
                     .map_err(|e| file_error("cannot sync the ledger", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One entry of `postings.seg`: the seq of a tally row and the number of the same station's
+/// posting before it (`u64::MAX` for its first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Posting {
+    pub seq: u64,
+    pub prev: u64,
+}
+
+impl Posting {
+    pub fn to_bytes(self) -> [u8; POSTING_BYTES as usize] {
+        let mut b = [0u8; POSTING_BYTES as usize];
+        b[..8].copy_from_slice(&self.seq.to_le_bytes());
+        b[8..].copy_from_slice(&self.prev.to_le_bytes());
+        b
+    }
+
+    fn from_bytes(b: &[u8]) -> Option<Posting> {
+        Some(Posting {
+            seq: u64::from_le_bytes(b.get(..8)?.try_into().ok()?),
+            prev: u64::from_le_bytes(b.get(8..16)?.try_into().ok()?),
+        })
+    }
+}
+
+impl Store {
+    /// Posting `n` (the posting of tally row `n`), one of the `committed` the head counts.
+    pub fn posting(&self, committed: u64, n: u64) -> Result<Posting, StoreError> {
+        if n >= committed {
+            return Err(StoreError::Corrupt(format!(
+                "posting {n} is beyond the {committed} committed"
+            )));
+        }
+        let at = n * POSTING_BYTES;
+        let bytes = read_range(&self.postings, at, at + POSTING_BYTES)?;
+        Posting::from_bytes(&bytes)
+            .ok_or_else(|| StoreError::Corrupt(format!("posting {n} is cut short")))
+    }
+
+    /// Calls `f(n, posting)` with each posting from `from` up to (not including) `to`, which
+    /// must be committed, in order, reading [`POSTINGS_PER_READ`] at a time (memory stays
+    /// flat). `f` returns `false` to stop.
+    pub fn for_each_posting_from(
+        &self,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, Posting) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        let committed = to;
+        let mut n = from;
+        while n < committed {
+            let upto = committed.min(n + POSTINGS_PER_READ);
+            let bytes = read_range(&self.postings, n * POSTING_BYTES, upto * POSTING_BYTES)?;
+            if bytes.len() as u64 != (upto - n) * POSTING_BYTES {
+                return Err(StoreError::Corrupt(format!(
+                    "the postings file ends before posting {}",
+                    n + bytes.len() as u64 / POSTING_BYTES
+                )));
+            }
+            for entry in bytes.chunks_exact(POSTING_BYTES as usize) {
+                // Invariant: `chunks_exact` yields whole entries.
+                let posting = Posting::from_bytes(entry).expect("a whole posting");
+                if !f(n, posting)? {
+                    return Ok(());
+                }
+                n += 1;
             }
         }
         Ok(())

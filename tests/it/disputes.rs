@@ -2301,15 +2301,33 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
     });
     assert_store_damage(&path, "Aggregate", "an aggregate without a decision");
 
-    // The posting of R1 under WJ02 removed.
+    // WJ02's chain of postings cut at R1 (a reversal, posted under WJ02): R1's posting names
+    // no posting before it.
     let dir = tempfile::tempdir().unwrap();
     let path = closed_scenario(&dir);
     with_store(&path, |s| {
-        let key = kaohe::internals::domain::rows::posting_key(1, R1);
-        assert!(s.index_get(Index::Postings, &key).unwrap().is_some());
-        s.tamper_index(Index::Postings, &key, None).unwrap();
+        s.tamper_postings(|v| {
+            let postings: Vec<(u64, u64)> = v
+                .chunks_exact(16)
+                .map(|p| {
+                    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap());
+                    (word(&p[..8]), word(&p[8..]))
+                })
+                .collect();
+            let r1 = postings
+                .iter()
+                .position(|p| p.0 == R1)
+                .expect("R1 is posted");
+            assert_ne!(postings[r1].1, u64::MAX, "WJ02 has postings before R1");
+            v[r1 * 16 + 8..r1 * 16 + 16].copy_from_slice(&u64::MAX.to_le_bytes());
+        })
+        .unwrap();
     });
-    assert_store_damage(&path, "Postings", "a dispute's posting removed");
+    assert_store_damage(
+        &path,
+        "Postings",
+        "a dispute's posting cut out of its chain",
+    );
 
     // The unit count of 5.1.b at WJ03 as if A5's upheld decision had released nothing.
     let dir = tempfile::tempdir().unwrap();

@@ -253,7 +253,8 @@ fn score_refuses_a_tally_row_with_impossible_points() {
 #[test]
 fn score_refuses_an_impossible_aggregate() {
     use kaohe::internals::store::Index;
-    let cases: [(&str, fn(&mut Vec<u8>)); 3] = [
+    type Edit = fn(&mut Vec<u8>);
+    let cases: [(&str, Edit); 3] = [
         ("a huge sum", |v| {
             v[2..18].copy_from_slice(&i128::MAX.to_le_bytes())
         }),
@@ -285,4 +286,182 @@ fn score_refuses_an_impossible_aggregate() {
             out.stderr
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Postings: each station's tally rows chained back through `postings.seg` (issue 17: the
+// per-event index out of sled). Explain at the head reads a station's events through them.
+
+/// The fixture's ledger with its postings (`seq`, `prev`) as stored, and its tally rows' seqs.
+fn fixture_postings(l: &TestLedger) -> Vec<(u64, u64)> {
+    let store = kaohe::internals::store::Store::open(&l.db).expect("store");
+    let mut out = Vec::new();
+    store
+        .tamper_postings(|v| {
+            out = v
+                .chunks_exact(16)
+                .map(|p| {
+                    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap());
+                    (word(&p[..8]), word(&p[8..]))
+                })
+                .collect();
+        })
+        .expect("read the postings");
+    out
+}
+
+fn imported_fixture() -> TestLedger {
+    let l = TestLedger::new();
+    l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
+    l
+}
+
+/// Guards the chains' shape against a naive model: posting `n` holds the seq of tally row `n`,
+/// and each names the last earlier posting of the same station (the station whose log the
+/// explain of every station lists), so that following a station's chain from its head gives
+/// exactly its rows, in order.
+#[test]
+fn postings_chain_each_stations_rows() {
+    let l = imported_fixture();
+    let postings = fixture_postings(&l);
+    let store = kaohe::internals::store::Store::open(&l.db).expect("store");
+    let mut rows = Vec::new();
+    store
+        .for_each_log_entry(kaohe::internals::store::Log::Tally, 0, |_, e| {
+            rows.push(kaohe::internals::domain::rows::Row::decode(e).expect("a row"));
+            Ok(true)
+        })
+        .unwrap();
+    drop(store);
+    assert_eq!(postings.len(), rows.len(), "one posting per tally row");
+    let mut last: std::collections::HashMap<u32, u64> = Default::default();
+    for (n, (row, posting)) in rows.iter().zip(&postings).enumerate() {
+        assert_eq!(posting.0, row.seq, "posting {n} holds its row's seq");
+        let want = last.insert(row.station, n as u64).unwrap_or(u64::MAX);
+        assert_eq!(
+            posting.1, want,
+            "posting {n} names its station's posting before it"
+        );
+    }
+    l.ok(&["verify"]);
+}
+
+/// A damaged chain is refused where it is read (explain at the head) and named by verify:
+/// a posting that points forward (which could loop), one whose seq was changed, and a head
+/// whose count is wrong. Never a hang or a panic.
+#[test]
+fn damaged_postings_are_refused_and_named() {
+    type Damage = fn(&TestLedger, &[(u64, u64)]);
+    let cases: [(&str, Damage); 3] = [
+        ("a posting pointing forward", |l, p| {
+            let n = p.iter().rposition(|x| x.1 != u64::MAX).unwrap();
+            let store = kaohe::internals::store::Store::open(&l.db).unwrap();
+            store
+                .tamper_postings(|v| {
+                    v[n * 16 + 8..n * 16 + 16].copy_from_slice(&(n as u64).to_le_bytes())
+                })
+                .unwrap();
+        }),
+        ("a posting's seq changed", |l, p| {
+            let n = p.len() - 1;
+            let store = kaohe::internals::store::Store::open(&l.db).unwrap();
+            store.tamper_postings(|v| v[n * 16] ^= 0x01).unwrap();
+        }),
+        ("a head's count changed", |l, _| {
+            use kaohe::internals::store::Index;
+            let store = kaohe::internals::store::Store::open(&l.db).unwrap();
+            let key = kaohe::internals::domain::rows::postings_key(0);
+            let mut v = store.index_get(Index::Postings, &key).unwrap().unwrap();
+            v[15] ^= 0x01;
+            store.tamper_index(Index::Postings, &key, Some(&v)).unwrap();
+        }),
+    ];
+    for (what, damage) in cases {
+        let l = imported_fixture();
+        let postings = fixture_postings(&l);
+        damage(&l, &postings);
+        let out = l.run(&["verify"]);
+        assert_eq!(out.code, 1, "{what}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains("Postings"), "{what}: {}", out.stderr);
+        // Explain reads the chains of the stations it shows; every station is asked for, so
+        // the damaged one is among them.
+        let refused = (1..=15).any(|n| {
+            let out = l.run(&["explain", "--station", &format!("WJ{n:02}")]);
+            assert!(!out.stderr.contains("panicked"), "{what}: {}", out.stderr);
+            out.code != 0
+        });
+        assert!(refused, "{what}: no explain refused the damaged chain");
+    }
+}
+
+/// `postings.seg` shorter than the head says is found when the ledger is opened.
+#[test]
+fn a_cut_postings_file_is_refused_on_open() {
+    let l = imported_fixture();
+    let file = l.db.join(kaohe::internals::store::POSTINGS_FILE);
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len - 1)
+        .unwrap();
+    for args in [&["score"][..], &["explain", "--station", "WJ01"]] {
+        let out = l.run(args);
+        assert_ne!(out.code, 0, "{}", out.stdout);
+        assert!(out.stderr.contains("postings file"), "{}", out.stderr);
+    }
+}
+
+/// A ledger of the store format before postings left sled (`kaohe-store-v4`, which kept a sled
+/// entry per event) is refused by every command with the way to migrate it: export it with
+/// the kaohe that wrote it, restore the export with this one. Nothing is written to it.
+#[test]
+fn an_older_store_format_is_refused_with_the_way_to_migrate() {
+    let l = imported_fixture();
+    let export = l.ok(&["export"]);
+    {
+        let store = kaohe::internals::store::Store::open(&l.db).expect("store");
+        store.tamper_format(b"kaohe-store-v4").unwrap();
+    }
+    let before = std::fs::read(l.db.join("events.seg")).unwrap();
+    for args in [
+        &["score"][..],
+        &["verify"],
+        &["export"],
+        &[
+            "record",
+            "--clause",
+            "1.3.a",
+            "--station",
+            "WJ01",
+            "--by",
+            "基层科",
+            "--occurred",
+            "2018-06-01",
+            "--evidence",
+            "x",
+        ],
+    ] {
+        let out = l.run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("kaohe-store-v4")
+                && out.stderr.contains("kaohe restore FILE --db NEW"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(std::fs::read(l.db.join("events.seg")).unwrap(), before);
+    // The export an older kaohe made restores into this format, and scores the same.
+    let file = l.path("export.jsonl");
+    std::fs::write(&file, export).unwrap();
+    let restored = TestLedger::empty();
+    let db = restored.db.to_str().unwrap().to_string();
+    restored.ok(&["restore", file.to_str().unwrap(), "--db", &db]);
+    restored.ok(&["verify"]);
+    assert_eq!(
+        restored.ok(&["score", "--json"]),
+        imported_fixture().ok(&["score", "--json"])
+    );
 }
