@@ -388,6 +388,11 @@ impl PostingChains {
         }
     }
 
+    /// The number of the next tally row (the tally's length after the rows so far).
+    pub fn next_row(&self) -> u64 {
+        self.next_row
+    }
+
     /// The posting of the next tally row, a row of `station`: `(seq, prev)`. `stored` gives
     /// the station's head before this commit, asked for on the station's first row.
     pub fn post<E>(

@@ -81,6 +81,10 @@ fn aggregate_for<'m>(
     })
 }
 
+/// Bytes of events, tally rows and postings a batch holds before it writes them past the
+/// committed lengths ([`Store::spill`]): an import's memory is this buffer, not the import.
+const SPILL_BYTES: usize = 2 << 20;
+
 /// What a commit derives from its events besides the events: each touched station's sums and
 /// its chain of postings.
 struct Derived {
@@ -214,13 +218,14 @@ impl Ledger {
         let after = self.head_after();
         let mut out = Vec::with_capacity(commands.len());
         for c in commands {
-            let pushed = batch.events.len();
+            let pushed = batch.pushed_count();
             let prepared = match batch.check(&c.command) {
                 Err(e) => Err(refused(c.line, e)),
                 Ok(Outcome::Unchanged { seq }) => Ok(Prepared::Unchanged { seq }),
-                Ok(Outcome::Appended { .. }) => match batch.events.get(pushed) {
+                Ok(Outcome::Appended { seq }) => match batch.pushed(seq) {
                     // Invariant: a command the service prepares appends exactly one event.
-                    Some(kind) if batch.events.len() == pushed + 1 => {
+                    Ok(kind) if batch.pushed_count() == pushed + 1 => {
+                        let kind = &kind;
                         let bytes = codec::encode_kind(kind)?;
                         Ok(Prepared::Event {
                             signer: kind.signer(self.bureau_rooted),
@@ -273,7 +278,7 @@ impl Ledger {
             outcome(&c.command, o);
         }
         let (commit, _) = batch.into_commit()?;
-        if !commit.frames.is_empty() {
+        if commit.frame_count() > 0 {
             self.head = self.store.commit(commit)?;
         }
         Ok(())
@@ -303,7 +308,9 @@ impl Ledger {
                 .map_err(|e| refused(None, e))?;
             b.id = format!("{AUTO_ID_PREFIX}{}", batch.next_seq);
             seqs.push(batch.next_seq);
-            batch.push(EventKind::PointsRecorded(b));
+            batch
+                .push(EventKind::PointsRecorded(b))
+                .map_err(|e| refused(None, e))?;
         }
         // The rank bonuses are computed, unsigned: the closing event, signed by the bureau
         // where the ledger is rooted in its key, lists them.
@@ -379,7 +386,17 @@ struct Batch<'a> {
     /// `recorded_at_us` may be later).
     now: Timestamp,
     next_seq: u64,
-    events: Vec<EventKind>,
+    /// This batch's events, encoded and chained as they are pushed, with the tally rows,
+    /// postings and index entries they derive: the commit being built. Holding the encoded
+    /// bytes (not the decoded events) keeps a big import's memory near its bytes on disk.
+    commit: Commit,
+    /// Where each of this batch's frames starts in the commit ([`Commit::next_frame_offset`]),
+    /// by seq − first seq.
+    frame_at: Vec<u64>,
+    /// The stations' sums and chains of postings the events so far changed.
+    derived: Option<Derived>,
+    /// The hash of the last event pushed (the head's before the first).
+    prev: Hash,
     stations: BTreeMap<String, Option<StationInfo>>,
     /// Stations registered before this batch, and by it: the next registration's ordinal is
     /// their sum.
@@ -423,7 +440,13 @@ impl<'a> Batch<'a> {
             recorded_at_us,
             now,
             next_seq: ledger.head.next_seq,
-            events: Vec::new(),
+            commit: Commit::default(),
+            frame_at: Vec::new(),
+            derived: Some(Derived {
+                aggregates: BTreeMap::new(),
+                postings: PostingChains::new(ledger.head.tally_rows),
+            }),
+            prev: ledger.head.hash,
             stations: BTreeMap::new(),
             stations_before,
             stations_new: 0,
@@ -509,10 +532,7 @@ impl<'a> Batch<'a> {
 
     fn id_holder(&self, id: &str) -> Result<Option<(u64, EventKind)>, FieldError> {
         if let Some(&seq) = self.ids.get(id) {
-            let first = self.ledger.head.next_seq;
-            // Invariant: ids claimed by this batch name events of this batch.
-            let kind = self.events[(seq - first) as usize].clone();
-            return Ok(Some((seq, kind)));
+            return Ok(Some((seq, self.pushed(seq)?)));
         }
         Ok(self
             .ledger
@@ -521,14 +541,72 @@ impl<'a> Batch<'a> {
             .map(|(seq, b)| (seq, b.kind().clone())))
     }
 
-    fn push(&mut self, kind: EventKind) -> Outcome {
+    /// Appends an event to the batch: checked by the rules every event obeys (a command
+    /// built in code has not been through the parser), then encoded, chained and indexed.
+    /// A refusal drops the batch.
+    fn push(&mut self, kind: EventKind) -> Result<Outcome, FieldError> {
         let seq = self.next_seq;
+        rules::event_fields(seq, &kind)?;
+        let id = kind.id().map(str::to_string);
+        self.append(seq, kind).map_err(Self::ledger_err)?;
         self.next_seq += 1;
-        if let Some(id) = kind.id() {
-            self.ids.insert(id.to_string(), seq);
+        if let Some(id) = id {
+            self.ids.insert(id, seq);
         }
-        self.events.push(kind);
-        Outcome::Appended { seq }
+        Ok(Outcome::Appended { seq })
+    }
+
+    /// Encodes, chains and indexes the event at `seq` (the next).
+    fn append(&mut self, seq: u64, kind: EventKind) -> Result<(), LedgerError> {
+        let mut commit = std::mem::take(&mut self.commit);
+        // Invariant: `derived` is only taken here and in `into_commit`, which consumes the batch.
+        let mut derived = self.derived.take().expect("the batch's derived state");
+        let indexed = self.index_event(&mut commit, &mut derived, seq, &kind);
+        self.derived = Some(derived);
+        let encoded = indexed.and_then(|()| self.encode(seq, kind));
+        let appended = encoded.map(|bytes| {
+            let hash = chain::link(&self.prev, &bytes);
+            self.frame_at.push(commit.next_frame_offset());
+            commit.frames.push((bytes, hash));
+            self.prev = hash;
+        });
+        // A big batch writes what it holds past the committed lengths and lets go of it
+        // (a prepared one is never committed, so it writes nothing).
+        let spilled = match appended.is_ok() && !self.preparing {
+            true if commit.buffered_bytes() >= SPILL_BYTES => self
+                .ledger
+                .store
+                .spill(&mut commit)
+                .map_err(LedgerError::from),
+            _ => Ok(()),
+        };
+        self.commit = commit;
+        appended.and(spilled)
+    }
+
+    /// The event this batch pushed at `seq`, decoded from its frame.
+    fn pushed(&self, seq: u64) -> Result<EventKind, FieldError> {
+        let first = self.ledger.head.next_seq;
+        let at = seq
+            .checked_sub(first)
+            .and_then(|i| self.frame_at.get(i as usize));
+        let Some(&at) = at else {
+            return Err(Self::ledger_err(LedgerError::Io(format!(
+                "seq {seq} is not an event of this batch"
+            ))));
+        };
+        let bytes = self
+            .ledger
+            .store
+            .commit_body(&self.commit, at)
+            .map_err(|e| Self::ledger_err(e.into()))?;
+        let body = codec::decode(&bytes).map_err(|e| Self::ledger_err(e.into()))?;
+        Ok(body.v1().kind.clone())
+    }
+
+    /// How many events the batch holds.
+    fn pushed_count(&self) -> usize {
+        self.frame_at.len()
     }
 
     /// A key as this batch knows it: (registered seq, actor, revoked seq).
@@ -560,12 +638,12 @@ impl<'a> Batch<'a> {
     /// require signatures. Kinds no one signs are pushed unsigned.
     fn push_signed(&mut self, kind: EventKind) -> Result<Outcome, FieldError> {
         let Some(signer) = kind.signer(self.ledger.bureau_rooted) else {
-            return Ok(self.push(kind));
+            return self.push(kind);
         };
         if let Some(attached) = self.attached.take() {
             self.check_attached(&attached, &signer, &kind)?;
             self.signed_elsewhere.insert(self.next_seq, attached);
-            return Ok(self.push(kind));
+            return self.push(kind);
         }
         match self.signer {
             None if self.preparing => {}
@@ -589,7 +667,7 @@ impl<'a> Batch<'a> {
                 self.signed.insert(self.next_seq);
             }
         }
-        Ok(self.push(kind))
+        self.push(kind)
     }
 
     /// A signature made elsewhere for the next event: by a key that may sign it, after a head
@@ -758,12 +836,6 @@ impl<'a> Batch<'a> {
             Command::Decide(d) => self.check_decide(d),
             Command::Reverse(r) => self.check_reverse(r),
         }?;
-        // The event's fields by the rules the audit applies: a command built in code (the
-        // library's callers) has not been through the parser. A refusal drops the batch.
-        if let Outcome::Appended { seq } = outcome {
-            let first = self.ledger.head.next_seq;
-            rules::event_fields(seq, &self.events[(seq - first) as usize])?;
-        }
         Ok(outcome)
     }
 
@@ -824,9 +896,18 @@ impl<'a> Batch<'a> {
             reg: reg.clone(),
         };
         self.stations_new += 1;
-        let outcome = self.push_signed(EventKind::StationRegistered(reg))?;
-        self.stations.insert(s.code.clone(), Some(info));
-        Ok(outcome)
+        // Known before it is pushed (its tally entry names its ordinal); forgotten again if
+        // the push is refused (a prepared batch goes on after a refusal).
+        let known = self.stations.insert(s.code.clone(), Some(info));
+        let outcome = self.push_signed(EventKind::StationRegistered(reg));
+        if outcome.is_err() {
+            self.stations_new -= 1;
+            match known {
+                Some(k) => self.stations.insert(s.code.clone(), k),
+                None => self.stations.remove(&s.code),
+            };
+        }
+        outcome
     }
 
     /// The id to use, or the outcome when the same command was applied before.
@@ -1035,9 +1116,7 @@ impl<'a> Batch<'a> {
     fn kind_at(&self, seq: u64) -> Result<(EventKind, i64), FieldError> {
         let first = self.ledger.head.next_seq;
         if seq >= first {
-            // Invariant: callers ask only for seqs below `next_seq`.
-            let kind = self.events[(seq - first) as usize].clone();
-            return Ok((kind, self.recorded_at_us));
+            return Ok((self.pushed(seq)?, self.recorded_at_us));
         }
         let body = self
             .ledger
@@ -1326,33 +1405,22 @@ impl<'a> Batch<'a> {
         self.push_dispute("target", target, &record, kind)
     }
 
-    /// Encodes and chains the new events and gathers their index entries.
+    /// The commit of the events pushed, with the index entries the batch as a whole changes.
     fn into_commit(mut self) -> Result<(Commit, Head), LedgerError> {
-        let mut prev = self.ledger.head.hash;
-        let mut seq = self.ledger.head.next_seq;
-        let mut commit = Commit::default();
-        let mut derived = Derived {
-            aggregates: BTreeMap::new(),
-            postings: PostingChains::new(self.ledger.head.tally_rows),
-        };
-        for kind in std::mem::take(&mut self.events) {
-            self.index_event(&mut commit, &mut derived, seq, &kind)?;
-            let bytes = self.encode(seq, kind)?;
-            let hash = chain::link(&prev, &bytes);
-            commit.frames.push((bytes, hash));
-            prev = hash;
-            seq += 1;
-        }
+        let mut commit = std::mem::take(&mut self.commit);
+        // Invariant: `derived` is put back after every push.
+        let derived = self.derived.take().expect("the batch's derived state");
+        let (seq, prev) = (self.next_seq, self.prev);
+        let tally_rows = derived.postings.next_row();
         self.index_batch(&mut commit, derived);
-        let count = |log: Log| commit.logs.count(log);
         let head = Head {
-            tally_rows: self.ledger.head.tally_rows + count(Log::Tally),
-            stations: self.ledger.head.stations + count(Log::Stations),
+            tally_rows,
+            stations: self.ledger.head.stations + commit.logs.count(Log::Stations),
             next_seq: seq,
             hash: prev,
             // The store sets it when it commits.
             events_bytes: self.ledger.head.events_bytes,
-            recorded_at_us: if commit.frames.is_empty() {
+            recorded_at_us: if commit.frame_count() == 0 {
                 self.ledger.head.recorded_at_us
             } else {
                 self.recorded_at_us
@@ -1428,8 +1496,8 @@ impl<'a> Batch<'a> {
                     .logs
                     .push((Log::Tally, Row::of_dispute(seq, at, &a).encode()));
             }
-            EventKind::KeyRegistered(k) => self.index_key(commit, &k.public_key, seq, false),
-            EventKind::KeyRevoked(k) => self.index_key(commit, &k.public_key, seq, true),
+            EventKind::KeyRegistered(k) => self.index_key(commit, &k.public_key, seq, false)?,
+            EventKind::KeyRevoked(k) => self.index_key(commit, &k.public_key, seq, true)?,
             EventKind::PeriodClosed(_) | EventKind::SignaturesRequired => {}
             EventKind::RootKey(_) => unreachable!("a batch never holds seq 1"),
             EventKind::LedgerCreated(_) | EventKind::LedgerFollows(_) => {
@@ -1446,16 +1514,25 @@ impl<'a> Batch<'a> {
     }
 
     /// The `Key` index entry of a key registered (or revoked) at `seq`.
-    fn index_key(&self, commit: &mut Commit, public_key: &[u8; 32], seq: u64, revoked: bool) {
+    fn index_key(
+        &self,
+        commit: &mut Commit,
+        public_key: &[u8; 32],
+        seq: u64,
+        revoked: bool,
+    ) -> Result<(), LedgerError> {
         let value = match revoked {
             false => key_value(seq, None),
             true => {
+                // The key as it stands before its revocation (this batch's or the ledger's).
+                let known = self.key(public_key).map_err(|e| refused(None, e))?;
                 // Invariant: a revocation was checked against the key's registration.
-                let registered = self.keys.get(public_key).map(|x| x.0).expect("checked key");
+                let registered = known.map(|x| x.0).expect("a revoked key was registered");
                 key_value(registered, Some(seq))
             }
         };
         commit.index.push((Index::Key, public_key.to_vec(), value));
+        Ok(())
     }
 
     /// The stored bytes of the event at `seq`: signed by the batch's key when it is an

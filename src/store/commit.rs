@@ -4,11 +4,37 @@
 //! batch (head with the new lengths, block offsets, tally checksums, indices, station log) and
 //! flush. A crash before (3) leaves bytes past the committed lengths, which nothing reads and
 //! the next commit drops; a crash after it leaves a complete commit.
+//!
+//! A big commit (an import) writes its events, tally rows and postings past the committed
+//! lengths as it is built ([`Store::spill`]), so that memory holds a buffer, not the import:
+//! the first spill is step (1), each writes part of step (2), and the commit writes the rest,
+//! syncs and does step (3). Until then the spilled bytes are an interrupted commit's tail.
 
 use crate::store::indices::Index;
 use crate::store::layout::{io, Head, Store, StoreError, FORMAT_KEY, FORMAT_TAG, HEAD_KEY};
 use crate::store::logs::Log;
 use crate::store::segments::{stage_block_offsets, Frames, Posting, POSTING_BYTES};
+
+/// The committed head a commit's spills follow: next seq, bytes of `events.seg`, tally rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Base {
+    next_seq: u64,
+    events_bytes: u64,
+    rows: u64,
+}
+
+/// What a commit's spills wrote past the committed lengths, and what its sled batch will
+/// need for them (block offsets, tally checksums).
+#[derive(Debug, Default)]
+struct Spilled {
+    base: Option<Base>,
+    frames: u64,
+    events_bytes: u64,
+    rows: u64,
+    batch: sled::Batch,
+    /// The checksum of the tally block the spilled rows end in.
+    tally_check: Option<u64>,
+}
 
 /// What one commit appends.
 #[derive(Debug, Default)]
@@ -23,6 +49,8 @@ pub struct Commit {
     pub postings: Vec<u8>,
     /// The head after the commit.
     pub head: Option<Head>,
+    /// What was already written past the committed lengths ([`Store::spill`]).
+    spilled: Spilled,
 }
 
 /// Tagged entries (log entries, or index keys and values) packed into one buffer, so that a
@@ -55,6 +83,22 @@ impl Commit {
     pub fn push_posting(&mut self, posting: Posting) {
         self.postings.extend_from_slice(&posting.to_bytes());
     }
+
+    /// Bytes held in memory (what a spill would write and let go of).
+    pub fn buffered_bytes(&self) -> usize {
+        self.frames.byte_len() + self.logs.byte_len() + self.postings.len()
+    }
+
+    /// Where the next frame starts, counted from the commit's first frame (spilled ones
+    /// included): an argument of [`Store::commit_body`].
+    pub fn next_frame_offset(&self) -> u64 {
+        self.spilled.events_bytes + self.frames.byte_len() as u64
+    }
+
+    /// Frames in the commit, spilled ones included.
+    pub fn frame_count(&self) -> u64 {
+        self.spilled.frames + self.frames.len() as u64
+    }
 }
 
 impl Packed<Log> {
@@ -83,6 +127,11 @@ impl<T: Copy + PartialEq> Packed<T> {
         let key_end = self.bytes.len();
         self.bytes.extend_from_slice(value);
         self.entries.push((tag, key_end, self.bytes.len()));
+    }
+
+    /// Bytes of the packed keys and values.
+    pub fn byte_len(&self) -> usize {
+        self.bytes.len()
     }
 
     pub fn len(&self) -> usize {
@@ -115,53 +164,135 @@ impl<T: Copy + PartialEq> Packed<T> {
 }
 
 impl Store {
-    /// Appends frames, log entries and index entries atomically, then flushes, and returns the
-    /// head as committed. Nothing is reported written until the flush returns.
-    pub fn commit(&self, commit: Commit) -> Result<Head, StoreError> {
-        let mut head = commit
-            .head
-            .ok_or_else(|| StoreError::Io("commit without a head".into()))?;
-        let old = self.head()?;
-        let old_next = old.map_or(0, |h| h.next_seq);
-        let old_bytes = old.map_or(0, |h| h.events_bytes);
-        let old_rows = old.map_or(0, |h| h.tally_rows);
-        // Invariant: the head moves exactly by the number of frames appended (no gap in seq).
-        assert_eq!(
-            head.next_seq,
-            old_next + commit.frames.len() as u64,
-            "commit must extend the chain without gaps"
-        );
-        let mut batch = sled::Batch::default();
-        if old.is_none() {
-            batch.insert(FORMAT_KEY, FORMAT_TAG);
+    /// The committed head a commit follows; the first time, the files are cut back to it
+    /// (dropping what an interrupted commit may have left past the committed lengths).
+    fn base(&self, spilled: &mut Spilled) -> Result<Base, StoreError> {
+        if let Some(base) = spilled.base {
+            return Ok(base);
         }
-        // 1. Drop what an interrupted commit may have left past the committed lengths.
-        self.cut_tails(old_bytes, old_rows)?;
-        // 2. Append to the files and sync them.
-        stage_block_offsets(&mut batch, &commit.frames, old_next, old_bytes);
-        let (rows, new_rows) =
-            self.pack_tally(&mut batch, old_rows, commit.logs.values(Log::Tally))?;
-        // Invariant: the head records how long the tally is after the commit.
-        assert_eq!(
-            head.tally_rows,
-            old_rows + new_rows,
-            "the head counts the tally"
+        let old = self.head()?;
+        let base = Base {
+            next_seq: old.map_or(0, |h| h.next_seq),
+            events_bytes: old.map_or(0, |h| h.events_bytes),
+            rows: old.map_or(0, |h| h.tally_rows),
+        };
+        self.cut_tails(base.events_bytes, base.rows)?;
+        spilled.base = Some(base);
+        Ok(base)
+    }
+
+    /// Writes the commit's frames, tally rows and postings held in memory past the committed
+    /// lengths (unsynced; [`Store::commit`] syncs them), keeping what its sled batch will
+    /// need, and lets go of them. Nothing is committed: until the commit, they are an
+    /// interrupted commit's tail, which no reader reads and the next commit cuts.
+    pub fn spill(&self, commit: &mut Commit) -> Result<(), StoreError> {
+        let base = self.base(&mut commit.spilled)?;
+        let rows = self.write_part(base, commit)?;
+        let s = &mut commit.spilled;
+        s.frames += commit.frames.len() as u64;
+        s.events_bytes += commit.frames.byte_len() as u64;
+        s.rows += rows;
+        commit.frames = Frames::default();
+        commit.postings.clear();
+        let stations: Vec<Vec<u8>> = commit
+            .logs
+            .values(Log::Stations)
+            .map(<[u8]>::to_vec)
+            .collect();
+        commit.logs = Packed::default();
+        for entry in stations {
+            commit.logs.push_entry(Log::Stations, &entry);
+        }
+        Ok(())
+    }
+
+    /// Writes the frames, tally rows and postings `commit` holds after what it spilled;
+    /// returns the number of rows.
+    fn write_part(&self, base: Base, commit: &mut Commit) -> Result<u64, StoreError> {
+        let s = &mut commit.spilled;
+        let events_at = base.events_bytes + s.events_bytes;
+        stage_block_offsets(
+            &mut s.batch,
+            &commit.frames,
+            base.next_seq + s.frames,
+            events_at,
         );
+        let rows_before = base.rows + s.rows;
+        let (rows, new_rows, check) = self.pack_tally(
+            &mut s.batch,
+            (rows_before, s.tally_check),
+            commit.logs.values(Log::Tally),
+        )?;
+        s.tally_check = Some(check);
         // Invariant: every tally row has its posting (`postings.seg` runs beside `tally.seg`).
         assert_eq!(
             commit.postings.len() as u64,
             new_rows * POSTING_BYTES,
             "one posting per tally row"
         );
-        self.append_segments(
-            &commit.frames,
-            old_bytes,
-            (&rows, &commit.postings),
-            old_rows,
-        )?;
-        head.events_bytes = old_bytes + commit.frames.byte_len() as u64;
+        let postings = (&rows[..], &commit.postings[..]);
+        self.write_segments(&commit.frames, events_at, postings, rows_before)?;
+        Ok(new_rows)
+    }
+
+    /// The body of a frame of a commit being built, at `offset` counted from its first frame
+    /// ([`Commit::next_frame_offset`]): from memory, or from the file when it was spilled.
+    pub fn commit_body(&self, commit: &Commit, offset: u64) -> Result<Vec<u8>, StoreError> {
+        let s = &commit.spilled;
+        match (offset.checked_sub(s.events_bytes), s.base) {
+            (Some(at), _) => commit
+                .frames
+                .body_at(at as usize)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| StoreError::Io(format!("no frame at {offset} in this commit"))),
+            (None, Some(base)) => self.uncommitted_body(base.events_bytes + offset),
+            (None, None) => Err(StoreError::Io(format!(
+                "no frame at {offset} in this commit"
+            ))),
+        }
+    }
+
+    /// Appends frames, log entries and index entries atomically, then flushes, and returns the
+    /// head as committed. Nothing is reported written until the flush returns.
+    pub fn commit(&self, mut commit: Commit) -> Result<Head, StoreError> {
+        let mut head = commit
+            .head
+            .ok_or_else(|| StoreError::Io("commit without a head".into()))?;
+        let old = self.head()?;
+        // 1. Drop what an interrupted commit may have left past the committed lengths (done
+        // by the first spill, if any).
+        let base = self.base(&mut commit.spilled)?;
+        // Invariant: nothing was committed since the first spill (one writer holds the ledger).
+        assert_eq!(
+            (base.next_seq, base.events_bytes, base.rows),
+            old.map_or((0, 0, 0), |h| (h.next_seq, h.events_bytes, h.tally_rows)),
+            "a commit follows the head it was spilled after"
+        );
+        // 2. Append to the files and sync them.
+        let new_rows = self.write_part(base, &mut commit)?;
+        let s = &commit.spilled;
+        let (frames, rows) = (s.frames + commit.frames.len() as u64, s.rows + new_rows);
+        let events_bytes = s.events_bytes + commit.frames.byte_len() as u64;
+        // Invariant: the head moves exactly by the number of frames appended (no gap in seq).
+        assert_eq!(
+            head.next_seq,
+            base.next_seq + frames,
+            "commit must extend the chain without gaps"
+        );
+        // Invariant: the head records how long the tally is after the commit.
+        assert_eq!(
+            head.tally_rows,
+            base.rows + rows,
+            "the head counts the tally"
+        );
+        self.sync_segments(events_bytes > 0, rows > 0)?;
+        head.events_bytes = base.events_bytes + events_bytes;
+        let mut batch = std::mem::take(&mut commit.spilled.batch);
+        if old.is_none() {
+            batch.insert(FORMAT_KEY, FORMAT_TAG);
+        }
         // 3. One atomic batch: indices, the station log, the head.
-        self.stage_index(&mut batch, commit.index.iter(), old_next)?;
+        self.stage_index(&mut batch, commit.index.iter(), base.next_seq)?;
         let stations: Vec<&[u8]> = commit.logs.values(Log::Stations).collect();
         // Invariant: the head records how long the station log is after the commit.
         assert_eq!(

@@ -72,6 +72,13 @@ impl Frames {
         self.bytes.len()
     }
 
+    /// The body of the frame that starts at `offset` in the packed bytes.
+    pub fn body_at(&self, offset: usize) -> Option<&[u8]> {
+        let len_bytes: [u8; 4] = self.bytes.get(offset..offset + 4)?.try_into().ok()?;
+        let len = u32::from_le_bytes(len_bytes) as usize;
+        self.bytes.get(offset + 4..offset + 4 + len)
+    }
+
     /// (offset in the packed bytes, body, hash) of each frame, in order.
     fn iter(&self) -> impl Iterator<Item = (usize, &[u8], &Hash)> + '_ {
         let mut at = 0usize;
@@ -371,20 +378,23 @@ impl Store {
         cut_to(&self.postings, tally_rows * POSTING_BYTES, "postings")
     }
 
-    /// Packs tally entries as `tally.seg` stores them, to follow the `old_rows` committed
-    /// ones, and adds to `batch` the checksum of each tally block they fill or end in.
-    /// Returns the packed bytes and the number of entries.
+    /// Packs tally entries as `tally.seg` stores them, to follow the `old_rows` before them,
+    /// and adds to `batch` the checksum of each tally block they fill or end in. `running` is
+    /// the checksum of the block the rows before them ended in, when they are not committed
+    /// yet (a spilled part of the same commit); else it is read from sled. Returns the packed
+    /// bytes, the number of entries and the checksum they end with.
     pub(super) fn pack_tally<'e>(
         &self,
         batch: &mut sled::Batch,
-        old_rows: u64,
+        (old_rows, running): (u64, Option<u64>),
         entries: impl Iterator<Item = &'e [u8]>,
-    ) -> Result<(Vec<u8>, u64), StoreError> {
+    ) -> Result<(Vec<u8>, u64, u64), StoreError> {
         let mut rows = Vec::new();
         let mut new_rows = 0u64;
-        let mut check = match old_rows % TALLY_ENTRIES_PER_READ {
-            0 => FNV_OFFSET,
-            _ => self.tally_check(old_rows / TALLY_ENTRIES_PER_READ)?,
+        let mut check = match (running, old_rows % TALLY_ENTRIES_PER_READ) {
+            (Some(check), _) => check,
+            (None, 0) => FNV_OFFSET,
+            (None, _) => self.tally_check(old_rows / TALLY_ENTRIES_PER_READ)?,
         };
         let mut entries = entries.peekable();
         while let Some(e) = entries.next() {
@@ -412,13 +422,13 @@ impl Store {
                 }
             }
         }
-        Ok((rows, new_rows))
+        Ok((rows, new_rows, check))
     }
 
-    /// Appends the packed frames at byte `events_at` of `events.seg`, the packed tally rows
-    /// of the `old_rows` committed ones to `tally.seg` and their postings to
-    /// `postings.seg`, and syncs each file written to.
-    pub(super) fn append_segments(
+    /// Writes the packed frames at byte `events_at` of `events.seg`, the packed tally rows
+    /// after the `old_rows` before them to `tally.seg` and their postings to
+    /// `postings.seg`. Nothing is synced ([`Store::sync_segments`]).
+    pub(super) fn write_segments(
         &self,
         frames: &Frames,
         events_at: u64,
@@ -433,11 +443,42 @@ impl Store {
             if !bytes.is_empty() {
                 file.write_all_at(bytes, at)
                     .map_err(|e| file_error("cannot write the ledger", e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Syncs the segment files a commit wrote to: the events file when `events` (and the
+    /// tally and postings files when `rows`).
+    pub(super) fn sync_segments(&self, events: bool, rows: bool) -> Result<(), StoreError> {
+        let files = [
+            (&self.events, events),
+            (&self.tally, rows),
+            (&self.postings, rows),
+        ];
+        for (file, written) in files {
+            if written {
                 file.sync_data()
                     .map_err(|e| file_error("cannot sync the ledger", e))?;
             }
         }
         Ok(())
+    }
+
+    /// The body of a frame written past the committed length of `events.seg`, at `offset`
+    /// (a spilled part of a commit being built).
+    pub(super) fn uncommitted_body(&self, offset: u64) -> Result<Vec<u8>, StoreError> {
+        let len = read_range(&self.events, offset, offset + 4)?;
+        let len: [u8; 4] = len
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Io("a spilled frame is cut short".into()))?;
+        let len = u64::from(u32::from_le_bytes(len));
+        let body = read_range(&self.events, offset + 4, offset + 4 + len)?;
+        match body.len() as u64 == len {
+            true => Ok(body),
+            false => Err(StoreError::Io("a spilled frame is cut short".into())),
+        }
     }
 }
 

@@ -40,6 +40,7 @@ mod schemas;
 mod serve;
 mod serve_crash;
 mod specified;
+mod spill;
 mod streams;
 mod tally;
 mod tamper;

@@ -1,0 +1,180 @@
+//! Big imports spill (issue 17): a batch writes its events, tally rows and postings past the
+//! committed lengths as it goes (`Store::spill`, every few MB), so that an import's memory is a
+//! buffer, not the import. What it spilled is an interrupted commit's tail until the commit:
+//! a refused or killed import leaves the ledger as it was, and the next commit cuts the tail.
+//! Lines that refer back to an event already spilled (a dispute of an early record, an id
+//! repeated) read it from the file.
+
+use crate::harness::TestLedger;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Records enough to spill several times (a spill is 2 MB of events, rows and postings, some
+/// 10,000 records).
+const RECORDS: usize = 40_000;
+
+/// One record line; station WJ01 or WJ02 by parity, fixed 3-point clause 1.3.a.
+fn record(i: usize) -> String {
+    let station = if i.is_multiple_of(2) { "WJ01" } else { "WJ02" };
+    let line = serde_json::json!({
+        "op": "record", "id": format!("R{i:06}"), "clause": "1.3.a", "station": station,
+        "by": "基层科", "occurred": "2018-06-01", "evidence": [format!("证据{i}")],
+    });
+    format!("{line}\n")
+}
+
+/// The big import: every record, then (after many spills) lines that reach back to the
+/// first: the first record's line again (unchanged), an appeal against it and its decision.
+fn big_import() -> String {
+    let mut out: String = (0..RECORDS).map(record).collect();
+    out.push_str(&record(0));
+    for line in [
+        serde_json::json!({"op": "appeal", "id": "A1", "against": "R000000", "station": "WJ01",
+            "grounds": "已整改", "evidence": ["申诉书"]}),
+        serde_json::json!({"op": "decide", "appeal": "A1", "by": "基层科",
+            "outcome": "upheld", "reason": "核实", "evidence": ["复核意见"]}),
+    ] {
+        out.push_str(&format!("{line}\n"));
+    }
+    out
+}
+
+fn events_len(l: &TestLedger) -> u64 {
+    std::fs::metadata(l.db.join("events.seg")).unwrap().len()
+}
+
+fn head(l: &TestLedger) -> serde_json::Value {
+    let v = l.run(&["verify", "--json"]);
+    assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
+    v.json()
+}
+
+/// Guards the spilled import against the one held in memory: the same lines imported at once
+/// (spilling) and in small imports (never spilling) give the same scores, explain and log,
+/// and verify; the lines that reach back to spilled events are read from the file.
+#[test]
+fn a_big_import_spills_and_gives_the_ledger_small_imports_give() {
+    let text = big_import();
+    let big = TestLedger::with_stations();
+    let out = big.import(&text);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("1 unchanged"), "{}", out.stdout);
+    let small = TestLedger::with_stations();
+    let lines: Vec<&str> = text.lines().collect();
+    for chunk in lines.chunks(5_000) {
+        let out = small.import(&format!("{}\n", chunk.join("\n")));
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    }
+    assert_eq!(head(&big)["events"], head(&small)["events"]);
+    // Hashes differ (each ledger has its own id in its genesis); everything else agrees.
+    let without_hashes = |l: &TestLedger, args: &[&str]| {
+        let mut v: serde_json::Value = serde_json::from_str(&l.ok(args)).expect("json");
+        drop_hashes(&mut v);
+        v
+    };
+    for args in [
+        &["score", "--json"][..],
+        &["explain", "--station", "WJ01", "--json"],
+        &["appeal", "list", "--json"],
+    ] {
+        let same = without_hashes(&big, args) == without_hashes(&small, args);
+        assert!(
+            same,
+            "{args:?} differs between the spilled and the small imports"
+        );
+    }
+}
+
+fn drop_hashes(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|k, _| !k.contains("hash"));
+            m.values_mut().for_each(drop_hashes);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(drop_hashes),
+        _ => {}
+    }
+}
+
+/// A big import refused at its last line leaves the ledger as it was (its spilled bytes are
+/// past the committed lengths, never read), and the next commit cuts them.
+#[test]
+fn a_refused_big_import_leaves_the_ledger_as_it_was() {
+    let l = TestLedger::with_stations();
+    let before = head(&l);
+    let committed = events_len(&l);
+    let mut text: String = (0..RECORDS).map(record).collect();
+    text.push_str("{\"op\": \"record\", \"clause\": \"9.9.z\"}\n");
+    let out = l.import(&text);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(&format!("line {}", RECORDS + 1)),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        events_len(&l) > committed,
+        "the import spilled before it was refused"
+    );
+    assert_eq!(head(&l), before);
+    let out = l.import(&record(0));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let after = head(&l);
+    assert_eq!(after["events"], before["events"].as_u64().unwrap() + 1);
+    assert!(
+        events_len(&l) < committed + 1000,
+        "the next commit cut the spilled tail"
+    );
+}
+
+/// A big import killed after it spilled (SIGKILL once `events.seg` has grown past what was
+/// committed) leaves a ledger that opens and verifies as it was, and takes the import again.
+#[test]
+fn a_big_import_killed_after_spilling_leaves_the_ledger_as_it_was() {
+    let l = TestLedger::with_stations();
+    let before = head(&l);
+    let committed = events_len(&l);
+    let file = l.path("big.jsonl");
+    std::fs::write(&file, big_import()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kaohe"))
+        .arg("--db")
+        .arg(&l.db)
+        .args(["import", file.to_str().unwrap()])
+        .env("KAOHE_NOW", &l.now)
+        .env_remove("KAOHE_DB")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kaohe runs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut killed = false;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if events_len(&l) > committed + (1 << 20) {
+            child.kill().unwrap();
+            killed = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        killed,
+        "the import ended ({status}) before it was seen spilling"
+    );
+    assert_eq!(
+        head(&l),
+        before,
+        "nothing of the killed import is committed"
+    );
+    let out = l.run(&["import", file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let after = head(&l);
+    assert_eq!(
+        after["events"],
+        before["events"].as_u64().unwrap() + RECORDS as u64 + 2
+    );
+}
