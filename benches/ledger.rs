@@ -45,16 +45,18 @@ mod gen {
         }
     }
 
-    /// Writes `stations` station lines, then `events` record, metric, appeal and decision lines
-    /// (about one event in 64 is an appeal against the latest deduction, decided by the next).
+    /// Writes `stations` station lines (unless `register` is false: they exist already), then
+    /// `events` record, metric, appeal and decision lines numbered from `first` (about one
+    /// event in 64 is an appeal against the latest deduction, decided by the next).
     pub fn write(
         out: &mut impl Write,
         stations: u64,
         events: u64,
         seed: u64,
+        (register, first): (bool, u64),
     ) -> std::io::Result<()> {
         let mut rng = Rng::new(seed);
-        for s in 0..stations {
+        for s in (0..stations).filter(|_| register) {
             let kind = if s % 10 == 9 { "subdistrict" } else { "town" };
             writeln!(
                 out,
@@ -63,7 +65,7 @@ mod gen {
         }
         let mut last_deduction: Option<(u64, u64, &str)> = None;
         let mut pending: Option<(u64, &str)> = None;
-        for n in 0..events {
+        for n in first..first + events {
             if let Some((appeal, by)) = pending.take() {
                 let outcome = match rng.below(3) {
                     0 => r#""outcome":"upheld""#,
@@ -136,6 +138,132 @@ mod gen {
     }
 }
 
+mod cli {
+    //! The kaohe binary run as users run it (process start, open, work, exit), measured from
+    //! outside: wall time and the process's own peak resident memory.
+
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    pub struct Run {
+        pub wall: Duration,
+        pub max_rss_mb: f64,
+    }
+
+    /// Runs `kaohe --db DB args…` to completion, its output discarded; an exit other than 0
+    /// is an error.
+    pub fn run(db: &Path, args: &[&str]) -> Result<Run, Box<dyn std::error::Error>> {
+        let t = Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_kaohe"))
+            .arg("--db")
+            .arg(db)
+            .args(args)
+            .env("KAOHE_NOW", "2019-01-10T08:00:00Z")
+            .env_remove("KAOHE_DB")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: `rusage` is plain data, valid when zeroed; wait4 writes it and `status` for
+        // our own child, which nothing else waits for (the `Child` is never waited on).
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let wall = t.elapsed();
+        if waited != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+            return Err(format!("kaohe {} failed (status {status})", args.join(" ")).into());
+        }
+        Ok(Run {
+            wall,
+            // ru_maxrss is in KiB on Linux.
+            max_rss_mb: usage.ru_maxrss as f64 * 1024.0 / 1e6,
+        })
+    }
+
+    /// The median wall time of `n` runs.
+    pub fn median_of(
+        n: usize,
+        mut f: impl FnMut() -> Result<Run, Box<dyn std::error::Error>>,
+    ) -> Result<Duration, Box<dyn std::error::Error>> {
+        let mut walls = (0..n)
+            .map(|_| f().map(|r| r.wall))
+            .collect::<Result<Vec<_>, _>>()?;
+        walls.sort();
+        Ok(walls[walls.len() / 2])
+    }
+}
+
+/// The figures of the binary run as users run it, on a ledger of the generated import.
+struct CliFigures {
+    import: cli::Run,
+    import_per_s: f64,
+    verify: cli::Run,
+    more_per_s: f64,
+    record: Duration,
+    explain: Duration,
+    score: Duration,
+}
+
+/// Imports the generated file with the binary into a new ledger, verifies it, imports a tenth
+/// as many more events into it, then records, explains and scores from the command line.
+fn cli_phase(
+    dir: &Path,
+    file: &Path,
+    (stations, events): (u64, u64),
+    rubric: &str,
+) -> Result<CliFigures, Box<dyn std::error::Error>> {
+    let rubric_file = dir.join("rubric.toml");
+    std::fs::write(&rubric_file, rubric)?;
+    let db = dir.join("cli-ledger");
+    cli::run(
+        &db,
+        &["init", "--rubric", rubric_file.to_str().ok_or("path")?],
+    )?;
+    let import = cli::run(&db, &["import", file.to_str().ok_or("path")?])?;
+    let verify = cli::run(&db, &["verify"])?;
+    let more_events = (events / 10).max(1000);
+    let more = dir.join("more.jsonl");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&more)?);
+        gen::write(&mut f, stations, more_events, 7, (false, 2 * events))?;
+        f.flush()?;
+    }
+    let more_run = cli::run(&db, &["import", more.to_str().ok_or("path")?])?;
+    let record = cli::median_of(5, || {
+        cli::run(
+            &db,
+            &[
+                "record",
+                "--clause",
+                "1.3.b",
+                "--station",
+                "S00001",
+                "--by",
+                "基层科",
+                "--occurred",
+                "2018-06-01",
+                "--evidence",
+                "bench",
+            ],
+        )
+    })?;
+    let station = format!("S{:05}", stations / 3);
+    let explain = cli::median_of(3, || cli::run(&db, &["explain", "--station", &station]))?;
+    let score = cli::median_of(3, || cli::run(&db, &["score"]))?;
+    std::fs::remove_dir_all(&db)?;
+    Ok(CliFigures {
+        import_per_s: (stations + events) as f64 / import.wall.as_secs_f64(),
+        import,
+        verify,
+        more_per_s: more_events as f64 / more_run.wall.as_secs_f64(),
+        record,
+        explain,
+        score,
+    })
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -179,7 +307,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(i) = args.iter().position(|a| a == "--write") {
         let path = args.get(i + 1).ok_or("--write needs a file")?;
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-        gen::write(&mut f, stations, events, 42)?;
+        gen::write(&mut f, stations, events, 42, (true, 0))?;
         f.flush()?;
         eprintln!("wrote {path}: {stations} stations, {events} events");
         return Ok(());
@@ -191,7 +319,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = dir.path().join("batch.jsonl");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&file)?);
-        gen::write(&mut f, stations, events, 42)?;
+        gen::write(&mut f, stations, events, 42, (true, 0))?;
         f.flush()?;
     }
     let total = stations + events;
@@ -361,6 +489,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         disk as f64 / 1e6,
         disk as f64 / total as f64
     );
+    let c = cli_phase(dir.path(), &file, (stations, events), &rubric)?;
+    println!(
+        "the binary, as users run it (process start and open included; one run, medians of 5 records, 3 explains and scores):"
+    );
+    println!(
+        "  import  {:>8.3} s  {:>10.0} events/s  peak {:>7.1} MB",
+        c.import.wall.as_secs_f64(),
+        c.import_per_s,
+        c.import.max_rss_mb
+    );
+    println!(
+        "  verify  {:>8.3} s  {:>10.0} events/s  peak {:>7.1} MB",
+        c.verify.wall.as_secs_f64(),
+        per_s(c.verify.wall),
+        c.verify.max_rss_mb
+    );
+    println!(
+        "  import of a tenth more into the ledger  {:>10.0} events/s ({:.0}% of the first)",
+        c.more_per_s,
+        100.0 * c.more_per_s / c.import_per_s
+    );
+    println!(
+        "  record {:>7.1} ms   explain {:>7.1} ms   score {:>7.3} s",
+        c.record.as_secs_f64() * 1e3,
+        c.explain.as_secs_f64() * 1e3,
+        c.score.as_secs_f64()
+    );
     targets(&Figures {
         import_per_s: per_s(i),
         verify_per_s: per_s(v),
@@ -369,6 +524,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         explain_ms: ex.as_secs_f64() * 1e3,
         receipt_ms: receipt.as_secs_f64() * 1e3,
         consistency_ms: consistency.as_secs_f64() * 1e3,
+        cli: c,
     });
     Ok(())
 }
@@ -382,6 +538,7 @@ struct Figures {
     explain_ms: f64,
     receipt_ms: f64,
     consistency_ms: f64,
+    cli: CliFigures,
 }
 
 /// Each figure beside its target and whether this run meets it (the targets hold at 1M and
@@ -434,6 +591,60 @@ fn targets(f: &Figures) {
             format!("{:.2} ms", f.consistency_ms),
             "< 50 ms",
             verdict(f.consistency_ms < 50.0, 50.0 / f.consistency_ms),
+        ),
+        (
+            "import memory",
+            format!("{:.0} MB", f.cli.import.max_rss_mb),
+            "< 300 MB",
+            verdict(
+                f.cli.import.max_rss_mb < 300.0,
+                300.0 / f.cli.import.max_rss_mb,
+            ),
+        ),
+        (
+            "verify memory",
+            format!("{:.0} MB", f.cli.verify.max_rss_mb),
+            "< 300 MB",
+            verdict(
+                f.cli.verify.max_rss_mb < 300.0,
+                300.0 / f.cli.verify.max_rss_mb,
+            ),
+        ),
+        (
+            "import, full/empty",
+            format!("{:.0}%", 100.0 * f.cli.more_per_s / f.cli.import_per_s),
+            "≥ 90% (same speed)",
+            verdict(
+                f.cli.more_per_s >= 0.9 * f.cli.import_per_s,
+                f.cli.more_per_s / (0.9 * f.cli.import_per_s),
+            ),
+        ),
+        (
+            "record (CLI)",
+            format!("{:.1} ms", f.cli.record.as_secs_f64() * 1e3),
+            "≤ 15 ms",
+            verdict(
+                f.cli.record.as_secs_f64() <= 0.015,
+                0.015 / f.cli.record.as_secs_f64(),
+            ),
+        ),
+        (
+            "explain (CLI)",
+            format!("{:.1} ms", f.cli.explain.as_secs_f64() * 1e3),
+            "≤ 50 ms",
+            verdict(
+                f.cli.explain.as_secs_f64() <= 0.05,
+                0.05 / f.cli.explain.as_secs_f64(),
+            ),
+        ),
+        (
+            "score (CLI)",
+            format!("{:.3} s", f.cli.score.as_secs_f64()),
+            "≤ 1 s",
+            verdict(
+                f.cli.score.as_secs_f64() <= 1.0,
+                1.0 / f.cli.score.as_secs_f64(),
+            ),
         ),
     ];
     for (what, figure, target, verdict) in rows {
