@@ -375,7 +375,7 @@ impl PostingsHead {
 #[derive(Debug)]
 pub struct PostingChains {
     /// Each station's head after the rows so far (the ones this commit touched).
-    pub heads: std::collections::BTreeMap<u32, PostingsHead>,
+    pub heads: rustc_hash::FxHashMap<u32, PostingsHead>,
     next_row: u64,
 }
 
@@ -401,15 +401,22 @@ impl PostingChains {
         seq: u64,
         stored: impl FnOnce() -> Result<Option<PostingsHead>, E>,
     ) -> Result<(u64, u64), E> {
-        let head = match self.heads.entry(station) {
-            std::collections::btree_map::Entry::Occupied(e) => Some(*e.get()),
-            std::collections::btree_map::Entry::Vacant(_) => stored()?,
-        };
-        let prev = head.map_or(NO_POSTING, |h| h.last);
-        let count = head.map_or(0, |h| h.count) + 1;
         let row = self.next_row;
-        self.heads
-            .insert(station, PostingsHead { last: row, count });
+        let head = match self.heads.entry(station) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let none = PostingsHead {
+                    last: NO_POSTING,
+                    count: 0,
+                };
+                e.insert(stored()?.unwrap_or(none))
+            }
+        };
+        let prev = head.last;
+        *head = PostingsHead {
+            last: row,
+            count: head.count + 1,
+        };
         self.next_row += 1;
         Ok((seq, prev))
     }

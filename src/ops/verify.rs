@@ -58,6 +58,8 @@ fn verify_store(store: &Store, expected_head: Option<&Hash>) -> Result<Report, L
     let mut v = Verifier {
         expected_head: expected_head.copied(),
         audit: Audit::for_store(disputed),
+        tally_check: LogCheck::new(Log::Tally),
+        stations_check: LogCheck::new(Log::Stations),
         ..Verifier::default()
     };
     let problem = match v.run(store) {
@@ -92,10 +94,10 @@ struct Verifier {
     /// Digests of the index entries the events imply.
     id_digest: SetDigest,
     station_digest: SetDigest,
-    /// What the tally logs should hold, and digests of it by position.
+    /// What the tally logs should hold, each entry compared with the stored one as it is made.
     tally: crate::ledger::tally::Expected,
-    tally_digest: SetDigest,
-    stations_digest: SetDigest,
+    tally_check: LogCheck,
+    stations_check: LogCheck,
     /// The postings the events imply, compared with `postings.seg` as they are made.
     postings: PostingsCheck,
     expected_head: Option<Hash>,
@@ -146,13 +148,10 @@ impl Verifier {
                 self.derived(store, e.seq, kind)?;
                 let adjusted = self.audit.last_adjusted().copied();
                 for (log, entry) in self.tally.entries(&rubric, e.body, adjusted.as_ref()) {
-                    let (digest, n) = match log {
-                        Log::Tally => (&mut self.tally_digest, self.tally.rows - 1),
-                        Log::Stations => {
-                            (&mut self.stations_digest, self.tally.station_entries - 1)
-                        }
-                    };
-                    digest.add(&n.to_be_bytes(), &entry);
+                    match log {
+                        Log::Tally => self.tally_check.next(store, &entry),
+                        Log::Stations => self.stations_check.next(store, &entry),
+                    }
                 }
             }
             if let Some(id) = kind.id() {
@@ -231,16 +230,15 @@ impl Verifier {
 
     /// Compares each index with what the events imply, in one sequential scan per index.
     fn check_indices(
-        &self,
+        &mut self,
         store: &Store,
         next_seq: u64,
         stored: StoredDigests,
     ) -> Result<(), LedgerError> {
-        let StoredDigests { id, tally } = stored;
-        let (mut id, mut tally) = (Some(id), Some(tally));
-        // Invariant: each index and log is compared once, in the loops below.
+        let mut id = Some(stored.id);
+        // Invariant: the stored id digest is compared once, in the loop below.
         let read = |d: &mut Option<Result<SetDigest, crate::store::StoreError>>| {
-            d.take().expect("each stored digest is compared once")
+            d.take().expect("the stored id digest is compared once")
         };
         let aggregate_digest = self.aggregate_digest()?;
         let key_digest = self.key_digest();
@@ -267,22 +265,18 @@ impl Verifier {
             }
         }
         let last = next_seq.saturating_sub(1);
-        for (log, want) in [
-            (Log::Tally, &self.tally_digest),
-            (Log::Stations, &self.stations_digest),
+        // The walk checked that the head counts as many entries of each as the events imply.
+        let counts = (self.tally.rows, self.tally.station_entries);
+        for (check, count) in [
+            (&mut self.tally_check, counts.0),
+            (&mut self.stations_check, counts.1),
         ] {
-            let have = match log {
-                Log::Tally => read(&mut tally)?,
-                Log::Stations => log_digest(store, log)?,
-            };
-            if &have != want {
-                return Err(locate_log_damage(
-                    store,
-                    log,
-                    next_seq,
-                    have.count(),
-                    want.count(),
-                ));
+            match check.problem.take() {
+                None => {}
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(_)) => {
+                    return Err(locate_log_damage(store, check.log, next_seq, count, count))
+                }
             }
         }
         self.postings.check_heads(store, last)?;
@@ -341,15 +335,91 @@ impl Verifier {
 /// chain is walked).
 struct StoredDigests {
     id: Result<SetDigest, crate::store::StoreError>,
-    tally: Result<SetDigest, crate::store::StoreError>,
 }
 
 impl StoredDigests {
     fn read(store: &Store) -> StoredDigests {
         StoredDigests {
             id: index_digest(store, Index::Id),
-            tally: log_digest(store, Log::Tally),
         }
+    }
+}
+
+/// A derived log (the tally, the station log) compared with what the events imply entry by
+/// entry, in order, as the walk makes them; the stored entries are read ahead
+/// [`LOG_READ_AHEAD`] at a time (the tally's against its checksums). The first difference, or
+/// a read error, is kept and reported after the walk, where damage to the events themselves
+/// is found first.
+struct LogCheck {
+    log: Log,
+    /// Stored entries read ahead, packed, with the end of each; the first is entry `from`.
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    from: u64,
+    /// Entries compared so far.
+    compared: u64,
+    /// The first entry that differs, or the error reading the stored ones.
+    problem: Option<Result<u64, crate::store::StoreError>>,
+}
+
+/// Stored log entries a [`LogCheck`] reads at a time (a whole tally checksum block).
+const LOG_READ_AHEAD: usize = 4096;
+
+/// A check of the tally (`verify_store` names each log).
+impl Default for LogCheck {
+    fn default() -> Self {
+        LogCheck::new(Log::Tally)
+    }
+}
+
+impl LogCheck {
+    fn new(log: Log) -> LogCheck {
+        LogCheck {
+            log,
+            bytes: Vec::new(),
+            ends: Vec::new(),
+            from: 0,
+            compared: 0,
+            problem: None,
+        }
+    }
+
+    /// Compares the next entry the events imply with the stored one.
+    fn next(&mut self, store: &Store, entry: &[u8]) {
+        let n = self.compared;
+        self.compared += 1;
+        if self.problem.is_some() {
+            return;
+        }
+        match self.stored(store, n) {
+            Ok(Some(stored)) if stored == entry => {}
+            Ok(_) => self.problem = Some(Ok(n)),
+            Err(e) => self.problem = Some(Err(e)),
+        }
+    }
+
+    /// Stored entry `n`, reading ahead from it when it is not buffered (`None`: there is none).
+    fn stored(&mut self, store: &Store, n: u64) -> Result<Option<&[u8]>, crate::store::StoreError> {
+        let buffered = n
+            .checked_sub(self.from)
+            .is_some_and(|i| (i as usize) < self.ends.len());
+        if !buffered {
+            self.bytes.clear();
+            self.ends.clear();
+            self.from = n;
+            let (bytes, ends) = (&mut self.bytes, &mut self.ends);
+            store.for_each_log_entry(self.log, n, |_, e| {
+                bytes.extend_from_slice(e);
+                ends.push(bytes.len());
+                Ok(ends.len() < LOG_READ_AHEAD)
+            })?;
+        }
+        let i = (n - self.from) as usize;
+        let start = match i {
+            0 => 0,
+            _ => self.ends[i - 1],
+        };
+        Ok(self.ends.get(i).map(|&end| &self.bytes[start..end]))
     }
 }
 
@@ -484,16 +554,6 @@ fn index_digest(store: &Store, index: Index) -> Result<SetDigest, crate::store::
     store.index_for_each_unique(index, |k, v| {
         have.add(k, v);
         Ok(())
-    })?;
-    Ok(have)
-}
-
-/// The digest of a log's entries by position.
-fn log_digest(store: &Store, log: Log) -> Result<SetDigest, crate::store::StoreError> {
-    let mut have = SetDigest::default();
-    store.for_each_log_entry(log, 0, |n, e| {
-        have.add(&n.to_be_bytes(), e);
-        Ok(true)
     })?;
     Ok(have)
 }
