@@ -715,10 +715,10 @@ pub fn assesses(item: &Item, by: &str) -> Result<(), Problem> {
 
 /// Only a department whose items read a metric reports it.
 pub fn reports(rubric: &Rubric, metric: &str, by: &str) -> Result<(), Problem> {
-    let owners = rubric.metric_departments(metric);
-    if owners.contains(by) {
+    if rubric.metric_reported_by(metric, by) {
         return Ok(());
     }
+    let owners = rubric.metric_departments(metric);
     let owners: Vec<&str> = owners.into_iter().collect();
     Err(Problem::new(
         "by",
