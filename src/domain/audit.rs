@@ -240,7 +240,8 @@ impl Audit {
     }
 
     /// Per station (ordinal, ascending) and item position: the points standing on the item
-    /// and the records counted (what the `Aggregate` index holds at the head).
+    /// and the records counted (what the `Aggregate` index holds at the head), once
+    /// [`Audit::finish`] has been called.
     pub fn item_sums(&self) -> impl Iterator<Item = (u32, usize, rust_decimal::Decimal, u32)> + '_ {
         self.records.sums()
     }
@@ -266,8 +267,9 @@ impl Audit {
     }
 
     /// After the last event: a close that began (rank bonuses) must have ended (the closing
-    /// event).
-    pub fn finish(&self) -> Result<(), Fault> {
+    /// event). Call it before [`Audit::item_sums`].
+    pub fn finish(&mut self) -> Result<(), Fault> {
+        self.records.add_pending();
         match &self.closing {
             Some(c) => Err(Fault {
                 seq: c.first_seq,
@@ -865,6 +867,7 @@ impl Audit {
         c: &crate::events::event::PeriodClosed,
         prev: &Hash,
     ) -> Result<(), String> {
+        self.records.add_pending();
         let stations = self.station_list();
         let closing = self.closing.take();
         let began_at = closing.as_ref().map_or(*prev, |c| c.began_at);
@@ -1034,7 +1037,15 @@ struct RecordBook {
     slot_points: Vec<(i128, u32)>,
     /// Records not reversed, by station × clause place.
     standing: Vec<u32>,
+    /// Records not yet added to the two tables above: (`slot_points` place, `standing` place,
+    /// points). They are added [`PENDING_RECORDS`] at a time, in a loop whose reads of the
+    /// tables overlap (one record at a time, each read was a cache miss of its own at tens of
+    /// thousands of stations), and always before either table is read.
+    pending: Vec<(usize, usize, i128)>,
 }
+
+/// Records gathered before they are added to a [`RecordBook`]'s tables.
+const PENDING_RECORDS: usize = 1024;
 
 impl RecordBook {
     /// Sets the strides, from the genesis' rubric.
@@ -1087,11 +1098,21 @@ impl RecordBook {
             self.facts.insert(seq, facts);
         }
         let at = self.slot_at(facts.station, slot);
-        self.slot_points[at].0 += units;
-        self.slot_points[at].1 += 1;
-        let at = self.clause_slot(facts.station, facts.clause);
-        self.standing[at] += 1;
+        let standing = self.clause_slot(facts.station, facts.clause);
+        self.pending.push((at, standing, units));
+        if self.pending.len() >= PENDING_RECORDS {
+            self.add_pending();
+        }
         Ok(())
+    }
+
+    /// Adds the pending records to the tables.
+    fn add_pending(&mut self) {
+        for (at, standing, units) in self.pending.drain(..) {
+            self.slot_points[at].0 += units;
+            self.slot_points[at].1 += 1;
+            self.standing[standing] += 1;
+        }
     }
 
     /// A decision or reversal changed a record's points by `delta`.
@@ -1109,6 +1130,7 @@ impl RecordBook {
 
     /// A record was reversed: it no longer stands on its clause.
     fn unrecord(&mut self, station: u32, clause: u16) {
+        self.add_pending();
         let at = self.clause_slot(station, clause);
         // Invariant: only a counted record is reversed, and only once (`Standing` refuses a
         // second reversal).
@@ -1118,6 +1140,11 @@ impl RecordBook {
 
     /// Records of `station` on clause `clause` that were not reversed.
     fn standing_count(&self, station: u32, clause: u16) -> u32 {
+        // Invariant: read only after `add_pending` (the close, `Audit::finish`).
+        assert!(
+            self.pending.is_empty(),
+            "records added before they are read"
+        );
         let at = station as usize * self.clauses + usize::from(clause);
         match usize::from(clause) < self.clauses {
             true => self.standing.get(at).copied().unwrap_or(0),
@@ -1127,6 +1154,11 @@ impl RecordBook {
 
     /// (station, slot, points standing, records) for every slot with records.
     fn sums(&self) -> impl Iterator<Item = (u32, usize, rust_decimal::Decimal, u32)> + '_ {
+        // Invariant: read only after `add_pending` (the close, `Audit::finish`).
+        assert!(
+            self.pending.is_empty(),
+            "records added before they are read"
+        );
         let slots = self.slots;
         self.slot_points
             .iter()
