@@ -145,7 +145,7 @@ pub fn parse_canonical(text: &str) -> Option<Decimal> {
         return None;
     }
     let d = Decimal::from_str(text).ok()?;
-    (is_canonical(&d) && d.to_string() == text).then_some(d)
+    (is_canonical(&d) && displays_as(&d, text)).then_some(d)
 }
 
 /// The canonical text of a figure (`schema/EVENTS.md`): `-?(0|[1-9][0-9]*)(\.[0-9]*[1-9])?`
@@ -161,6 +161,68 @@ pub fn is_canonical_text(text: &str) -> bool {
     let whole_ok = all_digits(whole) && (whole == "0" || !whole.starts_with('0'));
     let fraction_ok = fraction.is_none_or(|f| all_digits(f) && !f.ends_with('0'));
     whole_ok && fraction_ok && text != "-0"
+}
+
+// Text of stored figures and dates, compared and written without building a `String`.
+
+/// Whether `value` displays (`{}`) as exactly `text`: `value.to_string() == text`, without
+/// building the string (the decoder asks it of every decimal and date it reads).
+pub fn displays_as(value: &impl std::fmt::Display, text: &str) -> bool {
+    use std::fmt::Write;
+    let mut against = Against { rest: text };
+    write!(against, "{value}").is_ok() && against.rest.is_empty()
+}
+
+/// A writer that consumes the text it is compared with, failing at the first difference.
+struct Against<'a> {
+    rest: &'a str,
+}
+
+impl std::fmt::Write for Against<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let rest = self.rest.strip_prefix(s).ok_or(std::fmt::Error)?;
+        self.rest = rest;
+        Ok(())
+    }
+}
+
+/// Calls `f` with `value` displayed (`{}`), in a buffer on the stack when it fits (a decimal
+/// or a date always does), so that encoding a figure allocates nothing.
+pub fn with_displayed<R>(value: &impl std::fmt::Display, f: impl FnOnce(&str) -> R) -> R {
+    use std::fmt::Write;
+    let mut buffer = Inline {
+        bytes: [0; INLINE_BYTES],
+        len: 0,
+    };
+    let inline = write!(buffer, "{value}").ok().and_then(|()| buffer.text());
+    match inline {
+        Some(text) => f(text),
+        None => f(&value.to_string()),
+    }
+}
+
+const INLINE_BYTES: usize = 64;
+
+/// Text written into a fixed buffer; a write that does not fit fails.
+struct Inline {
+    bytes: [u8; INLINE_BYTES],
+    len: usize,
+}
+
+impl Inline {
+    fn text(&self) -> Option<&str> {
+        std::str::from_utf8(&self.bytes[..self.len]).ok()
+    }
+}
+
+impl std::fmt::Write for Inline {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

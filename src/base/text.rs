@@ -13,5 +13,10 @@ pub fn is_invisible(c: char) -> bool {
 
 /// True when the text holds a control or invisible character.
 pub fn has_control(s: &str) -> bool {
+    // ASCII text (most codes and ids) has no invisible character, and its control characters
+    // are the bytes below 0x20 and 0x7F.
+    if s.is_ascii() {
+        return s.bytes().any(|b| b < 0x20 || b == 0x7f);
+    }
     s.chars().any(|c| c.is_control() || is_invisible(c))
 }

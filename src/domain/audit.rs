@@ -3,7 +3,7 @@
 //! every event through an [`Audit`], so a consistently re-chained forgery that the write path
 //! would have refused is still caught at its seq.
 
-use crate::base::limits::{MAX_COUNT, MAX_SIGNED_HEAD_LAG};
+use crate::base::limits::{MAX_COUNT, MAX_SIGNED_HEAD_LAG, MAX_STATION_CODE_CHARS};
 use crate::domain::dispute::Standing;
 use crate::domain::rows::Adjusted;
 use crate::domain::rubric::{self, Context, Rubric, Rule};
@@ -121,7 +121,7 @@ pub struct Audit {
     period: Option<(Date, Date)>,
     rubric: Option<Rc<Rubric>>,
     /// code → (kind, ordinal)
-    stations: FxHashMap<String, (StationKind, u32)>,
+    stations: FxHashMap<CodeKey, (StationKind, u32)>,
     station_codes: Vec<String>,
     /// Clause codes in rubric order, and their places.
     clause_codes: Vec<String>,
@@ -139,8 +139,10 @@ pub struct Audit {
     appeals: HashMap<u64, u64>,
     /// What the last event did to a record's points, if it was a dispute.
     last_adjusted: Option<Adjusted>,
-    /// (station ordinal, metric) → the latest reported value.
-    latest: HashMap<(u32, String), rust_decimal::Decimal>,
+    /// The ordinal of the station the last event registered or recorded or reported for.
+    last_station: Option<u32>,
+    /// (station ordinal, the metric's place in the rubric) → the latest reported value.
+    latest: FxHashMap<(u32, usize), rust_decimal::Decimal>,
     /// Set by the first rank bonus of a close, until the closing event.
     closing: Option<ClosingCheck>,
     /// The closing event's seq, once the period is closed.
@@ -161,7 +163,8 @@ pub struct Audit {
     /// when the caller proves ids unique another way ([`Audit::for_store`]).
     ids: HashSet<u64>,
     ids_checked_elsewhere: bool,
-    unit_counts: FxHashMap<Vec<u8>, u32>,
+    /// Units per (station, clause, sheet) of counted clauses ([`UnitKey`]).
+    unit_counts: FxHashMap<UnitKey, u32>,
     last_recorded_us: Option<i64>,
 }
 
@@ -188,9 +191,31 @@ impl Audit {
         }
     }
 
-    /// Units recorded per (station, clause) for clauses with a maximum count.
-    pub fn unit_counts(&self) -> &FxHashMap<Vec<u8>, u32> {
-        &self.unit_counts
+    /// Units recorded per (station, clause, sheet) for the counted clauses, under the keys
+    /// of the `UnitCount` index ([`rules::unit_key`]).
+    pub fn unit_counts(&self) -> FxHashMap<Vec<u8>, u32> {
+        self.unit_counts
+            .iter()
+            .map(|(k, n)| {
+                let (station, clause, sheet) = k.parts();
+                let station = &self.station_codes[station as usize];
+                let clause = &self.clause_codes[usize::from(clause)];
+                (unit_key(station, clause, usize::from(sheet)), *n)
+            })
+            .collect()
+    }
+
+    /// The unit-count key of a station (ordinal), a clause (code) and a sheet; `None` for a
+    /// clause not in the rubric (no record counts under it).
+    fn unit_key_of(&self, station: u32, clause: &str, sheet: usize) -> Option<UnitKey> {
+        let place = *self.clause_places.get(clause)?;
+        Some(UnitKey::new(station, place, sheet))
+    }
+
+    /// Units standing under a key (0 for none).
+    fn units_at(&self, key: Option<UnitKey>) -> u32 {
+        key.and_then(|k| self.unit_counts.get(&k).copied())
+            .unwrap_or(0)
     }
 
     /// The rubric of the genesis, once it has been read.
@@ -208,8 +233,15 @@ impl Audit {
         self.last_adjusted.as_ref()
     }
 
+    /// The ordinal (place in registration order) of the station the event just checked
+    /// registered, or that its record or report names; `None` for the other kinds.
+    pub fn last_station(&self) -> Option<u32> {
+        self.last_station
+    }
+
     /// Per station (ordinal, ascending) and item position: the points standing on the item
-    /// and the records counted (what the `Aggregate` index holds at the head).
+    /// and the records counted (what the `Aggregate` index holds at the head), once
+    /// [`Audit::finish`] has been called.
     pub fn item_sums(&self) -> impl Iterator<Item = (u32, usize, rust_decimal::Decimal, u32)> + '_ {
         self.records.sums()
     }
@@ -235,8 +267,9 @@ impl Audit {
     }
 
     /// After the last event: a close that began (rank bonuses) must have ended (the closing
-    /// event).
-    pub fn finish(&self) -> Result<(), Fault> {
+    /// event). Call it before [`Audit::item_sums`].
+    pub fn finish(&mut self) -> Result<(), Fault> {
+        self.records.add_pending();
         match &self.closing {
             Some(c) => Err(Fault {
                 seq: c.first_seq,
@@ -262,6 +295,7 @@ impl Audit {
         }
         self.last_recorded_us = Some(at);
         self.last_adjusted = None;
+        self.last_station = None;
         let kind = body.kind();
         if let Some(g) = kind.genesis() {
             if body.signature().is_some() {
@@ -359,14 +393,14 @@ impl Audit {
     fn station_registered(&mut self, s: &StationRegistered) -> Result<(), String> {
         let ordinal = self.station_codes.len() as u32;
         rules::station_count(ordinal).map_err(|p| p.message)?;
-        if self
-            .stations
-            .insert(s.code.clone(), (s.kind, ordinal))
-            .is_some()
-        {
+        // Invariant: `rules::code` (`event_fields`, checked before this) holds a code to
+        // MAX_STATION_CODE_CHARS ASCII characters.
+        let key = CodeKey::of(&s.code).expect("a registered code fits a key");
+        if self.stations.insert(key, (s.kind, ordinal)).is_some() {
             return Err(format!("station {} registered twice", s.code));
         }
         self.station_codes.push(s.code.clone());
+        self.last_station = Some(ordinal);
         Ok(())
     }
 
@@ -476,13 +510,17 @@ impl Audit {
     }
 
     fn metric(&mut self, f: &Facts<'_>, m: &MetricReported) -> Result<(), String> {
-        self.station_kind(&m.station)?;
+        let (_, ordinal) = self.station(&m.station)?;
+        self.last_station = Some(ordinal);
         let metric = rules::metric(f.rubric, &m.metric).map_err(|p| p.message)?;
         rules::department(f.rubric, &m.by).map_err(|p| p.message)?;
         rules::reports(f.rubric, &m.metric, &m.by).map_err(|p| p.message)?;
         rules::within_bounds(metric, m.value).map_err(|p| p.message)?;
-        let ordinal = self.station(&m.station)?.1;
-        self.latest.insert((ordinal, m.metric.clone()), m.value);
+        // Invariant: `rules::metric` found the metric in this rubric's list.
+        let place = (f.rubric.metrics.iter())
+            .position(|x| std::ptr::eq(x, metric))
+            .expect("a metric of the rubric");
+        self.latest.insert((ordinal, place), m.value);
         rules::occurred(f.period, m.occurred, f.today).map_err(|p| p.message)
     }
 
@@ -581,10 +619,13 @@ impl Audit {
 
     /// A registered station's kind and ordinal.
     fn station(&self, station: &str) -> Result<(StationKind, u32), String> {
-        self.stations
-            .get(station)
-            .copied()
+        self.station_entry(station)
             .ok_or_else(|| rules::unknown_station(station).message)
+    }
+
+    /// A registered station's kind and ordinal, if it is registered.
+    fn station_entry(&self, station: &str) -> Option<(StationKind, u32)> {
+        self.stations.get(&CodeKey::of(station)?).copied()
     }
 
     /// The record at `seq`, which a dispute names.
@@ -651,14 +692,13 @@ impl Audit {
         }
         if effect.removed && facts.units > 0 {
             let code = &self.clause_codes[usize::from(facts.clause)];
-            let station = &self.station_codes[facts.station as usize];
-            let key = unit_key(station, code, sheet);
+            let key = UnitKey::new(facts.station, facts.clause, sheet);
             let n = self.unit_counts.entry(key).or_default();
             *n = n.saturating_sub(facts.units);
             let remaining = *n;
             for dependent in rubric.required_by(code) {
-                let key = unit_key(station, &dependent.code, sheet);
-                let standing = self.unit_counts.get(&key).copied().unwrap_or(0);
+                let key = self.unit_key_of(facts.station, &dependent.code, sheet);
+                let standing = self.units_at(key);
                 rules::still_required("target", code, remaining, &dependent.code, standing)
                     .map_err(|p| p.on_sheet(rubric, sheet).message)?;
             }
@@ -675,6 +715,7 @@ impl Audit {
     /// Recomputes a record's points from the rubric and the state before it.
     fn record(&mut self, f: &Facts<'_>, p: &PointsRecorded) -> Result<(), String> {
         let (station_kind, ordinal) = self.station(&p.station)?;
+        self.last_station = Some(ordinal);
         let (item, clause) = rules::clause(f.rubric, &p.clause).map_err(|e| e.message)?;
         rules::department(f.rubric, &p.by).map_err(|e| e.message)?;
         rules::assesses(item, &p.by).map_err(|e| e.message)?;
@@ -690,11 +731,11 @@ impl Audit {
                 )
             })?;
         let sheet = slot / f.rubric.slots_per_sheet().max(1);
+        // Invariant: the clause was looked up in the same rubric above.
+        let place = self.clause_places[&p.clause];
         let key =
-            rules::counts_units(f.rubric, clause).then(|| unit_key(&p.station, &p.clause, sheet));
-        let prior_count = key
-            .as_ref()
-            .map_or(0, |k| self.unit_counts.get(k).copied().unwrap_or(0));
+            rules::counts_units(f.rubric, clause).then(|| UnitKey::new(ordinal, place, sheet));
+        let prior_count = self.units_at(key);
         let ctx = Context {
             station_kind,
             prior_count,
@@ -710,12 +751,7 @@ impl Audit {
         // The record's own inputs first, then what the station's other records allow (the
         // write path's order, so the first fault named is the one it would have refused).
         rules::once(clause, prior_count, None).map_err(|e| e.on_sheet(f.rubric, sheet).message)?;
-        let standing = |other: &str| {
-            self.unit_counts
-                .get(&unit_key(&p.station, other, sheet))
-                .copied()
-                .unwrap_or(0)
-        };
+        let standing = |other: &str| self.units_at(self.unit_key_of(ordinal, other, sheet));
         for other in &clause.excludes {
             rules::excluded(clause, other, standing(other), None)
                 .map_err(|e| e.on_sheet(f.rubric, sheet).message)?;
@@ -728,8 +764,6 @@ impl Audit {
         if let Some(key) = key {
             *self.unit_counts.entry(key).or_default() += units;
         }
-        // Invariant: the clause was looked up in the same rubric above.
-        let place = self.clause_places[&p.clause];
         let facts = RecordFacts {
             station: ordinal,
             clause: place,
@@ -751,15 +785,17 @@ impl Audit {
             .map(|c| {
                 (
                     c.clone(),
-                    self.stations.get(c).expect("a registered station").0,
+                    self.station_entry(c).expect("a registered station").0,
                 )
             })
             .collect()
     }
 
     fn latest_of(&self, station: &str, metric: &str) -> Option<rust_decimal::Decimal> {
-        let ordinal = self.stations.get(station)?.1;
-        self.latest.get(&(ordinal, metric.to_string())).copied()
+        let ordinal = self.station_entry(station)?.1;
+        let rubric = self.rubric.as_ref()?;
+        let place = rubric.metrics.iter().position(|m| m.name == metric)?;
+        self.latest.get(&(ordinal, place)).copied()
     }
 
     /// A rank bonus is recorded only by close, exactly as the ranking of the latest reports
@@ -831,6 +867,7 @@ impl Audit {
         c: &crate::events::event::PeriodClosed,
         prev: &Hash,
     ) -> Result<(), String> {
+        self.records.add_pending();
         let stations = self.station_list();
         let closing = self.closing.take();
         let began_at = closing.as_ref().map_or(*prev, |c| c.began_at);
@@ -895,7 +932,7 @@ impl Audit {
             stations,
             |s, m| self.latest_of(s, m),
             |s, clause| {
-                let ordinal = self.stations.get(s).map_or(u32::MAX, |x| x.1);
+                let ordinal = self.station_entry(s).map_or(u32::MAX, |x| x.1);
                 self.clause_places
                     .get(clause)
                     .is_some_and(|k| self.records.standing_count(ordinal, *k) > 0)
@@ -939,6 +976,47 @@ impl Audit {
     }
 }
 
+/// A station code as a map key, held inline: a registered code is at most
+/// [`MAX_STATION_CODE_CHARS`] ASCII characters (`rules::code`), so a lookup compares bytes in
+/// the map's own table rather than behind a pointer (with tens of thousands of stations, that
+/// pointer was a cache miss per event).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct CodeKey {
+    len: u8,
+    bytes: [u8; MAX_STATION_CODE_CHARS],
+}
+
+impl CodeKey {
+    /// The key of `code`; `None` for text longer than any registered code.
+    fn of(code: &str) -> Option<CodeKey> {
+        let text = code.as_bytes();
+        let mut bytes = [0u8; MAX_STATION_CODE_CHARS];
+        bytes.get_mut(..text.len())?.copy_from_slice(text);
+        Some(CodeKey {
+            len: u8::try_from(text.len()).ok()?,
+            bytes,
+        })
+    }
+}
+
+/// A (station ordinal, clause place, sheet) unit count's key, packed; the `UnitCount` index
+/// keys it by code ([`rules::unit_key`], built by [`Audit::unit_counts`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+struct UnitKey(u64);
+
+impl UnitKey {
+    fn new(station: u32, clause: u16, sheet: usize) -> UnitKey {
+        // Invariant: sheets are fewer than MAX_SHEETS, which fits u16.
+        let sheet = u16::try_from(sheet).expect("a sheet of the rubric");
+        UnitKey(u64::from(station) << 32 | u64::from(clause) << 16 | u64::from(sheet))
+    }
+
+    /// (station ordinal, clause place, sheet)
+    fn parts(self) -> (u32, u16, u16) {
+        ((self.0 >> 32) as u32, (self.0 >> 16) as u16, self.0 as u16)
+    }
+}
+
 /// What the audit keeps of the records. Per record only a bit (is the seq a record?) and,
 /// for records that may be disputed, their facts; per station the points standing in each
 /// slot (the close's final scores) and the records standing on each clause (the close's
@@ -959,7 +1037,15 @@ struct RecordBook {
     slot_points: Vec<(i128, u32)>,
     /// Records not reversed, by station × clause place.
     standing: Vec<u32>,
+    /// Records not yet added to the two tables above: (`slot_points` place, `standing` place,
+    /// points). They are added [`PENDING_RECORDS`] at a time, in a loop whose reads of the
+    /// tables overlap (one record at a time, each read was a cache miss of its own at tens of
+    /// thousands of stations), and always before either table is read.
+    pending: Vec<(usize, usize, i128)>,
 }
+
+/// Records gathered before they are added to a [`RecordBook`]'s tables.
+const PENDING_RECORDS: usize = 1024;
 
 impl RecordBook {
     /// Sets the strides, from the genesis' rubric.
@@ -1012,11 +1098,21 @@ impl RecordBook {
             self.facts.insert(seq, facts);
         }
         let at = self.slot_at(facts.station, slot);
-        self.slot_points[at].0 += units;
-        self.slot_points[at].1 += 1;
-        let at = self.clause_slot(facts.station, facts.clause);
-        self.standing[at] += 1;
+        let standing = self.clause_slot(facts.station, facts.clause);
+        self.pending.push((at, standing, units));
+        if self.pending.len() >= PENDING_RECORDS {
+            self.add_pending();
+        }
         Ok(())
+    }
+
+    /// Adds the pending records to the tables.
+    fn add_pending(&mut self) {
+        for (at, standing, units) in self.pending.drain(..) {
+            self.slot_points[at].0 += units;
+            self.slot_points[at].1 += 1;
+            self.standing[standing] += 1;
+        }
     }
 
     /// A decision or reversal changed a record's points by `delta`.
@@ -1034,6 +1130,7 @@ impl RecordBook {
 
     /// A record was reversed: it no longer stands on its clause.
     fn unrecord(&mut self, station: u32, clause: u16) {
+        self.add_pending();
         let at = self.clause_slot(station, clause);
         // Invariant: only a counted record is reversed, and only once (`Standing` refuses a
         // second reversal).
@@ -1043,6 +1140,11 @@ impl RecordBook {
 
     /// Records of `station` on clause `clause` that were not reversed.
     fn standing_count(&self, station: u32, clause: u16) -> u32 {
+        // Invariant: read only after `add_pending` (the close, `Audit::finish`).
+        assert!(
+            self.pending.is_empty(),
+            "records added before they are read"
+        );
         let at = station as usize * self.clauses + usize::from(clause);
         match usize::from(clause) < self.clauses {
             true => self.standing.get(at).copied().unwrap_or(0),
@@ -1052,6 +1154,11 @@ impl RecordBook {
 
     /// (station, slot, points standing, records) for every slot with records.
     fn sums(&self) -> impl Iterator<Item = (u32, usize, rust_decimal::Decimal, u32)> + '_ {
+        // Invariant: read only after `add_pending` (the close, `Audit::finish`).
+        assert!(
+            self.pending.is_empty(),
+            "records added before they are read"
+        );
         let slots = self.slots;
         self.slot_points
             .iter()

@@ -68,10 +68,12 @@ pub const REFERENCE_PREFIX: &str = "blake3:";
 
 /// Text as a field stores it: not empty, no white space at either end.
 fn stored_text(field: &'static str, text: &str) -> Result<(), Problem> {
-    if text.trim().is_empty() {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
         return Err(Problem::new(field, "is empty", "不能为空"));
     }
-    if text.trim() != text {
+    // `trim` gives a part of `text`: the same text exactly when it is as long.
+    if trimmed.len() != text.len() {
         return Err(Problem::new(
             field,
             "begins or ends with white space",
@@ -308,10 +310,11 @@ pub fn evidence_entry(n: usize, text: &str) -> Result<(), Problem> {
             format!("第 {n} 条证据{zh}"),
         )
     };
-    if text.trim().is_empty() {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
         return Err(fault("is empty".into(), "为空".into()));
     }
-    if text.trim() != text {
+    if trimmed.len() != text.len() {
         return Err(fault(
             "begins or ends with white space".into(),
             "开头或结尾有空白".into(),
@@ -715,10 +718,10 @@ pub fn assesses(item: &Item, by: &str) -> Result<(), Problem> {
 
 /// Only a department whose items read a metric reports it.
 pub fn reports(rubric: &Rubric, metric: &str, by: &str) -> Result<(), Problem> {
-    let owners = rubric.metric_departments(metric);
-    if owners.contains(by) {
+    if rubric.metric_reported_by(metric, by) {
         return Ok(());
     }
+    let owners = rubric.metric_departments(metric);
     let owners: Vec<&str> = owners.into_iter().collect();
     Err(Problem::new(
         "by",

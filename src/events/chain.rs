@@ -13,7 +13,11 @@ pub const GENESIS_PREV: Hash = [0u8; 32];
 
 /// The hash of an event body linked to its predecessor.
 pub fn link(prev: &Hash, body: &[u8]) -> Hash {
-    let mut h = blake3::Hasher::new_derive_key(EVENT_CONTEXT);
+    // Deriving the context's key is a hash of its own: done once, and the hasher copied.
+    static START: std::sync::OnceLock<blake3::Hasher> = std::sync::OnceLock::new();
+    let mut h = START
+        .get_or_init(|| blake3::Hasher::new_derive_key(EVENT_CONTEXT))
+        .clone();
     h.update(prev);
     h.update(body);
     *h.finalize().as_bytes()
@@ -99,12 +103,9 @@ impl SetDigest {
         // The derived key is computed once; a keyed hasher then costs one compression per entry.
         static KEY: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
         let k = KEY.get_or_init(|| blake3::derive_key("kaohe index entry v1", b""));
-        let mut h = blake3::Hasher::new_keyed(k);
-        h.update(&(key.len() as u64).to_le_bytes());
-        h.update(key);
-        h.update(value);
+        let hash = entry_hash(k, key, value);
         let mut first = [0u8; 16];
-        first.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        first.copy_from_slice(&hash.as_bytes()[..16]);
         self.sum = self.sum.wrapping_add(u128::from_le_bytes(first));
         self.count += 1;
     }
@@ -112,4 +113,24 @@ impl SetDigest {
     pub fn count(&self) -> u64 {
         self.count
     }
+}
+
+/// The keyed hash of `len(key) || key || value` (`len` as u64 LE). An entry that fits a small
+/// buffer is hashed in one call, which spares the incremental hasher's set-up (entries are
+/// index keys and values: tens of bytes); the hash is the same either way.
+fn entry_hash(k: &[u8; 32], key: &[u8], value: &[u8]) -> blake3::Hash {
+    const SMALL: usize = 256;
+    let len = 8 + key.len() + value.len();
+    if len > SMALL {
+        let mut h = blake3::Hasher::new_keyed(k);
+        h.update(&(key.len() as u64).to_le_bytes());
+        h.update(key);
+        h.update(value);
+        return h.finalize();
+    }
+    let mut buffer = [0u8; SMALL];
+    buffer[..8].copy_from_slice(&(key.len() as u64).to_le_bytes());
+    buffer[8..8 + key.len()].copy_from_slice(key);
+    buffer[8 + key.len()..len].copy_from_slice(value);
+    blake3::keyed_hash(k, &buffer[..len])
 }

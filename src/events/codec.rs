@@ -95,8 +95,10 @@ impl bincode::enc::write::Writer for Compare<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
         if self.first_difference.is_none() {
             let stored = self.stored.get(self.at..).unwrap_or_default();
-            let same = bytes.iter().zip(stored).take_while(|(a, b)| a == b).count();
-            if same < bytes.len() {
+            // The bytes are nearly always the same: compare them whole, then byte by byte
+            // only to find where they differ.
+            if !stored.starts_with(bytes) {
+                let same = bytes.iter().zip(stored).take_while(|(a, b)| a == b).count();
                 self.first_difference = Some(self.at + same);
             }
         }

@@ -646,16 +646,18 @@ pub fn timestamp_from_us(us: i64) -> jiff::Timestamp {
 
 /// Dates are stored as their ISO 8601 text, `YYYY-MM-DD`, so that any decoder can read them.
 pub mod date_text {
+    use crate::base::decimal::{displays_as, with_displayed};
     use jiff::civil::Date;
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&d.to_string())
+        with_displayed(d, |text| s.serialize_str(text))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
-        let text = String::deserialize(d)?;
-        parse_date(&text).ok_or_else(|| D::Error::custom(format!("bad date `{text}`")))
+        d.deserialize_str(super::ParsedText(|text: &str| {
+            parse_date(text).ok_or_else(|| format!("bad date `{text}`"))
+        }))
     }
 
     /// Strict `YYYY-MM-DD` (what kaohe writes); anything else is refused.
@@ -664,7 +666,7 @@ pub mod date_text {
             return None;
         }
         let d: Date = text.parse().ok()?;
-        (d.to_string() == text).then_some(d)
+        displays_as(&d, text).then_some(d)
     }
 
     /// Why `text` is not a date, for messages: written `YYYY-MM-DD` but a day the calendar
@@ -695,17 +697,35 @@ pub mod date_text {
 /// Decimals are stored as their canonical text (`"95.5"`, never `"95.50"`, `"+95.5"` or
 /// `"9.55e1"`); decoding refuses any other spelling.
 pub mod decimal_text {
+    use crate::base::decimal::with_displayed;
     use rust_decimal::Decimal;
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&d.to_string())
+        with_displayed(d, |text| s.serialize_str(text))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
-        let text = String::deserialize(d)?;
-        crate::base::decimal::parse_canonical(&text)
-            .ok_or_else(|| D::Error::custom(format!("`{text}` is not a canonical decimal")))
+        d.deserialize_str(super::ParsedText(|text: &str| {
+            crate::base::decimal::parse_canonical(text)
+                .ok_or_else(|| format!("`{text}` is not a canonical decimal"))
+        }))
+    }
+}
+
+/// A string field read in place (the decoder lends the stored bytes; nothing is allocated)
+/// and parsed by the function it holds, whose `Err` is the decoder's message.
+struct ParsedText<F>(F);
+
+impl<'de, T, F: FnOnce(&str) -> Result<T, String>> serde::de::Visitor<'de> for ParsedText<F> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.0)(text).map_err(E::custom)
     }
 }
 

@@ -420,11 +420,6 @@ fn totals(rubric: &Rubric, scan: &Scan) -> Result<Vec<Option<Decimal>>, LedgerEr
 }
 
 impl Expected {
-    /// A station's ordinal, once its registration has been seen.
-    pub fn ordinal(&self, code: &str) -> Option<u32> {
-        self.stations.get(code).copied()
-    }
-
     fn row(&mut self, row: Option<Row>) -> Vec<(Log, Vec<u8>)> {
         match row {
             Some(row) => {
@@ -440,24 +435,25 @@ impl Expected {
 /// with the stored tally entry by entry (`verify`).
 #[derive(Default)]
 pub struct Expected {
-    stations: rustc_hash::FxHashMap<String, u32>,
     pub rows: u64,
     pub station_entries: u64,
 }
 
 impl Expected {
-    /// The tally entries an event implies: `(log, entry bytes)`.
-    /// `adjusted` is what the audit found an appeal, decision or reversal did.
+    /// The tally entries an event implies: `(log, entry bytes)`. `adjusted` is what the
+    /// audit found an appeal, decision or reversal did, and `station` the ordinal of the
+    /// station it found a record or report names (`Audit::last_adjusted`,
+    /// `Audit::last_station`).
     pub fn entries(
         &mut self,
         rubric: &Rubric,
         body: &Body,
         adjusted: Option<&Adjusted>,
+        station: Option<u32>,
     ) -> Vec<(Log, Vec<u8>)> {
+        let ordinal = station.unwrap_or(u32::MAX);
         match body.kind() {
             EventKind::StationRegistered(s) => {
-                let ordinal = self.stations.len() as u32;
-                self.stations.insert(s.code.clone(), ordinal);
                 self.station_entries += 1;
                 vec![(
                     Log::Stations,
@@ -469,12 +465,10 @@ impl Expected {
                 )]
             }
             EventKind::PointsRecorded(p) => {
-                let ordinal = self.stations.get(&p.station).copied().unwrap_or(u32::MAX);
                 let row = Row::of(rubric, body.seq(), body.v1().recorded_at_us, ordinal, p);
                 self.row(row)
             }
             EventKind::MetricReported(m) => {
-                let ordinal = self.stations.get(&m.station).copied().unwrap_or(u32::MAX);
                 let row = Row::of_metric(rubric, body.seq(), body.v1().recorded_at_us, ordinal, m);
                 self.row(row)
             }

@@ -340,7 +340,7 @@ fn check_read(
 /// an expected head the chain does not contain.
 fn end_problem(
     report: &ExportReport,
-    audit: &Audit,
+    audit: &mut Audit,
     expected_head: Option<&Hash>,
 ) -> Option<Finding> {
     if let Err(fault) = audit.finish() {

@@ -351,9 +351,12 @@ impl Builder {
         }
         if let Some(rubric) = v.audit.rubric() {
             let adjusted = v.audit.last_adjusted().copied();
-            let entries = self.expected.entries(&rubric, body, adjusted.as_ref());
+            let ordinal = v.audit.last_station();
+            let entries = self
+                .expected
+                .entries(&rubric, body, adjusted.as_ref(), ordinal);
             self.commit.logs.extend(entries);
-            let station = self.posted_station(&rubric, adjusted, kind)?;
+            let station = self.posted_station(&rubric, adjusted, kind, ordinal)?;
             if let Some(station) = station {
                 // A restore starts from an empty ledger: every head is in `postings`.
                 let chains = self.postings.get_or_insert_with(|| PostingChains::new(0));
@@ -387,12 +390,14 @@ impl Builder {
     }
 
     /// The station whose postings the event joins (an adjusted record's, a record's or a
-    /// report's), with the sums of the station it changes updated.
+    /// report's: `ordinal`, as the audit found it), with the sums of the station it changes
+    /// updated.
     fn posted_station(
         &mut self,
         rubric: &Rubric,
         adjusted: Option<Adjusted>,
         kind: &EventKind,
+        ordinal: Option<u32>,
     ) -> Result<Option<u32>, String> {
         let station = match (adjusted, kind) {
             (Some(a), _) => {
@@ -404,10 +409,7 @@ impl Builder {
                 Some(a.station)
             }
             (None, EventKind::PointsRecorded(p)) => {
-                let ordinal = self
-                    .expected
-                    .ordinal(&p.station)
-                    .ok_or("a record names an unknown station")?;
+                let ordinal = ordinal.ok_or("a record names an unknown station")?;
                 let position = rubric
                     .record_slot(&p.clause, &p.by, p.occurred)
                     .ok_or("a record names a clause not in the rubric, or counts on no sheet")?;
@@ -418,11 +420,9 @@ impl Builder {
                 self.touched.insert(ordinal);
                 Some(ordinal)
             }
-            (None, EventKind::MetricReported(m)) => Some(
-                self.expected
-                    .ordinal(&m.station)
-                    .ok_or("a report names an unknown station")?,
-            ),
+            (None, EventKind::MetricReported(_)) => {
+                Some(ordinal.ok_or("a report names an unknown station")?)
+            }
             _ => None,
         };
         Ok(station)
@@ -464,11 +464,11 @@ impl Builder {
             }
         }
         for (k, n) in audit.unit_counts() {
-            if self.units_written.get(k) != Some(n) {
+            if self.units_written.get(&k) != Some(&n) {
                 commit
                     .index
                     .push((Index::UnitCount, k.clone(), n.to_be_bytes().to_vec()));
-                self.units_written.insert(k.clone(), *n);
+                self.units_written.insert(k, n);
             }
         }
         for (key, state) in audit.keys() {

@@ -147,7 +147,11 @@ impl Verifier {
             if let Some(rubric) = self.audit.rubric() {
                 self.derived(store, e.seq, kind)?;
                 let adjusted = self.audit.last_adjusted().copied();
-                for (log, entry) in self.tally.entries(&rubric, e.body, adjusted.as_ref()) {
+                let station = self.audit.last_station();
+                for (log, entry) in self
+                    .tally
+                    .entries(&rubric, e.body, adjusted.as_ref(), station)
+                {
                     match log {
                         Log::Tally => self.tally_check.next(store, &entry),
                         Log::Stations => self.stations_check.next(store, &entry),
@@ -197,8 +201,9 @@ impl Verifier {
     fn derived(&mut self, store: &Store, seq: u64, kind: &EventKind) -> Result<(), LedgerError> {
         let ordinal = match (self.audit.last_adjusted(), kind) {
             (Some(a), _) => Some(a.station),
-            (None, EventKind::PointsRecorded(p)) => self.tally.ordinal(&p.station),
-            (None, EventKind::MetricReported(m)) => self.tally.ordinal(&m.station),
+            (None, EventKind::PointsRecorded(_) | EventKind::MetricReported(_)) => {
+                self.audit.last_station()
+            }
             _ => None,
         };
         match ordinal {
@@ -321,7 +326,7 @@ impl Verifier {
         if malformed {
             return Err(damaged(last, "a unit count has the wrong size"));
         }
-        if &counts != self.audit.unit_counts() {
+        if counts != self.audit.unit_counts() {
             return Err(damaged(
                 last,
                 "the unit-count index disagrees with the events",
@@ -673,7 +678,8 @@ fn derive_logs(store: &Store, next_seq: u64) -> Result<DerivedLogs, LedgerError>
             return Ok(true);
         };
         let adjusted = audit.last_adjusted().copied();
-        for (log, entry) in expected.entries(&rubric, e.body, adjusted.as_ref()) {
+        let station = audit.last_station();
+        for (log, entry) in expected.entries(&rubric, e.body, adjusted.as_ref(), station) {
             match log {
                 Log::Stations => derived.stations.push(entry),
                 Log::Tally => add_row(&mut derived.rows, expected.rows - 1, &entry),

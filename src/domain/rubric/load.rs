@@ -11,6 +11,7 @@ use crate::domain::rubric::types::{
 use crate::events::event::StationKind;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -325,7 +326,7 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
     }
 
     let departments = build_departments(&raw.department)?;
-    let mut department_index = BTreeMap::new();
+    let mut department_index = FxHashMap::default();
     for d in &departments {
         for n in std::iter::once(&d.name).chain(d.aliases.iter()) {
             if department_index.insert(n.clone(), d.name.clone()).is_some() {
@@ -348,11 +349,12 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
         departments,
         metrics,
         categories: Vec::new(),
-        item_index: BTreeMap::new(),
-        clause_index: BTreeMap::new(),
-        item_position: BTreeMap::new(),
+        item_index: FxHashMap::default(),
+        clause_index: FxHashMap::default(),
+        item_position: FxHashMap::default(),
         department_index,
-        counted: BTreeSet::new(),
+        counted: FxHashSet::default(),
+        metric_owners: FxHashMap::default(),
         consequences: build_consequences(&raw.consequence)?,
         periods: Vec::new(),
         assessors: Vec::new(),
@@ -377,6 +379,7 @@ fn build(raw: RawFile, errors: &mut Vec<RubricError>) -> Result<Rubric, RubricEr
     index(&mut rubric)?;
     layout(&mut rubric)?;
     conditions(&mut rubric, errors);
+    rubric.metric_owners = rubric.gather_metric_owners();
     if whole {
         check_totals(&rubric)?;
     }
@@ -444,7 +447,7 @@ fn conditions(rubric: &mut Rubric, errors: &mut Vec<RubricError>) {
         }
     }
     // After the exclusions are made mutual: each side counts the other's records.
-    let mut counted = BTreeSet::new();
+    let mut counted = FxHashSet::default();
     for (_, c) in rubric.clauses() {
         let limited = matches!(
             c.rule,

@@ -5,7 +5,8 @@
 use crate::events::event::StationKind;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, BTreeSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::BTreeSet;
 
 /// The rubric file format this text states (`[rubric] format`; a file without one is format 1,
 /// the first files' shape).
@@ -30,16 +31,21 @@ pub struct Rubric {
     pub departments: Vec<Department>,
     pub metrics: Vec<Metric>,
     pub categories: Vec<Category>,
+    // The lookups by code are hash maps (they are only ever looked up, never listed): the
+    // write path and the audit look a record's clause, item and department up per event.
     /// item code → (category index, item index)
-    pub(super) item_index: BTreeMap<String, (usize, usize)>,
+    pub(super) item_index: FxHashMap<String, (usize, usize)>,
     /// clause code → (category index, item index, clause index)
-    pub(super) clause_index: BTreeMap<String, (usize, usize, usize)>,
+    pub(super) clause_index: FxHashMap<String, (usize, usize, usize)>,
     /// item code → its place among all items, in rubric order
-    pub(super) item_position: BTreeMap<String, usize>,
+    pub(super) item_position: FxHashMap<String, usize>,
     /// department name or alias → canonical name
-    pub(super) department_index: BTreeMap<String, String>,
+    pub(super) department_index: FxHashMap<String, String>,
     /// The clauses whose standing records are counted per station (`Rubric::counted`).
-    pub(super) counted: BTreeSet<String>,
+    pub(super) counted: FxHashSet<String>,
+    /// metric → the departments (canonical, sorted, each once) that own an item whose clauses
+    /// read it (`Rubric::metric_departments`), gathered once when the rubric is loaded.
+    pub(super) metric_owners: FxHashMap<String, Vec<String>>,
     /// What the final scores mean for each station (`domain::consequences`).
     pub consequences: Vec<Consequence>,
     /// The sub-periods, tiling the period in order (one, the whole period, unless stated).
@@ -606,9 +612,32 @@ impl Rubric {
 
     /// Departments (canonical) that own an item whose clauses read the metric.
     pub fn metric_departments(&self, metric: &str) -> BTreeSet<&str> {
-        self.clauses()
-            .filter(|(_, c)| c.rule.metrics().contains(&metric))
-            .flat_map(|(i, _)| i.departments.iter().map(String::as_str))
+        self.metric_owners
+            .get(metric)
+            .map(|owners| owners.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether `by` is one of [`Rubric::metric_departments`] of the metric (without building
+    /// the set).
+    pub fn metric_reported_by(&self, metric: &str, by: &str) -> bool {
+        self.metric_owners
+            .get(metric)
+            .is_some_and(|owners| owners.iter().any(|d| d == by))
+    }
+
+    /// The table behind [`Rubric::metric_departments`], from the items and clauses.
+    pub(super) fn gather_metric_owners(&self) -> FxHashMap<String, Vec<String>> {
+        let mut owners: FxHashMap<String, BTreeSet<&str>> = FxHashMap::default();
+        for (item, clause) in self.clauses() {
+            for metric in clause.rule.metrics() {
+                let set = owners.entry(metric.to_string()).or_default();
+                set.extend(item.departments.iter().map(String::as_str));
+            }
+        }
+        owners
+            .into_iter()
+            .map(|(m, set)| (m, set.into_iter().map(String::from).collect()))
             .collect()
     }
 }
