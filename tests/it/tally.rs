@@ -293,21 +293,19 @@ fn score_refuses_an_impossible_aggregate() {
 // per-event index out of sled). Explain at the head reads a station's events through them.
 
 /// The fixture's ledger with its postings (`seq`, `prev`) as stored, and its tally rows' seqs.
+/// Read from the file's bytes as `schema/EVENTS.md` lays them out (not through the store's
+/// decoder), up to the committed length, writing nothing.
 fn fixture_postings(l: &TestLedger) -> Vec<(u64, u64)> {
-    let store = kaohe::internals::store::Store::open(&l.db).expect("store");
-    let mut out = Vec::new();
-    store
-        .tamper_postings(|v| {
-            out = v
-                .chunks_exact(16)
-                .map(|p| {
-                    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap());
-                    (word(&p[..8]), word(&p[8..]))
-                })
-                .collect();
-        })
-        .expect("read the postings");
-    out
+    let rows = {
+        let store = kaohe::internals::store::Store::open(&l.db).expect("store");
+        store.head().unwrap().expect("a head").tally_rows as usize
+    };
+    let bytes = std::fs::read(l.db.join(kaohe::internals::store::POSTINGS_FILE)).unwrap();
+    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap());
+    bytes[..rows * 16]
+        .chunks_exact(16)
+        .map(|p| (word(&p[..8]), word(&p[8..])))
+        .collect()
 }
 
 fn imported_fixture() -> TestLedger {
