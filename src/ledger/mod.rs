@@ -480,9 +480,22 @@ impl Ledger {
         self.index_entry(Index::Station, code.as_bytes())
     }
 
-    /// The event that holds an id, if any.
+    /// The event that holds an id, if any: each event the id index offers (by the id's
+    /// fingerprint) is read and its id compared. Seqs past this handle's head (committed
+    /// since it was opened, seen through a shared store) are not its events.
     pub fn find_id(&self, id: &str) -> Result<Option<(u64, Body)>, LedgerError> {
-        self.indexed(Index::Id, id.as_bytes())
+        for seq in self.store.id_candidates(id.as_bytes())? {
+            if seq >= self.head.next_seq {
+                continue;
+            }
+            let body = self
+                .event(seq)?
+                .ok_or_else(|| damaged(seq, "the id index points at a missing event"))?;
+            if body.kind().id() == Some(id) {
+                return Ok(Some((seq, body)));
+            }
+        }
+        Ok(None)
     }
 
     /// A station's registration, if any.

@@ -18,10 +18,13 @@ impl Ledger {
     /// event is there with the head's hash.
     pub(super) fn check_tail(&self) -> Result<(), LedgerError> {
         let last = self.head.next_seq.saturating_sub(1);
-        self.store.check_files(&self.head).map_err(|e| match e {
-            StoreError::Corrupt(m) => damaged(last, m),
-            e => e.into(),
-        })?;
+        let files = self.store.check_files(&self.head);
+        files
+            .and_then(|()| self.store.check_ids_file())
+            .map_err(|e| match e {
+                StoreError::Corrupt(m) => damaged(last, m),
+                e => e.into(),
+            })?;
         let mut seen = false;
         self.store.for_each_frame(last, last + 1, |f| {
             seen = f.hash == &self.head.hash;

@@ -17,7 +17,7 @@ use crate::events::codec;
 use crate::events::event::*;
 use crate::events::sign::{self, KeyPair};
 use crate::ledger::{damaged, refused, Ledger, LedgerError, Numbered, Outcome, AUTO_ID_PREFIX};
-use crate::store::{Commit, Head, Index, Log, Store, StoreError};
+use crate::store::{id_fingerprint, Commit, Head, Index, Log, Store, StoreError};
 use jiff::{civil::Date, Timestamp};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
@@ -402,8 +402,6 @@ struct Batch<'a> {
     /// their sum.
     stations_before: u32,
     stations_new: u32,
-    /// ids claimed by this batch → seq
-    ids: BTreeMap<String, u64>,
     unit_counts: BTreeMap<Vec<u8>, u32>,
     /// Records whose disputes this batch has looked at, as they stand with its events.
     disputes: BTreeMap<u64, Standing>,
@@ -450,7 +448,6 @@ impl<'a> Batch<'a> {
             stations: BTreeMap::new(),
             stations_before,
             stations_new: 0,
-            ids: BTreeMap::new(),
             unit_counts: BTreeMap::new(),
             disputes: BTreeMap::new(),
             adjusted: BTreeMap::new(),
@@ -530,15 +527,26 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// The event of the ledger or of this batch that holds `id`: each the id index offers
+    /// (by the id's fingerprint) is read and its id compared.
     fn id_holder(&self, id: &str) -> Result<Option<(u64, EventKind)>, FieldError> {
-        if let Some(&seq) = self.ids.get(id) {
-            return Ok(Some((seq, self.pushed(seq)?)));
-        }
-        Ok(self
+        let first = self.ledger.head.next_seq;
+        let seqs = self
             .ledger
-            .find_id(id)
-            .map_err(Self::ledger_err)?
-            .map(|(seq, b)| (seq, b.kind().clone())))
+            .store
+            .id_candidates_in(Some(&self.commit.ids), id.as_bytes())
+            .map_err(|e| Self::ledger_err(e.into()))?;
+        for seq in seqs {
+            let kind = match seq {
+                s if s >= self.next_seq => continue,
+                s if s >= first => self.pushed(s)?,
+                s => self.kind_at(s)?.0,
+            };
+            if kind.id() == Some(id) {
+                return Ok(Some((seq, kind)));
+            }
+        }
+        Ok(None)
     }
 
     /// Appends an event to the batch: checked by the rules every event obeys (a command
@@ -547,12 +555,8 @@ impl<'a> Batch<'a> {
     fn push(&mut self, kind: EventKind) -> Result<Outcome, FieldError> {
         let seq = self.next_seq;
         rules::event_fields(seq, &kind)?;
-        let id = kind.id().map(str::to_string);
         self.append(seq, kind).map_err(Self::ledger_err)?;
         self.next_seq += 1;
-        if let Some(id) = id {
-            self.ids.insert(id, seq);
-        }
         Ok(Outcome::Appended { seq })
     }
 
@@ -1130,7 +1134,7 @@ impl<'a> Batch<'a> {
     /// The seq of the event a reference names: an id (of the ledger or of this batch), a seq
     /// or a hash.
     fn resolve(&self, field: &str, key: &str) -> Result<u64, FieldError> {
-        if let Some(&seq) = self.ids.get(key) {
+        if let Some((seq, _)) = self.id_holder(key)? {
             return Ok(seq);
         }
         if let Ok(seq) = key.parse::<u64>() {
@@ -1505,10 +1509,7 @@ impl<'a> Batch<'a> {
             }
         }
         if let Some(id) = kind.id() {
-            let value = seq.to_be_bytes().to_vec();
-            commit
-                .index
-                .push((Index::Id, id.as_bytes().to_vec(), value));
+            commit.ids.push(id_fingerprint(id.as_bytes()), seq);
         }
         Ok(())
     }

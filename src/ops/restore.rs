@@ -24,7 +24,7 @@ use crate::ledger::tally::Expected;
 use crate::ledger::LedgerError;
 use crate::ops::evidence::{parse_reference, references_of};
 use crate::ops::export::{self, Verified};
-use crate::store::{Commit, Head, Index, Log, Store};
+use crate::store::{ids_per_run, Commit, Head, IdBuffer, Index, Log, Store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -288,7 +288,7 @@ fn build(
     let report = export::verify_each(input, None, &mut audit, |v| {
         b.add(&v).map_err(RestoreError::Build)?;
         if b.commit.frames.len() >= chunk_events || b.chunk_bytes >= CHUNK_BYTES {
-            b.flush(&store, v.audit)?;
+            b.flush(&store, v.audit, false)?;
         }
         Ok::<(), RestoreError>(())
     })
@@ -300,7 +300,7 @@ fn build(
             message: p.message,
         });
     }
-    b.flush(&store, &audit)?;
+    b.flush(&store, &audit, true)?;
     drop(store);
     Ok(Restored {
         path: path.to_path_buf(),
@@ -330,6 +330,10 @@ struct Builder {
     /// Every station's chain of postings (the `Postings` index), and those this chunk added to.
     postings: Option<PostingChains>,
     posted: BTreeSet<u32>,
+    /// The ids of the chunks so far not yet committed: they are committed with the chunk that
+    /// brings them to [`ids_per_run`] (or the last), so that the id index has runs of that
+    /// size, not one per chunk. The staging ledger is nobody's until the restore ends.
+    ids: IdBuffer,
     /// The unit counts as last written.
     units_written: BTreeMap<Vec<u8>, u32>,
     evidence_events: u64,
@@ -367,11 +371,8 @@ impl Builder {
             }
         }
         if let Some(id) = kind.id() {
-            self.commit.index.push((
-                Index::Id,
-                id.as_bytes().to_vec(),
-                seq.to_be_bytes().to_vec(),
-            ));
+            let fp = crate::store::id_fingerprint(id.as_bytes());
+            self.ids.push(fp, seq);
         }
         let files: Vec<Hash> = references_of(kind)
             .iter()
@@ -430,12 +431,16 @@ impl Builder {
 
     /// Commits the gathered chunk with the replaced index entries it changed (aggregates,
     /// disputes, unit counts, keys), as the write path's commits would have left them.
-    fn flush(&mut self, store: &Store, audit: &Audit) -> Result<(), RestoreError> {
-        if self.commit.frames.is_empty() {
+    fn flush(&mut self, store: &Store, audit: &Audit, last: bool) -> Result<(), RestoreError> {
+        // The last flush commits the ids still held even when the events are all committed.
+        if self.commit.frames.is_empty() && !(last && !self.ids.is_empty()) {
             return Ok(());
         }
         let start = self.chunk_start;
         let mut commit = std::mem::take(&mut self.commit);
+        if last || self.ids.len() >= ids_per_run() {
+            commit.ids = std::mem::take(&mut self.ids);
+        }
         for station in std::mem::take(&mut self.touched) {
             commit.index.push((
                 Index::Aggregate,

@@ -5,7 +5,7 @@ use crate::events::chain::{self, SetDigest};
 use crate::events::event::*;
 use crate::ledger::walk::read_checked_parallel;
 use crate::ledger::{read_checked, LedgerError};
-use crate::store::{Index, Log, Store};
+use crate::store::{id_fingerprint, Index, Log, Store};
 use std::path::Path;
 
 /// The first problem found.
@@ -91,8 +91,10 @@ struct Verifier {
     verified: u64,
     head: Hash,
     audit: Audit,
-    /// Digests of the index entries the events imply.
-    id_digest: SetDigest,
+    /// The fingerprint of each event's id, by seq (0: no id), compared with the id index
+    /// after the walk ([`Verifier::check_ids`]).
+    ids: Vec<u64>,
+    /// The digest of the station index entries the events imply.
     station_digest: SetDigest,
     /// What the tally logs should hold, each entry compared with the stored one as it is made.
     tally: crate::ledger::tally::Expected,
@@ -117,17 +119,8 @@ impl Verifier {
             .head()?
             .ok_or_else(|| damaged(0, "the ledger has no head"))?;
         self.head = head.hash;
-        // The stored per-event indices and the tally are read on a thread of their own while
-        // the chain is walked: neither depends on the other until they are compared.
-        std::thread::scope(|scope| {
-            let stored = scope.spawn(|| StoredDigests::read(store));
-            let walked = self.walk(store, &head);
-            let stored = stored
-                .join()
-                .map_err(|_| LedgerError::Io("an index-reading thread failed".into()))?;
-            walked?;
-            self.check_indices(store, head.next_seq, stored)
-        })
+        self.walk(store, &head)?;
+        self.check_indices(store, head.next_seq)
     }
 
     /// The walk of the chain: every event through the audit, folded into what the indices
@@ -158,9 +151,10 @@ impl Verifier {
                     }
                 }
             }
-            if let Some(id) = kind.id() {
-                self.id_digest.add(id.as_bytes(), &e.seq.to_be_bytes());
-            }
+            // Invariant: the walk visits every seq from 0, in order.
+            debug_assert_eq!(self.ids.len() as u64, e.seq, "ids are kept by seq");
+            self.ids
+                .push(kind.id().map_or(0, |id| id_fingerprint(id.as_bytes())));
             if self.expected_head.as_ref() == Some(e.hash) {
                 self.expected_head_at = Some(e.seq);
             }
@@ -234,31 +228,18 @@ impl Verifier {
     }
 
     /// Compares each index with what the events imply, in one sequential scan per index.
-    fn check_indices(
-        &mut self,
-        store: &Store,
-        next_seq: u64,
-        stored: StoredDigests,
-    ) -> Result<(), LedgerError> {
-        let mut id = Some(stored.id);
-        // Invariant: the stored id digest is compared once, in the loop below.
-        let read = |d: &mut Option<Result<SetDigest, crate::store::StoreError>>| {
-            d.take().expect("the stored id digest is compared once")
-        };
+    fn check_indices(&mut self, store: &Store, next_seq: u64) -> Result<(), LedgerError> {
+        self.check_ids(store)?;
         let aggregate_digest = self.aggregate_digest()?;
         let key_digest = self.key_digest();
         let dispute_digest = self.dispute_digest();
         for (index, want) in [
-            (Index::Id, &self.id_digest),
             (Index::Dispute, &dispute_digest),
             (Index::Key, &key_digest),
             (Index::Station, &self.station_digest),
             (Index::Aggregate, &aggregate_digest),
         ] {
-            let have = match index {
-                Index::Id => read(&mut id)?,
-                _ => index_digest(store, index)?,
-            };
+            let have = index_digest(store, index)?;
             if &have != want {
                 return Err(locate_index_damage(
                     store,
@@ -286,6 +267,61 @@ impl Verifier {
         }
         self.postings.check_heads(store, last)?;
         self.check_unit_counts(store, last)
+    }
+
+    /// Compares the id index with the events' ids (`self.ids`, by seq) in one merge of its
+    /// entries in fingerprint order ([`Store::for_each_id_entry`], which also checks each
+    /// run's order, fences and filter): every entry must name an event whose id has its
+    /// fingerprint, no event twice, and every event with an id must be named. The events of
+    /// entries that share a fingerprint are read and their ids compared, which proves the ids
+    /// unique (the audit of a stored ledger keeps no id set).
+    fn check_ids(&mut self, store: &Store) -> Result<(), LedgerError> {
+        let ids = &mut self.ids;
+        let mut prev = None;
+        let mut shared: Vec<Vec<u64>> = Vec::new();
+        let mut wrong = None;
+        store.for_each_id_entry(|fp, seq| {
+            match ids.get_mut(seq as usize) {
+                Some(have) if *have == fp => *have = 0,
+                // Kept, so that an event the entry was taken from is named first.
+                _ => {
+                    wrong.get_or_insert(seq);
+                }
+            }
+            match (prev, shared.last_mut()) {
+                (Some((p, q)), Some(group)) if p == fp && group.last() == Some(&q) => {
+                    group.push(seq)
+                }
+                (Some((p, q)), _) if p == fp => shared.push(vec![q, seq]),
+                _ => {}
+            }
+            prev = Some((fp, seq));
+            Ok(())
+        })?;
+        if let Some(seq) = ids.iter().position(|&fp| fp != 0) {
+            return Err(damaged(
+                seq as u64,
+                "this event's id is missing from the id index",
+            ));
+        }
+        if let Some(seq) = wrong {
+            return Err(crate::store::StoreError::Corrupt(format!(
+                "the id index names seq {seq}, which holds no such id (or is named twice)"
+            ))
+            .into());
+        }
+        for group in shared {
+            let mut seen = std::collections::BTreeMap::new();
+            for seq in group {
+                if let Some(first) = id_at(store, seq)?.and_then(|id| seen.insert(id, seq)) {
+                    return Err(damaged(
+                        seq,
+                        format!("its id names a second event (seq {first})"),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The `Key` index the events imply: each key's registration and revocation seqs.
@@ -333,20 +369,6 @@ impl Verifier {
             ));
         }
         Ok(())
-    }
-}
-
-/// Digests of what the store holds in its per-event indices and the tally (read while the
-/// chain is walked).
-struct StoredDigests {
-    id: Result<SetDigest, crate::store::StoreError>,
-}
-
-impl StoredDigests {
-    fn read(store: &Store) -> StoredDigests {
-        StoredDigests {
-            id: index_digest(store, Index::Id),
-        }
     }
 }
 
@@ -552,8 +574,7 @@ fn shown(n: u64) -> String {
 }
 
 /// The digest of an index's entries, refusing a key held twice ([`Store::index_for_each_unique`]):
-/// keys are unique, so equal digests prove the events' ids unique, and the audit of a stored
-/// ledger keeps no id set.
+/// keys are unique, so equal digests prove each station registered once.
 fn index_digest(store: &Store, index: Index) -> Result<SetDigest, crate::store::StoreError> {
     let mut have = SetDigest::default();
     store.index_for_each_unique(index, |k, v| {
@@ -561,6 +582,17 @@ fn index_digest(store: &Store, index: Index) -> Result<SetDigest, crate::store::
         Ok(())
     })?;
     Ok(have)
+}
+
+/// The id of the (verified) event at `seq`.
+fn id_at(store: &Store, seq: u64) -> Result<Option<String>, LedgerError> {
+    let mut id = None;
+    store.for_each_frame(seq, seq + 1, |frame| {
+        let body = crate::events::codec::decode(frame.body).ok();
+        id = body.and_then(|b| b.kind().id().map(str::to_string));
+        Ok(false)
+    })?;
+    Ok(id)
 }
 
 /// A station index entry: registration seq (u64 BE) and ordinal (u32 BE).
@@ -584,7 +616,6 @@ fn locate_index_damage(
     let walk = read_checked(store, 0, next_seq, &chain::GENESIS_PREV, |e| {
         let kind = e.body.kind();
         let (key, value) = match (index, kind) {
-            (Index::Id, k) => (k.id(), e.seq.to_be_bytes().to_vec()),
             (Index::Station, EventKind::StationRegistered(s)) => {
                 stations += 1;
                 (

@@ -10,6 +10,9 @@
 //! the first spill is step (1), each writes part of step (2), and the commit writes the rest,
 //! syncs and does step (3). Until then the spilled bytes are an interrupted commit's tail.
 
+use crate::store::ids::{
+    ids_per_run, sled_id_key, IdBuffer, IdRuns, RUNS_KEY, RUN_MIN_IDS, SLED_IDS_MAX,
+};
 use crate::store::indices::Index;
 use crate::store::layout::{io, Head, Store, StoreError, FORMAT_KEY, FORMAT_TAG, HEAD_KEY};
 use crate::store::logs::Log;
@@ -21,6 +24,8 @@ struct Base {
     next_seq: u64,
     events_bytes: u64,
     rows: u64,
+    /// The committed end of `ids.seg`.
+    ids: u64,
 }
 
 /// What a commit's spills wrote past the committed lengths, and what its sled batch will
@@ -47,6 +52,8 @@ pub struct Commit {
     pub index: Packed<Index>,
     /// The postings of the new tally rows, one per row, in order ([`Posting::to_bytes`]).
     pub postings: Vec<u8>,
+    /// The new events' ids (fingerprint, seq), and the runs of them already written.
+    pub ids: IdBuffer,
     /// The head after the commit.
     pub head: Option<Head>,
     /// What was already written past the committed lengths ([`Store::spill`]).
@@ -175,8 +182,9 @@ impl Store {
             next_seq: old.map_or(0, |h| h.next_seq),
             events_bytes: old.map_or(0, |h| h.events_bytes),
             rows: old.map_or(0, |h| h.tally_rows),
+            ids: self.id_runs()?.end(),
         };
-        self.cut_tails(base.events_bytes, base.rows)?;
+        self.cut_tails(base.events_bytes, base.rows, base.ids)?;
         spilled.base = Some(base);
         Ok(base)
     }
@@ -194,6 +202,9 @@ impl Store {
         s.rows += rows;
         commit.frames = Frames::default();
         commit.postings.clear();
+        if commit.ids.len() >= ids_per_run() {
+            self.spill_ids(base, &mut commit.ids)?;
+        }
         let stations: Vec<Vec<u8>> = commit
             .logs
             .values(Log::Stations)
@@ -204,6 +215,58 @@ impl Store {
             commit.logs.push_entry(Log::Stations, &entry);
         }
         Ok(())
+    }
+
+    /// Writes the ids `buffer` holds as a run after those it spilled, and lets go of them.
+    fn spill_ids(&self, base: Base, buffer: &mut IdBuffer) -> Result<(), StoreError> {
+        let at = buffer.spilled_end.unwrap_or(base.ids);
+        let loaded = self.write_id_run(at, &buffer.take_sorted())?;
+        buffer.spilled_end = Some(loaded.run.end());
+        buffer.spilled.push(loaded);
+        Ok(())
+    }
+
+    /// Puts a commit's ids where they belong: a commit that spilled runs, or holds
+    /// [`RUN_MIN_IDS`] or more, writes a run; a small one adds them to sled, unless that would
+    /// take sled past [`SLED_IDS_MAX`], when sled's ids and the new ones become a run.
+    fn place_ids(&self, base: Base, ids: &mut IdBuffer) -> Result<IdPlacement, StoreError> {
+        let mut record = self.id_runs()?;
+        let n = ids.len() as u64;
+        if n == 0 && ids.spilled.is_empty() {
+            return Ok(IdPlacement::default());
+        }
+        if !ids.spilled.is_empty() || n >= RUN_MIN_IDS {
+            if n > 0 {
+                self.spill_ids(base, ids)?;
+            }
+            record.runs.extend(ids.spilled.iter().map(|l| l.run));
+            return Ok(IdPlacement {
+                record: Some(record),
+                wrote: true,
+                ..IdPlacement::default()
+            });
+        }
+        if record.in_sled + n <= SLED_IDS_MAX {
+            record.in_sled += n;
+            return Ok(IdPlacement {
+                record: Some(record),
+                insert: ids.take_sorted(),
+                ..IdPlacement::default()
+            });
+        }
+        let remove = self.sled_ids()?;
+        let mut entries = ids.take_sorted();
+        entries.extend_from_slice(&remove);
+        entries.sort_unstable();
+        let loaded = self.write_id_run(base.ids, &entries)?;
+        record.runs.push(loaded.run);
+        record.in_sled = 0;
+        Ok(IdPlacement {
+            record: Some(record),
+            remove,
+            wrote: true,
+            ..IdPlacement::default()
+        })
     }
 
     /// Writes the frames, tally rows and postings `commit` holds after what it spilled;
@@ -285,11 +348,21 @@ impl Store {
             base.rows + rows,
             "the head counts the tally"
         );
-        self.sync_segments(events_bytes > 0, rows > 0)?;
+        let ids = self.place_ids(base, &mut commit.ids)?;
+        self.sync_segments(events_bytes > 0, rows > 0, ids.wrote)?;
         head.events_bytes = base.events_bytes + events_bytes;
         let mut batch = std::mem::take(&mut commit.spilled.batch);
         if old.is_none() {
             batch.insert(FORMAT_KEY, FORMAT_TAG);
+        }
+        for &(fp, seq) in &ids.insert {
+            batch.insert(sled_id_key(fp, Some(seq)), &[] as &[u8]);
+        }
+        for &(fp, seq) in &ids.remove {
+            batch.remove(sled_id_key(fp, Some(seq)));
+        }
+        if let Some(record) = ids.record {
+            batch.insert(RUNS_KEY, record.to_bytes());
         }
         // 3. One atomic batch: indices, the station log, the head.
         self.stage_index(&mut batch, commit.index.iter(), base.next_seq)?;
@@ -308,10 +381,21 @@ impl Store {
     }
 }
 
+/// Where a commit's ids go ([`Store::place_ids`]): the new `J`, the ids sled gains or loses,
+/// and whether `ids.seg` was written.
+#[derive(Debug, Default)]
+struct IdPlacement {
+    record: Option<IdRuns>,
+    insert: Vec<(u64, u64)>,
+    remove: Vec<(u64, u64)>,
+    wrote: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::indices::{bucket_key, MAX_FRAGMENTS};
+    use std::collections::BTreeMap;
 
     /// Commits one (meaningless) frame with `entries`, as the write path would.
     fn commit(store: &Store, frames: u64, entries: &[(Index, Vec<u8>, Vec<u8>)]) {
@@ -359,8 +443,8 @@ mod tests {
         let store = Store::create(&dir.path().join("l")).unwrap();
         for seq in 0..100u64 {
             let id = (
-                Index::Id,
-                format!("id-{seq}").into_bytes(),
+                Index::Station,
+                format!("sid-{seq}").into_bytes(),
                 seq.to_be_bytes().to_vec(),
             );
             commit(&store, 1, &[same_bucket(seq), id]);
@@ -369,7 +453,7 @@ mod tests {
         let big: Vec<_> = (0..5000u64)
             .map(|n| {
                 (
-                    Index::Id,
+                    Index::Station,
                     format!("big-{n}").into_bytes(),
                     (100 + n).to_be_bytes().to_vec(),
                 )
@@ -392,21 +476,21 @@ mod tests {
         assert_eq!(postings, 101);
         for seq in [0u64, 31, 32, 99] {
             let v = store
-                .index_get(Index::Id, format!("id-{seq}").as_bytes())
+                .index_get(Index::Station, format!("sid-{seq}").as_bytes())
                 .unwrap();
             assert_eq!(v, Some(seq.to_be_bytes().to_vec()));
         }
-        let v = store.index_get(Index::Id, b"big-4999").unwrap();
+        let v = store.index_get(Index::Station, b"big-4999").unwrap();
         assert_eq!(v, Some(5099u64.to_be_bytes().to_vec()));
-        assert_eq!(store.index_get(Index::Id, b"id-100").unwrap(), None);
+        assert_eq!(store.index_get(Index::Station, b"sid-100").unwrap(), None);
         let mut ids = 0;
         store
-            .index_for_each_unique(Index::Id, |_, _| {
+            .index_for_each_unique(Index::Station, |_, _| {
                 ids += 1;
                 Ok(())
             })
             .unwrap();
-        assert_eq!(ids, 5100);
+        assert_eq!(ids, 5201);
     }
 
     /// Guards verify's proof that ids are unique: the same key in two fragments of a bucket
@@ -415,12 +499,79 @@ mod tests {
     fn a_key_repeated_in_another_fragment_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::create(&dir.path().join("l")).unwrap();
-        let id = |seq: u64| (Index::Id, b"same".to_vec(), seq.to_be_bytes().to_vec());
+        let id = |seq: u64| (Index::Station, b"same".to_vec(), seq.to_be_bytes().to_vec());
         commit(&store, 1, &[id(0)]);
         commit(&store, 1, &[id(1)]);
         let err = store
-            .index_for_each_unique(Index::Id, |_, _| Ok(()))
+            .index_for_each_unique(Index::Station, |_, _| Ok(()))
             .unwrap_err();
         assert!(err.to_string().contains("twice"), "{err}");
+    }
+
+    /// Commits ids (no events) as the write path would.
+    fn commit_ids(store: &Store, ids: &[(String, u64)]) {
+        let next_seq = store.head().unwrap().map_or(0, |h| h.next_seq);
+        let mut c = Commit::default();
+        for (id, seq) in ids {
+            c.ids
+                .push(crate::store::ids::fingerprint(id.as_bytes()), *seq);
+        }
+        c.head = Some(Head {
+            next_seq,
+            hash: [0; 32],
+            recorded_at_us: 0,
+            tally_rows: 0,
+            stations: 0,
+            events_bytes: 0,
+        });
+        store.commit(c).unwrap();
+    }
+
+    /// Guards the id index against a naive map: commits small and big (sled, runs, sled's
+    /// ids moved into a run when it would pass SLED_IDS_MAX), then every id is found with its
+    /// seq (the first lookups reading the file, the later ones the handle's copy), absent ids
+    /// are not, and the merged entries are exactly the map's.
+    #[test]
+    fn the_id_index_finds_what_a_map_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("l")).unwrap();
+        let mut model = BTreeMap::new();
+        let mut seq = 0u64;
+        let sizes = [1u64, 2, 5_000, 3].into_iter().chain([4_000; 16]);
+        for n in sizes.chain([10_000, 600, 1_000, 7]) {
+            let ids: Vec<(String, u64)> = (0..n)
+                .map(|_| {
+                    seq += 1;
+                    (format!("id-{}", seq * 7919 % 1_000_003), seq)
+                })
+                .collect();
+            model.extend(ids.iter().cloned());
+            commit_ids(&store, &ids);
+        }
+        let record = store.id_runs().unwrap();
+        let counts: Vec<u64> = record.runs.iter().map(|r| r.count).collect();
+        assert_eq!(counts, [5_000, 10_000, 65_606]);
+        assert_eq!(record.in_sled, 7);
+        for (id, seq) in &model {
+            let found = store.id_candidates(id.as_bytes()).unwrap();
+            assert_eq!(found, [*seq], "{id}");
+        }
+        for k in 0..2_000 {
+            let absent = format!("absent-{k}");
+            assert!(store.id_candidates(absent.as_bytes()).unwrap().is_empty());
+        }
+        let mut want: Vec<(u64, u64)> = model
+            .iter()
+            .map(|(id, seq)| (crate::store::ids::fingerprint(id.as_bytes()), *seq))
+            .collect();
+        want.sort_unstable();
+        let mut have = Vec::new();
+        store
+            .for_each_id_entry(|fp, seq| {
+                have.push((fp, seq));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(have, want);
     }
 }

@@ -2,6 +2,7 @@
 //! disk would, so that the tests can prove that reads and `verify` catch it. Compiled only with
 //! the `test-hooks` feature, which only the tests turn on.
 
+use crate::store::ids::{fingerprint, sled_id_key, RUNS_KEY};
 use crate::store::indices::{bucket_key, bucket_without, fragment_key, key, push_entry, Index};
 use crate::store::layout::{bad_key, file_error, io, Store, StoreError, FORMAT_KEY, HEAD_KEY};
 use crate::store::logs::Log;
@@ -108,6 +109,58 @@ impl Store {
             .unwrap_or_default();
         f(&mut v);
         self.db.insert(log.key(block), v).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Test support: removes `id`'s entries from the id index and, when `seq` is given, adds
+    /// one naming `seq` in their place: in sled when the id was there (or there are no runs),
+    /// else in the runs, which are rewritten as one.
+    #[doc(hidden)]
+    pub fn tamper_id(&self, id: &[u8], seq: Option<u64>) -> Result<(), StoreError> {
+        let fp = fingerprint(id);
+        let mut record = self.id_runs()?;
+        let mut entries = Vec::new();
+        self.for_each_id_entry(|efp, eseq| {
+            entries.push((efp, eseq));
+            Ok(())
+        })?;
+        let sled: std::collections::BTreeSet<_> = self.sled_ids()?.into_iter().collect();
+        entries.retain(|e| !sled.contains(e));
+        let mut in_sled = false;
+        for &(efp, eseq) in &sled {
+            if efp == fp {
+                in_sled = true;
+                self.db.remove(sled_id_key(efp, Some(eseq))).map_err(io)?;
+                record.in_sled -= 1;
+            }
+        }
+        let before = entries.len();
+        entries.retain(|e| e.0 != fp);
+        let mut rewrite = entries.len() < before;
+        match seq {
+            Some(seq) if in_sled || (!rewrite && record.runs.is_empty()) => {
+                self.db
+                    .insert(sled_id_key(fp, Some(seq)), &[] as &[u8])
+                    .map_err(io)?;
+                record.in_sled += 1;
+            }
+            Some(seq) => {
+                entries.push((fp, seq));
+                entries.sort_unstable();
+                rewrite = true;
+            }
+            None => {}
+        }
+        if rewrite {
+            self.ids.set_len(0).map_err(|e| file_error("tamper", e))?;
+            record.runs.clear();
+            if !entries.is_empty() {
+                record.runs.push(self.write_id_run(0, &entries)?.run);
+            }
+            self.ids.sync_data().map_err(|e| file_error("tamper", e))?;
+        }
+        self.db.insert(RUNS_KEY, record.to_bytes()).map_err(io)?;
         self.db.flush().map_err(io)?;
         Ok(())
     }

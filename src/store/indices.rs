@@ -1,6 +1,6 @@
 //! The secondary indices in sled. Most are packed into [`INDEX_BUCKETS`] hash buckets, each a
 //! list of entries `key length (u16 LE) | key | value length (u16 LE) | value`: the append-only
-//! ones (id, station) as fragments, one per commit that added to the bucket, merged when a
+//! one (station) as fragments, one per commit that added to the bucket, merged when a
 //! small commit finds [`MAX_FRAGMENTS`]; the replaced ones (aggregates, postings heads,
 //! disputes) as one value per bucket, rewritten when it changes.
 
@@ -18,8 +18,6 @@ const COMPACT_BUCKETS_MAX: usize = 64;
 /// The secondary indices, each a key prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Index {
-    /// id → seq
-    Id,
     /// station code → seq of its registration
     Station,
     /// station + 0x00 + clause (+ 0x00 + sheet u32 BE, on a sheet after the first) → units
@@ -52,7 +50,6 @@ impl Index {
 
     pub(super) fn prefix(self) -> u8 {
         match self {
-            Index::Id => b'I',
             Index::Station => b'S',
             Index::UnitCount => b'N',
             Index::Aggregate => b'A',
@@ -203,7 +200,7 @@ impl Store {
 
     /// [`Store::index_for_each`], refusing an index that holds a key twice (a bucket is a list
     /// of entries, so only a check finds a repeated key; `verify` relies on keys being unique,
-    /// e.g. for the `Id` index to prove ids unique).
+    /// e.g. for the `Station` index to prove codes registered once).
     pub fn index_for_each_unique(
         &self,
         index: Index,

@@ -8,13 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Identifies a kaohe store and its layout version.
-pub const FORMAT_TAG: &[u8] = b"kaohe-store-v5";
+pub const FORMAT_TAG: &[u8] = b"kaohe-store-v6";
 /// The events file inside a ledger directory.
 pub const EVENTS_FILE: &str = "events.seg";
 /// The tally file inside a ledger directory.
 pub const TALLY_FILE: &str = "tally.seg";
 /// The postings file inside a ledger directory: one entry per tally row, chained by station.
 pub const POSTINGS_FILE: &str = "postings.seg";
+/// The id index's runs inside a ledger directory.
+pub const IDS_FILE: &str = "ids.seg";
 /// The directory of stored evidence files inside a ledger directory.
 pub const EVIDENCE_DIR: &str = "evidence";
 /// The sled key of the format tag.
@@ -70,6 +72,9 @@ pub struct Store {
     pub(super) events: File,
     pub(super) tally: File,
     pub(super) postings: File,
+    pub(super) ids: File,
+    /// Fences and filters of the id runs, kept by a handle that makes many lookups.
+    pub(super) ids_cache: std::sync::Mutex<IdCache>,
 }
 
 /// What an open store holds on to: a writer the directory's exclusive lock, a reader its
@@ -90,6 +95,30 @@ impl Drop for Scratch {
         // Best effort: a leftover in the temporary directory holds no one up.
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// A run of `ids.seg` (the id index, `ids`): where it starts and how many entries it has;
+/// the rest follows. Here because a handle holds copies of runs ([`IdCache`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Run {
+    pub offset: u64,
+    pub count: u64,
+}
+
+/// What a lookup needs of a run in memory: its fences and filter.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub run: Run,
+    pub(super) fences: Vec<u64>,
+    pub(super) bloom: Vec<u8>,
+}
+
+/// A handle's copy of the runs' fences and filters (a prefix of the run list: runs are only
+/// ever added), made after a handle's first lookups (`ids`).
+#[derive(Debug, Default)]
+pub(super) struct IdCache {
+    pub(super) lookups: u64,
+    pub(super) loaded: Vec<Loaded>,
 }
 
 /// Where the chain ends, and how long the derived logs are at that point.
@@ -532,6 +561,8 @@ impl Store {
             events: open_file(path, EVENTS_FILE, true)?,
             tally: open_file(path, TALLY_FILE, true)?,
             postings: open_file(path, POSTINGS_FILE, true)?,
+            ids: open_file(path, IDS_FILE, true)?,
+            ids_cache: Default::default(),
             db,
             _hold: Hold::Lock(lock),
             path: path.to_path_buf(),
@@ -575,6 +606,8 @@ impl Store {
             events: open_file_as(&self.path, EVENTS_FILE, false, false)?,
             tally: open_file_as(&self.path, TALLY_FILE, false, false)?,
             postings: open_file_as(&self.path, POSTINGS_FILE, false, false)?,
+            ids: open_file_as(&self.path, IDS_FILE, false, false)?,
+            ids_cache: Default::default(),
             path: self.path.clone(),
         })
     }
@@ -601,6 +634,8 @@ impl Store {
             events: open_file_as(path, EVENTS_FILE, false, write)?,
             tally: open_file_as(path, TALLY_FILE, false, write)?,
             postings: open_file_as(path, POSTINGS_FILE, false, write)?,
+            ids: open_file_as(path, IDS_FILE, false, write)?,
+            ids_cache: Default::default(),
             db,
             _hold: hold,
             path: path.to_path_buf(),
@@ -644,6 +679,7 @@ impl Store {
         Ok(self.db.size_on_disk().map_err(io)?
             + file_len(&self.events)?
             + file_len(&self.tally)?
-            + file_len(&self.postings)?)
+            + file_len(&self.postings)?
+            + file_len(&self.ids)?)
     }
 }

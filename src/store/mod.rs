@@ -1,6 +1,6 @@
 //! The store: the only place that knows sled.
 //!
-//! A ledger directory holds a sled database and three append-only files:
+//! A ledger directory holds a sled database and four append-only files:
 //!
 //! - `events.seg`: every event's frame, in seq order: body length (u32 LE), body, hash (32).
 //! - `tally.seg`: the tally log, [`TALLY_ENTRY_BYTES`]-byte entries: length (u16 LE), row.
@@ -8,6 +8,8 @@
 //!   number of the same station's posting before it (u64 LE each), so that a station's rows
 //!   are found from its head (`P`) back, and sled holds nothing per event for them. Its
 //!   committed length is the head's tally rows × [`POSTING_BYTES`].
+//! - `ids.seg`: the id index's runs (see [`ids`]), committed up to the end of the last run
+//!   `J` lists.
 //!
 //! The bulk of the data lives in the files and is read with positioned reads through a small
 //! buffer, so memory does not grow with the ledger (sled keeps every page it has read, whatever
@@ -19,7 +21,8 @@
 //! | `F` | the format tag, [`FORMAT_TAG`] |
 //! | `H` | the head: next seq (u64 BE), head hash (32), last recorded_at (i64 BE), tally rows (u64 BE), stations (u64 BE), committed bytes of `events.seg` (u64 BE) |
 //! | `B` + block number (u64 BE) | the offset in `events.seg` (u64 BE) of the block's first frame |
-//! | `I` + bucket (u16 BE) + commit seq (u64 BE) | a fragment: entries id → seq (u64 BE) of the event that holds the id |
+//! | `I` + fingerprint (u64 BE) + seq (u64 BE) | an id held in sled (no value): the event at seq holds an id with this fingerprint ([`ids`]) |
+//! | `J` | the id index's run list: ids held in sled (u64 BE), number of runs (u32 BE), each run's offset in `ids.seg` and count (u64 BE) |
 //! | `S` + bucket (u16 BE) + commit seq (u64 BE) | a fragment: entries station code → seq (u64 BE) of its registration, ordinal (u32 BE) |
 //! | `N` + station + 0x00 + clause | units recorded so far under a per-unit clause (u32 BE) |
 //! | `O` + block (u64 BE) | station log: one entry per registered station, [`Log::Stations`] |
@@ -47,18 +50,18 @@
 //! files, so that lock guards them too.
 //!
 //! The station log is packed into sled blocks: entry `j` of block `b` is entry
-//! `b * per_block + j`, each `length (u16 LE) | bytes`. The id, station, aggregate, postings
+//! `b * per_block + j`, each `length (u16 LE) | bytes`. The station, aggregate, postings
 //! and dispute indices are packed into [`INDEX_BUCKETS`] hash buckets, each a list of entries
-//! `key length (u16 LE) | key | value length (u16 LE) | value`. The append-only ones (id,
-//! station) keep each bucket as fragments, one per commit that added to it (keyed by
+//! `key length (u16 LE) | key | value length (u16 LE) | value`. The append-only one
+//! (station) keeps each bucket as fragments, one per commit that added to it (keyed by
 //! the commit's first seq), so a commit writes only its new entries however big the index is:
 //! an import never rewrites what earlier imports wrote. A small commit merges a bucket that
 //! has reached `MAX_FRAGMENTS`. The replaced ones (aggregates, postings heads, disputes) are one value
 //! per bucket, rewritten when it changes; they grow with stations and disputes, not events.
 //!
 //! The parts, each importing only those before it: `layout` (names, errors, the handle, the
-//! head, create and open), `segments` (the two files), `logs` (tally and station log),
-//! `indices`, `blobs` (evidence files), `checkpoints` (and the last verification),
+//! head, create and open), `segments` (the files), `logs` (tally and station log),
+//! `indices`, `ids` (the id index), `blobs` (evidence files), `checkpoints` (and the last verification),
 //! `commit`, and the test-only `hooks`. This file is their facade.
 
 mod blobs;
@@ -66,6 +69,7 @@ mod checkpoints;
 mod commit;
 #[cfg(feature = "test-hooks")]
 mod hooks;
+mod ids;
 mod indices;
 mod layout;
 mod logs;
@@ -73,6 +77,7 @@ mod segments;
 
 pub use checkpoints::Verified;
 pub use commit::Commit;
+pub use ids::{fingerprint as id_fingerprint, ids_per_run, IdBuffer, IdRuns, IDS_PER_RUN};
 pub use indices::Index;
 pub use layout::{panic_is_contained, set_lock_wait, Head, Store, StoreError, EVIDENCE_DIR};
 pub use logs::Log;
@@ -83,7 +88,8 @@ pub use segments::{Frames, Posting};
 pub use {
     blobs::EvidenceListing,
     commit::Packed,
+    ids::{RUN_MIN_IDS, SLED_IDS_MAX},
     indices::INDEX_BUCKETS,
-    layout::{EVENTS_FILE, FORMAT_TAG, POSTINGS_FILE, TALLY_FILE},
+    layout::{EVENTS_FILE, FORMAT_TAG, IDS_FILE, POSTINGS_FILE, TALLY_FILE},
     segments::{Frame, POSTING_BYTES, TALLY_ENTRY_BYTES},
 };

@@ -372,10 +372,16 @@ impl Store {
 
     /// A commit's first step: cuts each file back to its committed length (`events_bytes`
     /// bytes, `tally_rows` entries), dropping what an interrupted commit may have left.
-    pub(super) fn cut_tails(&self, events_bytes: u64, tally_rows: u64) -> Result<(), StoreError> {
+    pub(super) fn cut_tails(
+        &self,
+        events_bytes: u64,
+        tally_rows: u64,
+        ids_bytes: u64,
+    ) -> Result<(), StoreError> {
         cut_to(&self.events, events_bytes, "events")?;
         cut_to(&self.tally, tally_rows * TALLY_ENTRY_BYTES, "tally")?;
-        cut_to(&self.postings, tally_rows * POSTING_BYTES, "postings")
+        cut_to(&self.postings, tally_rows * POSTING_BYTES, "postings")?;
+        cut_to(&self.ids, ids_bytes, "ids")
     }
 
     /// Packs tally entries as `tally.seg` stores them, to follow the `old_rows` before them,
@@ -449,20 +455,29 @@ impl Store {
     }
 
     /// Syncs the segment files a commit wrote to: the events file when `events` (and the
-    /// tally and postings files when `rows`). The files are synced at the same time, one
+    /// tally and postings files when `rows`, the ids file when `ids`). The files are synced at the same time, one
     /// thread each, so that the file system can make them durable in one journal commit
     /// instead of one after another (a single `record` waits for them).
-    pub(super) fn sync_segments(&self, events: bool, rows: bool) -> Result<(), StoreError> {
+    pub(super) fn sync_segments(
+        &self,
+        events: bool,
+        rows: bool,
+        ids: bool,
+    ) -> Result<(), StoreError> {
         let sync = |file: &File| {
             file.sync_data()
                 .map_err(|e| file_error("cannot sync the ledger", e))
         };
         std::thread::scope(|scope| {
-            let others: Vec<_> = [&self.tally, &self.postings]
-                .into_iter()
-                .filter(|_| rows)
-                .map(|file| scope.spawn(move || sync(file)))
-                .collect();
+            let others: Vec<_> = [
+                (&self.tally, rows),
+                (&self.postings, rows),
+                (&self.ids, ids),
+            ]
+            .into_iter()
+            .filter(|f| f.1)
+            .map(|(file, _)| scope.spawn(move || sync(file)))
+            .collect();
             let first = match events {
                 true => sync(&self.events),
                 false => Ok(()),

@@ -178,3 +178,78 @@ fn a_big_import_killed_after_spilling_leaves_the_ledger_as_it_was() {
         before["events"].as_u64().unwrap() + RECORDS as u64 + 2
     );
 }
+
+/// `kaohe --db L import FILE` with the id index writing a run per `ids_per_run` ids (a test
+/// build's `KAOHE_TEST_IDS_PER_RUN`), as a million-id import does.
+fn import_with_runs_of(l: &TestLedger, text: &str, ids_per_run: usize) -> crate::harness::Output {
+    let file = l.path("runs.jsonl");
+    std::fs::write(&file, text).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kaohe"))
+        .arg("--db")
+        .arg(&l.db)
+        .args(["import", file.to_str().unwrap()])
+        .env("KAOHE_NOW", crate::harness::TEST_NOW)
+        .env("KAOHE_TEST_IDS_PER_RUN", ids_per_run.to_string())
+        .output()
+        .unwrap();
+    crate::harness::Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Guards the ids an import writes as runs while it goes (past the committed end of
+/// `ids.seg`): a later line of the same import finds an id already in a spilled run (the
+/// first record again: unchanged; another record under its id: refused, naming the id), the
+/// committed runs answer the next import and `explain`, and the ledger verifies.
+#[test]
+fn ids_written_as_runs_during_an_import_are_found_by_later_lines_and_imports() {
+    let l = TestLedger::with_stations();
+    let out = import_with_runs_of(&l, &big_import(), 5_000);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("1 unchanged"), "{}", out.stdout);
+    let ids_bytes = std::fs::metadata(l.db.join("ids.seg")).unwrap().len();
+    assert!(
+        ids_bytes > 8 * 5_000 * 16,
+        "the import wrote its ids as runs"
+    );
+    head(&l);
+    let again = import_with_runs_of(&l, &format!("{}{}", record(17), record(39_999)), 5_000);
+    assert_eq!(again.code, 0, "{}{}", again.stdout, again.stderr);
+    assert!(again.stdout.contains("2 unchanged"), "{}", again.stdout);
+    let other = record(12_345).replace("证据12345", "另一份证据");
+    let refused = l.import(&other);
+    assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+    assert!(refused.stderr.contains("R012345"), "{}", refused.stderr);
+    let shown = l.ok(&["explain", "--station", "WJ02", "--json"]);
+    assert!(shown.contains("R039999"), "explain finds the last record");
+}
+
+/// Guards the runs of `ids.seg` against damage: a changed byte in a run's entries is found by
+/// `verify` (exit 1) and a cut file is refused when the ledger is opened, naming the file.
+#[test]
+fn a_damaged_or_cut_ids_file_is_found() {
+    let l = TestLedger::with_stations();
+    let text: String = (0..5_000).map(record).collect();
+    let out = l.import(&text);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    head(&l);
+    let path = l.db.join("ids.seg");
+    let good = std::fs::read(&path).unwrap();
+    assert!(good.len() >= 5_000 * 16, "one run of the import's ids");
+    for at in [16 * 2_500 + 3, 16 * 4_000 + 9] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x40;
+        std::fs::write(&path, &bad).unwrap();
+        let v = l.run(&["verify", "--json"]);
+        assert_eq!(v.code, 1, "byte {at}: {}{}", v.stdout, v.stderr);
+        assert_eq!(v.json()["ok"], false);
+    }
+    std::fs::write(&path, &good[..good.len() - 1]).unwrap();
+    let out = l.run(&["score"]);
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(out.stderr.contains("ids file"), "{}", out.stderr);
+    std::fs::write(&path, &good).unwrap();
+    head(&l);
+}

@@ -21,7 +21,7 @@ use kaohe::internals::events::chain::{self, GENESIS_PREV};
 use kaohe::internals::events::codec;
 use kaohe::internals::events::event::{Body, EventKind, EventV1, LedgerFollows, Sealed};
 use kaohe::internals::ledger::Ledger;
-use kaohe::internals::store::{Index, Store};
+use kaohe::internals::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -472,7 +472,7 @@ fn a_previous_year_that_does_not_verify_is_refused() {
     let y2018 = closed_2018();
     {
         let store = Store::open(&y2018.db).expect("open the store");
-        store.tamper_index(Index::Id, b"D1", None).expect("tamper");
+        store.tamper_id(b"D1", None).expect("tamper");
     }
     let verify = y2018.run(&["verify"]);
     assert_eq!(verify.code, 1, "{}{}", verify.stdout, verify.stderr);
