@@ -433,7 +433,7 @@ impl Builder {
     /// disputes, unit counts, keys), as the write path's commits would have left them.
     fn flush(&mut self, store: &Store, audit: &Audit, last: bool) -> Result<(), RestoreError> {
         // The last flush commits the ids still held even when the events are all committed.
-        if self.commit.frames.is_empty() && !(last && !self.ids.is_empty()) {
+        if self.commit.frames.is_empty() && (!last || self.ids.is_empty()) {
             return Ok(());
         }
         let start = self.chunk_start;
