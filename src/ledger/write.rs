@@ -488,29 +488,37 @@ impl<'a> Batch<'a> {
             return Ok(s.clone());
         }
         let ledger = self.ledger;
+        // The registration is read from the station log (entry `ordinal`), which holds it
+        // whole and which `verify` compares with the events: one sled block, not an event.
         let found = match ledger.station_ordinal(code).map_err(Self::ledger_err)? {
             None => None,
-            Some((seq, ordinal)) => match ledger.event(seq).map_err(Self::ledger_err)? {
-                Some(b) => match b.kind() {
-                    EventKind::StationRegistered(reg) if reg.code == code => Some(StationInfo {
+            Some((seq, ordinal)) => {
+                let mut entry = None;
+                if u64::from(ordinal) < ledger.head.stations {
+                    let read = ledger.store.for_each_log_entry(
+                        Log::Stations,
+                        u64::from(ordinal),
+                        |_, bytes| {
+                            entry = StationEntry::decode(bytes);
+                            Ok(false)
+                        },
+                    );
+                    read.map_err(|e| Self::ledger_err(e.into()))?;
+                }
+                match entry {
+                    Some(e) if e.seq == seq && e.station.code == code => Some(StationInfo {
                         seq,
                         ordinal,
-                        reg: reg.clone(),
+                        reg: e.station,
                     }),
                     _ => {
                         return Err(Self::ledger_err(damaged(
                             seq,
-                            "the station index points at another event",
+                            "the station index and the station log disagree",
                         )))
                     }
-                },
-                None => {
-                    return Err(Self::ledger_err(damaged(
-                        seq,
-                        "the station index points past the head",
-                    )))
                 }
-            },
+            }
         };
         self.stations.insert(code.to_string(), found.clone());
         Ok(found)

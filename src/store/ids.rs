@@ -305,6 +305,8 @@ pub struct IdBuffer {
     pub(super) spilled: Vec<Loaded>,
     /// Where the next spilled run starts (set by the first spill).
     pub(super) spilled_end: Option<u64>,
+    /// The committed run list, read at the first lookup: only this commit changes it.
+    committed: std::cell::OnceCell<IdRuns>,
 }
 
 impl IdBuffer {
@@ -361,13 +363,26 @@ impl Store {
     ) -> Result<Vec<u64>, StoreError> {
         let fp = fingerprint(id);
         let mut out = Vec::new();
-        if let Some(buffer) = commit {
-            buffer.seqs_in_memory(fp, &mut out);
-            for l in &buffer.spilled {
-                run_seqs(&self.ids, l.run, Some(l), fp, &mut out)?;
+        let read;
+        let runs = match commit {
+            Some(buffer) => {
+                buffer.seqs_in_memory(fp, &mut out);
+                for l in &buffer.spilled {
+                    run_seqs(&self.ids, l.run, Some(l), fp, &mut out)?;
+                }
+                match buffer.committed.get() {
+                    Some(runs) => runs,
+                    None => {
+                        let runs = self.id_runs()?;
+                        buffer.committed.get_or_init(|| runs)
+                    }
+                }
             }
-        }
-        let runs = self.id_runs()?;
+            None => {
+                read = self.id_runs()?;
+                &read
+            }
+        };
         if runs.in_sled > 0 {
             for entry in self.db.scan_prefix(sled_id_key(fp, None)) {
                 let (k, _) = entry.map_err(io)?;

@@ -77,7 +77,7 @@ mod segments;
 
 pub use checkpoints::Verified;
 pub use commit::Commit;
-pub use ids::{fingerprint as id_fingerprint, ids_per_run, IdBuffer, IdRuns, IDS_PER_RUN};
+pub use ids::{fingerprint as id_fingerprint, ids_per_run, IdBuffer};
 pub use indices::Index;
 pub use layout::{panic_is_contained, set_lock_wait, Head, Store, StoreError, EVIDENCE_DIR};
 pub use logs::Log;
@@ -88,7 +88,7 @@ pub use segments::{Frames, Posting};
 pub use {
     blobs::EvidenceListing,
     commit::Packed,
-    ids::{RUN_MIN_IDS, SLED_IDS_MAX},
+    ids::{IdRuns, IDS_PER_RUN, RUN_MIN_IDS, SLED_IDS_MAX},
     indices::INDEX_BUCKETS,
     layout::{EVENTS_FILE, FORMAT_TAG, IDS_FILE, POSTINGS_FILE, TALLY_FILE},
     segments::{Frame, POSTING_BYTES, TALLY_ENTRY_BYTES},
