@@ -55,6 +55,9 @@ pub fn ids_per_run() -> usize {
     IDS_PER_RUN
 }
 
+/// The most ids a run may hold (a bound on what a damaged record can ask for; far beyond
+/// any ledger, and small enough that a run's size is computed without overflow).
+const MAX_RUN_IDS: u64 = 1 << 40;
 /// The most runs `J` may list (a bound on what a damaged record can ask for).
 const MAX_RUNS: u32 = 1 << 20;
 /// After this many lookups a handle keeps the runs' fences and filters in memory.
@@ -91,8 +94,13 @@ impl Run {
         self.fences_at() + self.fences() * 8
     }
 
+    /// Bytes of the run: entries, fences and filter.
+    fn bytes(self) -> u64 {
+        self.count * ENTRY_BYTES + self.fences() * 8 + self.blocks() * BLOOM_BLOCK_BYTES
+    }
+
     pub fn end(self) -> u64 {
-        self.bloom_at() + self.blocks() * BLOOM_BLOCK_BYTES
+        self.offset + self.bytes()
     }
 }
 
@@ -133,10 +141,10 @@ impl IdRuns {
                 offset: u64_at(12 + 16 * i)?,
                 count: u64_at(20 + 16 * i)?,
             };
-            if run.offset != end || run.count == 0 || run.count > u64::MAX / 64 {
+            if run.offset != end || run.count == 0 || run.count > MAX_RUN_IDS {
                 return None;
             }
-            end = run.end();
+            end = run.offset.checked_add(run.bytes())?;
             runs.push(run);
         }
         Some(IdRuns { in_sled, runs })
@@ -312,7 +320,9 @@ pub struct IdBuffer {
 impl IdBuffer {
     pub fn push(&mut self, fp: u64, seq: u64) {
         if let Some(&held) = self.map.get(&fp) {
-            self.collided.push((fp, held.max(seq)));
+            // Invariant: ids are pushed in seq order, so the held one came first.
+            debug_assert!(held < seq, "ids pushed in seq order");
+            self.collided.push((fp, seq));
             return;
         }
         self.map.insert(fp, seq);
