@@ -57,12 +57,21 @@ impl Ledger {
         f: impl FnMut(EventRef<'_>) -> Result<bool, LedgerError>,
     ) -> Result<(), LedgerError> {
         let to = to.min(self.head.next_seq);
-        let prev = if from == 0 {
-            chain::GENESIS_PREV
-        } else {
-            self.hash_at(from - 1)?
-        };
-        read_checked(&self.store, from, to, &prev, f)
+        if from == 0 {
+            return read_checked(&self.store, from, to, &chain::GENESIS_PREV, f);
+        }
+        // The stored hash before `from` is read in the same pass (one block read, not two,
+        // for a single event).
+        let mut f = f;
+        read_checked_from(&self.store, from - 1, to, None, |body, e| {
+            f(EventRef {
+                seq: e.seq,
+                body: &body,
+                bytes: e.bytes,
+                hash: e.hash,
+                prev_hash: e.prev_hash,
+            })
+        })
     }
 
     /// Checks the links of events `[0, end)` without decoding them: every stored hash is
@@ -298,9 +307,21 @@ pub(crate) fn read_checked_owned(
     from: u64,
     to: u64,
     prev: &Hash,
+    f: impl FnMut(Body, CheckedFrame<'_>) -> Result<bool, LedgerError>,
+) -> Result<(), LedgerError> {
+    read_checked_from(store, from, to, Some(*prev), f)
+}
+
+/// [`read_checked_owned`]; with no `prev`, the frame at `from` gives only its stored hash, as
+/// the hash before `from + 1` (it is not checked or handed over).
+fn read_checked_from(
+    store: &Store,
+    from: u64,
+    to: u64,
+    prev: Option<Hash>,
     mut f: impl FnMut(Body, CheckedFrame<'_>) -> Result<bool, LedgerError>,
 ) -> Result<(), LedgerError> {
-    let mut prev = *prev;
+    let mut prev = prev;
     let mut next = from;
     let mut err = None;
     store.for_each_frame(from, to, |frame| {
@@ -308,7 +329,12 @@ pub(crate) fn read_checked_owned(
             if frame.seq != next {
                 return Err(damaged(next, "event is missing"));
             }
-            if chain::link(&prev, frame.body) != *frame.hash {
+            let Some(prev) = prev.as_mut() else {
+                prev = Some(*frame.hash);
+                next += 1;
+                return Ok(true);
+            };
+            if chain::link(prev, frame.body) != *frame.hash {
                 return Err(damaged(
                     frame.seq,
                     "hash does not match the stored bytes and the previous hash",
@@ -331,10 +357,10 @@ pub(crate) fn read_checked_owned(
                     seq: frame.seq,
                     bytes: frame.body,
                     hash: frame.hash,
-                    prev_hash: &prev,
+                    prev_hash: prev,
                 },
             )?;
-            prev = *frame.hash;
+            *prev = *frame.hash;
             next += 1;
             Ok(go)
         };

@@ -8,7 +8,8 @@ use crate::domain::command::{
 };
 use crate::domain::dispute::Standing;
 use crate::domain::rows::{
-    aggregate_key, postings_key, Adjusted, Aggregate, PostingChains, Row, StationEntry,
+    aggregate_key, postings_key, Adjusted, Aggregate, PostingChains, PostingsHead, Row,
+    StationEntry,
 };
 use crate::domain::rubric::{Clause, Context, Item};
 use crate::domain::rules::{self, local_day, unit_key, Appealed};
@@ -61,15 +62,19 @@ impl Applied {
     }
 }
 
-/// A station's aggregate as this commit builds it, read from the store on first use.
+/// A station's aggregate as this commit builds it, read from the store on first use (from
+/// the batch's copy of the index once it has one).
 fn aggregate_for<'m>(
-    aggregates: &'m mut BTreeMap<u32, Aggregate>,
+    (aggregates, copy): (&'m mut BTreeMap<u32, Aggregate>, Option<&Stored>),
     store: &Store,
     station: u32,
 ) -> Result<&'m mut Aggregate, LedgerError> {
     Ok(match aggregates.entry(station) {
         std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
         std::collections::btree_map::Entry::Vacant(e) => {
+            if let Some(copy) = copy {
+                return Ok(e.insert(copy.aggregates.get(&station).cloned().unwrap_or_default()));
+            }
             let stored = store.index_get(Index::Aggregate, &aggregate_key(station))?;
             let agg = match stored {
                 None => Aggregate::default(),
@@ -85,11 +90,27 @@ fn aggregate_for<'m>(
 /// committed lengths ([`Store::spill`]): an import's memory is this buffer, not the import.
 const SPILL_BYTES: usize = 2 << 20;
 
+/// Station lookups from the index a batch makes before it reads every station's
+/// registration, sums and postings head in one scan each ([`Batch::warm_up`]): a big import
+/// touches most stations, and a scan costs less than a lookup per station.
+const WARM_UP_AFTER_STATIONS: u32 = 1024;
+
 /// What a commit derives from its events besides the events: each touched station's sums and
 /// its chain of postings.
 struct Derived {
     aggregates: BTreeMap<u32, Aggregate>,
     postings: PostingChains,
+    /// Every station's stored sums and postings head, once the batch has read them all.
+    stored: Option<Stored>,
+}
+
+/// The `Aggregate`, `Postings` and `UnitCount` indices as committed, read whole
+/// ([`Batch::warm_up`]).
+#[derive(Default)]
+struct Stored {
+    aggregates: rustc_hash::FxHashMap<u32, Aggregate>,
+    heads: rustc_hash::FxHashMap<u32, PostingsHead>,
+    units: rustc_hash::FxHashMap<Vec<u8>, u32>,
 }
 
 impl Derived {
@@ -101,8 +122,10 @@ impl Derived {
         station: u32,
         seq: u64,
     ) -> Result<(), LedgerError> {
-        let (seq, prev) = self.postings.post(station, seq, || {
-            crate::ledger::read::postings_head(store, station)
+        let copy = self.stored.as_ref();
+        let (seq, prev) = self.postings.post(station, seq, || match copy {
+            Some(copy) => Ok(copy.heads.get(&station).copied()),
+            None => crate::ledger::read::postings_head(store, station),
         })?;
         commit.push_posting(crate::store::Posting { seq, prev });
         Ok(())
@@ -402,6 +425,10 @@ struct Batch<'a> {
     /// their sum.
     stations_before: u32,
     stations_new: u32,
+    /// Stations looked up in the index so far, and whether every committed station's
+    /// registration is in `stations` ([`Batch::warm_up`]).
+    station_lookups: u32,
+    warm: bool,
     unit_counts: BTreeMap<Vec<u8>, u32>,
     /// Records whose disputes this batch has looked at, as they stand with its events.
     disputes: BTreeMap<u64, Standing>,
@@ -443,11 +470,14 @@ impl<'a> Batch<'a> {
             derived: Some(Derived {
                 aggregates: BTreeMap::new(),
                 postings: PostingChains::new(ledger.head.tally_rows),
+                stored: None,
             }),
             prev: ledger.head.hash,
             stations: BTreeMap::new(),
             stations_before,
             stations_new: 0,
+            station_lookups: 0,
+            warm: false,
             unit_counts: BTreeMap::new(),
             disputes: BTreeMap::new(),
             adjusted: BTreeMap::new(),
@@ -487,6 +517,15 @@ impl<'a> Batch<'a> {
         if let Some(s) = self.stations.get(code) {
             return Ok(s.clone());
         }
+        if self.warm {
+            // Every committed station is in `stations`, and so is every one this batch added.
+            return Ok(None);
+        }
+        self.station_lookups += 1;
+        if self.station_lookups == WARM_UP_AFTER_STATIONS {
+            self.warm_up().map_err(Self::ledger_err)?;
+            return self.station(code);
+        }
         let ledger = self.ledger;
         // The registration is read from the station log (entry `ordinal`), which holds it
         // whole and which `verify` compares with the events: one sled block, not an event.
@@ -522,6 +561,66 @@ impl<'a> Batch<'a> {
         };
         self.stations.insert(code.to_string(), found.clone());
         Ok(found)
+    }
+
+    /// Reads every committed station's registration (the station log), sums (`Aggregate`),
+    /// postings head (`Postings`) and unit counts (`UnitCount`) in one scan each, keeping what
+    /// this batch already changed: later lookups are in memory.
+    fn warm_up(&mut self) -> Result<(), LedgerError> {
+        let (ledger, mut bad) = (self.ledger, false);
+        let stations = &mut self.stations;
+        ledger
+            .store
+            .for_each_log_entry(Log::Stations, 0, |n, bytes| {
+                match (StationEntry::decode(bytes), u32::try_from(n)) {
+                    _ if n >= ledger.head.stations => return Ok(false),
+                    (Some(e), Ok(ordinal)) => {
+                        let info = StationInfo {
+                            seq: e.seq,
+                            ordinal,
+                            reg: e.station,
+                        };
+                        stations.entry(info.reg.code.clone()).or_insert(Some(info));
+                    }
+                    _ => bad = true,
+                }
+                Ok(true)
+            })?;
+        let mut stored = Stored::default();
+        let ordinal = |k: &[u8]| <[u8; 4]>::try_from(k).ok().map(u32::from_be_bytes);
+        ledger.store.index_for_each(Index::Aggregate, |k, v| {
+            match (ordinal(k), Aggregate::decode(v)) {
+                (Some(s), Some(a)) => drop(stored.aggregates.insert(s, a)),
+                _ => bad = true,
+            }
+            Ok(())
+        })?;
+        ledger.store.index_for_each(Index::Postings, |k, v| {
+            match (ordinal(k), PostingsHead::decode(v)) {
+                (Some(s), Some(h)) => drop(stored.heads.insert(s, h)),
+                _ => bad = true,
+            }
+            Ok(())
+        })?;
+        ledger.store.index_for_each(Index::UnitCount, |k, v| {
+            match <[u8; 4]>::try_from(v) {
+                Ok(n) => drop(stored.units.insert(k.to_vec(), u32::from_be_bytes(n))),
+                Err(_) => bad = true,
+            }
+            Ok(())
+        })?;
+        if bad {
+            return Err(StoreError::Corrupt(
+                "the station log, aggregates, postings heads or unit counts hold a malformed entry"
+                    .into(),
+            )
+            .into());
+        }
+        if let Some(derived) = self.derived.as_mut() {
+            derived.stored = Some(stored);
+        }
+        self.warm = true;
+        Ok(())
     }
 
     fn known_station(&mut self, code: &str) -> Result<StationRegistered, FieldError> {
@@ -963,9 +1062,11 @@ impl<'a> Batch<'a> {
     /// Units recorded so far under `ukey` (a station's clause): as this batch counts them,
     /// else as the ledger does.
     fn units_so_far(&self, ukey: &[u8]) -> Result<u32, FieldError> {
-        match self.unit_counts.get(ukey) {
-            Some(n) => Ok(*n),
-            None => self.ledger.unit_count(ukey).map_err(Self::ledger_err),
+        let copy = self.derived.as_ref().and_then(|d| d.stored.as_ref());
+        match (self.unit_counts.get(ukey), copy) {
+            (Some(n), _) => Ok(*n),
+            (None, Some(copy)) => Ok(copy.units.get(ukey).copied().unwrap_or(0)),
+            (None, None) => self.ledger.unit_count(ukey).map_err(Self::ledger_err),
         }
     }
 
@@ -1481,8 +1582,12 @@ impl<'a> Batch<'a> {
                 let position = rubric
                     .record_slot(&p.clause, &p.by, p.occurred)
                     .expect("a checked record counts in a slot");
-                aggregate_for(&mut derived.aggregates, store, station)?
-                    .add(position as u16, p.computed_points);
+                aggregate_for(
+                    (&mut derived.aggregates, derived.stored.as_ref()),
+                    store,
+                    station,
+                )?
+                .add(position as u16, p.computed_points);
                 derived.post(commit, store, station, seq)?;
                 let row = Row::of(rubric, seq, at, station, p)
                     .expect("checked records name clauses of the rubric");
@@ -1502,8 +1607,12 @@ impl<'a> Batch<'a> {
                 // Invariant: every dispute event of a batch was folded by push_dispute.
                 let a = self.adjusted[&seq];
                 derived.post(commit, store, a.station, seq)?;
-                aggregate_for(&mut derived.aggregates, store, a.station)?
-                    .adjust(a.position, a.delta);
+                aggregate_for(
+                    (&mut derived.aggregates, derived.stored.as_ref()),
+                    store,
+                    a.station,
+                )?
+                .adjust(a.position, a.delta);
                 commit
                     .logs
                     .push((Log::Tally, Row::of_dispute(seq, at, &a).encode()));
