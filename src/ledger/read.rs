@@ -62,16 +62,7 @@ impl Ledger {
         }
         // The stored hash before `from` is read in the same pass (one block read, not two,
         // for a single event).
-        let mut f = f;
-        read_checked_from(&self.store, from - 1, to, None, |body, e| {
-            f(EventRef {
-                seq: e.seq,
-                body: &body,
-                bytes: e.bytes,
-                hash: e.hash,
-                prev_hash: e.prev_hash,
-            })
-        })
+        checked_refs(&self.store, from - 1, to, None, f)
     }
 
     /// Checks the links of events `[0, end)` without decoding them: every stored hash is
@@ -280,9 +271,20 @@ pub(crate) fn read_checked(
     from: u64,
     to: u64,
     prev: &Hash,
+    f: impl FnMut(EventRef<'_>) -> Result<bool, LedgerError>,
+) -> Result<(), LedgerError> {
+    checked_refs(store, from, to, Some(*prev), f)
+}
+
+/// [`read_checked_from`], handing each event over by reference.
+fn checked_refs(
+    store: &Store,
+    from: u64,
+    to: u64,
+    prev: Option<Hash>,
     mut f: impl FnMut(EventRef<'_>) -> Result<bool, LedgerError>,
 ) -> Result<(), LedgerError> {
-    read_checked_owned(store, from, to, prev, |body, e| {
+    read_checked_from(store, from, to, prev, |body, e| {
         f(EventRef {
             seq: e.seq,
             body: &body,

@@ -90,6 +90,10 @@ fn aggregate_for<'m>(
 /// committed lengths ([`Store::spill`]): an import's memory is this buffer, not the import.
 const SPILL_BYTES: usize = 2 << 20;
 
+/// A batch keeps where every `FRAMES_PER_GROUP`th of its frames starts, and finds one of
+/// its events by reading its group's frames (memory: a few bits per event, not a word).
+const FRAMES_PER_GROUP: u64 = 16;
+
 /// Station lookups from the index a batch makes before it reads every station's
 /// registration, sums and postings head in one scan each ([`Batch::warm_up`]): a big import
 /// touches most stations, and a scan costs less than a lookup per station.
@@ -413,9 +417,10 @@ struct Batch<'a> {
     /// postings and index entries they derive: the commit being built. Holding the encoded
     /// bytes (not the decoded events) keeps a big import's memory near its bytes on disk.
     commit: Commit,
-    /// Where each of this batch's frames starts in the commit ([`Commit::next_frame_offset`]),
-    /// by seq − first seq.
-    frame_at: Vec<u64>,
+    /// Where every [`FRAMES_PER_GROUP`]th of this batch's frames starts in the commit
+    /// ([`Commit::next_frame_offset`]), and how many frames it holds.
+    group_at: Vec<u64>,
+    pushed: u64,
     /// The stations' sums and chains of postings the events so far changed.
     derived: Option<Derived>,
     /// The hash of the last event pushed (the head's before the first).
@@ -466,7 +471,8 @@ impl<'a> Batch<'a> {
             now,
             next_seq: ledger.head.next_seq,
             commit: Commit::default(),
-            frame_at: Vec::new(),
+            group_at: Vec::new(),
+            pushed: 0,
             derived: Some(Derived {
                 aggregates: BTreeMap::new(),
                 postings: PostingChains::new(ledger.head.tally_rows),
@@ -674,10 +680,19 @@ impl<'a> Batch<'a> {
         let mut derived = self.derived.take().expect("the batch's derived state");
         let indexed = self.index_event(&mut commit, &mut derived, seq, &kind);
         self.derived = Some(derived);
+        let id = kind.id().map(|id| id_fingerprint(id.as_bytes()));
         let encoded = indexed.and_then(|()| self.encode(seq, kind));
         let appended = encoded.map(|bytes| {
+            // The id is claimed once its event is in the batch (a prepared batch goes on
+            // after an event that does not encode).
+            if let Some(fp) = id {
+                commit.ids.push(fp, seq);
+            }
             let hash = chain::link(&self.prev, &bytes);
-            self.frame_at.push(commit.next_frame_offset());
+            if self.pushed.is_multiple_of(FRAMES_PER_GROUP) {
+                self.group_at.push(commit.next_frame_offset());
+            }
+            self.pushed += 1;
             commit.frames.push((bytes, hash));
             self.prev = hash;
         });
@@ -698,18 +713,23 @@ impl<'a> Batch<'a> {
     /// The event this batch pushed at `seq`, decoded from its frame.
     fn pushed(&self, seq: u64) -> Result<EventKind, FieldError> {
         let first = self.ledger.head.next_seq;
-        let at = seq
-            .checked_sub(first)
-            .and_then(|i| self.frame_at.get(i as usize));
-        let Some(&at) = at else {
+        let i = seq.checked_sub(first).filter(|&i| i < self.pushed);
+        let group = i.map(|i| (i / FRAMES_PER_GROUP) as usize);
+        let Some(&at) = group.and_then(|g| self.group_at.get(g)) else {
             return Err(Self::ledger_err(LedgerError::Io(format!(
                 "seq {seq} is not an event of this batch"
             ))));
         };
+        let (i, g) = (i.unwrap_or_default(), group.unwrap_or_default());
+        let end = match self.group_at.get(g + 1) {
+            Some(&next) => next,
+            None => self.commit.next_frame_offset(),
+        };
+        let skip = (i % FRAMES_PER_GROUP) as usize;
         let bytes = self
             .ledger
             .store
-            .commit_body(&self.commit, at)
+            .commit_body(&self.commit, (at, end), skip)
             .map_err(|e| Self::ledger_err(e.into()))?;
         let body = codec::decode(&bytes).map_err(|e| Self::ledger_err(e.into()))?;
         Ok(body.v1().kind.clone())
@@ -717,7 +737,7 @@ impl<'a> Batch<'a> {
 
     /// How many events the batch holds.
     fn pushed_count(&self) -> usize {
-        self.frame_at.len()
+        self.pushed as usize
     }
 
     /// A key as this batch knows it: (registered seq, actor, revoked seq).
@@ -1624,9 +1644,6 @@ impl<'a> Batch<'a> {
             EventKind::LedgerCreated(_) | EventKind::LedgerFollows(_) => {
                 unreachable!("a batch never holds a genesis")
             }
-        }
-        if let Some(id) = kind.id() {
-            commit.ids.push(id_fingerprint(id.as_bytes()), seq);
         }
         Ok(())
     }

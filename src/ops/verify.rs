@@ -282,7 +282,7 @@ impl Verifier {
         let mut wrong = None;
         store.for_each_id_entry(|fp, seq| {
             match ids.get_mut(seq as usize) {
-                Some(have) if *have == fp => *have = 0,
+                Some(have) if *have == fp && fp != 0 => *have = 0,
                 // Kept, so that an event the entry was taken from is named first.
                 _ => {
                     wrong.get_or_insert(seq);

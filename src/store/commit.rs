@@ -202,7 +202,7 @@ impl Store {
         s.rows += rows;
         commit.frames = Frames::default();
         commit.postings.clear();
-        if commit.ids.len() >= ids_per_run() {
+        if !commit.ids.is_empty() && commit.ids.len() >= ids_per_run() {
             self.spill_ids(base, &mut commit.ids)?;
         }
         let stations: Vec<Vec<u8>> = commit
@@ -298,21 +298,35 @@ impl Store {
         Ok(new_rows)
     }
 
-    /// The body of a frame of a commit being built, at `offset` counted from its first frame
-    /// ([`Commit::next_frame_offset`]): from memory, or from the file when it was spilled.
-    pub fn commit_body(&self, commit: &Commit, offset: u64) -> Result<Vec<u8>, StoreError> {
+    /// The body of a frame of a commit being built: the one `skip` frames after the frame at
+    /// `offset` (counted from the commit's first frame, [`Commit::next_frame_offset`]), the
+    /// frames up to `end` being read in one go, from the file where they were spilled and
+    /// from memory after. A batch keeps the offset of every few frames, not of each.
+    pub fn commit_body(
+        &self,
+        commit: &Commit,
+        (offset, end): (u64, u64),
+        skip: usize,
+    ) -> Result<Vec<u8>, StoreError> {
         let s = &commit.spilled;
-        match (offset.checked_sub(s.events_bytes), s.base) {
-            (Some(at), _) => commit
-                .frames
-                .body_at(at as usize)
-                .map(<[u8]>::to_vec)
-                .ok_or_else(|| StoreError::Io(format!("no frame at {offset} in this commit"))),
-            (None, Some(base)) => self.uncommitted_body(base.events_bytes + offset),
-            (None, None) => Err(StoreError::Io(format!(
-                "no frame at {offset} in this commit"
-            ))),
+        let missing = || StoreError::Io(format!("no frame at {offset} in this commit"));
+        let mut bytes = Vec::new();
+        if offset < s.events_bytes {
+            let base = s.base.ok_or_else(missing)?;
+            let upto = end.min(s.events_bytes);
+            let at = base.events_bytes;
+            bytes = self.uncommitted_frames(at + offset, at + upto)?;
         }
+        if end > s.events_bytes {
+            let from = offset.max(s.events_bytes) - s.events_bytes;
+            let held = commit
+                .frames
+                .bytes_in(from as usize, (end - s.events_bytes) as usize);
+            bytes.extend_from_slice(held.ok_or_else(missing)?);
+        }
+        Frames::body_after(&bytes, skip)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(missing)
     }
 
     /// Appends frames, log entries and index entries atomically, then flushes, and returns the
@@ -407,8 +421,13 @@ mod tests {
         for e in entries {
             c.index.push(e.clone());
         }
+        commit_to(store, c, old + frames);
+    }
+
+    /// Commits `c` with a head at `next_seq` (no tally, no stations).
+    fn commit_to(store: &Store, mut c: Commit, next_seq: u64) {
         c.head = Some(Head {
-            next_seq: old + frames,
+            next_seq,
             hash: [0; 32],
             recorded_at_us: 0,
             tally_rows: 0,
@@ -516,15 +535,7 @@ mod tests {
             c.ids
                 .push(crate::store::ids::fingerprint(id.as_bytes()), *seq);
         }
-        c.head = Some(Head {
-            next_seq,
-            hash: [0; 32],
-            recorded_at_us: 0,
-            tally_rows: 0,
-            stations: 0,
-            events_bytes: 0,
-        });
-        store.commit(c).unwrap();
+        commit_to(store, c, next_seq);
     }
 
     /// Guards the id index against a naive map: commits small and big (sled, runs, sled's

@@ -20,7 +20,7 @@
 //! and one block of entries. A handle that makes many lookups (an import) keeps the runs'
 //! fences and filters in memory, about 1.3 bytes per id.
 
-use crate::store::layout::{file_error, file_len, io, IdCache, Store, StoreError};
+use crate::store::layout::{file_error, file_len, io, Hold, IdCache, Store, StoreError};
 pub use crate::store::layout::{Loaded, Run};
 use crate::store::segments::read_range;
 use std::fs::File;
@@ -131,7 +131,7 @@ impl IdRuns {
         let u64_at = |i: usize| b.get(i..i + 8)?.try_into().ok().map(u64::from_be_bytes);
         let in_sled = u64_at(0)?;
         let n = u32::from_be_bytes(b.get(8..12)?.try_into().ok()?);
-        if n > MAX_RUNS || b.len() != 12 + 16 * n as usize {
+        if in_sled > SLED_IDS_MAX || n > MAX_RUNS || b.len() != 12 + 16 * n as usize {
             return None;
         }
         let mut runs = Vec::with_capacity(n as usize);
@@ -373,32 +373,34 @@ impl Store {
     ) -> Result<Vec<u64>, StoreError> {
         let fp = fingerprint(id);
         let mut out = Vec::new();
-        let read;
-        let runs = match commit {
-            Some(buffer) => {
-                buffer.seqs_in_memory(fp, &mut out);
-                for l in &buffer.spilled {
-                    run_seqs(&self.ids, l.run, Some(l), fp, &mut out)?;
-                }
-                match buffer.committed.get() {
-                    Some(runs) => runs,
-                    None => {
-                        let runs = self.id_runs()?;
-                        buffer.committed.get_or_init(|| runs)
-                    }
-                }
+        if let Some(buffer) = commit {
+            buffer.seqs_in_memory(fp, &mut out);
+            for l in &buffer.spilled {
+                run_seqs(&self.ids, l.run, Some(l), fp, &mut out)?;
             }
-            None => {
+        }
+        // sled's ids first, then the run list: a commit that moves sled's ids into a run
+        // (one atomic batch) between the two is then seen as the new run, never missed.
+        for entry in self.db.scan_prefix(sled_id_key(fp, None)) {
+            let (k, _) = entry.map_err(io)?;
+            out.push(sled_id_seq(&k).ok_or_else(|| damaged("a key in sled is malformed"))?);
+        }
+        // A writer's batch reads the run list once: only its own commit changes it. A
+        // handle that shares the store with its writer reads it each time.
+        let read;
+        let runs = match (commit, matches!(self._hold, Hold::Lock(_))) {
+            (Some(buffer), true) => match buffer.committed.get() {
+                Some(runs) => runs,
+                None => {
+                    let runs = self.id_runs()?;
+                    buffer.committed.get_or_init(|| runs)
+                }
+            },
+            _ => {
                 read = self.id_runs()?;
                 &read
             }
         };
-        if runs.in_sled > 0 {
-            for entry in self.db.scan_prefix(sled_id_key(fp, None)) {
-                let (k, _) = entry.map_err(io)?;
-                out.push(sled_id_seq(&k).ok_or_else(|| damaged("a key in sled is malformed"))?);
-            }
-        }
         let mut cache = self
             .ids_cache
             .lock()
@@ -415,13 +417,13 @@ impl Store {
     }
 
     /// Brings the handle's copy of fences and filters up to `runs` (starting over if a run
-    /// it holds is no longer listed where it was).
+    /// it holds is no longer listed where it was; a shorter list, read earlier, is a prefix).
     fn load_runs(&self, cache: &mut IdCache, runs: &[Run]) -> Result<(), StoreError> {
         let same = cache.loaded.iter().zip(runs).all(|(l, r)| l.run == *r);
-        if !same || cache.loaded.len() > runs.len() {
+        if !same {
             cache.loaded.clear();
         }
-        for &run in &runs[cache.loaded.len()..] {
+        for &run in runs.iter().skip(cache.loaded.len()) {
             let fences = u64s(&read_exact(&self.ids, run.fences_at(), run.bloom_at())?);
             let bloom = read_exact(&self.ids, run.bloom_at(), run.end())?;
             cache.loaded.push(Loaded { run, fences, bloom });

@@ -72,11 +72,23 @@ impl Frames {
         self.bytes.len()
     }
 
-    /// The body of the frame that starts at `offset` in the packed bytes.
-    pub fn body_at(&self, offset: usize) -> Option<&[u8]> {
-        let len_bytes: [u8; 4] = self.bytes.get(offset..offset + 4)?.try_into().ok()?;
-        let len = u32::from_le_bytes(len_bytes) as usize;
-        self.bytes.get(offset + 4..offset + 4 + len)
+    /// The packed bytes `[from, to)`.
+    pub(super) fn bytes_in(&self, from: usize, to: usize) -> Option<&[u8]> {
+        self.bytes.get(from..to)
+    }
+
+    /// The body of frame `skip` (from 0) of packed frames `bytes`.
+    pub(super) fn body_after(bytes: &[u8], skip: usize) -> Option<&[u8]> {
+        let mut at = 0usize;
+        for i in 0..=skip {
+            let len_bytes: [u8; 4] = bytes.get(at..at + 4)?.try_into().ok()?;
+            let len = u32::from_le_bytes(len_bytes) as usize;
+            if i == skip {
+                return bytes.get(at + 4..at + 4 + len);
+            }
+            at += FRAME_OVERHEAD + len;
+        }
+        None
     }
 
     /// (offset in the packed bytes, body, hash) of each frame, in order.
@@ -490,18 +502,12 @@ impl Store {
         })
     }
 
-    /// The body of a frame written past the committed length of `events.seg`, at `offset`
-    /// (a spilled part of a commit being built).
-    pub(super) fn uncommitted_body(&self, offset: u64) -> Result<Vec<u8>, StoreError> {
-        let len = read_range(&self.events, offset, offset + 4)?;
-        let len: [u8; 4] = len
-            .as_slice()
-            .try_into()
-            .map_err(|_| StoreError::Io("a spilled frame is cut short".into()))?;
-        let len = u64::from(u32::from_le_bytes(len));
-        let body = read_range(&self.events, offset + 4, offset + 4 + len)?;
-        match body.len() as u64 == len {
-            true => Ok(body),
+    /// Frames written past the committed length of `events.seg`, bytes `[start, end)` (a
+    /// spilled part of a commit being built).
+    pub(super) fn uncommitted_frames(&self, start: u64, end: u64) -> Result<Vec<u8>, StoreError> {
+        let bytes = read_range(&self.events, start, end)?;
+        match bytes.len() as u64 == end - start {
+            true => Ok(bytes),
             false => Err(StoreError::Io("a spilled frame is cut short".into())),
         }
     }
