@@ -1,9 +1,11 @@
 //! A commit: what it appends (frames, log entries, index entries, the new head) and the three
 //! steps that make it atomic: (1) cut each file back to its committed length, dropping the torn
 //! tail of an interrupted commit, (2) append to the files and sync them, (3) apply one sled
-//! batch (head with the new lengths, block offsets, tally checksums, indices, station log) and
-//! flush. A crash before (3) leaves bytes past the committed lengths, which nothing reads and
-//! the next commit drops; a crash after it leaves a complete commit.
+//! batch (head with the new lengths, tally checksums, indices, station log) and flush. A
+//! crash before (3) leaves bytes past the committed lengths, which nothing reads and the next
+//! commit drops; a crash after it leaves a complete commit. The offsets of the blocks that
+//! start in the new bytes go to sled before (3), in batches of their own (as an import
+//! spills): no head covers those blocks yet, so nothing reads them until one does.
 //!
 //! A big commit (an import) writes its events, tally rows and postings past the committed
 //! lengths as it is built ([`Store::spill`]), so that memory holds a buffer, not the import:
@@ -37,6 +39,9 @@ struct Spilled {
     events_bytes: u64,
     rows: u64,
     batch: sled::Batch,
+    /// The offsets of the blocks that start in the part written last, not yet applied.
+    blocks: sled::Batch,
+    blocks_staged: u64,
     /// The checksum of the tally block the spilled rows end in.
     tally_check: Option<u64>,
 }
@@ -196,6 +201,7 @@ impl Store {
     pub fn spill(&self, commit: &mut Commit) -> Result<(), StoreError> {
         let base = self.base(&mut commit.spilled)?;
         let rows = self.write_part(base, commit)?;
+        self.apply_block_offsets(&mut commit.spilled)?;
         let s = &mut commit.spilled;
         s.frames += commit.frames.len() as u64;
         s.events_bytes += commit.frames.byte_len() as u64;
@@ -213,6 +219,22 @@ impl Store {
         commit.logs = Packed::default();
         for entry in stations {
             commit.logs.push_entry(Log::Stations, &entry);
+        }
+        Ok(())
+    }
+
+    /// Applies the offsets of the blocks that start past the committed end of `events.seg`,
+    /// in a sled batch of their own. No head covers those bytes, so nothing reads the
+    /// offsets until a commit's head does; a refused or killed import leaves them unread,
+    /// and the commit that writes those blocks again sets them again. (Kept out of the
+    /// commit's one batch because sled holds a copy of each node a batch changes until the
+    /// batch ends: 40,000 block offsets at 10M events cost hundreds of MB there.)
+    fn apply_block_offsets(&self, s: &mut Spilled) -> Result<(), StoreError> {
+        if s.blocks_staged > 0 {
+            self.db
+                .apply_batch(std::mem::take(&mut s.blocks))
+                .map_err(io)?;
+            s.blocks_staged = 0;
         }
         Ok(())
     }
@@ -274,8 +296,8 @@ impl Store {
     fn write_part(&self, base: Base, commit: &mut Commit) -> Result<u64, StoreError> {
         let s = &mut commit.spilled;
         let events_at = base.events_bytes + s.events_bytes;
-        stage_block_offsets(
-            &mut s.batch,
+        s.blocks_staged += stage_block_offsets(
+            &mut s.blocks,
             &commit.frames,
             base.next_seq + s.frames,
             events_at,
@@ -364,6 +386,7 @@ impl Store {
         );
         let ids = self.place_ids(base, &mut commit.ids)?;
         self.sync_segments(events_bytes > 0, rows > 0, ids.wrote)?;
+        self.apply_block_offsets(&mut commit.spilled)?;
         head.events_bytes = base.events_bytes + events_bytes;
         let mut batch = std::mem::take(&mut commit.spilled.batch);
         if old.is_none() {

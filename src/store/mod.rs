@@ -44,7 +44,8 @@
 //!
 //! A commit (1) cuts each file back to its committed length, dropping the torn tail of an
 //! interrupted commit, (2) appends to the files and syncs them, (3) applies one sled batch
-//! (head with the new lengths, block offsets, indices, logs) and flushes. A crash before (3)
+//! (head with the new lengths, indices, logs) and flushes (the offsets of new blocks just
+//! before, in a batch of their own: no head covers them yet). A crash before (3)
 //! leaves bytes past the committed lengths, which nothing reads and the next commit drops; a
 //! crash after it leaves a complete commit. Only the process holding sled's lock opens the
 //! files, so that lock guards them too.

@@ -178,7 +178,8 @@ pub(super) fn stage_block_offsets(
     frames: &Frames,
     first_seq: u64,
     at: u64,
-) {
+) -> u64 {
+    let mut staged = 0;
     for (seq, (offset, _, _)) in (first_seq..).zip(frames.iter()) {
         if seq % EVENTS_PER_BLOCK == 0 {
             let offset = at + offset as u64;
@@ -186,8 +187,10 @@ pub(super) fn stage_block_offsets(
                 block_key(seq / EVENTS_PER_BLOCK).as_slice(),
                 offset.to_be_bytes().as_slice(),
             );
+            staged += 1;
         }
     }
+    staged
 }
 
 /// Splits a block into frames; `f(index in block, body, hash)`.
