@@ -135,7 +135,10 @@ fn a_refused_big_import_leaves_the_ledger_as_it_was() {
     let again: String = (1..RECORDS).map(record).collect();
     let out = l.import(&again);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert_eq!(head(&l)["events"], before["events"].as_u64().unwrap() + RECORDS as u64);
+    assert_eq!(
+        head(&l)["events"],
+        before["events"].as_u64().unwrap() + RECORDS as u64
+    );
     let shown = l.ok(&["explain", "--station", "WJ02", "--json"]);
     assert!(shown.contains("R039999"), "the last block reads back");
 }
