@@ -326,6 +326,16 @@ pub(crate) fn fixed(d: Decimal) -> Option<i128> {
     (d.scale() <= FIXED_SCALE).then(|| d.mantissa() * 10i128.pow(FIXED_SCALE - d.scale()))
 }
 
+/// The value the store's rank index counts a station at: its total in units of 10^-6, as
+/// [`total_of_encoded`] ranks it. `None` where that has none.
+pub(crate) fn rank_value(agg: &Aggregate, rubric: &Rubric) -> Option<i128> {
+    let sums = agg
+        .items
+        .iter()
+        .map(|(&p, &(sum, _))| (usize::from(p), sum));
+    fixed(capped_total(rubric, sums)?.normalize())
+}
+
 /// Units of 10^-6 back to a decimal, when they fit one.
 pub(crate) fn from_fixed(units: i128) -> Option<Decimal> {
     Decimal::try_from_i128_with_scale(units, FIXED_SCALE).ok()

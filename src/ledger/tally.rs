@@ -494,8 +494,33 @@ impl Expected {
 pub(crate) use crate::ledger::read::postings;
 
 /// A station's rank at the head (equal totals share the better place) and the number of
-/// stations, from the aggregates: stations without one have the base score.
+/// stations, from the rank index: the stations counted above `total`, and those not counted
+/// (no sums yet) when the base score is above it. A total the index cannot hold (more than
+/// six places, which no station's sums give) is ranked by [`head_rank_by_scan`].
 pub(crate) fn head_rank(ledger: &Ledger, total: Decimal) -> Result<(u32, usize), LedgerError> {
+    let stations = ledger.head().stations as usize;
+    let Some(value) = fixed(total.normalize()) else {
+        return head_rank_by_scan(ledger, total);
+    };
+    let (above, counted) = ledger.store().rank_counts(value)?;
+    let (above, counted) = match (usize::try_from(above), usize::try_from(counted)) {
+        (Ok(a), Ok(c)) if a <= c && c <= stations => (a, c),
+        _ => return Err(corrupt("rank index")),
+    };
+    let mut better = above;
+    if ledger.rubric().base_points > total {
+        better += stations - counted;
+    }
+    let rank = u32::try_from(better + 1).map_err(|_| corrupt("rank index"))?;
+    Ok((rank, stations))
+}
+
+/// [`head_rank`] from every station's sums, one pass over the `Aggregate` index (the model
+/// the rank index is tested against).
+pub(crate) fn head_rank_by_scan(
+    ledger: &Ledger,
+    total: Decimal,
+) -> Result<(u32, usize), LedgerError> {
     let rubric = ledger.rubric();
     let stations = ledger.head().stations as usize;
     let (mut with_aggregate, mut better) = (0usize, 0usize);

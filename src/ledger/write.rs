@@ -8,7 +8,7 @@ use crate::domain::command::{
 };
 use crate::domain::dispute::Standing;
 use crate::domain::rows::{
-    aggregate_key, postings_key, Adjusted, Aggregate, PostingChains, PostingsHead, Row,
+    aggregate_key, postings_key, rank_value, Adjusted, Aggregate, PostingChains, PostingsHead, Row,
     StationEntry,
 };
 use crate::domain::rubric::{Clause, Context, Item};
@@ -62,30 +62,6 @@ impl Applied {
     }
 }
 
-/// A station's aggregate as this commit builds it, read from the store on first use (from
-/// the batch's copy of the index once it has one).
-fn aggregate_for<'m>(
-    (aggregates, copy): (&'m mut BTreeMap<u32, Aggregate>, Option<&Stored>),
-    store: &Store,
-    station: u32,
-) -> Result<&'m mut Aggregate, LedgerError> {
-    Ok(match aggregates.entry(station) {
-        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::btree_map::Entry::Vacant(e) => {
-            if let Some(copy) = copy {
-                return Ok(e.insert(copy.aggregates.get(&station).cloned().unwrap_or_default()));
-            }
-            let stored = store.index_get(Index::Aggregate, &aggregate_key(station))?;
-            let agg = match stored {
-                None => Aggregate::default(),
-                Some(b) => Aggregate::decode(&b)
-                    .ok_or_else(|| StoreError::Corrupt("an aggregate is malformed".into()))?,
-            };
-            e.insert(agg)
-        }
-    })
-}
-
 /// Bytes of events, tally rows and postings a batch holds before it writes them past the
 /// committed lengths ([`Store::spill`]): an import's memory is this buffer, not the import.
 const SPILL_BYTES: usize = 2 << 20;
@@ -103,6 +79,9 @@ const WARM_UP_AFTER_STATIONS: u32 = 1024;
 /// its chain of postings.
 struct Derived {
     aggregates: BTreeMap<u32, Aggregate>,
+    /// Each touched station's sums as committed (`None`: it had none), which the rank index
+    /// moves it away from.
+    before: BTreeMap<u32, Option<Aggregate>>,
     postings: PostingChains,
     /// Every station's stored sums and postings head, once the batch has read them all.
     stored: Option<Stored>,
@@ -118,6 +97,27 @@ struct Stored {
 }
 
 impl Derived {
+    /// A station's aggregate as this commit builds it, read from the store on first use
+    /// (from the batch's copy of the index once it has one), which is kept as it was.
+    fn aggregate(&mut self, store: &Store, station: u32) -> Result<&mut Aggregate, LedgerError> {
+        Ok(match self.aggregates.entry(station) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                let stored = match &self.stored {
+                    Some(copy) => copy.aggregates.get(&station).cloned(),
+                    None => match store.index_get(Index::Aggregate, &aggregate_key(station))? {
+                        None => None,
+                        Some(b) => Some(Aggregate::decode(&b).ok_or_else(|| {
+                            StoreError::Corrupt("an aggregate is malformed".into())
+                        })?),
+                    },
+                };
+                self.before.insert(station, stored.clone());
+                e.insert(stored.unwrap_or_default())
+            }
+        })
+    }
+
     /// Appends the posting of the next tally row, a row of `station` at `seq`.
     fn post(
         &mut self,
@@ -475,6 +475,7 @@ impl<'a> Batch<'a> {
             pushed: 0,
             derived: Some(Derived {
                 aggregates: BTreeMap::new(),
+                before: BTreeMap::new(),
                 postings: PostingChains::new(ledger.head.tally_rows),
                 stored: None,
             }),
@@ -1545,7 +1546,7 @@ impl<'a> Batch<'a> {
         let derived = self.derived.take().expect("the batch's derived state");
         let (seq, prev) = (self.next_seq, self.prev);
         let tally_rows = derived.postings.next_row();
-        self.index_batch(&mut commit, derived);
+        self.index_batch(&mut commit, derived)?;
         let head = Head {
             tally_rows,
             stations: self.ledger.head.stations + commit.logs.count(Log::Stations),
@@ -1602,12 +1603,9 @@ impl<'a> Batch<'a> {
                 let position = rubric
                     .record_slot(&p.clause, &p.by, p.occurred)
                     .expect("a checked record counts in a slot");
-                aggregate_for(
-                    (&mut derived.aggregates, derived.stored.as_ref()),
-                    store,
-                    station,
-                )?
-                .add(position as u16, p.computed_points);
+                derived
+                    .aggregate(store, station)?
+                    .add(position as u16, p.computed_points);
                 derived.post(commit, store, station, seq)?;
                 let row = Row::of(rubric, seq, at, station, p)
                     .expect("checked records name clauses of the rubric");
@@ -1627,12 +1625,9 @@ impl<'a> Batch<'a> {
                 // Invariant: every dispute event of a batch was folded by push_dispute.
                 let a = self.adjusted[&seq];
                 derived.post(commit, store, a.station, seq)?;
-                aggregate_for(
-                    (&mut derived.aggregates, derived.stored.as_ref()),
-                    store,
-                    a.station,
-                )?
-                .adjust(a.position, a.delta);
+                derived
+                    .aggregate(store, a.station)?
+                    .adjust(a.position, a.delta);
                 commit
                     .logs
                     .push((Log::Tally, Row::of_dispute(seq, at, &a).encode()));
@@ -1706,8 +1701,21 @@ impl<'a> Batch<'a> {
 
     /// The entries the batch as a whole changes: the stations' aggregates and postings
     /// heads, the disputes of records this batch disputed, and the unit counts.
-    fn index_batch(&self, commit: &mut Commit, derived: Derived) {
+    fn index_batch(&self, commit: &mut Commit, derived: Derived) -> Result<(), LedgerError> {
+        let rubric = &self.ledger.rubric;
+        let rank = |agg: &Aggregate| {
+            rank_value(agg, rubric).ok_or_else(|| {
+                LedgerError::from(StoreError::Corrupt(
+                    "a station's sums have no total a rank can count".into(),
+                ))
+            })
+        };
         for (station, agg) in derived.aggregates {
+            // Invariant: `Derived::aggregate` keeps what it first read for each station.
+            if let Some(old) = &derived.before[&station] {
+                *commit.ranks.entry(rank(old)?).or_default() -= 1;
+            }
+            *commit.ranks.entry(rank(&agg)?).or_default() += 1;
             let key = aggregate_key(station).to_vec();
             commit.index.push((Index::Aggregate, key, agg.encode()));
         }
@@ -1729,6 +1737,7 @@ impl<'a> Batch<'a> {
             let value = n.to_be_bytes().to_vec();
             commit.index.push((Index::UnitCount, k.clone(), value));
         }
+        Ok(())
     }
 }
 

@@ -17,7 +17,9 @@
 //! (`blake3:` evidence) are restored, the files are not ([`Restored::evidence_files`]).
 
 use crate::domain::audit::Audit;
-use crate::domain::rows::{aggregate_key, postings_key, Adjusted, Aggregate, PostingChains};
+use crate::domain::rows::{
+    aggregate_key, postings_key, rank_value, Adjusted, Aggregate, PostingChains,
+};
 use crate::domain::rubric::Rubric;
 use crate::events::event::*;
 use crate::ledger::tally::Expected;
@@ -327,6 +329,8 @@ struct Builder {
     /// Every station's sums (the `Aggregate` index), and those this chunk changed.
     aggregates: HashMap<u32, Aggregate>,
     touched: BTreeSet<u32>,
+    /// The value each station is counted at in the rank index, as last committed.
+    ranked: HashMap<u32, i128>,
     /// Every station's chain of postings (the `Postings` index), and those this chunk added to.
     postings: Option<PostingChains>,
     posted: BTreeSet<u32>,
@@ -441,11 +445,24 @@ impl Builder {
         if last || self.ids.len() >= ids_per_run() {
             commit.ids = std::mem::take(&mut self.ids);
         }
+        let rubric = audit.rubric();
         for station in std::mem::take(&mut self.touched) {
+            let agg = &self.aggregates[&station];
+            // A station's sums are only touched once the rubric is known (the genesis).
+            let value = rubric
+                .as_deref()
+                .and_then(|r| rank_value(agg, r))
+                .ok_or_else(|| {
+                    RestoreError::Build("a station's sums have no total a rank can count".into())
+                })?;
+            if let Some(old) = self.ranked.insert(station, value) {
+                *commit.ranks.entry(old).or_default() -= 1;
+            }
+            *commit.ranks.entry(value).or_default() += 1;
             commit.index.push((
                 Index::Aggregate,
                 aggregate_key(station).to_vec(),
-                self.aggregates[&station].encode(),
+                agg.encode(),
             ));
         }
         let heads = self.postings.as_ref().map(|p| &p.heads);

@@ -6,6 +6,7 @@ use crate::events::event::*;
 use crate::ledger::walk::read_checked_parallel;
 use crate::ledger::{read_checked, LedgerError};
 use crate::store::{id_fingerprint, Index, Log, Store};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The first problem found.
@@ -206,9 +207,12 @@ impl Verifier {
         }
     }
 
-    /// The `Aggregate` index the events imply: each station's item sums, from the audit.
-    fn aggregate_digest(&self) -> Result<SetDigest, LedgerError> {
+    /// The `Aggregate` index the events imply: each station's item sums, from the audit; and
+    /// the rank index they imply: how many stations stand at each total.
+    fn aggregate_digest(&self) -> Result<(SetDigest, BTreeMap<i128, u64>), LedgerError> {
         let mut digest = SetDigest::default();
+        let mut ranks: BTreeMap<i128, u64> = BTreeMap::new();
+        let rubric = self.audit.rubric();
         let mut sums = self.audit.item_sums().peekable();
         while let Some(&(station, ..)) = sums.peek() {
             let mut items = Vec::new();
@@ -223,14 +227,41 @@ impl Verifier {
                     )
                 })?;
             digest.add(&crate::domain::rows::aggregate_key(station), &agg.encode());
+            let value = rubric
+                .as_deref()
+                .and_then(|r| crate::domain::rows::rank_value(&agg, r))
+                .ok_or_else(|| {
+                    damaged(
+                        self.verified.saturating_sub(1),
+                        "a station's sums have no total",
+                    )
+                })?;
+            *ranks.entry(value).or_default() += 1;
         }
-        Ok(digest)
+        Ok((digest, ranks))
+    }
+
+    /// Compares the rank index with the totals the events imply: every value's count, and
+    /// every band's (damage is blamed on the `last` event).
+    fn check_ranks(
+        store: &Store,
+        want: &BTreeMap<i128, u64>,
+        last: u64,
+    ) -> Result<(), LedgerError> {
+        let (values, bands) = store.rank_entries()?;
+        if &values != want || bands != crate::store::rank_bands(want) {
+            return Err(damaged(
+                last,
+                "the rank index disagrees with the stations' totals",
+            ));
+        }
+        Ok(())
     }
 
     /// Compares each index with what the events imply, in one sequential scan per index.
     fn check_indices(&mut self, store: &Store, next_seq: u64) -> Result<(), LedgerError> {
         self.check_ids(store)?;
-        let aggregate_digest = self.aggregate_digest()?;
+        let (aggregate_digest, ranks) = self.aggregate_digest()?;
         let key_digest = self.key_digest();
         let dispute_digest = self.dispute_digest();
         for (index, want) in [
@@ -251,6 +282,9 @@ impl Verifier {
             }
         }
         let last = next_seq.saturating_sub(1);
+        // After the aggregates, whose damage is located at a station's events: the rank index
+        // is derived from them.
+        Self::check_ranks(store, &ranks, last)?;
         // The walk checked that the head counts as many entries of each as the events imply.
         let counts = (self.tally.rows, self.tally.station_entries);
         for (check, count) in [

@@ -7,11 +7,11 @@ use crate::store::layout::{bad_key, contain, has_sled_files, io, open_db_copy, S
 use std::path::Path;
 
 /// The sled key prefix of a stored checkpoint.
-const CHECKPOINT_PREFIX: u8 = b'C';
+pub(super) const CHECKPOINT_PREFIX: u8 = b'C';
 /// The sled key prefix of a kept subtree root.
-const SUBTREE_PREFIX: u8 = b'T';
+pub(super) const SUBTREE_PREFIX: u8 = b'T';
 /// The sled key of the last full verification ([`Store::put_verified`]).
-const VERIFIED_KEY: &[u8] = b"V";
+pub(super) const VERIFIED_KEY: &[u8] = b"V";
 
 fn checkpoint_key(size: u64) -> [u8; 9] {
     let mut k = [CHECKPOINT_PREFIX; 9];

@@ -61,6 +61,10 @@ pub struct Commit {
     pub ids: IdBuffer,
     /// The head after the commit.
     pub head: Option<Head>,
+    /// Changes to the rank index ([`super::ranks`]): a station total's value → stations
+    /// that come to stand there (negative: that leave it). The writer that changes a
+    /// station's `Aggregate` entry moves the station from its old total to its new one.
+    pub ranks: std::collections::BTreeMap<i128, i64>,
     /// What was already written past the committed lengths ([`Store::spill`]).
     spilled: Spilled,
 }
@@ -403,6 +407,7 @@ impl Store {
         }
         // 3. One atomic batch: indices, the station log, the head.
         self.stage_index(&mut batch, commit.index.iter(), base.next_seq)?;
+        self.stage_ranks(&mut batch, &commit.ranks)?;
         let stations: Vec<&[u8]> = commit.logs.values(Log::Stations).collect();
         // Invariant: the head records how long the station log is after the commit.
         assert_eq!(

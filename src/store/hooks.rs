@@ -6,6 +6,7 @@ use crate::store::ids::{fingerprint, sled_id_key, RUNS_KEY};
 use crate::store::indices::{bucket_key, bucket_without, fragment_key, key, push_entry, Index};
 use crate::store::layout::{bad_key, file_error, io, Store, StoreError, FORMAT_KEY, HEAD_KEY};
 use crate::store::logs::Log;
+use crate::store::ranks::{band_key, band_of, value_key};
 use crate::store::segments::{
     block_key, fnv1a, read_range, tally_check_key, FNV_OFFSET, POSTING_BYTES, TALLY_ENTRY_BYTES,
 };
@@ -161,6 +162,27 @@ impl Store {
             self.ids.sync_data().map_err(|e| file_error("tamper", e))?;
         }
         self.db.insert(RUNS_KEY, record.to_bytes()).map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
+    /// Test support: changes how many stations the rank index counts at `value` by `change`
+    /// (`(true, false)`), in its band (`(false, true)`), or both (`(true, true)`).
+    #[doc(hidden)]
+    pub fn tamper_rank(
+        &self,
+        value: i128,
+        change: i64,
+        (at_value, in_band): (bool, bool),
+    ) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        if at_value {
+            self.stage_count(&mut batch, &value_key(value), change)?;
+        }
+        if in_band {
+            self.stage_count(&mut batch, &band_key(band_of(value)), change)?;
+        }
+        self.db.apply_batch(batch).map_err(io)?;
         self.db.flush().map_err(io)?;
         Ok(())
     }

@@ -16,7 +16,7 @@ pub enum Log {
 }
 
 impl Log {
-    fn prefix(self) -> u8 {
+    pub(super) fn prefix(self) -> u8 {
         match self {
             Log::Tally => TALLY_CHECK_PREFIX,
             Log::Stations => b'O',

@@ -32,6 +32,9 @@
 //! | `D` + bucket (u16 BE) | entries record seq → seqs of its appeals, decisions, reversals |
 //! | `K` + public key (32) | seq of its registration, seq of its revocation (`u64::MAX`: none) |
 //! | `C` + tree size (u64 BE) | a signed checkpoint of the first `size` events (the note's bytes, `schema/PROOFS.md`); not an event, so the chain does not cover it |
+//! | `G` + value (i128 BE, sign bit flipped) | stations whose total at the head is this value, in units of 10^-6 points (u64 BE; [`ranks`]) |
+//! | `L` + band (i64 BE, sign bit flipped) | stations whose total falls in this band of [`ranks::RANK_BAND_UNITS`] (one point) (u64 BE) |
+//! | `T` + level (u8) + index (u64 BE) | a subtree root a checkpoint kept (32 bytes; [`checkpoints`]) |
 //! | `V` | the last full verification (`kaohe verify`): seq (u64 BE), head hash (32), time (i64 BE µs, `i64::MIN`: unknown); not an event |
 //!
 //! Evidence files (`--evidence-file`) live beside them in the directory [`EVIDENCE_DIR`], one
@@ -62,7 +65,7 @@
 //!
 //! The parts, each importing only those before it: `layout` (names, errors, the handle, the
 //! head, create and open), `segments` (the files), `logs` (tally and station log),
-//! `indices`, `ids` (the id index), `blobs` (evidence files), `checkpoints` (and the last verification),
+//! `indices`, `ranks` (stations per total), `ids` (the id index), `blobs` (evidence files), `checkpoints` (and the last verification),
 //! `commit`, and the test-only `hooks`. This file is their facade.
 
 mod blobs;
@@ -74,6 +77,7 @@ mod ids;
 mod indices;
 mod layout;
 mod logs;
+mod ranks;
 mod segments;
 
 pub use checkpoints::Verified;
@@ -82,6 +86,7 @@ pub use ids::{fingerprint as id_fingerprint, ids_per_run, IdBuffer};
 pub use indices::Index;
 pub use layout::{panic_is_contained, set_lock_wait, Head, Store, StoreError, EVIDENCE_DIR};
 pub use logs::Log;
+pub use ranks::rank_bands;
 pub use segments::{Frames, Posting};
 
 /// Names the tests use to reach stored files and entries (through `kaohe::internals`).
@@ -94,3 +99,49 @@ pub use {
     layout::{EVENTS_FILE, FORMAT_TAG, IDS_FILE, POSTINGS_FILE, TALLY_FILE},
     segments::{Frame, POSTING_BYTES, TALLY_ENTRY_BYTES},
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards sled's key space: each part of the store has a first byte of its own, so that a
+    /// scan of one part's prefix never reads another's keys (the rank index first took `T`,
+    /// which the checkpoints' subtree roots hold, and its scans would have counted them).
+    #[test]
+    fn every_part_of_the_store_has_its_own_key_prefix() {
+        let mut prefixes = vec![
+            (layout::FORMAT_KEY[0], "format"),
+            (layout::HEAD_KEY[0], "head"),
+            (segments::BLOCK_PREFIX, "block offsets"),
+            (Log::Tally.prefix(), "tally checksums"),
+            (Log::Stations.prefix(), "station log"),
+            (checkpoints::CHECKPOINT_PREFIX, "checkpoints"),
+            (checkpoints::SUBTREE_PREFIX, "subtree roots"),
+            (checkpoints::VERIFIED_KEY[0], "last verification"),
+            (ids::RUNS_KEY[0], "id runs"),
+            (ids::SLED_ID_PREFIX, "ids in sled"),
+            (ranks::VALUE_PREFIX, "rank values"),
+            (ranks::BAND_PREFIX, "rank bands"),
+        ];
+        // Every index (a new one is added here too).
+        for index in [
+            Index::Station,
+            Index::UnitCount,
+            Index::Aggregate,
+            Index::Postings,
+            Index::Dispute,
+            Index::Key,
+        ] {
+            prefixes.push((index.prefix(), "an index"));
+        }
+        let mut seen = std::collections::BTreeMap::new();
+        for (prefix, part) in prefixes {
+            if let Some(other) = seen.insert(prefix, part) {
+                panic!(
+                    "{part} and {other} share the key prefix `{}`",
+                    prefix as char
+                );
+            }
+        }
+    }
+}

@@ -28,7 +28,7 @@ pub(super) const TALLY_ENTRIES_PER_READ: u64 = 4096;
 pub(super) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FRAME_OVERHEAD: usize = 4 + 32;
 /// The sled key prefix of a block's offset in `events.seg`.
-const BLOCK_PREFIX: u8 = b'B';
+pub(super) const BLOCK_PREFIX: u8 = b'B';
 /// The sled key prefix of a tally block's checksum (also the tally log's prefix).
 pub(super) const TALLY_CHECK_PREFIX: u8 = b'R';
 

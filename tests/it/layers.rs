@@ -48,6 +48,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "segments",
             "logs",
             "indices",
+            "ranks",
             "ids",
             "blobs",
             "checkpoints",

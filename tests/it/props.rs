@@ -1028,6 +1028,15 @@ proptest! {
         let ledger = open_ledger(&dir.path().join("ledger"));
         prop_assert_eq!(before_reopen, format!("{:?}", scores_upto(&ledger, end)));
 
+        // (d) explain at the head ranks from the store's rank index (stations counted per
+        // total): the model's rank and station count, for every station.
+        let model = naive(&effects);
+        let head = ledger.view(&Default::default()).unwrap();
+        for (code, f) in &model {
+            let x = kaohe::ops::explain::explain(&ledger, &head, code, None).unwrap();
+            prop_assert_eq!((x.score.rank, x.stations), (f.rank, model.len()), "{}", code);
+        }
+
         // (c) every prefix: events [0, n) are the genesis and the first n − 1 effects
         for n in 0..=end {
             let model = naive(&effects[..n.saturating_sub(1) as usize]);

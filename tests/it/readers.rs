@@ -143,14 +143,62 @@ fn a_reader_waits_for_a_writer() {
     l.ok(&["--wait", "30", "log"]);
 }
 
-/// Guards the temporary directory: a copy whose reader was killed (its process gone) is
-/// removed by the next reader; a reader removes its own copy when it ends.
+/// Guards the places readers copy sled's files to (memory, `/dev/shm`, where the system has
+/// it; the temporary directory): a copy whose reader was killed (its process gone) is
+/// removed by the next reader, in either place; a reader removes its own copy when it ends.
 #[test]
 fn copies_of_killed_readers_are_removed() {
     let l = fixture_ledger();
+    let mut bases = vec![std::env::temp_dir()];
+    let memory = std::path::Path::new("/dev/shm");
+    if memory.is_dir() && std::env::var_os("TMPDIR").is_none() {
+        bases.push(memory.to_path_buf());
+    }
     // Above Linux's largest pid (4194304): no process has it.
-    let orphan = std::env::temp_dir().join("kaohe-read-4194305-0");
-    std::fs::create_dir_all(orphan.join("blobs")).expect("make an orphan");
+    let orphans: Vec<_> = bases
+        .iter()
+        .map(|b| b.join("kaohe-read-4194305-0"))
+        .collect();
+    for orphan in &orphans {
+        std::fs::create_dir_all(orphan.join("blobs")).expect("make an orphan");
+    }
     l.ok(&["score"]);
-    assert!(!orphan.exists(), "the orphaned copy stays");
+    for orphan in &orphans {
+        assert!(
+            !orphan.exists(),
+            "the orphaned copy {} stays",
+            orphan.display()
+        );
+    }
+}
+
+/// A reader told where temporary files go (`TMPDIR`) copies sled's files there, not into
+/// memory: it removes its copy when it ends, and where `TMPDIR` is not a directory it says
+/// it cannot make its copy there.
+#[test]
+fn a_reader_copies_into_the_temporary_directory_it_is_given() {
+    let l = fixture_ledger();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let score = |tmpdir: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kaohe"))
+            .args(["--db", l.db.to_str().expect("utf-8"), "score"])
+            .env("KAOHE_NOW", crate::harness::TEST_NOW)
+            .env("TMPDIR", tmpdir)
+            .output()
+            .expect("kaohe runs")
+    };
+    let out = score(tmp.path());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path()).expect("read").collect();
+    assert!(left.is_empty(), "the reader left {left:?}");
+    let not_a_dir = tmp.path().join("a-file");
+    std::fs::write(&not_a_dir, "").expect("write");
+    let out = score(&not_a_dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("a-file"), "{stderr}");
 }
