@@ -413,6 +413,10 @@ struct Batch<'a> {
     /// `recorded_at_us` may be later).
     now: Timestamp,
     next_seq: u64,
+    /// The seq, id and fingerprint of the id the command being checked claimed
+    /// ([`Batch::claim_id`]), so that its event is not fingerprinted again when it is
+    /// appended (a comparison of the id costs less than its keyed hash).
+    claimed: Option<(u64, String, u64)>,
     /// This batch's events, encoded and chained as they are pushed, with the tally rows,
     /// postings and index entries they derive: the commit being built. Holding the encoded
     /// bytes (not the decoded events) keeps a big import's memory near its bytes on disk.
@@ -470,6 +474,7 @@ impl<'a> Batch<'a> {
             recorded_at_us,
             now,
             next_seq: ledger.head.next_seq,
+            claimed: None,
             commit: Commit::default(),
             group_at: Vec::new(),
             pushed: 0,
@@ -643,12 +648,12 @@ impl<'a> Batch<'a> {
 
     /// The event of the ledger or of this batch that holds `id`: each the id index offers
     /// (by the id's fingerprint) is read and its id compared.
-    fn id_holder(&self, id: &str) -> Result<Option<(u64, EventKind)>, FieldError> {
+    fn id_holder(&self, id: &str, fp: u64) -> Result<Option<(u64, EventKind)>, FieldError> {
         let first = self.ledger.head.next_seq;
         let seqs = self
             .ledger
             .store
-            .id_candidates_in(Some(&self.commit.ids), id.as_bytes())
+            .id_candidates_in(Some(&self.commit.ids), fp)
             .map_err(|e| Self::ledger_err(e.into()))?;
         for seq in seqs {
             let kind = match seq {
@@ -681,7 +686,12 @@ impl<'a> Batch<'a> {
         let mut derived = self.derived.take().expect("the batch's derived state");
         let indexed = self.index_event(&mut commit, &mut derived, seq, &kind);
         self.derived = Some(derived);
-        let id = kind.id().map(|id| id_fingerprint(id.as_bytes()));
+        // The id claimed for this event was fingerprinted when it was looked up.
+        let claimed = self.claimed.take();
+        let id = kind.id().map(|id| match claimed {
+            Some((at, held, fp)) if at == seq && held == id => fp,
+            _ => id_fingerprint(id.as_bytes()),
+        });
         let encoded = indexed.and_then(|()| self.encode(seq, kind));
         let appended = encoded.map(|bytes| {
             // The id is claimed once its event is in the batch (a prepared batch goes on
@@ -957,6 +967,8 @@ impl<'a> Batch<'a> {
     }
 
     fn check(&mut self, command: &Command) -> Result<Outcome, FieldError> {
+        // A claim made by a command that was then refused is not this command's.
+        self.claimed = None;
         self.check_evidence(command)?;
         let outcome = match command {
             Command::KeyRegister(k) => self.check_key_register(k),
@@ -1053,8 +1065,12 @@ impl<'a> Batch<'a> {
             let auto = format!("{AUTO_ID_PREFIX}{}", self.next_seq);
             return Ok(Ok(auto));
         };
-        match self.id_holder(id)? {
-            None => Ok(Ok(id.clone())),
+        let fp = id_fingerprint(id.as_bytes());
+        match self.id_holder(id, fp)? {
+            None => {
+                self.claimed = Some((self.next_seq, id.clone(), fp));
+                Ok(Ok(id.clone()))
+            }
             Some((seq, kind)) if same(&kind) => Ok(Err(Outcome::Unchanged { seq })),
             Some((seq, _)) => Err(err(
                 "id",
@@ -1264,7 +1280,7 @@ impl<'a> Batch<'a> {
     /// The seq of the event a reference names: an id (of the ledger or of this batch), a seq
     /// or a hash.
     fn resolve(&self, field: &str, key: &str) -> Result<u64, FieldError> {
-        if let Some((seq, _)) = self.id_holder(key)? {
+        if let Some((seq, _)) = self.id_holder(key, id_fingerprint(key.as_bytes()))? {
             return Ok(seq);
         }
         if let Ok(seq) = key.parse::<u64>() {

@@ -13,7 +13,7 @@
 //! syncs and does step (3). Until then the spilled bytes are an interrupted commit's tail.
 
 use crate::store::ids::{
-    ids_per_run, sled_id_key, IdBuffer, IdRuns, RUNS_KEY, RUN_MIN_IDS, SLED_IDS_MAX,
+    ids_per_run, sled_id_key, IdBuffer, IdRuns, MAX_RUNS, RUNS_KEY, RUN_MIN_IDS, SLED_IDS_MAX,
 };
 use crate::store::indices::Index;
 use crate::store::layout::{io, Head, Store, StoreError, FORMAT_KEY, FORMAT_TAG, HEAD_KEY};
@@ -403,6 +403,12 @@ impl Store {
             batch.remove(sled_id_key(fp, Some(seq)));
         }
         if let Some(record) = ids.record {
+            // `J` is read back only with at most MAX_RUNS runs: refused here, not on reading.
+            if record.runs.len() > MAX_RUNS as usize {
+                return Err(StoreError::Io(format!(
+                    "the id index would hold more than {MAX_RUNS} runs; nothing was committed"
+                )));
+            }
             batch.insert(RUNS_KEY, record.to_bytes());
         }
         // 3. One atomic batch: indices, the station log, the head.

@@ -59,7 +59,7 @@ pub fn ids_per_run() -> usize {
 /// any ledger, and small enough that a run's size is computed without overflow).
 const MAX_RUN_IDS: u64 = 1 << 40;
 /// The most runs `J` may list (a bound on what a damaged record can ask for).
-const MAX_RUNS: u32 = 1 << 20;
+pub(super) const MAX_RUNS: u32 = 1 << 20;
 /// After this many lookups a handle keeps the runs' fences and filters in memory.
 const LOOKUPS_BEFORE_CACHING: u64 = 64;
 /// The sled key of the run list.
@@ -362,16 +362,16 @@ impl Store {
     /// The seqs of committed events whose ids have the fingerprint of `id`, each to be
     /// confirmed by the caller.
     pub fn id_candidates(&self, id: &[u8]) -> Result<Vec<u64>, StoreError> {
-        self.id_candidates_in(None, id)
+        self.id_candidates_in(None, fingerprint(id))
     }
 
-    /// [`Store::id_candidates`], and among the ids of `commit` (being built) too.
+    /// [`Store::id_candidates`] of the id whose [`fingerprint`] is `fp`, and among the ids of
+    /// `commit` (being built) too.
     pub fn id_candidates_in(
         &self,
         commit: Option<&IdBuffer>,
-        id: &[u8],
+        fp: u64,
     ) -> Result<Vec<u64>, StoreError> {
-        let fp = fingerprint(id);
         let mut out = Vec::new();
         if let Some(buffer) = commit {
             buffer.seqs_in_memory(fp, &mut out);
@@ -458,13 +458,22 @@ impl Store {
         Ok(out)
     }
 
-    /// Checks that `ids.seg` holds every committed run.
+    /// Checks that `ids.seg` holds every committed run; and, when sled's state was rebuilt
+    /// from an older snapshot, nothing more: bytes past the run list's end would be cut by
+    /// the next commit as an interrupted one's, so committed runs that the older list no
+    /// longer names would be lost (a restore's last commit writes runs and no events, which
+    /// the events file's check cannot see).
     pub fn check_ids_file(&self) -> Result<(), StoreError> {
         let end = self.id_runs()?.end();
         let len = file_len(&self.ids)?;
         if len < end {
             return Err(StoreError::Corrupt(format!(
                 "the ids file holds {len} bytes where {end} were committed: the last ids are gone"
+            )));
+        }
+        if self.repaired && len != end {
+            return Err(StoreError::Corrupt(format!(
+                "the database's state was rebuilt from an older snapshot and no longer accounts for every id in the ids file ({len} bytes, {end} listed)"
             )));
         }
         Ok(())
@@ -638,5 +647,40 @@ mod tests {
             let err = store.for_each_id_entry(|_, _| Ok(())).unwrap_err();
             assert!(err.to_string().contains("is wrong"), "{err}");
         }
+    }
+
+    /// Guards a rolled-back run list: bytes of `ids.seg` past the end `J` names are an
+    /// interrupted commit's tail (the next commit cuts them), unless sled's state was rebuilt
+    /// from an older snapshot: then they may be committed runs the older `J` forgot, and the
+    /// store is refused rather than let a commit cut them. A cut file is refused either way.
+    #[test]
+    fn ids_past_the_run_list_are_refused_after_sled_was_rebuilt() {
+        let entries: Vec<(u64, u64)> = {
+            let mut e: Vec<_> = (0..300u64)
+                .map(|s| (fingerprint(&s.to_le_bytes()), s))
+                .collect();
+            e.sort_unstable();
+            e
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::create(&dir.path().join("l")).unwrap();
+        let first = store.write_id_run(0, &entries).unwrap().run;
+        let record = IdRuns {
+            in_sled: 0,
+            runs: vec![first],
+        };
+        store.db.insert(RUNS_KEY, record.to_bytes()).unwrap();
+        // A second run written after the first, which the (older) run list does not name.
+        store.write_id_run(first.end(), &entries).unwrap();
+        store
+            .check_ids_file()
+            .expect("an unnamed tail is an interrupted commit's");
+        store.repaired = true;
+        let err = store.check_ids_file().unwrap_err();
+        assert!(err.to_string().contains("older snapshot"), "{err}");
+        store.repaired = false;
+        store.ids.set_len(first.end() - 1).unwrap();
+        let err = store.check_ids_file().unwrap_err();
+        assert!(err.to_string().contains("the last ids are gone"), "{err}");
     }
 }

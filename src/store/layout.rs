@@ -75,6 +75,9 @@ pub struct Store {
     pub(super) ids: File,
     /// Fences and filters of the id runs, kept by a handle that makes many lookups.
     pub(super) ids_cache: std::sync::Mutex<IdCache>,
+    /// sled's state was rebuilt from an older snapshot when it opened: the append-only files
+    /// must then end exactly where its head says ([`Store::refuse_rolled_back`]).
+    pub(super) repaired: bool,
 }
 
 /// What an open store holds on to: a writer the directory's exclusive lock, a reader its
@@ -597,6 +600,7 @@ impl Store {
             db,
             _hold: Hold::Lock(lock),
             path: path.to_path_buf(),
+            repaired: false,
         };
         // The new files' directory entries must survive a crash like their contents.
         File::open(path)
@@ -640,6 +644,7 @@ impl Store {
             ids: open_file_as(&self.path, IDS_FILE, false, false)?,
             ids_cache: Default::default(),
             path: self.path.clone(),
+            repaired: self.repaired,
         })
     }
 
@@ -670,6 +675,7 @@ impl Store {
             db,
             _hold: hold,
             path: path.to_path_buf(),
+            repaired,
         };
         if repaired {
             store.refuse_rolled_back()?;
