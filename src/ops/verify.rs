@@ -87,6 +87,9 @@ fn verify_store(store: &Store, expected_head: Option<&Hash>) -> Result<Report, L
     })
 }
 
+/// No frame is shorter: a length (4 bytes), a body, a hash (32).
+const MIN_FRAME_BYTES: u64 = 37;
+
 #[derive(Default)]
 struct Verifier {
     verified: u64,
@@ -127,6 +130,12 @@ impl Verifier {
     /// The walk of the chain: every event through the audit, folded into what the indices
     /// and logs should hold; then the head against what was walked.
     fn walk(&mut self, store: &Store, head: &crate::store::Head) -> Result<(), LedgerError> {
+        // One fingerprint per event, reserved at once: grown by doubling, the table would
+        // briefly need half as much again beside it (at 10M events, 128 MB for 80). The head
+        // is only a hint here, bounded by what the disk could hold.
+        let most = store.size_on_disk()? / MIN_FRAME_BYTES;
+        self.ids
+            .reserve_exact(usize::try_from(head.next_seq.min(most)).unwrap_or(0));
         // Walk to the last stored frame (not the head's count), so that damage anywhere is
         // found at its own seq.
         read_checked_parallel(store, 0, u64::MAX, &chain::GENESIS_PREV, |e| {
