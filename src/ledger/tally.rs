@@ -503,13 +503,17 @@ pub(crate) fn head_rank(ledger: &Ledger, total: Decimal) -> Result<(u32, usize),
         return head_rank_by_scan(ledger, total);
     };
     let (above, counted) = ledger.store().rank_counts(value)?;
+    // The service's readers share sled with the writer, so the counts may already include a
+    // commit made after this reader's head: the stations it counts are bounded by the head
+    // read after them (a commit changes both in one batch).
+    let live = ledger.store().head()?.map_or(0, |h| h.stations) as usize;
     let (above, counted) = match (usize::try_from(above), usize::try_from(counted)) {
-        (Ok(a), Ok(c)) if a <= c && c <= stations => (a, c),
+        (Ok(a), Ok(c)) if a <= c && c <= stations.max(live) => (a, c),
         _ => return Err(corrupt("rank index")),
     };
     let mut better = above;
     if ledger.rubric().base_points > total {
-        better += stations - counted;
+        better += stations.saturating_sub(counted);
     }
     let rank = u32::try_from(better + 1).map_err(|_| corrupt("rank index"))?;
     Ok((rank, stations))

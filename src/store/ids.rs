@@ -471,7 +471,9 @@ impl Store {
                 "the ids file holds {len} bytes where {end} were committed: the last ids are gone"
             )));
         }
-        if self.repaired && len != end {
+        // Only a writer can tell: a reader opens after dropping its lock, when a writer may be
+        // writing runs past the end.
+        if self.repaired && matches!(self._hold, Hold::Lock(_)) && len != end {
             return Err(StoreError::Corrupt(format!(
                 "the database's state was rebuilt from an older snapshot and no longer accounts for every id in the ids file ({len} bytes, {end} listed)"
             )));

@@ -91,7 +91,7 @@ pub(super) enum Hold {
 }
 
 /// A reader's private directory (see [`Store::open_read`]), removed on drop.
-pub(super) struct Scratch(PathBuf);
+pub(super) struct Scratch(PathBuf, #[allow(dead_code)] Option<File>);
 
 impl Drop for Scratch {
     fn drop(&mut self) {
@@ -223,6 +223,9 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// between attempts.
 static LOCK_WAIT_MS: AtomicU64 =
     AtomicU64::new(crate::base::limits::DEFAULT_LOCK_WAIT_SECONDS * 1000);
+/// The file in a reader's copy of sled's files that its owner keeps locked.
+const HELD_FILE: &str = "held";
+
 const LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Sets how long opening a ledger waits for another process to let go of it, for this
@@ -283,8 +286,9 @@ pub(super) fn open_db_copy(path: &Path) -> Result<(sled::Db, File, Scratch, bool
         });
         match opened {
             Ok((db, scratch, repaired)) => return Ok((db, lock, scratch, repaired)),
-            // Out of room in memory, say: the copy is removed and made again on disk.
-            Err(StoreError::Io(_)) if tried.peek().is_some() => continue,
+            // Out of room in memory, say (which sled may report as damage, or panic on): the
+            // copy is removed and made again on disk, whose answer stands.
+            Err(e) if tried.peek().is_some() && !matches!(e, StoreError::InUse(_)) => continue,
             Err(e) => return Err(e),
         }
     }
@@ -319,7 +323,15 @@ fn copy_sled_files(path: &Path, base: &Path) -> Result<Scratch, StoreError> {
     let dir = base.join(name);
     std::fs::create_dir(&dir)
         .map_err(|e| file_error(&format!("cannot create {}", dir.display()), e))?;
-    let scratch = Scratch(dir);
+    // The copy's owner holds a lock on `held` for as long as it lives: another reader that
+    // finds the lock free knows the copy is orphaned, in whatever process namespace its
+    // owner ran (`/dev/shm` is often shared between containers that do not share pids).
+    let mut scratch = Scratch(dir, None);
+    let held = File::create_new(scratch.0.join(HELD_FILE))
+        .map_err(|e| file_error("cannot create the copy's lock", e))?;
+    held.try_lock()
+        .map_err(|e| file_error("cannot lock the copy", std::io::Error::other(e)))?;
+    scratch.1 = Some(held);
     copy_tree(path, &scratch.0, &|name| {
         name == "conf"
             || name == "db"
@@ -329,9 +341,10 @@ fn copy_sled_files(path: &Path, base: &Path) -> Result<Scratch, StoreError> {
     Ok(scratch)
 }
 
-/// Removes the copies of readers that died before they could remove their own (a kill): each
-/// is named after its process, and a process that no longer exists (`/proc/PID`) holds none.
-/// Best effort; a copy left behind holds no one up.
+/// Removes the copies of readers that died before they could remove their own (a kill): a
+/// copy whose lock (`held`) is free has no owner. A copy without one (being made, or made by
+/// an older kaohe) is named after its process, and a process that no longer exists
+/// (`/proc/PID`) holds none. Best effort; a copy left behind holds no one up.
 fn remove_orphaned_copies(bases: &[PathBuf]) {
     for entries in bases.iter().filter_map(|b| std::fs::read_dir(b).ok()) {
         remove_orphans_in(entries);
@@ -349,8 +362,15 @@ fn remove_orphans_in(entries: std::fs::ReadDir) {
         else {
             continue;
         };
-        let alive = Path::new("/proc").join(pid.to_string()).exists();
-        if !alive && Path::new("/proc/self").exists() {
+        let orphaned = match File::open(entry.path().join(HELD_FILE)) {
+            // The lock is released when `held` is closed, after the removal.
+            Ok(held) => held.try_lock().is_ok(),
+            Err(_) => {
+                !Path::new("/proc").join(pid.to_string()).exists()
+                    && Path::new("/proc/self").exists()
+            }
+        };
+        if orphaned {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }

@@ -108,17 +108,23 @@ impl Store {
         Ok(())
     }
 
-    /// How many counted stations stand above `value`, and how many are counted in all.
+    /// How many counted stations stand above `value`, and how many are counted in all. The
+    /// counts read are held to each other (sums that overflow, or a band's values counting
+    /// more stations than the band, are damage), so that a damaged count is an error rather
+    /// than a wrong rank; `verify` compares every count with the events.
     pub fn rank_counts(&self, value: i128) -> Result<(u64, u64), StoreError> {
         let band = band_of(value);
-        let (mut above, mut all) = (0u64, 0u64);
-        let malformed = || StoreError::Corrupt("a rank band's key is malformed".into());
+        let (mut above, mut all, mut own) = (0u64, 0u64, 0u64);
+        let malformed = || StoreError::Corrupt("the rank index is malformed".into());
         for entry in self.db.scan_prefix([BAND_PREFIX]) {
             let (k, v) = entry.map_err(io)?;
             let n = count_of(&v)?;
             all = all.checked_add(n).ok_or_else(malformed)?;
-            if band_from(&k).ok_or_else(malformed)? > band {
+            let b = band_from(&k).ok_or_else(malformed)?;
+            if b > band {
                 above += n;
+            } else if b == band {
+                own = n;
             }
         }
         // The values above `value` in its own band: up to the next band's first value (the
@@ -131,12 +137,16 @@ impl Store {
             Bound::Excluded(value_key(value).to_vec()),
             Bound::Excluded(end),
         );
+        let mut own_above = 0u64;
         for entry in self.db.range::<Vec<u8>, _>(range) {
             let (k, v) = entry.map_err(io)?;
             value_of(&k).ok_or_else(malformed)?;
-            above += count_of(&v)?;
+            own_above = own_above.checked_add(count_of(&v)?).ok_or_else(malformed)?;
         }
-        Ok((above, all))
+        if own_above > own {
+            return Err(malformed());
+        }
+        Ok((above + own_above, all))
     }
 
     /// Every count of the rank index: (value → stations, band → stations). `verify` compares
@@ -196,5 +206,96 @@ mod tests {
         }
         assert_eq!(band_of(-1), -1);
         assert_eq!(band_of(RANK_BAND_UNITS * 7 + 3), 7);
+    }
+
+    /// `rank_counts` against a naive model: stations moved between totals (negative ones,
+    /// totals on a band's edge, several in one band, the clamped bands) commit by commit,
+    /// then every total and its neighbours probed: the stations above it and the stations
+    /// counted are the model's. `rank_entries` gives the model's maps.
+    #[test]
+    fn rank_counts_are_what_a_list_of_totals_gives() {
+        let u = RANK_BAND_UNITS;
+        let pool = [
+            i128::MIN,
+            i128::MIN + 1,
+            -3 * u,
+            -u - 1,
+            -u,
+            -1,
+            0,
+            1,
+            u - 1,
+            u,
+            u + 500_000,
+            2 * u - 1,
+            97 * u + 350_000,
+            100 * u,
+            i128::from(i64::MAX) * u,
+            i128::MAX - 1,
+            i128::MAX,
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("l")).unwrap();
+        let mut stations: Vec<Option<i128>> = vec![None; 40];
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..60 {
+            let mut changes: BTreeMap<i128, i64> = BTreeMap::new();
+            for _ in 0..1 + next(8) {
+                let s = next(stations.len());
+                let to = pool[next(pool.len())];
+                if let Some(from) = stations[s] {
+                    *changes.entry(from).or_default() -= 1;
+                }
+                *changes.entry(to).or_default() += 1;
+                stations[s] = Some(to);
+            }
+            let mut batch = sled::Batch::default();
+            store.stage_ranks(&mut batch, &changes).unwrap();
+            store.db.apply_batch(batch).unwrap();
+            let counted: Vec<i128> = stations.iter().flatten().copied().collect();
+            for probe in pool
+                .iter()
+                .flat_map(|v| [v.saturating_sub(1), *v, v.saturating_add(1)])
+            {
+                let above = counted.iter().filter(|t| **t > probe).count() as u64;
+                assert_eq!(
+                    store.rank_counts(probe).unwrap(),
+                    (above, counted.len() as u64),
+                    "{probe}"
+                );
+            }
+            let mut values: BTreeMap<i128, u64> = BTreeMap::new();
+            for t in &counted {
+                *values.entry(*t).or_default() += 1;
+            }
+            let bands = rank_bands(&values);
+            assert_eq!(store.rank_entries().unwrap(), (values, bands));
+        }
+    }
+
+    /// A damaged count is an error, not a rank: a value's count above its band's.
+    #[test]
+    fn a_band_counting_fewer_than_its_values_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(&dir.path().join("l")).unwrap();
+        let mut batch = sled::Batch::default();
+        let changes = [(5 * RANK_BAND_UNITS + 1, 2), (5 * RANK_BAND_UNITS + 9, 1)];
+        store
+            .stage_ranks(&mut batch, &changes.into_iter().collect())
+            .unwrap();
+        store.db.apply_batch(batch).unwrap();
+        assert_eq!(store.rank_counts(5 * RANK_BAND_UNITS).unwrap(), (3, 3));
+        store
+            .db
+            .insert(value_key(5 * RANK_BAND_UNITS + 9), &u64::MAX.to_be_bytes())
+            .unwrap();
+        let err = store.rank_counts(5 * RANK_BAND_UNITS).unwrap_err();
+        assert!(err.to_string().contains("malformed"), "{err}");
     }
 }

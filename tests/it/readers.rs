@@ -162,14 +162,32 @@ fn copies_of_killed_readers_are_removed() {
     for orphan in &orphans {
         std::fs::create_dir_all(orphan.join("blobs")).expect("make an orphan");
     }
+    // A copy's owner keeps its `held` file locked, which tells across process namespaces
+    // (containers sharing `/dev/shm`) what a pid cannot: a copy named after a live process
+    // (this one) whose lock is free is an orphan; a copy named after no process here whose
+    // lock is held has an owner (in another namespace) and stays.
+    let base = bases.last().expect("a base");
+    let unlocked = base.join(format!("kaohe-read-{}-999999", std::process::id()));
+    std::fs::create_dir_all(&unlocked).expect("make a copy");
+    std::fs::write(unlocked.join("held"), "").expect("held");
+    let owned = base.join("kaohe-read-4194306-0");
+    std::fs::create_dir_all(&owned).expect("make a copy");
+    let held = std::fs::File::create(owned.join("held")).expect("held");
+    held.lock().expect("lock");
     l.ok(&["score"]);
-    for orphan in &orphans {
+    for orphan in orphans.iter().chain([&unlocked]) {
         assert!(
             !orphan.exists(),
             "the orphaned copy {} stays",
             orphan.display()
         );
     }
+    assert!(
+        owned.exists(),
+        "a copy whose owner holds its lock was removed"
+    );
+    drop(held);
+    std::fs::remove_dir_all(&owned).expect("clean up");
 }
 
 /// A reader told where temporary files go (`TMPDIR`) copies sled's files there, not into
