@@ -157,20 +157,17 @@ fn a_cut_tally_is_refused_on_open() {
     assert_eq!(l.run(&["verify"]).code, 1);
 }
 
-/// At the head, explain ranks from the per-station aggregates and finds the station's events
-/// through its postings; any other view scans the tally. Both must tell the same story:
-/// `--at 2018-12-31` (every fixture event occurred in 2018) takes the scanning road.
-#[test]
-fn explain_at_the_head_agrees_with_the_scanning_road_for_every_station() {
+/// The fixture year, and one more commit: a record for `station` (so that the indices the
+/// import wrote are updated, not only created).
+fn fixture_and_a_record(station: &str) -> TestLedger {
     let l = TestLedger::new();
     l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
-    // One more commit, so that aggregates are updated, not only created.
     l.ok(&[
         "record",
         "--clause",
         "1.3.b",
         "--station",
-        "WJ03",
+        station,
         "--by",
         "基层科",
         "--occurred",
@@ -178,6 +175,16 @@ fn explain_at_the_head_agrees_with_the_scanning_road_for_every_station() {
         "--evidence",
         "补充检查记录",
     ]);
+    l
+}
+
+/// At the head, explain ranks from the per-station aggregates and finds the station's events
+/// through its postings; any other view scans the tally. Both must tell the same story:
+/// `--at 2018-12-31` (every fixture event occurred in 2018) takes the scanning road.
+#[test]
+fn explain_at_the_head_agrees_with_the_scanning_road_for_every_station() {
+    // One more commit, so that aggregates are updated, not only created.
+    let l = fixture_and_a_record("WJ03");
     for n in 1..=15 {
         let station = format!("WJ{n:02}");
         let explain = |extra: &[&str]| {
@@ -504,21 +511,7 @@ fn verify_reports_a_changed_rank_count() {
 /// original's does, and both verify.
 #[test]
 fn a_restored_ledger_ranks_as_the_original_does() {
-    let l = TestLedger::new();
-    l.ok(&["import", fixture_path("wujin-2018.jsonl").to_str().unwrap()]);
-    l.ok(&[
-        "record",
-        "--clause",
-        "1.3.b",
-        "--station",
-        "WJ07",
-        "--by",
-        "基层科",
-        "--occurred",
-        "2018-12-30",
-        "--evidence",
-        "补充检查记录",
-    ]);
+    let l = fixture_and_a_record("WJ07");
     let file = l.path("export.jsonl");
     std::fs::write(&file, l.ok(&["export"])).unwrap();
     let r = TestLedger::empty();
