@@ -226,6 +226,9 @@ static LOCK_WAIT_MS: AtomicU64 =
 /// The file in a reader's copy of sled's files that its owner keeps locked.
 const HELD_FILE: &str = "held";
 
+/// How old a reader's copy must be before another reader may judge it orphaned.
+const ORPHAN_MIN_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
 const LOCK_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// Sets how long opening a ledger waits for another process to let go of it, for this
@@ -342,7 +345,7 @@ fn copy_sled_files(path: &Path, base: &Path) -> Result<Scratch, StoreError> {
 }
 
 /// Removes the copies of readers that died before they could remove their own (a kill): a
-/// copy whose lock (`held`) is free has no owner. A copy without one (being made, or made by
+/// copy older than [`ORPHAN_MIN_AGE`] whose lock (`held`) is free has no owner. A copy without one (being made, or made by
 /// an older kaohe) is named after its process, and a process that no longer exists
 /// (`/proc/PID`) holds none. Best effort; a copy left behind holds no one up.
 fn remove_orphaned_copies(bases: &[PathBuf]) {
@@ -362,6 +365,18 @@ fn remove_orphans_in(entries: std::fs::ReadDir) {
         else {
             continue;
         };
+        // A copy is made in milliseconds; one younger than ORPHAN_MIN_AGE may still be
+        // between its creation and its lock, and is left alone (a copy whose reader died
+        // that young goes with a later reader).
+        let young = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .map_or(true, |t| {
+                t.elapsed().map_or(true, |age| age < ORPHAN_MIN_AGE)
+            });
+        if young {
+            continue;
+        }
         let orphaned = match File::open(entry.path().join(HELD_FILE)) {
             // The lock is released when `held` is closed, after the removal.
             Ok(held) => held.try_lock().is_ok(),

@@ -144,8 +144,9 @@ fn a_reader_waits_for_a_writer() {
 }
 
 /// Guards the places readers copy sled's files to (memory, `/dev/shm`, where the system has
-/// it; the temporary directory): a copy whose reader was killed (its process gone) is
-/// removed by the next reader, in either place; a reader removes its own copy when it ends.
+/// it; the temporary directory): a copy older than a minute whose reader was killed (its
+/// process gone, or its lock free) is removed by the next reader, in either place; a reader
+/// removes its own copy when it ends.
 #[test]
 fn copies_of_killed_readers_are_removed() {
     let l = fixture_ledger();
@@ -174,6 +175,16 @@ fn copies_of_killed_readers_are_removed() {
     std::fs::create_dir_all(&owned).expect("make a copy");
     let held = std::fs::File::create(owned.join("held")).expect("held");
     held.lock().expect("lock");
+    // Only copies older than a minute are judged: a younger one may be between its creation
+    // and its lock. This one, named after no process and without a lock, stays.
+    let young = base.join("kaohe-read-4194307-0");
+    std::fs::create_dir_all(&young).expect("make a copy");
+    let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for copy in orphans.iter().chain([&unlocked, &owned]) {
+        std::fs::File::open(copy)
+            .and_then(|d| d.set_modified(an_hour_ago))
+            .expect("age the copy");
+    }
     l.ok(&["score"]);
     for orphan in orphans.iter().chain([&unlocked]) {
         assert!(
@@ -186,8 +197,11 @@ fn copies_of_killed_readers_are_removed() {
         owned.exists(),
         "a copy whose owner holds its lock was removed"
     );
+    assert!(young.exists(), "a copy younger than a minute was removed");
     drop(held);
-    std::fs::remove_dir_all(&owned).expect("clean up");
+    for copy in [&owned, &young] {
+        std::fs::remove_dir_all(copy).expect("clean up");
+    }
 }
 
 /// A reader told where temporary files go (`TMPDIR`) copies sled's files there, not into
