@@ -8,8 +8,9 @@
 //! - [`import_line`]: a parsed command keeps every bound the parser promises (text trimmed and
 //!   bounded, no control characters, decimals within range and places); reading the same bytes
 //!   as an import file gives, line for line, what [`command::parse_line`] gives.
-//! - [`event_decode`]: a decoded body encodes back to exactly the input bytes (one event, one
-//!   body); its export line checks back to the same body; the audit does not panic on it.
+//! - [`event_decode`]: the codec's fast path and its full decoder give the same answer; a
+//!   decoded body encodes back to exactly the input bytes (one event, one body); its export
+//!   line checks back to the same body; the audit does not panic on it.
 //! - [`rubric_load`]: a rubric that loads loads again to the same rubric, its lookups agree with
 //!   its lists, and every clause computes canonical points (or refuses) for a set of inputs.
 //! - [`receipt_verify`]: the offline verifiers never accept what the checkpoint key did not
@@ -234,7 +235,13 @@ mod bound {
 
 /// An event body ([`codec::decode`]).
 pub fn event_decode(data: &[u8]) {
-    let Ok(body) = codec::decode(data) else {
+    let decoded = codec::decode(data);
+    assert_eq!(
+        decoded,
+        codec::decode_in_full(data),
+        "the fast path and the full decoder disagree"
+    );
+    let Ok(body) = decoded else {
         return;
     };
     assert!(

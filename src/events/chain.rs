@@ -13,14 +13,18 @@ pub const GENESIS_PREV: Hash = [0u8; 32];
 
 /// The hash of an event body linked to its predecessor.
 pub fn link(prev: &Hash, body: &[u8]) -> Hash {
-    // Deriving the context's key is a hash of its own: done once, and the hasher copied.
-    static START: std::sync::OnceLock<blake3::Hasher> = std::sync::OnceLock::new();
-    let mut h = START
-        .get_or_init(|| blake3::Hasher::new_derive_key(EVENT_CONTEXT))
-        .clone();
-    h.update(prev);
-    h.update(body);
-    *h.finalize().as_bytes()
+    // Deriving the context's key is a hash of its own: done once per thread, and the hasher
+    // reset for each event (a copy of it moved 1.9 KB, a tenth of an event's hashing).
+    thread_local! {
+        static HASHER: std::cell::RefCell<blake3::Hasher> =
+            std::cell::RefCell::new(blake3::Hasher::new_derive_key(EVENT_CONTEXT));
+    }
+    HASHER.with_borrow_mut(|h| {
+        h.reset();
+        h.update(prev);
+        h.update(body);
+        *h.finalize().as_bytes()
+    })
 }
 
 /// A plain BLAKE3 hash (of rubric bytes, evidence files).

@@ -66,6 +66,41 @@ pub fn verify(sig: &Signature, message: &[u8]) -> bool {
     key.verify_strict(message, &signature).is_ok()
 }
 
+/// [`verify`] for many signatures by few keys: each public key is decompressed (and checked
+/// to be a point) once, for up to [`KeyCache::MAX_KEYS`] keys; later ones are not kept.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: std::collections::HashMap<[u8; 32], Option<VerifyingKey>>,
+}
+
+impl KeyCache {
+    /// Keys kept: a ledger registers a few per actor, and a damaged one cannot make the cache
+    /// grow without bound.
+    pub const MAX_KEYS: usize = 4096;
+
+    /// Exactly [`verify`]'s answer.
+    pub fn verify(&mut self, sig: &Signature, message: &[u8]) -> bool {
+        let key = match self.keys.get(&sig.public_key) {
+            Some(key) => *key,
+            None => {
+                let key = VerifyingKey::from_bytes(&sig.public_key).ok();
+                if self.keys.len() < Self::MAX_KEYS {
+                    self.keys.insert(sig.public_key, key);
+                }
+                key
+            }
+        };
+        let Some(key) = key else {
+            return false;
+        };
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(&sig.r);
+        bytes[32..].copy_from_slice(&sig.s);
+        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+        key.verify_strict(message, &signature).is_ok()
+    }
+}
+
 /// A signature from its key and the 64 bytes Ed25519 made (R then S).
 pub fn signature_from(public_key: [u8; 32], bytes: &[u8; 64]) -> Signature {
     let mut r = [0u8; 32];

@@ -1,6 +1,6 @@
 //! Verifying a stored ledger: the whole chain and its indices, reporting the first problem.
 
-use crate::domain::audit::Audit;
+use crate::domain::audit::{Audit, Prepared, Preparer};
 use crate::events::chain::{self, SetDigest};
 use crate::events::event::*;
 use crate::ledger::walk::read_checked_parallel;
@@ -138,9 +138,21 @@ impl Verifier {
             .reserve_exact(usize::try_from(head.next_seq.min(most)).unwrap_or(0));
         // Walk to the last stored frame (not the head's count), so that damage anywhere is
         // found at its own seq.
-        read_checked_parallel(store, 0, u64::MAX, &chain::GENESIS_PREV, |e| {
+        // What needs only the event is made on the reader's thread: the checks of its fields
+        // and signature, and its id's fingerprint.
+        let mut preparer = Preparer::default();
+        let mut prepared = Vec::new();
+        let prepare = |first_seq: u64, bodies: &[Body], out: &mut Vec<(Prepared, u64)>| {
+            preparer.prepare(first_seq, bodies, &mut prepared);
+            let fingerprints = bodies
+                .iter()
+                .map(|b| b.kind().id().map_or(0, |id| id_fingerprint(id.as_bytes())));
+            out.extend(prepared.drain(..).zip(fingerprints));
+        };
+        read_checked_parallel(store, 0, u64::MAX, &chain::GENESIS_PREV, prepare, |e, p| {
+            let (prepared, fingerprint) = p;
             self.audit
-                .check(e.seq, e.body, e.prev_hash)
+                .check_prepared(e.seq, e.body, e.prev_hash, prepared)
                 .map_err(|f| damaged(f.seq, f.message))?;
             let kind = e.body.kind();
             if let EventKind::StationRegistered(s) = kind {
@@ -163,8 +175,7 @@ impl Verifier {
             }
             // Invariant: the walk visits every seq from 0, in order.
             debug_assert_eq!(self.ids.len() as u64, e.seq, "ids are kept by seq");
-            self.ids
-                .push(kind.id().map_or(0, |id| id_fingerprint(id.as_bytes())));
+            self.ids.push(fingerprint);
             if self.expected_head.as_ref() == Some(e.hash) {
                 self.expected_head_at = Some(e.seq);
             }

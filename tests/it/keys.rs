@@ -1542,3 +1542,80 @@ fn the_private_key_file_is_mode_0600() {
         assert_eq!(hex::encode(k.pair().public_key()), k.hex);
     }
 }
+
+/// Guards the signatures `verify` checks ahead of the audit (`Preparer`: on the reader's
+/// thread, a long run split across two): on a run of signed events long enough to be split,
+/// they find exactly what the audit finds checking each event itself. Nothing on the untouched
+/// chain; a forged signature at its own seq, with the audit's words, in either half of the run
+/// (and the first of two, when both halves hold one).
+#[test]
+fn signatures_checked_ahead_on_two_threads_find_what_the_audit_finds() {
+    use kaohe::internals::domain::audit::{Audit, Preparer};
+    const SIGNED: usize = 48;
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let first = register(&l, &jc.public)["seq"].as_u64().expect("a seq") as usize + 1;
+    let lines: Vec<String> = (0..SIGNED)
+        .map(|i| {
+            let station = ["WJ01", "WJ02"][i % 2];
+            json!({
+                "op": "record", "id": format!("S{i}"), "clause": "1.7.a",
+                "station": station, "by": "基层科",
+                "occurred": "2018-06-01", "count": 1, "evidence": [EV],
+            })
+            .to_string()
+        })
+        .collect();
+    let file = l.path("signed.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write the import");
+    ok(
+        &l,
+        &keyed(&jc.private, &["import", file.to_str().expect("utf-8")]),
+    );
+    let untouched = export_lines(&l);
+    assert_eq!(untouched.len(), first + SIGNED);
+
+    // The first fault (seq, words) of the audit on `lines`, each event checked as `check` does
+    // and as `verify` does with what the preparer made of the whole run at once.
+    let faults = |lines: &[String]| {
+        let bodies: Vec<Body> = lines.iter().map(|line| body_of(line)).collect();
+        let mut prepared = Vec::new();
+        Preparer::default().prepare(0, &bodies, &mut prepared);
+        assert_eq!(prepared.len(), bodies.len());
+        let (mut itself, mut ahead) = (Audit::new(), Audit::new());
+        let (mut found_itself, mut found_ahead) = (None, None);
+        let mut prev = GENESIS_PREV;
+        for ((seq, body), p) in (0u64..).zip(&bodies).zip(prepared) {
+            if found_itself.is_none() {
+                found_itself = itself.check(seq, body, &prev).err();
+            }
+            if found_ahead.is_none() {
+                found_ahead = ahead.check_prepared(seq, body, &prev, p).err();
+            }
+            prev = hash_of(&lines[seq as usize]);
+        }
+        let pair =
+            |f: Option<kaohe::internals::domain::audit::Fault>| f.map(|f| (f.seq, f.message));
+        let (a, b) = (pair(found_itself), pair(found_ahead));
+        assert_eq!(a, b, "checked ahead and in place differ");
+        a
+    };
+    assert_eq!(faults(&untouched), None, "the untouched chain");
+    let early = first + 3;
+    let late = first + SIGNED - 5;
+    for (forged, want) in [
+        (&[early][..], early),
+        (&[late][..], late),
+        (&[late, early][..], early),
+    ] {
+        let mut lines = untouched.clone();
+        for &seq in forged {
+            edit_body(&mut lines, seq, |body| signed_mut(body).signature.s[0] ^= 1);
+        }
+        let (seq, words) = faults(&lines).expect("a forgery is found");
+        assert_eq!(seq, want as u64, "{forged:?}");
+        assert_contains(&words, "does not verify");
+    }
+    // And `verify` of the stored ledger, whose run is split, finds nothing.
+    ok(&l, &["verify"]);
+}

@@ -19,7 +19,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "events",
-        &["mod", "event", "codec", "chain", "sign", "merkle"],
+        &[
+            "mod",
+            "event",
+            "codec::fast",
+            "codec",
+            "chain",
+            "sign",
+            "merkle",
+        ],
     ),
     (
         "domain",
