@@ -402,7 +402,9 @@ pub enum Prepared {
 struct StationInfo {
     seq: u64,
     ordinal: u32,
-    reg: StationRegistered,
+    /// Shared: a record looks its station up twice (check, index), and a copy of the
+    /// registration cost two allocations each time.
+    reg: std::sync::Arc<StationRegistered>,
 }
 
 /// A batch of commands being checked: the ledger's state plus what earlier commands add.
@@ -429,7 +431,7 @@ struct Batch<'a> {
     derived: Option<Derived>,
     /// The hash of the last event pushed (the head's before the first).
     prev: Hash,
-    stations: BTreeMap<String, Option<StationInfo>>,
+    stations: rustc_hash::FxHashMap<String, Option<StationInfo>>,
     /// Stations registered before this batch, and by it: the next registration's ordinal is
     /// their sum.
     stations_before: u32,
@@ -485,7 +487,7 @@ impl<'a> Batch<'a> {
                 stored: None,
             }),
             prev: ledger.head.hash,
-            stations: BTreeMap::new(),
+            stations: rustc_hash::FxHashMap::default(),
             stations_before,
             stations_new: 0,
             station_lookups: 0,
@@ -560,7 +562,7 @@ impl<'a> Batch<'a> {
                     Some(e) if e.seq == seq && e.station.code == code => Some(StationInfo {
                         seq,
                         ordinal,
-                        reg: e.station,
+                        reg: e.station.into(),
                     }),
                     _ => {
                         return Err(Self::ledger_err(damaged(
@@ -590,7 +592,7 @@ impl<'a> Batch<'a> {
                         let info = StationInfo {
                             seq: e.seq,
                             ordinal,
-                            reg: e.station,
+                            reg: e.station.into(),
                         };
                         stations.entry(info.reg.code.clone()).or_insert(Some(info));
                     }
@@ -635,7 +637,10 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    fn known_station(&mut self, code: &str) -> Result<StationRegistered, FieldError> {
+    fn known_station(
+        &mut self,
+        code: &str,
+    ) -> Result<std::sync::Arc<StationRegistered>, FieldError> {
         self.station(code)?.map(|s| s.reg).ok_or_else(|| {
             let p = rules::unknown_station(code);
             err(
@@ -1012,7 +1017,7 @@ impl<'a> Batch<'a> {
             seq, reg: existing, ..
         }) = self.station(&s.code)?
         {
-            if existing == reg {
+            if *existing == reg {
                 return Ok(Outcome::Unchanged { seq });
             }
             return Err(err(
@@ -1037,7 +1042,7 @@ impl<'a> Batch<'a> {
         let info = StationInfo {
             seq: self.next_seq,
             ordinal: self.stations_before + self.stations_new,
-            reg: reg.clone(),
+            reg: reg.clone().into(),
         };
         self.stations_new += 1;
         // Known before it is pushed (its tally entry names its ordinal); forgotten again if

@@ -315,6 +315,11 @@ pub struct IdBuffer {
     pub(super) spilled_end: Option<u64>,
     /// The committed run list, read at the first lookup: only this commit changes it.
     committed: std::cell::OnceCell<IdRuns>,
+    /// sled's ids (fingerprint, seq), sorted, read once by a writer's batch after
+    /// [`LOOKUPS_BEFORE_CACHING`] lookups: only this commit changes them, and a scan of sled
+    /// per lookup was a tenth of an import.
+    sled_ids: std::cell::OnceCell<Vec<(u64, u64)>>,
+    lookups: std::cell::Cell<u64>,
 }
 
 impl IdBuffer {
@@ -342,6 +347,23 @@ impl IdBuffer {
         entries.append(&mut self.collided);
         entries.sort_unstable();
         entries
+    }
+
+    /// sled's ids, once this buffer has looked up enough ids to be worth reading them all
+    /// (`load`); `None` before.
+    fn sled_ids(
+        &self,
+        load: impl FnOnce() -> Result<Vec<(u64, u64)>, StoreError>,
+    ) -> Result<Option<&[(u64, u64)]>, StoreError> {
+        if let Some(ids) = self.sled_ids.get() {
+            return Ok(Some(ids));
+        }
+        self.lookups.set(self.lookups.get() + 1);
+        if self.lookups.get() <= LOOKUPS_BEFORE_CACHING {
+            return Ok(None);
+        }
+        let ids = load()?;
+        Ok(Some(self.sled_ids.get_or_init(|| ids)))
     }
 
     fn seqs_in_memory(&self, fp: u64, out: &mut Vec<u64>) {
@@ -381,14 +403,27 @@ impl Store {
         }
         // sled's ids first, then the run list: a commit that moves sled's ids into a run
         // (one atomic batch) between the two is then seen as the new run, never missed.
-        for entry in self.db.scan_prefix(sled_id_key(fp, None)) {
-            let (k, _) = entry.map_err(io)?;
-            out.push(sled_id_seq(&k).ok_or_else(|| damaged("a key in sled is malformed"))?);
+        let writer = matches!(self._hold, Hold::Lock(_));
+        let cached = match commit {
+            Some(buffer) if writer => buffer.sled_ids(|| self.sled_ids())?,
+            _ => None,
+        };
+        match cached {
+            Some(all) => {
+                let from = all.partition_point(|e| e.0 < fp);
+                out.extend(all[from..].iter().take_while(|e| e.0 == fp).map(|e| e.1));
+            }
+            None => {
+                for entry in self.db.scan_prefix(sled_id_key(fp, None)) {
+                    let (k, _) = entry.map_err(io)?;
+                    out.push(sled_id_seq(&k).ok_or_else(|| damaged("a key in sled is malformed"))?);
+                }
+            }
         }
         // A writer's batch reads the run list once: only its own commit changes it. A
         // handle that shares the store with its writer reads it each time.
         let read;
-        let runs = match (commit, matches!(self._hold, Hold::Lock(_))) {
+        let runs = match (commit, writer) {
             (Some(buffer), true) => match buffer.committed.get() {
                 Some(runs) => runs,
                 None => {

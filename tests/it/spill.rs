@@ -351,3 +351,41 @@ fn an_import_that_reads_every_station_at_once_gives_the_ledger_small_imports_giv
     let first_line = |s: &str| s.lines().next().unwrap_or_default().to_string();
     assert_eq!(first_line(&at_once.stderr), first_line(&alone.stderr));
 }
+
+/// Guards a writer's copy of the ids sled holds (read once after 64 lookups in one batch,
+/// `IdBuffer::sled_ids`): ids committed in small imports, held in sled, are found by an
+/// import's lookups before and after the copy is made (the first record's line again:
+/// unchanged; another record under an id: refused, naming it), and the ledger verifies.
+#[test]
+fn ids_held_in_sled_are_found_by_every_lookup_of_a_long_import() {
+    let l = TestLedger::with_stations();
+    for chunk in 0..4 {
+        let lines: String = (chunk * 50..chunk * 50 + 50).map(record).collect();
+        let out = l.import(&lines);
+        assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    }
+    assert_eq!(
+        std::fs::metadata(l.db.join("ids.seg")).map_or(0, |m| m.len()),
+        0,
+        "small imports keep their ids in sled"
+    );
+    // Early lines repeat held ids (unchanged), then new ones; late lines repeat held ids again.
+    let mut lines: String = (0..10).map(record).collect();
+    lines.extend((1_000..1_200).map(record));
+    lines.extend((190..200).map(record));
+    let out = l.import(&lines);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("20 unchanged"), "{}", out.stdout);
+    for late in [5, 150, 199] {
+        let mut lines: String = (2_000..2_100).map(record).collect();
+        lines.push_str(&record(late).replace(&format!("证据{late}"), "另一份证据"));
+        let refused = l.import(&lines);
+        assert_eq!(refused.code, 2, "{}{}", refused.stdout, refused.stderr);
+        assert!(
+            refused.stderr.contains(&format!("R{late:06}")),
+            "{}",
+            refused.stderr
+        );
+    }
+    head(&l);
+}
