@@ -275,6 +275,58 @@ fn cli_phase(
     })
 }
 
+/// A ledger where every record is signed, as one rooted in a bureau key must be: `stations`
+/// stations (1,000 at most), then `records` records by one department, imported with its key.
+/// Returns `verify`'s median wall time from the command line (3 runs), and the events.
+fn signed_phase(
+    dir: &Path,
+    rubric: &str,
+    (stations, records): (u64, u64),
+) -> Result<(Duration, u64), Box<dyn std::error::Error>> {
+    let path = |p: &Path| p.to_str().map(str::to_string).ok_or("a UTF-8 path");
+    let rubric_file = dir.join("rubric-signed.toml");
+    std::fs::write(&rubric_file, rubric)?;
+    let db = dir.join("signed-ledger");
+    cli::run(&db, &["init", "--rubric", &path(&rubric_file)?])?;
+    let key = dir.join("signed.key");
+    cli::run(
+        &db,
+        &["key", "new", "--dept", "基层科", "--out", &path(&key)?],
+    )?;
+    cli::run(&db, &["key", "register", &path(&key)?])?;
+    let stations = stations.clamp(1, 1000);
+    let (station_file, record_file) = (dir.join("signed-stations.jsonl"), dir.join("signed.jsonl"));
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&station_file)?);
+        for s in 0..stations {
+            writeln!(
+                f,
+                r#"{{"op":"station","code":"S{s:05}","name":"第{s}司法所","kind":"town"}}"#
+            )?;
+        }
+        f.flush()?;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&record_file)?);
+        let mut rng = gen::Rng::new(11);
+        for i in 0..records {
+            let station = rng.below(stations);
+            writeln!(
+                f,
+                r#"{{"op":"record","id":"K{i}","clause":"1.3.b","station":"S{station:05}","by":"基层科","occurred":"2018-06-01","evidence":["bench"]}}"#
+            )?;
+        }
+        f.flush()?;
+    }
+    cli::run(&db, &["import", &path(&station_file)?])?;
+    cli::run(
+        &db,
+        &["import", "--key", &path(&key)?, &path(&record_file)?],
+    )?;
+    let verify = cli::median_of(3, || cli::run(&db, &["verify"]))?;
+    std::fs::remove_dir_all(&db)?;
+    // The genesis and the key's registration, then the stations and the records.
+    Ok((verify, 2 + stations + records))
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -527,6 +579,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         c.record.as_secs_f64() * 1e3,
         c.explain.as_secs_f64() * 1e3,
         c.score.as_secs_f64()
+    );
+    let signed_records = (events / 10).max(1000);
+    let (signed, signed_events) = signed_phase(dir.path(), &rubric, (stations, signed_records))?;
+    println!(
+        "  verify of a ledger whose {signed_records} records are all signed  {:>8.3} s  {:>10.0} events/s (no target)",
+        signed.as_secs_f64(),
+        signed_events as f64 / signed.as_secs_f64()
     );
     targets(&Figures {
         import_per_s: per_s(i),
