@@ -56,9 +56,11 @@ pub fn message_after(ledger_id: &[u8; 16], after: &After, kind: &[u8]) -> Vec<u8
 /// True when `sig` is its key's valid signature of `message` (from [`message`] or
 /// [`message_after`]).
 pub fn verify(sig: &Signature, message: &[u8]) -> bool {
-    let Ok(key) = VerifyingKey::from_bytes(&sig.public_key) else {
-        return false;
-    };
+    VerifyingKey::from_bytes(&sig.public_key).is_ok_and(|key| verify_by(&key, sig, message))
+}
+
+/// [`verify`] with the signature's key already decompressed.
+fn verify_by(key: &VerifyingKey, sig: &Signature, message: &[u8]) -> bool {
     let mut bytes = [0u8; 64];
     bytes[..32].copy_from_slice(&sig.r);
     bytes[32..].copy_from_slice(&sig.s);
@@ -90,14 +92,7 @@ impl KeyCache {
                 key
             }
         };
-        let Some(key) = key else {
-            return false;
-        };
-        let mut bytes = [0u8; 64];
-        bytes[..32].copy_from_slice(&sig.r);
-        bytes[32..].copy_from_slice(&sig.s);
-        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-        key.verify_strict(message, &signature).is_ok()
+        key.is_some_and(|key| verify_by(&key, sig, message))
     }
 }
 
