@@ -77,8 +77,13 @@ pub fn read_checked_parallel<P: Send>(
     let (back_tx, back_rx) = sync_channel::<Batch<P>>(BATCHES_IN_FLIGHT);
     std::thread::scope(|s| {
         s.spawn(move || read_batches(store, from, to, prev, prepare, tx, back_rx));
-        fold_batches(&rx, &back_tx, &mut f)
-        // Dropping `rx` on return stops the reader at its next send.
+        let folded = fold_batches(&rx, &back_tx, &mut f);
+        // The receiver is dropped here, inside the scope, so that a reader blocked on a full
+        // queue after the fold stopped early (damage, or `f` done) fails its send and ends:
+        // the scope waits for it. (Dropped after the scope, it deadlocked `verify` on damage
+        // with more than a queue's worth of events after it.)
+        drop(rx);
+        folded
     })
 }
 

@@ -344,3 +344,33 @@ fn a_missing_database_is_damage_not_an_unknown_directory() {
     assert!(r.stderr.contains("database files"), "{}", r.stderr);
     assert!(r.stderr.contains("kaohe restore"), "{}", r.stderr);
 }
+
+/// Regression guard: `verify` stopped at damage found early in a long ledger (here its first
+/// posting) while its reader thread still had thousands of events to hand over; the reader
+/// blocked on the full queue and the receiver was dropped only after the thread was waited
+/// for, so `verify` hung instead of reporting. It must report the damage (exit 1), promptly.
+#[test]
+fn damage_found_early_in_a_long_ledger_is_reported_not_a_hang() {
+    const RECORDS: usize = 6_000;
+    let l = TestLedger::with_stations();
+    let lines: String = (0..RECORDS)
+        .map(|i| {
+            let station = if i % 2 == 0 { "WJ01" } else { "WJ02" };
+            let line = serde_json::json!({
+                "op": "record", "id": format!("R{i:06}"), "clause": "1.3.a",
+                "station": station, "by": "基层科", "occurred": "2018-06-01",
+                "evidence": ["证据"],
+            });
+            format!("{line}\n")
+        })
+        .collect();
+    let out = l.import(&lines);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    {
+        let store = kaohe::internals::store::Store::open(&l.db).expect("opens");
+        store.tamper_postings(|v| v[0] ^= 0x01).expect("tampers");
+    }
+    let run = kaohe(&l.db, &["verify"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("Postings"), "{}", run.stderr);
+}

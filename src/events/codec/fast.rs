@@ -21,6 +21,9 @@ use crate::events::event::*;
 /// The longest body read here: no body this long claims more than [`MAX_EVENT_BYTES`].
 const MAX_FAST_BYTES: usize = MAX_EVENT_BYTES / 8;
 
+/// Elements of a list reserved before they are read.
+const MAX_RESERVED: usize = 1024;
+
 /// The varint markers of the stored format.
 const U16_MARKER: u8 = 251;
 const U32_MARKER: u8 = 252;
@@ -145,9 +148,10 @@ impl<'a> Reader<'a> {
 
     fn vec<T>(&mut self, mut read: impl FnMut(&mut Self) -> Option<T>) -> Option<Vec<T>> {
         let n = self.len()?;
-        // Every element takes at least one byte: a count beyond the bytes left is damage, and
-        // must not reserve memory.
-        let mut out = Vec::with_capacity(n.min(self.bytes.len() - self.at));
+        // Every element takes at least one byte, so a count beyond the bytes left is damage;
+        // and an element in memory is larger than its bytes, so no more than a few are
+        // reserved ahead (a hostile count must not reserve memory).
+        let mut out = Vec::with_capacity(n.min(self.bytes.len() - self.at).min(MAX_RESERVED));
         for _ in 0..n {
             out.push(read(self)?);
         }
