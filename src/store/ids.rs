@@ -659,16 +659,17 @@ fn sled_id_seq(k: &[u8]) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// The entries of a run of `n` ids (seqs 0..n, each id its seq's bytes), sorted.
+    fn sorted_entries(n: u64) -> Vec<(u64, u64)> {
+        let mut e: Vec<_> = (0..n).map(|s| (fingerprint(&s.to_le_bytes()), s)).collect();
+        e.sort_unstable();
+        e
+    }
+
     /// Guards the run format: fences and filter are found wrong when a byte of them changes.
     #[test]
     fn a_changed_fence_or_filter_byte_is_found() {
-        let entries: Vec<(u64, u64)> = {
-            let mut e: Vec<_> = (0..1_000u64)
-                .map(|s| (fingerprint(&s.to_le_bytes()), s))
-                .collect();
-            e.sort_unstable();
-            e
-        };
+        let entries = sorted_entries(1_000);
         for at in [|r: Run| r.fences_at() + 8, |r: Run| r.bloom_at() + 3] {
             let dir = tempfile::tempdir().unwrap();
             let store = Store::create(&dir.path().join("l")).unwrap();
@@ -692,13 +693,7 @@ mod tests {
     /// store is refused rather than let a commit cut them. A cut file is refused either way.
     #[test]
     fn ids_past_the_run_list_are_refused_after_sled_was_rebuilt() {
-        let entries: Vec<(u64, u64)> = {
-            let mut e: Vec<_> = (0..300u64)
-                .map(|s| (fingerprint(&s.to_le_bytes()), s))
-                .collect();
-            e.sort_unstable();
-            e
-        };
+        let entries = sorted_entries(300);
         let dir = tempfile::tempdir().unwrap();
         let mut store = Store::create(&dir.path().join("l")).unwrap();
         let first = store.write_id_run(0, &entries).unwrap().run;
