@@ -345,9 +345,9 @@ fn copy_sled_files(path: &Path, base: &Path) -> Result<Scratch, StoreError> {
 }
 
 /// Removes the copies of readers that died before they could remove their own (a kill): a
-/// copy older than [`ORPHAN_MIN_AGE`] whose lock (`held`) is free has no owner. A copy without one (being made, or made by
-/// an older kaohe) is named after its process, and a process that no longer exists
-/// (`/proc/PID`) holds none. Best effort; a copy left behind holds no one up.
+/// copy older than [`ORPHAN_MIN_AGE`] whose lock (`held`) is free has no owner. A copy
+/// without one (made by an older kaohe) is named after its process, and a process that no
+/// longer exists (`/proc/PID`) holds none. Best effort; a copy left behind holds no one up.
 fn remove_orphaned_copies(bases: &[PathBuf]) {
     for entries in bases.iter().filter_map(|b| std::fs::read_dir(b).ok()) {
         remove_orphans_in(entries);
