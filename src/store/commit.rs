@@ -425,6 +425,8 @@ impl Store {
         batch.insert(HEAD_KEY, head.to_bytes().as_slice());
         self.db.apply_batch(batch).map_err(io)?;
         self.db.flush().map_err(io)?;
+        self.committed_events
+            .fetch_add(frames, std::sync::atomic::Ordering::Relaxed);
         Ok(head)
     }
 }
