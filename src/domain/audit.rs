@@ -1307,6 +1307,25 @@ impl Preparer {
         out.append(&mut later);
     }
 
+    /// A preparer for the events after a genesis that named the ledger `ledger_id`, one at a
+    /// time on its caller's thread ([`Preparer::prepare_one`]; its caller runs several).
+    pub fn after_genesis(ledger_id: Option<[u8; 16]>) -> Preparer {
+        Preparer {
+            ledger_id,
+            keys: Default::default(),
+            parallel: Some(false),
+        }
+    }
+
+    /// What is prepared of the event `seq`, on this thread. Its ledger is the one the last
+    /// genesis prepared (or [`Preparer::after_genesis`]) named.
+    pub fn prepare_one(&mut self, seq: u64, body: &Body) -> Prepared {
+        if seq == 0 {
+            self.ledger_id = body.kind().genesis().map(|g| g.ledger_id);
+        }
+        Self::one(self.ledger_id, seq, body, &mut self.keys[0])
+    }
+
     fn run(
         ledger_id: Option<[u8; 16]>,
         first_seq: u64,
@@ -1315,15 +1334,19 @@ impl Preparer {
         out: &mut Vec<Prepared>,
     ) {
         for (seq, body) in (first_seq..).zip(bodies) {
-            let mut prepared = Prepared::of(seq, body);
-            if let (Some(ledger_id), Some(sig)) = (ledger_id, body.signature()) {
-                prepared.signature = Some(PreparedSignature {
-                    ledger_id,
-                    verifies: signature_verifies(&ledger_id, sig, body, keys),
-                });
-            }
-            out.push(prepared);
+            out.push(Self::one(ledger_id, seq, body, keys));
         }
+    }
+
+    fn one(ledger_id: Option<[u8; 16]>, seq: u64, body: &Body, keys: &mut KeyCache) -> Prepared {
+        let mut prepared = Prepared::of(seq, body);
+        if let (Some(ledger_id), Some(sig)) = (ledger_id, body.signature()) {
+            prepared.signature = Some(PreparedSignature {
+                ledger_id,
+                verifies: signature_verifies(&ledger_id, sig, body, keys),
+            });
+        }
+        prepared
     }
 }
 

@@ -66,12 +66,7 @@ pub fn ledger_id(seed: &[u8]) -> [u8; 16] {
 /// reads back (exports, receipts, key files, evidence references). Upper case is refused there:
 /// those files are checked byte for byte, so one spelling is the only spelling.
 pub fn parse_hash(text: &str) -> Option<Hash> {
-    if !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return None;
-    }
-    let mut h = [0u8; 32];
-    hex::decode_to_slice(text, &mut h).ok()?;
-    Some(h)
+    crate::base::text::parse_hex_lower(text)?.try_into().ok()
 }
 
 /// Parses 64 hex digits in either case: a hash a person types to look something up (`--head`,

@@ -9,7 +9,8 @@
 
 use crate::base::limits::{MAX_EXPORT_BYTES, MAX_EXPORT_LINE_BYTES};
 use crate::base::lines::{Line, Lines};
-use crate::domain::audit::Audit;
+use crate::base::text::{hex_lower, parse_hex_lower};
+use crate::domain::audit::{Audit, Prepared, Preparer};
 use crate::events::chain;
 use crate::events::codec;
 use crate::events::event::*;
@@ -202,9 +203,9 @@ pub fn line(body: &Body, bytes: &[u8], prev_hash: &Hash, hash: &Hash) -> String 
     for (k, v) in fields.by_ref().take(2) {
         m.insert(k, v);
     }
-    m.insert("prev_hash".into(), json!(hex::encode(prev_hash)));
-    m.insert("hash".into(), json!(hex::encode(hash)));
-    m.insert("body".into(), json!(hex::encode(bytes)));
+    m.insert("prev_hash".into(), json!(hex_lower(prev_hash)));
+    m.insert("hash".into(), json!(hex_lower(hash)));
+    m.insert("body".into(), json!(hex_lower(bytes)));
     m.extend(fields);
     Value::Object(m).to_string()
 }
@@ -263,25 +264,249 @@ pub struct Verified<'a> {
 /// [`verify`], handing every event that verifies to `each` as it goes (restore builds a
 /// ledger from them in the same pass), folding them through `audit`. Stops at the first
 /// problem (in the report) or the first error `each` returns (the inner `Err`).
+///
+/// The checks that need only a line (parsing, hex, the line's own hash, decoding, the
+/// canonical line, the fields' bounds and the signature) are made ahead on worker threads, a
+/// batch of lines each, in turn ([`ready_line`]); this thread reads the lines and folds the
+/// answers in order through the chain and the audit ([`settle`]), which asks them at the
+/// point where it made them itself, so the first problem and its message are the same.
 pub fn verify_each<E>(
     input: impl BufRead,
     expected_head: Option<&Hash>,
     audit: &mut Audit,
     mut each: impl FnMut(Verified<'_>) -> Result<(), E>,
 ) -> Result<Result<ExportReport, E>, ExportError> {
-    let mut report = ExportReport {
-        events: 0,
-        head: chain::GENESIS_PREV,
-        expected_head_at: None,
-        problem: None,
+    let mut fold = Fold {
+        report: ExportReport {
+            events: 0,
+            head: chain::GENESIS_PREV,
+            expected_head_at: None,
+            problem: None,
+        },
+        expected_head,
+        audit,
     };
     let mut lines = Lines::new(input, MAX_EXPORT_LINE_BYTES);
-    while let Some((n, line)) = lines
-        .next_line()
-        .map_err(|e| ExportError::Io(e.to_string()))?
-    {
-        let seq = report.events;
-        let checked = check_read(line, lines.bytes_read(), seq, &report.head, audit);
+    // The genesis alone, here: it names the ledger whose signatures the workers check.
+    let Some((n, line)) = lines.next_line().map_err(io_error)? else {
+        return Ok(Ok(fold.end()));
+    };
+    let genesis = ready_line(raw(n, line, &lines, 0), &mut Preparer::default());
+    let ledger_id = match fold.settle(genesis, &mut each) {
+        Step::Next(id) => id,
+        Step::Stop(outcome) => return Ok(outcome),
+    };
+    let workers = if std::thread::available_parallelism().is_ok_and(|n| n.get() > 1) {
+        2
+    } else {
+        1
+    };
+    let outcome = std::thread::scope(|s| {
+        let mut to_workers = Vec::with_capacity(workers);
+        let mut from_workers = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<Vec<RawLine>>(BATCHES_AHEAD);
+            let (done_tx, done_rx) = std::sync::mpsc::sync_channel(BATCHES_AHEAD);
+            let mut preparer = Preparer::after_genesis(ledger_id);
+            s.spawn(move || {
+                for job in job_rx {
+                    let ready: Vec<ReadyLine> = job
+                        .into_iter()
+                        .map(|l| ready_line(l, &mut preparer))
+                        .collect();
+                    if done_tx.send(ready).is_err() {
+                        break;
+                    }
+                }
+            });
+            to_workers.push(job_tx);
+            from_workers.push(done_rx);
+        }
+        let outcome = fold.pipelined(&mut lines, (&to_workers, &from_workers), &mut each);
+        // Dropped inside the scope, so that a worker blocked on a send after an early stop
+        // ends instead of holding up the scope forever.
+        drop(to_workers);
+        drop(from_workers);
+        outcome
+    });
+    outcome
+}
+
+/// Lines in a batch handed to a worker, and the bytes past which a batch is closed early.
+const BATCH_LINES: usize = 256;
+const BATCH_BYTES: usize = 4 << 20;
+/// Batches each worker may hold ahead of the fold, each way.
+const BATCHES_AHEAD: usize = 2;
+/// Bytes of lines read ahead of the fold past which no further batch is read (one is always
+/// allowed, however long its line).
+const AHEAD_BYTES: usize = 32 << 20;
+
+/// The channels to each worker (batches of lines) and back (what their checks found).
+type Workers<'a> = (
+    &'a [std::sync::mpsc::SyncSender<Vec<RawLine>>],
+    &'a [std::sync::mpsc::Receiver<Vec<ReadyLine>>],
+);
+
+/// A line as read, to be checked as the event `seq`: its number, the input's bytes read up to
+/// its end.
+struct RawLine {
+    number: usize,
+    read: u64,
+    seq: u64,
+    line: Line,
+}
+
+fn raw<R: BufRead>(number: usize, line: Line, lines: &Lines<R>, seq: u64) -> RawLine {
+    RawLine {
+        number,
+        read: lines.bytes_read(),
+        seq,
+        line,
+    }
+}
+
+fn io_error(e: std::io::Error) -> ExportError {
+    ExportError::Io(e.to_string())
+}
+
+/// What the checks of a line that need only the line found ([`ready_line`]).
+struct ReadyLine {
+    number: usize,
+    seq: u64,
+    /// The first problem before the link to the previous event, or the line's parts.
+    parts: Result<LineParts, String>,
+}
+
+struct LineParts {
+    /// The line's `prev_hash`, checked against the previous event's hash by the fold.
+    prev: Hash,
+    hash: Hash,
+    bytes: Vec<u8>,
+    /// Made once the line links: the hash recomputed, the body decoded at its seq (or the
+    /// first problem of these), what the audit may take ahead, and the canonical line's check.
+    checked: Result<(Body, Prepared, Result<(), String>), String>,
+}
+
+/// The checks of a line that need only the line, in the order `settle` asks for them.
+fn ready_line(raw: RawLine, preparer: &mut Preparer) -> ReadyLine {
+    let parts = match raw.line {
+        _ if raw.read > MAX_EXPORT_BYTES => {
+            Err(format!("export is larger than {MAX_EXPORT_BYTES} bytes"))
+        }
+        Line::Text(text) => line_parts(&text, raw.seq, preparer),
+        Line::TooLong => Err(format!("line is longer than {MAX_EXPORT_LINE_BYTES} bytes")),
+        Line::NotUtf8 => Err("line is not UTF-8".into()),
+    };
+    ReadyLine {
+        number: raw.number,
+        seq: raw.seq,
+        parts,
+    }
+}
+
+fn line_parts(text: &str, seq: u64, preparer: &mut Preparer) -> Result<LineParts, String> {
+    if let Some(parts) = canonical_line_parts(text, seq, preparer) {
+        return Ok(parts);
+    }
+    let mut obj = crate::domain::command::parse_object(text)?;
+    let mut take_hash = |name: &str| -> Result<Hash, String> {
+        let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
+        v.as_str()
+            .and_then(chain::parse_hash)
+            .ok_or_else(|| format!("`{name}` is not 64 lower-case hex digits"))
+    };
+    let prev = take_hash("prev_hash")?;
+    let line_hash = take_hash("hash")?;
+    let body_hex = obj
+        .remove("body")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or("no `body` hex")?;
+    let bytes = body_bytes(&body_hex)?;
+    let hash = chain::link(&prev, &bytes);
+    let checked = if hash != line_hash {
+        Err("hash does not match prev_hash and body (the body was changed)".into())
+    } else {
+        match codec::decode(&bytes) {
+            Err(e) => Err(e.to_string()),
+            Ok(body) if body.seq() != seq => Err(format!(
+                "body says seq {} but stands at seq {seq}",
+                body.seq()
+            )),
+            Ok(body) => {
+                let prepared = preparer.prepare_one(seq, &body);
+                // A line equal to the canonical one has every field right; only a line that
+                // differs is also compared field by field, for the more precise message.
+                let canonical =
+                    check_canonical(text, &body, &bytes, &prev, &hash).map_err(|not_canonical| {
+                        match check_decoded(&obj, &body) {
+                            Err(field) => field,
+                            Ok(()) => not_canonical,
+                        }
+                    });
+                Ok((body, prepared, canonical))
+            }
+        }
+    };
+    Ok(LineParts {
+        prev,
+        hash,
+        bytes,
+        checked,
+    })
+}
+
+/// The parts of a line that is exactly the canonical line of its event, found without reading
+/// its JSON: its chain fields are taken where the canonical line has them, which is only a
+/// guess until the line built from them equals the line (then every check of [`line_parts`]
+/// passes, so the answer is the same). `None` for any other line, which [`line_parts`] then
+/// reads field by field for its message.
+fn canonical_line_parts(text: &str, seq: u64, preparer: &mut Preparer) -> Option<LineParts> {
+    let (_, rest) = text.split_once(",\"prev_hash\":\"")?;
+    let prev = chain::parse_hash(rest.get(..64)?)?;
+    let rest = rest.get(64..)?.strip_prefix("\",\"hash\":\"")?;
+    let hash = chain::parse_hash(rest.get(..64)?)?;
+    let rest = rest.get(64..)?.strip_prefix("\",\"body\":\"")?;
+    let (body_hex, _) = rest.split_once('"')?;
+    let bytes = body_bytes(body_hex).ok()?;
+    if chain::link(&prev, &bytes) != hash {
+        return None;
+    }
+    let body = codec::decode(&bytes).ok().filter(|b| b.seq() == seq)?;
+    check_canonical(text, &body, &bytes, &prev, &hash).ok()?;
+    let prepared = preparer.prepare_one(seq, &body);
+    Some(LineParts {
+        prev,
+        hash,
+        bytes,
+        checked: Ok((body, prepared, Ok(()))),
+    })
+}
+
+/// The fold of an export's lines, in order, through the chain and the audit.
+struct Fold<'a> {
+    report: ExportReport,
+    expected_head: Option<&'a Hash>,
+    audit: &'a mut Audit,
+}
+
+/// After a line: go on (with the ledger id of a genesis), or stop with the outcome.
+enum Step<E> {
+    Next(Option<[u8; 16]>),
+    Stop(Result<ExportReport, E>),
+}
+
+impl Fold<'_> {
+    /// Folds one line: its link to the previous event, then what was checked ahead, the audit
+    /// between the decoding and the canonical line (as [`Audit::check`] ran there).
+    fn settle<E>(
+        &mut self,
+        ready: ReadyLine,
+        each: &mut impl FnMut(Verified<'_>) -> Result<(), E>,
+    ) -> Step<E> {
+        let seq = self.report.events;
+        // Invariant: lines are read and folded in order, one event each.
+        debug_assert_eq!(ready.seq, seq, "lines are folded in order");
+        let checked = self.check(ready.parts, seq);
         match checked {
             Ok((hash, body, bytes)) => {
                 let verified = Verified {
@@ -289,50 +514,137 @@ pub fn verify_each<E>(
                     body: &body,
                     bytes: &bytes,
                     hash: &hash,
-                    audit,
+                    audit: self.audit,
                 };
                 if let Err(e) = each(verified) {
-                    return Ok(Err(e));
+                    return Step::Stop(Err(e));
                 }
-                if expected_head == Some(&hash) {
-                    report.expected_head_at = Some(seq);
+                if self.expected_head == Some(&hash) {
+                    self.report.expected_head_at = Some(seq);
                 }
-                report.head = hash;
-                report.events += 1;
+                self.report.head = hash;
+                self.report.events += 1;
+                Step::Next(body.kind().genesis().map(|g| g.ledger_id))
             }
             Err((blamed, message)) => {
-                report.problem = Some(Finding {
+                self.report.problem = Some(Finding {
                     seq: blamed,
                     // One event per line: the blamed event's line.
-                    line: n - (seq - blamed) as usize,
+                    line: ready.number - (seq - blamed) as usize,
                     message,
                 });
-                return Ok(Ok(report));
+                Step::Stop(Ok(std::mem::replace(&mut self.report, empty_report())))
             }
         }
     }
-    report.problem = end_problem(&report, audit, expected_head);
-    Ok(Ok(report))
+
+    fn check(
+        &mut self,
+        parts: Result<LineParts, String>,
+        seq: u64,
+    ) -> Result<(Hash, Body, Vec<u8>), (u64, String)> {
+        let here = |message: String| (seq, message);
+        let parts = parts.map_err(here)?;
+        let prev = &self.report.head;
+        if &parts.prev != prev {
+            return Err(here(format!(
+                "prev_hash {} does not link to the previous event's hash {} (an event was removed, inserted or moved)",
+                hex::encode(parts.prev),
+                hex::encode(prev)
+            )));
+        }
+        let (body, prepared, canonical) = parts.checked.map_err(here)?;
+        self.audit
+            .check_prepared(seq, &body, prev, prepared)
+            .map_err(|f| (f.seq, f.message))?;
+        canonical.map_err(here)?;
+        Ok((parts.hash, body, parts.bytes))
+    }
+
+    /// Reads the lines after the genesis in batches, handed to the workers in turn, and folds
+    /// their answers in the order read. A read error is reported once every line before it
+    /// was folded without a problem.
+    fn pipelined<R: BufRead, E>(
+        &mut self,
+        lines: &mut Lines<R>,
+        (to, from): Workers<'_>,
+        each: &mut impl FnMut(Verified<'_>) -> Result<(), E>,
+    ) -> Result<Result<ExportReport, E>, ExportError> {
+        let mut in_flight = std::collections::VecDeque::new();
+        let (mut next_worker, mut ahead_bytes, mut seq) = (0, 0, 1);
+        let mut read_error = None;
+        let mut ended = false;
+        loop {
+            while !ended
+                && in_flight.len() < BATCHES_AHEAD * to.len()
+                && (in_flight.is_empty() || ahead_bytes < AHEAD_BYTES)
+            {
+                let mut batch = Vec::with_capacity(BATCH_LINES);
+                let mut bytes = 0;
+                while batch.len() < BATCH_LINES && bytes < BATCH_BYTES {
+                    match lines.next_line() {
+                        Ok(Some((n, line))) => {
+                            bytes += match &line {
+                                Line::Text(t) => t.len(),
+                                _ => 0,
+                            };
+                            batch.push(raw(n, line, lines, seq));
+                            seq += 1;
+                        }
+                        Ok(None) => ended = true,
+                        Err(e) => {
+                            read_error = Some(io_error(e));
+                            ended = true;
+                        }
+                    }
+                    if ended {
+                        break;
+                    }
+                }
+                if batch.is_empty() {
+                    break;
+                }
+                if to[next_worker].send(batch).is_err() {
+                    // The worker ended (a panic, which the scope passes on).
+                    return Err(ExportError::Io("a checking thread stopped".into()));
+                }
+                in_flight.push_back((next_worker, bytes));
+                ahead_bytes += bytes;
+                next_worker = (next_worker + 1) % to.len();
+            }
+            let Some((worker, bytes)) = in_flight.pop_front() else {
+                break;
+            };
+            ahead_bytes -= bytes;
+            let Ok(done) = from[worker].recv() else {
+                return Err(ExportError::Io("a checking thread stopped".into()));
+            };
+            for ready in done {
+                if let Step::Stop(outcome) = self.settle(ready, each) {
+                    return Ok(outcome);
+                }
+            }
+        }
+        match read_error {
+            Some(e) => Err(e),
+            None => Ok(Ok(self.end())),
+        }
+    }
+
+    /// The report once every line was folded ([`end_problem`]).
+    fn end(&mut self) -> ExportReport {
+        let mut report = std::mem::replace(&mut self.report, empty_report());
+        report.problem = end_problem(&report, self.audit, self.expected_head);
+        report
+    }
 }
 
-/// Checks one line read from an export (`read` bytes read so far) as the event `seq`.
-fn check_read(
-    line: Line,
-    read: u64,
-    seq: u64,
-    prev: &Hash,
-    audit: &mut Audit,
-) -> Result<(Hash, Body, Vec<u8>), (u64, String)> {
-    let here = |message: String| (seq, message);
-    match line {
-        _ if read > MAX_EXPORT_BYTES => Err(here(format!(
-            "export is larger than {MAX_EXPORT_BYTES} bytes"
-        ))),
-        Line::Text(text) => check_line(&text, seq, prev, audit),
-        Line::TooLong => Err(here(format!(
-            "line is longer than {MAX_EXPORT_LINE_BYTES} bytes"
-        ))),
-        Line::NotUtf8 => Err(here("line is not UTF-8".into())),
+fn empty_report() -> ExportReport {
+    ExportReport {
+        events: 0,
+        head: chain::GENESIS_PREV,
+        expected_head_at: None,
+        problem: None,
     }
 }
 
@@ -373,81 +685,6 @@ pub fn missing_head(expected: &Hash, last_seq: u64, head: &Hash) -> String {
         hex::encode(expected),
         hex::encode(head)
     )
-}
-
-/// Checks one export line; returns its hash, decoded body and stored bytes.
-fn check_line(
-    line: &str,
-    seq: u64,
-    prev: &Hash,
-    audit: &mut Audit,
-) -> Result<(Hash, Body, Vec<u8>), (u64, String)> {
-    check_line_fields(line, seq, prev, audit).map_err(|e| match e {
-        LineError::Audit(f) => (f.seq, f.message),
-        LineError::Line(m) => (seq, m),
-    })
-}
-
-enum LineError {
-    Line(String),
-    Audit(crate::domain::audit::Fault),
-}
-
-impl From<String> for LineError {
-    fn from(m: String) -> Self {
-        LineError::Line(m)
-    }
-}
-
-impl From<&str> for LineError {
-    fn from(m: &str) -> Self {
-        LineError::Line(m.to_string())
-    }
-}
-
-fn check_line_fields(
-    text: &str,
-    seq: u64,
-    prev: &Hash,
-    audit: &mut Audit,
-) -> Result<(Hash, Body, Vec<u8>), LineError> {
-    let mut obj = crate::domain::command::parse_object(text)?;
-    let mut take_hash = |name: &str| -> Result<Hash, String> {
-        let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
-        v.as_str()
-            .and_then(chain::parse_hash)
-            .ok_or_else(|| format!("`{name}` is not 64 lower-case hex digits"))
-    };
-    let line_prev = take_hash("prev_hash")?;
-    let line_hash = take_hash("hash")?;
-    let body_hex = obj
-        .remove("body")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or("no `body` hex")?;
-    let bytes = body_bytes(&body_hex)?;
-    if &line_prev != prev {
-        return Err(format!(
-            "prev_hash {} does not link to the previous event's hash {} (an event was removed, inserted or moved)",
-            hex::encode(line_prev),
-            hex::encode(prev)
-        ).into());
-    }
-    let hash = chain::link(prev, &bytes);
-    if hash != line_hash {
-        return Err("hash does not match prev_hash and body (the body was changed)".into());
-    }
-    let body = codec::decode(&bytes).map_err(|e| e.to_string())?;
-    if body.seq() != seq {
-        return Err(format!("body says seq {} but stands at seq {seq}", body.seq()).into());
-    }
-    audit.check(seq, &body, prev).map_err(LineError::Audit)?;
-    // A line equal to the canonical one has every field right; only a line that differs is
-    // also compared field by field, for the more precise message.
-    if let Err(not_canonical) = check_canonical(text, &body, &bytes, prev, &hash) {
-        check_decoded(&obj, &body)?;
-        return Err(not_canonical.into());
-    }
-    Ok((hash, body, bytes))
 }
 
 /// The line must be byte for byte the line kaohe writes for its event: a change the JSON
@@ -499,10 +736,13 @@ fn check_decoded(obj: &Map<String, Value>, body: &Body) -> Result<(), String> {
 /// The bytes of a line's `body`: lower-case hex only, as kaohe writes it (the line is checked
 /// byte for byte, so an upper-case spelling is a changed line).
 fn body_bytes(text: &str) -> Result<Vec<u8>, String> {
-    if !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-        return Err("`body` is not lower-case hex".into());
-    }
-    hex::decode(text).map_err(|_| "`body` is not hex".to_string())
+    parse_hex_lower(text).ok_or_else(|| {
+        if text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            "`body` is not hex".to_string()
+        } else {
+            "`body` is not lower-case hex".to_string()
+        }
+    })
 }
 
 /// One event checked alone, as a receipt carries it (an export line's object): its hash is

@@ -1619,3 +1619,94 @@ fn signatures_checked_ahead_on_two_threads_find_what_the_audit_finds() {
     // And `verify` of the stored ledger, whose run is split, finds nothing.
     ok(&l, &["verify"]);
 }
+
+/// Guards `verify --export` checking lines ahead on worker threads, a batch of lines each in
+/// turn: whichever batch or worker holds them, the first fault of the file is the one reported,
+/// at its seq, in the words of the check that finds it.
+#[test]
+fn an_export_checked_in_batches_reports_its_first_fault() {
+    const SIGNED: usize = 700;
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let first = register(&l, &jc.public)["seq"].as_u64().expect("a seq") as usize + 1;
+    let lines: Vec<String> = (0..SIGNED)
+        .map(|i| {
+            let station = ["WJ01", "WJ02"][i % 2];
+            json!({
+                "op": "record", "id": format!("B{i}"), "clause": "1.7.a",
+                "station": station, "by": "基层科",
+                "occurred": "2018-06-01", "count": 1, "evidence": [EV],
+            })
+            .to_string()
+        })
+        .collect();
+    let file = l.path("signed.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write the import");
+    ok(
+        &l,
+        &keyed(&jc.private, &["import", file.to_str().expect("utf-8")]),
+    );
+    let untouched = export_lines(&l);
+    assert_eq!(untouched.len(), first + SIGNED);
+    assert_verifies(&untouched, "the untouched export");
+
+    let forge = |lines: &mut Vec<String>, i: usize| {
+        edit_body(lines, i, |body| signed_mut(body).signature.s[0] ^= 1)
+    };
+    let respace = |lines: &mut Vec<String>, i: usize| {
+        lines[i] = lines[i].replacen("{\"seq\"", "{ \"seq\"", 1);
+    };
+    let rebody = |lines: &mut Vec<String>, i: usize| {
+        // The first digit of the body changed, the hashes left as they were.
+        let at = lines[i].find("\",\"body\":\"").expect("a body") + 10;
+        let digit = lines[i].as_bytes()[at];
+        let other = if digit == b'0' { "1" } else { "0" };
+        lines[i].replace_range(at..at + 1, other);
+    };
+    type Edits<'a> = &'a [(&'a dyn Fn(&mut Vec<String>, usize), usize)];
+    let cases: [(&str, Edits, usize, &str); 5] = [
+        (
+            "two forgeries in different batches",
+            &[(&forge, first + 600), (&forge, first + 300)],
+            first + 300,
+            "does not verify",
+        ),
+        (
+            "a forgery after a respaced line",
+            &[(&forge, first + 650), (&respace, first + 520)],
+            first + 520,
+            "not the canonical line",
+        ),
+        (
+            "a changed body before a forgery",
+            &[(&forge, first + 450), (&rebody, first + 280)],
+            first + 280,
+            "hash does not match",
+        ),
+        (
+            "a forgery in the last line",
+            &[(&forge, first + SIGNED - 1)],
+            first + SIGNED - 1,
+            "does not verify",
+        ),
+        (
+            "a forgery in the first batch after the genesis",
+            &[(&forge, first)],
+            first,
+            "does not verify",
+        ),
+    ];
+    for (what, edits, want, words) in cases {
+        let mut lines = untouched.clone();
+        for (edit, i) in edits {
+            edit(&mut lines, *i);
+        }
+        let problem = assert_forgery_at(&lines, want as u64, what);
+        assert_contains(&problem, words);
+    }
+    // A line removed: the next one no longer links.
+    let mut lines = untouched.clone();
+    lines.remove(first + 400);
+    let problem = assert_forgery_at(&lines, (first + 400) as u64, "a removed line");
+    assert_contains(&problem, "does not link");
+}
