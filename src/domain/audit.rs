@@ -53,18 +53,48 @@ pub struct KeyState {
 }
 
 /// The hashes of the last [`MAX_SIGNED_HEAD_LAG`] events, by seq: what a signed event's head
-/// is checked against. A ring: the hash of `seq` is at `(seq - first) % CAPACITY`.
-#[derive(Default)]
+/// is checked against. A ring: the hash of `seq` is at `(seq - first) % capacity`.
 struct RecentHashes {
     hashes: Vec<Hash>,
     /// The first seq kept since the run began, and the seq after the last one kept.
     first: u64,
     next: u64,
+    /// How many are kept: [`MAX_SIGNED_HEAD_LAG`], or fewer where the caller reads older
+    /// hashes from its store ([`Audit::for_store`], [`Prepared::set_after_hash`]).
+    capacity: u64,
+}
+
+impl Default for RecentHashes {
+    fn default() -> Self {
+        RecentHashes {
+            hashes: Vec::new(),
+            first: 0,
+            next: 0,
+            capacity: MAX_SIGNED_HEAD_LAG,
+        }
+    }
+}
+
+/// The recent hashes an audit of a stored ledger keeps (2 MB, not 32 MB at a full
+/// [`MAX_SIGNED_HEAD_LAG`]): a signed event that follows an older head has that head's hash
+/// read from the store ahead ([`Prepared::set_after_hash`]).
+pub const STORE_RECENT_HASHES: u64 = 1 << 16;
+
+/// [`STORE_RECENT_HASHES`], or in a build with the test hooks `KAOHE_TEST_RECENT_HASHES`, so
+/// that the tests reach past it without 65,536 events.
+pub fn store_recent_hashes() -> u64 {
+    #[cfg(feature = "test-hooks")]
+    if let Some(n) = std::env::var("KAOHE_TEST_RECENT_HASHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+    {
+        return n;
+    }
+    STORE_RECENT_HASHES
 }
 
 impl RecentHashes {
-    const CAPACITY: u64 = MAX_SIGNED_HEAD_LAG;
-
     /// Keeps the hash of the event at `seq`. The audit's callers feed events in seq order
     /// from the genesis; a seq out of that order (a caller's mistake, or a fuzzer's input)
     /// starts a new run, so that no hash is ever found at a wrong seq.
@@ -73,7 +103,7 @@ impl RecentHashes {
             self.hashes.clear();
             self.first = seq;
         }
-        let i = ((seq - self.first) % Self::CAPACITY) as usize;
+        let i = ((seq - self.first) % self.capacity) as usize;
         match self.hashes.get_mut(i) {
             Some(slot) => *slot = hash,
             None => self.hashes.push(hash),
@@ -83,11 +113,11 @@ impl RecentHashes {
 
     /// The hash of the event at `seq`, if it is one of the last kept.
     fn get(&self, seq: u64) -> Option<&Hash> {
-        if seq < self.first || seq >= self.next || self.next - seq > Self::CAPACITY {
+        if seq < self.first || seq >= self.next || self.next - seq > self.capacity {
             return None;
         }
         self.hashes
-            .get(((seq - self.first) % Self::CAPACITY) as usize)
+            .get(((seq - self.first) % self.capacity) as usize)
     }
 }
 
@@ -188,6 +218,10 @@ impl Audit {
                 ..RecordBook::default()
             },
             ids_checked_elsewhere: true,
+            recent: RecentHashes {
+                capacity: store_recent_hashes(),
+                ..RecentHashes::default()
+            },
             ..Self::default()
         }
     }
@@ -336,7 +370,7 @@ impl Audit {
         let rank_bonus = matches!(kind, EventKind::PointsRecorded(p)
             if self.clause_places.get(&p.clause).is_some_and(|k| self.rank_clauses[usize::from(*k)]));
         // Rank bonuses are computed by close, not recorded by an actor.
-        self.signature(seq, body, rank_bonus, prepared.signature.take())?;
+        self.signature(seq, body, rank_bonus, &mut prepared)?;
         if let Some(c) = &self.closing {
             if !rank_bonus && !matches!(kind, EventKind::PeriodClosed(_)) {
                 self.blame = Some(c.first_seq);
@@ -552,8 +586,9 @@ impl Audit {
         seq: u64,
         body: &Body,
         computed: bool,
-        prepared: Option<PreparedSignature>,
+        prepared: &mut Prepared,
     ) -> Result<(), String> {
+        let (after_hash, prepared) = (prepared.after_hash, prepared.signature.take());
         let kind = body.kind();
         let signer = kind.signer(self.bureau_rooted).filter(|_| !computed);
         let Some(sig) = body.signature() else {
@@ -584,7 +619,8 @@ impl Audit {
             None => {}
             Some(after) => {
                 rules::signed_after(seq, after.seq).map_err(|p| p.message)?;
-                if self.recent.get(after.seq) != Some(&after.hash) {
+                let known = self.recent.get(after.seq).or(after_hash.as_ref());
+                if known != Some(&after.hash) {
                     return Err(format!(
                         "signed after seq {} with a hash this chain does not have there: the signer saw another history",
                         after.seq
@@ -1225,6 +1261,9 @@ fn fixed_points(d: rust_decimal::Decimal) -> Result<i128, String> {
 pub struct Prepared {
     fields: Result<(), String>,
     signature: Option<PreparedSignature>,
+    /// The hash at the seq a signed event follows, read from the store by a caller whose audit
+    /// keeps fewer recent hashes than the lag allows; used only where the audit keeps none.
+    after_hash: Option<Hash>,
 }
 
 /// Whether a signature verifies over the ledger with this id ([`signature_verifies`]).
@@ -1240,7 +1279,15 @@ impl Prepared {
         Prepared {
             fields: rules::event_fields(seq, body.kind()).map_err(|p| field_fault(&p)),
             signature: None,
+            after_hash: None,
         }
+    }
+
+    /// Gives the hash the store holds at the seq this signed event follows (its `after`), for
+    /// an audit of the store that no longer keeps it ([`STORE_RECENT_HASHES`]). The walk
+    /// reaches that seq, and checks the stored hash there, before it reaches this event.
+    pub fn set_after_hash(&mut self, hash: Hash) {
+        self.after_hash = Some(hash);
     }
 }
 

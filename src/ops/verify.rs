@@ -1,6 +1,6 @@
 //! Verifying a stored ledger: the whole chain and its indices, reporting the first problem.
 
-use crate::domain::audit::{Audit, Prepared, Preparer};
+use crate::domain::audit::{store_recent_hashes, Audit, Prepared, Preparer};
 use crate::events::chain::{self, SetDigest};
 use crate::events::event::*;
 use crate::ledger::walk::read_checked_parallel;
@@ -110,6 +110,38 @@ struct Verifier {
     expected_head_at: Option<u64>,
 }
 
+/// Gives `prepared` the hash stored at the head the signed event `seq` follows, when that is
+/// older than the audit of a store keeps ([`store_recent_hashes`]). `last` keeps the last one
+/// read: a signed import's events all follow the same head. A hash that cannot be read is
+/// left out (the walk finds that damage when it reaches it, before this event).
+fn read_after_hash(
+    store: &Store,
+    seq: u64,
+    body: &Body,
+    prepared: &mut Prepared,
+    last: &mut Option<(u64, Hash)>,
+) {
+    let Some(after) = body.after() else { return };
+    if seq.saturating_sub(after.seq) < store_recent_hashes() {
+        return;
+    }
+    let hash = match *last {
+        Some((s, h)) if s == after.seq => Some(h),
+        _ => {
+            let mut hash = None;
+            let _ = store.for_each_frame(after.seq, after.seq + 1, |f| {
+                hash = Some(*f.hash);
+                Ok(false)
+            });
+            hash
+        }
+    };
+    if let Some(h) = hash {
+        *last = Some((after.seq, h));
+        prepared.set_after_hash(h);
+    }
+}
+
 fn damaged(seq: u64, message: impl Into<String>) -> LedgerError {
     LedgerError::Damaged {
         seq,
@@ -140,10 +172,17 @@ impl Verifier {
         // found at its own seq.
         // What needs only the event is made on the reader's thread: the checks of its fields
         // and signature, and its id's fingerprint.
+        // The audit keeps only the last `store_recent_hashes()` hashes: the head an older
+        // signature follows is read from the store here (the last one read is kept, since a
+        // signed import's events all follow the same head).
         let mut preparer = Preparer::default();
         let mut prepared = Vec::new();
+        let mut after_read: Option<(u64, Hash)> = None;
         let prepare = |first_seq: u64, bodies: &[Body], out: &mut Vec<(Prepared, u64)>| {
             preparer.prepare(first_seq, bodies, &mut prepared);
+            for ((seq, body), p) in (first_seq..).zip(bodies).zip(prepared.iter_mut()) {
+                read_after_hash(store, seq, body, p, &mut after_read);
+            }
             let fingerprints = bodies
                 .iter()
                 .map(|b| b.kind().id().map_or(0, |id| id_fingerprint(id.as_bytes())));
@@ -755,9 +794,12 @@ fn derive_logs(store: &Store, next_seq: u64) -> Result<DerivedLogs, LedgerError>
         stations: Vec::new(),
         rows: std::collections::BTreeMap::new(),
     };
+    let mut after_read = None;
     read_checked(store, 0, next_seq, &chain::GENESIS_PREV, |e| {
+        let mut prepared = Prepared::of(e.seq, e.body);
+        read_after_hash(store, e.seq, e.body, &mut prepared, &mut after_read);
         audit
-            .check(e.seq, e.body, e.prev_hash)
+            .check_prepared(e.seq, e.body, e.prev_hash, prepared)
             .map_err(|f| damaged(f.seq, f.message))?;
         let Some(rubric) = audit.rubric() else {
             return Ok(true);

@@ -2346,7 +2346,7 @@ fn damage_to_what_a_dispute_adjusts_is_caught_by_verify() {
 
 /// Re-encodes the stored event at `seq` after `edit` and re-chains every later frame and the
 /// head record, as a forger who owns the disk can.
-fn rechain_store(path: &Path, seq: u64, edit: impl FnOnce(&mut Body)) {
+pub(crate) fn rechain_store(path: &Path, seq: u64, edit: impl FnOnce(&mut Body)) {
     let per = kaohe::internals::base::limits::EVENTS_PER_BLOCK as usize;
     let last = with_store(path, |s| {
         let next = s.head().unwrap().unwrap().next_seq;

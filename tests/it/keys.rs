@@ -1620,6 +1620,52 @@ fn signatures_checked_ahead_on_two_threads_find_what_the_audit_finds() {
     ok(&l, &["verify"]);
 }
 
+/// Guards the audit of a stored ledger, which keeps only the last `STORE_RECENT_HASHES` hashes
+/// (8 here, through the test hook): the head an older signature follows is read from the
+/// store, so a long signed import verifies, and a forged head there is still found.
+#[test]
+fn signatures_following_an_old_head_are_checked_against_the_stored_hash() {
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    register(&l, &jc.public);
+    let lines: Vec<String> = (0..40)
+        .map(|i| {
+            let station = ["WJ01", "WJ02"][i % 2];
+            json!({
+                "op": "record", "id": format!("O{i}"), "clause": "1.7.a",
+                "station": station, "by": "基层科",
+                "occurred": "2018-06-01", "count": 1, "evidence": [EV],
+            })
+            .to_string()
+        })
+        .collect();
+    let file = l.path("signed.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write the import");
+    ok(
+        &l,
+        &keyed(&jc.private, &["import", file.to_str().expect("utf-8")]),
+    );
+    let small = [("KAOHE_TEST_RECENT_HASHES", "8")];
+    let out = run_env(&l, &["verify"], &small);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    let exported = export_lines(&l);
+    let last = exported.len() - 1;
+    let after = signed_mut(&mut body_of(&exported[last])).after.seq;
+    assert!(
+        last as u64 - after > 8,
+        "the last record follows an old head"
+    );
+    crate::disputes::rechain_store(&l.db, last as u64, |body| {
+        signed_mut(body).after.hash[0] ^= 1
+    });
+    let out = run_env(&l, &["verify"], &small);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert_contains(&said, "with a hash this chain does not have there");
+    assert_contains(&said, &format!("seq {last}"));
+}
+
 /// Guards `verify --export` checking lines ahead on worker threads, a batch of lines each in
 /// turn: whichever batch or worker holds them, the first fault of the file is the one reported,
 /// at its seq, in the words of the check that finds it.
