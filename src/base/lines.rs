@@ -36,6 +36,11 @@ impl<R: BufRead> Lines<R> {
         }
     }
 
+    /// The input being read.
+    pub fn get_ref(&self) -> &R {
+        &self.input
+    }
+
     /// Bytes consumed so far.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read

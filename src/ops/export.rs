@@ -286,7 +286,13 @@ pub fn verify_each<E>(
         expected_head,
         audit,
     };
-    let mut lines = Lines::new(input, MAX_EXPORT_LINE_BYTES);
+    let mut lines = Lines::new(
+        Watched {
+            inner: input,
+            buffered: 0,
+        },
+        MAX_EXPORT_LINE_BYTES,
+    );
     // The genesis alone, here: it names the ledger whose signatures the workers check.
     let Some((n, line)) = lines.next_line().map_err(io_error)? else {
         return Ok(Ok(fold.end()));
@@ -330,6 +336,40 @@ pub fn verify_each<E>(
         outcome
     });
     outcome
+}
+
+/// An input that knows whether its next read may have to wait (on a pipe): what the last
+/// `fill_buf` gave is all consumed.
+struct Watched<R> {
+    inner: R,
+    /// Bytes the inner input holds that were not consumed yet.
+    buffered: usize,
+}
+
+impl<R: BufRead> std::io::Read for Watched<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let have = self.fill_buf()?;
+            let n = have.len().min(out.len());
+            out[..n].copy_from_slice(&have[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Watched<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        let have = self.inner.fill_buf()?;
+        self.buffered = have.len();
+        Ok(have)
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n);
+        self.buffered = self.buffered.saturating_sub(n);
+    }
 }
 
 /// Lines in a batch handed to a worker, and the bytes past which a batch is closed early.
@@ -563,10 +603,12 @@ impl Fold<'_> {
 
     /// Reads the lines after the genesis in batches, handed to the workers in turn, and folds
     /// their answers in the order read. A read error is reported once every line before it
-    /// was folded without a problem.
+    /// was folded without a problem. Before a read that may wait for its input (a pipe whose
+    /// writer is slow, or never closes it), every line read is folded, so that a problem is
+    /// reported as soon as its line arrives, as when lines were checked one by one.
     fn pipelined<R: BufRead, E>(
         &mut self,
-        lines: &mut Lines<R>,
+        lines: &mut Lines<Watched<R>>,
         (to, from): Workers<'_>,
         each: &mut impl FnMut(Verified<'_>) -> Result<(), E>,
     ) -> Result<Result<ExportReport, E>, ExportError> {
@@ -575,7 +617,9 @@ impl Fold<'_> {
         let mut read_error = None;
         let mut ended = false;
         loop {
+            let mut may_wait = false;
             while !ended
+                && !may_wait
                 && in_flight.len() < BATCHES_AHEAD * to.len()
                 && (in_flight.is_empty() || ahead_bytes < AHEAD_BYTES)
             {
@@ -600,6 +644,10 @@ impl Fold<'_> {
                     if ended {
                         break;
                     }
+                    if lines.get_ref().buffered == 0 {
+                        may_wait = true;
+                        break;
+                    }
                 }
                 if batch.is_empty() {
                     break;
@@ -612,16 +660,19 @@ impl Fold<'_> {
                 ahead_bytes += bytes;
                 next_worker = (next_worker + 1) % to.len();
             }
-            let Some((worker, bytes)) = in_flight.pop_front() else {
+            if in_flight.is_empty() {
                 break;
-            };
-            ahead_bytes -= bytes;
-            let Ok(done) = from[worker].recv() else {
-                return Err(ExportError::Io("a checking thread stopped".into()));
-            };
-            for ready in done {
-                if let Step::Stop(outcome) = self.settle(ready, each) {
-                    return Ok(outcome);
+            }
+            let folds = if may_wait { in_flight.len() } else { 1 };
+            for (worker, bytes) in in_flight.drain(..folds).collect::<Vec<_>>() {
+                ahead_bytes -= bytes;
+                let Ok(done) = from[worker].recv() else {
+                    return Err(ExportError::Io("a checking thread stopped".into()));
+                };
+                for ready in done {
+                    if let Step::Stop(outcome) = self.settle(ready, each) {
+                        return Ok(outcome);
+                    }
                 }
             }
         }

@@ -35,3 +35,54 @@ fn a_log_longer_than_a_page_prints_every_event_once_in_order() {
         .collect();
     assert_eq!(seqs, (0..4501).collect::<Vec<u64>>());
 }
+
+/// Guards `verify --export` reading from a pipe whose writer has not closed it: lines are
+/// checked ahead in batches, and a batch is handed on (and everything read folded) whenever
+/// the next read may wait, so a bad line is reported as soon as it arrives, as when lines
+/// were checked one at a time (before, it waited for 256 lines or the end of the input).
+#[test]
+fn a_bad_line_on_a_pipe_left_open_is_reported_as_it_arrives() {
+    use std::io::Write;
+    let l = TestLedger::new();
+    l.ok(&[
+        "station",
+        "add",
+        "WJ01",
+        "--name",
+        "湖塘司法所",
+        "--kind",
+        "town",
+    ]);
+    let export = l.ok(&["export"]);
+    let mut lines: Vec<String> = export.lines().map(str::to_string).collect();
+    lines[1] = lines[1].replacen('{', "{ ", 1);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kaohe"))
+        .args(["verify", "--export", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kaohe runs");
+    let mut stdin = child.stdin.take().expect("a pipe");
+    stdin
+        .write_all((lines.join("\n") + "\n").as_bytes())
+        .expect("write the lines");
+    // The pipe stays open: the answer must come without its end.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("verify --export waited for the end of an open pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    drop(stdin);
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(status.code(), Some(1));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("(line 2)"), "{said}");
+    assert!(said.contains("not the canonical line"), "{said}");
+}
