@@ -277,12 +277,13 @@ fn cli_phase(
 
 /// A ledger where every record is signed, as one rooted in a bureau key must be: `stations`
 /// stations (1,000 at most), then `records` records by one department, imported with its key.
-/// Returns `verify`'s median wall time from the command line (3 runs), and the events.
+/// Returns the median wall times from the command line (3 runs) of `verify` and of `verify
+/// --export` of its export, and the events.
 fn signed_phase(
     dir: &Path,
     rubric: &str,
     (stations, records): (u64, u64),
-) -> Result<(Duration, u64), Box<dyn std::error::Error>> {
+) -> Result<(Duration, Duration, u64), Box<dyn std::error::Error>> {
     let path = |p: &Path| p.to_str().map(str::to_string).ok_or("a UTF-8 path");
     let rubric_file = dir.join("rubric-signed.toml");
     std::fs::write(&rubric_file, rubric)?;
@@ -322,9 +323,24 @@ fn signed_phase(
         &["import", "--key", &path(&key)?, &path(&record_file)?],
     )?;
     let verify = cli::median_of(3, || cli::run(&db, &["verify"]))?;
+    // And its export, as an auditor checks it without the ledger.
+    let export = dir.join("signed-export.jsonl");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_kaohe"))
+        .arg("--db")
+        .arg(&db)
+        .arg("export")
+        .env("KAOHE_NOW", "2019-01-10T08:00:00Z")
+        .stdout(std::fs::File::create(&export)?)
+        .status()?;
+    if !status.success() {
+        return Err(format!("kaohe export failed ({status})").into());
+    }
+    let export_arg = path(&export)?;
+    let verify_export = cli::median_of(3, || cli::run(&db, &["verify", "--export", &export_arg]))?;
     std::fs::remove_dir_all(&db)?;
+    std::fs::remove_file(&export)?;
     // The genesis and the key's registration, then the stations and the records.
-    Ok((verify, 2 + stations + records))
+    Ok((verify, verify_export, 2 + stations + records))
 }
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -581,11 +597,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         c.score.as_secs_f64()
     );
     let signed_records = (events / 10).max(1000);
-    let (signed, signed_events) = signed_phase(dir.path(), &rubric, (stations, signed_records))?;
+    let (signed, signed_export, signed_events) =
+        signed_phase(dir.path(), &rubric, (stations, signed_records))?;
     println!(
         "  verify of a ledger whose {signed_records} records are all signed  {:>8.3} s  {:>10.0} events/s (no target)",
         signed.as_secs_f64(),
         signed_events as f64 / signed.as_secs_f64()
+    );
+    println!(
+        "  verify --export of its export               {:>8.3} s  {:>10.0} events/s (no target)",
+        signed_export.as_secs_f64(),
+        signed_events as f64 / signed_export.as_secs_f64()
     );
     targets(&Figures {
         import_per_s: per_s(i),
