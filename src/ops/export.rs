@@ -449,19 +449,7 @@ fn line_parts(text: &str, seq: u64, preparer: &mut Preparer) -> Result<LineParts
         return Ok(parts);
     }
     let mut obj = crate::domain::command::parse_object(text)?;
-    let mut take_hash = |name: &str| -> Result<Hash, String> {
-        let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
-        v.as_str()
-            .and_then(chain::parse_hash)
-            .ok_or_else(|| format!("`{name}` is not 64 lower-case hex digits"))
-    };
-    let prev = take_hash("prev_hash")?;
-    let line_hash = take_hash("hash")?;
-    let body_hex = obj
-        .remove("body")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or("no `body` hex")?;
-    let bytes = body_bytes(&body_hex)?;
+    let (prev, line_hash, bytes) = take_chain_fields(&mut obj)?;
     let hash = chain::link(&prev, &bytes);
     let checked = if hash != line_hash {
         Err("hash does not match prev_hash and body (the body was changed)".into())
@@ -796,11 +784,9 @@ fn body_bytes(text: &str) -> Result<Vec<u8>, String> {
     })
 }
 
-/// One event checked alone, as a receipt carries it (an export line's object): its hash is
-/// recomputed from its `prev_hash` and `body`, the body decodes with no byte left, and every
-/// other field is exactly what the body decodes to. Returns (prev_hash, hash, decoded body).
-/// It cannot run the audit: that needs the events before it.
-pub fn check_event(mut obj: Map<String, Value>) -> Result<(Hash, Hash, Body), String> {
+/// Takes a line's chain fields out of its object, in this order: `prev_hash`, `hash` (each 64
+/// lower-case hex digits) and the `body`'s bytes; the rest are the decoded fields.
+fn take_chain_fields(obj: &mut Map<String, Value>) -> Result<(Hash, Hash, Vec<u8>), String> {
     let mut take_hash = |name: &str| -> Result<Hash, String> {
         let v = obj.remove(name).ok_or_else(|| format!("no `{name}`"))?;
         v.as_str()
@@ -813,7 +799,15 @@ pub fn check_event(mut obj: Map<String, Value>) -> Result<(Hash, Hash, Body), St
         .remove("body")
         .and_then(|v| v.as_str().map(str::to_string))
         .ok_or("no `body` hex")?;
-    let bytes = body_bytes(&body_hex)?;
+    Ok((prev, hash, body_bytes(&body_hex)?))
+}
+
+/// One event checked alone, as a receipt carries it (an export line's object): its hash is
+/// recomputed from its `prev_hash` and `body`, the body decodes with no byte left, and every
+/// other field is exactly what the body decodes to. Returns (prev_hash, hash, decoded body).
+/// It cannot run the audit: that needs the events before it.
+pub fn check_event(mut obj: Map<String, Value>) -> Result<(Hash, Hash, Body), String> {
+    let (prev, hash, bytes) = take_chain_fields(&mut obj)?;
     if chain::link(&prev, &bytes) != hash {
         return Err("hash does not match prev_hash and body (the event was changed)".into());
     }

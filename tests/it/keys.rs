@@ -1543,6 +1543,30 @@ fn the_private_key_file_is_mode_0600() {
     }
 }
 
+/// Registers `jc` (a 基层科 key) and imports `n` records signed with it, ids `prefix0…`,
+/// alternating between WJ01 and WJ02; gives the seq of the first record.
+fn signed_run(l: &TestLedger, jc: &KeyFiles, prefix: &str, n: usize) -> usize {
+    let first = register(l, &jc.public)["seq"].as_u64().expect("a seq") as usize + 1;
+    let lines: Vec<String> = (0..n)
+        .map(|i| {
+            let station = ["WJ01", "WJ02"][i % 2];
+            json!({
+                "op": "record", "id": format!("{prefix}{i}"), "clause": "1.7.a",
+                "station": station, "by": "基层科",
+                "occurred": "2018-06-01", "count": 1, "evidence": [EV],
+            })
+            .to_string()
+        })
+        .collect();
+    let file = l.path("signed.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").expect("write the import");
+    ok(
+        l,
+        &keyed(&jc.private, &["import", file.to_str().expect("utf-8")]),
+    );
+    first
+}
+
 /// Guards the signatures `verify` checks ahead of the audit (`Preparer`: on the reader's
 /// thread, a long run split across two): on a run of signed events long enough to be split,
 /// they find exactly what the audit finds checking each event itself. Nothing on the untouched
@@ -1554,24 +1578,7 @@ fn signatures_checked_ahead_on_two_threads_find_what_the_audit_finds() {
     const SIGNED: usize = 48;
     let l = requiring();
     let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
-    let first = register(&l, &jc.public)["seq"].as_u64().expect("a seq") as usize + 1;
-    let lines: Vec<String> = (0..SIGNED)
-        .map(|i| {
-            let station = ["WJ01", "WJ02"][i % 2];
-            json!({
-                "op": "record", "id": format!("S{i}"), "clause": "1.7.a",
-                "station": station, "by": "基层科",
-                "occurred": "2018-06-01", "count": 1, "evidence": [EV],
-            })
-            .to_string()
-        })
-        .collect();
-    let file = l.path("signed.jsonl");
-    std::fs::write(&file, lines.join("\n") + "\n").expect("write the import");
-    ok(
-        &l,
-        &keyed(&jc.private, &["import", file.to_str().expect("utf-8")]),
-    );
+    let first = signed_run(&l, &jc, "S", SIGNED);
     let untouched = export_lines(&l);
     assert_eq!(untouched.len(), first + SIGNED);
 
@@ -1627,24 +1634,7 @@ fn signatures_checked_ahead_on_two_threads_find_what_the_audit_finds() {
 fn signatures_following_an_old_head_are_checked_against_the_stored_hash() {
     let l = requiring();
     let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
-    register(&l, &jc.public);
-    let lines: Vec<String> = (0..40)
-        .map(|i| {
-            let station = ["WJ01", "WJ02"][i % 2];
-            json!({
-                "op": "record", "id": format!("O{i}"), "clause": "1.7.a",
-                "station": station, "by": "基层科",
-                "occurred": "2018-06-01", "count": 1, "evidence": [EV],
-            })
-            .to_string()
-        })
-        .collect();
-    let file = l.path("signed.jsonl");
-    std::fs::write(&file, lines.join("\n") + "\n").expect("write the import");
-    ok(
-        &l,
-        &keyed(&jc.private, &["import", file.to_str().expect("utf-8")]),
-    );
+    signed_run(&l, &jc, "O", 40);
     let small = [("KAOHE_TEST_RECENT_HASHES", "8")];
     let out = run_env(&l, &["verify"], &small);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
@@ -1674,24 +1664,7 @@ fn an_export_checked_in_batches_reports_its_first_fault() {
     const SIGNED: usize = 700;
     let l = requiring();
     let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
-    let first = register(&l, &jc.public)["seq"].as_u64().expect("a seq") as usize + 1;
-    let lines: Vec<String> = (0..SIGNED)
-        .map(|i| {
-            let station = ["WJ01", "WJ02"][i % 2];
-            json!({
-                "op": "record", "id": format!("B{i}"), "clause": "1.7.a",
-                "station": station, "by": "基层科",
-                "occurred": "2018-06-01", "count": 1, "evidence": [EV],
-            })
-            .to_string()
-        })
-        .collect();
-    let file = l.path("signed.jsonl");
-    std::fs::write(&file, lines.join("\n") + "\n").expect("write the import");
-    ok(
-        &l,
-        &keyed(&jc.private, &["import", file.to_str().expect("utf-8")]),
-    );
+    let first = signed_run(&l, &jc, "B", SIGNED);
     let untouched = export_lines(&l);
     assert_eq!(untouched.len(), first + SIGNED);
     assert_verifies(&untouched, "the untouched export");

@@ -43,16 +43,7 @@ fn a_log_longer_than_a_page_prints_every_event_once_in_order() {
 #[test]
 fn a_bad_line_on_a_pipe_left_open_is_reported_as_it_arrives() {
     use std::io::Write;
-    let l = TestLedger::new();
-    l.ok(&[
-        "station",
-        "add",
-        "WJ01",
-        "--name",
-        "湖塘司法所",
-        "--kind",
-        "town",
-    ]);
+    let l = TestLedger::with_stations();
     let export = l.ok(&["export"]);
     let mut lines: Vec<String> = export.lines().map(str::to_string).collect();
     lines[1] = lines[1].replacen('{', "{ ", 1);
