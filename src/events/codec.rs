@@ -64,6 +64,7 @@ pub fn decode(bytes: &[u8]) -> Result<Body, CodecError> {
 
 /// The fast path alone: the body, or `None` where it leaves the bytes to the full decoder
 /// (for the tests that hold the two to the same answers).
+#[cfg(any(test, feature = "test-hooks"))]
 pub fn decode_fast(bytes: &[u8]) -> Option<Body> {
     fast::body(bytes)
 }
