@@ -268,7 +268,7 @@ pub struct Verified<'a> {
 /// The checks that need only a line (parsing, hex, the line's own hash, decoding, the
 /// canonical line, the fields' bounds and the signature) are made ahead on worker threads, a
 /// batch of lines each, in turn ([`ready_line`]); this thread reads the lines and folds the
-/// answers in order through the chain and the audit ([`settle`]), which asks them at the
+/// answers in order through the chain and the audit ([`Fold::settle`]), which asks them at the
 /// point where it made them itself, so the first problem and its message are the same.
 pub fn verify_each<E>(
     input: impl BufRead,
@@ -277,12 +277,7 @@ pub fn verify_each<E>(
     mut each: impl FnMut(Verified<'_>) -> Result<(), E>,
 ) -> Result<Result<ExportReport, E>, ExportError> {
     let mut fold = Fold {
-        report: ExportReport {
-            events: 0,
-            head: chain::GENESIS_PREV,
-            expected_head_at: None,
-            problem: None,
-        },
+        report: empty_report(),
         expected_head,
         audit,
     };
@@ -652,7 +647,10 @@ impl Fold<'_> {
                 break;
             }
             let folds = if may_wait { in_flight.len() } else { 1 };
-            for (worker, bytes) in in_flight.drain(..folds).collect::<Vec<_>>() {
+            for _ in 0..folds {
+                let Some((worker, bytes)) = in_flight.pop_front() else {
+                    break;
+                };
                 ahead_bytes -= bytes;
                 let Ok(done) = from[worker].recv() else {
                     return Err(ExportError::Io("a checking thread stopped".into()));
