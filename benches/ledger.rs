@@ -167,16 +167,26 @@ mod cli {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()?;
+        // The wall time ends when `wait` returns, which is as soon as the child exits; the
+        // memory is sampled beside it, on a thread of its own (a poll loop that slept between
+        // `try_wait`s added up to its sleep to every wall time, about 1 ms on average).
         let status_file = format!("/proc/{}/status", child.id());
-        let mut peak_kb = 0u64;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break status;
-            }
-            peak_kb = peak_kb.max(vm_hwm_kb(&status_file).unwrap_or(0));
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        let wall = t.elapsed();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (status, wall, peak_kb) = std::thread::scope(|s| {
+            let sampler = s.spawn(|| {
+                let mut peak_kb = 0u64;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    peak_kb = peak_kb.max(vm_hwm_kb(&status_file).unwrap_or(0));
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                peak_kb
+            });
+            let status = child.wait();
+            let wall = t.elapsed();
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            (status, wall, sampler.join().unwrap_or(0))
+        });
+        let status = status?;
         if !status.success() {
             return Err(format!("kaohe {} failed ({status})", args.join(" ")).into());
         }
