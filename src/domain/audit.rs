@@ -3,9 +3,9 @@
 //! every event through an [`Audit`], so a consistently re-chained forgery that the write path
 //! would have refused is still caught at its seq.
 
-use crate::base::limits::{MAX_COUNT, MAX_SIGNED_HEAD_LAG, MAX_STATION_CODE_CHARS};
+use crate::base::limits::{MAX_COUNT, MAX_SIGNED_HEAD_LAG};
 use crate::domain::dispute::Standing;
-use crate::domain::rows::Adjusted;
+use crate::domain::rows::{Adjusted, CodeKey};
 use crate::domain::rubric::{self, Context, Rubric, Rule};
 use crate::domain::rules::{self, local_day, unit_key, Appealed, Problem, LOCAL_OFFSET_HOURS};
 use crate::events::chain;
@@ -1037,29 +1037,6 @@ impl Audit {
                 rank: s.rank,
             })
             .collect()
-    }
-}
-
-/// A station code as a map key, held inline: a registered code is at most
-/// [`MAX_STATION_CODE_CHARS`] ASCII characters (`rules::code`), so a lookup compares bytes in
-/// the map's own table rather than behind a pointer (with tens of thousands of stations, that
-/// pointer was a cache miss per event).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-struct CodeKey {
-    len: u8,
-    bytes: [u8; MAX_STATION_CODE_CHARS],
-}
-
-impl CodeKey {
-    /// The key of `code`; `None` for text longer than any registered code.
-    fn of(code: &str) -> Option<CodeKey> {
-        let text = code.as_bytes();
-        let mut bytes = [0u8; MAX_STATION_CODE_CHARS];
-        bytes.get_mut(..text.len())?.copy_from_slice(text);
-        Some(CodeKey {
-            len: u8::try_from(text.len()).ok()?,
-            bytes,
-        })
     }
 }
 

@@ -15,6 +15,8 @@ use crate::events::event::{PointsRecorded, StationKind, StationRegistered};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
+use crate::base::limits::MAX_STATION_CODE_CHARS;
+
 pub const ROW_BYTES: usize = 42;
 
 /// Item positions from here up (below [`METRIC_ROW_BASE`]) mark appeals, decisions and
@@ -429,5 +431,28 @@ impl PostingChains {
         };
         self.next_row += 1;
         Ok((seq, prev))
+    }
+}
+
+/// A station code as a map key, held inline: a registered code is at most
+/// [`MAX_STATION_CODE_CHARS`] ASCII characters (`rules::code`), so a lookup compares bytes in
+/// the map's own table rather than behind a pointer (with tens of thousands of stations, that
+/// pointer was a cache miss per event, in the audit and on the write path alike).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CodeKey {
+    len: u8,
+    bytes: [u8; MAX_STATION_CODE_CHARS],
+}
+
+impl CodeKey {
+    /// The key of `code`; `None` for text longer than any registered code.
+    pub fn of(code: &str) -> Option<CodeKey> {
+        let text = code.as_bytes();
+        let mut bytes = [0u8; MAX_STATION_CODE_CHARS];
+        bytes.get_mut(..text.len())?.copy_from_slice(text);
+        Some(CodeKey {
+            len: u8::try_from(text.len()).ok()?,
+            bytes,
+        })
     }
 }

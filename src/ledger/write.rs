@@ -2,14 +2,15 @@
 //! `domain::rules`), the current state and the commands before it, then appended in one
 //! durable commit. Any refusal happens before the first byte is written.
 
+use crate::base::limits::MAX_STATION_CODE_CHARS;
 use crate::domain::command::{
     AppealCmd, Command, DecideCmd, FieldError, KeyRegisterCmd, KeyRevokeCmd, MetricCmd, OutcomeCmd,
     RecordCmd, ReverseCmd, StationCmd,
 };
 use crate::domain::dispute::Standing;
 use crate::domain::rows::{
-    aggregate_key, postings_key, rank_value, Adjusted, Aggregate, PostingChains, PostingsHead, Row,
-    StationEntry,
+    aggregate_key, postings_key, rank_value, Adjusted, Aggregate, CodeKey, PostingChains,
+    PostingsHead, Row, StationEntry,
 };
 use crate::domain::rubric::{Clause, Context, Item};
 use crate::domain::rules::{self, local_day, unit_key, Appealed};
@@ -78,7 +79,10 @@ const WARM_UP_AFTER_STATIONS: u32 = 1024;
 /// What a commit derives from its events besides the events: each touched station's sums and
 /// its chain of postings.
 struct Derived {
-    aggregates: BTreeMap<u32, Aggregate>,
+    /// Hashed, not ordered: every event of an import looks its station up here, and a
+    /// B-tree of 40,000 stations cost a dozen compares and several cache misses each time
+    /// ([`Batch::index_batch`] sorts what it writes).
+    aggregates: rustc_hash::FxHashMap<u32, Aggregate>,
     /// Each touched station's sums as committed (`None`: it had none), which the rank index
     /// moves it away from.
     before: BTreeMap<u32, Option<Aggregate>>,
@@ -101,8 +105,8 @@ impl Derived {
     /// (from the batch's copy of the index once it has one), which is kept as it was.
     fn aggregate(&mut self, store: &Store, station: u32) -> Result<&mut Aggregate, LedgerError> {
         Ok(match self.aggregates.entry(station) {
-            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::btree_map::Entry::Vacant(e) => {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
                 let stored = match &self.stored {
                     Some(copy) => copy.aggregates.get(&station).cloned(),
                     None => match store.index_get(Index::Aggregate, &aggregate_key(station))? {
@@ -402,6 +406,9 @@ pub enum Prepared {
 struct StationInfo {
     seq: u64,
     ordinal: u32,
+    /// The registration's kind, which records' points may depend on (kept beside `reg`, so
+    /// that a record's check reads it without touching the shared registration).
+    kind: StationKind,
     /// Shared: a record looks its station up twice (check, index), and a copy of the
     /// registration cost two allocations each time.
     reg: std::sync::Arc<StationRegistered>,
@@ -431,7 +438,7 @@ struct Batch<'a> {
     derived: Option<Derived>,
     /// The hash of the last event pushed (the head's before the first).
     prev: Hash,
-    stations: rustc_hash::FxHashMap<String, Option<StationInfo>>,
+    stations: rustc_hash::FxHashMap<CodeKey, Option<StationInfo>>,
     /// Stations registered before this batch, and by it: the next registration's ordinal is
     /// their sum.
     stations_before: u32,
@@ -481,7 +488,7 @@ impl<'a> Batch<'a> {
             group_at: Vec::new(),
             pushed: 0,
             derived: Some(Derived {
-                aggregates: BTreeMap::new(),
+                aggregates: rustc_hash::FxHashMap::default(),
                 before: BTreeMap::new(),
                 postings: PostingChains::new(ledger.head.tally_rows),
                 stored: None,
@@ -528,8 +535,23 @@ impl<'a> Batch<'a> {
     }
 
     fn station(&mut self, code: &str) -> Result<Option<StationInfo>, FieldError> {
-        if let Some(s) = self.stations.get(code) {
-            return Ok(s.clone());
+        self.station_with(code, StationInfo::clone)
+    }
+
+    /// `f` of the station registered under `code`, if one is, looked at where the batch keeps
+    /// it: a lookup that takes only what it needs does not touch the shared registration (with
+    /// tens of thousands of stations, that was a cache miss per record, twice).
+    fn station_with<R>(
+        &mut self,
+        code: &str,
+        f: impl FnOnce(&StationInfo) -> R,
+    ) -> Result<Option<R>, FieldError> {
+        // A code longer than any a station can have names none.
+        let Some(key) = CodeKey::of(code) else {
+            return Ok(None);
+        };
+        if let Some(s) = self.stations.get(&key) {
+            return Ok(s.as_ref().map(f));
         }
         if self.warm {
             // Every committed station is in `stations`, and so is every one this batch added.
@@ -538,8 +560,16 @@ impl<'a> Batch<'a> {
         self.station_lookups += 1;
         if self.station_lookups == WARM_UP_AFTER_STATIONS {
             self.warm_up().map_err(Self::ledger_err)?;
-            return self.station(code);
+            return self.station_with(code, f);
         }
+        let found = self.read_station(code)?;
+        let answer = found.as_ref().map(f);
+        self.stations.insert(key, found);
+        Ok(answer)
+    }
+
+    /// The registration of the station `code` as committed, read from the store.
+    fn read_station(&self, code: &str) -> Result<Option<StationInfo>, FieldError> {
         let ledger = self.ledger;
         // The registration is read from the station log (entry `ordinal`), which holds it
         // whole and which `verify` compares with the events: one sled block, not an event.
@@ -562,6 +592,7 @@ impl<'a> Batch<'a> {
                     Some(e) if e.seq == seq && e.station.code == code => Some(StationInfo {
                         seq,
                         ordinal,
+                        kind: e.station.kind,
                         reg: e.station.into(),
                     }),
                     _ => {
@@ -573,7 +604,6 @@ impl<'a> Batch<'a> {
                 }
             }
         };
-        self.stations.insert(code.to_string(), found.clone());
         Ok(found)
     }
 
@@ -588,14 +618,18 @@ impl<'a> Batch<'a> {
             .for_each_log_entry(Log::Stations, 0, |n, bytes| {
                 match (StationEntry::decode(bytes), u32::try_from(n)) {
                     _ if n >= ledger.head.stations => return Ok(false),
-                    (Some(e), Ok(ordinal)) => {
-                        let info = StationInfo {
-                            seq: e.seq,
-                            ordinal,
-                            reg: e.station.into(),
-                        };
-                        stations.entry(info.reg.code.clone()).or_insert(Some(info));
-                    }
+                    (Some(e), Ok(ordinal)) => match CodeKey::of(&e.station.code) {
+                        Some(key) => {
+                            let info = StationInfo {
+                                seq: e.seq,
+                                ordinal,
+                                kind: e.station.kind,
+                                reg: e.station.into(),
+                            };
+                            stations.entry(key).or_insert(Some(info));
+                        }
+                        None => bad = true,
+                    },
                     _ => bad = true,
                 }
                 Ok(true)
@@ -637,11 +671,9 @@ impl<'a> Batch<'a> {
         Ok(())
     }
 
-    fn known_station(
-        &mut self,
-        code: &str,
-    ) -> Result<std::sync::Arc<StationRegistered>, FieldError> {
-        self.station(code)?.map(|s| s.reg).ok_or_else(|| {
+    /// The kind of the station registered under `code`; refused when none is.
+    fn known_station(&mut self, code: &str) -> Result<StationKind, FieldError> {
+        self.station_with(code, |s| s.kind)?.ok_or_else(|| {
             let p = rules::unknown_station(code);
             err(
                 p.field,
@@ -1039,21 +1071,30 @@ impl<'a> Batch<'a> {
             ));
         }
         rules::station_count(self.stations_before + self.stations_new)?;
+        rules::code("code", &s.code, MAX_STATION_CODE_CHARS)?;
+        let key = CodeKey::of(&s.code).ok_or_else(|| {
+            err(
+                "code",
+                "a station code longer than any a station can have",
+                "司法所代码过长",
+            )
+        })?;
         let info = StationInfo {
             seq: self.next_seq,
             ordinal: self.stations_before + self.stations_new,
+            kind: reg.kind,
             reg: reg.clone().into(),
         };
         self.stations_new += 1;
         // Known before it is pushed (its tally entry names its ordinal); forgotten again if
         // the push is refused (a prepared batch goes on after a refusal).
-        let known = self.stations.insert(s.code.clone(), Some(info));
+        let known = self.stations.insert(key, Some(info));
         let outcome = self.push_signed(EventKind::StationRegistered(reg));
         if outcome.is_err() {
             self.stations_new -= 1;
             match known {
-                Some(k) => self.stations.insert(s.code.clone(), k),
-                None => self.stations.remove(&s.code),
+                Some(k) => self.stations.insert(key, k),
+                None => self.stations.remove(&key),
             };
         }
         outcome
@@ -1116,12 +1157,12 @@ impl<'a> Batch<'a> {
     /// records under them (`rules::excluded`, `rules::required`).
     fn check_conditions(
         &mut self,
-        station: &StationRegistered,
+        station: &str,
         clause: &Clause,
         sheet: usize,
     ) -> Result<(), FieldError> {
         for other in &clause.excludes {
-            let n = self.units_so_far(&unit_key(&station.code, other, sheet))?;
+            let n = self.units_so_far(&unit_key(station, other, sheet))?;
             if n > 0 {
                 let first = self.first_standing(station, other, sheet)?;
                 rules::excluded(clause, other, n, Some(&first))
@@ -1129,7 +1170,7 @@ impl<'a> Batch<'a> {
             }
         }
         for other in &clause.requires {
-            let n = self.units_so_far(&unit_key(&station.code, other, sheet))?;
+            let n = self.units_so_far(&unit_key(station, other, sheet))?;
             rules::required(clause, other, n)
                 .map_err(|p| p.on_sheet(&self.ledger.rubric, sheet))?;
         }
@@ -1141,15 +1182,14 @@ impl<'a> Batch<'a> {
     /// line of this import.
     fn first_standing(
         &mut self,
-        station: &StationRegistered,
+        station: &str,
         clause: &str,
         sheet: usize,
     ) -> Result<String, FieldError> {
         let rubric = &self.ledger.rubric;
-        let found = self.station(&station.code)?;
-        let seqs = match found {
-            Some(s) => {
-                crate::ledger::read::postings(self.ledger, s.ordinal).map_err(Self::ledger_err)?
+        let seqs = match self.station_with(station, |s| s.ordinal)? {
+            Some(ordinal) => {
+                crate::ledger::read::postings(self.ledger, ordinal).map_err(Self::ledger_err)?
             }
             None => Vec::new(),
         };
@@ -1189,7 +1229,7 @@ impl<'a> Batch<'a> {
             Ok(id) => id,
             Err(unchanged) => return Ok(unchanged),
         };
-        let station = self.known_station(&r.station)?;
+        let station_kind = self.known_station(&r.station)?;
         if let Some(n) = inputs.count {
             // Checked by the parser too; a command built in code has not been through it.
             rules::whole("count", n, crate::base::limits::MAX_COUNT)?;
@@ -1205,17 +1245,17 @@ impl<'a> Batch<'a> {
         let ukey = unit_key(&r.station, &r.clause, sheet);
         let prior_count = self.units_so_far(&ukey)?;
         let ctx = Context {
-            station_kind: station.kind,
+            station_kind,
             prior_count,
         };
         // The record's own inputs first, then what the station's other records allow.
         let computed = rules::points(rubric, clause, &ctx, &inputs)?;
         if clause.once && prior_count > 0 {
-            let first = self.first_standing(&station, &r.clause, sheet)?;
+            let first = self.first_standing(&r.station, &r.clause, sheet)?;
             rules::once(clause, prior_count, Some(&first))
                 .map_err(|p| p.on_sheet(rubric, sheet))?;
         }
-        self.check_conditions(&station, clause, sheet)?;
+        self.check_conditions(&r.station, clause, sheet)?;
         if rules::counts_units(rubric, clause) {
             let units = rules::units(rubric, clause, &inputs);
             self.unit_counts.insert(ukey, prior_count + units);
@@ -1394,8 +1434,8 @@ impl<'a> Batch<'a> {
         let position = rubric
             .record_slot(&record.clause, &record.by, record.occurred)
             .expect("a checked record counts on a sheet") as u16;
-        let ordinal = match self.station(&record.station)? {
-            Some(s) => s.ordinal,
+        let ordinal = match self.station_with(&record.station, |s| s.ordinal)? {
+            Some(ordinal) => ordinal,
             None => {
                 return Err(err(
                     "station",
@@ -1588,8 +1628,8 @@ impl<'a> Batch<'a> {
     /// A station's ordinal.
     fn ordinal(&self, code: &str) -> u32 {
         // Invariant: every station a batch event names was looked up by its check.
-        self.stations
-            .get(code)
+        CodeKey::of(code)
+            .and_then(|key| self.stations.get(&key))
             .and_then(|s| s.as_ref())
             .map(|s| s.ordinal)
             .expect("checked commands name known stations")
@@ -1731,7 +1771,11 @@ impl<'a> Batch<'a> {
                 ))
             })
         };
-        for (station, agg) in derived.aggregates {
+        // In station order, as the batch's other index entries: what a commit writes does
+        // not depend on a hash map's order.
+        let mut aggregates: Vec<(u32, Aggregate)> = derived.aggregates.into_iter().collect();
+        aggregates.sort_unstable_by_key(|(station, _)| *station);
+        for (station, agg) in aggregates {
             // Invariant: `Derived::aggregate` keeps what it first read for each station.
             if let Some(old) = &derived.before[&station] {
                 *commit.ranks.entry(rank(old)?).or_default() -= 1;
