@@ -429,13 +429,15 @@ struct Batch<'a> {
     /// This batch's events, encoded and chained as they are pushed, with the tally rows,
     /// postings and index entries they derive: the commit being built. Holding the encoded
     /// bytes (not the decoded events) keeps a big import's memory near its bytes on disk.
-    commit: Commit,
+    /// Boxed, as `derived` is: each push takes both out of the batch and puts them back,
+    /// which moved a few hundred bytes each way per event when they were held inline.
+    commit: Option<Box<Commit>>,
     /// Where every [`FRAMES_PER_GROUP`]th of this batch's frames starts in the commit
     /// ([`Commit::next_frame_offset`]), and how many frames it holds.
     group_at: Vec<u64>,
     pushed: u64,
     /// The stations' sums and chains of postings the events so far changed.
-    derived: Option<Derived>,
+    derived: Option<Box<Derived>>,
     /// The hash of the last event pushed (the head's before the first).
     prev: Hash,
     stations: rustc_hash::FxHashMap<CodeKey, Option<StationInfo>>,
@@ -484,15 +486,15 @@ impl<'a> Batch<'a> {
             now,
             next_seq: ledger.head.next_seq,
             claimed: None,
-            commit: Commit::default(),
+            commit: Some(Box::default()),
             group_at: Vec::new(),
             pushed: 0,
-            derived: Some(Derived {
+            derived: Some(Box::new(Derived {
                 aggregates: rustc_hash::FxHashMap::default(),
                 before: BTreeMap::new(),
                 postings: PostingChains::new(ledger.head.tally_rows),
                 stored: None,
-            }),
+            })),
             prev: ledger.head.hash,
             stations: rustc_hash::FxHashMap::default(),
             stations_before,
@@ -527,6 +529,13 @@ impl<'a> Batch<'a> {
         } else {
             "本次导入的前面一行".into()
         }
+    }
+
+    /// The commit being built.
+    fn commit(&self) -> &Commit {
+        // Invariant: only `append` takes the commit out, and it puts it back before it
+        // returns; `into_commit` consumes the batch.
+        self.commit.as_deref().expect("the batch's commit")
     }
 
     fn ledger_err(e: LedgerError) -> FieldError {
@@ -690,7 +699,7 @@ impl<'a> Batch<'a> {
         let seqs = self
             .ledger
             .store
-            .id_candidates_in(Some(&self.commit.ids), fp)
+            .id_candidates_in(Some(&self.commit().ids), fp)
             .map_err(|e| Self::ledger_err(e.into()))?;
         for seq in seqs {
             let kind = match seq {
@@ -718,8 +727,9 @@ impl<'a> Batch<'a> {
 
     /// Encodes, chains and indexes the event at `seq` (the next).
     fn append(&mut self, seq: u64, kind: EventKind) -> Result<(), LedgerError> {
-        let mut commit = std::mem::take(&mut self.commit);
-        // Invariant: `derived` is only taken here and in `into_commit`, which consumes the batch.
+        // Invariant: `commit` and `derived` are only taken here, which puts them back before
+        // it returns, and in `into_commit`, which consumes the batch.
+        let mut commit = self.commit.take().expect("the batch's commit");
         let mut derived = self.derived.take().expect("the batch's derived state");
         let indexed = self.index_event(&mut commit, &mut derived, seq, &kind);
         self.derived = Some(derived);
@@ -754,7 +764,7 @@ impl<'a> Batch<'a> {
                 .map_err(LedgerError::from),
             _ => Ok(()),
         };
-        self.commit = commit;
+        self.commit = Some(commit);
         appended.and(spilled)
     }
 
@@ -771,13 +781,13 @@ impl<'a> Batch<'a> {
         let (i, g) = (i.unwrap_or_default(), group.unwrap_or_default());
         let end = match self.group_at.get(g + 1) {
             Some(&next) => next,
-            None => self.commit.next_frame_offset(),
+            None => self.commit().next_frame_offset(),
         };
         let skip = (i % FRAMES_PER_GROUP) as usize;
         let bytes = self
             .ledger
             .store
-            .commit_body(&self.commit, (at, end), skip)
+            .commit_body(self.commit(), (at, end), skip)
             .map_err(|e| Self::ledger_err(e.into()))?;
         let body = codec::decode(&bytes).map_err(|e| Self::ledger_err(e.into()))?;
         Ok(body.v1().kind.clone())
@@ -1602,9 +1612,9 @@ impl<'a> Batch<'a> {
 
     /// The commit of the events pushed, with the index entries the batch as a whole changes.
     fn into_commit(mut self) -> Result<(Commit, Head), LedgerError> {
-        let mut commit = std::mem::take(&mut self.commit);
-        // Invariant: `derived` is put back after every push.
-        let derived = self.derived.take().expect("the batch's derived state");
+        // Invariant: `commit` and `derived` are put back after every push.
+        let mut commit = *self.commit.take().expect("the batch's commit");
+        let derived = *self.derived.take().expect("the batch's derived state");
         let (seq, prev) = (self.next_seq, self.prev);
         let tally_rows = derived.postings.next_row();
         self.index_batch(&mut commit, derived)?;
