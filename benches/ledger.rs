@@ -433,7 +433,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             import::with_parsed_ahead(
                 reader,
                 |_| {},
-                |commands| ledger.apply_stream(commands, now(), None),
+                |commands, done| ledger.apply_stream(commands, now(), None, done),
             )?;
             disk = ledger.store().size_on_disk()?;
         }

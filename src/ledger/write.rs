@@ -179,16 +179,21 @@ impl Ledger {
     /// [`Ledger::apply_signed`] over commands as they are parsed (an import file): each is
     /// checked and dropped, so that only what the commit needs is held. Returns a summary
     /// instead of one outcome per command. The first error (a line that does not parse or a
-    /// command refused) stops it with nothing written.
+    /// command refused) stops it with nothing written. Each command checked is handed to
+    /// `done` (the import gives them back to the thread that parsed them, to be freed there).
     pub fn apply_stream(
         &mut self,
         commands: impl Iterator<Item = Result<Numbered, LedgerError>>,
         now: Timestamp,
         signer: Option<&KeyPair>,
+        done: &mut dyn FnMut(Numbered),
     ) -> Result<Applied, LedgerError> {
         let mut applied = Applied::default();
         self.apply_each(commands.map(|c| c.map(Cow::Owned)), now, signer, |c, o| {
-            applied.count(c, o)
+            applied.count(&c.command, o);
+            if let Cow::Owned(c) = c {
+                done(c);
+            }
         })?;
         Ok(applied)
     }
@@ -278,7 +283,7 @@ impl Ledger {
         commands: impl Iterator<Item = Result<Cow<'c, Numbered>, LedgerError>>,
         now: Timestamp,
         signer: Option<&KeyPair>,
-        outcome: impl FnMut(&Command, Outcome),
+        outcome: impl FnMut(Cow<'c, Numbered>, Outcome),
     ) -> Result<(), LedgerError> {
         self.apply_batch(commands.map(|c| c.map(|c| (c, None))), now, signer, outcome)
     }
@@ -288,7 +293,7 @@ impl Ledger {
         commands: impl Iterator<Item = Result<(Cow<'c, Numbered>, Option<Attached>), LedgerError>>,
         now: Timestamp,
         signer: Option<&KeyPair>,
-        mut outcome: impl FnMut(&Command, Outcome),
+        mut outcome: impl FnMut(Cow<'c, Numbered>, Outcome),
     ) -> Result<(), LedgerError> {
         let mut commands = commands.peekable();
         let first_line = match commands.peek() {
@@ -306,7 +311,7 @@ impl Ledger {
             let (c, attached) = c?;
             batch.attached = attached;
             let o = batch.check(&c.command).map_err(|e| refused(c.line, e))?;
-            outcome(&c.command, o);
+            outcome(c, o);
         }
         let (commit, _) = batch.into_commit()?;
         if commit.frame_count() > 0 {

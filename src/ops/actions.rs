@@ -161,8 +161,8 @@ pub fn import(
     now: Timestamp,
     progress: impl FnMut(u64) + Send,
 ) -> Result<Applied, LedgerError> {
-    crate::ops::import::with_parsed_ahead(input, progress, |commands| {
-        ledger.apply_stream(commands, now, signer)
+    crate::ops::import::with_parsed_ahead(input, progress, |commands, done| {
+        ledger.apply_stream(commands, now, signer, done)
     })
 }
 

@@ -127,10 +127,18 @@ const PARSE_AHEAD_BATCHES: usize = 16;
 /// Runs `f` over the commands of `input` while another thread parses them: parsing and
 /// checking overlap on two cores. Same commands, order and first error as [`Commands`]; when
 /// `f` stops early the parser stops too.
+///
+/// `f` also gets a place to put each command it is done with: they go back to the parsing
+/// thread in batches and are freed there, where they were allocated (freed by the checking
+/// thread, glibc's `free` of another thread's memory was a few percent of an import's
+/// bound). A batch the parser cannot take at once is freed where it is.
 pub fn with_parsed_ahead<R, P, T>(
     input: R,
     progress: P,
-    f: impl FnOnce(&mut dyn Iterator<Item = Result<Numbered, LedgerError>>) -> T,
+    f: impl FnOnce(
+        &mut dyn Iterator<Item = Result<Numbered, LedgerError>>,
+        &mut dyn FnMut(Numbered),
+    ) -> T,
 ) -> T
 where
     R: BufRead + Send,
@@ -138,6 +146,7 @@ where
 {
     let (tx, rx) =
         std::sync::mpsc::sync_channel::<Vec<Result<Numbered, LedgerError>>>(PARSE_AHEAD_BATCHES);
+    let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<Vec<Numbered>>(PARSE_AHEAD_BATCHES);
     std::thread::scope(|s| {
         s.spawn(move || {
             let mut batch = Vec::with_capacity(PARSE_AHEAD_BATCH);
@@ -148,14 +157,88 @@ where
                     if tx.send(full).is_err() {
                         return; // the checks stopped
                     }
+                    // What the checks are done with is freed here (never waited for).
+                    while let Ok(done) = done_rx.try_recv() {
+                        drop(done);
+                    }
                 }
             }
             let _ = tx.send(batch);
         });
         let mut commands = rx.into_iter().flatten();
-        let out = f(&mut commands);
+        let mut done = Vec::with_capacity(PARSE_AHEAD_BATCH);
+        let mut hand_back = |c: Numbered| {
+            done.push(c);
+            if done.len() == PARSE_AHEAD_BATCH {
+                let full = std::mem::replace(&mut done, Vec::with_capacity(PARSE_AHEAD_BATCH));
+                // A full channel (the parser is waiting to send) or a parser that has ended:
+                // the batch is freed here instead.
+                let _ = done_tx.try_send(full);
+            }
+        };
+        let out = f(&mut commands, &mut hand_back);
         // Dropping the receiver ends a parser still running ahead before the scope joins it.
         drop(commands);
         out
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Station lines, one per line number from 1.
+    fn station_lines(n: usize) -> String {
+        (0..n)
+            .map(|i| {
+                format!("{{\"op\":\"station\",\"code\":\"S{i:05}\",\"name\":\"第{i}司法所\",\"kind\":\"town\"}}\n")
+            })
+            .collect()
+    }
+
+    /// Guards the hand-back of checked commands (`with_parsed_ahead`): every command comes
+    /// through once, in order, whether the checks hand each one back or keep some; and a call
+    /// whose checks stop early while the parser runs ahead returns (a hand-back that waited
+    /// for the parser could deadlock with a parser waiting to send).
+    #[test]
+    fn parsed_ahead_commands_come_in_order_and_an_early_stop_returns() {
+        let text = station_lines(5 * PARSE_AHEAD_BATCH + 7);
+        let seen = with_parsed_ahead(
+            text.as_bytes(),
+            |_| {},
+            |commands, done| {
+                let mut lines = Vec::new();
+                let mut kept = Vec::new();
+                for c in commands {
+                    let c = c.expect("a station line parses");
+                    lines.push(c.line);
+                    match lines.len() % 3 {
+                        0 => kept.push(c),
+                        _ => done(c),
+                    }
+                }
+                (lines, kept.len())
+            },
+        );
+        let want: Vec<Option<usize>> = (1..=5 * PARSE_AHEAD_BATCH + 7).map(Some).collect();
+        assert_eq!(seen.0, want);
+        assert_eq!(seen.1, (5 * PARSE_AHEAD_BATCH + 7) / 3);
+
+        let text = station_lines(PARSE_AHEAD_BATCH * (PARSE_AHEAD_BATCHES + 4));
+        let taken = with_parsed_ahead(
+            text.as_bytes(),
+            |_| {},
+            |commands, done| {
+                // Wait until the parser is blocked on a full channel, then stop.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let mut n = 0;
+                for c in commands.take(3 * PARSE_AHEAD_BATCH + 1) {
+                    done(c.expect("a station line parses"));
+                    n += 1;
+                }
+                n
+            },
+        );
+        assert_eq!(taken, 3 * PARSE_AHEAD_BATCH + 1);
+    }
 }
