@@ -153,3 +153,19 @@ pub const REQUEST_BODY_TIMEOUT_SECS: u64 = 30;
 pub const SHUTDOWN_GRACE_SECS: u64 = 10;
 /// Events the log page (`/audit/log`) shows at once; the next page starts at the seq after.
 pub const MAX_LOG_PAGE_ROWS: usize = 200;
+
+/// `value`, or in a build with the test hooks the positive whole number the environment
+/// variable `knob` holds: the tests shrink a bound that takes a million events to reach
+/// (`KAOHE_TEST_IDS_PER_RUN`, `KAOHE_TEST_RECENT_HASHES`). A release build never reads it.
+#[cfg_attr(not(feature = "test-hooks"), allow(unused_variables))]
+pub fn test_knob(knob: &str, value: u64) -> u64 {
+    #[cfg(feature = "test-hooks")]
+    if let Some(n) = std::env::var(knob)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&n| n > 0)
+    {
+        return n;
+    }
+    value
+}

@@ -83,15 +83,7 @@ pub const STORE_RECENT_HASHES: u64 = 1 << 16;
 /// [`STORE_RECENT_HASHES`], or in a build with the test hooks `KAOHE_TEST_RECENT_HASHES`, so
 /// that the tests reach past it without 65,536 events.
 pub fn store_recent_hashes() -> u64 {
-    #[cfg(feature = "test-hooks")]
-    if let Some(n) = std::env::var("KAOHE_TEST_RECENT_HASHES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-    {
-        return n;
-    }
-    STORE_RECENT_HASHES
+    crate::base::limits::test_knob("KAOHE_TEST_RECENT_HASHES", STORE_RECENT_HASHES)
 }
 
 impl RecentHashes {

@@ -10,12 +10,11 @@
 //!
 //! Station entry: registration seq u64 | kind u8 | code length u8 | code | name.
 
+use crate::base::limits::MAX_STATION_CODE_CHARS;
 use crate::domain::rubric::Rubric;
 use crate::events::event::{PointsRecorded, StationKind, StationRegistered};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
-
-use crate::base::limits::MAX_STATION_CODE_CHARS;
 
 pub const ROW_BYTES: usize = 42;
 

@@ -414,8 +414,8 @@ struct StationInfo {
     /// The registration's kind, which records' points may depend on (kept beside `reg`, so
     /// that a record's check reads it without touching the shared registration).
     kind: StationKind,
-    /// Shared: a record looks its station up twice (check, index), and a copy of the
-    /// registration cost two allocations each time.
+    /// The whole registration, which only a station's own registration compares with
+    /// ([`Batch::station`]); behind a pointer, so that the map of stations stays small.
     reg: std::sync::Arc<StationRegistered>,
 }
 

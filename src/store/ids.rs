@@ -45,14 +45,8 @@ pub const IDS_PER_RUN: usize = 1 << 20;
 /// Ids a commit holds before it writes them as a run: [`IDS_PER_RUN`], or in a build with the
 /// test hooks `KAOHE_TEST_IDS_PER_RUN`, so that the tests spill runs without a million ids.
 pub fn ids_per_run() -> usize {
-    #[cfg(feature = "test-hooks")]
-    if let Some(n) = std::env::var("KAOHE_TEST_IDS_PER_RUN")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return n;
-    }
-    IDS_PER_RUN
+    let n = crate::base::limits::test_knob("KAOHE_TEST_IDS_PER_RUN", IDS_PER_RUN as u64);
+    usize::try_from(n).unwrap_or(IDS_PER_RUN)
 }
 
 /// The most ids a run may hold (a bound on what a damaged record can ask for; far beyond

@@ -11,7 +11,7 @@
 use crate::harness::{fixture_path, TestLedger};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Random positions per file in the default (CI) run.
 const FLIPS_PER_FILE: usize = 4;
@@ -57,18 +57,8 @@ fn kaohe(db: &Path, args: &[&str]) -> Run {
         let mut v = Vec::new();
         std::io::Read::read_to_end(&mut err_pipe, &mut v).map(|_| v)
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("kaohe {args:?} on {} hangs", db.display());
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
+    let what = format!("kaohe {args:?} on {}", db.display());
+    let status = crate::harness::wait_or_fail(&mut child, TIMEOUT, &what);
     Run {
         code: status.code().unwrap_or(-1),
         stdout: out.join().expect("stdout thread").expect("stdout"),

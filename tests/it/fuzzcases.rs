@@ -359,18 +359,9 @@ fn run_os(l: &TestLedger, args: &[OsString], stdin: Option<&[u8]>) -> (i32, Stri
     let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
     let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
     // An input that never ends must not make kaohe run forever.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("kaohe {args:?} ran for more than 120 s");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let what = format!("kaohe {args:?}");
+    let status =
+        crate::harness::wait_or_fail(&mut child, std::time::Duration::from_secs(120), &what);
     if let Some(f) = feed {
         let _ = f.join();
     }

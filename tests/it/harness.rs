@@ -6,6 +6,27 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// Waits for `child` to exit; past `limit` it is killed (and reaped) and the test fails,
+/// naming `what`: a hang a test guards against fails it instead of stalling the suite.
+pub fn wait_or_fail(
+    child: &mut std::process::Child,
+    limit: std::time::Duration,
+    what: &str,
+) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for a child process") {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {} s", limit.as_secs());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// The clock the tests run at unless a test says otherwise (after the whole 2018 period).
 pub const TEST_NOW: &str = "2019-01-10T08:00:00Z";
 

@@ -18,7 +18,7 @@ use kaohe::render::report::escape;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A station name, evidence and grounds that would run or inject markup if not escaped.
 const NASTY_NAME: &str = "<script>alert(1)</script>&测试司法所";
@@ -612,18 +612,8 @@ fn headless(chromium: &Path, profile: &Path, args: &[String], page: &Path) -> Ru
         let _ = std::io::Read::read_to_end(&mut err, &mut s);
         s
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for chromium") {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromium {args:?} did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let what = format!("chromium {args:?}");
+    let status = crate::harness::wait_or_fail(&mut child, Duration::from_secs(120), &what);
     let run = Run {
         stdout: String::from_utf8_lossy(&out.join().unwrap()).into_owned(),
         stderr: String::from_utf8_lossy(&err.join().unwrap()).into_owned(),

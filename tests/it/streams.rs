@@ -59,17 +59,11 @@ fn a_bad_line_on_a_pipe_left_open_is_reported_as_it_arrives() {
         .write_all((lines.join("\n") + "\n").as_bytes())
         .expect("write the lines");
     // The pipe stays open: the answer must come without its end.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("verify --export waited for the end of an open pipe");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
+    let status = crate::harness::wait_or_fail(
+        &mut child,
+        std::time::Duration::from_secs(20),
+        "verify --export of a pipe left open (it waited for the pipe's end)",
+    );
     drop(stdin);
     let out = child.wait_with_output().expect("output");
     assert_eq!(status.code(), Some(1));
