@@ -1567,6 +1567,17 @@ fn signed_run(l: &TestLedger, jc: &KeyFiles, prefix: &str, n: usize) -> usize {
     first
 }
 
+/// A ledger that requires signatures, holding `n` records signed by 基层科 ([`signed_run`]),
+/// with the lines of its export (checked to end with those records) and the first record's seq.
+fn signed_export(prefix: &str, n: usize) -> (TestLedger, usize, Vec<String>) {
+    let l = requiring();
+    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
+    let first = signed_run(&l, &jc, prefix, n);
+    let lines = export_lines(&l);
+    assert_eq!(lines.len(), first + n);
+    (l, first, lines)
+}
+
 /// Guards the signatures `verify` checks ahead of the audit (`Preparer`: on the reader's
 /// thread, a long run split across two): on a run of signed events long enough to be split,
 /// they find exactly what the audit finds checking each event itself. Nothing on the untouched
@@ -1576,11 +1587,7 @@ fn signed_run(l: &TestLedger, jc: &KeyFiles, prefix: &str, n: usize) -> usize {
 fn signatures_checked_ahead_on_two_threads_find_what_the_audit_finds() {
     use kaohe::internals::domain::audit::{Audit, Preparer};
     const SIGNED: usize = 48;
-    let l = requiring();
-    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
-    let first = signed_run(&l, &jc, "S", SIGNED);
-    let untouched = export_lines(&l);
-    assert_eq!(untouched.len(), first + SIGNED);
+    let (l, first, untouched) = signed_export("S", SIGNED);
 
     // The first fault (seq, words) of the audit on `lines`, each event checked as `check` does
     // and as `verify` does with what the preparer made of the whole run at once.
@@ -1662,11 +1669,7 @@ fn signatures_following_an_old_head_are_checked_against_the_stored_hash() {
 #[test]
 fn an_export_checked_in_batches_reports_its_first_fault() {
     const SIGNED: usize = 700;
-    let l = requiring();
-    let jc = key_new(&l, &["--dept", "基层科"], "jc.key");
-    let first = signed_run(&l, &jc, "B", SIGNED);
-    let untouched = export_lines(&l);
-    assert_eq!(untouched.len(), first + SIGNED);
+    let (_l, first, untouched) = signed_export("B", SIGNED);
     assert_verifies(&untouched, "the untouched export");
 
     let forge = |lines: &mut Vec<String>, i: usize| {
