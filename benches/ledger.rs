@@ -4,6 +4,7 @@
 //! cargo bench --bench ledger                          # 100,000 records, 40,000 stations, 5 runs
 //! KAOHE_BENCH_EVENTS=1000000 cargo bench --bench ledger
 //! cargo bench --bench ledger -- --write big.jsonl     # only write the generated import file
+//! cargo bench --bench ledger -- --write-more more.jsonl  # only write the tenth more, as below
 //! ```
 //!
 //! Each phase runs `KAOHE_BENCH_RUNS` times (default 5) and the median is reported; the machine
@@ -244,7 +245,7 @@ fn cli_phase(
     )?;
     let import = cli::run(&db, &["import", file.to_str().ok_or("path")?])?;
     let verify = cli::run(&db, &["verify"])?;
-    let more_events = (events / 10).max(1000);
+    let more_events = more_events(events);
     let more = dir.join("more.jsonl");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&more)?);
@@ -353,6 +354,11 @@ fn signed_phase(
     Ok((verify, verify_export, 2 + stations + records))
 }
 
+/// The records imported into the full ledger to compare with the first import: a tenth.
+fn more_events(events: u64) -> u64 {
+    (events / 10).max(1000)
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -399,6 +405,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         gen::write(&mut f, stations, events, 42, (true, 0))?;
         f.flush()?;
         eprintln!("wrote {path}: {stations} stations, {events} events");
+        return Ok(());
+    }
+    if let Some(i) = args.iter().position(|a| a == "--write-more") {
+        let path = args.get(i + 1).ok_or("--write-more needs a file")?;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+        gen::write(
+            &mut f,
+            stations,
+            more_events(events),
+            7,
+            (false, 2 * events),
+        )?;
+        f.flush()?;
+        eprintln!("wrote {path}: {} more events", more_events(events));
         return Ok(());
     }
     if args.iter().any(|a| a == "--list") {

@@ -601,4 +601,13 @@ fn the_vendored_sled_is_used_and_keeps_its_fix() {
         "the yielding wait in sled's Lazy"
     );
     assert!(!lazy.contains("SeqCst) {}"), "a spinning wait is back");
+    // The second fix: a free segment that already holds the fill is not written again.
+    let segment = std::fs::read_to_string(root.join("vendor/sled/src/pagecache/segment.rs"))
+        .expect("read vendor/sled/src/pagecache/segment.rs");
+    assert!(
+        segment.contains("fill_segment(\n                &self.config.file,")
+            && segment
+                .contains("if read == found.len() && found == filled {\n        return Ok(());"),
+        "free segments are compared before they are filled"
+    );
 }

@@ -61,6 +61,7 @@ where
         // or the current value on failure. We want to keep
         // looping as long as it returns true, so we don't need
         // any explicit conversion here.
+        // kaohe: the wait yields its core (`PATCHES.md`).
         while self.init_mu.compare_and_swap(false, true, SeqCst) {
             std::thread::yield_now();
         }

@@ -632,12 +632,18 @@ impl SegmentAccountant {
             }
         }
 
+        // kaohe: one fill buffer for every free segment, and a segment that already holds
+        // it (zeroed by an earlier start) is not written again (`PATCHES.md`).
+        let fill: u8 = MessageKind::Corrupted.into();
+        let filled = vec![fill; self.config.segment_size];
+        let mut found = vec![0u8; self.config.segment_size];
         for segment_base in to_free {
             self.free_segment(segment_base)?;
             io_fail!(self.config, "zero garbage segment SA");
-            pwrite_all(
+            fill_segment(
                 &self.config.file,
-                &*vec![MessageKind::Corrupted.into(); self.config.segment_size],
+                &filled,
+                &mut found,
                 segment_base,
             )?;
         }
@@ -1128,3 +1134,24 @@ impl SegmentAccountant {
         idx
     }
 }
+
+/// kaohe: writes `filled` (one segment of the fill byte) over the segment at `base`, unless the
+/// file already holds exactly those bytes there. Every start writes the fill over each free
+/// segment, and a segment freed at an earlier start still holds it, so a large ledger's every
+/// command rewrote (and then synced) megabytes of zeros over zeros. The file's contents after
+/// this are the same either way; only the needless writes are gone. A segment that is short
+/// (past the end of the file) or differs anywhere is written whole, as before.
+fn fill_segment(
+    file: &std::fs::File,
+    filled: &[u8],
+    found: &mut [u8],
+    base: LogOffset,
+) -> Result<()> {
+    let read = pread_exact_or_eof(file, found, base)?;
+    if read == found.len() && found == filled {
+        return Ok(());
+    }
+    pwrite_all(file, filled, base)?;
+    Ok(())
+}
+
