@@ -246,6 +246,18 @@ fn u64s(bytes: &[u8]) -> Vec<u64> {
         .collect()
 }
 
+/// Reads one byte of `fp`'s Bloom block in each loaded run before any is tested: the loads
+/// do not depend on each other, so the processor waits for their cache misses together, not
+/// one run after another as the tests (each a branch on its block) made it.
+fn touch_blooms(loaded: &[Loaded], fp: u64) {
+    let mut any = 0u8;
+    for l in loaded {
+        let at = (bloom_block(fp, l.run.blocks()) * BLOOM_BLOCK_BYTES) as usize;
+        any ^= l.bloom.get(at).copied().unwrap_or(0);
+    }
+    std::hint::black_box(any);
+}
+
 /// Adds to `out` the seqs of `run`'s entries with fingerprint `fp`, using its fences and
 /// filter from memory when `loaded`, else from the file.
 fn run_seqs(
@@ -438,6 +450,7 @@ impl Store {
         if cache.lookups > LOOKUPS_BEFORE_CACHING {
             self.load_runs(&mut cache, &runs.runs)?;
         }
+        touch_blooms(&cache.loaded, fp);
         for (i, &run) in runs.runs.iter().enumerate() {
             let loaded = cache.loaded.get(i).filter(|l| l.run == run);
             run_seqs(&self.ids, run, loaded, fp, &mut out)?;
