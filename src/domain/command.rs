@@ -713,21 +713,41 @@ mod tests {
         assert_eq!(e.field, "colour");
     }
 
-    /// A JSON object line: distinct names (some of them fields of an op, one escaped), values
-    /// of every kind, maybe one name repeated at a later place (before or after the first
-    /// [`FIELDS_SEARCHED_IN_ORDER`]), and a broken line now and then.
+    /// A JSON object line: some of a station's or a record's fields (so that some lines
+    /// are whole commands and the field readers are reached), maybe other distinct names (one
+    /// escaped), values of every kind, maybe one name repeated at a later place (before or
+    /// after the first [`FIELDS_SEARCHED_IN_ORDER`]), and a broken line now and then.
     fn object_line() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
         let value = prop_oneof![
             Just("null".to_string()),
             Just("12.50".to_string()),
-            Just("\"record\"".to_string()),
             Just("[\"a\",{\"b\":1}]".to_string()),
             Just("{\"x\":{\"x\":2}}".to_string()),
+            Just("\"1.3.b\"".to_string()),
         ];
-        let fixed = ["op", "id", "station", "\\u00e9"];
+        let station = [
+            ("op", "\"station\""),
+            ("code", "\"S01\""),
+            ("name", "\"甲所\""),
+            ("kind", "\"town\""),
+        ];
+        let record = [
+            ("op", "\"record\""),
+            ("clause", "\"1.3.b\""),
+            ("station", "\"S01\""),
+            ("by", "\"基层科\""),
+            ("occurred", "\"2018-06-01\""),
+            ("evidence", "[\"e\"]"),
+        ];
+        let others = prop_oneof![
+            Just(std::collections::BTreeSet::new()),
+            proptest::collection::btree_set("[a-z]{1,3}|\\\\u00e9", 1..40),
+        ];
         (
-            proptest::collection::btree_set("[a-z]{1,3}", 0..40),
+            any::<bool>(),
+            proptest::collection::vec(any::<bool>(), 6),
+            others,
             proptest::collection::vec(value, 45),
             proptest::option::of((
                 any::<proptest::sample::Index>(),
@@ -735,28 +755,61 @@ mod tests {
             )),
             any::<bool>(),
         )
-            .prop_map(move |(names, values, repeat, broken)| {
-                let mut names: Vec<String> = fixed
+            .prop_map(move |(is_station, kept, others, values, repeat, broken)| {
+                let known: &[(&str, &str)] = if is_station { &station } else { &record };
+                let mut fields: Vec<(String, String)> = known
                     .iter()
-                    .map(|n| n.to_string())
-                    .chain(names.into_iter().filter(|n| !fixed.contains(&n.as_str())))
+                    .zip(kept.iter().chain(std::iter::repeat(&true)))
+                    .filter(|(_, keep)| **keep)
+                    .map(|((k, v), _)| (k.to_string(), v.to_string()))
                     .collect();
-                if let Some((from, to)) = repeat {
-                    let from = from.index(names.len());
-                    let at = from + 1 + to.index(names.len() - from);
-                    names.insert(at, names[from].clone());
+                let taken: Vec<String> = fields.iter().map(|(k, _)| k.clone()).collect();
+                fields.extend(
+                    others
+                        .into_iter()
+                        .filter(|n| !taken.contains(n))
+                        .zip(values.iter().cycle().cloned()),
+                );
+                if let (Some((from, to)), false) = (repeat, fields.is_empty()) {
+                    let from = from.index(fields.len());
+                    let at = from + 1 + to.index(fields.len() - from);
+                    fields.insert(at, fields[from].clone());
                 }
-                let body: Vec<String> = names
-                    .iter()
-                    .zip(values.iter().cycle())
-                    .map(|(k, v)| format!("\"{k}\":{v}"))
-                    .collect();
+                let body: Vec<String> =
+                    fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
                 let line = format!("{{{}}}", body.join(","));
                 match broken {
                     true => line[..line.len() - 2].to_string(),
                     false => line,
                 }
             })
+    }
+
+    /// The list and the `Map` agree on lines that are no object, and on a name written once
+    /// escaped and once plain.
+    #[test]
+    fn an_import_lines_fields_refuse_what_the_object_refuses() {
+        for line in [
+            "[]",
+            "\"op\"",
+            "1",
+            "null",
+            "{}",
+            "{\"op\":\"station\"} x",
+            "{\"op\":\"station\",\"\\u006fp\":\"station\"}",
+            "{\"\\u006fp\":\"station\",\"code\":\"S1\",\"name\":\"甲\",\"kind\":\"town\"}",
+        ] {
+            let list = parse_fields(line)
+                .map(|l| from_fields(Fields(Object::List(&l))).map_err(|e| e.to_string()));
+            let map = parse_object(line).map(|m| from_object(&m).map_err(|e| e.to_string()));
+            assert_eq!(format!("{list:?}"), format!("{map:?}"), "{line}");
+        }
+        assert!(matches!(
+            parse_line(
+                "{\"\\u006fp\":\"station\",\"code\":\"S1\",\"name\":\"甲\",\"kind\":\"town\"}"
+            ),
+            Ok(Command::Station(_))
+        ));
     }
 
     proptest::proptest! {
