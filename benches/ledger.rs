@@ -249,7 +249,7 @@ fn cli_phase(
     let more = dir.join("more.jsonl");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&more)?);
-        gen::write(&mut f, stations, more_events, 7, (false, 2 * events))?;
+        write_more(&mut f, stations, events)?;
         f.flush()?;
     }
     let more_run = cli::run(&db, &["import", more.to_str().ok_or("path")?])?;
@@ -359,6 +359,17 @@ fn more_events(events: u64) -> u64 {
     (events / 10).max(1000)
 }
 
+/// Writes the first import file: the stations, then the events.
+fn write_first(out: &mut impl Write, stations: u64, events: u64) -> std::io::Result<()> {
+    gen::write(out, stations, events, 42, (true, 0))
+}
+
+/// Writes the tenth more: records only (the stations exist), from another seed, their ids
+/// past the first file's.
+fn write_more(out: &mut impl Write, stations: u64, events: u64) -> std::io::Result<()> {
+    gen::write(out, stations, more_events(events), 7, (false, 2 * events))
+}
+
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -402,7 +413,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(i) = args.iter().position(|a| a == "--write") {
         let path = args.get(i + 1).ok_or("--write needs a file")?;
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-        gen::write(&mut f, stations, events, 42, (true, 0))?;
+        write_first(&mut f, stations, events)?;
         f.flush()?;
         eprintln!("wrote {path}: {stations} stations, {events} events");
         return Ok(());
@@ -410,13 +421,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(i) = args.iter().position(|a| a == "--write-more") {
         let path = args.get(i + 1).ok_or("--write-more needs a file")?;
         let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-        gen::write(
-            &mut f,
-            stations,
-            more_events(events),
-            7,
-            (false, 2 * events),
-        )?;
+        write_more(&mut f, stations, events)?;
         f.flush()?;
         eprintln!("wrote {path}: {} more events", more_events(events));
         return Ok(());
@@ -428,7 +433,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let file = dir.path().join("batch.jsonl");
     {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&file)?);
-        gen::write(&mut f, stations, events, 42, (true, 0))?;
+        write_first(&mut f, stations, events)?;
         f.flush()?;
     }
     let total = stations + events;
